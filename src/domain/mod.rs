@@ -1,0 +1,6 @@
+//! The pure core: command parsing, policy decisions and the grant state machine.
+//! Nothing here performs I/O; callers pass in the time and carry out the returned effects.
+
+pub mod command;
+pub mod grant;
+pub mod policy;

@@ -1,0 +1,40 @@
+//! Durable grant state. The application sees only this trait; sled is the embedded default.
+
+mod sled_store;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::grant::Grant;
+
+pub use sled_store::SledStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the grant first; reload and decide again.
+    #[error("grant {id} changed concurrently (expected version {expected})")]
+    Conflict { id: String, expected: u64 },
+    #[error("grant {0} already exists")]
+    AlreadyExists(String),
+    #[error("grant {0} not found")]
+    NotFound(String),
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new grant; durable when this returns.
+    async fn insert(&self, grant: &Grant) -> StoreResult<()>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Replaces the grant whose stored version is `next.version - 1`; durable when this returns.
+    async fn replace(&self, next: &Grant) -> StoreResult<()>;
+    /// Active grants whose expiry is at or before `at`, earliest first.
+    async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>>;
+    /// The earliest expiry among active grants.
+    async fn next_expiry(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Grants with effects still to carry out.
+    async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>>;
+}

@@ -1,0 +1,190 @@
+//! The sled-backed store: trees `grants` (id → grant JSON), `by_expiry` (expiry ms + id → id) for
+//! active grants, and `pending` (id → ()) for grants with effects still to carry out. The indexes
+//! are written in the same transaction as the grant, so they can never disagree with it.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Db, Transactional, Tree};
+
+use super::{GrantStore, StoreError, StoreResult};
+use crate::domain::grant::{Grant, GrantState};
+
+pub struct SledStore {
+    db: Db,
+    grants: Tree,
+    by_expiry: Tree,
+    pending: Tree,
+}
+
+impl SledStore {
+    pub fn open(path: &Path) -> StoreResult<SledStore> {
+        let db = sled::open(path).map_err(|e| {
+            StoreError::Backend(format!("cannot open the store at {}: {e}", path.display()))
+        })?;
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        Ok(SledStore {
+            grants: tree("grants")?,
+            by_expiry: tree("by_expiry")?,
+            pending: tree("pending")?,
+            db,
+        })
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.db.flush_async().await.map_err(backend)?;
+        Ok(())
+    }
+
+    fn write(&self, mode: WriteMode, next: &Grant) -> StoreResult<()> {
+        let encoded = serde_json::to_vec(next).map_err(backend)?;
+        let result = (&self.grants, &self.by_expiry, &self.pending).transaction(
+            |(grants, by_expiry, pending)| {
+                let stored = grants.get(next.id.as_bytes())?;
+                match (mode, stored) {
+                    (WriteMode::Insert, Some(_)) => {
+                        return abort(StoreError::AlreadyExists(next.id.clone()));
+                    }
+                    (WriteMode::Replace, None) => return abort(StoreError::NotFound(next.id.clone())),
+                    (WriteMode::Replace, Some(bytes)) => {
+                        let current: Grant = serde_json::from_slice(&bytes)
+                            .map_err(|e| ConflictableTransactionError::Abort(backend(e)))?;
+                        if current.version + 1 != next.version {
+                            return abort(StoreError::Conflict {
+                                id: next.id.clone(),
+                                expected: next.version - 1,
+                            });
+                        }
+                        unindex(by_expiry, pending, &current)?;
+                    }
+                    (WriteMode::Insert, None) => {}
+                }
+                grants.insert(next.id.as_bytes(), encoded.as_slice())?;
+                index(by_expiry, pending, next)?;
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(backend(e)),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> StoreResult<Grant> {
+        serde_json::from_slice(bytes).map_err(backend)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum WriteMode {
+    Insert,
+    Replace,
+}
+
+type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
+
+fn abort(e: StoreError) -> TxResult {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn expiry_key(grant: &Grant) -> Option<Vec<u8>> {
+    let expires_at = grant.expires_at?;
+    if grant.state != GrantState::Active {
+        return None;
+    }
+    let mut key = expiry_prefix(expires_at).to_vec();
+    key.extend_from_slice(grant.id.as_bytes());
+    Some(key)
+}
+
+/// Big-endian millis with the sign bit flipped, so byte order is time order.
+fn expiry_prefix(at: DateTime<Utc>) -> [u8; 8] {
+    ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn prefix_time(key: &[u8]) -> Option<DateTime<Utc>> {
+    let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+}
+
+fn index(by_expiry: &TransactionalTree, pending: &TransactionalTree, grant: &Grant) -> TxResult {
+    if let Some(key) = expiry_key(grant) {
+        by_expiry.insert(key, grant.id.as_bytes())?;
+    }
+    if !grant.outbox.is_empty() {
+        pending.insert(grant.id.as_bytes(), &[])?;
+    }
+    Ok(())
+}
+
+fn unindex(by_expiry: &TransactionalTree, pending: &TransactionalTree, grant: &Grant) -> TxResult {
+    if let Some(key) = expiry_key(grant) {
+        by_expiry.remove(key)?;
+    }
+    pending.remove(grant.id.as_bytes())?;
+    Ok(())
+}
+
+#[async_trait]
+impl GrantStore for SledStore {
+    async fn insert(&self, grant: &Grant) -> StoreResult<()> {
+        self.write(WriteMode::Insert, grant)?;
+        self.flush().await
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<Grant>> {
+        match self.grants.get(id.as_bytes()).map_err(backend)? {
+            Some(bytes) => Ok(Some(Self::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn replace(&self, next: &Grant) -> StoreResult<()> {
+        self.write(WriteMode::Replace, next)?;
+        self.flush().await
+    }
+
+    async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>> {
+        let mut end = expiry_prefix(at).to_vec();
+        end.push(0xff);
+        let mut due = Vec::new();
+        for entry in self.by_expiry.range(..end) {
+            let (_, id) = entry.map_err(backend)?;
+            let id = String::from_utf8_lossy(&id).into_owned();
+            if let Some(grant) = self.get(&id).await? {
+                due.push(grant);
+            }
+        }
+        Ok(due)
+    }
+
+    async fn next_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .by_expiry
+            .first()
+            .map_err(backend)?
+            .and_then(|(key, _)| prefix_time(&key)))
+    }
+
+    async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>> {
+        let mut grants = Vec::new();
+        for entry in self.pending.iter() {
+            let (id, _) = entry.map_err(backend)?;
+            if let Some(grant) = self.get(&String::from_utf8_lossy(&id)).await? {
+                grants.push(grant);
+            }
+        }
+        Ok(grants)
+    }
+}
+
+#[cfg(test)]
+#[path = "sled_store_tests.rs"]
+mod tests;

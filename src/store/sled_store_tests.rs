@@ -1,0 +1,146 @@
+use std::time::Duration;
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::domain::grant::NewRequest;
+use crate::domain::policy::GrantTerms;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn grant(id: &str) -> Grant {
+    Grant::request(
+        NewRequest {
+            id: id.into(),
+            requester: "UALICE",
+            requested_in: "CDEV",
+            reason: "r",
+            terms: GrantTerms {
+                role: "edit".into(),
+                cluster_role: "edit".into(),
+                namespace: "payments".into(),
+                duration: Duration::from_secs(3600),
+                required_approvals: 1,
+            },
+        },
+        t0(),
+    )
+}
+
+fn active(id: &str, expires_at: DateTime<Utc>) -> Grant {
+    Grant {
+        state: GrantState::Active,
+        expires_at: Some(expires_at),
+        outbox: vec![],
+        ..grant(id)
+    }
+}
+
+fn next_version(g: &Grant) -> Grant {
+    Grant {
+        version: g.version + 1,
+        ..g.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_grant_round_trips_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.insert(&grant("g1")).await.unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.get("g1").await.unwrap(), Some(grant("g1")));
+    assert_eq!(store.get("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn inserting_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.insert(&grant("g1")).await.unwrap();
+    assert!(matches!(
+        store.insert(&grant("g1")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_stale_version_is_a_conflict_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let g = grant("g1");
+    store.insert(&g).await.unwrap();
+    let first = next_version(&g);
+    store.replace(&first).await.unwrap();
+    let mut racing = next_version(&g);
+    racing.reason = "lost race".into();
+    assert!(matches!(
+        store.replace(&racing).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.get("g1").await.unwrap(), Some(first));
+}
+
+#[tokio::test]
+async fn replacing_a_missing_grant_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(matches!(
+        store.replace(&next_version(&grant("g1"))).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn due_and_next_expiry_follow_active_grants_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let later = active("late", t0() + chrono::Duration::hours(2));
+    let sooner = active("soon", t0() + chrono::Duration::hours(1));
+    store.insert(&later).await.unwrap();
+    store.insert(&sooner).await.unwrap();
+    store.insert(&grant("pending")).await.unwrap();
+
+    assert_eq!(store.next_expiry().await.unwrap(), sooner.expires_at);
+    assert!(store.due(t0()).await.unwrap().is_empty());
+    let due: Vec<String> = store
+        .due(t0() + chrono::Duration::hours(2))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(due, vec!["soon", "late"]);
+
+    let expired = Grant {
+        state: GrantState::Expired,
+        ..next_version(&sooner)
+    };
+    store.replace(&expired).await.unwrap();
+    assert_eq!(store.next_expiry().await.unwrap(), later.expires_at);
+}
+
+#[tokio::test]
+async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let g = grant("g1");
+    store.insert(&g).await.unwrap();
+    store.insert(&active("quiet", t0())).await.unwrap();
+    let pending: Vec<String> = store
+        .with_pending_effects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(pending, vec!["g1"]);
+    let done = g.complete_first_effect().complete_first_effect();
+    store.replace(&g.complete_first_effect()).await.unwrap();
+    store.replace(&done).await.unwrap();
+    assert!(store.with_pending_effects().await.unwrap().is_empty());
+}

@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn compound_and_day_durations_are_accepted() {
-        assert_eq!(request("edit a 1h30m r").duration, Duration::from_secs(5400));
+        assert_eq!(
+            request("edit a 1h30m r").duration,
+            Duration::from_secs(5400)
+        );
         assert_eq!(request("edit a 1d r").duration, Duration::from_secs(86400));
     }
 
@@ -121,7 +124,10 @@ mod tests {
     fn missing_parts_are_named() {
         assert_eq!(parse("edit"), Err(ParseError::Missing("namespace")));
         assert_eq!(parse("edit payments"), Err(ParseError::Missing("duration")));
-        assert_eq!(parse("edit payments 2h"), Err(ParseError::Missing("reason")));
+        assert_eq!(
+            parse("edit payments 2h"),
+            Err(ParseError::Missing("reason"))
+        );
     }
 
     #[test]
@@ -138,7 +144,10 @@ mod tests {
             parse("edit payments -1h because"),
             Err(ParseError::BadDuration("-1h".into()))
         );
-        assert_eq!(parse("edit payments 0s because"), Err(ParseError::ZeroDuration));
+        assert_eq!(
+            parse("edit payments 0s because"),
+            Err(ParseError::ZeroDuration)
+        );
     }
 
     proptest::proptest! {

@@ -111,7 +111,9 @@ pub enum Effect {
     Bind,
     /// Delete the binding; a binding that is already gone counts as done.
     Unbind,
-    Audit { step: AuditStep },
+    Audit {
+        step: AuditStep,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,9 +72,9 @@ fn in_state(state: GrantState) -> Grant {
         GrantState::Requested => g,
         GrantState::Approved => without_outbox(apply(&g, approve("UBOB"), t0()).unwrap()),
         GrantState::Active => active(),
-        GrantState::Expired => without_outbox(
-            apply(&active(), Event::Expire, t0() + minutes(200)).unwrap(),
-        ),
+        GrantState::Expired => {
+            without_outbox(apply(&active(), Event::Expire, t0() + minutes(200)).unwrap())
+        }
         GrantState::Denied => without_outbox(apply(&g, deny("UBOB"), t0()).unwrap()),
         GrantState::Failed => {
             let approved = apply(&g, approve("UBOB"), t0()).unwrap();
@@ -83,9 +83,7 @@ fn in_state(state: GrantState) -> Grant {
             };
             without_outbox(apply(&approved, failed, t0()).unwrap())
         }
-        GrantState::Revoked | GrantState::Cancelled | GrantState::TimedOut => {
-            Grant { state, ..g }
-        }
+        GrantState::Revoked | GrantState::Cancelled | GrantState::TimedOut => Grant { state, ..g },
     }
 }
 
@@ -207,8 +205,14 @@ fn the_requester_cannot_approve_or_deny_their_own_request() {
 #[test]
 fn only_the_roles_approvers_may_decide() {
     let g = requested("admin", 2);
-    assert_eq!(apply(&g, approve("UBOB"), t0()), Err(Rejection::NotAnApprover));
-    assert_eq!(apply(&g, deny("UMALLORY"), t0()), Err(Rejection::NotAnApprover));
+    assert_eq!(
+        apply(&g, approve("UBOB"), t0()),
+        Err(Rejection::NotAnApprover)
+    );
+    assert_eq!(
+        apply(&g, deny("UMALLORY"), t0()),
+        Err(Rejection::NotAnApprover)
+    );
 }
 
 #[test]

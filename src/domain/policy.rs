@@ -245,7 +245,11 @@ pub(crate) mod tests {
 
     #[test]
     fn the_maximum_itself_is_allowed() {
-        assert!(example().evaluate(&args("edit", "orders", 4 * 3600)).is_ok());
+        assert!(
+            example()
+                .evaluate(&args("edit", "orders", 4 * 3600))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -307,11 +311,22 @@ pub(crate) mod tests {
         let admin = policy.roles.get_mut("admin").unwrap();
         admin.approvals = 3;
         let problems = policy.problems();
-        assert!(problems.iter().any(|p| p.contains("`Bad_NS`")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("edit.approvals")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("edit.approvers")), "{problems:?}");
         assert!(
-            problems.iter().any(|p| p.contains("needs 3 approvals but only 2")),
+            problems.iter().any(|p| p.contains("`Bad_NS`")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("edit.approvals")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("edit.approvers")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("needs 3 approvals but only 2")),
             "{problems:?}"
         );
     }

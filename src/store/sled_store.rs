@@ -47,7 +47,9 @@ impl SledStore {
                     (WriteMode::Insert, Some(_)) => {
                         return abort(StoreError::AlreadyExists(next.id.clone()));
                     }
-                    (WriteMode::Replace, None) => return abort(StoreError::NotFound(next.id.clone())),
+                    (WriteMode::Replace, None) => {
+                        return abort(StoreError::NotFound(next.id.clone()));
+                    }
                     (WriteMode::Replace, Some(bytes)) => {
                         let current: Grant = serde_json::from_slice(&bytes)
                             .map_err(|e| ConflictableTransactionError::Abort(backend(e)))?;

@@ -1,0 +1,43 @@
+//! Chat platforms behind one small trait; Slack is the first implementation.
+
+pub mod slack;
+
+use async_trait::async_trait;
+
+use crate::domain::grant::MessageRef;
+
+/// A rendered message body in Slack's message JSON (`text`, optional `blocks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message(pub serde_json::Value);
+
+impl Message {
+    pub fn text(&self) -> &str {
+        self.0.get("text").and_then(|t| t.as_str()).unwrap_or("")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The platform answered with an error that retrying will not fix (`channel_not_found`, …).
+    #[error("the chat platform refused: {0}")]
+    Refused(String),
+    /// Rate limited, unreachable or a server error; worth retrying later.
+    #[error("the chat platform is unavailable: {0}")]
+    Unavailable(String),
+    #[error("message could not be encoded: {0}")]
+    Encoding(String),
+}
+
+#[async_trait]
+pub trait Chat: Send + Sync {
+    async fn post(&self, channel: &str, message: &Message) -> Result<MessageRef, ChatError>;
+    async fn update(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
+    async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        message: &Message,
+    ) -> Result<(), ChatError>;
+    /// The email on the user's profile, if they have one.
+    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError>;
+}

@@ -1,0 +1,128 @@
+//! Slack through slack-morphism: Web API calls with the bot token, against a configurable API
+//! base URL so tests and the demo can point it at a local server.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+use super::{Chat, ChatError, Message};
+use crate::domain::grant::MessageRef;
+
+pub type SlackConnector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+pub type SlackApiClient = SlackClient<SlackConnector>;
+
+/// A client for `api_url` (e.g. `https://slack.com/api`); plain HTTP is allowed so a local fake
+/// can stand in, and the configuration only accepts it for loopback addresses.
+pub fn api_client(api_url: &str) -> anyhow::Result<Arc<SlackApiClient>> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| anyhow::anyhow!("cannot load the system's TLS root certificates: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let connector = SlackClientHyperConnector::with_connector(https)
+        .with_slack_api_url(api_url.trim_end_matches('/'));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+pub struct SlackChat {
+    client: Arc<SlackApiClient>,
+    token: SlackApiToken,
+}
+
+impl SlackChat {
+    pub fn new(client: Arc<SlackApiClient>, bot_token: &str) -> Self {
+        SlackChat {
+            client,
+            token: SlackApiToken::new(bot_token.to_string().into()),
+        }
+    }
+}
+
+/// Converts a rendered template into slack-morphism's Block Kit model, which also checks that the
+/// template produced blocks Slack understands.
+pub fn content(message: &Message) -> Result<SlackMessageContent, ChatError> {
+    serde_json::from_value(message.0.clone()).map_err(|e| ChatError::Encoding(e.to_string()))
+}
+
+fn classify(e: SlackClientError) -> ChatError {
+    match e {
+        SlackClientError::ApiError(api) => ChatError::Refused(api.code),
+        SlackClientError::RateLimitError(_) => ChatError::Unavailable("ratelimited".into()),
+        SlackClientError::HttpError(http) if !http.status_code.is_server_error() => {
+            ChatError::Refused(format!("HTTP {}", http.status_code))
+        }
+        other => ChatError::Unavailable(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Chat for SlackChat {
+    async fn post(&self, channel: &str, message: &Message) -> Result<MessageRef, ChatError> {
+        let request =
+            SlackApiChatPostMessageRequest::new(channel.to_string().into(), content(message)?);
+        let response = self
+            .client
+            .open_session(&self.token)
+            .chat_post_message(&request)
+            .await
+            .map_err(classify)?;
+        Ok(MessageRef {
+            channel: response.channel.to_string(),
+            ts: response.ts.to_string(),
+        })
+    }
+
+    async fn update(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError> {
+        let request = SlackApiChatUpdateRequest::new(
+            at.channel.clone().into(),
+            content(message)?,
+            at.ts.clone().into(),
+        );
+        self.client
+            .open_session(&self.token)
+            .chat_update(&request)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        let request = SlackApiChatPostEphemeralRequest::new(
+            channel.to_string().into(),
+            user.to_string().into(),
+            content(message)?,
+        );
+        self.client
+            .open_session(&self.token)
+            .chat_post_ephemeral(&request)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
+        let request = SlackApiUsersInfoRequest::new(user.to_string().into());
+        let response = self
+            .client
+            .open_session(&self.token)
+            .users_info(&request)
+            .await
+            .map_err(classify)?;
+        Ok(response
+            .user
+            .profile
+            .and_then(|p| p.email)
+            .map(|e| e.to_string()))
+    }
+}

@@ -1,0 +1,166 @@
+//! The Kubernetes side: one RoleBinding per grant, named and labelled so that every call is
+//! idempotent and the cluster alone says which access prod-access granted.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+
+use crate::domain::grant::Grant;
+
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "prod-access";
+pub const GRANT_LABEL: &str = "prod-access/grant";
+pub const EXPIRES_AT_ANNOTATION: &str = "prod-access/expires-at";
+pub const REQUESTER_ANNOTATION: &str = "prod-access/requester";
+pub const APPROVERS_ANNOTATION: &str = "prod-access/approvers";
+pub const REASON_ANNOTATION: &str = "prod-access/reason";
+pub const ROLE_ANNOTATION: &str = "prod-access/role";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The API server refused the request; trying again will not help.
+    #[error("the Kubernetes API refused: {0}")]
+    Refused(String),
+    /// The API server could not be reached or answered with a transient error.
+    #[error("the Kubernetes API is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// Creates the grant's binding for `subject`; an existing binding of the same grant is success.
+    async fn bind(&self, grant: &Grant, subject: &str) -> Result<(), ClusterError>;
+    /// Deletes the grant's binding; a binding that is already gone is success.
+    async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError>;
+}
+
+pub struct KubeCluster {
+    client: Client,
+}
+
+impl KubeCluster {
+    pub fn new(client: Client) -> Self {
+        KubeCluster { client }
+    }
+
+    /// Uses the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the in-cluster service account.
+    pub async fn from_environment() -> anyhow::Result<Self> {
+        let client = Client::try_default().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot configure the Kubernetes client (kubeconfig or in-cluster): {e}"
+            )
+        })?;
+        Ok(KubeCluster::new(client))
+    }
+
+    fn bindings(&self, namespace: &str) -> Api<RoleBinding> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+}
+
+/// The RoleBinding a grant implies. Only label-safe values go in labels; people and free text
+/// go in annotations.
+pub fn role_binding(grant: &Grant, subject: &str) -> RoleBinding {
+    let labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
+        (GRANT_LABEL.to_string(), grant.id.clone()),
+    ]);
+    let mut annotations = BTreeMap::from([
+        (REQUESTER_ANNOTATION.to_string(), grant.requester.clone()),
+        (
+            APPROVERS_ANNOTATION.to_string(),
+            grant
+                .approvals
+                .iter()
+                .map(|a| a.by.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (REASON_ANNOTATION.to_string(), grant.reason.clone()),
+        (ROLE_ANNOTATION.to_string(), grant.role.clone()),
+    ]);
+    if let Some(expires_at) = grant.expires_at {
+        annotations.insert(
+            EXPIRES_AT_ANNOTATION.to_string(),
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+    }
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(grant.binding_name()),
+            namespace: Some(grant.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: RBAC_GROUP.to_string(),
+            kind: "ClusterRole".to_string(),
+            name: grant.cluster_role.clone(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some(RBAC_GROUP.to_string()),
+            kind: "User".to_string(),
+            name: subject.to_string(),
+            namespace: None,
+        }]),
+    }
+}
+
+fn classify(e: kube::Error) -> ClusterError {
+    match &e {
+        kube::Error::Api(status) if status.code == 429 || status.code >= 500 => {
+            ClusterError::Unavailable(status.message.clone())
+        }
+        kube::Error::Api(status) => ClusterError::Refused(format!(
+            "{} ({} {})",
+            status.message, status.code, status.reason
+        )),
+        _ => ClusterError::Unavailable(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn bind(&self, grant: &Grant, subject: &str) -> Result<(), ClusterError> {
+        let api = self.bindings(&grant.namespace);
+        let wanted = role_binding(grant, subject);
+        match api.create(&PostParams::default(), &wanted).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                let existing = api.get(&grant.binding_name()).await.map_err(classify)?;
+                let owner = existing
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(GRANT_LABEL));
+                if owner == Some(&grant.id) && existing.role_ref == wanted.role_ref {
+                    Ok(())
+                } else {
+                    Err(ClusterError::Refused(format!(
+                        "RoleBinding {}/{} exists and does not belong to this grant",
+                        grant.namespace,
+                        grant.binding_name()
+                    )))
+                }
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError> {
+        match self
+            .bindings(&grant.namespace)
+            .delete(&grant.binding_name(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Every user-visible text, rendered from `templates/` (embedded at build time so the binary
+//! stands alone). Templates produce Slack message JSON; the chat adapter sends it as it is.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value, context};
+use serde::Serialize;
+
+use crate::chat::Message;
+use crate::domain::command::ParseError;
+use crate::domain::grant::{AuditStep, Grant, Rejection};
+use crate::domain::policy::{Policy, RequestRefusal};
+
+const SOURCES: &[(&str, &str)] = &[
+    (
+        "approval_request",
+        include_str!("../templates/slack/approval_request.json"),
+    ),
+    ("audit", include_str!("../templates/slack/audit.json")),
+    (
+        "request_received",
+        include_str!("../templates/slack/request_received.json"),
+    ),
+    ("help", include_str!("../templates/slack/help.json")),
+    (
+        "request_refused",
+        include_str!("../templates/slack/request_refused.json"),
+    ),
+    (
+        "action_refused",
+        include_str!("../templates/slack/action_refused.json"),
+    ),
+];
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("template {name}: {detail}")]
+pub struct TemplateError {
+    name: &'static str,
+    detail: String,
+}
+
+/// Escapes the three characters Slack's mrkdwn treats as control characters, so user-typed text
+/// cannot ping channels or forge links.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// A Slack date token: shown in each reader's time zone, with RFC 3339 as the fallback text.
+fn slack_time(at: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        at.timestamp(),
+        at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
+
+fn mentions(users: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    users
+        .into_iter()
+        .map(|u| format!("<@{}>", u.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Serialize)]
+struct GrantView<'a> {
+    id: &'a str,
+    state: &'static str,
+    requester: &'a str,
+    role: &'a str,
+    cluster_role: &'a str,
+    namespace: &'a str,
+    duration: String,
+    reason: &'a str,
+    required_approvals: u32,
+    approvals: Vec<&'a str>,
+    approvers_text: String,
+    denied_by: Option<&'a str>,
+    subject: Option<&'a str>,
+    expires_at_slack: Option<String>,
+    ended_at_slack: Option<String>,
+    failure: Option<&'a str>,
+}
+
+impl<'a> GrantView<'a> {
+    fn of(g: &'a Grant) -> Self {
+        GrantView {
+            id: &g.id,
+            state: g.state.as_str(),
+            requester: &g.requester,
+            role: &g.role,
+            cluster_role: &g.cluster_role,
+            namespace: &g.namespace,
+            duration: human(Duration::from_secs(g.duration_secs)),
+            reason: &g.reason,
+            required_approvals: g.required_approvals,
+            approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
+            approvers_text: mentions(g.approvals.iter().map(|a| &a.by)),
+            denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
+            subject: g.subject.as_deref(),
+            expires_at_slack: g.expires_at.map(slack_time),
+            ended_at_slack: g.ended_at.map(slack_time),
+            failure: g.failure.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RoleView<'a> {
+    name: &'a str,
+    cluster_role: &'a str,
+    namespaces: &'a [String],
+    max_duration: String,
+    approvals: u32,
+}
+
+fn roles(policy: &Policy) -> Vec<RoleView<'_>> {
+    policy
+        .roles
+        .iter()
+        .map(|(name, r)| RoleView {
+            name,
+            cluster_role: &r.cluster_role,
+            namespaces: &r.namespaces,
+            max_duration: human(r.max_duration),
+            approvals: r.approvals,
+        })
+        .collect()
+}
+
+impl Templates {
+    pub fn new() -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.add_filter("esc", |s: String| slack_escape(&s));
+        for (name, source) in SOURCES {
+            env.add_template(name, source).map_err(|e| TemplateError {
+                name,
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(Templates { env })
+    }
+
+    fn render(&self, name: &'static str, ctx: Value) -> Result<Message, TemplateError> {
+        let fail = |detail: String| TemplateError { name, detail };
+        let text = self
+            .env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let json = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("rendered invalid JSON ({e}): {text}")))?;
+        Ok(Message(json))
+    }
+
+    pub fn approval_message(&self, grant: &Grant) -> Result<Message, TemplateError> {
+        self.render(
+            "approval_request",
+            context! { grant => Value::from(Serde(GrantView::of(grant))) },
+        )
+    }
+
+    pub fn audit(&self, grant: &Grant, step: AuditStep) -> Result<Message, TemplateError> {
+        self.render(
+            "audit",
+            context! { grant => Value::from(Serde(GrantView::of(grant))), step => step.as_str() },
+        )
+    }
+
+    pub fn request_received(
+        &self,
+        grant: &Grant,
+        approvers: &[String],
+    ) -> Result<Message, TemplateError> {
+        self.render(
+            "request_received",
+            context! { grant => Value::from(Serde(GrantView::of(grant))), approvers_text => mentions(approvers) },
+        )
+    }
+
+    pub fn help(&self, policy: &Policy) -> Result<Message, TemplateError> {
+        let example = policy
+            .roles
+            .iter()
+            .next()
+            .map(|(name, r)| {
+                let ns = r
+                    .namespaces
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("default");
+                format!("{name} {ns} 1h INC-123 investigating")
+            })
+            .unwrap_or_default();
+        self.render(
+            "help",
+            context! { roles => Value::from(Serde(roles(policy))), example => example },
+        )
+    }
+
+    pub fn parse_refused(
+        &self,
+        error: &ParseError,
+        policy: &Policy,
+    ) -> Result<Message, TemplateError> {
+        let (what, text) = match error {
+            ParseError::Missing(what) => (*what, ""),
+            ParseError::BadDuration(text) => ("", text.as_str()),
+            ParseError::ZeroDuration => ("", ""),
+        };
+        self.render(
+            "request_refused",
+            context! { problem => error.kind(), what, text, roles => Value::from(Serde(roles(policy))) },
+        )
+    }
+
+    pub fn policy_refused(
+        &self,
+        refusal: &RequestRefusal,
+        policy: &Policy,
+    ) -> Result<Message, TemplateError> {
+        let ctx = match refusal {
+            RequestRefusal::UnknownRole { role, allowed } => {
+                context! { problem => "unknown_role", role, allowed }
+            }
+            RequestRefusal::NamespaceNotAllowed {
+                role,
+                namespace,
+                allowed,
+            } => context! { problem => "namespace_not_allowed", role, namespace, allowed },
+            RequestRefusal::TooLong {
+                role,
+                requested,
+                max,
+            } => context! {
+                problem => "too_long", role, requested => human(*requested), max => human(*max)
+            },
+        };
+        self.render(
+            "request_refused",
+            context! { roles => Value::from(Serde(roles(policy))), ..ctx },
+        )
+    }
+
+    pub fn internal_error_on_request(&self, policy: &Policy) -> Result<Message, TemplateError> {
+        self.render(
+            "request_refused",
+            context! { problem => "internal", roles => Value::from(Serde(roles(policy))) },
+        )
+    }
+
+    pub fn action_refused(
+        &self,
+        rejection: &Rejection,
+        grant: &Grant,
+        policy: &Policy,
+    ) -> Result<Message, TemplateError> {
+        let state = match rejection {
+            Rejection::WrongState { state } => state.as_str(),
+            _ => grant.state.as_str(),
+        };
+        self.render(
+            "action_refused",
+            context! {
+                problem => rejection.kind(),
+                grant_id => &grant.id,
+                role => &grant.role,
+                state,
+                approvers_text => mentions(policy.approvers_for(&grant.role)),
+            },
+        )
+    }
+
+    pub fn unknown_grant(&self, grant_id: &str) -> Result<Message, TemplateError> {
+        self.render(
+            "action_refused",
+            context! { problem => "unknown_grant", grant_id },
+        )
+    }
+
+    pub fn internal_error_on_action(&self, grant_id: &str) -> Result<Message, TemplateError> {
+        self.render(
+            "action_refused",
+            context! { problem => "internal", grant_id },
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "templates_tests.rs"]
+mod tests;

@@ -1,8 +1,13 @@
 //! prod-access: temporary, approved, audited access to production Kubernetes, driven from chat.
 
+pub mod app;
 pub mod chat;
 pub mod clock;
 pub mod cluster;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod templates;

@@ -1,0 +1,25 @@
+//! The HTTP surface: Slack's signed webhooks and health checks.
+
+mod slack;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::chat::slack::SlackApiClient;
+
+/// Slack's payloads are a few KiB; anything far larger is not from Slack.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router(app: Arc<App>, slack_client: Arc<SlackApiClient>, signing_secret: &str) -> Router {
+    Router::new()
+        .merge(slack::router(slack_client, signing_secret))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}

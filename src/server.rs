@@ -1,0 +1,132 @@
+//! Wires configuration, adapters, the HTTP router and the scheduler into one running server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::app::{Adapters, App, Settings};
+use crate::chat::slack::{SlackChat, api_client};
+use crate::clock::SharedClock;
+use crate::cluster::Cluster;
+use crate::config::{Config, Secrets};
+use crate::store::SledStore;
+use crate::{http, scheduler};
+
+pub struct Server {
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop_http: oneshot::Sender<()>,
+    http: JoinHandle<std::io::Result<()>>,
+    scheduler: JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store, carries out effects left over from the last run (re-binding, revoking,
+    /// posting), starts the expiry scheduler and serves HTTP on `listener`.
+    pub async fn start(
+        config: &Config,
+        secrets: &Secrets,
+        cluster: Arc<dyn Cluster>,
+        clock: SharedClock,
+        listener: TcpListener,
+    ) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.store_path).with_context(|| {
+            format!(
+                "cannot create the store directory {}",
+                config.store_path.display()
+            )
+        })?;
+        let store = Arc::new(SledStore::open(&config.store_path)?);
+        let slack_client = api_client(&config.slack.api_url)?;
+        let chat = Arc::new(SlackChat::new(
+            slack_client.clone(),
+            &secrets.slack_bot_token,
+        ));
+        let app = App::new(
+            Adapters {
+                store,
+                chat,
+                cluster,
+                clock,
+            },
+            config.policy.clone(),
+            Settings {
+                approvals_channel: config.slack.approvals_channel.clone(),
+                audit_channel: config.slack.audit_channel.clone(),
+                subject_prefix: config.kubernetes.subject_prefix.clone(),
+            },
+        )?;
+        app.resume().await?;
+        let scheduler = tokio::spawn(scheduler::run(Arc::clone(&app)));
+
+        let router = http::router(
+            Arc::clone(&app),
+            slack_client,
+            &secrets.slack_signing_secret,
+        );
+        let addr = listener.local_addr()?;
+        let (stop_http, stopped) = oneshot::channel();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        info!(%addr, "prod-access is listening");
+        Ok(Server {
+            addr,
+            app,
+            stop_http,
+            http,
+            scheduler,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving, lets work in progress finish, and releases the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop_http.send(());
+        self.http.await??;
+        self.scheduler.abort();
+        let _ = self.scheduler.await;
+        self.app.wait_for_background_work().await;
+        Ok(())
+    }
+
+    /// Serves until the process is told to stop (Ctrl-C or SIGTERM).
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        info!("shutting down");
+        self.stop().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

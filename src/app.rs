@@ -252,7 +252,7 @@ impl App {
             Ok(next) => next,
             Err(rejection) => return Ok(Applied::Rejected(grant, rejection)),
         };
-        self.adapters.store.replace(&next).await?;
+        self.adapters.store.replace(grant.version, &next).await?;
         self.drive_locked(grant_id).await;
         Ok(Applied::Done(next))
     }
@@ -293,7 +293,7 @@ impl App {
                     }
                 }
             }
-            if let Err(e) = self.adapters.store.replace(&next).await {
+            if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
                 error!(grant = grant_id, error = %e, "cannot record a carried-out effect");
                 return;
             }

@@ -275,13 +275,14 @@ impl Grant {
                 next.state = GrantState::Failed;
                 next.failure = Some(reason.clone());
                 next.ended_at = Some(now);
-                // A partial create must not outlive the failure.
+                // Report first: the clean-up may have to wait for the cluster, the people must not.
+                // A partial create must still not outlive the failure.
                 vec![
-                    Effect::Unbind,
                     Effect::UpdateApprovalMessage,
                     Effect::Audit {
                         step: AuditStep::Failed,
                     },
+                    Effect::Unbind,
                 ]
             }
             (GrantState::Active, Event::Expire) => {

@@ -257,7 +257,8 @@ fn a_failed_bind_cleans_up_and_reports() {
     .unwrap();
     assert_eq!(failed.state, GrantState::Failed);
     assert_eq!(failed.failure.as_deref(), Some("forbidden"));
-    assert_eq!(failed.outbox[0], Effect::Unbind);
+    assert_eq!(failed.outbox.last(), Some(&Effect::Unbind));
+    assert_eq!(failed.outbox[0], Effect::UpdateApprovalMessage);
 }
 
 #[test]

@@ -29,8 +29,9 @@ pub trait GrantStore: Send + Sync {
     /// Stores a new grant; durable when this returns.
     async fn insert(&self, grant: &Grant) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<Option<Grant>>;
-    /// Replaces the grant whose stored version is `next.version - 1`; durable when this returns.
-    async fn replace(&self, next: &Grant) -> StoreResult<()>;
+    /// Replaces the grant if its stored version is still `expected_version` (compare-and-swap);
+    /// durable when this returns.
+    async fn replace(&self, expected_version: u64, next: &Grant) -> StoreResult<()>;
     /// Active grants whose expiry is at or before `at`, earliest first.
     async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>>;
     /// The earliest expiry among active grants.

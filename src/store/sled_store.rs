@@ -47,16 +47,16 @@ impl SledStore {
                     (WriteMode::Insert, Some(_)) => {
                         return abort(StoreError::AlreadyExists(next.id.clone()));
                     }
-                    (WriteMode::Replace, None) => {
+                    (WriteMode::Replace { .. }, None) => {
                         return abort(StoreError::NotFound(next.id.clone()));
                     }
-                    (WriteMode::Replace, Some(bytes)) => {
+                    (WriteMode::Replace { expected_version }, Some(bytes)) => {
                         let current: Grant = serde_json::from_slice(&bytes)
                             .map_err(|e| ConflictableTransactionError::Abort(backend(e)))?;
-                        if current.version + 1 != next.version {
+                        if current.version != expected_version || next.version <= expected_version {
                             return abort(StoreError::Conflict {
                                 id: next.id.clone(),
-                                expected: next.version - 1,
+                                expected: expected_version,
                             });
                         }
                         unindex(by_expiry, pending, &current)?;
@@ -83,7 +83,7 @@ impl SledStore {
 #[derive(Clone, Copy)]
 enum WriteMode {
     Insert,
-    Replace,
+    Replace { expected_version: u64 },
 }
 
 type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
@@ -148,8 +148,8 @@ impl GrantStore for SledStore {
         }
     }
 
-    async fn replace(&self, next: &Grant) -> StoreResult<()> {
-        self.write(WriteMode::Replace, next)?;
+    async fn replace(&self, expected_version: u64, next: &Grant) -> StoreResult<()> {
+        self.write(WriteMode::Replace { expected_version }, next)?;
         self.flush().await
     }
 

@@ -75,11 +75,11 @@ async fn a_stale_version_is_a_conflict_and_changes_nothing() {
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     let first = next_version(&g);
-    store.replace(&first).await.unwrap();
+    store.replace(g.version, &first).await.unwrap();
     let mut racing = next_version(&g);
     racing.reason = "lost race".into();
     assert!(matches!(
-        store.replace(&racing).await,
+        store.replace(g.version, &racing).await,
         Err(StoreError::Conflict { .. })
     ));
     assert_eq!(store.get("g1").await.unwrap(), Some(first));
@@ -90,7 +90,7 @@ async fn replacing_a_missing_grant_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     assert!(matches!(
-        store.replace(&next_version(&grant("g1"))).await,
+        store.replace(1, &next_version(&grant("g1"))).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -120,7 +120,7 @@ async fn due_and_next_expiry_follow_active_grants_in_time_order() {
         state: GrantState::Expired,
         ..next_version(&sooner)
     };
-    store.replace(&expired).await.unwrap();
+    store.replace(sooner.version, &expired).await.unwrap();
     assert_eq!(store.next_expiry().await.unwrap(), later.expires_at);
 }
 
@@ -140,7 +140,6 @@ async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
         .collect();
     assert_eq!(pending, vec!["g1"]);
     let done = g.complete_first_effect().complete_first_effect();
-    store.replace(&g.complete_first_effect()).await.unwrap();
-    store.replace(&done).await.unwrap();
+    store.replace(g.version, &done).await.unwrap();
     assert!(store.with_pending_effects().await.unwrap().is_empty());
 }

@@ -1,0 +1,178 @@
+//! The user's story, end to end over real HTTP: request → approval → RoleBinding → expiry.
+
+mod support;
+
+use chrono::Duration;
+use serde_json::json;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
+    let h = Harness::start().await;
+
+    // alice requests edit on payments for 2h
+    let grant = h
+        .request(ALICE, "edit payments 2h fixing stuck queue")
+        .await;
+    let binding_name = format!("prod-access-{grant}");
+    let requested = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(requested.param("channel"), AUDIT);
+    assert!(
+        requested
+            .text()
+            .contains("<@U0ALICE> requested edit in `payments` for 2h"),
+        "{}",
+        requested.text()
+    );
+    assert!(all_text(&h.approval_message(&grant)).contains("Waiting for approval (0 of 1)"));
+    assert_eq!(
+        h.kube.binding_count(),
+        0,
+        "nothing is bound before approval"
+    );
+
+    // bob approves ten minutes later
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(h.click(BOB, "approve", &grant).await, 200);
+    let lookup = h.slack.next_call("users.info").await;
+    assert_eq!(lookup.param("user"), ALICE);
+    let activated = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(activated.param("channel"), AUDIT);
+    assert!(
+        activated
+            .text()
+            .contains("Access granted to <@U0ALICE> as `oidc:alice@example.com`"),
+        "{}",
+        activated.text()
+    );
+    assert!(
+        activated.text().contains("approved by <@U0BOB>"),
+        "{}",
+        activated.text()
+    );
+
+    // the RoleBinding exists with the right subject, role, labels and annotations
+    let binding = h
+        .kube
+        .binding("payments", &binding_name)
+        .expect("RoleBinding created");
+    assert_eq!(
+        binding["roleRef"],
+        json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" })
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oidc:alice@example.com" }])
+    );
+    let labels = &binding["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "prod-access");
+    assert_eq!(labels["prod-access/grant"], grant.as_str());
+    let annotations = &binding["metadata"]["annotations"];
+    assert_eq!(
+        annotations["prod-access/expires-at"],
+        "2026-11-23T11:10:00Z"
+    );
+    assert_eq!(annotations["prod-access/requester"], ALICE);
+    assert_eq!(annotations["prod-access/approvers"], BOB);
+    assert_eq!(annotations["prod-access/reason"], "fixing stuck queue");
+
+    // the approval message is updated in place: who approved, until when, no more buttons
+    h.slack.next_call("chat.update").await;
+    let message = h.approval_message(&grant);
+    let text = all_text(&message);
+    assert!(
+        text.contains("Approved by <@U0BOB>. Active until <!date^1795432200^"),
+        "{text}"
+    );
+    assert_eq!(button_value(&message, "approve"), None, "buttons are gone");
+
+    // one second before expiry nothing happens
+    h.clock.advance(Duration::hours(2) - Duration::seconds(1));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(h.kube.binding("payments", &binding_name).is_some());
+
+    // the clock passes expiry: the binding is gone, the message and the audit channel say so
+    h.clock.advance(Duration::seconds(1));
+    let expired = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(expired.param("channel"), AUDIT);
+    assert!(
+        expired.text().contains("expired and was removed"),
+        "{}",
+        expired.text()
+    );
+    assert!(h.kube.binding("payments", &binding_name).is_none());
+    assert_eq!(h.kube.calls_of("DELETE").len(), 1);
+    let text = all_text(&h.approval_message(&grant));
+    assert!(text.contains(":lock: Expired"), "{text}");
+
+    let audit = h.slack.channel_texts(AUDIT);
+    assert_eq!(audit.len(), 3, "requested, granted, expired: {audit:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_leaves_no_binding_and_shows_who_denied() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "view payments 1h looking at logs").await;
+    h.slack.next_call("chat.postMessage").await; // audit: requested
+
+    assert_eq!(h.click(CAROL, "deny", &grant).await, 200);
+    let denied = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(denied.param("channel"), AUDIT);
+    assert!(
+        denied
+            .text()
+            .contains("<@U0CAROL> denied <@U0ALICE>'s request"),
+        "{}",
+        denied.text()
+    );
+    h.slack.next_call("chat.update").await;
+    let message = h.approval_message(&grant);
+    assert!(all_text(&message).contains("Denied by <@U0CAROL>"));
+    assert_eq!(button_value(&message, "approve"), None);
+    assert_eq!(h.kube.binding_count(), 0);
+    assert!(
+        h.kube.calls().is_empty(),
+        "a denied request never touches the cluster"
+    );
+    assert!(h.slack.calls("users.info").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind() {
+    let h = Harness::start().await;
+    h.kube.set_failing(true);
+    let grant = h.request(ALICE, "edit orders 30m deploy hotfix").await;
+    h.slack.next_call("chat.postMessage").await; // audit: requested
+    assert_eq!(h.click(BOB, "approve", &grant).await, 200);
+
+    let failed = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(failed.param("channel"), AUDIT);
+    assert!(
+        failed.text().contains("could not be created"),
+        "{}",
+        failed.text()
+    );
+    assert!(
+        failed.text().contains("after 3 attempts"),
+        "{}",
+        failed.text()
+    );
+    assert_eq!(h.kube.calls_of("POST").len(), 3);
+    h.slack.next_call("chat.update").await;
+    assert!(all_text(&h.approval_message(&grant)).contains("access could not be created"));
+
+    // The clean-up delete is refused too while the cluster is down; it is retried until it works.
+    h.kube
+        .wait_until("the clean-up delete was tried", |k| {
+            !k.calls_of("DELETE").is_empty()
+        })
+        .await;
+    h.kube.set_failing(false);
+    h.clock.advance(Duration::seconds(31));
+    h.kube
+        .wait_until("the clean-up delete succeeded", |k| {
+            k.calls_of("DELETE").len() >= 2
+        })
+        .await;
+    assert_eq!(h.kube.binding_count(), 0);
+}

@@ -1,0 +1,470 @@
+//! A fake Kubernetes API server on 127.0.0.1 for namespaced RoleBindings, with the apiserver's
+//! JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label selectors, and
+//! the validation a real apiserver applies. It can be switched to fail or to answer slowly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+const GROUP: &str = "rbac.authorization.k8s.io";
+const BASE: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings";
+
+#[derive(Debug, Clone)]
+pub struct KubeCall {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    namespaces: BTreeSet<String>,
+    bindings: BTreeMap<(String, String), Value>,
+    calls: Vec<KubeCall>,
+    failing: bool,
+    latency: Duration,
+}
+
+#[derive(Clone)]
+pub struct FakeKube {
+    url: String,
+    inner: Arc<Mutex<Inner>>,
+    resource_version: Arc<AtomicU64>,
+}
+
+impl FakeKube {
+    pub async fn start(namespaces: &[&str]) -> FakeKube {
+        let inner = Arc::new(Mutex::new(Inner {
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            ..Inner::default()
+        }));
+        let fake = FakeKube {
+            url: String::new(),
+            inner,
+            resource_version: Arc::new(AtomicU64::new(1000)),
+        };
+        let router = Router::new()
+            .route(BASE, get(list).post(create))
+            .route(
+                &format!("{BASE}/{{name}}"),
+                get(read).put(replace).delete(delete),
+            )
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        FakeKube {
+            url: format!("http://{addr}"),
+            ..fake
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A kube client talking plain HTTP to this fake.
+    pub fn client(&self) -> kube::Client {
+        let config = kube::Config::new(self.url.parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// While on, every request gets 500 InternalError.
+    pub fn set_failing(&self, failing: bool) {
+        self.lock().failing = failing;
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    pub fn binding(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.lock()
+            .bindings
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn binding_count(&self) -> usize {
+        self.lock().bindings.len()
+    }
+
+    /// Puts an object in place as if someone else had created it.
+    pub fn insert_binding(&self, namespace: &str, name: &str, object: Value) {
+        self.lock()
+            .bindings
+            .insert((namespace.to_string(), name.to_string()), object);
+    }
+
+    pub fn calls(&self) -> Vec<KubeCall> {
+        self.lock().calls.clone()
+    }
+
+    pub fn calls_of(&self, method: &str) -> Vec<KubeCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// Waits until `test` holds for the fake's bindings; panics after 10 seconds.
+    pub async fn wait_until(&self, what: &str, test: impl Fn(&FakeKube) -> bool) {
+        for _ in 0..1000 {
+            if test(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}; calls: {:?}", self.calls());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap()
+    }
+
+    /// Records the call and applies the fault switch and latency.
+    async fn enter(&self, method: Method, path: String) -> Result<(), Response> {
+        let (failing, latency) = {
+            let mut inner = self.lock();
+            inner.calls.push(KubeCall {
+                method: method.to_string(),
+                path,
+            });
+            (inner.failing, inner.latency)
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if failing {
+            return Err(status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "Internal error occurred: injected fault",
+                json!({}),
+            ));
+        }
+        Ok(())
+    }
+
+    fn next_version(&self) -> String {
+        self.resource_version
+            .fetch_add(1, Ordering::SeqCst)
+            .to_string()
+    }
+}
+
+fn status(code: StatusCode, reason: &str, message: &str, details: Value) -> Response {
+    (
+        code,
+        Json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "details": details, "code": code.as_u16(),
+        })),
+    )
+        .into_response()
+}
+
+fn not_found(name: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("rolebindings.{GROUP} \"{name}\" not found"),
+        json!({ "name": name, "group": GROUP, "kind": "rolebindings" }),
+    )
+}
+
+fn invalid(name: &str, causes: Vec<(String, String)>) -> Response {
+    let text = causes
+        .iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let causes: Vec<Value> = causes
+        .into_iter()
+        .map(|(field, message)| json!({ "reason": "FieldValueInvalid", "message": message, "field": field }))
+        .collect();
+    status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        &format!("RoleBinding.{GROUP} \"{name}\" is invalid: {text}"),
+        json!({ "name": name, "group": GROUP, "kind": "RoleBinding", "causes": causes }),
+    )
+}
+
+fn is_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    }
+}
+
+/// The checks a real apiserver makes on a RoleBinding.
+fn validate(object: &Value) -> Vec<(String, String)> {
+    let mut causes = Vec::new();
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    if !is_dns_subdomain(name) {
+        causes.push((
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"),
+        ));
+    }
+    if let Some(labels) = object["metadata"]["labels"].as_object() {
+        for (key, value) in labels {
+            if !is_label_key(key) {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'")));
+            }
+            let value = value.as_str().unwrap_or("");
+            if !value.is_empty() && !is_label_name(value) {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+            }
+        }
+    }
+    let role_ref = &object["roleRef"];
+    if role_ref["apiGroup"].as_str() != Some(GROUP) {
+        causes.push((
+            "roleRef.apiGroup".into(),
+            format!(
+                "Unsupported value: {}: supported values: \"{GROUP}\"",
+                role_ref["apiGroup"]
+            ),
+        ));
+    }
+    if !matches!(role_ref["kind"].as_str(), Some("Role" | "ClusterRole")) {
+        causes.push((
+            "roleRef.kind".into(),
+            "Unsupported value: supported values: \"Role\", \"ClusterRole\"".into(),
+        ));
+    }
+    if role_ref["name"].as_str().unwrap_or("").is_empty() {
+        causes.push(("roleRef.name".into(), "Required value".into()));
+    }
+    for (i, subject) in object["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let kind = subject["kind"].as_str().unwrap_or("");
+        match kind {
+            "User" | "Group" if subject["apiGroup"].as_str() != Some(GROUP) => causes.push((
+                format!("subjects[{i}].apiGroup"),
+                format!(
+                    "Unsupported value: {}: supported values: \"{GROUP}\"",
+                    subject["apiGroup"]
+                ),
+            )),
+            "User" | "Group" | "ServiceAccount" => {}
+            other => causes.push((
+                format!("subjects[{i}].kind"),
+                format!("Unsupported value: \"{other}\""),
+            )),
+        }
+        if subject["name"].as_str().unwrap_or("").is_empty() {
+            causes.push((format!("subjects[{i}].name"), "Required value".into()));
+        }
+    }
+    causes
+}
+
+async fn create(
+    State(fake): State<FakeKube>,
+    Path(namespace): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/namespaces/{namespace}/rolebindings");
+    if let Err(r) = fake.enter(Method::POST, path).await {
+        return r;
+    }
+    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not a RoleBinding",
+            json!({}),
+        );
+    };
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let causes = validate(&object);
+    if !causes.is_empty() {
+        return invalid(&name, causes);
+    }
+    let mut inner = fake.lock();
+    if !inner.namespaces.contains(&namespace) {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("namespaces \"{namespace}\" not found"),
+            json!({ "name": namespace, "kind": "namespaces" }),
+        );
+    }
+    let key = (namespace.clone(), name.clone());
+    if inner.bindings.contains_key(&key) {
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            &format!("rolebindings.{GROUP} \"{name}\" already exists"),
+            json!({ "name": name, "group": GROUP, "kind": "rolebindings" }),
+        );
+    }
+    object["apiVersion"] = json!(format!("{GROUP}/v1"));
+    object["kind"] = json!("RoleBinding");
+    let metadata = &mut object["metadata"];
+    metadata["namespace"] = json!(namespace);
+    metadata["resourceVersion"] = json!(fake.next_version());
+    metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    metadata["creationTimestamp"] = json!("2026-11-23T09:00:00Z");
+    inner.bindings.insert(key, object.clone());
+    (StatusCode::CREATED, Json(object)).into_response()
+}
+
+async fn read(
+    State(fake): State<FakeKube>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/namespaces/{namespace}/rolebindings/{name}");
+    if let Err(r) = fake.enter(Method::GET, path).await {
+        return r;
+    }
+    match fake.binding(&namespace, &name) {
+        Some(object) => Json(object).into_response(),
+        None => not_found(&name),
+    }
+}
+
+async fn replace(
+    State(fake): State<FakeKube>,
+    Path((namespace, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/namespaces/{namespace}/rolebindings/{name}");
+    if let Err(r) = fake.enter(Method::PUT, path).await {
+        return r;
+    }
+    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not a RoleBinding",
+            json!({}),
+        );
+    };
+    let Some(current) = fake.binding(&namespace, &name) else {
+        return not_found(&name);
+    };
+    let mut causes = validate(&object);
+    if object["roleRef"] != current["roleRef"] {
+        causes.push((
+            "roleRef".into(),
+            "Invalid value: cannot change roleRef".into(),
+        ));
+    }
+    if !causes.is_empty() {
+        return invalid(&name, causes);
+    }
+    let sent_version = object["metadata"]["resourceVersion"].as_str().unwrap_or("");
+    if !sent_version.is_empty() && sent_version != current["metadata"]["resourceVersion"] {
+        return status(
+            StatusCode::CONFLICT,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on rolebindings.{GROUP} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+            json!({ "name": name, "group": GROUP, "kind": "rolebindings" }),
+        );
+    }
+    object["metadata"]["resourceVersion"] = json!(fake.next_version());
+    fake.insert_binding(&namespace, &name, object.clone());
+    Json(object).into_response()
+}
+
+async fn delete(
+    State(fake): State<FakeKube>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/namespaces/{namespace}/rolebindings/{name}");
+    if let Err(r) = fake.enter(Method::DELETE, path).await {
+        return r;
+    }
+    let removed = fake.lock().bindings.remove(&(namespace, name.clone()));
+    match removed {
+        Some(object) => Json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": { "name": name, "group": GROUP, "kind": "rolebindings", "uid": object["metadata"]["uid"] },
+        }))
+        .into_response(),
+        None => not_found(&name),
+    }
+}
+
+fn matches_selector(object: &Value, selector: &str) -> bool {
+    let labels = &object["metadata"]["labels"];
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        if let Some((key, value)) = term.split_once("!=") {
+            labels[key].as_str() != Some(value)
+        } else if let Some((key, value)) = term.split_once('=') {
+            labels[key.trim_end_matches('=')].as_str() == Some(value)
+        } else if let Some(key) = term.strip_prefix('!') {
+            labels.get(key).is_none()
+        } else {
+            labels.get(term).is_some()
+        }
+    })
+}
+
+async fn list(
+    State(fake): State<FakeKube>,
+    Path(namespace): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/namespaces/{namespace}/rolebindings");
+    if let Err(r) = fake.enter(Method::GET, path).await {
+        return r;
+    }
+    let selector = query.get("labelSelector").cloned().unwrap_or_default();
+    let items: Vec<Value> = fake
+        .lock()
+        .bindings
+        .iter()
+        .filter(|((ns, _), object)| ns == &namespace && matches_selector(object, &selector))
+        .map(|(_, object)| object.clone())
+        .collect();
+    Json(json!({
+        "kind": "RoleBindingList", "apiVersion": format!("{GROUP}/v1"),
+        "metadata": { "resourceVersion": fake.next_version() },
+        "items": items,
+    }))
+    .into_response()
+}

@@ -1,0 +1,373 @@
+//! A fake Slack Web API on 127.0.0.1 that answers like Slack (`ok`, `error`, `channel`, `ts`),
+//! checks the bot token, records every call, keeps the latest version of every message, and can
+//! be told to fail the next call of a method.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub params: Value,
+    /// What the fake answered (Slack's JSON body).
+    pub response: Value,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name).and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn text(&self) -> &str {
+        self.param("text")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// `{"ok": false, "error": code}` with HTTP 200, as Slack answers most errors.
+    Error(&'static str),
+    /// HTTP 429 with `Retry-After`, as Slack rate-limits.
+    RateLimited { retry_after_secs: u64 },
+}
+
+#[derive(Default)]
+struct State_ {
+    calls: Vec<Call>,
+    consumed: HashMap<String, usize>,
+    messages: BTreeMap<(String, String), Value>,
+    users: HashMap<String, Value>,
+    faults: HashMap<String, VecDeque<Fault>>,
+    missing_channels: HashSet<String>,
+    next_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    url: String,
+    token: String,
+    state: Arc<Mutex<State_>>,
+    changed: Arc<Notify>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    token: String,
+    state: Arc<Mutex<State_>>,
+    changed: Arc<Notify>,
+}
+
+impl FakeSlack {
+    pub async fn start(token: &str) -> FakeSlack {
+        let state = Arc::new(Mutex::new(State_ {
+            next_ts: 1_700_000_000_000_100,
+            ..State_::default()
+        }));
+        let changed = Arc::new(Notify::new());
+        let shared = Shared {
+            token: token.to_string(),
+            state: state.clone(),
+            changed: changed.clone(),
+        };
+        let router = Router::new()
+            .route("/api/{method}", any(handle))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        FakeSlack {
+            url: format!("http://{addr}/api"),
+            token: token.to_string(),
+            state,
+            changed,
+        }
+    }
+
+    /// The base URL to configure as `slack.api_url`.
+    pub fn api_url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn add_user(&self, id: &str, name: &str, email: Option<&str>) {
+        let mut profile = json!({ "real_name": name, "display_name": name });
+        if let Some(email) = email {
+            profile["email"] = json!(email);
+        }
+        let user = json!({
+            "id": id, "team_id": "T0FAKE", "name": name, "real_name": name, "deleted": false,
+            "is_bot": false, "is_admin": false, "tz": "Europe/Berlin", "profile": profile,
+        });
+        self.lock().users.insert(id.to_string(), user);
+    }
+
+    pub fn fail_next(&self, method: &str, fault: Fault) {
+        self.lock()
+            .faults
+            .entry(method.to_string())
+            .or_default()
+            .push_back(fault);
+    }
+
+    pub fn remove_channel(&self, channel: &str) {
+        self.lock().missing_channels.insert(channel.to_string());
+    }
+
+    /// Every call of `method` so far, oldest first.
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.lock().calls.len()
+    }
+
+    /// The next call of `method` not yet returned by this function; panics after `timeout`.
+    pub async fn next_call_within(&self, method: &str, timeout: Duration) -> Call {
+        let wait = async {
+            loop {
+                let notified = self.changed.notified();
+                if let Some(call) = self.take_next(method) {
+                    return call;
+                }
+                notified.await;
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(call) => call,
+            Err(_) => panic!(
+                "no {method} call within {timeout:?}; calls so far: {:?}",
+                self.lock()
+                    .calls
+                    .iter()
+                    .map(|c| c.method.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    pub async fn next_call(&self, method: &str) -> Call {
+        self.next_call_within(method, Duration::from_secs(10)).await
+    }
+
+    fn take_next(&self, method: &str) -> Option<Call> {
+        let mut state = self.lock();
+        let seen = state.consumed.get(method).copied().unwrap_or(0);
+        let call = state
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .nth(seen)
+            .cloned()?;
+        state.consumed.insert(method.to_string(), seen + 1);
+        Some(call)
+    }
+
+    /// The message as it stands now, after every update.
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
+        self.lock()
+            .messages
+            .get(&(channel.to_string(), ts.to_string()))
+            .cloned()
+    }
+
+    /// The text of every message in `channel`, oldest first.
+    pub fn channel_texts(&self, channel: &str) -> Vec<String> {
+        self.lock()
+            .messages
+            .iter()
+            .filter(|((c, _), _)| c == channel)
+            .map(|(_, m)| m["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State_> {
+        self.state.lock().unwrap()
+    }
+}
+
+fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {
+    let mut params = serde_json::Map::new();
+    let mut add_form = |text: &str| {
+        for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+            params.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+    };
+    if let Some(q) = &query {
+        add_form(q);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) {
+            params.extend(fields);
+        }
+    } else if !body.is_empty() {
+        add_form(&String::from_utf8_lossy(body));
+    }
+    Value::Object(params)
+}
+
+struct Reply {
+    status: StatusCode,
+    retry_after_secs: Option<u64>,
+    body: Value,
+}
+
+fn ok(body: Value) -> Reply {
+    Reply {
+        status: StatusCode::OK,
+        retry_after_secs: None,
+        body,
+    }
+}
+
+fn slack_error(code: &str) -> Reply {
+    ok(json!({ "ok": false, "error": code }))
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(query, &headers, &body);
+    let reply = {
+        let mut state = shared.state.lock().unwrap();
+        let reply = respond(&shared.token, &mut state, &method, &headers, &params);
+        if reply.body["error"] != "not_authed" && reply.body["error"] != "invalid_auth" {
+            state.calls.push(Call {
+                method: method.clone(),
+                params,
+                response: reply.body.clone(),
+            });
+        }
+        reply
+    };
+    shared.changed.notify_waiters();
+    let mut response = (reply.status, Json(reply.body)).into_response();
+    if let Some(secs) = reply.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.to_string().parse().unwrap());
+    }
+    response
+}
+
+fn respond(
+    token: &str,
+    state: &mut State_,
+    method: &str,
+    headers: &HeaderMap,
+    params: &Value,
+) -> Reply {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        None => return slack_error("not_authed"),
+        Some(sent) if sent != token => return slack_error("invalid_auth"),
+        Some(_) => {}
+    }
+    if let Some(fault) = state.faults.get_mut(method).and_then(VecDeque::pop_front) {
+        return match fault {
+            Fault::Error(code) => slack_error(code),
+            Fault::RateLimited { retry_after_secs } => Reply {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after_secs: Some(retry_after_secs),
+                body: json!({ "ok": false, "error": "ratelimited" }),
+            },
+        };
+    }
+    let text = |k: &str| {
+        params
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let channel = text("channel");
+    match method {
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral" if channel.is_empty() => {
+            slack_error("channel_not_found")
+        }
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
+            if state.missing_channels.contains(&channel) =>
+        {
+            slack_error("channel_not_found")
+        }
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
+            if text("text").is_empty() && params.get("blocks").is_none() =>
+        {
+            slack_error("no_text")
+        }
+        "chat.postMessage" => {
+            state.next_ts += 1;
+            let ts = format!(
+                "{}.{:06}",
+                state.next_ts / 1_000_000,
+                state.next_ts % 1_000_000
+            );
+            let message = json!({
+                "type": "message", "subtype": "bot_message", "ts": ts, "bot_id": "B0FAKE",
+                "text": params.get("text"), "blocks": params.get("blocks"),
+            });
+            state
+                .messages
+                .insert((channel.clone(), ts.clone()), message.clone());
+            ok(json!({ "ok": true, "channel": channel, "ts": ts, "message": message }))
+        }
+        "chat.update" => {
+            let ts = text("ts");
+            let key = (channel.clone(), ts.clone());
+            if !state.messages.contains_key(&key) {
+                return slack_error("message_not_found");
+            }
+            let message = json!({
+                "type": "message", "bot_id": "B0FAKE",
+                "text": params.get("text"), "blocks": params.get("blocks"),
+            });
+            let mut stored = message.clone();
+            stored["ts"] = json!(ts);
+            state.messages.insert(key, stored);
+            ok(json!({
+                "ok": true, "channel": channel, "ts": ts, "text": params.get("text"),
+                "message": message,
+            }))
+        }
+        "chat.postEphemeral" => {
+            if !state.users.contains_key(&text("user")) {
+                return slack_error("user_not_in_channel");
+            }
+            ok(json!({ "ok": true, "message_ts": "1700000000.999999" }))
+        }
+        "users.info" => match state.users.get(&text("user")) {
+            Some(user) => ok(json!({ "ok": true, "user": user })),
+            None => slack_error("user_not_found"),
+        },
+        _ => slack_error("unknown_method"),
+    }
+}

@@ -1,0 +1,324 @@
+//! Test harness: the real server and router, a fake Slack and a fake Kubernetes API on
+//! 127.0.0.1, a manual clock, and requests signed the way Slack signs them.
+#![allow(dead_code)]
+
+pub mod fake_kube;
+pub mod fake_slack;
+
+use std::sync::{Arc, Once};
+
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use prod_access::clock::ManualClock;
+use prod_access::cluster::KubeCluster;
+use prod_access::config::{Config, Secrets};
+use prod_access::server::Server;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub use fake_kube::FakeKube;
+pub use fake_slack::{FakeSlack, Fault};
+
+pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const APPROVALS: &str = "C0APPROVALS";
+pub const AUDIT: &str = "C0AUDIT";
+pub const DEV_CHANNEL: &str = "C0DEV";
+pub const ALICE: &str = "U0ALICE";
+pub const BOB: &str = "U0BOB";
+pub const CAROL: &str = "U0CAROL";
+pub const MALLORY: &str = "U0MALLORY";
+
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+pub struct Harness {
+    pub slack: FakeSlack,
+    pub kube: FakeKube,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    server: Option<Server>,
+    _store: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+fn config_yaml(api_url: &str, store: &std::path::Path) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+store_path: {store}
+slack:
+  api_url: {api_url}
+  approvals_channel: {APPROVALS}
+  audit_channel: {AUDIT}
+kubernetes:
+  subject_prefix: "oidc:"
+policy:
+  approvers: [{BOB}, {CAROL}]
+  roles:
+    edit:
+      cluster_role: edit
+      namespaces: [payments, orders]
+      max_duration: 4h
+    view:
+      cluster_role: view
+      namespaces: [payments]
+      max_duration: 8h
+"#,
+        store = store.display()
+    )
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        init();
+        let slack = FakeSlack::start(BOT_TOKEN).await;
+        slack.add_user(ALICE, "alice", Some("alice@example.com"));
+        slack.add_user(BOB, "bob", Some("bob@example.com"));
+        slack.add_user(CAROL, "carol", Some("carol@example.com"));
+        slack.add_user(MALLORY, "mallory", Some("mallory@example.com"));
+        let kube = FakeKube::start(&["payments", "orders"]).await;
+        let store = tempfile::tempdir().unwrap();
+        let config = Config::parse(&config_yaml(slack.api_url(), store.path())).unwrap();
+        assert_eq!(config.problems(), Vec::<String>::new());
+        let mut harness = Harness {
+            slack,
+            kube,
+            clock: ManualClock::new(t0()),
+            config,
+            server: None,
+            _store: store,
+            http: reqwest::Client::new(),
+        };
+        harness.start_server().await;
+        harness
+    }
+
+    async fn start_server(&mut self) {
+        let secrets = Secrets {
+            slack_bot_token: BOT_TOKEN.into(),
+            slack_signing_secret: SIGNING_SECRET.into(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cluster = Arc::new(KubeCluster::new(self.kube.client()));
+        let server = Server::start(
+            &self.config,
+            &secrets,
+            cluster,
+            self.clock.clone(),
+            listener,
+        )
+        .await
+        .unwrap();
+        self.server = Some(server);
+    }
+
+    /// Stops the bot (the fakes and the clock keep their state).
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.unwrap();
+        }
+    }
+
+    /// A new bot process on the same store directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_server().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.as_ref().unwrap().addr())
+    }
+
+    /// Sends a body with Slack's v0 signature made at `unix_ts` with `secret`.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        body: String,
+        secret: &str,
+        unix_ts: i64,
+    ) -> reqwest::Response {
+        let signature = sign(secret, unix_ts, &body);
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", unix_ts.to_string())
+            .header("x-slack-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `/prod-access <text>` typed by `user`; returns the HTTP status and the JSON reply.
+    pub async fn slash(&self, user: &str, text: &str) -> (u16, Value) {
+        let response = self
+            .post_signed(
+                "/slack/commands",
+                command_body(user, text),
+                SIGNING_SECRET,
+                Utc::now().timestamp(),
+            )
+            .await;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Requests access and returns the new grant's id, taken from the approval message button.
+    pub async fn request(&self, user: &str, text: &str) -> String {
+        let (status, reply) = self.slash(user, text).await;
+        assert_eq!(status, 200, "{reply}");
+        assert!(
+            reply["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("was sent for approval"),
+            "{reply}"
+        );
+        let posted = self.slack.next_call("chat.postMessage").await;
+        assert_eq!(posted.param("channel"), APPROVALS);
+        button_value(&posted.params, "approve").expect("the approval message has an Approve button")
+    }
+
+    /// `user` clicks `action` ("approve" or "deny") on the approval message of `grant`.
+    pub async fn click(&self, user: &str, action: &str, grant: &str) -> u16 {
+        self.post_signed(
+            "/slack/interactions",
+            interaction_body(user, action, grant),
+            SIGNING_SECRET,
+            Utc::now().timestamp(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    /// The approval message of `grant` as it stands now in the fake Slack.
+    pub fn approval_message(&self, grant: &str) -> Value {
+        let post = self
+            .slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .find(|c| {
+                c.param("channel") == APPROVALS
+                    && button_value(&c.params, "approve").as_deref() == Some(grant)
+            })
+            .expect("approval message posted");
+        let ts = post.response["ts"].as_str().expect("the post succeeded");
+        self.slack.message(APPROVALS, ts).unwrap()
+    }
+}
+
+pub fn sign(secret: &str, unix_ts: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{unix_ts}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        serializer.append_pair(k, v);
+    }
+    serializer.finish()
+}
+
+/// A slash-command body with every field Slack sends.
+pub fn command_body(user: &str, text: &str) -> String {
+    form(&[
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", "T0FAKE"),
+        ("team_domain", "acme"),
+        ("channel_id", DEV_CHANNEL),
+        ("channel_name", "dev"),
+        ("user_id", user),
+        ("user_name", "someone"),
+        ("command", "/prod-access"),
+        ("text", text),
+        ("api_app_id", "A0PRODACCESS"),
+        ("is_enterprise_install", "false"),
+        (
+            "response_url",
+            "https://hooks.slack.com/commands/T0FAKE/1/abc",
+        ),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ])
+}
+
+/// A `block_actions` payload as Slack sends it for a button click on the approval message.
+pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
+        "api_app_id": "A0PRODACCESS",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "container": {
+            "type": "message", "message_ts": "1700000000.000101",
+            "channel_id": APPROVALS, "is_ephemeral": false
+        },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "is_enterprise_install": false,
+        "channel": { "id": APPROVALS, "name": "prod-access-approvals" },
+        "message": {
+            "type": "message", "subtype": "bot_message", "text": "approval request",
+            "ts": "1700000000.000101", "bot_id": "B0FAKE"
+        },
+        "state": { "values": {} },
+        "response_url": "https://hooks.slack.com/actions/T0FAKE/1/xyz",
+        "actions": [{
+            "action_id": action, "block_id": "decision",
+            "text": { "type": "plain_text", "text": action, "emoji": true },
+            "value": grant, "style": "primary", "type": "button",
+            "action_ts": "1700000001.000200"
+        }]
+    });
+    form(&[("payload", &payload.to_string())])
+}
+
+/// The `value` of the button with `action_id` in a message's blocks.
+pub fn button_value(message: &Value, action_id: &str) -> Option<String> {
+    let blocks = match &message["blocks"] {
+        Value::String(s) => serde_json::from_str(s).ok()?,
+        other => other.clone(),
+    };
+    blocks.as_array()?.iter().find_map(|block| {
+        block["elements"].as_array()?.iter().find_map(|e| {
+            (e["action_id"] == action_id).then(|| e["value"].as_str().map(String::from))?
+        })
+    })
+}
+
+/// Every piece of text in a message (its `text` and all block texts), for assertions.
+pub fn all_text(message: &Value) -> String {
+    fn collect(v: &Value, out: &mut String) {
+        match v {
+            Value::String(s) => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            Value::Object(fields) => fields.values().for_each(|f| collect(f, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    collect(message, &mut out);
+    out
+}

@@ -1,0 +1,232 @@
+//! The fakes are only useful if they are as strict as the real APIs: these tests hold them to
+//! the real apiserver's and Slack's behaviour, through the same clients the bot uses.
+
+mod support;
+
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use prod_access::chat::slack::{SlackChat, api_client};
+use prod_access::chat::{Chat, ChatError, Message};
+use prod_access::cluster::role_binding;
+use prod_access::domain::grant::{Grant, NewRequest};
+use prod_access::domain::policy::GrantTerms;
+use serde_json::json;
+use support::*;
+
+fn grant(id: &str) -> Grant {
+    Grant::request(
+        NewRequest {
+            id: id.into(),
+            requester: ALICE,
+            requested_in: DEV_CHANNEL,
+            reason: "r",
+            terms: GrantTerms {
+                role: "edit".into(),
+                cluster_role: "edit".into(),
+                namespace: "payments".into(),
+                duration: std::time::Duration::from_secs(3600),
+                required_approvals: 1,
+            },
+        },
+        t0(),
+    )
+}
+
+fn status_of(e: kube::Error) -> (u16, String, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.reason.clone(), s.message.clone()),
+        other => panic!("expected an API status, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_real_one_rejects() {
+    init();
+    let kube = FakeKube::start(&["payments"]).await;
+    let api: Api<RoleBinding> = Api::namespaced(kube.client(), "payments");
+    let ours = role_binding(&grant("g1"), "oidc:alice@example.com");
+    let created = api.create(&PostParams::default(), &ours).await.unwrap();
+    assert!(created.metadata.resource_version.is_some());
+
+    let (code, reason, _) = status_of(api.create(&PostParams::default(), &ours).await.unwrap_err());
+    assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
+
+    let mut email_label = role_binding(&grant("g2"), "x");
+    email_label
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("prod-access/requester".into(), "alice@example.com".into());
+    let (code, reason, message) = status_of(
+        api.create(&PostParams::default(), &email_label)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert!(
+        message.contains("metadata.labels: Invalid value: \"alice@example.com\""),
+        "{message}"
+    );
+
+    let mut no_api_group = role_binding(&grant("g3"), "x");
+    no_api_group.subjects.as_mut().unwrap()[0].api_group = None;
+    let (code, _, message) = status_of(
+        api.create(&PostParams::default(), &no_api_group)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(message.contains("subjects[0].apiGroup"), "{message}");
+
+    let mut bad_name = role_binding(&grant("g4"), "x");
+    bad_name.metadata.name = Some("Prod_Access".into());
+    let (code, _, _) = status_of(
+        api.create(&PostParams::default(), &bad_name)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+
+    let mut changed_role = created.clone();
+    changed_role.role_ref.name = "admin".into();
+    let (code, _, message) = status_of(
+        api.replace("prod-access-g1", &PostParams::default(), &changed_role)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(message.contains("cannot change roleRef"), "{message}");
+
+    let elsewhere: Api<RoleBinding> = Api::namespaced(kube.client(), "nowhere");
+    let (code, _, message) = status_of(
+        elsewhere
+            .create(&PostParams::default(), &role_binding(&grant("g5"), "x"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 404);
+    assert!(
+        message.contains("namespaces \"nowhere\" not found"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_apiserver_lists_by_label_and_deletes_with_404_semantics() {
+    init();
+    let kube = FakeKube::start(&["payments"]).await;
+    let api: Api<RoleBinding> = Api::namespaced(kube.client(), "payments");
+    for id in ["g1", "g2"] {
+        api.create(&PostParams::default(), &role_binding(&grant(id), "x"))
+            .await
+            .unwrap();
+    }
+    let mine = api
+        .list(
+            &ListParams::default()
+                .labels("app.kubernetes.io/managed-by=prod-access,prod-access/grant=g2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.items.len(), 1);
+    assert_eq!(
+        mine.items[0].metadata.name.as_deref(),
+        Some("prod-access-g2")
+    );
+    let all = api
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=prod-access"))
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 2);
+
+    api.delete("prod-access-g1", &DeleteParams::default())
+        .await
+        .unwrap();
+    let (code, reason, _) = status_of(
+        api.delete("prod-access-g1", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (404, "NotFound"));
+
+    kube.set_failing(true);
+    let (code, _, _) = status_of(api.get("prod-access-g2").await.unwrap_err());
+    assert_eq!(code, 500);
+}
+
+#[tokio::test]
+async fn the_fake_slack_answers_like_slack_to_the_real_client() {
+    init();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    slack.add_user(ALICE, "alice", Some("alice@example.com"));
+    slack.add_user(BOB, "bob", None);
+    let client = api_client(slack.api_url()).unwrap();
+    let chat = SlackChat::new(client.clone(), BOT_TOKEN);
+    let hello = Message(json!({ "text": "hello" }));
+
+    let posted = chat.post(APPROVALS, &hello).await.unwrap();
+    assert_eq!(posted.channel, APPROVALS);
+    chat.update(&posted, &Message(json!({ "text": "edited" })))
+        .await
+        .unwrap();
+    assert_eq!(
+        slack.message(APPROVALS, &posted.ts).unwrap()["text"],
+        "edited"
+    );
+    assert_eq!(
+        chat.user_email(ALICE).await.unwrap().as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(chat.user_email(BOB).await.unwrap(), None);
+
+    assert!(
+        matches!(chat.user_email("U0NOBODY").await, Err(ChatError::Refused(code)) if code == "user_not_found")
+    );
+    slack.remove_channel("C0GONE");
+    assert!(
+        matches!(chat.post("C0GONE", &hello).await, Err(ChatError::Refused(code)) if code == "channel_not_found")
+    );
+    slack.fail_next(
+        "chat.postMessage",
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+    );
+    assert!(matches!(
+        chat.post(APPROVALS, &hello).await,
+        Err(ChatError::Unavailable(_))
+    ));
+
+    let wrong_token = SlackChat::new(client, "xoxb-wrong");
+    assert!(
+        matches!(wrong_token.post(APPROVALS, &hello).await, Err(ChatError::Refused(code)) if code == "invalid_auth")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_message_that_slack_could_not_take_is_posted_on_the_next_retry() {
+    let h = Harness::start().await;
+    h.slack
+        .fail_next("chat.postMessage", Fault::Error("internal_error"));
+    let (status, reply) = h.slash(ALICE, "edit payments 1h fix").await;
+    assert_eq!(status, 200);
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("was sent for approval")
+    );
+    let failed = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(failed.response["error"], "internal_error");
+
+    h.clock.advance(chrono::Duration::seconds(31));
+    let posted = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(posted.param("channel"), APPROVALS);
+    assert_eq!(posted.response["ok"], true);
+    let grant = button_value(&posted.params, "approve").unwrap();
+    let audit = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(audit.param("channel"), AUDIT);
+    assert!(audit.text().contains(&grant));
+}

@@ -1,0 +1,243 @@
+//! Bad input gets a clear answer and changes nothing.
+
+mod support;
+
+use chrono::Utc;
+use support::*;
+
+fn assert_untouched(h: &Harness) {
+    assert_eq!(
+        h.slack.call_count(),
+        0,
+        "no Slack call: {:?}",
+        h.slack.calls("chat.postMessage")
+    );
+    assert!(h.kube.calls().is_empty(), "no Kubernetes call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_gets_401_and_changes_nothing() {
+    let h = Harness::start().await;
+    let body = command_body(ALICE, "edit payments 2h fixing stuck queue");
+    let now = Utc::now().timestamp();
+
+    let wrong_secret = h
+        .post_signed("/slack/commands", body.clone(), "not-the-secret", now)
+        .await;
+    assert_eq!(wrong_secret.status(), 401);
+
+    let stale = h
+        .post_signed(
+            "/slack/commands",
+            body.clone(),
+            SIGNING_SECRET,
+            now - 6 * 60,
+        )
+        .await;
+    assert_eq!(stale.status(), 401, "older than five minutes");
+
+    let unsigned = reqwest::Client::new()
+        .post(h.url("/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    // A correct signature over a different body (tampered in transit).
+    let signature = sign(SIGNING_SECRET, now, &body);
+    let tampered = reqwest::Client::new()
+        .post(h.url("/slack/commands"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", signature)
+        .body(body.replace("2h", "4h"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 401);
+
+    let click = h
+        .post_signed(
+            "/slack/interactions",
+            interaction_body(BOB, "approve", "abc"),
+            "wrong",
+            now,
+        )
+        .await;
+    assert_eq!(click.status(), 401);
+    assert_untouched(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_but_malformed_payload_gets_400() {
+    let h = Harness::start().await;
+    let now = Utc::now().timestamp();
+    let garbage = h
+        .post_signed(
+            "/slack/interactions",
+            "payload=%7Bnot-json".into(),
+            SIGNING_SECRET,
+            now,
+        )
+        .await;
+    assert_eq!(garbage.status(), 400);
+    let no_user = h
+        .post_signed("/slack/commands", "text=edit".into(), SIGNING_SECRET, now)
+        .await;
+    assert_eq!(no_user.status(), 400);
+    assert_untouched(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_role_is_answered_with_the_allowed_roles() {
+    let h = Harness::start().await;
+    let (status, reply) = h.slash(ALICE, "root payments 1h because").await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["response_type"], "ephemeral");
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.contains("Unknown role `root`. Roles you can request: edit, view."),
+        "{text}"
+    );
+    assert_untouched(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_or_duration_outside_the_policy_is_answered_with_what_is_allowed() {
+    let h = Harness::start().await;
+    let (_, reply) = h.slash(ALICE, "view orders 1h because").await;
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.contains("cannot be granted in `orders`. Allowed namespaces: payments."),
+        "{text}"
+    );
+
+    let (_, reply) = h.slash(ALICE, "edit payments 5h because").await;
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("at most *4h*"), "{text}");
+
+    let (_, reply) = h.slash(ALICE, "edit payments soon because").await;
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("`soon` is not a duration"), "{text}");
+
+    let (_, reply) = h.slash(ALICE, "edit payments 2h").await;
+    let text = reply["text"].as_str().unwrap();
+    assert!(text.contains("Missing the reason"), "{text}");
+    assert!(text.contains("edit in payments, orders (max 4h)"), "{text}");
+    assert_untouched(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_lists_roles_namespaces_and_limits() {
+    let h = Harness::start().await;
+    for text in ["help", ""] {
+        let (status, reply) = h.slash(ALICE, text).await;
+        assert_eq!(status, 200);
+        assert_eq!(reply["response_type"], "ephemeral");
+        let text = reply["text"].as_str().unwrap();
+        assert!(
+            text.contains("*edit* (ClusterRole `edit`) in payments, orders, up to 4h"),
+            "{text}"
+        );
+        assert!(
+            text.contains("*view* (ClusterRole `view`) in payments, up to 8h"),
+            "{text}"
+        );
+    }
+    assert_untouched(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_cannot_approve_their_own_request() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h fix").await;
+    h.slack.next_call("chat.postMessage").await; // audit: requested
+
+    assert_eq!(h.click(ALICE, "approve", &grant).await, 200);
+    let refusal = h.slack.next_call("chat.postEphemeral").await;
+    assert_eq!(refusal.param("user"), ALICE);
+    assert_eq!(refusal.param("channel"), APPROVALS);
+    assert!(
+        refusal
+            .text()
+            .contains("cannot approve or deny your own request"),
+        "{}",
+        refusal.text()
+    );
+    assert!(h.kube.calls().is_empty());
+    assert!(h.slack.calls("chat.update").is_empty());
+    assert!(
+        button_value(&h.approval_message(&grant), "approve").is_some(),
+        "still waiting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_who_is_not_an_approver_cannot_decide() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h fix").await;
+    h.slack.next_call("chat.postMessage").await;
+    for action in ["approve", "deny"] {
+        assert_eq!(h.click(MALLORY, action, &grant).await, 200);
+        let refusal = h.slack.next_call("chat.postEphemeral").await;
+        assert_eq!(refusal.param("user"), MALLORY);
+        assert!(
+            refusal.text().contains("not an approver for role *edit*"),
+            "{}",
+            refusal.text()
+        );
+        assert!(
+            refusal.text().contains("<@U0BOB>, <@U0CAROL>"),
+            "{}",
+            refusal.text()
+        );
+    }
+    assert!(h.kube.calls().is_empty());
+    assert!(h.slack.calls("chat.update").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_click_and_a_click_on_a_finished_grant_change_nothing() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h fix").await;
+    h.slack.next_call("chat.postMessage").await;
+    h.click(BOB, "approve", &grant).await;
+    h.slack.next_call("chat.postMessage").await; // audit: activated
+    h.slack.next_call("chat.update").await;
+    let creates = h.kube.calls_of("POST").len();
+
+    h.click(BOB, "approve", &grant).await;
+    let again = h.slack.next_call("chat.postEphemeral").await;
+    assert!(
+        again.text().contains("is already active"),
+        "{}",
+        again.text()
+    );
+    h.click(CAROL, "deny", &grant).await;
+    let late_deny = h.slack.next_call("chat.postEphemeral").await;
+    assert_eq!(late_deny.param("user"), CAROL);
+    assert!(
+        late_deny.text().contains("is already active"),
+        "{}",
+        late_deny.text()
+    );
+
+    h.click(BOB, "approve", "doesnotexist").await;
+    let unknown = h.slack.next_call("chat.postEphemeral").await;
+    assert!(
+        unknown
+            .text()
+            .contains("There is no request `doesnotexist`"),
+        "{}",
+        unknown.text()
+    );
+
+    assert_eq!(h.kube.calls_of("POST").len(), creates, "no second binding");
+    assert!(
+        h.kube.calls_of("DELETE").is_empty(),
+        "the late deny revoked nothing"
+    );
+    assert_eq!(h.slack.calls("chat.update").len(), 1);
+}

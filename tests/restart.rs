@@ -1,0 +1,120 @@
+//! Access never outlives its grant, across stops and restarts.
+
+mod support;
+
+use chrono::Duration;
+use support::*;
+
+async fn active_grant(h: &Harness) -> String {
+    let grant = h
+        .request(ALICE, "edit payments 2h fixing stuck queue")
+        .await;
+    h.slack.next_call("chat.postMessage").await; // audit: requested
+    h.click(BOB, "approve", &grant).await;
+    let activated = h.slack.next_call("chat.postMessage").await;
+    assert!(
+        activated.text().contains("Access granted"),
+        "{}",
+        activated.text()
+    );
+    h.slack.next_call("chat.update").await;
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_some()
+    );
+    grant
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_grant_survives_a_restart_and_is_revoked_when_due() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h).await;
+
+    h.restart().await;
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_some(),
+        "a restart does not revoke early"
+    );
+
+    h.clock.advance(Duration::hours(2));
+    let expired = h.slack.next_call("chat.postMessage").await;
+    assert_eq!(expired.param("channel"), AUDIT);
+    assert!(
+        expired.text().contains("expired and was removed"),
+        "{}",
+        expired.text()
+    );
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_none()
+    );
+    assert!(all_text(&h.approval_message(&grant)).contains(":lock: Expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_fell_due_while_the_bot_was_down_is_revoked_at_start_up() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h).await;
+
+    h.stop().await;
+    h.clock.advance(Duration::hours(3));
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_some()
+    );
+    h.restart().await;
+
+    // No further time passes: start-up alone revokes it.
+    let expired = h.slack.next_call("chat.postMessage").await;
+    assert!(
+        expired.text().contains("expired and was removed"),
+        "{}",
+        expired.text()
+    );
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_none()
+    );
+    assert_eq!(h.slack.channel_texts(AUDIT).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_that_failed_before_a_restart_is_finished_after_it() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h).await;
+
+    h.kube.set_failing(true);
+    h.clock.advance(Duration::hours(2));
+    h.kube
+        .wait_until("the revocation was tried", |k| {
+            !k.calls_of("DELETE").is_empty()
+        })
+        .await;
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_some()
+    );
+
+    h.stop().await;
+    h.kube.set_failing(false);
+    h.restart().await;
+    h.kube
+        .wait_until("the binding is gone", |k| {
+            k.binding("payments", &format!("prod-access-{grant}"))
+                .is_none()
+        })
+        .await;
+    let expired = h.slack.next_call("chat.postMessage").await;
+    assert!(
+        expired.text().contains("expired and was removed"),
+        "{}",
+        expired.text()
+    );
+}

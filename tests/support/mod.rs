@@ -1,6 +1,6 @@
 //! Test harness: the real server and router, a fake Slack and a fake Kubernetes API on
 //! 127.0.0.1, a manual clock, and requests signed the way Slack signs them.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod fake_kube;
 pub mod fake_slack;

@@ -151,6 +151,22 @@ impl App {
         Ok(reply)
     }
 
+    /// Takes an Approve or Deny click in the background (Slack wants its answer within 3
+    /// seconds); shutdown waits for it to finish.
+    pub fn spawn_decision(
+        self: &Arc<Self>,
+        grant_id: String,
+        user: String,
+        channel: String,
+        decision: Decision,
+    ) {
+        let app = Arc::clone(self);
+        self.tasks.spawn(async move {
+            app.handle_decision(&grant_id, &user, &channel, decision)
+                .await;
+        });
+    }
+
     /// Handles an Approve or Deny click; a refused click is answered ephemerally and changes nothing.
     pub async fn handle_decision(
         &self,

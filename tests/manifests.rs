@@ -12,17 +12,33 @@ fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
     let manifest = yaml("app-manifest.yaml");
     let command = &manifest["features"]["slash_commands"][0];
     assert_eq!(command["command"], "/prod-access");
-    assert!(command["url"].as_str().unwrap().ends_with("/slack/commands"));
+    assert!(
+        command["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/slack/commands")
+    );
     let interactivity = &manifest["settings"]["interactivity"];
     assert_eq!(interactivity["is_enabled"], true);
-    assert!(interactivity["request_url"].as_str().unwrap().ends_with("/slack/interactions"));
+    assert!(
+        interactivity["request_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/slack/interactions")
+    );
     let scopes: Vec<&str> = manifest["oauth_config"]["scopes"]["bot"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    for needed in ["commands", "chat:write", "users:read", "users:read.email", "im:write"] {
+    for needed in [
+        "commands",
+        "chat:write",
+        "users:read",
+        "users:read.email",
+        "im:write",
+    ] {
         assert!(scopes.contains(&needed), "missing scope {needed}");
     }
 }
@@ -52,6 +68,10 @@ fn the_deployed_config_is_valid_and_the_bot_may_bind_every_role_it_names() {
         .map(|n| n.as_str().unwrap())
         .collect();
     for role in config.policy.roles.values() {
-        assert!(bindable.contains(&role.cluster_role.as_str()), "cannot bind {}", role.cluster_role);
+        assert!(
+            bindable.contains(&role.cluster_role.as_str()),
+            "cannot bind {}",
+            role.cluster_role
+        );
     }
 }

@@ -18,28 +18,18 @@ async fn active_grant(h: &Harness) -> String {
         activated.text()
     );
     h.slack.next_call("chat.update").await;
-    assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(is_bound(h, &grant));
     grant
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_active_grant_survives_a_restart_and_is_revoked_when_due() {
-    let mut h = Harness::start().await;
-    let grant = active_grant(&h).await;
+fn is_bound(h: &Harness, grant: &str) -> bool {
+    h.kube
+        .binding("payments", &format!("prod-access-{grant}"))
+        .is_some()
+}
 
-    h.restart().await;
-    assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_some(),
-        "a restart does not revoke early"
-    );
-
-    h.clock.advance(Duration::hours(2));
+/// Waits for the audit post that announces the revocation, then checks the cluster and message.
+async fn expect_revoked(h: &Harness, grant: &str) {
     let expired = h.slack.next_call("chat.postMessage").await;
     assert_eq!(expired.param("channel"), AUDIT);
     assert!(
@@ -48,11 +38,22 @@ async fn an_active_grant_survives_a_restart_and_is_revoked_when_due() {
         expired.text()
     );
     assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_none()
+        !is_bound(h, grant),
+        "the audit post comes after the binding is gone"
     );
-    assert!(all_text(&h.approval_message(&grant)).contains(":lock: Expired"));
+    assert!(all_text(&h.approval_message(grant)).contains(":lock: Expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_grant_survives_a_restart_and_is_revoked_when_due() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h).await;
+
+    h.restart().await;
+    assert!(is_bound(&h, &grant), "a restart does not revoke early");
+
+    h.clock.advance(Duration::hours(2));
+    expect_revoked(&h, &grant).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,25 +63,11 @@ async fn a_grant_that_fell_due_while_the_bot_was_down_is_revoked_at_start_up() {
 
     h.stop().await;
     h.clock.advance(Duration::hours(3));
-    assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(is_bound(&h, &grant));
     h.restart().await;
 
     // No further time passes: start-up alone revokes it.
-    let expired = h.slack.next_call("chat.postMessage").await;
-    assert!(
-        expired.text().contains("expired and was removed"),
-        "{}",
-        expired.text()
-    );
-    assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_none()
-    );
+    expect_revoked(&h, &grant).await;
     assert_eq!(h.slack.channel_texts(AUDIT).len(), 3);
 }
 
@@ -96,25 +83,10 @@ async fn a_revocation_that_failed_before_a_restart_is_finished_after_it() {
             !k.calls_of("DELETE").is_empty()
         })
         .await;
-    assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(is_bound(&h, &grant));
 
     h.stop().await;
     h.kube.set_failing(false);
     h.restart().await;
-    h.kube
-        .wait_until("the binding is gone", |k| {
-            k.binding("payments", &format!("prod-access-{grant}"))
-                .is_none()
-        })
-        .await;
-    let expired = h.slack.next_call("chat.postMessage").await;
-    assert!(
-        expired.text().contains("expired and was removed"),
-        "{}",
-        expired.text()
-    );
+    expect_revoked(&h, &grant).await;
 }

@@ -116,12 +116,7 @@ async fn interaction(
         let Some(grant_id) = action.value else {
             return StatusCode::BAD_REQUEST;
         };
-        // Slack wants an answer within 3 seconds; the decision may call Slack and Kubernetes.
-        let (app, user, channel) = (Arc::clone(&app), user.clone(), channel.clone());
-        tokio::spawn(async move {
-            app.handle_decision(&grant_id, &user, &channel, decision)
-                .await;
-        });
+        app.spawn_decision(grant_id, user.clone(), channel.clone(), decision);
     }
     StatusCode::OK
 }

@@ -296,6 +296,17 @@ fn validate(object: &Value) -> Vec<(String, String)> {
     causes
 }
 
+fn parse_object(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("the body is not a RoleBinding: {e}"),
+            json!({}),
+        )
+    })
+}
+
 async fn create(
     State(fake): State<FakeKube>,
     Path(namespace): Path<String>,
@@ -305,13 +316,9 @@ async fn create(
     if let Err(r) = fake.enter(Method::POST, path).await {
         return r;
     }
-    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "the body is not a RoleBinding",
-            json!({}),
-        );
+    let mut object = match parse_object(&body) {
+        Ok(object) => object,
+        Err(response) => return response,
     };
     let name = object["metadata"]["name"]
         .as_str()
@@ -373,13 +380,9 @@ async fn replace(
     if let Err(r) = fake.enter(Method::PUT, path).await {
         return r;
     }
-    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "the body is not a RoleBinding",
-            json!({}),
-        );
+    let mut object = match parse_object(&body) {
+        Ok(object) => object,
+        Err(response) => return response,
     };
     let Some(current) = fake.binding(&namespace, &name) else {
         return not_found(&name);

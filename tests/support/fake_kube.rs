@@ -296,15 +296,13 @@ fn validate(object: &Value) -> Vec<(String, String)> {
     causes
 }
 
-fn parse_object(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        status(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!("the body is not a RoleBinding: {e}"),
-            json!({}),
-        )
-    })
+fn bad_body(e: serde_json::Error) -> Response {
+    status(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!("the body is not a RoleBinding: {e}"),
+        json!({}),
+    )
 }
 
 async fn create(
@@ -316,9 +314,9 @@ async fn create(
     if let Err(r) = fake.enter(Method::POST, path).await {
         return r;
     }
-    let mut object = match parse_object(&body) {
+    let mut object: Value = match serde_json::from_slice(&body) {
         Ok(object) => object,
-        Err(response) => return response,
+        Err(e) => return bad_body(e),
     };
     let name = object["metadata"]["name"]
         .as_str()
@@ -380,9 +378,9 @@ async fn replace(
     if let Err(r) = fake.enter(Method::PUT, path).await {
         return r;
     }
-    let mut object = match parse_object(&body) {
+    let mut object: Value = match serde_json::from_slice(&body) {
         Ok(object) => object,
-        Err(response) => return response,
+        Err(e) => return bad_body(e),
     };
     let Some(current) = fake.binding(&namespace, &name) else {
         return not_found(&name);

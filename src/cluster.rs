@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use std::future::Future;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::domain::grant::Grant;
@@ -32,10 +36,39 @@ pub enum ClusterError {
 
 #[async_trait]
 pub trait Cluster: Send + Sync {
-    /// Creates the grant's binding for `subject`; an existing binding of the same grant is success.
-    async fn bind(&self, grant: &Grant, subject: &str) -> Result<(), ClusterError>;
+    /// Creates the grant's binding for `subject`, annotated to expire at `expires_at`, and returns
+    /// the expiry in force: for a binding of the same grant that already exists (a replay after a
+    /// crash), the one it was created with.
+    async fn bind(
+        &self,
+        grant: &Grant,
+        subject: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, ClusterError>;
+    /// Writes the grant's current expiry onto its binding (after an extension).
+    async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError>;
     /// Deletes the grant's binding; a binding that is already gone is success.
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError>;
+}
+
+/// No Kubernetes call may hold up a grant (or the expiry of others) for longer than this.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The call's own result, or `Unavailable` if it took too long.
+async fn timed<T>(
+    call: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<Result<T, kube::Error>, ClusterError> {
+    tokio::time::timeout(CALL_TIMEOUT, call).await.map_err(|_| {
+        ClusterError::Unavailable(format!("no answer within {}s", CALL_TIMEOUT.as_secs()))
+    })
+}
+
+async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, ClusterError> {
+    timed(call).await?.map_err(classify)
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 pub struct KubeCluster {
@@ -84,10 +117,7 @@ pub fn role_binding(grant: &Grant, subject: &str) -> RoleBinding {
         (ROLE_ANNOTATION.to_string(), grant.role.clone()),
     ]);
     if let Some(expires_at) = grant.expires_at {
-        annotations.insert(
-            EXPIRES_AT_ANNOTATION.to_string(),
-            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
+        annotations.insert(EXPIRES_AT_ANNOTATION.to_string(), rfc3339(expires_at));
     }
     RoleBinding {
         metadata: ObjectMeta {
@@ -126,38 +156,60 @@ fn classify(e: kube::Error) -> ClusterError {
 
 #[async_trait]
 impl Cluster for KubeCluster {
-    async fn bind(&self, grant: &Grant, subject: &str) -> Result<(), ClusterError> {
+    async fn bind(
+        &self,
+        grant: &Grant,
+        subject: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, ClusterError> {
         let api = self.bindings(&grant.namespace);
-        let wanted = role_binding(grant, subject);
-        match api.create(&PostParams::default(), &wanted).await {
-            Ok(_) => Ok(()),
+        let with_expiry = Grant {
+            expires_at: Some(expires_at),
+            ..grant.clone()
+        };
+        let wanted = role_binding(&with_expiry, subject);
+        match timed(api.create(&PostParams::default(), &wanted)).await? {
+            Ok(_) => Ok(expires_at),
             Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                let existing = api.get(&grant.binding_name()).await.map_err(classify)?;
-                let owner = existing
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(GRANT_LABEL));
-                if owner == Some(&grant.id) && existing.role_ref == wanted.role_ref {
-                    Ok(())
-                } else {
-                    Err(ClusterError::Refused(format!(
+                let existing = bounded(api.get(&grant.binding_name())).await?;
+                let metadata = &existing.metadata;
+                let owner = metadata.labels.as_ref().and_then(|l| l.get(GRANT_LABEL));
+                if owner != Some(&grant.id) || existing.role_ref != wanted.role_ref {
+                    return Err(ClusterError::Refused(format!(
                         "RoleBinding {}/{} exists and does not belong to this grant",
                         grant.namespace,
                         grant.binding_name()
-                    )))
+                    )));
                 }
+                let recorded = metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(EXPIRES_AT_ANNOTATION))
+                    .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                    .map(|at| at.with_timezone(&Utc));
+                Ok(recorded.unwrap_or(expires_at))
             }
             Err(e) => Err(classify(e)),
         }
     }
 
+    async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError> {
+        let Some(expires_at) = grant.expires_at else {
+            return Ok(());
+        };
+        let patch = serde_json::json!({
+            "metadata": { "annotations": { EXPIRES_AT_ANNOTATION: rfc3339(expires_at) } }
+        });
+        let api = self.bindings(&grant.namespace);
+        let params = PatchParams::default();
+        bounded(api.patch(&grant.binding_name(), &params, &Patch::Merge(&patch))).await?;
+        Ok(())
+    }
+
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError> {
-        match self
-            .bindings(&grant.namespace)
-            .delete(&grant.binding_name(), &DeleteParams::default())
-            .await
-        {
+        let api = self.bindings(&grant.namespace);
+        let params = DeleteParams::default();
+        match timed(api.delete(&grant.binding_name(), &params)).await? {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
             Err(e) => Err(classify(e)),

@@ -1,5 +1,6 @@
-//! Revokes access at its exact expiry, and retries effects that failed, using the store's expiry
-//! index as the timer queue so a restart loses nothing.
+//! Acts on every grant's next deadline (review timeout, reminder, expiry) at its exact time, and
+//! retries effects that failed, using the store's deadline index as the timer queue so a restart
+//! loses nothing. Effects run in background tasks, so one slow grant never delays another.
 
 use std::sync::Arc;
 
@@ -7,14 +8,17 @@ use tracing::error;
 
 use crate::app::App;
 
-/// How long a failed effect (Slack or Kubernetes unavailable) waits before it is tried again.
+/// How long a failed effect (Slack or Kubernetes unavailable) waits before it is tried again,
+/// and how long the scheduler pauses after it could not read the store.
 pub const RETRY_INTERVAL: chrono::Duration = chrono::Duration::seconds(30);
 
 pub async fn run(app: Arc<App>) {
     let mut next_retry = app.now() + RETRY_INTERVAL;
     loop {
-        if let Err(e) = app.expire_due().await {
-            error!(error = %e, "expiry pass failed");
+        let mut healthy = true;
+        if let Err(e) = app.tick_due().await {
+            error!(error = %e, "deadline pass failed");
+            healthy = false;
         }
         if app.now() >= next_retry {
             if let Err(e) = app.resume().await {
@@ -22,14 +26,19 @@ pub async fn run(app: Arc<App>) {
             }
             next_retry = app.now() + RETRY_INTERVAL;
         }
-        let next_expiry = match app.next_expiry().await {
+        let next_deadline = match app.next_deadline().await {
             Ok(next) => next,
             Err(e) => {
-                error!(error = %e, "cannot read the expiry queue");
+                error!(error = %e, "cannot read the deadline queue");
+                healthy = false;
                 None
             }
         };
-        let wake_at = next_expiry.map_or(next_retry, |at| at.min(next_retry));
+        // After a failure, wait for the retry instead of spinning on a deadline still in the past.
+        let wake_at = match next_deadline {
+            Some(at) if healthy => at.min(next_retry),
+            _ => next_retry,
+        };
         tokio::select! {
             _ = app.clock().sleep_until(wake_at) => {}
             _ = app.scheduler_wake.notified() => {}

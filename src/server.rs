@@ -61,6 +61,7 @@ impl Server {
                 subject_prefix: config.kubernetes.subject_prefix.clone(),
             },
         )?;
+        // Left-over effects run in the background, so start-up (and Slack) never wait on them.
         app.resume().await?;
         let scheduler = tokio::spawn(scheduler::run(Arc::clone(&app)));
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::chat::Message;
 use crate::domain::command::ParseError;
-use crate::domain::grant::{AuditStep, Grant, Rejection};
+use crate::domain::grant::{Extension, Grant, Note, Rejection, Step};
 use crate::domain::policy::{Policy, RequestRefusal};
 
 const SOURCES: &[(&str, &str)] = &[
@@ -31,6 +31,17 @@ const SOURCES: &[(&str, &str)] = &[
     (
         "action_refused",
         include_str!("../templates/slack/action_refused.json"),
+    ),
+    (
+        "extension_request",
+        include_str!("../templates/slack/extension_request.json"),
+    ),
+    ("notify", include_str!("../templates/slack/notify.json")),
+    ("list", include_str!("../templates/slack/list.json")),
+    ("status", include_str!("../templates/slack/status.json")),
+    (
+        "command_done",
+        include_str!("../templates/slack/command_done.json"),
     ),
 ];
 
@@ -88,10 +99,40 @@ struct GrantView<'a> {
     approvals: Vec<&'a str>,
     approvers_text: String,
     denied_by: Option<&'a str>,
+    ended_by: Option<&'a str>,
     subject: Option<&'a str>,
+    review_deadline_slack: String,
     expires_at_slack: Option<String>,
     ended_at_slack: Option<String>,
     failure: Option<&'a str>,
+    extension: Option<ExtensionView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExtensionView<'a> {
+    by: String,
+    state: &'static str,
+    required_approvals: u32,
+    approvals: Vec<&'a str>,
+    approvers_text: String,
+    denied_by: Option<&'a str>,
+}
+
+impl<'a> ExtensionView<'a> {
+    fn of(x: &'a Extension) -> Self {
+        ExtensionView {
+            by: human(Duration::from_secs(x.by_secs)),
+            state: match x.state {
+                crate::domain::grant::ExtensionState::Pending => "pending",
+                crate::domain::grant::ExtensionState::Approved => "approved",
+                crate::domain::grant::ExtensionState::Denied => "denied",
+            },
+            required_approvals: x.required_approvals,
+            approvals: x.approvals.iter().map(|a| a.by.as_str()).collect(),
+            approvers_text: mentions(x.approvals.iter().map(|a| &a.by)),
+            denied_by: x.denial.as_ref().map(|d| d.by.as_str()),
+        }
+    }
 }
 
 impl<'a> GrantView<'a> {
@@ -109,10 +150,13 @@ impl<'a> GrantView<'a> {
             approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
             approvers_text: mentions(g.approvals.iter().map(|a| &a.by)),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
+            ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             subject: g.subject.as_deref(),
+            review_deadline_slack: slack_time(g.review_deadline),
             expires_at_slack: g.expires_at.map(slack_time),
             ended_at_slack: g.ended_at.map(slack_time),
             failure: g.failure.as_deref(),
+            extension: g.extension.as_ref().map(ExtensionView::of),
         }
     }
 }
@@ -122,8 +166,10 @@ struct RoleView<'a> {
     name: &'a str,
     cluster_role: &'a str,
     namespaces: &'a [String],
+    default_duration: String,
     max_duration: String,
     approvals: u32,
+    ticket: Option<&'a str>,
 }
 
 fn roles(policy: &Policy) -> Vec<RoleView<'_>> {
@@ -134,8 +180,10 @@ fn roles(policy: &Policy) -> Vec<RoleView<'_>> {
             name,
             cluster_role: &r.cluster_role,
             namespaces: &r.namespaces,
+            default_duration: human(r.default_duration()),
             max_duration: human(r.max_duration),
             approvals: r.approvals,
+            ticket: r.reason.ticket.as_deref(),
         })
         .collect()
 }
@@ -172,10 +220,60 @@ impl Templates {
         )
     }
 
-    pub fn audit(&self, grant: &Grant, step: AuditStep) -> Result<Message, TemplateError> {
+    /// One lifecycle step, for the audit channel and the approval thread.
+    pub fn step(&self, grant: &Grant, step: Step) -> Result<Message, TemplateError> {
         self.render(
             "audit",
             context! { grant => Value::from(Serde(GrantView::of(grant))), step => step.as_str() },
+        )
+    }
+
+    pub fn extension_message(&self, grant: &Grant) -> Result<Message, TemplateError> {
+        self.render(
+            "extension_request",
+            context! { grant => Value::from(Serde(GrantView::of(grant))) },
+        )
+    }
+
+    /// A direct message to the requester; a reminder offers to extend by `extend_by`, if any.
+    pub fn note(
+        &self,
+        grant: &Grant,
+        note: Note,
+        extend_by: Option<Duration>,
+    ) -> Result<Message, TemplateError> {
+        self.render(
+            "notify",
+            context! {
+                grant => Value::from(Serde(GrantView::of(grant))),
+                note => note.as_str(),
+                extend_by => extend_by.map(human),
+            },
+        )
+    }
+
+    pub fn list(&self, mine: &[Grant], waiting: &[Grant]) -> Result<Message, TemplateError> {
+        let views = |grants: &[Grant]| {
+            Value::from(Serde(grants.iter().map(GrantView::of).collect::<Vec<_>>()))
+        };
+        self.render(
+            "list",
+            context! { mine => views(mine), waiting => views(waiting) },
+        )
+    }
+
+    pub fn status(&self, grant: &Grant) -> Result<Message, TemplateError> {
+        self.render(
+            "status",
+            context! { grant => Value::from(Serde(GrantView::of(grant))) },
+        )
+    }
+
+    /// `action` is `cancel`, `revoke` or `extend`.
+    pub fn command_done(&self, action: &str, grant: &Grant) -> Result<Message, TemplateError> {
+        self.render(
+            "command_done",
+            context! { action, grant => Value::from(Serde(GrantView::of(grant))) },
         )
     }
 
@@ -231,22 +329,26 @@ impl Templates {
         refusal: &RequestRefusal,
         policy: &Policy,
     ) -> Result<Message, TemplateError> {
+        let problem = refusal.kind();
         let ctx = match refusal {
             RequestRefusal::UnknownRole { role, allowed } => {
-                context! { problem => "unknown_role", role, allowed }
+                context! { problem, role, allowed }
             }
             RequestRefusal::NamespaceNotAllowed {
                 role,
                 namespace,
                 allowed,
-            } => context! { problem => "namespace_not_allowed", role, namespace, allowed },
+            } => context! { problem, role, namespace, allowed },
             RequestRefusal::TooLong {
                 role,
                 requested,
                 max,
             } => context! {
-                problem => "too_long", role, requested => human(*requested), max => human(*max)
+                problem, role, requested => human(*requested), max => human(*max)
             },
+            RequestRefusal::ReasonRequired { role } => context! { problem, role },
+            RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
+            RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
         };
         self.render(
             "request_refused",
@@ -271,13 +373,26 @@ impl Templates {
             Rejection::WrongState { state } => state.as_str(),
             _ => grant.state.as_str(),
         };
+        let (max, left) = match rejection {
+            Rejection::ExtensionTooLong {
+                max_secs,
+                left_secs,
+            } => (
+                human(Duration::from_secs(*max_secs)),
+                human(Duration::from_secs(*left_secs)),
+            ),
+            _ => (String::new(), String::new()),
+        };
         self.render(
             "action_refused",
             context! {
                 problem => rejection.kind(),
                 grant_id => &grant.id,
                 role => &grant.role,
+                requester => &grant.requester,
                 state,
+                max,
+                left,
                 approvers_text => mentions(policy.approvers_for(&grant.role)),
             },
         )

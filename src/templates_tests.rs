@@ -2,7 +2,8 @@ use chrono::TimeZone;
 
 use super::*;
 use crate::chat::slack::content;
-use crate::domain::grant::{Event, GrantState, NewRequest};
+use crate::domain::grant::{Event, GrantState};
+use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
 
 fn policy() -> Policy {
@@ -14,6 +15,12 @@ roles:
     cluster_role: edit
     namespaces: [payments, orders]
     max_duration: 4h
+  debug:
+    cluster_role: view
+    namespaces: ["team-*"]
+    max_duration: 2h
+    default_duration: 30m
+    reason: { ticket: "INC-[0-9]+" }
 "#,
     )
     .unwrap()
@@ -23,8 +30,11 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
-fn grant_in_every_state() -> Vec<Grant> {
+/// One grant in every state and extension state, named by what it shows.
+fn grants() -> Vec<(&'static str, Grant)> {
     let policy = policy();
+    let at = |m| t0() + chrono::Duration::minutes(m);
+    let apply = |g: &Grant, e: Event, m| g.apply(&e, at(m), &policy).unwrap();
     let requested = Grant::request(
         NewRequest {
             id: "abc123".into(),
@@ -40,83 +50,220 @@ fn grant_in_every_state() -> Vec<Grant> {
             },
         },
         t0(),
+        &policy,
     );
-    let approve = Event::Approve {
-        approver: "UBOB".into(),
-    };
-    let approved = requested.apply(&approve, t0(), &policy).unwrap();
+    let approved = apply(
+        &requested,
+        Event::Approve {
+            approver: "UBOB".into(),
+        },
+        1,
+    );
     let bound = Event::Bound {
         subject: "oidc:alice@example.com".into(),
+        expires_at: at(122),
     };
-    let active = approved.apply(&bound, t0(), &policy).unwrap();
-    let expired = active
-        .apply(&Event::Expire, t0() + chrono::Duration::hours(3), &policy)
-        .unwrap();
-    let deny = Event::Deny {
-        approver: "UCAROL".into(),
-    };
-    let denied = requested.apply(&deny, t0(), &policy).unwrap();
-    let failed_event = Event::BindFailed {
-        reason: "forbidden".into(),
-    };
-    let failed = approved.apply(&failed_event, t0(), &policy).unwrap();
-    let cancelled = Grant {
-        state: GrantState::Cancelled,
-        ..requested.clone()
-    };
+    let active = apply(&approved, bound, 2);
+    let extending = apply(
+        &active,
+        Event::RequestExtension {
+            by: "UALICE".into(),
+            secs: 3600,
+        },
+        30,
+    );
+    let extended = apply(
+        &extending,
+        Event::ApproveExtension {
+            approver: "UCAROL".into(),
+        },
+        31,
+    );
+    let ext_denied = apply(
+        &extending,
+        Event::DenyExtension {
+            approver: "UCAROL".into(),
+        },
+        31,
+    );
     vec![
-        requested, approved, active, expired, denied, failed, cancelled,
+        ("requested", requested.clone()),
+        ("approved", approved.clone()),
+        ("active", active.clone()),
+        ("extending", extending.clone()),
+        ("extended", extended),
+        ("extension denied", ext_denied),
+        ("expired", apply(&extending, Event::Tick, 200)),
+        (
+            "revoked",
+            apply(&active, Event::Revoke { by: "UBOB".into() }, 3),
+        ),
+        (
+            "denied",
+            apply(
+                &requested,
+                Event::Deny {
+                    approver: "UCAROL".into(),
+                },
+                1,
+            ),
+        ),
+        (
+            "cancelled",
+            apply(
+                &requested,
+                Event::Cancel {
+                    by: "UALICE".into(),
+                },
+                1,
+            ),
+        ),
+        ("timed out", apply(&requested, Event::Tick, 120)),
+        (
+            "failed",
+            apply(
+                &approved,
+                Event::BindFailed {
+                    reason: "forbidden".into(),
+                },
+                2,
+            ),
+        ),
     ]
 }
 
+fn valid(name: &str, message: &Message) -> String {
+    content(message).unwrap_or_else(|e| panic!("{name}: {e}: {}", message.0));
+    let json = message.0.to_string();
+    assert!(
+        !json.contains("<!channel>"),
+        "{name}: user text must be escaped"
+    );
+    json
+}
+
 #[test]
-fn the_approval_message_renders_valid_block_kit_in_every_state() {
+fn every_message_renders_valid_block_kit_in_every_state() {
     let templates = Templates::new().unwrap();
-    for grant in grant_in_every_state() {
-        let message = templates.approval_message(&grant).unwrap();
-        content(&message).unwrap_or_else(|e| panic!("{:?}: {e}", grant.state));
-        let has_buttons = message.0.to_string().contains("\"action_id\":\"approve\"");
-        assert_eq!(
-            has_buttons,
-            grant.state == GrantState::Requested,
-            "{:?}",
-            grant.state
-        );
-        // User-typed text cannot ping or forge links.
-        assert!(!message.0.to_string().contains("<!channel>"));
+    let policy = policy();
+    let steps = [
+        Step::Requested,
+        Step::ApprovalRecorded,
+        Step::Activated,
+        Step::Denied,
+        Step::Expired,
+        Step::Failed,
+        Step::Cancelled,
+        Step::TimedOut,
+        Step::Revoked,
+        Step::ExtensionRequested,
+        Step::ExtensionApprovalRecorded,
+        Step::Extended,
+        Step::ExtensionDenied,
+    ];
+    let notes = [
+        Note::Approved,
+        Note::Denied,
+        Note::TimedOut,
+        Note::Expired,
+        Note::Revoked,
+        Note::Failed,
+        Note::Reminder,
+        Note::Extended,
+        Note::ExtensionDenied,
+    ];
+    for (name, grant) in grants() {
+        let json = valid(name, &templates.approval_message(&grant).unwrap());
+        let has_buttons = json.contains("\"action_id\":\"approve\"");
+        assert_eq!(has_buttons, grant.state == GrantState::Requested, "{name}");
+        if grant.extension.is_some() {
+            let json = valid(name, &templates.extension_message(&grant).unwrap());
+            let pending = grant.pending_extension().is_some() && grant.state == GrantState::Active;
+            assert_eq!(json.contains("approve_extension"), pending, "{name}");
+        }
+        for step in steps {
+            valid(name, &templates.step(&grant, step).unwrap());
+        }
+        for note in notes {
+            valid(
+                name,
+                &templates
+                    .note(&grant, note, Some(Duration::from_secs(1800)))
+                    .unwrap(),
+            );
+        }
+        valid(name, &templates.status(&grant).unwrap());
+        for rejection in [
+            Rejection::NotTheRequester,
+            Rejection::ExtensionTooLong {
+                max_secs: 14400,
+                left_secs: 0,
+            },
+            Rejection::WrongState { state: grant.state },
+        ] {
+            valid(
+                name,
+                &templates
+                    .action_refused(&rejection, &grant, &policy)
+                    .unwrap(),
+            );
+        }
     }
+}
+
+fn by_name(name: &str) -> Grant {
+    grants().into_iter().find(|(n, _)| *n == name).unwrap().1
 }
 
 #[test]
 fn the_active_message_names_the_approver_and_the_expiry() {
-    let templates = Templates::new().unwrap();
-    let active = &grant_in_every_state()[2];
-    let text = templates.approval_message(active).unwrap().0.to_string();
-    assert!(text.contains("<@UBOB>"), "{text}");
-    assert!(text.contains("2026-11-23T11:00:00Z"), "{text}");
+    let text = Templates::new()
+        .unwrap()
+        .approval_message(&by_name("active"))
+        .unwrap()
+        .0
+        .to_string();
+    assert!(text.contains("Approved by <@UBOB>. Active until"), "{text}");
+    assert!(text.contains("2026-11-23T11:02:00Z"), "{text}");
 }
 
 #[test]
-fn every_audit_step_renders() {
+fn the_waiting_message_counts_approvals_and_names_the_timeout() {
+    let text = Templates::new()
+        .unwrap()
+        .approval_message(&by_name("requested"))
+        .unwrap()
+        .0
+        .to_string();
+    assert!(
+        text.contains("Waiting for approval: 0 of 1 approvals. Times out"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_reminder_offers_extend_and_drop_buttons() {
     let templates = Templates::new().unwrap();
-    let grants = grant_in_every_state();
-    let steps = [
-        (AuditStep::Requested, &grants[0], "requested"),
-        (AuditStep::ApprovalRecorded, &grants[1], "approved"),
-        (AuditStep::Activated, &grants[2], "Access granted"),
-        (AuditStep::Expired, &grants[3], "expired"),
-        (AuditStep::Denied, &grants[4], "denied"),
-        (AuditStep::Failed, &grants[5], "could not be created"),
-    ];
-    for (step, grant, phrase) in steps {
-        let message = templates.audit(grant, step).unwrap();
-        content(&message).unwrap();
-        assert!(
-            message.text().contains(phrase),
-            "{step:?}: {}",
-            message.text()
-        );
-    }
+    let active = by_name("active");
+    let json = templates
+        .note(&active, Note::Reminder, Some(Duration::from_secs(1800)))
+        .unwrap()
+        .0
+        .to_string();
+    assert!(
+        json.contains("\"action_id\":\"extend\"") && json.contains("Extend by 30m"),
+        "{json}"
+    );
+    assert!(json.contains("\"action_id\":\"drop\""), "{json}");
+    let json = templates
+        .note(&active, Note::Reminder, None)
+        .unwrap()
+        .0
+        .to_string();
+    assert!(
+        !json.contains("\"action_id\":\"extend\""),
+        "no room left to extend: {json}"
+    );
 }
 
 #[test]
@@ -125,7 +272,12 @@ fn help_lists_every_role_with_its_limits() {
     let text = text.text();
     assert!(text.contains("*edit*"), "{text}");
     assert!(text.contains("payments, orders"), "{text}");
-    assert!(text.contains("up to 4h"), "{text}");
+    assert!(text.contains("default 1h, up to 4h"), "{text}");
+    assert!(
+        text.contains("default 30m, up to 2h, 1 approval(s), reason must name a ticket"),
+        "{text}"
+    );
+    assert!(text.contains("`list`"), "{text}");
 }
 
 #[test]
@@ -150,6 +302,16 @@ fn refusals_say_what_is_allowed() {
     };
     let text = templates.policy_refused(&too_long, &policy).unwrap();
     assert!(text.text().contains("at most *4h*"), "{}", text.text());
+    let ticket = RequestRefusal::TicketRequired {
+        role: "debug".into(),
+        pattern: "INC-[0-9]+".into(),
+    };
+    let text = templates.policy_refused(&ticket, &policy).unwrap();
+    assert!(
+        text.text().contains("matching `INC-[0-9]+`"),
+        "{}",
+        text.text()
+    );
     let parse = templates
         .parse_refused(&ParseError::BadDuration("soon".into()), &policy)
         .unwrap();
@@ -166,25 +328,26 @@ fn refusals_say_what_is_allowed() {
 }
 
 #[test]
-fn click_refusals_explain_themselves() {
+fn list_separates_my_access_from_what_waits_for_me() {
     let templates = Templates::new().unwrap();
-    let grant = &grant_in_every_state()[4];
-    let text = templates
-        .action_refused(
-            &Rejection::WrongState {
-                state: GrantState::Denied,
-            },
-            grant,
-            &policy(),
-        )
-        .unwrap();
-    assert!(text.text().contains("already denied"), "{}", text.text());
-    let text = templates
-        .action_refused(&Rejection::NotAnApprover, grant, &policy())
-        .unwrap();
+    let empty = templates.list(&[], &[]).unwrap();
     assert!(
-        text.text().contains("<@UBOB>, <@UCAROL>"),
+        empty
+            .text()
+            .contains("You have no active or pending access"),
         "{}",
-        text.text()
+        empty.text()
+    );
+    let text = templates
+        .list(&[by_name("active")], &[by_name("requested")])
+        .unwrap();
+    let text = text.text();
+    assert!(
+        text.contains("*Your access*\n• `abc123` *edit* in `payments` — active until"),
+        "{text}"
+    );
+    assert!(
+        text.contains("*Waiting for you*\n• `abc123` <@UALICE> wants *edit* in `payments` for 2h"),
+        "{text}"
     );
 }

@@ -98,7 +98,7 @@ async fn an_unknown_role_is_answered_with_the_allowed_roles() {
     assert_eq!(reply["response_type"], "ephemeral");
     let text = reply["text"].as_str().unwrap();
     assert!(
-        text.contains("Unknown role `root`. Roles you can request: edit, view."),
+        text.contains("Unknown role `root`. Roles you can request: admin, edit, view."),
         "{text}"
     );
     assert_untouched(&h);
@@ -118,13 +118,13 @@ async fn a_namespace_or_duration_outside_the_policy_is_answered_with_what_is_all
     let text = reply["text"].as_str().unwrap();
     assert!(text.contains("at most *4h*"), "{text}");
 
-    let (_, reply) = h.slash(ALICE, "edit payments soon because").await;
+    let (_, reply) = h.slash(ALICE, "edit payments 90 because").await;
     let text = reply["text"].as_str().unwrap();
-    assert!(text.contains("`soon` is not a duration"), "{text}");
+    assert!(text.contains("`90` is not a duration"), "{text}");
 
     let (_, reply) = h.slash(ALICE, "edit payments 2h").await;
     let text = reply["text"].as_str().unwrap();
-    assert!(text.contains("Missing the reason"), "{text}");
+    assert!(text.contains("Role *edit* needs a reason"), "{text}");
     assert!(text.contains("edit in payments, orders (max 4h)"), "{text}");
     assert_untouched(&h);
 }
@@ -132,17 +132,17 @@ async fn a_namespace_or_duration_outside_the_policy_is_answered_with_what_is_all
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_lists_roles_namespaces_and_limits() {
     let h = Harness::start().await;
-    for text in ["help", ""] {
+    for text in ["help", "HELP"] {
         let (status, reply) = h.slash(ALICE, text).await;
         assert_eq!(status, 200);
         assert_eq!(reply["response_type"], "ephemeral");
         let text = reply["text"].as_str().unwrap();
         assert!(
-            text.contains("*edit* (ClusterRole `edit`) in payments, orders, up to 4h"),
+            text.contains("*edit* (ClusterRole `edit`) in payments, orders, default 1h, up to 4h"),
             "{text}"
         );
         assert!(
-            text.contains("*view* (ClusterRole `view`) in payments, up to 8h"),
+            text.contains("*view* (ClusterRole `view`) in payments, default 1h, up to 8h"),
             "{text}"
         );
     }
@@ -153,7 +153,7 @@ async fn help_lists_roles_namespaces_and_limits() {
 async fn the_requester_cannot_approve_their_own_request() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "edit payments 1h fix").await;
-    h.slack.next_call("chat.postMessage").await; // audit: requested
+    h.next_audit().await; // requested
 
     assert_eq!(h.click(ALICE, "approve", &grant).await, 200);
     let refusal = h.slack.next_call("chat.postEphemeral").await;
@@ -178,7 +178,7 @@ async fn the_requester_cannot_approve_their_own_request() {
 async fn someone_who_is_not_an_approver_cannot_decide() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "edit payments 1h fix").await;
-    h.slack.next_call("chat.postMessage").await;
+    h.next_audit().await;
     for action in ["approve", "deny"] {
         assert_eq!(h.click(MALLORY, action, &grant).await, 200);
         let refusal = h.slack.next_call("chat.postEphemeral").await;
@@ -202,16 +202,16 @@ async fn someone_who_is_not_an_approver_cannot_decide() {
 async fn a_second_click_and_a_click_on_a_finished_grant_change_nothing() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "edit payments 1h fix").await;
-    h.slack.next_call("chat.postMessage").await;
+    h.next_audit().await;
     h.click(BOB, "approve", &grant).await;
-    h.slack.next_call("chat.postMessage").await; // audit: activated
+    h.next_audit().await; // activated
     h.slack.next_call("chat.update").await;
     let creates = h.kube.calls_of("POST").len();
 
     h.click(BOB, "approve", &grant).await;
     let again = h.slack.next_call("chat.postEphemeral").await;
     assert!(
-        again.text().contains("is already active"),
+        again.text().contains("is active; nothing was changed"),
         "{}",
         again.text()
     );
@@ -219,7 +219,7 @@ async fn a_second_click_and_a_click_on_a_finished_grant_change_nothing() {
     let late_deny = h.slack.next_call("chat.postEphemeral").await;
     assert_eq!(late_deny.param("user"), CAROL);
     assert!(
-        late_deny.text().contains("is already active"),
+        late_deny.text().contains("is active; nothing was changed"),
         "{}",
         late_deny.text()
     );

@@ -30,8 +30,7 @@ fn is_bound(h: &Harness, grant: &str) -> bool {
 
 /// Waits for the audit post that announces the revocation, then checks the cluster and message.
 async fn expect_revoked(h: &Harness, grant: &str) {
-    let expired = h.slack.next_call("chat.postMessage").await;
-    assert_eq!(expired.param("channel"), AUDIT);
+    let expired = h.next_audit().await;
     assert!(
         expired.text().contains("expired and was removed"),
         "{}",

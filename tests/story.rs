@@ -15,8 +15,7 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
         .request(ALICE, "edit payments 2h fixing stuck queue")
         .await;
     let binding_name = format!("prod-access-{grant}");
-    let requested = h.slack.next_call("chat.postMessage").await;
-    assert_eq!(requested.param("channel"), AUDIT);
+    let requested = h.next_audit().await;
     assert!(
         requested
             .text()
@@ -24,7 +23,11 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
         "{}",
         requested.text()
     );
-    assert!(all_text(&h.approval_message(&grant)).contains("Waiting for approval (0 of 1)"));
+    let waiting = all_text(&h.approval_message(&grant));
+    assert!(
+        waiting.contains("Waiting for approval: 0 of 1 approvals"),
+        "{waiting}"
+    );
     assert_eq!(
         h.kube.binding_count(),
         0,
@@ -36,8 +39,7 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
     assert_eq!(h.click(BOB, "approve", &grant).await, 200);
     let lookup = h.slack.next_call("users.info").await;
     assert_eq!(lookup.param("user"), ALICE);
-    let activated = h.slack.next_call("chat.postMessage").await;
-    assert_eq!(activated.param("channel"), AUDIT);
+    let activated = h.next_audit().await;
     assert!(
         activated
             .text()
@@ -76,6 +78,23 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
     assert_eq!(annotations["prod-access/approvers"], BOB);
     assert_eq!(annotations["prod-access/reason"], "fixing stuck queue");
 
+    // alice is told by DM, with the exact expiry; the thread under the request says it too
+    let approved = h.next_dm(ALICE).await;
+    assert!(
+        approved
+            .text()
+            .contains("is active until <!date^1795432200^"),
+        "{}",
+        approved.text()
+    );
+    assert!(
+        approved.text().contains("2026-11-23T11:10:00Z"),
+        "{}",
+        approved.text()
+    );
+    let reply = h.next_thread_reply().await;
+    assert!(reply.text().contains("Access granted"), "{}", reply.text());
+
     // the approval message is updated in place: who approved, until when, no more buttons
     h.slack.next_call("chat.update").await;
     let message = h.approval_message(&grant);
@@ -88,13 +107,18 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
 
     // one second before expiry nothing happens
     h.clock.advance(Duration::hours(2) - Duration::seconds(1));
+    let reminder = h.next_dm(ALICE).await;
+    assert!(
+        reminder.text().contains("expires"),
+        "the reminder came first: {}",
+        reminder.text()
+    );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(h.kube.binding("payments", &binding_name).is_some());
 
     // the clock passes expiry: the binding is gone, the message and the audit channel say so
     h.clock.advance(Duration::seconds(1));
-    let expired = h.slack.next_call("chat.postMessage").await;
-    assert_eq!(expired.param("channel"), AUDIT);
+    let expired = h.next_audit().await;
     assert!(
         expired.text().contains("expired and was removed"),
         "{}",
@@ -102,6 +126,13 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
     );
     assert!(h.kube.binding("payments", &binding_name).is_none());
     assert_eq!(h.kube.calls_of("DELETE").len(), 1);
+    let told = h.next_dm(ALICE).await;
+    assert!(
+        told.text().contains("has expired and was removed"),
+        "{}",
+        told.text()
+    );
+    h.slack.next_call("chat.update").await;
     let text = all_text(&h.approval_message(&grant));
     assert!(text.contains(":lock: Expired"), "{text}");
 
@@ -110,20 +141,25 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deny_leaves_no_binding_and_shows_who_denied() {
+async fn a_deny_leaves_no_binding_and_tells_alice_who_denied() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "view payments 1h looking at logs").await;
-    h.slack.next_call("chat.postMessage").await; // audit: requested
+    h.next_audit().await; // requested
 
     assert_eq!(h.click(CAROL, "deny", &grant).await, 200);
-    let denied = h.slack.next_call("chat.postMessage").await;
-    assert_eq!(denied.param("channel"), AUDIT);
+    let denied = h.next_audit().await;
     assert!(
         denied
             .text()
             .contains("<@U0CAROL> denied <@U0ALICE>'s request"),
         "{}",
         denied.text()
+    );
+    let told = h.next_dm(ALICE).await;
+    assert!(
+        told.text().contains("<@U0CAROL> denied your request"),
+        "{}",
+        told.text()
     );
     h.slack.next_call("chat.update").await;
     let message = h.approval_message(&grant);
@@ -142,11 +178,10 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind()
     let h = Harness::start().await;
     h.kube.set_failing(true);
     let grant = h.request(ALICE, "edit orders 30m deploy hotfix").await;
-    h.slack.next_call("chat.postMessage").await; // audit: requested
+    h.next_audit().await; // requested
     assert_eq!(h.click(BOB, "approve", &grant).await, 200);
 
-    let failed = h.slack.next_call("chat.postMessage").await;
-    assert_eq!(failed.param("channel"), AUDIT);
+    let failed = h.next_audit().await;
     assert!(
         failed.text().contains("could not be created"),
         "{}",
@@ -158,6 +193,12 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind()
         failed.text()
     );
     assert_eq!(h.kube.calls_of("POST").len(), 3);
+    let told = h.next_dm(ALICE).await;
+    assert!(
+        told.text().contains("could not be created"),
+        "{}",
+        told.text()
+    );
     h.slack.next_call("chat.update").await;
     assert!(all_text(&h.approval_message(&grant)).contains("access could not be created"));
 
@@ -175,4 +216,39 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind()
         })
         .await;
     assert_eq!(h.kube.binding_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry() {
+    let h = Harness::start().await;
+    h.kube.set_fault(KubeFault::FailAfter);
+    let grant = h.request(ALICE, "edit orders 30m deploy hotfix").await;
+    h.next_audit().await;
+    h.click(BOB, "approve", &grant).await;
+
+    // The first create worked but answered 500; the retry meets this grant's own binding.
+    let activated = h.next_audit().await;
+    assert!(
+        activated.text().contains("Access granted"),
+        "{}",
+        activated.text()
+    );
+    assert_eq!(h.kube.calls_of("POST").len(), 2);
+    assert_eq!(h.kube.binding_count(), 1);
+
+    // At expiry the delete works but answers 500; the retry finds it gone and counts it done.
+    h.clock.advance(Duration::minutes(30));
+    h.kube
+        .wait_until("the delete was tried", |k| !k.calls_of("DELETE").is_empty())
+        .await;
+    assert_eq!(h.kube.binding_count(), 0);
+    h.kube.set_fault(KubeFault::None);
+    h.clock.advance(Duration::seconds(31));
+    let expired = h.next_audit().await;
+    assert!(
+        expired.text().contains("expired and was removed"),
+        "{}",
+        expired.text()
+    );
+    assert_eq!(h.kube.calls_of("DELETE").len(), 2);
 }

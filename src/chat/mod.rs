@@ -38,6 +38,9 @@ pub trait Chat: Send + Sync {
         user: &str,
         message: &Message,
     ) -> Result<(), ChatError>;
+    /// A direct message from the bot to `user`.
+    async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError>;
+    async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
     /// The email on the user's profile, if they have one.
     async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError>;
 }

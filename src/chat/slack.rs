@@ -50,8 +50,36 @@ pub fn content(message: &Message) -> Result<SlackMessageContent, ChatError> {
     serde_json::from_value(message.0.clone()).map_err(|e| ChatError::Encoding(e.to_string()))
 }
 
+/// Slack's `ok: false` codes that mean "try again later", not "this will never work".
+const TRANSIENT_CODES: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "ratelimited",
+    "team_added_to_org",
+];
+
+/// No Slack call may hold up a grant for longer than this.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, SlackClientError>>,
+) -> Result<T, ChatError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map_err(classify),
+        Err(_) => Err(ChatError::Unavailable(format!(
+            "no answer within {}s",
+            CALL_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 fn classify(e: SlackClientError) -> ChatError {
     match e {
+        SlackClientError::ApiError(api) if TRANSIENT_CODES.contains(&api.code.as_str()) => {
+            ChatError::Unavailable(api.code)
+        }
         SlackClientError::ApiError(api) => ChatError::Refused(api.code),
         SlackClientError::RateLimitError(_) => ChatError::Unavailable("ratelimited".into()),
         SlackClientError::HttpError(http) if !http.status_code.is_server_error() => {
@@ -66,12 +94,8 @@ impl Chat for SlackChat {
     async fn post(&self, channel: &str, message: &Message) -> Result<MessageRef, ChatError> {
         let request =
             SlackApiChatPostMessageRequest::new(channel.to_string().into(), content(message)?);
-        let response = self
-            .client
-            .open_session(&self.token)
-            .chat_post_message(&request)
-            .await
-            .map_err(classify)?;
+        let session = self.client.open_session(&self.token);
+        let response = bounded(session.chat_post_message(&request)).await?;
         Ok(MessageRef {
             channel: response.channel.to_string(),
             ts: response.ts.to_string(),
@@ -84,11 +108,8 @@ impl Chat for SlackChat {
             content(message)?,
             at.ts.clone().into(),
         );
-        self.client
-            .open_session(&self.token)
-            .chat_update(&request)
-            .await
-            .map_err(classify)?;
+        let session = self.client.open_session(&self.token);
+        bounded(session.chat_update(&request)).await?;
         Ok(())
     }
 
@@ -103,22 +124,32 @@ impl Chat for SlackChat {
             user.to_string().into(),
             content(message)?,
         );
-        self.client
-            .open_session(&self.token)
-            .chat_post_ephemeral(&request)
-            .await
-            .map_err(classify)?;
+        let session = self.client.open_session(&self.token);
+        bounded(session.chat_post_ephemeral(&request)).await?;
+        Ok(())
+    }
+
+    async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError> {
+        let session = self.client.open_session(&self.token);
+        let open =
+            SlackApiConversationsOpenRequest::new().with_users(vec![user.to_string().into()]);
+        let opened = bounded(session.conversations_open(&open)).await?;
+        self.post(opened.channel.id.as_ref(), message).await
+    }
+
+    async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError> {
+        let request =
+            SlackApiChatPostMessageRequest::new(at.channel.clone().into(), content(message)?)
+                .with_thread_ts(at.ts.clone().into());
+        let session = self.client.open_session(&self.token);
+        bounded(session.chat_post_message(&request)).await?;
         Ok(())
     }
 
     async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
         let request = SlackApiUsersInfoRequest::new(user.to_string().into());
-        let response = self
-            .client
-            .open_session(&self.token)
-            .users_info(&request)
-            .await
-            .map_err(classify)?;
+        let session = self.client.open_session(&self.token);
+        let response = bounded(session.users_info(&request)).await?;
         Ok(response
             .user
             .profile

@@ -6,14 +6,34 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
+    /// Nothing but `/prod-access`, or a request missing its role or namespace: open the form.
+    Form,
     Request(RequestArgs),
+    List,
+    Status {
+        grant: String,
+    },
+    Cancel {
+        grant: String,
+    },
+    Revoke {
+        grant: String,
+    },
+    Extend {
+        grant: String,
+        by: Duration,
+    },
 }
+
+/// Words that are subcommands and so cannot be role names.
+pub const RESERVED_WORDS: &[&str] = &["help", "list", "status", "cancel", "revoke", "extend"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestArgs {
     pub role: String,
     pub namespace: String,
-    pub duration: Duration,
+    /// `None`: the role's default duration.
+    pub duration: Option<Duration>,
     pub reason: String,
 }
 
@@ -39,29 +59,70 @@ impl ParseError {
     }
 }
 
-/// Parses `<role> <namespace> <duration> <reason…>` or `help`.
+/// Parses `<role> <namespace> [duration] [reason…]` or a subcommand.
 pub fn parse(text: &str) -> Result<Command, ParseError> {
-    let text = text.trim();
     let mut words = text.split_whitespace();
-    let Some(role) = words.next() else {
-        return Ok(Command::Help);
+    let Some(first) = words.next() else {
+        return Ok(Command::Form);
     };
-    if role.eq_ignore_ascii_case("help") {
-        return Ok(Command::Help);
+    let mut grant_id = |what: &'static str| {
+        words
+            .next()
+            .map(str::to_string)
+            .ok_or(ParseError::Missing(what))
+    };
+    match first.to_ascii_lowercase().as_str() {
+        "help" => return Ok(Command::Help),
+        "list" => return Ok(Command::List),
+        "status" => {
+            return Ok(Command::Status {
+                grant: grant_id("grant id")?,
+            });
+        }
+        "cancel" => {
+            return Ok(Command::Cancel {
+                grant: grant_id("grant id")?,
+            });
+        }
+        "revoke" => {
+            return Ok(Command::Revoke {
+                grant: grant_id("grant id")?,
+            });
+        }
+        "extend" => {
+            let grant = grant_id("grant id")?;
+            let by = words.next().ok_or(ParseError::Missing("duration"))?;
+            return Ok(Command::Extend {
+                grant,
+                by: parse_duration(by)?,
+            });
+        }
+        _ => {}
     }
-    let namespace = words.next().ok_or(ParseError::Missing("namespace"))?;
-    let duration_text = words.next().ok_or(ParseError::Missing("duration"))?;
-    let duration = parse_duration(duration_text)?;
-    let reason = words.collect::<Vec<_>>().join(" ");
-    if reason.is_empty() {
-        return Err(ParseError::Missing("reason"));
-    }
+    let Some(namespace) = words.next() else {
+        return Ok(Command::Form);
+    };
+    let mut rest = words.peekable();
+    let duration = match rest.peek() {
+        Some(word) if looks_like_duration(word) => {
+            let duration = parse_duration(word)?;
+            rest.next();
+            Some(duration)
+        }
+        _ => None,
+    };
     Ok(Command::Request(RequestArgs {
-        role: role.to_string(),
+        role: first.to_string(),
         namespace: namespace.to_string(),
         duration,
-        reason,
+        reason: rest.collect::<Vec<_>>().join(" "),
     }))
+}
+
+/// A word that starts with a digit is meant as a duration, so `2hx` is an error rather than
+/// the first word of the reason with the default duration silently applied.
+fn looks_like_duration(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_digit()) || word.starts_with('-')
 }
 
 /// Accepts humantime's forms (`30m`, `2h`, `1d`, `1h30m`); a bare number is refused
@@ -76,99 +137,5 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(text: &str) -> RequestArgs {
-        match parse(text) {
-            Ok(Command::Request(args)) => args,
-            other => panic!("expected a request from {text:?}, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_full_request_is_parsed() {
-        let args = request("edit payments 2h fixing stuck queue");
-        assert_eq!(args.role, "edit");
-        assert_eq!(args.namespace, "payments");
-        assert_eq!(args.duration, Duration::from_secs(2 * 3600));
-        assert_eq!(args.reason, "fixing stuck queue");
-    }
-
-    #[test]
-    fn extra_whitespace_is_folded_in_the_reason() {
-        let args = request("  view   orders  30m   INC-123    stuck\tqueue ");
-        assert_eq!(args.namespace, "orders");
-        assert_eq!(args.duration, Duration::from_secs(30 * 60));
-        assert_eq!(args.reason, "INC-123 stuck queue");
-    }
-
-    #[test]
-    fn compound_and_day_durations_are_accepted() {
-        assert_eq!(
-            request("edit a 1h30m r").duration,
-            Duration::from_secs(5400)
-        );
-        assert_eq!(request("edit a 1d r").duration, Duration::from_secs(86400));
-    }
-
-    #[test]
-    fn empty_text_and_help_ask_for_help() {
-        assert_eq!(parse(""), Ok(Command::Help));
-        assert_eq!(parse("   "), Ok(Command::Help));
-        assert_eq!(parse("help"), Ok(Command::Help));
-        assert_eq!(parse("HELP me"), Ok(Command::Help));
-    }
-
-    #[test]
-    fn missing_parts_are_named() {
-        assert_eq!(parse("edit"), Err(ParseError::Missing("namespace")));
-        assert_eq!(parse("edit payments"), Err(ParseError::Missing("duration")));
-        assert_eq!(
-            parse("edit payments 2h"),
-            Err(ParseError::Missing("reason"))
-        );
-    }
-
-    #[test]
-    fn bad_durations_are_refused() {
-        assert_eq!(
-            parse("edit payments soon because"),
-            Err(ParseError::BadDuration("soon".into()))
-        );
-        assert_eq!(
-            parse("edit payments 2 because"),
-            Err(ParseError::BadDuration("2".into()))
-        );
-        assert_eq!(
-            parse("edit payments -1h because"),
-            Err(ParseError::BadDuration("-1h".into()))
-        );
-        assert_eq!(
-            parse("edit payments 0s because"),
-            Err(ParseError::ZeroDuration)
-        );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn the_parser_never_panics(text in "\\PC*") {
-            let _ = parse(&text);
-        }
-
-        #[test]
-        fn well_formed_requests_round_trip(
-            role in "[a-z][a-z0-9-]{0,15}",
-            namespace in "[a-z][a-z0-9-]{0,15}",
-            minutes in 1u64..10_000,
-            reason in "[A-Za-z0-9-]{1,10}( [A-Za-z0-9-]{1,10}){0,5}",
-        ) {
-            proptest::prop_assume!(role != "help");
-            let args = request(&format!("{role} {namespace} {minutes}m {reason}"));
-            proptest::prop_assert_eq!(args.role, role);
-            proptest::prop_assert_eq!(args.namespace, namespace);
-            proptest::prop_assert_eq!(args.duration, Duration::from_secs(minutes * 60));
-            proptest::prop_assert_eq!(args.reason, reason);
-        }
-    }
-}
+#[path = "command_tests.rs"]
+mod tests;

@@ -1,4 +1,5 @@
-//! The grant state machine: `(Grant, Event, now) -> (Grant, effects) | Rejection`.
+//! A grant of access and everything that can happen to it: the data of the state machine whose
+//! transitions live in `lifecycle`.
 //!
 //! Effects are appended to the grant's outbox, which is persisted with the new state before any
 //! of them is carried out; a crash between the two is repaired by running the outbox again, so
@@ -6,8 +7,6 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
-
-use super::policy::{GrantTerms, Policy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,11 +51,32 @@ pub struct Decision {
     pub at: DateTime<Utc>,
 }
 
-/// Where the approval message lives, so later steps edit it in place.
+/// Where a chat message lives, so later steps edit it in place or reply in its thread.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRef {
     pub channel: String,
     pub ts: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionState {
+    Pending,
+    Approved,
+    Denied,
+}
+
+/// A request to add time to an active grant; it needs approval again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub by_secs: u64,
+    pub requested_at: DateTime<Utc>,
+    pub state: ExtensionState,
+    pub required_approvals: u32,
+    #[serde(default)]
+    pub approvals: Vec<Decision>,
+    pub denial: Option<Decision>,
+    pub message: Option<MessageRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,24 +86,32 @@ pub struct Grant {
     pub version: u64,
     pub state: GrantState,
     pub requester: String,
-    /// The channel the command was typed in, for ephemeral replies.
+    /// The channel the command was typed in.
     pub requested_in: String,
     pub role: String,
     pub cluster_role: String,
     pub namespace: String,
+    /// The whole granted time, including approved extensions.
     pub duration_secs: u64,
     pub reason: String,
     pub required_approvals: u32,
     pub requested_at: DateTime<Utc>,
+    /// When an unreviewed request times out.
+    pub review_deadline: DateTime<Utc>,
     #[serde(default)]
     pub approvals: Vec<Decision>,
     pub denial: Option<Decision>,
+    /// Who revoked or cancelled it, when that ended it.
+    pub ended_by: Option<Decision>,
     /// The Kubernetes subject bound, once known.
     pub subject: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the requester is reminded of the coming expiry; `None` once reminded or too short.
+    pub remind_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub failure: Option<String>,
     pub approval_message: Option<MessageRef>,
+    pub extension: Option<Extension>,
     /// Effects decided but not yet carried out, oldest first.
     #[serde(default)]
     pub outbox: Vec<Effect>,
@@ -92,12 +120,44 @@ pub struct Grant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    ApprovalMessagePosted { message: MessageRef },
-    Approve { approver: String },
-    Deny { approver: String },
-    Bound { subject: String },
-    BindFailed { reason: String },
-    Expire,
+    ApprovalMessagePosted {
+        message: MessageRef,
+    },
+    Approve {
+        approver: String,
+    },
+    Deny {
+        approver: String,
+    },
+    /// The binding exists; the access clock started when it was created.
+    Bound {
+        subject: String,
+        expires_at: DateTime<Utc>,
+    },
+    BindFailed {
+        reason: String,
+    },
+    /// Time passed: the review timeout, the reminder or the expiry may be due.
+    Tick,
+    Cancel {
+        by: String,
+    },
+    Revoke {
+        by: String,
+    },
+    RequestExtension {
+        by: String,
+        secs: u64,
+    },
+    ExtensionMessagePosted {
+        message: MessageRef,
+    },
+    ApproveExtension {
+        approver: String,
+    },
+    DenyExtension {
+        approver: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,33 +169,93 @@ pub enum Effect {
     UpdateApprovalMessage,
     /// Create the binding; answered by `Bound` or `BindFailed`.
     Bind,
+    /// Write the new expiry onto the existing binding after an extension.
+    UpdateBindingExpiry,
     /// Delete the binding; a binding that is already gone counts as done.
     Unbind,
     Audit {
-        step: AuditStep,
+        step: Step,
     },
+    /// Reply under the approval message, so its thread tells the whole story.
+    ThreadReply {
+        step: Step,
+    },
+    /// Direct message to the requester.
+    Notify {
+        note: Note,
+    },
+    /// Post the extension request with its buttons; answered by `ExtensionMessagePosted`.
+    PostExtensionMessage,
+    UpdateExtensionMessage,
 }
 
+/// A lifecycle step as the audit channel and the thread tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AuditStep {
+pub enum Step {
     Requested,
     ApprovalRecorded,
     Activated,
     Denied,
     Expired,
     Failed,
+    Cancelled,
+    TimedOut,
+    Revoked,
+    ExtensionRequested,
+    ExtensionApprovalRecorded,
+    Extended,
+    ExtensionDenied,
 }
 
-impl AuditStep {
+impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
-            AuditStep::Requested => "requested",
-            AuditStep::ApprovalRecorded => "approval_recorded",
-            AuditStep::Activated => "activated",
-            AuditStep::Denied => "denied",
-            AuditStep::Expired => "expired",
-            AuditStep::Failed => "failed",
+            Step::Requested => "requested",
+            Step::ApprovalRecorded => "approval_recorded",
+            Step::Activated => "activated",
+            Step::Denied => "denied",
+            Step::Expired => "expired",
+            Step::Failed => "failed",
+            Step::Cancelled => "cancelled",
+            Step::TimedOut => "timed_out",
+            Step::Revoked => "revoked",
+            Step::ExtensionRequested => "extension_requested",
+            Step::ExtensionApprovalRecorded => "extension_approval_recorded",
+            Step::Extended => "extended",
+            Step::ExtensionDenied => "extension_denied",
+        }
+    }
+}
+
+/// What the requester is told by direct message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Note {
+    Approved,
+    Denied,
+    TimedOut,
+    Expired,
+    Revoked,
+    Failed,
+    /// Expiry is near; carries Extend and Drop now buttons.
+    Reminder,
+    Extended,
+    ExtensionDenied,
+}
+
+impl Note {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Note::Approved => "approved",
+            Note::Denied => "denied",
+            Note::TimedOut => "timed_out",
+            Note::Expired => "expired",
+            Note::Revoked => "revoked",
+            Note::Failed => "failed",
+            Note::Reminder => "reminder",
+            Note::Extended => "extended",
+            Note::ExtensionDenied => "extension_denied",
         }
     }
 }
@@ -146,12 +266,21 @@ pub enum Rejection {
     NotAnApprover,
     SelfApproval,
     AlreadyApprovedBy,
+    /// Only the requester may do this.
+    NotTheRequester,
+    /// Only the requester or an approver of the role may revoke.
+    NotAllowedToRevoke,
     /// The grant is no longer waiting for this kind of event.
     WrongState {
         state: GrantState,
     },
-    NotDue {
-        expires_at: DateTime<Utc>,
+    NotDue,
+    ExtensionPending,
+    NoExtensionPending,
+    /// The extension would take the grant past the role's maximum.
+    ExtensionTooLong {
+        max_secs: u64,
+        left_secs: u64,
     },
 }
 
@@ -162,165 +291,20 @@ impl Rejection {
             Rejection::NotAnApprover => "not_an_approver",
             Rejection::SelfApproval => "self_approval",
             Rejection::AlreadyApprovedBy => "already_approved",
+            Rejection::NotTheRequester => "not_the_requester",
+            Rejection::NotAllowedToRevoke => "not_allowed_to_revoke",
             Rejection::WrongState { .. } => "wrong_state",
-            Rejection::NotDue { .. } => "not_due",
+            Rejection::NotDue => "not_due",
+            Rejection::ExtensionPending => "extension_pending",
+            Rejection::NoExtensionPending => "no_extension_pending",
+            Rejection::ExtensionTooLong { .. } => "extension_too_long",
         }
     }
-}
-
-pub struct NewRequest<'a> {
-    pub id: String,
-    pub requester: &'a str,
-    pub requested_in: &'a str,
-    pub reason: &'a str,
-    pub terms: GrantTerms,
 }
 
 impl Grant {
-    /// A request the policy accepted; the approval message and audit post are its first effects.
-    pub fn request(new: NewRequest<'_>, now: DateTime<Utc>) -> Grant {
-        Grant {
-            id: new.id,
-            version: 1,
-            state: GrantState::Requested,
-            requester: new.requester.to_string(),
-            requested_in: new.requested_in.to_string(),
-            role: new.terms.role,
-            cluster_role: new.terms.cluster_role,
-            namespace: new.terms.namespace,
-            duration_secs: new.terms.duration.as_secs(),
-            reason: new.reason.to_string(),
-            required_approvals: new.terms.required_approvals,
-            requested_at: now,
-            approvals: Vec::new(),
-            denial: None,
-            subject: None,
-            expires_at: None,
-            ended_at: None,
-            failure: None,
-            approval_message: None,
-            outbox: vec![
-                Effect::PostApprovalMessage,
-                Effect::Audit {
-                    step: AuditStep::Requested,
-                },
-            ],
-        }
-    }
-
-    /// Applies `event`; the returned grant carries the new effects at the end of its outbox.
-    pub fn apply(
-        &self,
-        event: &Event,
-        now: DateTime<Utc>,
-        policy: &Policy,
-    ) -> Result<Grant, Rejection> {
-        let mut next = self.clone();
-        next.version += 1;
-        let effects = match (self.state, event) {
-            (_, Event::ApprovalMessagePosted { message }) => {
-                next.approval_message = Some(message.clone());
-                // A decision taken before the message existed must still show on it.
-                if self.state == GrantState::Requested && self.approvals.is_empty() {
-                    vec![]
-                } else {
-                    vec![Effect::UpdateApprovalMessage]
-                }
-            }
-            (GrantState::Requested, Event::Approve { approver }) => {
-                self.check_approver(approver, policy)?;
-                next.approvals.push(Decision {
-                    by: approver.clone(),
-                    at: now,
-                });
-                if next.approvals.len() as u64 >= u64::from(self.required_approvals) {
-                    next.state = GrantState::Approved;
-                    next.expires_at = Some(now + self.duration());
-                    vec![Effect::Bind]
-                } else {
-                    vec![
-                        Effect::UpdateApprovalMessage,
-                        Effect::Audit {
-                            step: AuditStep::ApprovalRecorded,
-                        },
-                    ]
-                }
-            }
-            (GrantState::Requested, Event::Deny { approver }) => {
-                self.check_approver(approver, policy)?;
-                next.state = GrantState::Denied;
-                next.denial = Some(Decision {
-                    by: approver.clone(),
-                    at: now,
-                });
-                next.ended_at = Some(now);
-                vec![
-                    Effect::UpdateApprovalMessage,
-                    Effect::Audit {
-                        step: AuditStep::Denied,
-                    },
-                ]
-            }
-            (GrantState::Approved, Event::Bound { subject }) => {
-                next.state = GrantState::Active;
-                next.subject = Some(subject.clone());
-                vec![
-                    Effect::UpdateApprovalMessage,
-                    Effect::Audit {
-                        step: AuditStep::Activated,
-                    },
-                ]
-            }
-            (GrantState::Approved, Event::BindFailed { reason }) => {
-                next.state = GrantState::Failed;
-                next.failure = Some(reason.clone());
-                next.ended_at = Some(now);
-                // Report first: the clean-up may have to wait for the cluster, the people must not.
-                // A partial create must still not outlive the failure.
-                vec![
-                    Effect::UpdateApprovalMessage,
-                    Effect::Audit {
-                        step: AuditStep::Failed,
-                    },
-                    Effect::Unbind,
-                ]
-            }
-            (GrantState::Active, Event::Expire) => {
-                let expires_at = self.expires_at.unwrap_or(now);
-                if now < expires_at {
-                    return Err(Rejection::NotDue { expires_at });
-                }
-                next.state = GrantState::Expired;
-                next.ended_at = Some(now);
-                vec![
-                    Effect::Unbind,
-                    Effect::UpdateApprovalMessage,
-                    Effect::Audit {
-                        step: AuditStep::Expired,
-                    },
-                ]
-            }
-            (state, _) => return Err(Rejection::WrongState { state }),
-        };
-        next.outbox.extend(effects);
-        Ok(next)
-    }
-
-    fn check_approver(&self, approver: &str, policy: &Policy) -> Result<(), Rejection> {
-        if approver == self.requester {
-            return Err(Rejection::SelfApproval);
-        }
-        if !policy.may_approve(&self.role, approver) {
-            return Err(Rejection::NotAnApprover);
-        }
-        if self.approvals.iter().any(|a| a.by == approver) {
-            return Err(Rejection::AlreadyApprovedBy);
-        }
-        Ok(())
-    }
-
     pub fn duration(&self) -> ChronoDuration {
-        ChronoDuration::seconds(i64::try_from(self.duration_secs).unwrap_or(i64::MAX / 1000))
+        secs(self.duration_secs)
     }
 
     /// The deterministic name of this grant's binding objects.
@@ -328,17 +312,36 @@ impl Grant {
         format!("prod-access-{}", self.id)
     }
 
-    /// Marks the oldest outbox effect as carried out.
-    pub fn complete_first_effect(&self) -> Grant {
+    /// The next moment time alone changes this grant; the scheduler sends `Tick` then.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            GrantState::Requested => Some(self.review_deadline),
+            GrantState::Active => match (self.remind_at, self.expires_at) {
+                (Some(remind), Some(expiry)) => Some(remind.min(expiry)),
+                (_, expiry) => expiry,
+            },
+            _ => None,
+        }
+    }
+
+    /// The extension waiting for approval, if any.
+    pub fn pending_extension(&self) -> Option<&Extension> {
+        self.extension
+            .as_ref()
+            .filter(|e| e.state == ExtensionState::Pending)
+    }
+
+    /// Marks the outbox effect at `index` as carried out (or given up).
+    pub fn complete_effect(&self, index: usize) -> Grant {
         let mut next = self.clone();
         next.version += 1;
-        if !next.outbox.is_empty() {
-            next.outbox.remove(0);
+        if index < next.outbox.len() {
+            next.outbox.remove(index);
         }
         next
     }
 }
 
-#[cfg(test)]
-#[path = "grant_tests.rs"]
-mod tests;
+pub(crate) fn secs(secs: u64) -> ChronoDuration {
+    ChronoDuration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}

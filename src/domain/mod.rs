@@ -3,4 +3,5 @@
 
 pub mod command;
 pub mod grant;
+pub mod lifecycle;
 pub mod policy;

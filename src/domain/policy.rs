@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::command::RequestArgs;
+use super::command::{RESERVED_WORDS, RequestArgs};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,7 +13,62 @@ pub struct Policy {
     /// Slack user IDs that may approve any role that does not name its own approvers.
     #[serde(default)]
     pub approvers: Vec<String>,
+    #[serde(default)]
+    pub requests: RequestRules,
     pub roles: BTreeMap<String, RolePolicy>,
+}
+
+/// Timing rules that apply to every request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestRules {
+    /// How long a request may wait for its approvals before it times out.
+    #[serde(default = "default_review_timeout", with = "humantime_serde_compat")]
+    pub review_timeout: Duration,
+    /// How long before expiry the requester is reminded (with Extend / Drop now buttons).
+    #[serde(default = "default_reminder_before", with = "humantime_serde_compat")]
+    pub reminder_before: Duration,
+}
+
+impl Default for RequestRules {
+    fn default() -> Self {
+        RequestRules {
+            review_timeout: default_review_timeout(),
+            reminder_before: default_reminder_before(),
+        }
+    }
+}
+
+fn default_review_timeout() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+fn default_reminder_before() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+/// What a request's reason must contain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRule {
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// A regular expression the reason must contain a match of, e.g. `(INC|CHG)-[0-9]+`.
+    #[serde(default)]
+    pub ticket: Option<String>,
+}
+
+impl Default for ReasonRule {
+    fn default() -> Self {
+        ReasonRule {
+            required: true,
+            ticket: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,10 +76,18 @@ pub struct Policy {
 pub struct RolePolicy {
     /// The ClusterRole a grant of this role binds.
     pub cluster_role: String,
-    /// Namespaces this role may be granted in.
+    /// Namespaces this role may be granted in; `*` and `?` are wildcards (`team-*`).
     pub namespaces: Vec<String>,
     #[serde(with = "humantime_serde_compat")]
     pub max_duration: Duration,
+    /// Used when the request names no duration; defaults to the shorter of 1h and the maximum.
+    #[serde(default, with = "optional_duration")]
+    pub default_duration: Option<Duration>,
+    /// Where this role's approval requests go, instead of the configured approvals channel.
+    #[serde(default)]
+    pub approvals_channel: Option<String>,
+    #[serde(default)]
+    pub reason: ReasonRule,
     /// Overrides the top-level approvers for this role.
     #[serde(default)]
     pub approvers: Vec<String>,
@@ -32,6 +95,10 @@ pub struct RolePolicy {
     #[serde(default = "one")]
     pub approvals: u32,
 }
+
+/// Long enough for any ticket and sentence; short enough that every message quoting it stays
+/// well inside Slack's 3000-character block limit after escaping.
+pub const MAX_REASON_CHARS: usize = 300;
 
 fn one() -> u32 {
     1
@@ -64,6 +131,65 @@ pub enum RequestRefusal {
         requested: Duration,
         max: Duration,
     },
+    ReasonRequired {
+        role: String,
+    },
+    ReasonTooLong {
+        max_chars: usize,
+    },
+    TicketRequired {
+        role: String,
+        pattern: String,
+    },
+}
+
+impl RequestRefusal {
+    /// A stable key the templates use to explain the refusal.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestRefusal::UnknownRole { .. } => "unknown_role",
+            RequestRefusal::NamespaceNotAllowed { .. } => "namespace_not_allowed",
+            RequestRefusal::TooLong { .. } => "too_long",
+            RequestRefusal::ReasonRequired { .. } => "reason_required",
+            RequestRefusal::ReasonTooLong { .. } => "reason_too_long",
+            RequestRefusal::TicketRequired { .. } => "ticket_required",
+        }
+    }
+}
+
+impl RolePolicy {
+    pub fn allows_namespace(&self, namespace: &str) -> bool {
+        self.namespaces
+            .iter()
+            .any(|pattern| wildmatch::WildMatch::new(pattern).matches(namespace))
+    }
+
+    pub fn default_duration(&self) -> Duration {
+        self.default_duration
+            .unwrap_or_else(|| self.max_duration.min(Duration::from_secs(3600)))
+    }
+
+    fn check_reason(&self, role: &str, reason: &str) -> Result<(), RequestRefusal> {
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(RequestRefusal::ReasonTooLong {
+                max_chars: MAX_REASON_CHARS,
+            });
+        }
+        if self.reason.required && reason.trim().is_empty() {
+            return Err(RequestRefusal::ReasonRequired { role: role.into() });
+        }
+        if let Some(pattern) = &self.reason.ticket {
+            // An invalid pattern is refused at load time (`problems`); refusing here keeps it safe.
+            let found = regex::Regex::new(pattern).is_ok_and(|re| re.is_match(reason));
+            if !found {
+                return Err(RequestRefusal::TicketRequired {
+                    role: role.into(),
+                    pattern: pattern.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Policy {
@@ -79,25 +205,27 @@ impl Policy {
                 role: args.role.clone(),
                 allowed: self.role_names(),
             })?;
-        if !role.namespaces.iter().any(|ns| ns == &args.namespace) {
+        if !is_dns_label(&args.namespace) || !role.allows_namespace(&args.namespace) {
             return Err(RequestRefusal::NamespaceNotAllowed {
                 role: args.role.clone(),
                 namespace: args.namespace.clone(),
                 allowed: role.namespaces.clone(),
             });
         }
-        if args.duration > role.max_duration {
+        let duration = args.duration.unwrap_or_else(|| role.default_duration());
+        if duration > role.max_duration {
             return Err(RequestRefusal::TooLong {
                 role: args.role.clone(),
-                requested: args.duration,
+                requested: duration,
                 max: role.max_duration,
             });
         }
+        role.check_reason(&args.role, &args.reason)?;
         Ok(GrantTerms {
             role: args.role.clone(),
             cluster_role: role.cluster_role.clone(),
             namespace: args.namespace.clone(),
-            duration: args.duration,
+            duration,
             required_approvals: role.approvals,
         })
     }
@@ -128,6 +256,24 @@ impl Policy {
                     "{at}: a role name must be lowercase letters, digits and '-'"
                 ));
             }
+            if RESERVED_WORDS.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{at}: `{name}` is a subcommand and cannot be a role name"
+                ));
+            }
+            if let Some(default) = role.default_duration
+                && (default.is_zero() || default > role.max_duration)
+            {
+                problems.push(format!(
+                    "{at}.default_duration: must be longer than zero and at most max_duration ({})",
+                    humantime::format_duration(role.max_duration)
+                ));
+            }
+            if let Some(pattern) = &role.reason.ticket
+                && let Err(e) = regex::Regex::new(pattern)
+            {
+                problems.push(format!("{at}.reason.ticket: not a regular expression: {e}"));
+            }
             if role.cluster_role.trim().is_empty() {
                 problems.push(format!("{at}.cluster_role: must name a ClusterRole"));
             }
@@ -135,9 +281,9 @@ impl Policy {
                 problems.push(format!("{at}.namespaces: at least one namespace is needed"));
             }
             for ns in &role.namespaces {
-                if !is_dns_label(ns) {
+                if !is_dns_label(&ns.replace(['*', '?'], "x")) {
                     problems.push(format!(
-                        "{at}.namespaces: `{ns}` is not a valid namespace name (RFC 1123 label)"
+                        "{at}.namespaces: `{ns}` is not a valid namespace name or pattern (RFC 1123 label; `*` and `?` as wildcards)"
                     ));
                 }
             }
@@ -160,6 +306,9 @@ impl Policy {
                 ));
             }
         }
+        if self.requests.review_timeout.is_zero() {
+            problems.push("policy.requests.review_timeout: must be longer than zero".to_string());
+        }
         problems
     }
 }
@@ -172,6 +321,23 @@ pub fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::humantime_serde_compat::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::humantime_serde_compat::deserialize(d).map(Some)
+    }
 }
 
 mod humantime_serde_compat {
@@ -194,148 +360,5 @@ mod humantime_serde_compat {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    pub(crate) fn example() -> Policy {
-        let mut roles = BTreeMap::new();
-        roles.insert(
-            "edit".to_string(),
-            RolePolicy {
-                cluster_role: "edit".into(),
-                namespaces: vec!["payments".into(), "orders".into()],
-                max_duration: Duration::from_secs(4 * 3600),
-                approvers: vec![],
-                approvals: 1,
-            },
-        );
-        roles.insert(
-            "admin".to_string(),
-            RolePolicy {
-                cluster_role: "admin".into(),
-                namespaces: vec!["payments".into()],
-                max_duration: Duration::from_secs(3600),
-                approvers: vec!["USRE1".into(), "USRE2".into()],
-                approvals: 2,
-            },
-        );
-        Policy {
-            approvers: vec!["UBOB".into(), "UCAROL".into()],
-            roles,
-        }
-    }
-
-    fn args(role: &str, ns: &str, secs: u64) -> RequestArgs {
-        RequestArgs {
-            role: role.into(),
-            namespace: ns.into(),
-            duration: Duration::from_secs(secs),
-            reason: "r".into(),
-        }
-    }
-
-    #[test]
-    fn an_allowed_request_gets_the_roles_terms() {
-        let terms = example().evaluate(&args("edit", "payments", 7200)).unwrap();
-        assert_eq!(terms.cluster_role, "edit");
-        assert_eq!(terms.namespace, "payments");
-        assert_eq!(terms.duration, Duration::from_secs(7200));
-        assert_eq!(terms.required_approvals, 1);
-    }
-
-    #[test]
-    fn the_maximum_itself_is_allowed() {
-        assert!(
-            example()
-                .evaluate(&args("edit", "orders", 4 * 3600))
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn an_unknown_role_lists_the_roles() {
-        assert_eq!(
-            example().evaluate(&args("root", "payments", 60)),
-            Err(RequestRefusal::UnknownRole {
-                role: "root".into(),
-                allowed: vec!["admin".into(), "edit".into()],
-            })
-        );
-    }
-
-    #[test]
-    fn a_namespace_outside_the_role_lists_the_namespaces() {
-        assert_eq!(
-            example().evaluate(&args("admin", "orders", 60)),
-            Err(RequestRefusal::NamespaceNotAllowed {
-                role: "admin".into(),
-                namespace: "orders".into(),
-                allowed: vec!["payments".into()],
-            })
-        );
-    }
-
-    #[test]
-    fn a_duration_over_the_max_names_the_max() {
-        assert_eq!(
-            example().evaluate(&args("admin", "payments", 3601)),
-            Err(RequestRefusal::TooLong {
-                role: "admin".into(),
-                requested: Duration::from_secs(3601),
-                max: Duration::from_secs(3600),
-            })
-        );
-    }
-
-    #[test]
-    fn role_approvers_override_the_default_approvers() {
-        let policy = example();
-        assert!(policy.may_approve("edit", "UBOB"));
-        assert!(!policy.may_approve("admin", "UBOB"));
-        assert!(policy.may_approve("admin", "USRE1"));
-        assert!(!policy.may_approve("gone", "UBOB"));
-    }
-
-    #[test]
-    fn the_example_has_no_problems() {
-        assert_eq!(example().problems(), Vec::<String>::new());
-    }
-
-    #[test]
-    fn unsafe_policies_are_reported() {
-        let mut policy = example();
-        policy.approvers.clear();
-        let edit = policy.roles.get_mut("edit").unwrap();
-        edit.namespaces.push("Bad_NS".into());
-        edit.approvals = 0;
-        let admin = policy.roles.get_mut("admin").unwrap();
-        admin.approvals = 3;
-        let problems = policy.problems();
-        assert!(
-            problems.iter().any(|p| p.contains("`Bad_NS`")),
-            "{problems:?}"
-        );
-        assert!(
-            problems.iter().any(|p| p.contains("edit.approvals")),
-            "{problems:?}"
-        );
-        assert!(
-            problems.iter().any(|p| p.contains("edit.approvers")),
-            "{problems:?}"
-        );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("needs 3 approvals but only 2")),
-            "{problems:?}"
-        );
-    }
-
-    #[test]
-    fn dns_labels() {
-        assert!(is_dns_label("payments-2"));
-        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
-            assert!(!is_dns_label(bad), "{bad}");
-        }
-    }
-}
+#[path = "policy_tests.rs"]
+pub(crate) mod tests;

@@ -16,7 +16,7 @@ use slack_morphism::signature_verifier::{
 };
 use tracing::{debug, warn};
 
-use crate::app::{App, Decision};
+use crate::app::{Action, App};
 use crate::chat::slack::{SlackApiClient, SlackConnector};
 
 pub fn router(client: Arc<SlackApiClient>, signing_secret: &str) -> Router<Arc<App>> {
@@ -105,18 +105,14 @@ async fn interaction(
         return StatusCode::BAD_REQUEST;
     };
     for action in actions.actions.unwrap_or_default() {
-        let decision = match action.action_id.as_ref() {
-            "approve" => Decision::Approve,
-            "deny" => Decision::Deny,
-            other => {
-                debug!(action = other, "ignored an unknown action");
-                continue;
-            }
+        let Some(kind) = Action::from_id(action.action_id.as_ref()) else {
+            debug!(action = %action.action_id, "ignored an unknown action");
+            continue;
         };
         let Some(grant_id) = action.value else {
             return StatusCode::BAD_REQUEST;
         };
-        app.spawn_decision(grant_id, user.clone(), channel.clone(), decision);
+        app.spawn_click(grant_id, user.clone(), channel.clone(), kind);
     }
     StatusCode::OK
 }

@@ -32,10 +32,13 @@ pub trait GrantStore: Send + Sync {
     /// Replaces the grant if its stored version is still `expected_version` (compare-and-swap);
     /// durable when this returns.
     async fn replace(&self, expected_version: u64, next: &Grant) -> StoreResult<()>;
-    /// Active grants whose expiry is at or before `at`, earliest first.
+    /// Grants whose next deadline (review timeout, reminder, expiry) is at or before `at`,
+    /// earliest first.
     async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>>;
-    /// The earliest expiry among active grants.
-    async fn next_expiry(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// The earliest next deadline of any grant.
+    async fn next_deadline(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Grants that are not finished (requested, approved or active).
+    async fn open_grants(&self) -> StoreResult<Vec<Grant>>;
     /// Grants with effects still to carry out.
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>>;
 }

@@ -1,6 +1,7 @@
-//! The sled-backed store: trees `grants` (id → grant JSON), `by_expiry` (expiry ms + id → id) for
-//! active grants, and `pending` (id → ()) for grants with effects still to carry out. The indexes
-//! are written in the same transaction as the grant, so they can never disagree with it.
+//! The sled-backed store: trees `grants` (id → grant JSON), `deadlines` (next deadline ms + id →
+//! id), `open` (id → ()) for unfinished grants and `pending` (id → ()) for grants with effects
+//! still to carry out. The indexes are written in the same transaction as the grant, so they can
+//! never disagree with it.
 
 use std::path::Path;
 
@@ -10,12 +11,13 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, Transactional, Tree};
 
 use super::{GrantStore, StoreError, StoreResult};
-use crate::domain::grant::{Grant, GrantState};
+use crate::domain::grant::Grant;
 
 pub struct SledStore {
     db: Db,
     grants: Tree,
-    by_expiry: Tree,
+    deadlines: Tree,
+    open: Tree,
     pending: Tree,
 }
 
@@ -27,7 +29,8 @@ impl SledStore {
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         Ok(SledStore {
             grants: tree("grants")?,
-            by_expiry: tree("by_expiry")?,
+            deadlines: tree("deadlines")?,
+            open: tree("open")?,
             pending: tree("pending")?,
             db,
         })
@@ -40,8 +43,13 @@ impl SledStore {
 
     fn write(&self, mode: WriteMode, next: &Grant) -> StoreResult<()> {
         let encoded = serde_json::to_vec(next).map_err(backend)?;
-        let result = (&self.grants, &self.by_expiry, &self.pending).transaction(
-            |(grants, by_expiry, pending)| {
+        let result = (&self.grants, &self.deadlines, &self.open, &self.pending).transaction(
+            |(grants, deadlines, open, pending)| {
+                let indexes = Indexes {
+                    deadlines,
+                    open,
+                    pending,
+                };
                 let stored = grants.get(next.id.as_bytes())?;
                 match (mode, stored) {
                     (WriteMode::Insert, Some(_)) => {
@@ -59,12 +67,12 @@ impl SledStore {
                                 expected: expected_version,
                             });
                         }
-                        unindex(by_expiry, pending, &current)?;
+                        indexes.remove(&current)?;
                     }
                     (WriteMode::Insert, None) => {}
                 }
                 grants.insert(next.id.as_bytes(), encoded.as_slice())?;
-                index(by_expiry, pending, next)?;
+                indexes.add(next)?;
                 Ok(())
             },
         );
@@ -96,18 +104,18 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn expiry_key(grant: &Grant) -> Option<Vec<u8>> {
-    let expires_at = grant.expires_at?;
-    if grant.state != GrantState::Active {
-        return None;
-    }
-    let mut key = expiry_prefix(expires_at).to_vec();
+fn deadline_key(grant: &Grant) -> Option<Vec<u8>> {
+    let deadline = grant.next_deadline()?;
+    // Rounded up: a deadline must never be reported due before it is.
+    let sub_milli = deadline.timestamp_subsec_nanos() % 1_000_000 != 0;
+    let rounded = deadline + chrono::Duration::milliseconds(i64::from(sub_milli));
+    let mut key = time_prefix(rounded).to_vec();
     key.extend_from_slice(grant.id.as_bytes());
     Some(key)
 }
 
 /// Big-endian millis with the sign bit flipped, so byte order is time order.
-fn expiry_prefix(at: DateTime<Utc>) -> [u8; 8] {
+fn time_prefix(at: DateTime<Utc>) -> [u8; 8] {
     ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
@@ -116,22 +124,49 @@ fn prefix_time(key: &[u8]) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
 
-fn index(by_expiry: &TransactionalTree, pending: &TransactionalTree, grant: &Grant) -> TxResult {
-    if let Some(key) = expiry_key(grant) {
-        by_expiry.insert(key, grant.id.as_bytes())?;
-    }
-    if !grant.outbox.is_empty() {
-        pending.insert(grant.id.as_bytes(), &[])?;
-    }
-    Ok(())
+/// The derived trees, kept in step with each grant inside its transaction.
+struct Indexes<'a> {
+    deadlines: &'a TransactionalTree,
+    open: &'a TransactionalTree,
+    pending: &'a TransactionalTree,
 }
 
-fn unindex(by_expiry: &TransactionalTree, pending: &TransactionalTree, grant: &Grant) -> TxResult {
-    if let Some(key) = expiry_key(grant) {
-        by_expiry.remove(key)?;
+impl Indexes<'_> {
+    fn add(&self, grant: &Grant) -> TxResult {
+        let id = grant.id.as_bytes();
+        if let Some(key) = deadline_key(grant) {
+            self.deadlines.insert(key, id)?;
+        }
+        if !grant.state.is_final() {
+            self.open.insert(id, &[])?;
+        }
+        if !grant.outbox.is_empty() {
+            self.pending.insert(id, &[])?;
+        }
+        Ok(())
     }
-    pending.remove(grant.id.as_bytes())?;
-    Ok(())
+
+    fn remove(&self, grant: &Grant) -> TxResult {
+        if let Some(key) = deadline_key(grant) {
+            self.deadlines.remove(key)?;
+        }
+        self.open.remove(grant.id.as_bytes())?;
+        self.pending.remove(grant.id.as_bytes())?;
+        Ok(())
+    }
+}
+
+impl SledStore {
+    async fn grants_in(&self, index: &Tree) -> StoreResult<Vec<Grant>> {
+        let mut grants = Vec::new();
+        for entry in index.iter() {
+            let (id, _) = entry.map_err(backend)?;
+            if let Some(grant) = self.get(&String::from_utf8_lossy(&id)).await? {
+                grants.push(grant);
+            }
+        }
+        Ok(grants)
+    }
 }
 
 #[async_trait]
@@ -154,36 +189,36 @@ impl GrantStore for SledStore {
     }
 
     async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>> {
-        let mut end = expiry_prefix(at).to_vec();
+        let mut end = time_prefix(at).to_vec();
         end.push(0xff);
         let mut due = Vec::new();
-        for entry in self.by_expiry.range(..end) {
+        for entry in self.deadlines.range(..end) {
             let (_, id) = entry.map_err(backend)?;
             let id = String::from_utf8_lossy(&id).into_owned();
-            if let Some(grant) = self.get(&id).await? {
-                due.push(grant);
+            // One unreadable record must not stop every other grant's deadline.
+            match self.get(&id).await {
+                Ok(Some(grant)) => due.push(grant),
+                Ok(None) => {}
+                Err(e) => tracing::error!(grant = %id, error = %e, "skipping an unreadable grant"),
             }
         }
         Ok(due)
     }
 
-    async fn next_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn next_deadline(&self) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(self
-            .by_expiry
+            .deadlines
             .first()
             .map_err(backend)?
             .and_then(|(key, _)| prefix_time(&key)))
     }
 
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>> {
-        let mut grants = Vec::new();
-        for entry in self.pending.iter() {
-            let (id, _) = entry.map_err(backend)?;
-            if let Some(grant) = self.get(&String::from_utf8_lossy(&id)).await? {
-                grants.push(grant);
-            }
-        }
-        Ok(grants)
+        self.grants_in(&self.pending).await
+    }
+
+    async fn open_grants(&self) -> StoreResult<Vec<Grant>> {
+        self.grants_in(&self.open).await
     }
 }
 

@@ -3,8 +3,16 @@ use std::time::Duration;
 use chrono::TimeZone;
 
 use super::*;
-use crate::domain::grant::NewRequest;
-use crate::domain::policy::GrantTerms;
+use crate::domain::grant::GrantState;
+use crate::domain::lifecycle::NewRequest;
+use crate::domain::policy::{GrantTerms, Policy};
+
+fn policy() -> Policy {
+    serde_saphyr::from_str(
+        "requests: {review_timeout: 3h}\nroles: {edit: {cluster_role: edit, namespaces: [payments], max_duration: 4h}}",
+    )
+    .unwrap()
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
@@ -26,6 +34,7 @@ fn grant(id: &str) -> Grant {
             },
         },
         t0(),
+        &policy(),
     )
 }
 
@@ -96,16 +105,16 @@ async fn replacing_a_missing_grant_is_not_found() {
 }
 
 #[tokio::test]
-async fn due_and_next_expiry_follow_active_grants_in_time_order() {
+async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     let later = active("late", t0() + chrono::Duration::hours(2));
     let sooner = active("soon", t0() + chrono::Duration::hours(1));
     store.insert(&later).await.unwrap();
     store.insert(&sooner).await.unwrap();
-    store.insert(&grant("pending")).await.unwrap();
+    store.insert(&grant("pending")).await.unwrap(); // review deadline t0 + 3h
 
-    assert_eq!(store.next_expiry().await.unwrap(), sooner.expires_at);
+    assert_eq!(store.next_deadline().await.unwrap(), sooner.expires_at);
     assert!(store.due(t0()).await.unwrap().is_empty());
     let due: Vec<String> = store
         .due(t0() + chrono::Duration::hours(2))
@@ -115,13 +124,52 @@ async fn due_and_next_expiry_follow_active_grants_in_time_order() {
         .map(|g| g.id)
         .collect();
     assert_eq!(due, vec!["soon", "late"]);
+    let all: Vec<String> = store
+        .due(t0() + chrono::Duration::hours(3))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(all, vec!["soon", "late", "pending"]);
 
     let expired = Grant {
         state: GrantState::Expired,
         ..next_version(&sooner)
     };
     store.replace(sooner.version, &expired).await.unwrap();
-    assert_eq!(store.next_expiry().await.unwrap(), later.expires_at);
+    assert_eq!(store.next_deadline().await.unwrap(), later.expires_at);
+}
+
+#[tokio::test]
+async fn open_grants_are_those_not_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let g = grant("g1");
+    store.insert(&g).await.unwrap();
+    store.insert(&active("g2", t0())).await.unwrap();
+    let mut ids: Vec<String> = store
+        .open_grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["g1", "g2"]);
+    let denied = Grant {
+        state: GrantState::Denied,
+        ..next_version(&g)
+    };
+    store.replace(g.version, &denied).await.unwrap();
+    let ids: Vec<String> = store
+        .open_grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(ids, vec!["g2"]);
 }
 
 #[tokio::test]
@@ -139,7 +187,35 @@ async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
         .map(|g| g.id)
         .collect();
     assert_eq!(pending, vec!["g1"]);
-    let done = g.complete_first_effect().complete_first_effect();
+    let done = g.complete_effect(0).complete_effect(0);
     store.replace(g.version, &done).await.unwrap();
     assert!(store.with_pending_effects().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_deadline_between_milliseconds_is_not_due_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let deadline = t0() + chrono::Duration::microseconds(1500);
+    store.insert(&active("g1", deadline)).await.unwrap();
+    assert!(
+        store
+            .due(t0() + chrono::Duration::milliseconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.due(deadline).await.unwrap().len(),
+        0,
+        "the key is rounded to 2ms"
+    );
+    assert_eq!(
+        store
+            .due(t0() + chrono::Duration::milliseconds(2))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -24,12 +24,23 @@ pub struct KubeCall {
     pub path: String,
 }
 
+/// How the fake misbehaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KubeFault {
+    #[default]
+    None,
+    /// 500 InternalError before doing anything.
+    FailBefore,
+    /// Does the write, then answers 500: the client cannot know it worked.
+    FailAfter,
+}
+
 #[derive(Default)]
 struct Inner {
     namespaces: BTreeSet<String>,
     bindings: BTreeMap<(String, String), Value>,
     calls: Vec<KubeCall>,
-    failing: bool,
+    fault: KubeFault,
     latency: Duration,
 }
 
@@ -55,7 +66,7 @@ impl FakeKube {
             .route(BASE, get(list).post(create))
             .route(
                 &format!("{BASE}/{{name}}"),
-                get(read).put(replace).delete(delete),
+                get(read).put(replace).patch(merge_patch).delete(delete),
             )
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,7 +90,23 @@ impl FakeKube {
 
     /// While on, every request gets 500 InternalError.
     pub fn set_failing(&self, failing: bool) {
-        self.lock().failing = failing;
+        self.set_fault(if failing {
+            KubeFault::FailBefore
+        } else {
+            KubeFault::None
+        });
+    }
+
+    pub fn set_fault(&self, fault: KubeFault) {
+        self.lock().fault = fault;
+    }
+
+    /// The answer a write gets under `FailAfter`, once it is done.
+    fn after_write(&self, response: Response) -> Response {
+        if self.lock().fault == KubeFault::FailAfter {
+            return internal_error();
+        }
+        response
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -132,24 +159,19 @@ impl FakeKube {
 
     /// Records the call and applies the fault switch and latency.
     async fn enter(&self, method: Method, path: String) -> Result<(), Response> {
-        let (failing, latency) = {
+        let (fault, latency) = {
             let mut inner = self.lock();
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path,
             });
-            (inner.failing, inner.latency)
+            (inner.fault, inner.latency)
         };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        if failing {
-            return Err(status(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "Internal error occurred: injected fault",
-                json!({}),
-            ));
+        if fault == KubeFault::FailBefore {
+            return Err(internal_error());
         }
         Ok(())
     }
@@ -159,6 +181,15 @@ impl FakeKube {
             .fetch_add(1, Ordering::SeqCst)
             .to_string()
     }
+}
+
+fn internal_error() -> Response {
+    status(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "Internal error occurred: injected fault",
+        json!({}),
+    )
 }
 
 fn status(code: StatusCode, reason: &str, message: &str, details: Value) -> Response {
@@ -352,7 +383,8 @@ async fn create(
     metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
     metadata["creationTimestamp"] = json!("2026-11-23T09:00:00Z");
     inner.bindings.insert(key, object.clone());
-    (StatusCode::CREATED, Json(object)).into_response()
+    drop(inner);
+    fake.after_write((StatusCode::CREATED, Json(object)).into_response())
 }
 
 async fn read(
@@ -411,6 +443,70 @@ async fn replace(
     Json(object).into_response()
 }
 
+/// RFC 7386 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+async fn merge_patch(
+    State(fake): State<FakeKube>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/namespaces/{namespace}/rolebindings/{name}");
+    if let Err(r) = fake.enter(Method::PATCH, path).await {
+        return r;
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != "application/merge-patch+json" {
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
+            json!({}),
+        );
+    }
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(patch) => patch,
+        Err(e) => return bad_body(e),
+    };
+    let Some(mut object) = fake.binding(&namespace, &name) else {
+        return not_found(&name);
+    };
+    let role_ref = object["roleRef"].clone();
+    merge(&mut object, &patch);
+    let mut causes = validate(&object);
+    if object["roleRef"] != role_ref {
+        causes.push((
+            "roleRef".into(),
+            "Invalid value: cannot change roleRef".into(),
+        ));
+    }
+    if !causes.is_empty() {
+        return invalid(&name, causes);
+    }
+    object["metadata"]["resourceVersion"] = json!(fake.next_version());
+    fake.insert_binding(&namespace, &name, object.clone());
+    fake.after_write(Json(object).into_response())
+}
+
 async fn delete(
     State(fake): State<FakeKube>,
     Path((namespace, name)): Path<(String, String)>,
@@ -421,11 +517,13 @@ async fn delete(
     }
     let removed = fake.lock().bindings.remove(&(namespace, name.clone()));
     match removed {
-        Some(object) => Json(json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": { "name": name, "group": GROUP, "kind": "rolebindings", "uid": object["metadata"]["uid"] },
-        }))
-        .into_response(),
+        Some(object) => fake.after_write(
+            Json(json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": { "name": name, "group": GROUP, "kind": "rolebindings", "uid": object["metadata"]["uid"] },
+            }))
+            .into_response(),
+        ),
         None => not_found(&name),
     }
 }

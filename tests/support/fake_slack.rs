@@ -41,14 +41,27 @@ pub enum Fault {
     RateLimited { retry_after_secs: u64 },
 }
 
+impl Call {
+    pub fn is_dm(&self) -> bool {
+        self.method == "chat.postMessage" && self.param("channel").starts_with('D')
+    }
+
+    pub fn thread_ts(&self) -> Option<&str> {
+        self.params.get("thread_ts").and_then(Value::as_str)
+    }
+}
+
 #[derive(Default)]
 struct State_ {
     calls: Vec<Call>,
-    consumed: HashMap<String, usize>,
+    consumed: HashSet<usize>,
     messages: BTreeMap<(String, String), Value>,
     users: HashMap<String, Value>,
     faults: HashMap<String, VecDeque<Fault>>,
+    failing: HashMap<String, &'static str>,
     missing_channels: HashSet<String>,
+    /// Channels the bot is a member of; `None`: every channel.
+    member_of: Option<HashSet<String>>,
     next_ts: u64,
 }
 
@@ -122,8 +135,29 @@ impl FakeSlack {
             .push_back(fault);
     }
 
+    /// Every call of `method` fails with `code` until `heal` is called.
+    pub fn fail_always(&self, method: &str, code: &'static str) {
+        self.lock().failing.insert(method.to_string(), code);
+    }
+
+    pub fn heal(&self, method: &str) {
+        self.lock().failing.remove(method);
+    }
+
     pub fn remove_channel(&self, channel: &str) {
         self.lock().missing_channels.insert(channel.to_string());
+    }
+
+    /// From now on the bot may post only in these channels (and DMs), like a bot that was invited
+    /// to them and nowhere else.
+    pub fn bot_member_of(&self, channels: &[&str]) {
+        self.lock().member_of = Some(channels.iter().map(|c| c.to_string()).collect());
+    }
+
+    pub fn leave_channel(&self, channel: &str) {
+        if let Some(channels) = self.lock().member_of.as_mut() {
+            channels.remove(channel);
+        }
     }
 
     /// Every call of `method` so far, oldest first.
@@ -140,12 +174,13 @@ impl FakeSlack {
         self.lock().calls.len()
     }
 
-    /// The next call of `method` not yet returned by this function; panics after `timeout`.
-    pub async fn next_call_within(&self, method: &str, timeout: Duration) -> Call {
+    /// The oldest call matching `test` not yet returned by `next_*`; panics after 10 seconds.
+    pub async fn next_matching(&self, what: &str, test: impl Fn(&Call) -> bool) -> Call {
+        let timeout = Duration::from_secs(10);
         let wait = async {
             loop {
                 let notified = self.changed.notified();
-                if let Some(call) = self.take_next(method) {
+                if let Some(call) = self.take(&test) {
                     return call;
                 }
                 notified.await;
@@ -154,31 +189,26 @@ impl FakeSlack {
         match tokio::time::timeout(timeout, wait).await {
             Ok(call) => call,
             Err(_) => panic!(
-                "no {method} call within {timeout:?}; calls so far: {:?}",
+                "no {what} within {timeout:?}; calls so far: {:#?}",
                 self.lock()
                     .calls
                     .iter()
-                    .map(|c| c.method.as_str())
+                    .map(|c| format!("{} {} {}", c.method, c.param("channel"), c.text()))
                     .collect::<Vec<_>>()
             ),
         }
     }
 
     pub async fn next_call(&self, method: &str) -> Call {
-        self.next_call_within(method, Duration::from_secs(10)).await
+        self.next_matching(method, |c| c.method == method).await
     }
 
-    fn take_next(&self, method: &str) -> Option<Call> {
+    fn take(&self, test: &impl Fn(&Call) -> bool) -> Option<Call> {
         let mut state = self.lock();
-        let seen = state.consumed.get(method).copied().unwrap_or(0);
-        let call = state
-            .calls
-            .iter()
-            .filter(|c| c.method == method)
-            .nth(seen)
-            .cloned()?;
-        state.consumed.insert(method.to_string(), seen + 1);
-        Some(call)
+        let index = (0..state.calls.len())
+            .find(|i| !state.consumed.contains(i) && test(&state.calls[*i]))?;
+        state.consumed.insert(index);
+        Some(state.calls[index].clone())
     }
 
     /// The message as it stands now, after every update.
@@ -202,6 +232,33 @@ impl FakeSlack {
     fn lock(&self) -> std::sync::MutexGuard<'_, State_> {
         self.state.lock().unwrap()
     }
+}
+
+/// Slack's documented limits: at most 50 blocks, section text at most 3000 characters, each
+/// block of a known type.
+fn blocks_within_limits(blocks: Option<&Value>) -> bool {
+    let blocks = match blocks {
+        None | Some(Value::Null) => return true,
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v) => v,
+            Err(_) => return false,
+        },
+        Some(v) => v.clone(),
+    };
+    let Some(blocks) = blocks.as_array() else {
+        return false;
+    };
+    let known = [
+        "section", "context", "actions", "divider", "header", "input", "image",
+    ];
+    blocks.len() <= 50
+        && blocks.iter().all(|b| {
+            let kind = b["type"].as_str().unwrap_or("");
+            let text_ok = b["text"]["text"]
+                .as_str()
+                .is_none_or(|t| t.chars().count() <= 3000);
+            known.contains(&kind) && text_ok
+        })
 }
 
 fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {
@@ -292,6 +349,9 @@ fn respond(
         Some(sent) if sent != token => return slack_error("invalid_auth"),
         Some(_) => {}
     }
+    if let Some(code) = state.failing.get(method) {
+        return slack_error(code);
+    }
     if let Some(fault) = state.faults.get_mut(method).and_then(VecDeque::pop_front) {
         return match fault {
             Fault::Error(code) => slack_error(code),
@@ -320,9 +380,47 @@ fn respond(
             slack_error("channel_not_found")
         }
         "chat.postMessage" | "chat.update" | "chat.postEphemeral"
+            if !channel.starts_with('D')
+                && state
+                    .member_of
+                    .as_ref()
+                    .is_some_and(|m| !m.contains(&channel)) =>
+        {
+            slack_error("not_in_channel")
+        }
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
             if text("text").is_empty() && params.get("blocks").is_none() =>
         {
             slack_error("no_text")
+        }
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
+            if text("text").len() > 40_000 =>
+        {
+            slack_error("msg_too_long")
+        }
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
+            if !blocks_within_limits(params.get("blocks")) =>
+        {
+            slack_error("invalid_blocks")
+        }
+        "conversations.open" => {
+            let users = match params.get("users") {
+                Some(Value::Array(users)) => users
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect::<Vec<_>>(),
+                Some(Value::String(users)) => users.split(',').map(String::from).collect(),
+                _ => vec![],
+            };
+            match users.as_slice() {
+                [] => slack_error("users_list_not_supplied"),
+                [user] if state.users.contains_key(user) => {
+                    ok(json!({ "ok": true, "channel": { "id": format!("D{user}") } }))
+                }
+                [_] => slack_error("user_not_found"),
+                _ => slack_error("not_implemented"),
+            }
         }
         "chat.postMessage" => {
             state.next_ts += 1;
@@ -331,10 +429,19 @@ fn respond(
                 state.next_ts / 1_000_000,
                 state.next_ts % 1_000_000
             );
-            let message = json!({
+            let mut message = json!({
                 "type": "message", "subtype": "bot_message", "ts": ts, "bot_id": "B0FAKE",
                 "text": params.get("text"), "blocks": params.get("blocks"),
             });
+            if let Some(parent) = params.get("thread_ts") {
+                if !state
+                    .messages
+                    .contains_key(&(channel.clone(), text("thread_ts")))
+                {
+                    return slack_error("thread_not_found");
+                }
+                message["thread_ts"] = parent.clone();
+            }
             state
                 .messages
                 .insert((channel.clone(), ts.clone()), message.clone());

@@ -16,7 +16,7 @@ use prod_access::server::Server;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-pub use fake_kube::FakeKube;
+pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_slack::{FakeSlack, Fault};
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -70,7 +70,15 @@ kubernetes:
   subject_prefix: "oidc:"
 policy:
   approvers: [{BOB}, {CAROL}]
+  requests:
+    review_timeout: 1h
+    reminder_before: 10m
   roles:
+    admin:
+      cluster_role: admin
+      namespaces: [payments]
+      max_duration: 1h
+      approvals: 2
     edit:
       cluster_role: edit
       namespaces: [payments, orders]
@@ -92,6 +100,7 @@ impl Harness {
         slack.add_user(BOB, "bob", Some("bob@example.com"));
         slack.add_user(CAROL, "carol", Some("carol@example.com"));
         slack.add_user(MALLORY, "mallory", Some("mallory@example.com"));
+        slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
         let kube = FakeKube::start(&["payments", "orders"]).await;
         let store = tempfile::tempdir().unwrap();
         let config = Config::parse(&config_yaml(slack.api_url(), store.path())).unwrap();
@@ -191,9 +200,47 @@ impl Harness {
                 .contains("was sent for approval"),
             "{reply}"
         );
-        let posted = self.slack.next_call("chat.postMessage").await;
+        self.request_posted().await
+    }
+
+    /// Waits for the next approval message and returns its grant id.
+    pub async fn request_posted(&self) -> String {
+        let posted = self
+            .slack
+            .next_matching("approval message", |c| {
+                c.method == "chat.postMessage"
+                    && c.response["ok"] == true
+                    && button_value(&c.params, "approve").is_some()
+            })
+            .await;
         assert_eq!(posted.param("channel"), APPROVALS);
-        button_value(&posted.params, "approve").expect("the approval message has an Approve button")
+        button_value(&posted.params, "approve").unwrap()
+    }
+
+    /// The next post to the audit channel.
+    pub async fn next_audit(&self) -> fake_slack::Call {
+        self.slack
+            .next_matching("audit post", |c| {
+                c.method == "chat.postMessage" && c.param("channel") == AUDIT
+            })
+            .await
+    }
+
+    /// The next direct message to `user`.
+    pub async fn next_dm(&self, user: &str) -> fake_slack::Call {
+        let channel = format!("D{user}");
+        self.slack
+            .next_matching("direct message", |c| {
+                c.is_dm() && c.param("channel") == channel
+            })
+            .await
+    }
+
+    /// The next reply in the thread of the approval message.
+    pub async fn next_thread_reply(&self) -> fake_slack::Call {
+        self.slack
+            .next_matching("thread reply", |c| c.thread_ts().is_some())
+            .await
     }
 
     /// `user` clicks `action` ("approve" or "deny") on the approval message of `grant`.

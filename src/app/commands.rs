@@ -1,0 +1,158 @@
+//! `/prod-access …`: every subcommand answers the person who typed it, ephemerally.
+
+use std::sync::Arc;
+
+use tracing::{error, info};
+
+use super::{App, AppError, Applied, fallback};
+use crate::chat::Message;
+use crate::domain::command::{self, Command, ParseError};
+use crate::domain::grant::{Event, Grant, GrantState};
+use crate::domain::lifecycle::NewRequest;
+
+impl App {
+    /// Handles `/prod-access …` and returns the ephemeral reply for the person who typed it.
+    pub async fn handle_command(
+        self: &Arc<Self>,
+        user: &str,
+        channel: &str,
+        text: &str,
+    ) -> Message {
+        match self.try_command(user, channel, text).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                error!(error = %e, user, "command failed; nothing was changed");
+                self.templates
+                    .internal_error_on_request(&self.policy)
+                    .unwrap_or_else(|_| fallback("Something went wrong; nothing was changed."))
+            }
+        }
+    }
+
+    async fn try_command(
+        self: &Arc<Self>,
+        user: &str,
+        channel: &str,
+        text: &str,
+    ) -> Result<Message, AppError> {
+        let templates = &self.templates;
+        let command = match command::parse(text) {
+            Ok(command) => command,
+            Err(e) => return Ok(templates.parse_refused(&e, &self.policy)?),
+        };
+        match command {
+            Command::Help => Ok(templates.help(&self.policy)?),
+            Command::Form => {
+                let missing = ParseError::Missing("role and namespace");
+                Ok(templates.parse_refused(&missing, &self.policy)?)
+            }
+            Command::Request(args) => self.submit(user, channel, &args).await,
+            Command::List => self.list(user).await,
+            Command::Status { grant } => match self.adapters.store.get(&grant).await? {
+                Some(g) => Ok(templates.status(&g)?),
+                None => Ok(templates.unknown_grant(&grant)?),
+            },
+            Command::Cancel { grant } => {
+                self.act(&grant, user, "cancel", Event::Cancel { by: user.into() })
+                    .await
+            }
+            Command::Revoke { grant } => {
+                self.act(&grant, user, "revoke", Event::Revoke { by: user.into() })
+                    .await
+            }
+            Command::Extend { grant, by } => {
+                let event = Event::RequestExtension {
+                    by: user.into(),
+                    secs: by.as_secs(),
+                };
+                self.act(&grant, user, "extend", event).await
+            }
+        }
+    }
+
+    async fn submit(
+        self: &Arc<Self>,
+        user: &str,
+        channel: &str,
+        args: &command::RequestArgs,
+    ) -> Result<Message, AppError> {
+        let terms = match self.policy.evaluate(args) {
+            Ok(terms) => terms,
+            Err(refusal) => return Ok(self.templates.policy_refused(&refusal, &self.policy)?),
+        };
+        let grant = Grant::request(
+            NewRequest {
+                id: new_grant_id(),
+                requester: user,
+                requested_in: channel,
+                reason: &args.reason,
+                terms,
+            },
+            self.now(),
+            &self.policy,
+        );
+        let reply = self
+            .templates
+            .request_received(&grant, self.policy.approvers_for(&grant.role))?;
+        self.adapters.store.insert(&grant).await?;
+        info!(grant = %grant.id, user, role = %grant.role, namespace = %grant.namespace, "access requested");
+        self.scheduler_wake.notify_one();
+        self.spawn_drive(grant.id);
+        Ok(reply)
+    }
+
+    /// The user's open grants, and the requests (and extensions) they may decide.
+    async fn list(&self, user: &str) -> Result<Message, AppError> {
+        let open = self.adapters.store.open_grants().await?;
+        let (mut mine, mut waiting) = (Vec::new(), Vec::new());
+        for grant in open {
+            if grant.requester == user {
+                mine.push(grant);
+            } else if self.policy.may_approve(&grant.role, user) && self.awaits(&grant, user) {
+                waiting.push(grant);
+            }
+        }
+        mine.sort_by_key(|g| g.requested_at);
+        waiting.sort_by_key(|g| g.requested_at);
+        Ok(self.templates.list(&mine, &waiting)?)
+    }
+
+    /// Whether `approver` still has a decision to make on `grant`.
+    fn awaits(&self, grant: &Grant, approver: &str) -> bool {
+        let decided = |approvals: &[crate::domain::grant::Decision]| {
+            approvals.iter().any(|a| a.by == approver)
+        };
+        match grant.state {
+            GrantState::Requested => !decided(&grant.approvals),
+            GrantState::Active => grant
+                .pending_extension()
+                .is_some_and(|x| !decided(&x.approvals)),
+            _ => false,
+        }
+    }
+
+    async fn act(
+        self: &Arc<Self>,
+        grant_id: &str,
+        user: &str,
+        action: &str,
+        event: Event,
+    ) -> Result<Message, AppError> {
+        Ok(match self.apply_event(grant_id, &event).await? {
+            Applied::Done(grant) => {
+                info!(grant = grant_id, user, action, "subcommand applied");
+                self.templates.command_done(action, &grant)?
+            }
+            Applied::Rejected(grant, rejection) => {
+                self.templates
+                    .action_refused(&rejection, &grant, &self.policy)?
+            }
+            Applied::Unknown => self.templates.unknown_grant(grant_id)?,
+        })
+    }
+}
+
+/// Short, lowercase and label-safe, so it fits Kubernetes names and labels.
+fn new_grant_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}

@@ -1,0 +1,303 @@
+//! The application layer: turns chat input into domain events, persists every decision before
+//! acting on it, and carries out the grant's outbox of effects through the adapters.
+
+mod commands;
+mod effects;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::chat::{Chat, ChatError, Message};
+use crate::clock::SharedClock;
+use crate::cluster::{Cluster, ClusterError};
+use crate::domain::grant::{Event, Grant, Rejection};
+use crate::domain::policy::Policy;
+use crate::store::{GrantStore, StoreError};
+use crate::templates::{TemplateError, Templates};
+
+/// Where the bot posts and how it names Kubernetes subjects.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub approvals_channel: String,
+    pub audit_channel: String,
+    pub subject_prefix: String,
+}
+
+pub struct Adapters {
+    pub store: Arc<dyn GrantStore>,
+    pub chat: Arc<dyn Chat>,
+    pub cluster: Arc<dyn Cluster>,
+    pub clock: SharedClock,
+}
+
+pub struct App {
+    adapters: Adapters,
+    policy: Policy,
+    settings: Settings,
+    templates: Templates,
+    locks: GrantLocks,
+    /// Wakes the scheduler when the set of deadlines may have changed.
+    pub(crate) scheduler_wake: Notify,
+    tasks: TaskTracker,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// Why an effect could not be carried out now.
+#[derive(Debug, thiserror::Error)]
+enum EffectError {
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// A button on one of the bot's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Approve,
+    Deny,
+    ApproveExtension,
+    DenyExtension,
+    /// From the reminder: ask to extend by the role's default duration.
+    Extend,
+    /// From the reminder: revoke my own access now.
+    Drop,
+}
+
+impl Action {
+    pub fn from_id(action_id: &str) -> Option<Action> {
+        Some(match action_id {
+            "approve" => Action::Approve,
+            "deny" => Action::Deny,
+            "approve_extension" => Action::ApproveExtension,
+            "deny_extension" => Action::DenyExtension,
+            "extend" => Action::Extend,
+            "drop" => Action::Drop,
+            _ => return None,
+        })
+    }
+}
+
+enum Applied {
+    Done(Grant),
+    Rejected(Grant, Rejection),
+    Unknown,
+}
+
+impl App {
+    pub fn new(
+        adapters: Adapters,
+        policy: Policy,
+        settings: Settings,
+    ) -> Result<Arc<App>, AppError> {
+        Ok(Arc::new(App {
+            adapters,
+            policy,
+            settings,
+            templates: Templates::new()?,
+            locks: GrantLocks::default(),
+            scheduler_wake: Notify::new(),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.adapters.clock.now()
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.adapters.clock
+    }
+
+    /// Takes a button click in the background (Slack wants its answer within 3 seconds);
+    /// shutdown waits for it to finish.
+    pub fn spawn_click(
+        self: &Arc<Self>,
+        grant_id: String,
+        user: String,
+        channel: String,
+        action: Action,
+    ) {
+        let app = Arc::clone(self);
+        self.tasks.spawn(async move {
+            app.handle_click(&grant_id, &user, &channel, action).await;
+        });
+    }
+
+    /// Handles a click; a refused click is answered ephemerally and changes nothing.
+    pub async fn handle_click(
+        self: &Arc<Self>,
+        grant_id: &str,
+        user: &str,
+        channel: &str,
+        action: Action,
+    ) {
+        let event = match action {
+            Action::Approve => Event::Approve {
+                approver: user.into(),
+            },
+            Action::Deny => Event::Deny {
+                approver: user.into(),
+            },
+            Action::ApproveExtension => Event::ApproveExtension {
+                approver: user.into(),
+            },
+            Action::DenyExtension => Event::DenyExtension {
+                approver: user.into(),
+            },
+            Action::Drop => Event::Revoke { by: user.into() },
+            Action::Extend => match self.adapters.store.get(grant_id).await {
+                Ok(Some(grant)) => Event::RequestExtension {
+                    by: user.into(),
+                    secs: self.reminder_extension(&grant).map_or(0, |d| d.as_secs()),
+                },
+                _ => Event::RequestExtension {
+                    by: user.into(),
+                    secs: 0,
+                },
+            },
+        };
+        let refusal = match self.apply_event(grant_id, &event).await {
+            Ok(Applied::Done(_)) => return,
+            Ok(Applied::Rejected(grant, rejection)) => {
+                info!(
+                    grant = grant_id,
+                    user,
+                    reason = rejection.kind(),
+                    "click refused"
+                );
+                self.templates
+                    .action_refused(&rejection, &grant, &self.policy)
+            }
+            Ok(Applied::Unknown) => self.templates.unknown_grant(grant_id),
+            Err(e) => {
+                error!(grant = grant_id, user, error = %e, "click failed");
+                self.templates.internal_error_on_action(grant_id)
+            }
+        };
+        match refusal {
+            Ok(message) => {
+                if let Err(e) = self
+                    .adapters
+                    .chat
+                    .post_ephemeral(channel, user, &message)
+                    .await
+                {
+                    warn!(grant = grant_id, user, error = %e, "could not tell the user why their click was refused");
+                }
+            }
+            Err(e) => error!(error = %e, "could not render a refusal"),
+        }
+    }
+
+    /// What the reminder's Extend button asks for: the role's default, within what is left.
+    fn reminder_extension(&self, grant: &Grant) -> Option<std::time::Duration> {
+        let role = self.policy.roles.get(&grant.role)?;
+        let left = role
+            .max_duration
+            .as_secs()
+            .saturating_sub(grant.duration_secs);
+        let by = role.default_duration().as_secs().min(left);
+        (by > 0).then(|| std::time::Duration::from_secs(by))
+    }
+
+    /// Sends `Tick` to every grant whose next deadline has passed (timeouts, reminders, expiry).
+    pub async fn tick_due(self: &Arc<Self>) -> Result<(), AppError> {
+        for grant in self.adapters.store.due(self.now()).await? {
+            match self.apply_event(&grant.id, &Event::Tick).await {
+                Ok(Applied::Done(g)) => {
+                    info!(grant = %g.id, state = g.state.as_str(), "deadline reached")
+                }
+                Ok(_) => {}
+                Err(e) => error!(grant = %grant.id, error = %e, "could not handle a deadline"),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, AppError> {
+        Ok(self.adapters.store.next_deadline().await?)
+    }
+
+    /// Carries out every effect left over from a crash or an earlier failure, in the background.
+    pub async fn resume(self: &Arc<Self>) -> Result<(), AppError> {
+        for grant in self.adapters.store.with_pending_effects().await? {
+            self.spawn_drive(grant.id);
+        }
+        Ok(())
+    }
+
+    /// Waits for work started by requests, clicks and deadlines (used at shutdown).
+    pub async fn wait_for_background_work(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    fn spawn_drive(self: &Arc<Self>, grant_id: String) {
+        let app = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let lock = app.locks.get(&grant_id);
+            let _held = lock.lock().await;
+            app.drive_locked(&grant_id).await;
+        });
+    }
+
+    /// Decides and persists `event`; its effects are carried out in the background.
+    async fn apply_event(
+        self: &Arc<Self>,
+        grant_id: &str,
+        event: &Event,
+    ) -> Result<Applied, AppError> {
+        let next = {
+            let lock = self.locks.get(grant_id);
+            let _held = lock.lock().await;
+            let Some(grant) = self.adapters.store.get(grant_id).await? else {
+                return Ok(Applied::Unknown);
+            };
+            let next = match grant.apply(event, self.now(), &self.policy) {
+                Ok(next) => next,
+                Err(rejection) => return Ok(Applied::Rejected(grant, rejection)),
+            };
+            self.adapters.store.replace(grant.version, &next).await?;
+            next
+        };
+        self.scheduler_wake.notify_one();
+        self.spawn_drive(grant_id.to_string());
+        Ok(Applied::Done(next))
+    }
+}
+
+fn fallback(text: &str) -> Message {
+    Message(serde_json::json!({ "text": text }))
+}
+
+/// One async lock per grant, so clicks, deadlines and outbox runs on the same grant never interleave.
+#[derive(Default)]
+struct GrantLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl GrantLocks {
+    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        locks.retain(|_, weak| weak.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(id.to_string(), Arc::downgrade(&lock));
+        lock
+    }
+}

@@ -1,0 +1,340 @@
+//! The grant state machine: `(Grant, Event, now, policy) -> Grant with new effects | Rejection`.
+//! Every decision re-reads the policy as it is now, so removing an approver takes effect at once.
+
+use chrono::{DateTime, Utc};
+
+use super::grant::{
+    Decision, Effect, Event, Extension, ExtensionState, Grant, GrantState, Note, Rejection, Step,
+    secs,
+};
+use super::policy::{GrantTerms, Policy};
+
+pub struct NewRequest<'a> {
+    pub id: String,
+    pub requester: &'a str,
+    pub requested_in: &'a str,
+    pub reason: &'a str,
+    pub terms: GrantTerms,
+}
+
+/// The effects every lifecycle step has: the audit post and the reply in the approval thread.
+fn told(step: Step) -> [Effect; 2] {
+    [Effect::Audit { step }, Effect::ThreadReply { step }]
+}
+
+fn reminder_time(
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<DateTime<Utc>> {
+    let lead = chrono::Duration::from_std(policy.requests.reminder_before).ok()?;
+    Some(expires_at - lead).filter(|at| *at > now)
+}
+
+impl Grant {
+    /// A request the policy accepted; the approval message and audit post are its first effects.
+    pub fn request(new: NewRequest<'_>, now: DateTime<Utc>, policy: &Policy) -> Grant {
+        let review_timeout = chrono::Duration::from_std(policy.requests.review_timeout)
+            .unwrap_or(chrono::Duration::MAX);
+        Grant {
+            id: new.id,
+            version: 1,
+            state: GrantState::Requested,
+            requester: new.requester.to_string(),
+            requested_in: new.requested_in.to_string(),
+            role: new.terms.role,
+            cluster_role: new.terms.cluster_role,
+            namespace: new.terms.namespace,
+            duration_secs: new.terms.duration.as_secs(),
+            reason: new.reason.to_string(),
+            required_approvals: new.terms.required_approvals,
+            requested_at: now,
+            review_deadline: now.checked_add_signed(review_timeout).unwrap_or(now),
+            approvals: Vec::new(),
+            denial: None,
+            ended_by: None,
+            subject: None,
+            expires_at: None,
+            remind_at: None,
+            ended_at: None,
+            failure: None,
+            approval_message: None,
+            extension: None,
+            outbox: vec![
+                Effect::PostApprovalMessage,
+                Effect::Audit {
+                    step: Step::Requested,
+                },
+            ],
+        }
+    }
+
+    /// Applies `event`; the returned grant carries the new effects at the end of its outbox.
+    pub fn apply(
+        &self,
+        event: &Event,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Grant, Rejection> {
+        let mut next = self.clone();
+        next.version += 1;
+        let effects = match (self.state, event) {
+            (_, Event::ApprovalMessagePosted { message }) => {
+                next.approval_message = Some(message.clone());
+                // A decision taken before the message existed must still show on it.
+                if self.state == GrantState::Requested && self.approvals.is_empty() {
+                    vec![]
+                } else {
+                    vec![Effect::UpdateApprovalMessage]
+                }
+            }
+            (_, Event::ExtensionMessagePosted { message }) => {
+                let extension = next
+                    .extension
+                    .as_mut()
+                    .ok_or(Rejection::NoExtensionPending)?;
+                extension.message = Some(message.clone());
+                if extension.state == ExtensionState::Pending && self.state == GrantState::Active {
+                    vec![]
+                } else {
+                    vec![Effect::UpdateExtensionMessage]
+                }
+            }
+            (GrantState::Requested, Event::Approve { approver }) => {
+                self.check_approver(approver, &self.approvals, policy)?;
+                next.approvals.push(decision(approver, now));
+                if next.approvals.len() as u64 >= u64::from(self.required_approvals) {
+                    // The expiry is fixed when the binding is created (`Bound`), so time spent
+                    // binding is not taken from the requester.
+                    next.state = GrantState::Approved;
+                    vec![Effect::Bind]
+                } else {
+                    let mut effects = vec![Effect::UpdateApprovalMessage];
+                    effects.extend(told(Step::ApprovalRecorded));
+                    effects
+                }
+            }
+            (GrantState::Requested, Event::Deny { approver }) => {
+                self.check_approver(approver, &self.approvals, policy)?;
+                next.state = GrantState::Denied;
+                next.denial = Some(decision(approver, now));
+                next.ended_at = Some(now);
+                next.ending(Step::Denied, Some(Note::Denied))
+            }
+            (GrantState::Requested, Event::Cancel { by }) => {
+                if by != &self.requester {
+                    return Err(Rejection::NotTheRequester);
+                }
+                next.state = GrantState::Cancelled;
+                next.ended_by = Some(decision(by, now));
+                next.ended_at = Some(now);
+                next.ending(Step::Cancelled, None)
+            }
+            (GrantState::Requested, Event::Tick) => {
+                if now < self.review_deadline {
+                    return Err(Rejection::NotDue);
+                }
+                next.state = GrantState::TimedOut;
+                next.ended_at = Some(now);
+                next.ending(Step::TimedOut, Some(Note::TimedOut))
+            }
+            (
+                GrantState::Approved,
+                Event::Bound {
+                    subject,
+                    expires_at,
+                },
+            ) => {
+                next.state = GrantState::Active;
+                next.subject = Some(subject.clone());
+                next.expires_at = Some(*expires_at);
+                next.remind_at = reminder_time(*expires_at, now, policy);
+                let mut effects = vec![Effect::UpdateApprovalMessage];
+                effects.extend(told(Step::Activated));
+                effects.push(Effect::Notify {
+                    note: Note::Approved,
+                });
+                effects
+            }
+            (GrantState::Approved, Event::BindFailed { reason }) => {
+                next.state = GrantState::Failed;
+                next.failure = Some(reason.clone());
+                next.ended_at = Some(now);
+                // Report first: the clean-up may have to wait for the cluster, the people must
+                // not. A partial create must still not outlive the failure.
+                let mut effects = next.ending(Step::Failed, Some(Note::Failed));
+                effects.push(Effect::Unbind);
+                effects
+            }
+            (GrantState::Active, Event::Tick) => next.tick_active(now)?,
+            (GrantState::Active, Event::Revoke { by }) => {
+                if by != &self.requester && !policy.may_approve(&self.role, by) {
+                    return Err(Rejection::NotAllowedToRevoke);
+                }
+                next.state = GrantState::Revoked;
+                next.ended_by = Some(decision(by, now));
+                next.ended_at = Some(now);
+                let note = (by != &self.requester).then_some(Note::Revoked);
+                let mut effects = vec![Effect::Unbind];
+                effects.extend(next.ending(Step::Revoked, note));
+                effects
+            }
+            (GrantState::Active, Event::RequestExtension { by, secs: extra }) => {
+                if by != &self.requester {
+                    return Err(Rejection::NotTheRequester);
+                }
+                if self.pending_extension().is_some() {
+                    return Err(Rejection::ExtensionPending);
+                }
+                self.check_extension_fits(*extra, policy)?;
+                next.extension = Some(Extension {
+                    by_secs: *extra,
+                    requested_at: now,
+                    state: ExtensionState::Pending,
+                    required_approvals: self.required_approvals,
+                    approvals: Vec::new(),
+                    denial: None,
+                    message: None,
+                });
+                let mut effects = vec![Effect::PostExtensionMessage];
+                effects.extend(told(Step::ExtensionRequested));
+                effects
+            }
+            (GrantState::Active, Event::ApproveExtension { approver }) => {
+                let pending = self
+                    .pending_extension()
+                    .ok_or(Rejection::NoExtensionPending)?;
+                self.check_approver(approver, &pending.approvals, policy)?;
+                self.check_extension_fits(pending.by_secs, policy)?;
+                let extension = next
+                    .extension
+                    .as_mut()
+                    .ok_or(Rejection::NoExtensionPending)?;
+                extension.approvals.push(decision(approver, now));
+                if (extension.approvals.len() as u64) < u64::from(extension.required_approvals) {
+                    let mut effects = vec![Effect::UpdateExtensionMessage];
+                    effects.extend(told(Step::ExtensionApprovalRecorded));
+                    effects
+                } else {
+                    extension.state = ExtensionState::Approved;
+                    let extra = extension.by_secs;
+                    next.duration_secs += extra;
+                    let expires_at = self.expires_at.unwrap_or(now) + secs(extra);
+                    next.expires_at = Some(expires_at);
+                    next.remind_at = reminder_time(expires_at, now, policy);
+                    let mut effects = vec![
+                        Effect::UpdateBindingExpiry,
+                        Effect::UpdateExtensionMessage,
+                        Effect::UpdateApprovalMessage,
+                    ];
+                    effects.extend(told(Step::Extended));
+                    effects.push(Effect::Notify {
+                        note: Note::Extended,
+                    });
+                    effects
+                }
+            }
+            (GrantState::Active, Event::DenyExtension { approver }) => {
+                let pending = self
+                    .pending_extension()
+                    .ok_or(Rejection::NoExtensionPending)?;
+                self.check_approver(approver, &pending.approvals, policy)?;
+                let extension = next
+                    .extension
+                    .as_mut()
+                    .ok_or(Rejection::NoExtensionPending)?;
+                extension.state = ExtensionState::Denied;
+                extension.denial = Some(decision(approver, now));
+                let mut effects = vec![Effect::UpdateExtensionMessage];
+                effects.extend(told(Step::ExtensionDenied));
+                effects.push(Effect::Notify {
+                    note: Note::ExtensionDenied,
+                });
+                effects
+            }
+            (state, _) => return Err(Rejection::WrongState { state }),
+        };
+        next.outbox.extend(effects);
+        Ok(next)
+    }
+
+    fn tick_active(&mut self, now: DateTime<Utc>) -> Result<Vec<Effect>, Rejection> {
+        let expires_at = self.expires_at.unwrap_or(now);
+        if now >= expires_at {
+            self.state = GrantState::Expired;
+            self.ended_at = Some(now);
+            self.remind_at = None;
+            let mut effects = vec![Effect::Unbind];
+            effects.extend(self.ending(Step::Expired, Some(Note::Expired)));
+            return Ok(effects);
+        }
+        match self.remind_at {
+            Some(at) if now >= at => {
+                self.remind_at = None;
+                Ok(vec![Effect::Notify {
+                    note: Note::Reminder,
+                }])
+            }
+            _ => Err(Rejection::NotDue),
+        }
+    }
+
+    /// The effects of reaching a final state: the message, a lapsed extension, audit, thread, DM.
+    fn ending(&mut self, step: Step, note: Option<Note>) -> Vec<Effect> {
+        let mut effects = vec![Effect::UpdateApprovalMessage];
+        if let Some(extension) = self.extension.as_mut()
+            && extension.state == ExtensionState::Pending
+        {
+            extension.state = ExtensionState::Denied;
+            effects.push(Effect::UpdateExtensionMessage);
+        }
+        effects.extend(told(step));
+        effects.extend(note.map(|note| Effect::Notify { note }));
+        effects
+    }
+
+    fn check_approver(
+        &self,
+        approver: &str,
+        approvals: &[Decision],
+        policy: &Policy,
+    ) -> Result<(), Rejection> {
+        if approver == self.requester {
+            return Err(Rejection::SelfApproval);
+        }
+        if !policy.may_approve(&self.role, approver) {
+            return Err(Rejection::NotAnApprover);
+        }
+        if approvals.iter().any(|a| a.by == approver) {
+            return Err(Rejection::AlreadyApprovedBy);
+        }
+        Ok(())
+    }
+
+    /// The whole grant, extensions included, never exceeds the role's maximum as it is now.
+    fn check_extension_fits(&self, extra: u64, policy: &Policy) -> Result<(), Rejection> {
+        let max_secs = policy
+            .roles
+            .get(&self.role)
+            .map_or(0, |role| role.max_duration.as_secs());
+        let left_secs = max_secs.saturating_sub(self.duration_secs);
+        if extra > left_secs {
+            return Err(Rejection::ExtensionTooLong {
+                max_secs,
+                left_secs,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn decision(by: &str, at: DateTime<Utc>) -> Decision {
+    Decision {
+        by: by.to_string(),
+        at,
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

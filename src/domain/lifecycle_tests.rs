@@ -1,0 +1,741 @@
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, TimeZone};
+
+use super::*;
+use crate::domain::grant::MessageRef;
+use crate::domain::policy::tests::example as policy;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn minutes(m: i64) -> ChronoDuration {
+    ChronoDuration::minutes(m)
+}
+
+/// alice asks for `role` in payments for 2h (the example policy: reviews time out after 1h,
+/// reminders come 15m before expiry; edit allows 4h, admin 1h with 2 approvals).
+fn requested(role: &str) -> Grant {
+    let policy = policy();
+    let rule = &policy.roles[role];
+    Grant::request(
+        NewRequest {
+            id: "abc123".into(),
+            requester: "UALICE",
+            requested_in: "CDEV",
+            reason: "stuck queue",
+            terms: GrantTerms {
+                role: role.into(),
+                cluster_role: rule.cluster_role.clone(),
+                namespace: "payments".into(),
+                duration: Duration::from_secs(7200).min(rule.max_duration),
+                required_approvals: rule.approvals,
+            },
+        },
+        t0(),
+        &policy,
+    )
+}
+
+fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
+    grant.apply(&event, at, &policy())
+}
+
+fn approve(by: &str) -> Event {
+    Event::Approve {
+        approver: by.into(),
+    }
+}
+
+fn deny(by: &str) -> Event {
+    Event::Deny {
+        approver: by.into(),
+    }
+}
+
+/// Bound at 09:05 for the 2h asked: until 11:05.
+fn bound() -> Event {
+    Event::Bound {
+        subject: "oidc:alice@example.com".into(),
+        expires_at: t0() + minutes(125),
+    }
+}
+
+fn extend(by: &str, minutes: u64) -> Event {
+    Event::RequestExtension {
+        by: by.into(),
+        secs: minutes * 60,
+    }
+}
+
+fn quiet(mut g: Grant) -> Grant {
+    g.outbox.clear();
+    g
+}
+
+/// Active from 09:05 until 11:05 (reminder at 10:50).
+fn active() -> Grant {
+    let approved = apply(&requested("edit"), approve("UBOB"), t0() + minutes(5)).unwrap();
+    quiet(apply(&approved, bound(), t0() + minutes(5)).unwrap())
+}
+
+fn with_extension_pending() -> Grant {
+    quiet(apply(&active(), extend("UALICE", 60), t0() + minutes(30)).unwrap())
+}
+
+fn in_state(state: GrantState) -> Grant {
+    let g = quiet(requested("edit"));
+    let at = t0() + minutes(1);
+    match state {
+        GrantState::Requested => g,
+        GrantState::Approved => quiet(apply(&g, approve("UBOB"), at).unwrap()),
+        GrantState::Active => active(),
+        GrantState::Expired => quiet(apply(&active(), Event::Tick, t0() + minutes(200)).unwrap()),
+        GrantState::Denied => quiet(apply(&g, deny("UBOB"), at).unwrap()),
+        GrantState::Cancelled => quiet(
+            apply(
+                &g,
+                Event::Cancel {
+                    by: "UALICE".into(),
+                },
+                at,
+            )
+            .unwrap(),
+        ),
+        GrantState::TimedOut => quiet(apply(&g, Event::Tick, t0() + minutes(60)).unwrap()),
+        GrantState::Revoked => quiet(
+            apply(
+                &active(),
+                Event::Revoke {
+                    by: "UALICE".into(),
+                },
+                at,
+            )
+            .unwrap(),
+        ),
+        GrantState::Failed => {
+            let approved = apply(&g, approve("UBOB"), at).unwrap();
+            let failed = Event::BindFailed {
+                reason: "boom".into(),
+            };
+            quiet(apply(&approved, failed, at).unwrap())
+        }
+    }
+}
+
+const ALL_STATES: [GrantState; 9] = [
+    GrantState::Requested,
+    GrantState::Approved,
+    GrantState::Active,
+    GrantState::Expired,
+    GrantState::Revoked,
+    GrantState::Denied,
+    GrantState::Cancelled,
+    GrantState::TimedOut,
+    GrantState::Failed,
+];
+
+/// Events that depend on the state alone (message postings are accepted in every state).
+fn all_events() -> Vec<Event> {
+    vec![
+        approve("UBOB"),
+        deny("UBOB"),
+        bound(),
+        Event::BindFailed { reason: "x".into() },
+        Event::Tick,
+        Event::Cancel {
+            by: "UALICE".into(),
+        },
+        Event::Revoke {
+            by: "UALICE".into(),
+        },
+        extend("UALICE", 30),
+        Event::ApproveExtension {
+            approver: "UBOB".into(),
+        },
+        Event::DenyExtension {
+            approver: "UBOB".into(),
+        },
+    ]
+}
+
+/// The states in which an event is considered at all; elsewhere it must be `WrongState`.
+fn is_considered(state: GrantState, event: &Event) -> bool {
+    use GrantState::*;
+    matches!(
+        (state, event),
+        (
+            Requested,
+            Event::Approve { .. } | Event::Deny { .. } | Event::Cancel { .. } | Event::Tick
+        ) | (Approved, Event::Bound { .. } | Event::BindFailed { .. })
+            | (
+                Active,
+                Event::Tick
+                    | Event::Revoke { .. }
+                    | Event::RequestExtension { .. }
+                    | Event::ApproveExtension { .. }
+                    | Event::DenyExtension { .. }
+            )
+    )
+}
+
+#[test]
+fn every_event_outside_its_states_is_rejected_and_changes_nothing() {
+    for state in ALL_STATES {
+        let g = in_state(state);
+        assert_eq!(g.state, state);
+        for event in all_events() {
+            let result = apply(&g, event.clone(), t0() + minutes(600));
+            if !is_considered(state, &event) {
+                assert_eq!(
+                    result,
+                    Err(Rejection::WrongState { state }),
+                    "{state:?} + {event:?} should be refused"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_new_request_posts_the_approval_message_and_an_audit_entry() {
+    let g = requested("edit");
+    assert_eq!(g.state, GrantState::Requested);
+    assert_eq!(g.version, 1);
+    assert_eq!(g.review_deadline, t0() + minutes(60));
+    assert_eq!(g.next_deadline(), Some(t0() + minutes(60)));
+    assert_eq!(
+        g.outbox,
+        vec![
+            Effect::PostApprovalMessage,
+            Effect::Audit {
+                step: Step::Requested
+            }
+        ]
+    );
+}
+
+#[test]
+fn the_last_needed_approval_approves_and_binds_without_starting_the_clock() {
+    let g = quiet(requested("edit"));
+    let approved = apply(&g, approve("UBOB"), t0() + minutes(10)).unwrap();
+    assert_eq!(approved.state, GrantState::Approved);
+    assert_eq!(approved.version, g.version + 1);
+    assert_eq!(
+        approved.expires_at, None,
+        "the clock starts when the binding exists"
+    );
+    assert_eq!(approved.outbox, vec![Effect::Bind]);
+    assert_eq!(
+        approved.next_deadline(),
+        None,
+        "nothing is timed until bound"
+    );
+}
+
+#[test]
+fn binding_activates_tells_everyone_and_schedules_the_reminder() {
+    let approved = in_state(GrantState::Approved);
+    let active = apply(&approved, bound(), t0() + minutes(5)).unwrap();
+    assert_eq!(active.state, GrantState::Active);
+    assert_eq!(active.subject.as_deref(), Some("oidc:alice@example.com"));
+    assert_eq!(active.expires_at, Some(t0() + minutes(125)));
+    assert_eq!(active.remind_at, Some(t0() + minutes(110)));
+    assert_eq!(
+        active.outbox,
+        vec![
+            Effect::UpdateApprovalMessage,
+            Effect::Audit {
+                step: Step::Activated
+            },
+            Effect::ThreadReply {
+                step: Step::Activated
+            },
+            Effect::Notify {
+                note: Note::Approved
+            },
+        ]
+    );
+}
+
+#[test]
+fn two_of_two_needs_two_distinct_approvers() {
+    let g = quiet(requested("admin"));
+    let once = apply(&g, approve("USRE1"), t0()).unwrap();
+    assert_eq!(once.state, GrantState::Requested);
+    assert_eq!(
+        once.outbox,
+        vec![
+            Effect::UpdateApprovalMessage,
+            Effect::Audit {
+                step: Step::ApprovalRecorded
+            },
+            Effect::ThreadReply {
+                step: Step::ApprovalRecorded
+            },
+        ]
+    );
+    assert_eq!(
+        apply(&once, approve("USRE1"), t0()),
+        Err(Rejection::AlreadyApprovedBy)
+    );
+    let twice = apply(&once, approve("USRE2"), t0()).unwrap();
+    assert_eq!(twice.state, GrantState::Approved);
+}
+
+#[test]
+fn the_requester_cannot_approve_or_deny_their_own_request() {
+    let mut policy = policy();
+    policy.approvers.push("UALICE".into());
+    let g = requested("edit");
+    for event in [approve("UALICE"), deny("UALICE")] {
+        assert_eq!(g.apply(&event, t0(), &policy), Err(Rejection::SelfApproval));
+    }
+}
+
+#[test]
+fn only_the_roles_approvers_may_decide() {
+    let g = requested("admin");
+    assert_eq!(
+        apply(&g, approve("UBOB"), t0()),
+        Err(Rejection::NotAnApprover)
+    );
+    assert_eq!(
+        apply(&g, deny("UMALLORY"), t0()),
+        Err(Rejection::NotAnApprover)
+    );
+}
+
+#[test]
+fn approvers_are_checked_against_the_policy_as_it_is_now() {
+    let g = requested("edit");
+    let mut policy = policy();
+    policy.approvers.retain(|a| a != "UBOB");
+    assert_eq!(
+        g.apply(&approve("UBOB"), t0(), &policy),
+        Err(Rejection::NotAnApprover)
+    );
+    policy.roles.remove("edit");
+    assert_eq!(
+        g.apply(&approve("UCAROL"), t0(), &policy),
+        Err(Rejection::NotAnApprover)
+    );
+}
+
+#[test]
+fn a_deny_ends_the_request_and_tells_the_requester() {
+    let g = quiet(requested("edit"));
+    let denied = apply(&g, deny("UCAROL"), t0() + minutes(1)).unwrap();
+    assert_eq!(denied.state, GrantState::Denied);
+    assert_eq!(denied.denial.as_ref().unwrap().by, "UCAROL");
+    assert_eq!(denied.ended_at, Some(t0() + minutes(1)));
+    assert_eq!(
+        denied.outbox,
+        vec![
+            Effect::UpdateApprovalMessage,
+            Effect::Audit { step: Step::Denied },
+            Effect::ThreadReply { step: Step::Denied },
+            Effect::Notify { note: Note::Denied },
+        ]
+    );
+}
+
+#[test]
+fn only_the_requester_may_cancel_a_pending_request() {
+    let g = quiet(requested("edit"));
+    assert_eq!(
+        apply(&g, Event::Cancel { by: "UBOB".into() }, t0()),
+        Err(Rejection::NotTheRequester)
+    );
+    let cancelled = apply(
+        &g,
+        Event::Cancel {
+            by: "UALICE".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(cancelled.state, GrantState::Cancelled);
+    assert_eq!(cancelled.ended_by.as_ref().unwrap().by, "UALICE");
+    assert!(
+        !cancelled
+            .outbox
+            .iter()
+            .any(|e| matches!(e, Effect::Notify { .. }))
+    );
+}
+
+#[test]
+fn an_unreviewed_request_times_out_at_its_deadline() {
+    let g = quiet(requested("edit"));
+    assert_eq!(
+        apply(&g, Event::Tick, t0() + minutes(59)),
+        Err(Rejection::NotDue)
+    );
+    let timed_out = apply(&g, Event::Tick, t0() + minutes(60)).unwrap();
+    assert_eq!(timed_out.state, GrantState::TimedOut);
+    assert_eq!(timed_out.next_deadline(), None);
+    assert!(timed_out.outbox.contains(&Effect::Notify {
+        note: Note::TimedOut
+    }));
+    assert!(timed_out.outbox.contains(&Effect::UpdateApprovalMessage));
+}
+
+#[test]
+fn a_failed_bind_reports_first_and_cleans_up_last() {
+    let approved = in_state(GrantState::Approved);
+    let failed = apply(
+        &approved,
+        Event::BindFailed {
+            reason: "forbidden".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(failed.state, GrantState::Failed);
+    assert_eq!(failed.failure.as_deref(), Some("forbidden"));
+    assert_eq!(failed.outbox[0], Effect::UpdateApprovalMessage);
+    assert!(
+        failed
+            .outbox
+            .contains(&Effect::Notify { note: Note::Failed })
+    );
+    assert_eq!(failed.outbox.last(), Some(&Effect::Unbind));
+}
+
+#[test]
+fn the_reminder_comes_once_before_expiry_and_expiry_unbinds_first() {
+    let g = active();
+    let remind_at = g.remind_at.unwrap();
+    let expires_at = g.expires_at.unwrap();
+    assert_eq!(g.next_deadline(), Some(remind_at));
+    assert_eq!(
+        apply(&g, Event::Tick, remind_at - minutes(1)),
+        Err(Rejection::NotDue)
+    );
+
+    let reminded = apply(&g, Event::Tick, remind_at).unwrap();
+    assert_eq!(reminded.state, GrantState::Active);
+    assert_eq!(
+        reminded.outbox,
+        vec![Effect::Notify {
+            note: Note::Reminder
+        }]
+    );
+    assert_eq!(reminded.next_deadline(), Some(expires_at));
+    let reminded = quiet(reminded);
+    assert_eq!(
+        apply(&reminded, Event::Tick, remind_at + minutes(1)),
+        Err(Rejection::NotDue)
+    );
+
+    let expired = apply(&reminded, Event::Tick, expires_at).unwrap();
+    assert_eq!(expired.state, GrantState::Expired);
+    assert_eq!(expired.ended_at, Some(expires_at));
+    assert_eq!(expired.outbox[0], Effect::Unbind);
+    assert!(expired.outbox.contains(&Effect::Notify {
+        note: Note::Expired
+    }));
+}
+
+#[test]
+fn a_grant_too_short_for_a_reminder_gets_none() {
+    let mut policy = policy();
+    policy.requests.reminder_before = Duration::from_secs(3 * 3600);
+    let approved = quiet(
+        requested("edit")
+            .apply(&approve("UBOB"), t0(), &policy)
+            .unwrap(),
+    );
+    let active = approved
+        .apply(&bound(), t0() + minutes(5), &policy)
+        .unwrap();
+    assert_eq!(active.remind_at, None);
+    assert_eq!(active.next_deadline(), active.expires_at);
+}
+
+#[test]
+fn the_requester_or_an_approver_may_revoke_anyone_else_may_not() {
+    let g = active();
+    assert_eq!(
+        apply(
+            &g,
+            Event::Revoke {
+                by: "UMALLORY".into()
+            },
+            t0()
+        ),
+        Err(Rejection::NotAllowedToRevoke)
+    );
+    let by_self = apply(
+        &g,
+        Event::Revoke {
+            by: "UALICE".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(by_self.state, GrantState::Revoked);
+    assert_eq!(by_self.outbox[0], Effect::Unbind);
+    assert!(
+        !by_self
+            .outbox
+            .iter()
+            .any(|e| matches!(e, Effect::Notify { .. }))
+    );
+    let by_approver = apply(&g, Event::Revoke { by: "UBOB".into() }, t0()).unwrap();
+    assert_eq!(by_approver.ended_by.as_ref().unwrap().by, "UBOB");
+    assert!(by_approver.outbox.contains(&Effect::Notify {
+        note: Note::Revoked
+    }));
+}
+
+#[test]
+fn an_extension_needs_the_requester_room_under_the_max_and_no_other_pending() {
+    let g = active();
+    assert_eq!(
+        apply(&g, extend("UBOB", 30), t0()),
+        Err(Rejection::NotTheRequester)
+    );
+    assert_eq!(
+        apply(&g, extend("UALICE", 121), t0()),
+        Err(Rejection::ExtensionTooLong {
+            max_secs: 4 * 3600,
+            left_secs: 2 * 3600
+        })
+    );
+    let pending = apply(&g, extend("UALICE", 120), t0()).unwrap();
+    assert_eq!(pending.pending_extension().unwrap().by_secs, 7200);
+    assert_eq!(
+        pending.outbox,
+        vec![
+            Effect::PostExtensionMessage,
+            Effect::Audit {
+                step: Step::ExtensionRequested
+            },
+            Effect::ThreadReply {
+                step: Step::ExtensionRequested
+            },
+        ]
+    );
+    assert_eq!(
+        apply(&pending, extend("UALICE", 1), t0()),
+        Err(Rejection::ExtensionPending)
+    );
+}
+
+#[test]
+fn an_approved_extension_moves_expiry_and_the_reminder() {
+    let g = with_extension_pending();
+    let old_expiry = g.expires_at.unwrap();
+    assert_eq!(
+        apply(
+            &g,
+            Event::ApproveExtension {
+                approver: "UALICE".into()
+            },
+            t0()
+        ),
+        Err(Rejection::SelfApproval)
+    );
+    let at = t0() + minutes(40);
+    let extended = apply(
+        &g,
+        Event::ApproveExtension {
+            approver: "UCAROL".into(),
+        },
+        at,
+    )
+    .unwrap();
+    assert_eq!(extended.state, GrantState::Active);
+    assert_eq!(extended.expires_at, Some(old_expiry + minutes(60)));
+    assert_eq!(extended.duration_secs, 3 * 3600);
+    assert_eq!(extended.remind_at, Some(old_expiry + minutes(45)));
+    assert_eq!(
+        extended.extension.as_ref().unwrap().state,
+        ExtensionState::Approved
+    );
+    assert_eq!(extended.outbox[0], Effect::UpdateBindingExpiry);
+    assert!(extended.outbox.contains(&Effect::Notify {
+        note: Note::Extended
+    }));
+    assert_eq!(
+        apply(
+            &quiet(extended),
+            Event::ApproveExtension {
+                approver: "UBOB".into()
+            },
+            at
+        ),
+        Err(Rejection::NoExtensionPending)
+    );
+}
+
+#[test]
+fn an_extension_is_rechecked_against_the_max_when_approved() {
+    let g = with_extension_pending();
+    let mut policy = policy();
+    policy.roles.get_mut("edit").unwrap().max_duration = Duration::from_secs(2 * 3600);
+    assert_eq!(
+        g.apply(
+            &Event::ApproveExtension {
+                approver: "UBOB".into()
+            },
+            t0(),
+            &policy
+        ),
+        Err(Rejection::ExtensionTooLong {
+            max_secs: 7200,
+            left_secs: 0
+        })
+    );
+}
+
+#[test]
+fn a_denied_extension_leaves_the_expiry_alone() {
+    let g = with_extension_pending();
+    let denied = apply(
+        &g,
+        Event::DenyExtension {
+            approver: "UBOB".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(denied.expires_at, g.expires_at);
+    assert_eq!(
+        denied.extension.as_ref().unwrap().state,
+        ExtensionState::Denied
+    );
+    assert!(denied.outbox.contains(&Effect::Notify {
+        note: Note::ExtensionDenied
+    }));
+    assert!(
+        apply(&quiet(denied), extend("UALICE", 30), t0()).is_ok(),
+        "may ask again"
+    );
+}
+
+#[test]
+fn a_pending_extension_lapses_when_the_grant_ends() {
+    let g = with_extension_pending();
+    let expired = apply(&g, Event::Tick, g.expires_at.unwrap()).unwrap();
+    assert_eq!(
+        expired.extension.as_ref().unwrap().state,
+        ExtensionState::Denied
+    );
+    assert!(expired.outbox.contains(&Effect::UpdateExtensionMessage));
+}
+
+#[test]
+fn message_references_are_recorded_in_any_state() {
+    let message = MessageRef {
+        channel: "CAPPROVALS".into(),
+        ts: "1.2".into(),
+    };
+    let posted = Event::ApprovalMessagePosted {
+        message: message.clone(),
+    };
+    let fresh = apply(&quiet(requested("edit")), posted.clone(), t0()).unwrap();
+    assert_eq!(fresh.approval_message, Some(message.clone()));
+    assert!(fresh.outbox.is_empty());
+    // Denied before the post finished: the message must be brought up to date at once.
+    let denied = apply(&in_state(GrantState::Denied), posted, t0()).unwrap();
+    assert_eq!(denied.outbox, vec![Effect::UpdateApprovalMessage]);
+
+    let ext_posted = Event::ExtensionMessagePosted {
+        message: message.clone(),
+    };
+    let pending = apply(&with_extension_pending(), ext_posted.clone(), t0()).unwrap();
+    assert!(pending.outbox.is_empty());
+    assert_eq!(
+        apply(&active(), ext_posted, t0()),
+        Err(Rejection::NoExtensionPending)
+    );
+}
+
+#[test]
+fn completing_an_effect_removes_just_that_one() {
+    let g = requested("edit");
+    let next = g.complete_effect(1);
+    assert_eq!(next.version, g.version + 1);
+    assert_eq!(next.outbox, vec![Effect::PostApprovalMessage]);
+    assert!(next.complete_effect(0).outbox.is_empty());
+    assert_eq!(
+        next.complete_effect(5).outbox,
+        next.outbox,
+        "out of range changes nothing"
+    );
+}
+
+#[test]
+fn final_states_are_final_and_have_no_deadline() {
+    for state in ALL_STATES {
+        let g = in_state(state);
+        assert_eq!(
+            state.is_final(),
+            !matches!(
+                state,
+                GrantState::Requested | GrantState::Approved | GrantState::Active
+            )
+        );
+        if state.is_final() {
+            assert_eq!(g.next_deadline(), None, "{state:?}");
+        }
+    }
+}
+
+#[test]
+fn the_binding_name_is_deterministic() {
+    assert_eq!(requested("edit").binding_name(), "prod-access-abc123");
+}
+
+#[test]
+fn grants_survive_serialisation() {
+    let g = with_extension_pending();
+    let json = serde_json::to_string(&g).unwrap();
+    assert_eq!(serde_json::from_str::<Grant>(&json).unwrap(), g);
+}
+
+proptest::proptest! {
+    /// No sequence of clicks, ticks and requests grants more than the policy allows: never active
+    /// without the required distinct, eligible, non-requester approvals, never beyond the max.
+    #[test]
+    fn no_sequence_of_events_exceeds_the_policy(
+        steps in proptest::collection::vec((0usize..10, 0usize..5, 0i64..90), 0..40)
+    ) {
+        let policy = policy();
+        let people = ["UALICE", "UBOB", "UCAROL", "USRE1", "UMALLORY"];
+        let mut g = requested("admin");
+        let mut now = t0();
+        for (kind, who, wait) in steps {
+            now += minutes(wait);
+            let who = people[who].to_string();
+            let event = match kind {
+                0 => Event::Approve { approver: who },
+                1 => Event::Deny { approver: who },
+                2 => bound(),
+                3 => Event::Tick,
+                4 => Event::Cancel { by: who },
+                5 => Event::Revoke { by: who },
+                6 => Event::RequestExtension { by: who, secs: 1800 },
+                7 => Event::ApproveExtension { approver: who },
+                8 => Event::DenyExtension { approver: who },
+                _ => Event::BindFailed { reason: "x".into() },
+            };
+            if let Ok(next) = g.apply(&event, now, &policy) {
+                g = next;
+            }
+            if matches!(g.state, GrantState::Approved | GrantState::Active) {
+                let approvers: std::collections::BTreeSet<_> =
+                    g.approvals.iter().map(|a| a.by.as_str()).collect();
+                proptest::prop_assert_eq!(approvers.len(), g.approvals.len());
+                proptest::prop_assert!(approvers.len() >= 2);
+                proptest::prop_assert!(!approvers.contains("UALICE"));
+                proptest::prop_assert!(approvers.iter().all(|a| policy.may_approve("admin", a)));
+                proptest::prop_assert!(g.duration_secs <= 3600);
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+use super::*;
+
+pub(crate) const EXAMPLE: &str = r#"
+approvers: [UBOB, UCAROL]
+requests:
+  review_timeout: 1h
+  reminder_before: 15m
+roles:
+  edit:
+    cluster_role: edit
+    namespaces: [payments, orders]
+    max_duration: 4h
+  admin:
+    cluster_role: admin
+    namespaces: [payments]
+    max_duration: 1h
+    approvers: [USRE1, USRE2]
+    approvals: 2
+  debug:
+    cluster_role: view
+    namespaces: ["team-*"]
+    max_duration: 8h
+    default_duration: 30m
+    approvals_channel: C0TEAMS
+    reason:
+      required: true
+      ticket: "(INC|CHG)-[0-9]+"
+  peek:
+    cluster_role: view
+    namespaces: [payments]
+    max_duration: 30m
+    reason:
+      required: false
+"#;
+
+pub(crate) fn example() -> Policy {
+    serde_saphyr::from_str(EXAMPLE).unwrap()
+}
+
+fn args(role: &str, ns: &str, secs: Option<u64>, reason: &str) -> RequestArgs {
+    RequestArgs {
+        role: role.into(),
+        namespace: ns.into(),
+        duration: secs.map(Duration::from_secs),
+        reason: reason.into(),
+    }
+}
+
+fn ask(role: &str, ns: &str, secs: u64) -> Result<GrantTerms, RequestRefusal> {
+    example().evaluate(&args(role, ns, Some(secs), "r"))
+}
+
+#[test]
+fn defaults_fill_in_what_the_file_leaves_out() {
+    let policy = example();
+    assert_eq!(policy.requests.review_timeout, Duration::from_secs(3600));
+    let edit = &policy.roles["edit"];
+    assert_eq!(edit.approvals, 1);
+    assert!(edit.reason.required);
+    assert_eq!(edit.approvals_channel, None);
+    let minimal: Policy = serde_saphyr::from_str(
+        "roles: {x: {cluster_role: view, namespaces: [a], max_duration: 20m}}",
+    )
+    .unwrap();
+    assert_eq!(minimal.requests, RequestRules::default());
+    assert_eq!(
+        minimal.roles["x"].default_duration(),
+        Duration::from_secs(1200)
+    );
+}
+
+#[test]
+fn an_allowed_request_gets_the_roles_terms() {
+    let terms = ask("edit", "payments", 7200).unwrap();
+    assert_eq!(terms.cluster_role, "edit");
+    assert_eq!(terms.namespace, "payments");
+    assert_eq!(terms.duration, Duration::from_secs(7200));
+    assert_eq!(terms.required_approvals, 1);
+}
+
+#[test]
+fn the_maximum_itself_is_allowed() {
+    assert!(ask("edit", "orders", 4 * 3600).is_ok());
+}
+
+#[test]
+fn a_missing_duration_is_the_roles_default() {
+    let policy = example();
+    let debug = policy
+        .evaluate(&args("debug", "team-a", None, "INC-1"))
+        .unwrap();
+    assert_eq!(debug.duration, Duration::from_secs(1800));
+    let edit = policy
+        .evaluate(&args("edit", "payments", None, "r"))
+        .unwrap();
+    assert_eq!(
+        edit.duration,
+        Duration::from_secs(3600),
+        "1h when no default is set"
+    );
+}
+
+#[test]
+fn namespace_patterns_match_whole_names_only() {
+    assert!(
+        example()
+            .evaluate(&args("debug", "team-payments", None, "INC-7"))
+            .is_ok()
+    );
+    for ns in ["team", "payments", "xteam-a", "Team-a"] {
+        assert!(
+            matches!(
+                example().evaluate(&args("debug", ns, None, "INC-7")),
+                Err(RequestRefusal::NamespaceNotAllowed { .. })
+            ),
+            "{ns}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_role_lists_the_roles() {
+    assert_eq!(
+        ask("root", "payments", 60),
+        Err(RequestRefusal::UnknownRole {
+            role: "root".into(),
+            allowed: vec!["admin".into(), "debug".into(), "edit".into(), "peek".into()],
+        })
+    );
+}
+
+#[test]
+fn a_namespace_outside_the_role_lists_the_namespaces() {
+    assert_eq!(
+        ask("admin", "orders", 60),
+        Err(RequestRefusal::NamespaceNotAllowed {
+            role: "admin".into(),
+            namespace: "orders".into(),
+            allowed: vec!["payments".into()],
+        })
+    );
+}
+
+#[test]
+fn a_duration_over_the_max_names_the_max() {
+    assert_eq!(
+        ask("admin", "payments", 3601),
+        Err(RequestRefusal::TooLong {
+            role: "admin".into(),
+            requested: Duration::from_secs(3601),
+            max: Duration::from_secs(3600),
+        })
+    );
+}
+
+#[test]
+fn reasons_and_tickets_are_enforced_per_role() {
+    let policy = example();
+    assert_eq!(
+        policy.evaluate(&args("edit", "payments", None, "  ")),
+        Err(RequestRefusal::ReasonRequired {
+            role: "edit".into()
+        })
+    );
+    assert!(policy.evaluate(&args("peek", "payments", None, "")).is_ok());
+    assert_eq!(
+        policy.evaluate(&args(
+            "peek",
+            "payments",
+            None,
+            &"&".repeat(MAX_REASON_CHARS + 1)
+        )),
+        Err(RequestRefusal::ReasonTooLong {
+            max_chars: MAX_REASON_CHARS
+        })
+    );
+    assert_eq!(
+        policy.evaluate(&args("debug", "team-a", None, "looking around")),
+        Err(RequestRefusal::TicketRequired {
+            role: "debug".into(),
+            pattern: "(INC|CHG)-[0-9]+".into()
+        })
+    );
+    assert!(
+        policy
+            .evaluate(&args("debug", "team-a", None, "for CHG-881 rollout"))
+            .is_ok()
+    );
+}
+
+#[test]
+fn role_approvers_override_the_default_approvers() {
+    let policy = example();
+    assert!(policy.may_approve("edit", "UBOB"));
+    assert!(!policy.may_approve("admin", "UBOB"));
+    assert!(policy.may_approve("admin", "USRE1"));
+    assert!(!policy.may_approve("gone", "UBOB"));
+}
+
+#[test]
+fn the_example_has_no_problems() {
+    assert_eq!(example().problems(), Vec::<String>::new());
+}
+
+#[test]
+fn unsafe_policies_are_reported() {
+    let mut policy = example();
+    policy.approvers.clear();
+    let edit = policy.roles.get_mut("edit").unwrap();
+    edit.namespaces.push("Bad_NS".into());
+    edit.approvals = 0;
+    edit.default_duration = Some(Duration::from_secs(5 * 3600));
+    edit.reason.ticket = Some("(unclosed".into());
+    let admin = policy.roles.get_mut("admin").unwrap();
+    admin.approvals = 3;
+    let list = policy.roles["admin"].clone();
+    policy.roles.insert("list".into(), list);
+    let problems = policy.problems();
+    for expected in [
+        "`Bad_NS`",
+        "edit.approvals",
+        "edit.approvers",
+        "needs 3 approvals but only 2",
+        "edit.default_duration",
+        "edit.reason.ticket",
+        "`list` is a subcommand",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected}: {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn dns_labels() {
+    assert!(is_dns_label("payments-2"));
+    for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
+        assert!(!is_dns_label(bad), "{bad}");
+    }
+}
+
+proptest::proptest! {
+    /// Whatever is typed, an accepted request never exceeds what the policy allows.
+    #[test]
+    fn accepted_requests_stay_within_the_policy(
+        role in "(edit|admin|debug|peek|root)",
+        namespace in "(payments|orders|team-[a-z]{1,3}|kube-system|[a-z]{1,8})",
+        minutes in proptest::option::of(1u64..2_000),
+        reason in "((INC|CHG)-[0-9]{1,3} )?[a-z ]{0,10}",
+    ) {
+        let policy = example();
+        let request = args(&role, &namespace, minutes.map(|m| m * 60), &reason);
+        if let Ok(terms) = policy.evaluate(&request) {
+            let rule = &policy.roles[&role];
+            proptest::prop_assert!(rule.allows_namespace(&terms.namespace));
+            proptest::prop_assert!(terms.duration <= rule.max_duration);
+            proptest::prop_assert!(!terms.duration.is_zero());
+            proptest::prop_assert_eq!(&terms.cluster_role, &rule.cluster_role);
+            proptest::prop_assert_eq!(terms.required_approvals, rule.approvals);
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The rest of a grant's life: N-of-M approvals, timeouts, subcommands, reminders, extensions,
+//! and revocation that nothing in chat can hold up.
+
+mod support;
+
+use chrono::Duration;
+use support::*;
+
+async fn active_grant(h: &Harness, text: &str) -> String {
+    let grant = h.request(ALICE, text).await;
+    h.next_audit().await; // requested
+    h.click(BOB, "approve", &grant).await;
+    let activated = h.next_audit().await;
+    assert!(
+        activated.text().contains("Access granted"),
+        "{}",
+        activated.text()
+    );
+    h.next_dm(ALICE).await; // approved
+    grant
+}
+
+fn binding(h: &Harness, grant: &str) -> Option<serde_json::Value> {
+    h.kube.binding("payments", &format!("prod-access-{grant}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_granted() {
+    let h = Harness::start().await;
+    let grant = h
+        .request(ALICE, "admin payments 30m INC-9 restart pods")
+        .await;
+    h.next_audit().await;
+
+    h.click(BOB, "approve", &grant).await;
+    let recorded = h.next_audit().await;
+    assert!(
+        recorded.text().contains("<@U0BOB> approved admin"),
+        "{}",
+        recorded.text()
+    );
+    assert!(recorded.text().contains("(1 of 2)"), "{}", recorded.text());
+    h.slack.next_call("chat.update").await;
+    let text = all_text(&h.approval_message(&grant));
+    assert!(text.contains("1 of 2 approvals: <@U0BOB>"), "{text}");
+    assert!(button_value(&h.approval_message(&grant), "approve").is_some());
+    assert_eq!(h.kube.binding_count(), 0, "one approval is not enough");
+
+    h.click(BOB, "approve", &grant).await;
+    let again = h.slack.next_call("chat.postEphemeral").await;
+    assert!(
+        again.text().contains("already approved"),
+        "{}",
+        again.text()
+    );
+
+    h.click(CAROL, "approve", &grant).await;
+    let activated = h.next_audit().await;
+    assert!(
+        activated
+            .text()
+            .contains("approved by <@U0BOB>, <@U0CAROL>"),
+        "{}",
+        activated.text()
+    );
+    assert_eq!(
+        binding(&h, &grant).unwrap()["metadata"]["annotations"]["prod-access/approvers"],
+        "U0BOB,U0CAROL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreviewed_request_times_out_and_the_requester_is_told() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h INC-1").await;
+    h.next_audit().await;
+    h.clock.advance(Duration::minutes(60));
+    let timed_out = h.next_audit().await;
+    assert!(
+        timed_out.text().contains("timed out unreviewed"),
+        "{}",
+        timed_out.text()
+    );
+    let told = h.next_dm(ALICE).await;
+    assert!(
+        told.text().contains("Nobody reviewed your request"),
+        "{}",
+        told.text()
+    );
+    h.slack.next_call("chat.update").await;
+    let message = h.approval_message(&grant);
+    assert!(all_text(&message).contains("Timed out"));
+    assert_eq!(button_value(&message, "approve"), None);
+
+    h.click(BOB, "approve", &grant).await;
+    let late = h.slack.next_call("chat.postEphemeral").await;
+    assert!(
+        late.text().contains("is timed out; nothing was changed"),
+        "{}",
+        late.text()
+    );
+    assert!(h.kube.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_duration_is_the_roles_default() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments INC-7 look at the queue").await;
+    let annotations = &binding(&h, &grant).unwrap()["metadata"]["annotations"];
+    assert_eq!(
+        annotations["prod-access/expires-at"],
+        "2026-11-23T10:00:00Z"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
+    let h = Harness::start().await;
+    let pending = h.request(ALICE, "edit orders 1h INC-2 reindex").await;
+    h.next_audit().await; // requested
+    let active = active_grant(&h, "view payments 2h INC-3 read logs").await;
+
+    let (_, mine) = h.slash(ALICE, "list").await;
+    let text = mine["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("`{active}` *view* in `payments` — active until")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "`{pending}` *edit* in `orders` — waiting for approval (0 of 1)"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("Waiting for you"), "{text}");
+
+    let (_, bobs) = h.slash(BOB, "list").await;
+    let text = bobs["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "*Waiting for you*\n• `{pending}` <@U0ALICE> wants *edit*"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&active), "{text}");
+
+    let (_, status) = h.slash(BOB, &format!("status {active}")).await;
+    assert!(
+        status["text"]
+            .as_str()
+            .unwrap()
+            .contains("State: *active*, until"),
+        "{status}"
+    );
+
+    let (_, refused) = h.slash(BOB, &format!("cancel {pending}")).await;
+    assert!(
+        refused["text"]
+            .as_str()
+            .unwrap()
+            .contains("Only <@U0ALICE>"),
+        "{refused}"
+    );
+    let (_, cancelled) = h.slash(ALICE, &format!("cancel {pending}")).await;
+    assert!(
+        cancelled["text"].as_str().unwrap().contains("cancelled"),
+        "{cancelled}"
+    );
+    let audit = h.next_audit().await;
+    assert!(
+        audit.text().contains("cancelled their request"),
+        "{}",
+        audit.text()
+    );
+    let (_, again) = h.slash(ALICE, &format!("cancel {pending}")).await;
+    assert!(
+        again["text"]
+            .as_str()
+            .unwrap()
+            .contains("is cancelled; nothing was changed"),
+        "{again}"
+    );
+    let (_, unknown) = h.slash(ALICE, "status nope").await;
+    assert!(
+        unknown["text"]
+            .as_str()
+            .unwrap()
+            .contains("There is no request `nope`"),
+        "{unknown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_revokes_at_once_and_the_requester_is_told() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 2h INC-4").await;
+
+    let (_, refused) = h.slash(MALLORY, &format!("revoke {grant}")).await;
+    assert!(
+        refused["text"].as_str().unwrap().contains("can revoke"),
+        "{refused}"
+    );
+    assert!(binding(&h, &grant).is_some());
+
+    let (_, revoked) = h.slash(CAROL, &format!("revoke {grant}")).await;
+    assert!(
+        revoked["text"]
+            .as_str()
+            .unwrap()
+            .contains("Revoking access"),
+        "{revoked}"
+    );
+    let audit = h.next_audit().await;
+    assert!(
+        audit
+            .text()
+            .contains("<@U0CAROL> revoked the access of <@U0ALICE>"),
+        "{}",
+        audit.text()
+    );
+    assert!(binding(&h, &grant).is_none(), "gone before it is announced");
+    let told = h.next_dm(ALICE).await;
+    assert!(
+        told.text().contains("<@U0CAROL> revoked your access"),
+        "{}",
+        told.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reminder_offers_an_extension_that_needs_approval_again() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 2h INC-5").await;
+
+    // Ten minutes before expiry alice gets Extend and Drop now buttons.
+    h.clock.advance(Duration::minutes(110));
+    let reminder = h.next_dm(ALICE).await;
+    assert_eq!(
+        button_value(&reminder.params, "extend").as_deref(),
+        Some(grant.as_str())
+    );
+    assert_eq!(
+        button_value(&reminder.params, "drop").as_deref(),
+        Some(grant.as_str())
+    );
+
+    h.click(ALICE, "extend", &grant).await;
+    let asked = h
+        .slack
+        .next_matching("extension message", |c| {
+            c.method == "chat.postMessage" && button_value(&c.params, "approve_extension").is_some()
+        })
+        .await;
+    assert!(
+        asked
+            .text()
+            .contains("asks to extend *edit* in `payments` by *1h*"),
+        "{}",
+        asked.text()
+    );
+
+    h.click(ALICE, "approve_extension", &grant).await;
+    let own = h.slack.next_call("chat.postEphemeral").await;
+    assert!(own.text().contains("your own request"), "{}", own.text());
+
+    h.click(BOB, "approve_extension", &grant).await;
+    let extended = h.next_dm(ALICE).await;
+    assert!(
+        extended.text().contains("was extended by 1h"),
+        "{}",
+        extended.text()
+    );
+    assert!(
+        extended.text().contains("2026-11-23T12:00:00Z"),
+        "{}",
+        extended.text()
+    );
+    let annotations = &binding(&h, &grant).unwrap()["metadata"]["annotations"];
+    assert_eq!(
+        annotations["prod-access/expires-at"],
+        "2026-11-23T12:00:00Z"
+    );
+    assert_eq!(h.kube.calls_of("PATCH").len(), 1);
+
+    // The old expiry passes and nothing happens; the new one revokes.
+    h.clock.advance(Duration::minutes(15));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(binding(&h, &grant).is_some());
+    h.clock.advance(Duration::minutes(45));
+    let second_reminder = h.next_dm(ALICE).await;
+    assert!(
+        second_reminder.text().contains("2026-11-23T12:00:00Z"),
+        "{}",
+        second_reminder.text()
+    );
+    h.clock.advance(Duration::minutes(10));
+    h.slack
+        .next_matching("the expiry audit post", |c| {
+            c.param("channel") == AUDIT && c.text().contains("expired and was removed")
+        })
+        .await;
+    assert!(binding(&h, &grant).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extensions_never_go_past_the_roles_maximum() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 3h INC-6").await;
+    let (_, refused) = h.slash(ALICE, &format!("extend {grant} 2h")).await;
+    let text = refused["text"].as_str().unwrap();
+    assert!(text.contains("at most 4h in all"), "{text}");
+    assert!(text.contains("can be extended by at most 1h"), "{text}");
+    let (_, asked) = h.slash(ALICE, &format!("extend {grant} 1h")).await;
+    assert!(
+        asked["text"].as_str().unwrap().contains("Asked to extend"),
+        "{asked}"
+    );
+    let (_, twice) = h.slash(ALICE, &format!("extend {grant} 30m")).await;
+    assert!(
+        twice["text"].as_str().unwrap().contains("already waiting"),
+        "{twice}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_now_from_the_reminder_revokes_without_a_dm_to_oneself() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h INC-8").await;
+    h.click(ALICE, "drop", &grant).await;
+    let audit = h.next_audit().await;
+    assert!(
+        audit
+            .text()
+            .contains("<@U0ALICE> revoked the access of <@U0ALICE>"),
+        "{}",
+        audit.text()
+    );
+    assert!(binding(&h, &grant).is_none());
+    assert_eq!(
+        h.slack
+            .calls("chat.postMessage")
+            .iter()
+            .filter(|c| c.is_dm())
+            .count(),
+        1,
+        "only the approval DM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_is_never_held_up_by_chat_that_keeps_failing() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h INC-10").await;
+    // Someone deleted the approval message and removed the bot from the audit channel.
+    h.slack.fail_always("chat.update", "message_not_found");
+    h.slack.leave_channel(AUDIT);
+    h.slack.fail_always("conversations.open", "internal_error");
+
+    h.clock.advance(Duration::hours(1));
+    h.kube
+        .wait_until("the binding is gone", |k| k.binding_count() == 0)
+        .await;
+    assert!(binding(&h, &grant).is_none());
+}

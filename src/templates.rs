@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::chat::Message;
 use crate::domain::command::ParseError;
 use crate::domain::grant::{Extension, Grant, Note, Rejection, Step};
-use crate::domain::policy::{Policy, RequestRefusal};
+use crate::domain::policy::{ApproverRef, Policy, RequestRefusal};
 
 const SOURCES: &[(&str, &str)] = &[
     (
@@ -77,10 +77,15 @@ fn slack_time(at: DateTime<Utc>) -> String {
     )
 }
 
-fn mentions(users: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    users
+/// How Slack shows each kind of approver: users and groups as mentions, emails as text.
+fn mentions(approvers: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    approvers
         .into_iter()
-        .map(|u| format!("<@{}>", u.as_ref()))
+        .map(|a| match ApproverRef::parse(a.as_ref()) {
+            ApproverRef::User(id) => format!("<@{id}>"),
+            ApproverRef::Group(id) => format!("<!subteam^{id}>"),
+            ApproverRef::Email(email) | ApproverRef::Invalid(email) => slack_escape(email),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -362,3 +362,60 @@ async fn revocation_is_never_held_up_by_chat_that_keeps_failing() {
         .await;
     assert!(binding(&h, &grant).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvers_named_by_user_group_or_email_are_looked_up_at_each_click() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "debug orders 30m").await;
+    h.next_audit().await;
+
+    // Bob is a default approver, but this role names its own: the on-call group and dana.
+    h.click(BOB, "approve", &grant).await;
+    let refused = h.slack.next_call("chat.postEphemeral").await;
+    assert!(
+        refused
+            .text()
+            .contains("Approvers: <!subteam^S0ONCALL>, dana@example.com"),
+        "{}",
+        refused.text()
+    );
+
+    // Erin leaves the on-call group before she clicks: the group is looked up at the click.
+    h.slack.set_usergroup(ONCALL, &[MALLORY]);
+    h.click(ERIN, "approve", &grant).await;
+    let refused = h.slack.next_call("chat.postEphemeral").await;
+    assert_eq!(refused.param("user"), ERIN);
+    assert!(
+        refused.text().contains("not an approver"),
+        "{}",
+        refused.text()
+    );
+
+    // dana is found by her email.
+    h.click(DANA, "approve", &grant).await;
+    let activated = h.next_audit().await;
+    assert!(
+        activated.text().contains("approved by <@U0DANA>"),
+        "{}",
+        activated.text()
+    );
+    assert!(!h.slack.calls("users.lookupByEmail").is_empty());
+    assert!(!h.slack.calls("usergroups.users.list").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_slack_cannot_say_who_is_in_the_group_nobody_from_it_may_approve() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "debug orders 30m").await;
+    h.next_audit().await;
+    h.slack
+        .fail_always("usergroups.users.list", "internal_error");
+    h.click(ERIN, "approve", &grant).await;
+    let refused = h.slack.next_call("chat.postEphemeral").await;
+    assert!(
+        refused.text().contains("not an approver"),
+        "{}",
+        refused.text()
+    );
+    assert!(h.kube.calls().is_empty());
+}

@@ -37,6 +37,7 @@ fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
         "chat:write",
         "users:read",
         "users:read.email",
+        "usergroups:read",
         "im:write",
     ] {
         assert!(scopes.contains(&needed), "missing scope {needed}");

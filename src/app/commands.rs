@@ -108,7 +108,12 @@ impl App {
         for grant in open {
             if grant.requester == user {
                 mine.push(grant);
-            } else if self.policy.may_approve(&grant.role, user) && self.awaits(&grant, user) {
+            } else if self.awaits(&grant, user)
+                && self
+                    .policy_for(&grant.role)
+                    .await
+                    .may_approve(&grant.role, user)
+            {
                 waiting.push(grant);
             }
         }

@@ -16,7 +16,7 @@ use crate::chat::{Chat, ChatError, Message};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
 use crate::domain::grant::{Event, Grant, Rejection};
-use crate::domain::policy::Policy;
+use crate::domain::policy::{ApproverRef, Policy};
 use crate::store::{GrantStore, StoreError};
 use crate::templates::{TemplateError, Templates};
 
@@ -256,6 +256,38 @@ impl App {
         });
     }
 
+    /// The policy with `role`'s user-group and email approvers looked up now, so every decision
+    /// sees group membership as it is. A lookup that fails stands for nobody (fail closed).
+    pub(crate) async fn policy_for(&self, role: &str) -> Policy {
+        let refs = self.policy.unresolved_approvers(role);
+        if refs.is_empty() {
+            return self.policy.clone();
+        }
+        let chat = &self.adapters.chat;
+        let mut resolved = HashMap::new();
+        for reference in refs {
+            let users = match ApproverRef::parse(reference) {
+                ApproverRef::Group(group) => chat.usergroup_members(group).await,
+                ApproverRef::Email(email) => chat
+                    .user_by_email(email)
+                    .await
+                    .map(|u| u.into_iter().collect()),
+                ApproverRef::User(_) | ApproverRef::Invalid(_) => continue,
+            };
+            match users {
+                Ok(users) => {
+                    resolved.insert(reference.to_string(), users);
+                }
+                Err(e) => warn!(
+                    approver = reference,
+                    error = %e,
+                    "cannot look up approvers; they cannot approve now"
+                ),
+            }
+        }
+        self.policy.resolved(&resolved)
+    }
+
     /// Decides and persists `event`; its effects are carried out in the background.
     async fn apply_event(
         self: &Arc<Self>,
@@ -268,7 +300,15 @@ impl App {
             let Some(grant) = self.adapters.store.get(grant_id).await? else {
                 return Ok(Applied::Unknown);
             };
-            let next = match grant.apply(event, self.now(), &self.policy) {
+            let policy = match event {
+                Event::Approve { .. }
+                | Event::Deny { .. }
+                | Event::ApproveExtension { .. }
+                | Event::DenyExtension { .. }
+                | Event::Revoke { .. } => self.policy_for(&grant.role).await,
+                _ => self.policy.clone(),
+            };
+            let next = match grant.apply(event, self.now(), &policy) {
                 Ok(next) => next,
                 Err(rejection) => return Ok(Applied::Rejected(grant, rejection)),
             };

@@ -43,4 +43,8 @@ pub trait Chat: Send + Sync {
     async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
     /// The email on the user's profile, if they have one.
     async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError>;
+    /// The user with this email, if there is one.
+    async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError>;
+    /// The members of a user group.
+    async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
 }

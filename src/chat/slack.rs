@@ -146,6 +146,23 @@ impl Chat for SlackChat {
         Ok(())
     }
 
+    async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError> {
+        let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.to_string()));
+        let session = self.client.open_session(&self.token);
+        match bounded(session.users_lookup_by_email(&request)).await {
+            Ok(response) => Ok(Some(response.user.id.to_string())),
+            Err(ChatError::Refused(code)) if code == "users_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
+        let request = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
+        let session = self.client.open_session(&self.token);
+        let response = bounded(session.usergroups_users_list(&request)).await?;
+        Ok(response.users.into_iter().map(|u| u.to_string()).collect())
+    }
+
     async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
         let request = SlackApiUsersInfoRequest::new(user.to_string().into());
         let session = self.client.open_session(&self.token);

@@ -240,7 +240,48 @@ impl Policy {
     }
 
     pub fn may_approve(&self, role: &str, user: &str) -> bool {
-        self.approvers_for(role).iter().any(|a| a == user)
+        matches!(ApproverRef::parse(user), ApproverRef::User(_))
+            && self.approvers_for(role).iter().any(|a| a == user)
+    }
+
+    /// The approver references of `role` that name a user group or an email, which must be
+    /// looked up before the role's approvers are known.
+    pub fn unresolved_approvers(&self, role: &str) -> Vec<&str> {
+        self.approvers_for(role)
+            .iter()
+            .map(String::as_str)
+            .filter(|a| ApproverRef::parse(a) != ApproverRef::User(a))
+            .collect()
+    }
+
+    /// This policy with group and email references replaced by the user IDs they stand for.
+    /// A reference missing from `resolved` stands for nobody: lookups fail closed.
+    pub fn resolved(&self, resolved: &std::collections::HashMap<String, Vec<String>>) -> Policy {
+        let expand = |refs: &[String]| -> Vec<String> {
+            let mut users = Vec::new();
+            for r in refs {
+                match ApproverRef::parse(r) {
+                    ApproverRef::User(id) => users.push(id.to_string()),
+                    _ => users.extend(resolved.get(r).into_iter().flatten().cloned()),
+                }
+            }
+            users.sort();
+            users.dedup();
+            users
+        };
+        let mut policy = self.clone();
+        policy.approvers = expand(&self.approvers);
+        for role in policy.roles.values_mut() {
+            // An empty list means "the default approvers"; keep it empty rather than expanding it.
+            if !role.approvers.is_empty() {
+                role.approvers = expand(&role.approvers);
+                if role.approvers.is_empty() {
+                    // Every reference resolved to nobody: nobody may approve, not the default list.
+                    role.approvers.push(NOBODY.to_string());
+                }
+            }
+        }
+        policy
     }
 
     /// Every problem that would make the policy unsafe or unusable, as readable sentences.
@@ -294,6 +335,13 @@ impl Policy {
                 problems.push(format!("{at}.approvals: at least one approval is needed"));
             }
             let approvers = self.approvers_for(name);
+            for approver in approvers {
+                if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
+                    problems.push(format!(
+                        "{at}.approvers: `{text}` is not a Slack user ID (U…/W…), user group ID (S…) or email"
+                    ));
+                }
+            }
             if approvers.is_empty() {
                 problems.push(format!(
                     "{at}.approvers: no approvers (set policy.approvers or the role's approvers)"
@@ -310,6 +358,38 @@ impl Policy {
             problems.push("policy.requests.review_timeout: must be longer than zero".to_string());
         }
         problems
+    }
+}
+
+/// Stands for "no approver" where an empty list would mean "the default approvers".
+const NOBODY: &str = "-";
+
+/// How an approver is named in the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApproverRef<'a> {
+    /// A Slack user ID (`U…` or `W…`).
+    User(&'a str),
+    /// A Slack user group ID (`S…`), expanded with `usergroups.users.list`.
+    Group(&'a str),
+    /// An email, looked up with `users.lookupByEmail`.
+    Email(&'a str),
+    Invalid(&'a str),
+}
+
+impl<'a> ApproverRef<'a> {
+    pub fn parse(text: &'a str) -> ApproverRef<'a> {
+        let id_like = text.len() >= 3
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        match text.as_bytes().first() {
+            _ if text.contains('@') && !text.starts_with('@') && !text.ends_with('@') => {
+                ApproverRef::Email(text)
+            }
+            Some(b'U' | b'W') if id_like => ApproverRef::User(text),
+            Some(b'S') if id_like => ApproverRef::Group(text),
+            _ => ApproverRef::Invalid(text),
+        }
     }
 }
 

@@ -261,3 +261,70 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn approver_references_are_told_apart() {
+    assert_eq!(ApproverRef::parse("U0BOB"), ApproverRef::User("U0BOB"));
+    assert_eq!(ApproverRef::parse("W012ABC"), ApproverRef::User("W012ABC"));
+    assert_eq!(ApproverRef::parse("S0SRE"), ApproverRef::Group("S0SRE"));
+    assert_eq!(
+        ApproverRef::parse("sre@example.com"),
+        ApproverRef::Email("sre@example.com")
+    );
+    for bad in ["bob", "@sre", "u0bob", "S", ""] {
+        assert!(
+            matches!(ApproverRef::parse(bad), ApproverRef::Invalid(_)),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn groups_and_emails_expand_to_users_and_fail_closed() {
+    let mut policy = example();
+    policy.approvers = vec!["UBOB".into(), "S0ONCALL".into()];
+    policy.roles.get_mut("admin").unwrap().approvers = vec!["lead@example.com".into()];
+    assert_eq!(policy.unresolved_approvers("edit"), vec!["S0ONCALL"]);
+    assert_eq!(
+        policy.unresolved_approvers("admin"),
+        vec!["lead@example.com"]
+    );
+
+    let found = std::collections::HashMap::from([
+        (
+            "S0ONCALL".to_string(),
+            vec!["UDAVE".to_string(), "UBOB".to_string()],
+        ),
+        ("lead@example.com".to_string(), vec!["ULEAD".to_string()]),
+    ]);
+    let resolved = policy.resolved(&found);
+    assert!(resolved.may_approve("edit", "UDAVE"));
+    assert!(resolved.may_approve("edit", "UBOB"));
+    assert!(resolved.may_approve("admin", "ULEAD"));
+    assert!(
+        !resolved.may_approve("admin", "UBOB"),
+        "role approvers still override"
+    );
+
+    let nothing_found = policy.resolved(&std::collections::HashMap::new());
+    assert!(!nothing_found.may_approve("edit", "UDAVE"));
+    assert!(nothing_found.may_approve("edit", "UBOB"));
+    assert!(
+        !nothing_found.may_approve("admin", "UBOB"),
+        "an unresolved role list is not the default"
+    );
+    assert!(!nothing_found.may_approve("admin", "-"));
+}
+
+#[test]
+fn malformed_approver_references_are_problems() {
+    let mut policy = example();
+    policy.approvers.push("bob".into());
+    let problems = policy.problems();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`bob` is not a Slack user ID")),
+        "{problems:#?}"
+    );
+}

@@ -57,6 +57,7 @@ struct State_ {
     consumed: HashSet<usize>,
     messages: BTreeMap<(String, String), Value>,
     users: HashMap<String, Value>,
+    usergroups: HashMap<String, Vec<String>>,
     faults: HashMap<String, VecDeque<Fault>>,
     failing: HashMap<String, &'static str>,
     missing_channels: HashSet<String>,
@@ -133,6 +134,12 @@ impl FakeSlack {
             .entry(method.to_string())
             .or_default()
             .push_back(fault);
+    }
+
+    /// Creates or replaces a user group (`S…`) with these members.
+    pub fn set_usergroup(&self, id: &str, members: &[&str]) {
+        let members = members.iter().map(|m| m.to_string()).collect();
+        self.lock().usergroups.insert(id.to_string(), members);
     }
 
     /// Every call of `method` fails with `code` until `heal` is called.
@@ -470,6 +477,21 @@ fn respond(
                 return slack_error("user_not_in_channel");
             }
             ok(json!({ "ok": true, "message_ts": "1700000000.999999" }))
+        }
+        "usergroups.users.list" => match state.usergroups.get(&text("usergroup")) {
+            Some(members) => ok(json!({ "ok": true, "users": members })),
+            None => slack_error("no_such_subteam"),
+        },
+        "users.lookupByEmail" => {
+            let email = text("email");
+            let found = state
+                .users
+                .values()
+                .find(|u| u["profile"]["email"].as_str() == Some(email.as_str()));
+            match found {
+                Some(user) => ok(json!({ "ok": true, "user": user })),
+                None => slack_error("users_not_found"),
+            }
         }
         "users.info" => match state.users.get(&text("user")) {
             Some(user) => ok(json!({ "ok": true, "user": user })),

@@ -28,6 +28,9 @@ pub const ALICE: &str = "U0ALICE";
 pub const BOB: &str = "U0BOB";
 pub const CAROL: &str = "U0CAROL";
 pub const MALLORY: &str = "U0MALLORY";
+pub const DANA: &str = "U0DANA";
+pub const ERIN: &str = "U0ERIN";
+pub const ONCALL: &str = "S0ONCALL";
 
 pub fn init() {
     static ONCE: Once = Once::new();
@@ -79,6 +82,12 @@ policy:
       namespaces: [payments]
       max_duration: 1h
       approvals: 2
+    debug:
+      cluster_role: view
+      namespaces: [orders]
+      max_duration: 1h
+      approvers: [S0ONCALL, dana@example.com]
+      reason: {{ required: false }}
     edit:
       cluster_role: edit
       namespaces: [payments, orders]
@@ -100,6 +109,9 @@ impl Harness {
         slack.add_user(BOB, "bob", Some("bob@example.com"));
         slack.add_user(CAROL, "carol", Some("carol@example.com"));
         slack.add_user(MALLORY, "mallory", Some("mallory@example.com"));
+        slack.add_user(DANA, "dana", Some("dana@example.com"));
+        slack.add_user(ERIN, "erin", Some("erin@example.com"));
+        slack.set_usergroup(ONCALL, &[ERIN]);
         slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
         let kube = FakeKube::start(&["payments", "orders"]).await;
         let store = tempfile::tempdir().unwrap();

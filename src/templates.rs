@@ -43,7 +43,21 @@ const SOURCES: &[(&str, &str)] = &[
         "command_done",
         include_str!("../templates/slack/command_done.json"),
     ),
+    (
+        "request_modal",
+        include_str!("../templates/slack/request_modal.json"),
+    ),
+    (
+        "form_error",
+        include_str!("../templates/slack/form_error.json"),
+    ),
 ];
+
+/// Why a submitted request form was refused.
+pub enum FormProblem<'a> {
+    Parse(&'a ParseError),
+    Policy(&'a RequestRefusal),
+}
 
 pub struct Templates {
     env: Environment<'static>,
@@ -62,6 +76,16 @@ fn slack_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// At most `max` characters, ending in an ellipsis when cut, for Slack's per-field limits.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 fn human(d: Duration) -> String {
@@ -197,6 +221,7 @@ impl Templates {
     pub fn new() -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.add_filter("esc", |s: String| slack_escape(&s));
+        env.add_filter("clip", |s: String, max: usize| clip(&s, max));
         for (name, source) in SOURCES {
             env.add_template(name, source).map_err(|e| TemplateError {
                 name,
@@ -334,11 +359,17 @@ impl Templates {
         refusal: &RequestRefusal,
         policy: &Policy,
     ) -> Result<Message, TemplateError> {
+        let ctx = self.refusal_context(refusal);
+        self.render(
+            "request_refused",
+            context! { roles => Value::from(Serde(roles(policy))), ..ctx },
+        )
+    }
+
+    fn refusal_context(&self, refusal: &RequestRefusal) -> Value {
         let problem = refusal.kind();
-        let ctx = match refusal {
-            RequestRefusal::UnknownRole { role, allowed } => {
-                context! { problem, role, allowed }
-            }
+        match refusal {
+            RequestRefusal::UnknownRole { role, allowed } => context! { problem, role, allowed },
             RequestRefusal::NamespaceNotAllowed {
                 role,
                 namespace,
@@ -354,11 +385,40 @@ impl Templates {
             RequestRefusal::ReasonRequired { role } => context! { problem, role },
             RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
             RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
-        };
+        }
+    }
+
+    /// The request form; namespaces are a picker unless a role allows a pattern.
+    pub fn request_modal(&self, policy: &Policy, channel: &str) -> Result<Message, TemplateError> {
+        let mut namespaces: Vec<String> = policy
+            .roles
+            .values()
+            .flat_map(|r| r.namespaces.iter().cloned())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let namespace_patterns = namespaces.iter().any(|ns| ns.contains(['*', '?']));
         self.render(
-            "request_refused",
-            context! { roles => Value::from(Serde(roles(policy))), ..ctx },
+            "request_modal",
+            context! {
+                roles => Value::from(Serde(roles(policy))),
+                namespaces,
+                namespace_patterns,
+                channel,
+                max_reason => crate::domain::policy::MAX_REASON_CHARS,
+            },
         )
+    }
+
+    /// The inline error for a refused form: which field, and what to write there.
+    pub fn form_error(&self, refusal: FormProblem<'_>) -> Result<(String, String), TemplateError> {
+        let ctx = match refusal {
+            FormProblem::Policy(refusal) => self.refusal_context(refusal),
+            FormProblem::Parse(error) => context! { problem => error.kind() },
+        };
+        let message = self.render("form_error", ctx)?;
+        let field = |k: &str| message.0[k].as_str().unwrap_or_default().to_string();
+        Ok((field("block"), field("text")))
     }
 
     pub fn internal_error_on_request(&self, policy: &Policy) -> Result<Message, TemplateError> {

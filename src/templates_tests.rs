@@ -351,3 +351,35 @@ fn list_separates_my_access_from_what_waits_for_me() {
         "{text}"
     );
 }
+
+#[test]
+fn the_request_form_is_a_valid_modal_and_uses_a_text_field_for_namespace_patterns() {
+    let templates = Templates::new().unwrap();
+    let view = templates.request_modal(&policy(), "C0DEV").unwrap();
+    let parsed: slack_morphism::prelude::SlackView =
+        serde_json::from_value(view.0.clone()).unwrap();
+    assert!(matches!(
+        parsed,
+        slack_morphism::prelude::SlackView::Modal(_)
+    ));
+    let namespace = view.0["blocks"][1].clone();
+    assert_eq!(namespace["block_id"], "namespace");
+    assert_eq!(
+        namespace["element"]["type"], "plain_text_input",
+        "team-* cannot be a picker"
+    );
+    assert!(
+        namespace["hint"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("team-*")
+    );
+    assert_eq!(view.0["private_metadata"], "C0DEV");
+}
+
+#[test]
+fn long_texts_are_clipped_to_slacks_limits() {
+    assert_eq!(clip("abc", 3), "abc");
+    assert_eq!(clip("abcd", 3), "ab…");
+    assert_eq!(clip("ééééé", 4).chars().count(), 4);
+}

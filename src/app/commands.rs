@@ -2,23 +2,51 @@
 
 use std::sync::Arc;
 
-use tracing::{error, info};
+use std::collections::HashMap;
 
-use super::{App, AppError, Applied, fallback};
+use tracing::{error, info, warn};
+
+use super::{App, AppError, Applied, EffectError, fallback};
 use crate::chat::Message;
+use crate::domain::policy::RequestRefusal;
+use crate::templates::FormProblem;
+
+/// What the request form's fields held when it was submitted.
+#[derive(Debug, Clone, Default)]
+pub struct RequestForm {
+    pub role: String,
+    pub namespace: String,
+    pub duration: String,
+    pub reason: String,
+    /// The channel the form was opened from, for the confirmation.
+    pub channel: String,
+}
+
+enum Problem {
+    Parse(ParseError),
+    Policy(RequestRefusal),
+}
 use crate::domain::command::{self, Command, ParseError};
 use crate::domain::grant::{Event, Grant, GrantState};
 use crate::domain::lifecycle::NewRequest;
 
 impl App {
-    /// Handles `/prod-access …` and returns the ephemeral reply for the person who typed it.
+    /// Handles `/prod-access …` and returns the ephemeral reply for the person who typed it, or
+    /// `None` when a form was opened instead.
     pub async fn handle_command(
         self: &Arc<Self>,
         user: &str,
         channel: &str,
         text: &str,
-    ) -> Message {
-        match self.try_command(user, channel, text).await {
+        trigger_id: &str,
+    ) -> Option<Message> {
+        if command::parse(text) == Ok(Command::Form) {
+            match self.open_form(channel, trigger_id).await {
+                Ok(()) => return None,
+                Err(e) => warn!(error = %e, user, "could not open the request form"),
+            }
+        }
+        Some(match self.try_command(user, channel, text).await {
             Ok(reply) => reply,
             Err(e) => {
                 error!(error = %e, user, "command failed; nothing was changed");
@@ -26,7 +54,87 @@ impl App {
                     .internal_error_on_request(&self.policy)
                     .unwrap_or_else(|_| fallback("Something went wrong; nothing was changed."))
             }
+        })
+    }
+
+    async fn open_form(&self, channel: &str, trigger_id: &str) -> Result<(), EffectError> {
+        let view = self.templates.request_modal(&self.policy, channel)?;
+        self.adapters.chat.open_modal(trigger_id, &view).await?;
+        Ok(())
+    }
+
+    /// Handles a submitted request form. Returns the inline errors (field → text) to show, or an
+    /// empty map when the request was accepted.
+    pub async fn handle_form(
+        self: &Arc<Self>,
+        user: &str,
+        form: RequestForm,
+    ) -> HashMap<String, String> {
+        let mut errors = HashMap::new();
+        let problem = match self.submit_form(user, &form).await {
+            Ok(None) => return errors,
+            Ok(Some(problem)) => problem,
+            Err(e) => {
+                error!(error = %e, user, "form submission failed; nothing was stored");
+                errors.insert(
+                    "role".into(),
+                    "Something went wrong on our side; try again.".into(),
+                );
+                return errors;
+            }
+        };
+        let rendered = match &problem {
+            Problem::Parse(e) => self.templates.form_error(FormProblem::Parse(e)),
+            Problem::Policy(r) => self.templates.form_error(FormProblem::Policy(r)),
+        };
+        match rendered {
+            Ok((field, text)) => {
+                errors.insert(field, text);
+            }
+            Err(e) => {
+                error!(error = %e, "could not render a form error");
+                errors.insert("role".into(), "Not allowed.".into());
+            }
         }
+        errors
+    }
+
+    async fn submit_form(
+        self: &Arc<Self>,
+        user: &str,
+        form: &RequestForm,
+    ) -> Result<Option<Problem>, AppError> {
+        let duration = match form.duration.trim() {
+            "" => None,
+            text => match command::parse_duration(text) {
+                Ok(d) => Some(d),
+                Err(e) => return Ok(Some(Problem::Parse(e))),
+            },
+        };
+        let args = command::RequestArgs {
+            role: form.role.trim().to_string(),
+            namespace: form.namespace.trim().to_string(),
+            duration,
+            reason: form.reason.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        let terms = match self.policy.evaluate(&args) {
+            Ok(terms) => terms,
+            Err(refusal) => return Ok(Some(Problem::Policy(refusal))),
+        };
+        let reply = self.create_grant(user, &form.channel, &args, terms).await?;
+        // The form closes on success; the requester still gets the usual confirmation.
+        let (app, user, channel) = (Arc::clone(self), user.to_string(), form.channel.clone());
+        self.tasks.spawn(async move {
+            if let Err(e) = app
+                .adapters
+                .chat
+                .post_ephemeral(&channel, &user, &reply)
+                .await
+            {
+                warn!(error = %e, user, "could not confirm a request made with the form");
+            }
+        });
+        Ok(None)
     }
 
     async fn try_command(
@@ -80,6 +188,17 @@ impl App {
             Ok(terms) => terms,
             Err(refusal) => return Ok(self.templates.policy_refused(&refusal, &self.policy)?),
         };
+        self.create_grant(user, channel, args, terms).await
+    }
+
+    /// Stores a new grant the policy accepted and starts its effects; returns the confirmation.
+    async fn create_grant(
+        self: &Arc<Self>,
+        user: &str,
+        channel: &str,
+        args: &command::RequestArgs,
+        terms: crate::domain::policy::GrantTerms,
+    ) -> Result<Message, AppError> {
         let grant = Grant::request(
             NewRequest {
                 id: new_grant_id(),

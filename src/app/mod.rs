@@ -4,6 +4,8 @@
 mod commands;
 mod effects;
 
+pub use commands::RequestForm;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 

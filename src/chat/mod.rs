@@ -38,6 +38,8 @@ pub trait Chat: Send + Sync {
         user: &str,
         message: &Message,
     ) -> Result<(), ChatError>;
+    /// Opens a modal form for the user whose click or command carried `trigger_id`.
+    async fn open_modal(&self, trigger_id: &str, view: &Message) -> Result<(), ChatError>;
     /// A direct message from the bot to `user`.
     async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError>;
     async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;

@@ -129,6 +129,15 @@ impl Chat for SlackChat {
         Ok(())
     }
 
+    async fn open_modal(&self, trigger_id: &str, view: &Message) -> Result<(), ChatError> {
+        let view: SlackView = serde_json::from_value(view.0.clone())
+            .map_err(|e| ChatError::Encoding(e.to_string()))?;
+        let request = SlackApiViewsOpenRequest::new(trigger_id.to_string().into(), view);
+        let session = self.client.open_session(&self.token);
+        bounded(session.views_open(&request)).await?;
+        Ok(())
+    }
+
     async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError> {
         let session = self.client.open_session(&self.token);
         let open =

@@ -478,6 +478,30 @@ fn respond(
             }
             ok(json!({ "ok": true, "message_ts": "1700000000.999999" }))
         }
+        "views.open" => {
+            let view = match params.get("view") {
+                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                Some(v) => v.clone(),
+                None => Value::Null,
+            };
+            let title_ok = view["title"]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty() && t.chars().count() <= 24);
+            let blocks_ok = view["blocks"].as_array().is_some_and(|b| b.len() <= 100)
+                && blocks_within_limits(view.get("blocks"));
+            if text("trigger_id").is_empty() {
+                slack_error("invalid_trigger_id")
+            } else if view["type"] != "modal" || !title_ok || !blocks_ok {
+                slack_error("invalid_arguments")
+            } else {
+                let mut opened = view.clone();
+                opened["id"] = json!("V0FAKEVIEW");
+                opened["team_id"] = json!("T0FAKE");
+                opened["hash"] = json!("1700000000.abcdef");
+                opened["state"] = json!({ "values": {} });
+                ok(json!({ "ok": true, "view": opened }))
+            }
+        }
         "usergroups.users.list" => match state.usergroups.get(&text("usergroup")) {
             Some(members) => ok(json!({ "ok": true, "users": members })),
             None => slack_error("no_such_subteam"),

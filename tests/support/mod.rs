@@ -351,6 +351,45 @@ pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
     form(&[("payload", &payload.to_string())])
 }
 
+/// A `view_submission` payload for the request form, as Slack sends it when the user submits.
+pub fn form_submission_body(user: &str, view: &Value, fields: &[(&str, &str)]) -> String {
+    let mut values = serde_json::Map::new();
+    for (block, value) in fields {
+        let element = view["blocks"]
+            .as_array()
+            .and_then(|blocks| blocks.iter().find(|b| b["block_id"] == *block))
+            .map(|b| b["element"].clone())
+            .unwrap_or(Value::Null);
+        let state = if element["type"] == "static_select" {
+            json!({ "type": "static_select", "selected_option": {
+                "text": { "type": "plain_text", "text": value, "emoji": true }, "value": value } })
+        } else {
+            json!({ "type": "plain_text_input", "value": value })
+        };
+        values.insert(block.to_string(), json!({ "value": state }));
+    }
+    let mut submitted = view.clone();
+    submitted["id"] = json!("V0FAKEVIEW");
+    submitted["team_id"] = json!("T0FAKE");
+    submitted["hash"] = json!("1700000000.abcdef");
+    submitted["state"] = json!({ "values": values });
+    submitted["app_id"] = json!("A0PRODACCESS");
+    submitted["bot_id"] = json!("B0FAKE");
+    submitted["root_view_id"] = json!("V0FAKEVIEW");
+    let payload = json!({
+        "type": "view_submission",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
+        "api_app_id": "A0PRODACCESS",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": false
+    });
+    form(&[("payload", &payload.to_string())])
+}
+
 /// The `value` of the button with `action_id` in a message's blocks.
 pub fn button_value(message: &Value, action_id: &str) -> Option<String> {
     let blocks = match &message["blocks"] {

@@ -1,33 +1,56 @@
-//! The YAML configuration file and the secrets that only ever come from the environment.
+//! The YAML configuration file, the policy (inline or in its own file), and the secrets that
+//! only ever come from the environment.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::Spanned;
 
-use crate::domain::policy::Policy;
+use crate::domain::policy::{Policy, Problem};
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
-#[derive(Debug, Clone, Deserialize)]
+/// The configuration file as written.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct ConfigFile {
     /// Address the HTTP server listens on.
     #[serde(default = "default_listen")]
+    #[schemars(with = "String")]
     pub listen: SocketAddr,
     /// Directory of the embedded store; created if missing.
     pub store_path: PathBuf,
     pub slack: SlackSettings,
     #[serde(default)]
     pub kubernetes: KubernetesSettings,
+    /// The policy, inline. Give either this or `policy_file`.
+    #[serde(default)]
+    pub policy: Option<Policy>,
+    /// A policy file, relative to this file. Give either this or `policy`.
+    #[serde(default)]
+    pub policy_file: Option<PathBuf>,
+}
+
+/// The configuration with its policy loaded.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store_path: PathBuf,
+    pub slack: SlackSettings,
+    pub kubernetes: KubernetesSettings,
     pub policy: Policy,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlackSettings {
+    /// Slack Web API base URL; plain http only for loopback addresses.
     #[serde(default = "default_api_url")]
     pub api_url: String,
     /// Channel ID where approval requests are posted.
@@ -36,7 +59,7 @@ pub struct SlackSettings {
     pub audit_channel: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSettings {
     /// Put before the requester's email to form the Kubernetes `User` name, e.g. `oidc:`.
@@ -52,44 +75,297 @@ fn default_api_url() -> String {
     DEFAULT_SLACK_API_URL.to_string()
 }
 
+/// What `policy check` was given.
+pub enum CheckedFile {
+    Config(Box<Config>),
+    Policy(Policy),
+}
+
 impl Config {
+    /// Loads, validates and locates every problem; the error lists them as `file:line:column`.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-        let config =
-            Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let problems = config.problems();
-        if !problems.is_empty() {
-            anyhow::bail!(
-                "{} is not a usable configuration:\n  {}",
-                path.display(),
-                problems.join("\n  ")
-            );
+        match check_file(path)? {
+            CheckedFile::Config(config) => Ok(*config),
+            CheckedFile::Policy(_) => anyhow::bail!(
+                "{} is a policy file; `serve` needs a configuration file (see config.example.yaml)",
+                path.display()
+            ),
         }
-        Ok(config)
     }
 
+    /// Parses a configuration whose policy is inline.
     pub fn parse(text: &str) -> Result<Config, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+        Config::parse_in(text, Path::new("."))
     }
 
-    /// Everything that would make the bot unsafe or unable to work, as readable sentences.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = self.policy.problems();
+    /// Parses a configuration; a `policy_file` is read relative to `base`.
+    pub fn parse_in(text: &str, base: &Path) -> Result<Config, String> {
+        let file: ConfigFile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let policy = match (file.policy, &file.policy_file) {
+            (Some(policy), None) => policy,
+            (None, Some(policy_file)) => {
+                let path = base.join(policy_file);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read the policy file {}: {e}", path.display()))?;
+                serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            (Some(_), Some(_)) => {
+                return Err("give either `policy` or `policy_file`, not both".into());
+            }
+            (None, None) => return Err("missing `policy` (or `policy_file`)".into()),
+        };
+        Ok(Config {
+            listen: file.listen,
+            store_path: file.store_path,
+            slack: file.slack,
+            kubernetes: file.kubernetes,
+            policy,
+        })
+    }
+
+    /// Everything that would make the bot unsafe or unable to work, with its key path.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems: Vec<Problem> = self
+            .policy
+            .problems()
+            .into_iter()
+            .map(|mut p| {
+                p.path.insert(0, "policy".into());
+                p
+            })
+            .collect();
+        let at = |path: &[&str], message: String| Problem {
+            path: path.iter().map(|p| p.to_string()).collect(),
+            message,
+        };
         if let Err(e) = check_api_url(&self.slack.api_url) {
-            problems.push(format!("slack.api_url: {e}"));
+            problems.push(at(&["slack", "api_url"], e));
         }
         for (key, value) in [
-            ("slack.approvals_channel", &self.slack.approvals_channel),
-            ("slack.audit_channel", &self.slack.audit_channel),
+            ("approvals_channel", &self.slack.approvals_channel),
+            ("audit_channel", &self.slack.audit_channel),
         ] {
             if value.trim().is_empty() {
-                problems.push(format!(
-                    "{key}: must be a Slack channel ID such as C0123ABCD"
+                problems.push(at(
+                    &["slack", key],
+                    "must be a Slack channel ID such as C0123ABCD".into(),
                 ));
             }
         }
         problems
+    }
+}
+
+/// Checks a configuration file or a policy file, telling them apart by their keys.
+pub fn check_file(path: &Path) -> anyhow::Result<CheckedFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let shown = path.display().to_string();
+    let top: BTreeMap<String, IgnoredAny> =
+        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let (checked, problems, policy_text, policy_shown) = if top.contains_key("roles") {
+        let policy: Policy =
+            serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let problems = policy.problems();
+        (
+            CheckedFile::Policy(policy),
+            problems,
+            text.clone(),
+            shown.clone(),
+        )
+    } else {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let config = Config::parse_in(&text, base).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        // Policy problems point into the policy file when it is separate.
+        let file: ConfigFile = serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut problems = config.problems();
+        let (policy_text, policy_shown) = match &file.policy_file {
+            Some(p) => {
+                for problem in &mut problems {
+                    if problem.path.first().map(String::as_str) == Some("policy") {
+                        problem.path.remove(0);
+                    }
+                }
+                let policy_path = base.join(p);
+                (
+                    std::fs::read_to_string(&policy_path)?,
+                    policy_path.display().to_string(),
+                )
+            }
+            None => (text.clone(), shown.clone()),
+        };
+        (
+            CheckedFile::Config(Box::new(config)),
+            problems,
+            policy_text,
+            policy_shown,
+        )
+    };
+    if problems.is_empty() {
+        return Ok(checked);
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| {
+            let in_policy_file =
+                policy_shown != shown && problem.path.first().map(String::as_str) != Some("slack");
+            let (file, source) = if in_policy_file {
+                (&policy_shown, &policy_text)
+            } else {
+                (&shown, &text)
+            };
+            match locate(source, &problem.path) {
+                Some((line, column)) => format!("{file}:{line}:{column}: {problem}"),
+                None => format!("{file}: {problem}"),
+            }
+        })
+        .collect();
+    anyhow::bail!("{}", lines.join("\n"))
+}
+
+/// The JSON Schema of the configuration file (with `--policy`: of a policy file), for editors.
+pub fn schema(policy_only: bool) -> serde_json::Value {
+    let schema = if policy_only {
+        schemars::schema_for!(Policy)
+    } else {
+        schemars::schema_for!(ConfigFile)
+    };
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+/// Where a key path's value is written: the same file parsed again, keeping only positions.
+fn locate(text: &str, path: &[String]) -> Option<(usize, usize)> {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let (policy, rest) = match path.as_slice() {
+        ["slack", key] => {
+            let spans: ConfigSpans = serde_saphyr::from_str(text).ok()?;
+            let slack = spans.slack?;
+            let value = match *key {
+                "api_url" => slack.value.api_url.as_ref(),
+                "approvals_channel" => slack.value.approvals_channel.as_ref(),
+                "audit_channel" => slack.value.audit_channel.as_ref(),
+                _ => None,
+            };
+            return Some(value.map_or_else(|| position(&slack), position));
+        }
+        ["policy", rest @ ..] => {
+            let spans: ConfigSpans = serde_saphyr::from_str(text).ok()?;
+            (spans.policy?.value, rest)
+        }
+        rest => (serde_saphyr::from_str::<PolicySpans>(text).ok()?, rest),
+    };
+    match rest {
+        ["roles", name, field @ ..] => {
+            let role = policy.roles?.value.remove(*name)?;
+            let found = match field {
+                ["reason", key] => role.value.reason.as_ref().and_then(|r| match *key {
+                    "required" => r.value.required.as_ref(),
+                    "ticket" => r.value.ticket.as_ref(),
+                    _ => None,
+                }),
+                [key] => role.value.field(key),
+                _ => None,
+            };
+            Some(found.map_or_else(|| position(&role), position))
+        }
+        ["requests", key] => {
+            let requests = policy.requests?;
+            let found = match *key {
+                "review_timeout" => requests.value.review_timeout.as_ref(),
+                "reminder_before" => requests.value.reminder_before.as_ref(),
+                _ => None,
+            };
+            Some(found.map_or_else(|| position(&requests), position))
+        }
+        ["approvers"] => policy.approvers.as_ref().map(position),
+        ["roles"] => policy.roles.as_ref().map(position),
+        _ => None,
+    }
+}
+
+fn position<T>(spanned: &Spanned<T>) -> (usize, usize) {
+    (
+        spanned.referenced.line() as usize,
+        spanned.referenced.column() as usize,
+    )
+}
+
+type At = Option<Spanned<IgnoredAny>>;
+
+/// Positions of the values a problem can be about. (Not `flatten`: it would lose the positions.)
+#[derive(Deserialize)]
+struct ConfigSpans {
+    #[serde(default)]
+    slack: Option<Spanned<SlackSpans>>,
+    #[serde(default)]
+    policy: Option<Spanned<PolicySpans>>,
+}
+
+#[derive(Deserialize)]
+struct SlackSpans {
+    #[serde(default)]
+    api_url: At,
+    #[serde(default)]
+    approvals_channel: At,
+    #[serde(default)]
+    audit_channel: At,
+}
+
+#[derive(Deserialize)]
+struct PolicySpans {
+    #[serde(default)]
+    approvers: At,
+    #[serde(default)]
+    requests: Option<Spanned<RequestSpans>>,
+    #[serde(default)]
+    roles: Option<Spanned<BTreeMap<String, Spanned<RoleSpans>>>>,
+}
+
+#[derive(Deserialize)]
+struct RequestSpans {
+    #[serde(default)]
+    review_timeout: At,
+    #[serde(default)]
+    reminder_before: At,
+}
+
+#[derive(Deserialize)]
+struct RoleSpans {
+    #[serde(default)]
+    cluster_role: At,
+    #[serde(default)]
+    namespaces: At,
+    #[serde(default)]
+    max_duration: At,
+    #[serde(default)]
+    default_duration: At,
+    #[serde(default)]
+    approvers: At,
+    #[serde(default)]
+    approvals: At,
+    #[serde(default)]
+    reason: Option<Spanned<ReasonSpans>>,
+}
+
+#[derive(Deserialize)]
+struct ReasonSpans {
+    #[serde(default)]
+    required: At,
+    #[serde(default)]
+    ticket: At,
+}
+
+impl RoleSpans {
+    fn field(&self, key: &str) -> Option<&Spanned<IgnoredAny>> {
+        match key {
+            "cluster_role" => self.cluster_role.as_ref(),
+            "namespaces" => self.namespaces.as_ref(),
+            "max_duration" => self.max_duration.as_ref(),
+            "default_duration" => self.default_duration.as_ref(),
+            "approvers" => self.approvers.as_ref(),
+            "approvals" => self.approvals.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -148,51 +424,5 @@ impl Secrets {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const EXAMPLE: &str = include_str!("../config.example.yaml");
-
-    #[test]
-    fn the_shipped_example_is_valid() {
-        let config = Config::parse(EXAMPLE).unwrap();
-        assert_eq!(config.problems(), Vec::<String>::new());
-        assert_eq!(config.slack.api_url, DEFAULT_SLACK_API_URL);
-        assert!(config.policy.roles.contains_key("edit"));
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_not_silently_ignored() {
-        let text = EXAMPLE.replace("audit_channel:", "audit_chanel:");
-        let error = Config::parse(&text).unwrap_err();
-        assert!(error.contains("audit_chanel"), "{error}");
-    }
-
-    #[test]
-    fn bad_durations_say_how_to_write_them() {
-        let text = EXAMPLE.replace("max_duration: 4h", "max_duration: forever");
-        let error = Config::parse(&text).unwrap_err();
-        assert!(error.contains("write e.g. 30m, 2h, 1d"), "{error}");
-    }
-
-    #[test]
-    fn plain_http_is_only_allowed_to_loopback() {
-        assert!(check_api_url("https://slack.com/api").is_ok());
-        assert!(check_api_url("http://127.0.0.1:9999/api").is_ok());
-        assert!(check_api_url("http://localhost:9999/api").is_ok());
-        assert!(check_api_url("http://[::1]:9999/api").is_ok());
-        assert!(check_api_url("http://10.0.0.5/api").is_err());
-        assert!(check_api_url("ftp://slack.com/api").is_err());
-        assert!(check_api_url("not a url").is_err());
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let secrets = Secrets {
-            slack_bot_token: "xoxb-secret".into(),
-            slack_signing_secret: "shh".into(),
-        };
-        let printed = format!("{secrets:?}");
-        assert!(!printed.contains("xoxb") && !printed.contains("shh"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use prod_access::clock::SystemClock;
 use prod_access::cluster::KubeCluster;
-use prod_access::config::{Config, Secrets};
+use prod_access::config::{Config, Secrets, check_file, schema};
 use prod_access::server::Server;
 
 /// Temporary, approved, audited access to production Kubernetes, driven from Slack.
@@ -32,8 +32,15 @@ enum Commands {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Check a configuration file and its policy; exits non-zero with every problem found.
+    /// Check a configuration file or a policy file; prints every problem as file:line:column
+    /// and exits non-zero.
     Check { file: PathBuf },
+    /// Print the JSON Schema of the configuration file, for editors.
+    Schema {
+        /// The schema of a standalone policy file instead.
+        #[arg(long)]
+        policy: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,12 +56,17 @@ fn main() -> ExitCode {
         Commands::Serve { config } => serve(config),
         Commands::Policy {
             command: PolicyCommand::Check { file },
-        } => Config::load(&file).map(|_| println!("{}: ok", file.display())),
+        } => check_file(&file).map(|_| println!("{}: ok", file.display())),
+        Commands::Policy {
+            command: PolicyCommand::Schema { policy },
+        } => serde_json::to_string_pretty(&schema(policy))
+            .map(|text| println!("{text}"))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{e:#}");
             ExitCode::FAILURE
         }
     }

@@ -55,7 +55,7 @@ fn the_deployed_config_is_valid_and_the_bot_may_bind_every_role_it_names() {
     let config =
         prod_access::config::Config::parse(config_map["data"]["config.yaml"].as_str().unwrap())
             .unwrap();
-    assert_eq!(config.problems(), Vec::<String>::new());
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
     let bot_role = documents
         .iter()
         .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "prod-access-bot")

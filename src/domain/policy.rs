@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::command::{RESERVED_WORDS, RequestArgs};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Slack user IDs that may approve any role that does not name its own approvers.
@@ -19,14 +20,16 @@ pub struct Policy {
 }
 
 /// Timing rules that apply to every request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestRules {
     /// How long a request may wait for its approvals before it times out.
     #[serde(default = "default_review_timeout", with = "humantime_serde_compat")]
+    #[schemars(with = "String", example = "2h")]
     pub review_timeout: Duration,
     /// How long before expiry the requester is reminded (with Extend / Drop now buttons).
     #[serde(default = "default_reminder_before", with = "humantime_serde_compat")]
+    #[schemars(with = "String", example = "10m")]
     pub reminder_before: Duration,
 }
 
@@ -48,7 +51,7 @@ fn default_reminder_before() -> Duration {
 }
 
 /// What a request's reason must contain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRule {
     #[serde(default = "yes")]
@@ -71,7 +74,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolePolicy {
     /// The ClusterRole a grant of this role binds.
@@ -79,9 +82,11 @@ pub struct RolePolicy {
     /// Namespaces this role may be granted in; `*` and `?` are wildcards (`team-*`).
     pub namespaces: Vec<String>,
     #[serde(with = "humantime_serde_compat")]
+    #[schemars(with = "String", example = "4h")]
     pub max_duration: Duration,
     /// Used when the request names no duration; defaults to the shorter of 1h and the maximum.
     #[serde(default, with = "optional_duration")]
+    #[schemars(with = "Option<String>", example = "1h")]
     pub default_duration: Option<Duration>,
     /// Where this role's approval requests go, instead of the configured approvals channel.
     #[serde(default)]
@@ -102,6 +107,32 @@ pub const MAX_REASON_CHARS: usize = 300;
 
 fn one() -> u32 {
     1
+}
+
+/// Something that makes a policy unsafe or unusable, at a key path such as `roles.edit.approvals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+impl Problem {
+    fn at(path: &[&str], message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.iter().map(|p| p.to_string()).collect(),
+            message: message.into(),
+        }
+    }
+
+    pub fn dotted_path(&self) -> String {
+        self.path.join(".")
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.dotted_path(), self.message)
+    }
 }
 
 /// What the policy allows for one accepted request.
@@ -284,81 +315,108 @@ impl Policy {
         policy
     }
 
-    /// Every problem that would make the policy unsafe or unusable, as readable sentences.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem that would make the policy unsafe or unusable, with where it is.
+    pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.roles.is_empty() {
-            problems.push("policy.roles: at least one role is needed".to_string());
+            problems.push(Problem::at(&["roles"], "at least one role is needed"));
+        }
+        for approver in &self.approvers {
+            if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
+                problems.push(Problem::at(&["approvers"], not_an_approver(text)));
+            }
         }
         for (name, role) in &self.roles {
-            let at = format!("policy.roles.{name}");
+            let at = |field: &'static str| vec!["roles", name.as_str(), field];
+            let mut push =
+                |path: Vec<&str>, message: String| problems.push(Problem::at(&path, message));
             if !is_dns_label(name) {
-                problems.push(format!(
-                    "{at}: a role name must be lowercase letters, digits and '-'"
-                ));
+                push(
+                    vec!["roles", name],
+                    "a role name must be lowercase letters, digits and '-'".into(),
+                );
             }
             if RESERVED_WORDS.contains(&name.as_str()) {
-                problems.push(format!(
-                    "{at}: `{name}` is a subcommand and cannot be a role name"
-                ));
+                push(
+                    vec!["roles", name],
+                    format!("`{name}` is a subcommand and cannot be a role name"),
+                );
+            }
+            if role.cluster_role.trim().is_empty() {
+                push(at("cluster_role"), "must name a ClusterRole".into());
+            }
+            if role.namespaces.is_empty() {
+                push(at("namespaces"), "at least one namespace is needed".into());
+            }
+            for ns in &role.namespaces {
+                if !is_dns_label(&ns.replace(['*', '?'], "x")) {
+                    push(
+                        at("namespaces"),
+                        format!(
+                            "`{ns}` is not a valid namespace name or pattern (RFC 1123 label; `*` and `?` as wildcards)"
+                        ),
+                    );
+                }
+            }
+            if role.max_duration.is_zero() {
+                push(at("max_duration"), "must be longer than zero".into());
             }
             if let Some(default) = role.default_duration
                 && (default.is_zero() || default > role.max_duration)
             {
-                problems.push(format!(
-                    "{at}.default_duration: must be longer than zero and at most max_duration ({})",
-                    humantime::format_duration(role.max_duration)
-                ));
+                push(
+                    at("default_duration"),
+                    format!(
+                        "must be longer than zero and at most max_duration ({})",
+                        humantime::format_duration(role.max_duration)
+                    ),
+                );
             }
             if let Some(pattern) = &role.reason.ticket
                 && let Err(e) = regex::Regex::new(pattern)
             {
-                problems.push(format!("{at}.reason.ticket: not a regular expression: {e}"));
-            }
-            if role.cluster_role.trim().is_empty() {
-                problems.push(format!("{at}.cluster_role: must name a ClusterRole"));
-            }
-            if role.namespaces.is_empty() {
-                problems.push(format!("{at}.namespaces: at least one namespace is needed"));
-            }
-            for ns in &role.namespaces {
-                if !is_dns_label(&ns.replace(['*', '?'], "x")) {
-                    problems.push(format!(
-                        "{at}.namespaces: `{ns}` is not a valid namespace name or pattern (RFC 1123 label; `*` and `?` as wildcards)"
-                    ));
-                }
-            }
-            if role.max_duration.is_zero() {
-                problems.push(format!("{at}.max_duration: must be longer than zero"));
+                push(
+                    vec!["roles", name, "reason", "ticket"],
+                    format!("not a regular expression: {e}"),
+                );
             }
             if role.approvals == 0 {
-                problems.push(format!("{at}.approvals: at least one approval is needed"));
+                push(at("approvals"), "at least one approval is needed".into());
             }
-            let approvers = self.approvers_for(name);
-            for approver in approvers {
+            for approver in &role.approvers {
                 if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
-                    problems.push(format!(
-                        "{at}.approvers: `{text}` is not a Slack user ID (U…/W…), user group ID (S…) or email"
-                    ));
+                    push(at("approvers"), not_an_approver(text));
                 }
             }
+            let approvers = self.approvers_for(name);
             if approvers.is_empty() {
-                problems.push(format!(
-                    "{at}.approvers: no approvers (set policy.approvers or the role's approvers)"
-                ));
+                push(
+                    at("approvers"),
+                    "no approvers (set approvers at the top or on the role)".into(),
+                );
             } else if (approvers.len() as u64) < u64::from(role.approvals) {
-                problems.push(format!(
-                    "{at}.approvals: needs {} approvals but only {} approvers are listed",
-                    role.approvals,
-                    approvers.len()
-                ));
+                push(
+                    at("approvals"),
+                    format!(
+                        "needs {} approvals but only {} approvers are listed",
+                        role.approvals,
+                        approvers.len()
+                    ),
+                );
             }
         }
         if self.requests.review_timeout.is_zero() {
-            problems.push("policy.requests.review_timeout: must be longer than zero".to_string());
+            problems.push(Problem::at(
+                &["requests", "review_timeout"],
+                "must be longer than zero",
+            ));
         }
         problems
     }
+}
+
+fn not_an_approver(text: &str) -> String {
+    format!("`{text}` is not a Slack user ID (U…/W…), user group ID (S…) or email")
 }
 
 /// Stands for "no approver" where an empty list would mean "the default approvers".

@@ -199,7 +199,7 @@ fn role_approvers_override_the_default_approvers() {
 
 #[test]
 fn the_example_has_no_problems() {
-    assert_eq!(example().problems(), Vec::<String>::new());
+    assert_eq!(example().problems(), Vec::<Problem>::new());
 }
 
 #[test]
@@ -215,15 +215,15 @@ fn unsafe_policies_are_reported() {
     admin.approvals = 3;
     let list = policy.roles["admin"].clone();
     policy.roles.insert("list".into(), list);
-    let problems = policy.problems();
+    let problems: Vec<String> = policy.problems().iter().map(|p| p.to_string()).collect();
     for expected in [
-        "`Bad_NS`",
-        "edit.approvals",
-        "edit.approvers",
-        "needs 3 approvals but only 2",
-        "edit.default_duration",
-        "edit.reason.ticket",
-        "`list` is a subcommand",
+        "roles.edit.namespaces: `Bad_NS`",
+        "roles.edit.approvals: at least one",
+        "roles.edit.approvers: no approvers",
+        "roles.admin.approvals: needs 3 approvals but only 2",
+        "roles.edit.default_duration",
+        "roles.edit.reason.ticket: not a regular expression",
+        "roles.list: `list` is a subcommand",
     ] {
         assert!(
             problems.iter().any(|p| p.contains(expected)),
@@ -321,10 +321,7 @@ fn malformed_approver_references_are_problems() {
     let mut policy = example();
     policy.approvers.push("bob".into());
     let problems = policy.problems();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("`bob` is not a Slack user ID")),
-        "{problems:#?}"
-    );
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].dotted_path(), "approvers");
+    assert!(problems[0].message.contains("`bob` is not a Slack user ID"));
 }

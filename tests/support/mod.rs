@@ -116,7 +116,7 @@ impl Harness {
         let kube = FakeKube::start(&["payments", "orders"]).await;
         let store = tempfile::tempdir().unwrap();
         let config = Config::parse(&config_yaml(slack.api_url(), store.path())).unwrap();
-        assert_eq!(config.problems(), Vec::<String>::new());
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
         let mut harness = Harness {
             slack,
             kube,

@@ -1,0 +1,167 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../config.example.yaml");
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn check_error(path: &Path) -> String {
+    match check_file(path) {
+        Ok(_) => panic!("{} should have problems", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let config = Config::parse(EXAMPLE).unwrap();
+    assert_eq!(config.problems(), Vec::<Problem>::new());
+    assert_eq!(config.slack.api_url, DEFAULT_SLACK_API_URL);
+    assert!(config.policy.roles.contains_key("edit"));
+}
+
+#[test]
+fn unknown_keys_are_errors_not_silently_ignored() {
+    let text = EXAMPLE.replace("audit_channel:", "audit_chanel:");
+    let error = Config::parse(&text).unwrap_err();
+    assert!(error.contains("audit_chanel"), "{error}");
+}
+
+#[test]
+fn bad_durations_say_how_to_write_them_and_where() {
+    let text = EXAMPLE.replace("max_duration: 4h", "max_duration: forever");
+    let error = Config::parse(&text).unwrap_err();
+    assert!(error.contains("write e.g. 30m, 2h, 1d"), "{error}");
+    assert!(error.contains("line "), "{error}");
+}
+
+#[test]
+fn problems_are_reported_at_their_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = EXAMPLE.replace("      approvals: 2", "      approvals: 3");
+    let path = write(dir.path(), "config.yaml", &text);
+    let error = check_error(&path);
+    let line = text
+        .lines()
+        .position(|l| l.contains("approvals: 3"))
+        .unwrap()
+        + 1;
+    let expected = format!(
+        "{}:{line}:18: policy.roles.admin.approvals: needs 3 approvals but only 2 approvers are listed",
+        path.display()
+    );
+    assert_eq!(error, expected);
+}
+
+#[test]
+fn every_problem_is_listed_not_just_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = EXAMPLE
+        .replace("approvals: 2", "approvals: 3")
+        .replace("cluster_role: view", "cluster_role: \" \"")
+        .replace(
+            "api_url: https://slack.com/api",
+            "api_url: http://slack.example.com/api",
+        );
+    let error = check_error(&write(dir.path(), "config.yaml", &text));
+    assert_eq!(error.lines().count(), 3, "{error}");
+    assert!(
+        error.contains("policy.roles.view.cluster_role: must name a ClusterRole"),
+        "{error}"
+    );
+    assert!(
+        error.contains("slack.api_url: `http://slack.example.com/api` is plain HTTP"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_policy_may_live_in_its_own_file_and_is_checked_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_start = EXAMPLE.find("policy:").unwrap();
+    let policy_text: String = EXAMPLE[policy_start..]
+        .lines()
+        .skip(1)
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config_text = format!("{}policy_file: policy.yaml\n", &EXAMPLE[..policy_start]);
+    write(dir.path(), "policy.yaml", &policy_text);
+    let config_path = write(dir.path(), "config.yaml", &config_text);
+    let config = Config::load(&config_path).unwrap();
+    assert!(config.policy.roles.contains_key("admin"));
+
+    let broken = policy_text.replace("approvals: 2", "approvals: 5");
+    let policy_path = write(dir.path(), "policy.yaml", &broken);
+    let error = check_error(&config_path);
+    assert!(
+        error.starts_with(&format!("{}:", policy_path.display())),
+        "the error points into the policy file: {error}"
+    );
+    assert!(
+        error.contains(": roles.admin.approvals: needs 5"),
+        "{error}"
+    );
+    // The policy file alone can be checked too.
+    let error = check_error(&policy_path);
+    assert!(
+        error.contains(": roles.admin.approvals: needs 5"),
+        "{error}"
+    );
+}
+
+#[test]
+fn policy_and_policy_file_are_exclusive() {
+    let text = format!("{EXAMPLE}policy_file: other.yaml\n");
+    assert!(
+        Config::parse(&text)
+            .unwrap_err()
+            .contains("either `policy` or `policy_file`")
+    );
+    let start = EXAMPLE.find("policy:").unwrap();
+    assert!(
+        Config::parse(&EXAMPLE[..start])
+            .unwrap_err()
+            .contains("missing `policy`")
+    );
+}
+
+#[test]
+fn the_schema_describes_the_configuration_and_the_policy() {
+    let text = schema(false).to_string();
+    for key in [
+        "store_path",
+        "approvals_channel",
+        "policy_file",
+        "max_duration",
+        "ticket",
+    ] {
+        assert!(text.contains(key), "{key} missing from the schema");
+    }
+    let policy = schema(true);
+    assert!(policy["properties"]["roles"].is_object(), "{policy}");
+}
+
+#[test]
+fn plain_http_is_only_allowed_to_loopback() {
+    assert!(check_api_url("https://slack.com/api").is_ok());
+    assert!(check_api_url("http://127.0.0.1:9999/api").is_ok());
+    assert!(check_api_url("http://localhost:9999/api").is_ok());
+    assert!(check_api_url("http://[::1]:9999/api").is_ok());
+    assert!(check_api_url("http://10.0.0.5/api").is_err());
+    assert!(check_api_url("ftp://slack.com/api").is_err());
+    assert!(check_api_url("not a url").is_err());
+}
+
+#[test]
+fn secrets_never_print() {
+    let secrets = Secrets {
+        slack_bot_token: "xoxb-secret".into(),
+        slack_signing_secret: "shh".into(),
+    };
+    let printed = format!("{secrets:?}");
+    assert!(!printed.contains("xoxb") && !printed.contains("shh"));
+}

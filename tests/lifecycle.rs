@@ -27,6 +27,13 @@ fn binding(h: &Harness, grant: &str) -> Option<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_granted() {
     let h = Harness::start().await;
+    let (_, refused) = h.slash(ALICE, "admin payments 30m restart pods").await;
+    let text = refused["text"].as_str().unwrap();
+    assert!(
+        text.contains("needs a ticket in the reason, matching `INC-[0-9]+`"),
+        "{text}"
+    );
+
     let grant = h
         .request(ALICE, "admin payments 30m INC-9 restart pods")
         .await;
@@ -368,6 +375,11 @@ async fn approvers_named_by_user_group_or_email_are_looked_up_at_each_click() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "debug orders 30m").await;
     h.next_audit().await;
+    assert_eq!(
+        h.approval_post(&grant).param("channel"),
+        ONCALL_CHANNEL,
+        "the role's own channel"
+    );
 
     // Bob is a default approver, but this role names its own: the on-call group and dana.
     h.click(BOB, "approve", &grant).await;

@@ -31,6 +31,7 @@ pub const MALLORY: &str = "U0MALLORY";
 pub const DANA: &str = "U0DANA";
 pub const ERIN: &str = "U0ERIN";
 pub const ONCALL: &str = "S0ONCALL";
+pub const ONCALL_CHANNEL: &str = "C0ONCALL";
 
 pub fn init() {
     static ONCE: Once = Once::new();
@@ -82,11 +83,13 @@ policy:
       namespaces: [payments]
       max_duration: 1h
       approvals: 2
+      reason: {{ ticket: "INC-[0-9]+" }}
     debug:
       cluster_role: view
       namespaces: [orders]
       max_duration: 1h
       approvers: [S0ONCALL, dana@example.com]
+      approvals_channel: {ONCALL_CHANNEL}
       reason: {{ required: false }}
     edit:
       cluster_role: edit
@@ -112,7 +115,7 @@ impl Harness {
         slack.add_user(DANA, "dana", Some("dana@example.com"));
         slack.add_user(ERIN, "erin", Some("erin@example.com"));
         slack.set_usergroup(ONCALL, &[ERIN]);
-        slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
+        slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL, ONCALL_CHANNEL]);
         let kube = FakeKube::start(&["payments", "orders"]).await;
         let store = tempfile::tempdir().unwrap();
         let config = Config::parse(&config_yaml(slack.api_url(), store.path())).unwrap();
@@ -225,7 +228,6 @@ impl Harness {
                     && button_value(&c.params, "approve").is_some()
             })
             .await;
-        assert_eq!(posted.param("channel"), APPROVALS);
         button_value(&posted.params, "approve").unwrap()
     }
 
@@ -268,19 +270,20 @@ impl Harness {
         .as_u16()
     }
 
-    /// The approval message of `grant` as it stands now in the fake Slack.
-    pub fn approval_message(&self, grant: &str) -> Value {
-        let post = self
-            .slack
+    /// Where the approval message of `grant` was posted.
+    pub fn approval_post(&self, grant: &str) -> fake_slack::Call {
+        self.slack
             .calls("chat.postMessage")
             .into_iter()
-            .find(|c| {
-                c.param("channel") == APPROVALS
-                    && button_value(&c.params, "approve").as_deref() == Some(grant)
-            })
-            .expect("approval message posted");
+            .find(|c| button_value(&c.params, "approve").as_deref() == Some(grant))
+            .expect("approval message posted")
+    }
+
+    /// The approval message of `grant` as it stands now in the fake Slack.
+    pub fn approval_message(&self, grant: &str) -> Value {
+        let post = self.approval_post(grant);
         let ts = post.response["ts"].as_str().expect("the post succeeded");
-        self.slack.message(APPROVALS, ts).unwrap()
+        self.slack.message(post.param("channel"), ts).unwrap()
     }
 }
 

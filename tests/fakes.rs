@@ -231,7 +231,7 @@ async fn an_approval_message_that_slack_could_not_take_is_posted_on_the_next_ret
     assert_eq!(failed.response["error"], "internal_error");
     // The audit post is not held up by the approval message waiting for its retry.
     let audit = h.next_audit().await;
-    assert!(audit.text().contains("requested"), "{}", audit.text());
+    assert_says(&audit, "requested");
 
     h.clock.advance(chrono::Duration::seconds(31));
     let grant = h.request_posted().await;

@@ -142,19 +142,11 @@ async fn a_good_form_requests_access_and_confirms_it() {
     let grant = h.request_posted().await;
     let confirmation = h.slack.next_call("chat.postEphemeral").await;
     assert_eq!(confirmation.param("channel"), DEV_CHANNEL);
-    assert!(
-        confirmation.text().contains("was sent for approval"),
-        "{}",
-        confirmation.text()
-    );
+    assert_says(&confirmation, "was sent for approval");
     let audit = h.next_audit().await;
-    assert!(
-        audit.text().contains("edit in `orders` for 1h"),
-        "{}",
-        audit.text()
-    );
+    assert_says(&audit, "edit in `orders` for 1h");
     assert!(audit.text().contains(&grant));
-    assert!(audit.text().contains("INC-77 reindex"), "{}", audit.text());
+    assert_says(&audit, "INC-77 reindex");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

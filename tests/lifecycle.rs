@@ -11,11 +11,7 @@ async fn active_grant(h: &Harness, text: &str) -> String {
     h.next_audit().await; // requested
     h.click(BOB, "approve", &grant).await;
     let activated = h.next_audit().await;
-    assert!(
-        activated.text().contains("Access granted"),
-        "{}",
-        activated.text()
-    );
+    assert_says(&activated, "Access granted");
     h.next_dm(ALICE).await; // approved
     grant
 }
@@ -41,12 +37,8 @@ async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_grante
 
     h.click(BOB, "approve", &grant).await;
     let recorded = h.next_audit().await;
-    assert!(
-        recorded.text().contains("<@U0BOB> approved admin"),
-        "{}",
-        recorded.text()
-    );
-    assert!(recorded.text().contains("(1 of 2)"), "{}", recorded.text());
+    assert_says(&recorded, "<@U0BOB> approved admin");
+    assert_says(&recorded, "(1 of 2)");
     h.slack.next_call("chat.update").await;
     let text = all_text(&h.approval_message(&grant));
     assert!(text.contains("1 of 2 approvals: <@U0BOB>"), "{text}");
@@ -55,21 +47,11 @@ async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_grante
 
     h.click(BOB, "approve", &grant).await;
     let again = h.slack.next_call("chat.postEphemeral").await;
-    assert!(
-        again.text().contains("already approved"),
-        "{}",
-        again.text()
-    );
+    assert_says(&again, "already approved");
 
     h.click(CAROL, "approve", &grant).await;
     let activated = h.next_audit().await;
-    assert!(
-        activated
-            .text()
-            .contains("approved by <@U0BOB>, <@U0CAROL>"),
-        "{}",
-        activated.text()
-    );
+    assert_says(&activated, "approved by <@U0BOB>, <@U0CAROL>");
     assert_eq!(
         binding(&h, &grant).unwrap()["metadata"]["annotations"]["prod-access/approvers"],
         "U0BOB,U0CAROL"
@@ -83,17 +65,9 @@ async fn an_unreviewed_request_times_out_and_the_requester_is_told() {
     h.next_audit().await;
     h.clock.advance(Duration::minutes(60));
     let timed_out = h.next_audit().await;
-    assert!(
-        timed_out.text().contains("timed out unreviewed"),
-        "{}",
-        timed_out.text()
-    );
+    assert_says(&timed_out, "timed out unreviewed");
     let told = h.next_dm(ALICE).await;
-    assert!(
-        told.text().contains("Nobody reviewed your request"),
-        "{}",
-        told.text()
-    );
+    assert_says(&told, "Nobody reviewed your request");
     h.slack.next_call("chat.update").await;
     let message = h.approval_message(&grant);
     assert!(all_text(&message).contains("Timed out"));
@@ -101,11 +75,7 @@ async fn an_unreviewed_request_times_out_and_the_requester_is_told() {
 
     h.click(BOB, "approve", &grant).await;
     let late = h.slack.next_call("chat.postEphemeral").await;
-    assert!(
-        late.text().contains("is timed out; nothing was changed"),
-        "{}",
-        late.text()
-    );
+    assert_says(&late, "is timed out; nothing was changed");
     assert!(h.kube.calls().is_empty());
 }
 
@@ -174,11 +144,7 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
         "{cancelled}"
     );
     let audit = h.next_audit().await;
-    assert!(
-        audit.text().contains("cancelled their request"),
-        "{}",
-        audit.text()
-    );
+    assert_says(&audit, "cancelled their request");
     let (_, again) = h.slash(ALICE, &format!("cancel {pending}")).await;
     assert!(
         again["text"]
@@ -218,20 +184,10 @@ async fn an_approver_revokes_at_once_and_the_requester_is_told() {
         "{revoked}"
     );
     let audit = h.next_audit().await;
-    assert!(
-        audit
-            .text()
-            .contains("<@U0CAROL> revoked the access of <@U0ALICE>"),
-        "{}",
-        audit.text()
-    );
+    assert_says(&audit, "<@U0CAROL> revoked the access of <@U0ALICE>");
     assert!(binding(&h, &grant).is_none(), "gone before it is announced");
     let told = h.next_dm(ALICE).await;
-    assert!(
-        told.text().contains("<@U0CAROL> revoked your access"),
-        "{}",
-        told.text()
-    );
+    assert_says(&told, "<@U0CAROL> revoked your access");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,30 +214,16 @@ async fn the_reminder_offers_an_extension_that_needs_approval_again() {
             c.method == "chat.postMessage" && button_value(&c.params, "approve_extension").is_some()
         })
         .await;
-    assert!(
-        asked
-            .text()
-            .contains("asks to extend *edit* in `payments` by *1h*"),
-        "{}",
-        asked.text()
-    );
+    assert_says(&asked, "asks to extend *edit* in `payments` by *1h*");
 
     h.click(ALICE, "approve_extension", &grant).await;
     let own = h.slack.next_call("chat.postEphemeral").await;
-    assert!(own.text().contains("your own request"), "{}", own.text());
+    assert_says(&own, "your own request");
 
     h.click(BOB, "approve_extension", &grant).await;
     let extended = h.next_dm(ALICE).await;
-    assert!(
-        extended.text().contains("was extended by 1h"),
-        "{}",
-        extended.text()
-    );
-    assert!(
-        extended.text().contains("2026-11-23T12:00:00Z"),
-        "{}",
-        extended.text()
-    );
+    assert_says(&extended, "was extended by 1h");
+    assert_says(&extended, "2026-11-23T12:00:00Z");
     let annotations = &binding(&h, &grant).unwrap()["metadata"]["annotations"];
     assert_eq!(
         annotations["prod-access/expires-at"],
@@ -295,11 +237,7 @@ async fn the_reminder_offers_an_extension_that_needs_approval_again() {
     assert!(binding(&h, &grant).is_some());
     h.clock.advance(Duration::minutes(45));
     let second_reminder = h.next_dm(ALICE).await;
-    assert!(
-        second_reminder.text().contains("2026-11-23T12:00:00Z"),
-        "{}",
-        second_reminder.text()
-    );
+    assert_says(&second_reminder, "2026-11-23T12:00:00Z");
     h.clock.advance(Duration::minutes(10));
     h.slack
         .next_matching("the expiry audit post", |c| {
@@ -335,13 +273,7 @@ async fn drop_now_from_the_reminder_revokes_without_a_dm_to_oneself() {
     let grant = active_grant(&h, "edit payments 1h INC-8").await;
     h.click(ALICE, "drop", &grant).await;
     let audit = h.next_audit().await;
-    assert!(
-        audit
-            .text()
-            .contains("<@U0ALICE> revoked the access of <@U0ALICE>"),
-        "{}",
-        audit.text()
-    );
+    assert_says(&audit, "<@U0ALICE> revoked the access of <@U0ALICE>");
     assert!(binding(&h, &grant).is_none());
     assert_eq!(
         h.slack
@@ -384,33 +316,19 @@ async fn approvers_named_by_user_group_or_email_are_looked_up_at_each_click() {
     // Bob is a default approver, but this role names its own: the on-call group and dana.
     h.click(BOB, "approve", &grant).await;
     let refused = h.slack.next_call("chat.postEphemeral").await;
-    assert!(
-        refused
-            .text()
-            .contains("Approvers: <!subteam^S0ONCALL>, dana@example.com"),
-        "{}",
-        refused.text()
-    );
+    assert_says(&refused, "Approvers: <!subteam^S0ONCALL>, dana@example.com");
 
     // Erin leaves the on-call group before she clicks: the group is looked up at the click.
     h.slack.set_usergroup(ONCALL, &[MALLORY]);
     h.click(ERIN, "approve", &grant).await;
     let refused = h.slack.next_call("chat.postEphemeral").await;
     assert_eq!(refused.param("user"), ERIN);
-    assert!(
-        refused.text().contains("not an approver"),
-        "{}",
-        refused.text()
-    );
+    assert_says(&refused, "not an approver");
 
     // dana is found by her email.
     h.click(DANA, "approve", &grant).await;
     let activated = h.next_audit().await;
-    assert!(
-        activated.text().contains("approved by <@U0DANA>"),
-        "{}",
-        activated.text()
-    );
+    assert_says(&activated, "approved by <@U0DANA>");
     assert!(!h.slack.calls("users.lookupByEmail").is_empty());
     assert!(!h.slack.calls("usergroups.users.list").is_empty());
 }
@@ -424,10 +342,6 @@ async fn when_slack_cannot_say_who_is_in_the_group_nobody_from_it_may_approve() 
         .fail_always("usergroups.users.list", "internal_error");
     h.click(ERIN, "approve", &grant).await;
     let refused = h.slack.next_call("chat.postEphemeral").await;
-    assert!(
-        refused.text().contains("not an approver"),
-        "{}",
-        refused.text()
-    );
+    assert_says(&refused, "not an approver");
     assert!(h.kube.calls().is_empty());
 }

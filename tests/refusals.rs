@@ -159,13 +159,7 @@ async fn the_requester_cannot_approve_their_own_request() {
     let refusal = h.slack.next_call("chat.postEphemeral").await;
     assert_eq!(refusal.param("user"), ALICE);
     assert_eq!(refusal.param("channel"), APPROVALS);
-    assert!(
-        refusal
-            .text()
-            .contains("cannot approve or deny your own request"),
-        "{}",
-        refusal.text()
-    );
+    assert_says(&refusal, "cannot approve or deny your own request");
     assert!(h.kube.calls().is_empty());
     assert!(h.slack.calls("chat.update").is_empty());
     assert!(
@@ -183,16 +177,8 @@ async fn someone_who_is_not_an_approver_cannot_decide() {
         assert_eq!(h.click(MALLORY, action, &grant).await, 200);
         let refusal = h.slack.next_call("chat.postEphemeral").await;
         assert_eq!(refusal.param("user"), MALLORY);
-        assert!(
-            refusal.text().contains("not an approver for role *edit*"),
-            "{}",
-            refusal.text()
-        );
-        assert!(
-            refusal.text().contains("<@U0BOB>, <@U0CAROL>"),
-            "{}",
-            refusal.text()
-        );
+        assert_says(&refusal, "not an approver for role *edit*");
+        assert_says(&refusal, "<@U0BOB>, <@U0CAROL>");
     }
     assert!(h.kube.calls().is_empty());
     assert!(h.slack.calls("chat.update").is_empty());
@@ -210,29 +196,15 @@ async fn a_second_click_and_a_click_on_a_finished_grant_change_nothing() {
 
     h.click(BOB, "approve", &grant).await;
     let again = h.slack.next_call("chat.postEphemeral").await;
-    assert!(
-        again.text().contains("is active; nothing was changed"),
-        "{}",
-        again.text()
-    );
+    assert_says(&again, "is active; nothing was changed");
     h.click(CAROL, "deny", &grant).await;
     let late_deny = h.slack.next_call("chat.postEphemeral").await;
     assert_eq!(late_deny.param("user"), CAROL);
-    assert!(
-        late_deny.text().contains("is active; nothing was changed"),
-        "{}",
-        late_deny.text()
-    );
+    assert_says(&late_deny, "is active; nothing was changed");
 
     h.click(BOB, "approve", "doesnotexist").await;
     let unknown = h.slack.next_call("chat.postEphemeral").await;
-    assert!(
-        unknown
-            .text()
-            .contains("There is no request `doesnotexist`"),
-        "{}",
-        unknown.text()
-    );
+    assert_says(&unknown, "There is no request `doesnotexist`");
 
     assert_eq!(h.kube.calls_of("POST").len(), creates, "no second binding");
     assert!(

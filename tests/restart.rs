@@ -12,11 +12,7 @@ async fn active_grant(h: &Harness) -> String {
     h.slack.next_call("chat.postMessage").await; // audit: requested
     h.click(BOB, "approve", &grant).await;
     let activated = h.slack.next_call("chat.postMessage").await;
-    assert!(
-        activated.text().contains("Access granted"),
-        "{}",
-        activated.text()
-    );
+    assert_says(&activated, "Access granted");
     h.slack.next_call("chat.update").await;
     assert!(is_bound(h, &grant));
     grant
@@ -31,11 +27,7 @@ fn is_bound(h: &Harness, grant: &str) -> bool {
 /// Waits for the audit post that announces the revocation, then checks the cluster and message.
 async fn expect_revoked(h: &Harness, grant: &str) {
     let expired = h.next_audit().await;
-    assert!(
-        expired.text().contains("expired and was removed"),
-        "{}",
-        expired.text()
-    );
+    assert_says(&expired, "expired and was removed");
     assert!(
         !is_bound(h, grant),
         "the audit post comes after the binding is gone"

@@ -16,13 +16,7 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
         .await;
     let binding_name = format!("prod-access-{grant}");
     let requested = h.next_audit().await;
-    assert!(
-        requested
-            .text()
-            .contains("<@U0ALICE> requested edit in `payments` for 2h"),
-        "{}",
-        requested.text()
-    );
+    assert_says(&requested, "<@U0ALICE> requested edit in `payments` for 2h");
     let waiting = all_text(&h.approval_message(&grant));
     assert!(
         waiting.contains("Waiting for approval: 0 of 1 approvals"),
@@ -40,18 +34,11 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
     let lookup = h.slack.next_call("users.info").await;
     assert_eq!(lookup.param("user"), ALICE);
     let activated = h.next_audit().await;
-    assert!(
-        activated
-            .text()
-            .contains("Access granted to <@U0ALICE> as `oidc:alice@example.com`"),
-        "{}",
-        activated.text()
+    assert_says(
+        &activated,
+        "Access granted to <@U0ALICE> as `oidc:alice@example.com`",
     );
-    assert!(
-        activated.text().contains("approved by <@U0BOB>"),
-        "{}",
-        activated.text()
-    );
+    assert_says(&activated, "approved by <@U0BOB>");
 
     // the RoleBinding exists with the right subject, role, labels and annotations
     let binding = h
@@ -80,20 +67,10 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
 
     // alice is told by DM, with the exact expiry; the thread under the request says it too
     let approved = h.next_dm(ALICE).await;
-    assert!(
-        approved
-            .text()
-            .contains("is active until <!date^1795432200^"),
-        "{}",
-        approved.text()
-    );
-    assert!(
-        approved.text().contains("2026-11-23T11:10:00Z"),
-        "{}",
-        approved.text()
-    );
+    assert_says(&approved, "is active until <!date^1795432200^");
+    assert_says(&approved, "2026-11-23T11:10:00Z");
     let reply = h.next_thread_reply().await;
-    assert!(reply.text().contains("Access granted"), "{}", reply.text());
+    assert_says(&reply, "Access granted");
 
     // the approval message is updated in place: who approved, until when, no more buttons
     h.slack.next_call("chat.update").await;
@@ -119,19 +96,11 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
     // the clock passes expiry: the binding is gone, the message and the audit channel say so
     h.clock.advance(Duration::seconds(1));
     let expired = h.next_audit().await;
-    assert!(
-        expired.text().contains("expired and was removed"),
-        "{}",
-        expired.text()
-    );
+    assert_says(&expired, "expired and was removed");
     assert!(h.kube.binding("payments", &binding_name).is_none());
     assert_eq!(h.kube.calls_of("DELETE").len(), 1);
     let told = h.next_dm(ALICE).await;
-    assert!(
-        told.text().contains("has expired and was removed"),
-        "{}",
-        told.text()
-    );
+    assert_says(&told, "has expired and was removed");
     h.slack.next_call("chat.update").await;
     let text = all_text(&h.approval_message(&grant));
     assert!(text.contains(":lock: Expired"), "{text}");
@@ -148,19 +117,9 @@ async fn a_deny_leaves_no_binding_and_tells_alice_who_denied() {
 
     assert_eq!(h.click(CAROL, "deny", &grant).await, 200);
     let denied = h.next_audit().await;
-    assert!(
-        denied
-            .text()
-            .contains("<@U0CAROL> denied <@U0ALICE>'s request"),
-        "{}",
-        denied.text()
-    );
+    assert_says(&denied, "<@U0CAROL> denied <@U0ALICE>'s request");
     let told = h.next_dm(ALICE).await;
-    assert!(
-        told.text().contains("<@U0CAROL> denied your request"),
-        "{}",
-        told.text()
-    );
+    assert_says(&told, "<@U0CAROL> denied your request");
     h.slack.next_call("chat.update").await;
     let message = h.approval_message(&grant);
     assert!(all_text(&message).contains("Denied by <@U0CAROL>"));
@@ -182,23 +141,11 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind()
     assert_eq!(h.click(BOB, "approve", &grant).await, 200);
 
     let failed = h.next_audit().await;
-    assert!(
-        failed.text().contains("could not be created"),
-        "{}",
-        failed.text()
-    );
-    assert!(
-        failed.text().contains("after 3 attempts"),
-        "{}",
-        failed.text()
-    );
+    assert_says(&failed, "could not be created");
+    assert_says(&failed, "after 3 attempts");
     assert_eq!(h.kube.calls_of("POST").len(), 3);
     let told = h.next_dm(ALICE).await;
-    assert!(
-        told.text().contains("could not be created"),
-        "{}",
-        told.text()
-    );
+    assert_says(&told, "could not be created");
     h.slack.next_call("chat.update").await;
     assert!(all_text(&h.approval_message(&grant)).contains("access could not be created"));
 
@@ -228,11 +175,7 @@ async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry()
 
     // The first create worked but answered 500; the retry meets this grant's own binding.
     let activated = h.next_audit().await;
-    assert!(
-        activated.text().contains("Access granted"),
-        "{}",
-        activated.text()
-    );
+    assert_says(&activated, "Access granted");
     assert_eq!(h.kube.calls_of("POST").len(), 2);
     assert_eq!(h.kube.binding_count(), 1);
 
@@ -245,10 +188,6 @@ async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry()
     h.kube.set_fault(KubeFault::None);
     h.clock.advance(Duration::seconds(31));
     let expired = h.next_audit().await;
-    assert!(
-        expired.text().contains("expired and was removed"),
-        "{}",
-        expired.text()
-    );
+    assert_says(&expired, "expired and was removed");
     assert_eq!(h.kube.calls_of("DELETE").len(), 2);
 }

@@ -287,6 +287,16 @@ impl Harness {
     }
 }
 
+/// Fails with the whole text when `call`'s text does not contain `phrase`.
+#[track_caller]
+pub fn assert_says(call: &fake_slack::Call, phrase: &str) {
+    assert!(
+        call.text().contains(phrase),
+        "expected {phrase:?} in: {}",
+        call.text()
+    );
+}
+
 pub fn sign(secret: &str, unix_ts: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("v0:{unix_ts}:{body}").as_bytes());

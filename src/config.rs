@@ -258,6 +258,11 @@ fn locate(text: &str, path: &[String]) -> Option<(usize, usize)> {
         ["roles", name, field @ ..] => {
             let role = policy.roles?.value.remove(*name)?;
             let found = match field {
+                ["extensions", key] => role.value.extensions.as_ref().and_then(|x| match *key {
+                    "allowed" => x.value.allowed.as_ref(),
+                    "approvals" => x.value.approvals.as_ref(),
+                    _ => None,
+                }),
                 ["reason", key] => role.value.reason.as_ref().and_then(|r| match *key {
                     "required" => r.value.required.as_ref(),
                     "ticket" => r.value.ticket.as_ref(),
@@ -345,6 +350,16 @@ struct RoleSpans {
     approvals: At,
     #[serde(default)]
     reason: Option<Spanned<ReasonSpans>>,
+    #[serde(default)]
+    extensions: Option<Spanned<ExtensionSpans>>,
+}
+
+#[derive(Deserialize)]
+struct ExtensionSpans {
+    #[serde(default)]
+    allowed: At,
+    #[serde(default)]
+    approvals: At,
 }
 
 #[derive(Deserialize)]

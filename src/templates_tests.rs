@@ -195,6 +195,7 @@ fn every_message_renders_valid_block_kit_in_every_state() {
         valid(name, &templates.status(&grant).unwrap());
         for rejection in [
             Rejection::NotTheRequester,
+            Rejection::ExtensionsNotAllowed,
             Rejection::ExtensionTooLong {
                 max_secs: 14400,
                 left_secs: 0,

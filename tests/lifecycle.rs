@@ -345,3 +345,16 @@ async fn when_slack_cannot_say_who_is_in_the_group_nobody_from_it_may_approve() 
     assert_says(&refused, "not an approver");
     assert!(h.kube.calls().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_extensions_offers_only_drop_now() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "view payments 1h INC-11").await;
+    let (_, refused) = h.slash(ALICE, &format!("extend {grant} 30m")).await;
+    let text = refused["text"].as_str().unwrap();
+    assert!(text.contains("Role *view* cannot be extended"), "{text}");
+    h.clock.advance(Duration::minutes(50));
+    let reminder = h.next_dm(ALICE).await;
+    assert_eq!(button_value(&reminder.params, "extend"), None);
+    assert!(button_value(&reminder.params, "drop").is_some());
+}

@@ -209,6 +209,9 @@ impl App {
     /// What the reminder's Extend button asks for: the role's default, within what is left.
     fn reminder_extension(&self, grant: &Grant) -> Option<std::time::Duration> {
         let role = self.policy.roles.get(&grant.role)?;
+        if !role.extensions.allowed {
+            return None;
+        }
         let left = role
             .max_duration
             .as_secs()

@@ -277,6 +277,8 @@ pub enum Rejection {
     NotDue,
     ExtensionPending,
     NoExtensionPending,
+    /// The role's policy does not allow extensions.
+    ExtensionsNotAllowed,
     /// The extension would take the grant past the role's maximum.
     ExtensionTooLong {
         max_secs: u64,
@@ -297,6 +299,7 @@ impl Rejection {
             Rejection::NotDue => "not_due",
             Rejection::ExtensionPending => "extension_pending",
             Rejection::NoExtensionPending => "no_extension_pending",
+            Rejection::ExtensionsNotAllowed => "extensions_not_allowed",
             Rejection::ExtensionTooLong { .. } => "extension_too_long",
         }
     }

@@ -186,12 +186,19 @@ impl Grant {
                 if self.pending_extension().is_some() {
                     return Err(Rejection::ExtensionPending);
                 }
+                let rule = policy
+                    .roles
+                    .get(&self.role)
+                    .map(|r| (r.extensions.allowed, r.extension_approvals()));
+                let Some((true, required_approvals)) = rule else {
+                    return Err(Rejection::ExtensionsNotAllowed);
+                };
                 self.check_extension_fits(*extra, policy)?;
                 next.extension = Some(Extension {
                     by_secs: *extra,
                     requested_at: now,
                     state: ExtensionState::Pending,
-                    required_approvals: self.required_approvals,
+                    required_approvals,
                     approvals: Vec::new(),
                     denial: None,
                     message: None,

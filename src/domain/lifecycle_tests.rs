@@ -739,3 +739,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn extension_rules_come_from_the_role() {
+    let mut policy = policy();
+    policy.roles.get_mut("edit").unwrap().extensions.allowed = false;
+    assert_eq!(
+        active().apply(&extend("UALICE", 30), t0(), &policy),
+        Err(Rejection::ExtensionsNotAllowed)
+    );
+    let admin = policy.roles.get_mut("admin").unwrap();
+    admin.extensions.approvals = Some(1);
+    let approved = requested("admin")
+        .apply(&approve("USRE1"), t0(), &policy)
+        .and_then(|g| g.apply(&approve("USRE2"), t0(), &policy))
+        .and_then(|g| g.apply(&bound(), t0(), &policy))
+        .unwrap();
+    let asked = approved
+        .apply(
+            &Event::RequestExtension {
+                by: "UALICE".into(),
+                secs: 0,
+            },
+            t0(),
+            &policy,
+        )
+        .unwrap();
+    assert_eq!(
+        asked.pending_extension().unwrap().required_approvals,
+        1,
+        "one approval is enough"
+    );
+}

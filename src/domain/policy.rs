@@ -50,6 +50,27 @@ fn default_reminder_before() -> Duration {
     Duration::from_secs(10 * 60)
 }
 
+/// Whether, and with how many approvals, an active grant may be extended. The total never exceeds
+/// the role's `max_duration` either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRule {
+    #[serde(default = "yes")]
+    pub allowed: bool,
+    /// Distinct approvals an extension needs; defaults to the role's `approvals`.
+    #[serde(default)]
+    pub approvals: Option<u32>,
+}
+
+impl Default for ExtensionRule {
+    fn default() -> Self {
+        ExtensionRule {
+            allowed: true,
+            approvals: None,
+        }
+    }
+}
+
 /// What a request's reason must contain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +114,8 @@ pub struct RolePolicy {
     pub approvals_channel: Option<String>,
     #[serde(default)]
     pub reason: ReasonRule,
+    #[serde(default)]
+    pub extensions: ExtensionRule,
     /// Overrides the top-level approvers for this role.
     #[serde(default)]
     pub approvers: Vec<String>,
@@ -193,6 +216,10 @@ impl RolePolicy {
         self.namespaces
             .iter()
             .any(|pattern| wildmatch::WildMatch::new(pattern).matches(namespace))
+    }
+
+    pub fn extension_approvals(&self) -> u32 {
+        self.extensions.approvals.unwrap_or(self.approvals)
     }
 
     pub fn default_duration(&self) -> Duration {
@@ -382,6 +409,12 @@ impl Policy {
             }
             if role.approvals == 0 {
                 push(at("approvals"), "at least one approval is needed".into());
+            }
+            if role.extensions.approvals == Some(0) {
+                push(
+                    vec!["roles", name, "extensions", "approvals"],
+                    "at least one approval is needed".into(),
+                );
             }
             for approver in &role.approvers {
                 if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {

@@ -99,6 +99,7 @@ policy:
       cluster_role: view
       namespaces: [payments]
       max_duration: 8h
+      extensions: {{ allowed: false }}
 "#,
         store = store.display()
     )

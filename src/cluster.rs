@@ -202,8 +202,12 @@ impl Cluster for KubeCluster {
         });
         let api = self.bindings(&grant.namespace);
         let params = PatchParams::default();
-        bounded(api.patch(&grant.binding_name(), &params, &Patch::Merge(&patch))).await?;
-        Ok(())
+        match timed(api.patch(&grant.binding_name(), &params, &Patch::Merge(&patch))).await? {
+            Ok(_) => Ok(()),
+            // Gone already: nothing left to move; the reconciler and the store agree on that.
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
     }
 
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError> {

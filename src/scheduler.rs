@@ -34,9 +34,10 @@ pub async fn run(app: Arc<App>) {
                 None
             }
         };
-        // After a failure, wait for the retry instead of spinning on a deadline still in the past.
+        // After a failure, or when a deadline is still in the past after its pass (an unreadable
+        // record, a grant busy elsewhere), wait for the retry instead of spinning on it.
         let wake_at = match next_deadline {
-            Some(at) if healthy => at.min(next_retry),
+            Some(at) if healthy && at > app.now() => at.min(next_retry),
             _ => next_retry,
         };
         tokio::select! {

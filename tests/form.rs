@@ -140,8 +140,7 @@ async fn a_good_form_requests_access_and_confirms_it() {
     let (status, body) = submit(&h, &view, &fields).await;
     assert_eq!((status, body), (200, Value::Null), "the form closes");
     let grant = h.request_posted().await;
-    let confirmation = h.slack.next_call("chat.postEphemeral").await;
-    assert_eq!(confirmation.param("channel"), DEV_CHANNEL);
+    let confirmation = h.next_dm(ALICE).await;
     assert_says(&confirmation, "was sent for approval");
     let audit = h.next_audit().await;
     assert_says(&audit, "edit in `orders` for 1h");

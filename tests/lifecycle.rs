@@ -358,3 +358,29 @@ async fn a_role_without_extensions_offers_only_drop_now() {
     assert_eq!(button_value(&reminder.params, "extend"), None);
     assert!(button_value(&reminder.params, "drop").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_refuses_to_move_the_expiry_annotation_still_gets_the_binding_removed() {
+    let h = Harness::start().await;
+    h.kube.forbid("PATCH");
+    let grant = active_grant(&h, "edit payments 1h INC-12").await;
+    let (_, asked) = h.slash(ALICE, &format!("extend {grant} 30m")).await;
+    assert!(
+        asked["text"].as_str().unwrap().contains("Asked to extend"),
+        "{asked}"
+    );
+    h.click(BOB, "approve_extension", &grant).await;
+    let extended = h.next_dm(ALICE).await;
+    assert_says(&extended, "was extended by 30m");
+    assert_eq!(
+        h.kube.calls_of("PATCH").len(),
+        1,
+        "refused once, then dropped"
+    );
+
+    h.clock.advance(Duration::minutes(90));
+    h.kube
+        .wait_until("the binding is gone", |k| k.binding_count() == 0)
+        .await;
+    assert!(binding(&h, &grant).is_none());
+}

@@ -122,15 +122,11 @@ impl App {
             Err(refusal) => return Ok(Some(Problem::Policy(refusal))),
         };
         let reply = self.create_grant(user, &form.channel, &args, terms).await?;
-        // The form closes on success; the requester still gets the usual confirmation.
-        let (app, user, channel) = (Arc::clone(self), user.to_string(), form.channel.clone());
+        // The form closes on success; the confirmation goes by DM, which works wherever the form
+        // was opened (an ephemeral post fails in channels the bot is not in).
+        let (app, user) = (Arc::clone(self), user.to_string());
         self.tasks.spawn(async move {
-            if let Err(e) = app
-                .adapters
-                .chat
-                .post_ephemeral(&channel, &user, &reply)
-                .await
-            {
+            if let Err(e) = app.adapters.chat.dm(&user, &reply).await {
                 warn!(error = %e, user, "could not confirm a request made with the form");
             }
         });
@@ -224,16 +220,19 @@ impl App {
     async fn list(&self, user: &str) -> Result<Message, AppError> {
         let open = self.adapters.store.open_grants().await?;
         let (mut mine, mut waiting) = (Vec::new(), Vec::new());
+        let mut policies: HashMap<String, crate::domain::policy::Policy> = HashMap::new();
         for grant in open {
             if grant.requester == user {
                 mine.push(grant);
-            } else if self.awaits(&grant, user)
-                && self
-                    .policy_for(&grant.role)
-                    .await
-                    .may_approve(&grant.role, user)
-            {
-                waiting.push(grant);
+            } else if self.awaits(&grant, user) {
+                // One lookup per role, not per grant: group lookups are rate-limited by Slack.
+                if !policies.contains_key(&grant.role) {
+                    let policy = self.policy_for(&grant.role).await;
+                    policies.insert(grant.role.clone(), policy);
+                }
+                if policies[&grant.role].may_approve(&grant.role, user) {
+                    waiting.push(grant);
+                }
             }
         }
         mine.sort_by_key(|g| g.requested_at);

@@ -78,6 +78,14 @@ impl App {
     async fn attempt(&self, grant: &Grant, effect: &Effect) -> Outcome {
         match self.execute(grant, effect).await {
             Ok(follow_up) => Outcome::Done(follow_up),
+            // The expiry annotation is informational (the store decides when access ends), so a
+            // cluster that refuses to move it must not hold up anything behind it.
+            Err(EffectError::Cluster(ClusterError::Refused(e)))
+                if *effect == Effect::UpdateBindingExpiry =>
+            {
+                error!(grant = %grant.id, error = %e, "the binding's expiry annotation could not be updated; dropped");
+                Outcome::Dropped
+            }
             Err(EffectError::Cluster(e)) => {
                 warn!(grant = %grant.id, ?effect, error = %e, "Kubernetes effect failed; will retry");
                 Outcome::Blocked

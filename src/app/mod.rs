@@ -220,16 +220,20 @@ impl App {
         (by > 0).then(|| std::time::Duration::from_secs(by))
     }
 
-    /// Sends `Tick` to every grant whose next deadline has passed (timeouts, reminders, expiry).
+    /// Sends `Tick` to every grant whose next deadline has passed (timeouts, reminders, expiry),
+    /// each in its own task, so a grant that is busy (its lock held by slow I/O) delays no other.
     pub async fn tick_due(self: &Arc<Self>) -> Result<(), AppError> {
         for grant in self.adapters.store.due(self.now()).await? {
-            match self.apply_event(&grant.id, &Event::Tick).await {
-                Ok(Applied::Done(g)) => {
-                    info!(grant = %g.id, state = g.state.as_str(), "deadline reached")
+            let app = Arc::clone(self);
+            self.tasks.spawn(async move {
+                match app.apply_event(&grant.id, &Event::Tick).await {
+                    Ok(Applied::Done(g)) => {
+                        info!(grant = %g.id, state = g.state.as_str(), "deadline reached")
+                    }
+                    Ok(_) => {}
+                    Err(e) => error!(grant = %grant.id, error = %e, "could not handle a deadline"),
                 }
-                Ok(_) => {}
-                Err(e) => error!(grant = %grant.id, error = %e, "could not handle a deadline"),
-            }
+            });
         }
         Ok(())
     }
@@ -299,19 +303,23 @@ impl App {
         grant_id: &str,
         event: &Event,
     ) -> Result<Applied, AppError> {
+        // Approver lookups call Slack; do them before taking the grant's lock.
+        let policy = match event {
+            Event::Approve { .. }
+            | Event::Deny { .. }
+            | Event::ApproveExtension { .. }
+            | Event::DenyExtension { .. }
+            | Event::Revoke { .. } => match self.adapters.store.get(grant_id).await? {
+                Some(grant) => self.policy_for(&grant.role).await,
+                None => return Ok(Applied::Unknown),
+            },
+            _ => self.policy.clone(),
+        };
         let next = {
             let lock = self.locks.get(grant_id);
             let _held = lock.lock().await;
             let Some(grant) = self.adapters.store.get(grant_id).await? else {
                 return Ok(Applied::Unknown);
-            };
-            let policy = match event {
-                Event::Approve { .. }
-                | Event::Deny { .. }
-                | Event::ApproveExtension { .. }
-                | Event::DenyExtension { .. }
-                | Event::Revoke { .. } => self.policy_for(&grant.role).await,
-                _ => self.policy.clone(),
             };
             let next = match grant.apply(event, self.now(), &policy) {
                 Ok(next) => next,

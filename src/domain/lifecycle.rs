@@ -78,6 +78,20 @@ impl Grant {
     ) -> Result<Grant, Rejection> {
         let mut next = self.clone();
         next.version += 1;
+        let past_expiry =
+            self.state == GrantState::Active && self.expires_at.is_some_and(|at| now >= at);
+        let extending = matches!(
+            event,
+            Event::RequestExtension { .. }
+                | Event::ApproveExtension { .. }
+                | Event::DenyExtension { .. }
+        );
+        if past_expiry && extending {
+            // The access has run out and only waits for its Tick; it cannot be extended.
+            return Err(Rejection::WrongState {
+                state: GrantState::Expired,
+            });
+        }
         let effects = match (self.state, event) {
             (_, Event::ApprovalMessagePosted { message }) => {
                 next.approval_message = Some(message.clone());
@@ -167,7 +181,7 @@ impl Grant {
                 effects
             }
             (GrantState::Active, Event::Tick) => next.tick_active(now)?,
-            (GrantState::Active, Event::Revoke { by }) => {
+            (GrantState::Approved | GrantState::Active, Event::Revoke { by }) => {
                 if by != &self.requester && !policy.may_approve(&self.role, by) {
                     return Err(Rejection::NotAllowedToRevoke);
                 }
@@ -287,7 +301,11 @@ impl Grant {
     }
 
     /// The effects of reaching a final state: the message, a lapsed extension, audit, thread, DM.
+    /// Effects that only made sense while the grant lived (binding it, moving its expiry) are
+    /// dropped, so they can never stand in front of the revocation.
     fn ending(&mut self, step: Step, note: Option<Note>) -> Vec<Effect> {
+        self.outbox
+            .retain(|e| !matches!(e, Effect::Bind | Effect::UpdateBindingExpiry));
         let mut effects = vec![Effect::UpdateApprovalMessage];
         if let Some(extension) = self.extension.as_mut()
             && extension.state == ExtensionState::Pending
@@ -325,7 +343,7 @@ impl Grant {
             .get(&self.role)
             .map_or(0, |role| role.max_duration.as_secs());
         let left_secs = max_secs.saturating_sub(self.duration_secs);
-        if extra > left_secs {
+        if extra == 0 || extra > left_secs {
             return Err(Rejection::ExtensionTooLong {
                 max_secs,
                 left_secs,

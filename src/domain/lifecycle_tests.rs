@@ -168,15 +168,17 @@ fn is_considered(state: GrantState, event: &Event) -> bool {
         (
             Requested,
             Event::Approve { .. } | Event::Deny { .. } | Event::Cancel { .. } | Event::Tick
-        ) | (Approved, Event::Bound { .. } | Event::BindFailed { .. })
-            | (
-                Active,
-                Event::Tick
-                    | Event::Revoke { .. }
-                    | Event::RequestExtension { .. }
-                    | Event::ApproveExtension { .. }
-                    | Event::DenyExtension { .. }
-            )
+        ) | (
+            Approved,
+            Event::Bound { .. } | Event::BindFailed { .. } | Event::Revoke { .. }
+        ) | (
+            Active,
+            Event::Tick
+                | Event::Revoke { .. }
+                | Event::RequestExtension { .. }
+                | Event::ApproveExtension { .. }
+                | Event::DenyExtension { .. }
+        )
     )
 }
 
@@ -750,6 +752,7 @@ fn extension_rules_come_from_the_role() {
     );
     let admin = policy.roles.get_mut("admin").unwrap();
     admin.extensions.approvals = Some(1);
+    admin.max_duration = Duration::from_secs(2 * 3600);
     let approved = requested("admin")
         .apply(&approve("USRE1"), t0(), &policy)
         .and_then(|g| g.apply(&approve("USRE2"), t0(), &policy))
@@ -759,7 +762,7 @@ fn extension_rules_come_from_the_role() {
         .apply(
             &Event::RequestExtension {
                 by: "UALICE".into(),
-                secs: 0,
+                secs: 60,
             },
             t0(),
             &policy,
@@ -770,4 +773,82 @@ fn extension_rules_come_from_the_role() {
         1,
         "one approval is enough"
     );
+}
+
+#[test]
+fn an_approved_grant_can_be_revoked_before_it_is_bound() {
+    let approved = apply(&quiet(requested("edit")), approve("UBOB"), t0()).unwrap();
+    assert_eq!(approved.outbox, vec![Effect::Bind]);
+    let revoked = apply(
+        &approved,
+        Event::Revoke {
+            by: "UCAROL".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(revoked.state, GrantState::Revoked);
+    assert!(
+        !revoked.outbox.contains(&Effect::Bind),
+        "the pending bind is dropped"
+    );
+    assert_eq!(revoked.outbox[0], Effect::Unbind, "in case it had started");
+}
+
+#[test]
+fn ending_drops_an_expiry_update_that_could_stand_in_front_of_the_revocation() {
+    let g = with_extension_pending();
+    let extended = apply(
+        &g,
+        Event::ApproveExtension {
+            approver: "UBOB".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert_eq!(extended.outbox[0], Effect::UpdateBindingExpiry);
+    let revoked = apply(
+        &extended,
+        Event::Revoke {
+            by: "UALICE".into(),
+        },
+        t0(),
+    )
+    .unwrap();
+    assert!(!revoked.outbox.contains(&Effect::UpdateBindingExpiry));
+    assert!(revoked.outbox.contains(&Effect::Unbind));
+}
+
+#[test]
+fn nothing_extends_a_grant_whose_time_has_run_out() {
+    let g = with_extension_pending();
+    let at = g.expires_at.unwrap();
+    for event in [
+        Event::ApproveExtension {
+            approver: "UBOB".into(),
+        },
+        Event::DenyExtension {
+            approver: "UBOB".into(),
+        },
+        extend("UALICE", 10),
+    ] {
+        assert_eq!(
+            apply(&g, event, at),
+            Err(Rejection::WrongState {
+                state: GrantState::Expired
+            })
+        );
+    }
+    assert_eq!(
+        apply(&g, Event::Tick, at).unwrap().state,
+        GrantState::Expired
+    );
+}
+
+#[test]
+fn an_extension_of_nothing_is_refused() {
+    assert!(matches!(
+        apply(&active(), extend("UALICE", 0), t0()),
+        Err(Rejection::ExtensionTooLong { .. })
+    ));
 }

@@ -422,20 +422,32 @@ impl Policy {
                 }
             }
             let approvers = self.approvers_for(name);
+            // A group or an email may stand for any number of people; only a list of user IDs
+            // can be counted here.
+            let countable = approvers
+                .iter()
+                .all(|a| matches!(ApproverRef::parse(a), ApproverRef::User(_)));
             if approvers.is_empty() {
                 push(
                     at("approvers"),
                     "no approvers (set approvers at the top or on the role)".into(),
                 );
-            } else if (approvers.len() as u64) < u64::from(role.approvals) {
-                push(
-                    at("approvals"),
-                    format!(
-                        "needs {} approvals but only {} approvers are listed",
-                        role.approvals,
-                        approvers.len()
-                    ),
-                );
+            } else if countable {
+                let mut counts = vec![(at("approvals"), role.approvals)];
+                if let Some(needed) = role.extensions.approvals {
+                    counts.push((vec!["roles", name, "extensions", "approvals"], needed));
+                }
+                for (path, needed) in counts {
+                    if (approvers.len() as u64) < u64::from(needed) {
+                        push(
+                            path,
+                            format!(
+                                "needs {needed} approvals but only {} approvers are listed",
+                                approvers.len()
+                            ),
+                        );
+                    }
+                }
             }
         }
         if self.requests.review_timeout.is_zero() {

@@ -325,3 +325,23 @@ fn malformed_approver_references_are_problems() {
     assert_eq!(problems[0].dotted_path(), "approvers");
     assert!(problems[0].message.contains("`bob` is not a Slack user ID"));
 }
+
+#[test]
+fn approver_counts_are_checked_only_where_they_can_be_counted() {
+    let mut policy = example();
+    let admin = policy.roles.get_mut("admin").unwrap();
+    admin.approvers = vec!["S0SRE".into()];
+    assert!(
+        policy.problems().is_empty(),
+        "a group may hold two approvers: {:?}",
+        policy.problems()
+    );
+    let admin = policy.roles.get_mut("admin").unwrap();
+    admin.approvers = vec!["USRE1".into(), "USRE2".into()];
+    admin.extensions.approvals = Some(3);
+    let problems: Vec<String> = policy.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        vec!["roles.admin.extensions.approvals: needs 3 approvals but only 2 approvers are listed"]
+    );
+}

@@ -161,8 +161,12 @@ impl SledStore {
         let mut grants = Vec::new();
         for entry in index.iter() {
             let (id, _) = entry.map_err(backend)?;
-            if let Some(grant) = self.get(&String::from_utf8_lossy(&id)).await? {
-                grants.push(grant);
+            let id = String::from_utf8_lossy(&id).into_owned();
+            // One unreadable record must not stop the work on every other grant.
+            match self.get(&id).await {
+                Ok(Some(grant)) => grants.push(grant),
+                Ok(None) => {}
+                Err(e) => tracing::error!(grant = %id, error = %e, "skipping an unreadable grant"),
             }
         }
         Ok(grants)

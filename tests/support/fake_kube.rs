@@ -41,6 +41,8 @@ struct Inner {
     bindings: BTreeMap<(String, String), Value>,
     calls: Vec<KubeCall>,
     fault: KubeFault,
+    /// HTTP methods answered 403 Forbidden, as for a service account lacking the verb.
+    forbidden: BTreeSet<String>,
     latency: Duration,
 }
 
@@ -95,6 +97,11 @@ impl FakeKube {
         } else {
             KubeFault::None
         });
+    }
+
+    /// Answers every request with this HTTP method 403, like RBAC without the verb.
+    pub fn forbid(&self, method: &str) {
+        self.lock().forbidden.insert(method.to_string());
     }
 
     pub fn set_fault(&self, fault: KubeFault) {
@@ -159,14 +166,26 @@ impl FakeKube {
 
     /// Records the call and applies the fault switch and latency.
     async fn enter(&self, method: Method, path: String) -> Result<(), Response> {
-        let (fault, latency) = {
+        let (fault, latency, forbidden) = {
             let mut inner = self.lock();
+            let forbidden = inner.forbidden.contains(method.as_str());
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path,
             });
-            (inner.fault, inner.latency)
+            (inner.fault, inner.latency, forbidden)
         };
+        if forbidden {
+            return Err(status(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                &format!(
+                    "rolebindings.{GROUP} is forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} resource \"rolebindings\" in API group \"{GROUP}\"",
+                    method.as_str().to_lowercase()
+                ),
+                json!({ "group": GROUP, "kind": "rolebindings" }),
+            ));
+        }
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }

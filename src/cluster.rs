@@ -9,10 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::domain::grant::Grant;
+use crate::domain::reconcile::ObservedBinding;
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "prod-access";
@@ -49,6 +50,10 @@ pub trait Cluster: Send + Sync {
     async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError>;
     /// Deletes the grant's binding; a binding that is already gone is success.
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError>;
+    /// Every binding labelled as managed by prod-access, in every namespace.
+    async fn list_managed(&self) -> Result<Vec<ObservedBinding>, ClusterError>;
+    /// Deletes one listed binding; a binding that is already gone is success.
+    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError>;
 }
 
 /// No Kubernetes call may hold up a grant (or the expiry of others) for longer than this.
@@ -219,4 +224,40 @@ impl Cluster for KubeCluster {
             Err(e) => Err(classify(e)),
         }
     }
+
+    async fn list_managed(&self) -> Result<Vec<ObservedBinding>, ClusterError> {
+        let api: Api<RoleBinding> = Api::all(self.client.clone());
+        let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
+        let list = bounded(api.list(&ListParams::default().labels(&selector))).await?;
+        Ok(list.items.iter().filter_map(observed).collect())
+    }
+
+    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError> {
+        let api = self.bindings(&binding.namespace);
+        match timed(api.delete(&binding.name, &DeleteParams::default())).await? {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// What the reconciler needs to know of a listed binding.
+fn observed(binding: &RoleBinding) -> Option<ObservedBinding> {
+    let metadata = &binding.metadata;
+    Some(ObservedBinding {
+        namespace: metadata.namespace.clone()?,
+        name: metadata.name.clone()?,
+        grant_id: metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(GRANT_LABEL))
+            .cloned(),
+        expires_at: metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(EXPIRES_AT_ANNOTATION))
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc)),
+    })
 }

@@ -59,12 +59,29 @@ pub struct SlackSettings {
     pub audit_channel: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSettings {
     /// Put before the requester's email to form the Kubernetes `User` name, e.g. `oidc:`.
     #[serde(default)]
     pub subject_prefix: String,
+    /// When to compare the cluster with the grants and repair drift: a cron expression with
+    /// seconds first (default every minute).
+    #[serde(default = "default_reconcile_schedule")]
+    pub reconcile_schedule: String,
+}
+
+impl Default for KubernetesSettings {
+    fn default() -> Self {
+        KubernetesSettings {
+            subject_prefix: String::new(),
+            reconcile_schedule: default_reconcile_schedule(),
+        }
+    }
+}
+
+fn default_reconcile_schedule() -> String {
+    crate::reconciler::DEFAULT_SCHEDULE.to_string()
 }
 
 fn default_listen() -> SocketAddr {
@@ -138,6 +155,9 @@ impl Config {
             path: path.iter().map(|p| p.to_string()).collect(),
             message,
         };
+        if let Err(e) = crate::reconciler::parse_schedule(&self.kubernetes.reconcile_schedule) {
+            problems.push(at(&["kubernetes", "reconcile_schedule"], e));
+        }
         if let Err(e) = check_api_url(&self.slack.api_url) {
             problems.push(at(&["slack", "api_url"], e));
         }

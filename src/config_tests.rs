@@ -165,3 +165,22 @@ fn secrets_never_print() {
     let printed = format!("{secrets:?}");
     assert!(!printed.contains("xoxb") && !printed.contains("shh"));
 }
+
+#[test]
+fn a_bad_reconcile_schedule_is_a_located_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = EXAMPLE.replace(
+        "  subject_prefix: \"oidc:\"",
+        "  subject_prefix: \"oidc:\"\n  reconcile_schedule: every minute",
+    );
+    let error = check_error(&write(dir.path(), "config.yaml", &text));
+    assert!(
+        error.contains("kubernetes.reconcile_schedule: `every minute` is not a cron schedule"),
+        "{error}"
+    );
+    let ok = EXAMPLE.replace(
+        "  subject_prefix: \"oidc:\"",
+        "  subject_prefix: \"oidc:\"\n  reconcile_schedule: \"*/30 * * * * *\"",
+    );
+    assert!(Config::parse(&ok).unwrap().problems().is_empty());
+}

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod reconciler;
 pub mod scheduler;
 pub mod server;
 pub mod store;

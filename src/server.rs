@@ -15,7 +15,7 @@ use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{Config, Secrets};
 use crate::store::SledStore;
-use crate::{http, scheduler};
+use crate::{http, reconciler, scheduler};
 
 pub struct Server {
     addr: SocketAddr,
@@ -23,6 +23,7 @@ pub struct Server {
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
     scheduler: JoinHandle<()>,
+    reconciler: JoinHandle<()>,
 }
 
 impl Server {
@@ -64,6 +65,10 @@ impl Server {
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.
         app.resume().await?;
         let scheduler = tokio::spawn(scheduler::run(Arc::clone(&app)));
+        let schedule = reconciler::parse_schedule(&config.kubernetes.reconcile_schedule)
+            .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
+        let first = schedule.after(&app.now()).next();
+        let reconciler = tokio::spawn(reconciler::run(Arc::clone(&app), schedule, first));
 
         let router = http::router(
             Arc::clone(&app),
@@ -86,6 +91,7 @@ impl Server {
             stop_http,
             http,
             scheduler,
+            reconciler,
         })
     }
 
@@ -98,7 +104,9 @@ impl Server {
         let _ = self.stop_http.send(());
         self.http.await??;
         self.scheduler.abort();
+        self.reconciler.abort();
         let _ = self.scheduler.await;
+        let _ = self.reconciler.await;
         self.app.wait_for_background_work().await;
         Ok(())
     }

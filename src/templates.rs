@@ -12,6 +12,7 @@ use crate::chat::Message;
 use crate::domain::command::ParseError;
 use crate::domain::grant::{Extension, Grant, Note, Rejection, Step};
 use crate::domain::policy::{ApproverRef, Policy, RequestRefusal};
+use crate::domain::reconcile::{Drift, Repair};
 
 const SOURCES: &[(&str, &str)] = &[
     (
@@ -51,6 +52,7 @@ const SOURCES: &[(&str, &str)] = &[
         "form_error",
         include_str!("../templates/slack/form_error.json"),
     ),
+    ("drift", include_str!("../templates/slack/drift.json")),
 ];
 
 /// Why a submitted request form was refused.
@@ -385,6 +387,47 @@ impl Templates {
             RequestRefusal::ReasonRequired { role } => context! { problem, role },
             RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
             RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
+        }
+    }
+
+    /// The audit post for one drift the reconciler repaired.
+    pub fn drift(
+        &self,
+        repair: &Repair,
+        grants: &std::collections::HashMap<String, Grant>,
+    ) -> Result<Message, TemplateError> {
+        match repair {
+            Repair::Delete { binding, drift } => {
+                let grant_id = binding.grant_id.as_deref().unwrap_or("");
+                let state = match drift {
+                    Drift::GrantEnded(state) => state.as_str(),
+                    _ => "",
+                };
+                self.render(
+                    "drift",
+                    context! {
+                        repair => "delete",
+                        drift => drift.as_str(),
+                        namespace => &binding.namespace,
+                        name => &binding.name,
+                        grant_id,
+                        state,
+                    },
+                )
+            }
+            Repair::Rebind { grant_id } => {
+                let grant = grants.get(grant_id);
+                self.render(
+                    "drift",
+                    context! {
+                        repair => "rebind",
+                        grant_id,
+                        namespace => grant.map(|g| g.namespace.as_str()),
+                        name => grant.map(Grant::binding_name),
+                        requester => grant.map(|g| g.requester.as_str()),
+                    },
+                )
+            }
         }
     }
 

@@ -384,3 +384,43 @@ fn long_texts_are_clipped_to_slacks_limits() {
     assert_eq!(clip("abcd", 3), "ab…");
     assert_eq!(clip("ééééé", 4).chars().count(), 4);
 }
+
+#[test]
+fn every_drift_report_renders_valid_block_kit() {
+    use crate::domain::reconcile::{Drift, ObservedBinding, Repair};
+    let templates = Templates::new().unwrap();
+    let grants: std::collections::HashMap<String, Grant> =
+        [("abc123".to_string(), by_name("active"))].into();
+    let binding = |grant: Option<&str>| ObservedBinding {
+        namespace: "payments".into(),
+        name: "prod-access-abc123".into(),
+        grant_id: grant.map(String::from),
+        expires_at: None,
+    };
+    let repairs = [
+        Repair::Rebind {
+            grant_id: "abc123".into(),
+        },
+        Repair::Delete {
+            binding: binding(Some("abc123")),
+            drift: Drift::Expired,
+        },
+        Repair::Delete {
+            binding: binding(None),
+            drift: Drift::UnknownGrant,
+        },
+        Repair::Delete {
+            binding: binding(Some("abc123")),
+            drift: Drift::GrantEnded(GrantState::Revoked),
+        },
+        Repair::Delete {
+            binding: binding(Some("abc123")),
+            drift: Drift::NotTheGrantsBinding,
+        },
+    ];
+    for repair in repairs {
+        let message = templates.drift(&repair, &grants).unwrap();
+        let json = valid("drift", &message);
+        assert!(json.contains("payments/prod-access-abc123"), "{json}");
+    }
+}

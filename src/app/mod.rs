@@ -3,6 +3,9 @@
 
 mod commands;
 mod effects;
+mod reconcile;
+
+pub use reconcile::ReconcileReport;
 
 pub use commands::RequestForm;
 

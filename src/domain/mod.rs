@@ -5,3 +5,4 @@ pub mod command;
 pub mod grant;
 pub mod lifecycle;
 pub mod policy;
+pub mod reconcile;

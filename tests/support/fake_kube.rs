@@ -65,6 +65,10 @@ impl FakeKube {
             resource_version: Arc::new(AtomicU64::new(1000)),
         };
         let router = Router::new()
+            .route(
+                "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+                get(list_all),
+            )
             .route(BASE, get(list).post(create))
             .route(
                 &format!("{BASE}/{{name}}"),
@@ -131,8 +135,20 @@ impl FakeKube {
         self.lock().bindings.len()
     }
 
+    /// Deletes an object as if someone else had (no call is recorded).
+    pub fn lock_remove(&self, namespace: &str, name: &str) {
+        self.lock()
+            .bindings
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
     /// Puts an object in place as if someone else had created it.
-    pub fn insert_binding(&self, namespace: &str, name: &str, object: Value) {
+    pub fn insert_binding(&self, namespace: &str, name: &str, mut object: Value) {
+        // Every stored object has what the apiserver gives it.
+        if object["metadata"]["uid"].is_null() {
+            object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        object["metadata"]["resourceVersion"] = json!(self.next_version());
         self.lock()
             .bindings
             .insert((namespace.to_string(), name.to_string()), object);
@@ -560,6 +576,31 @@ fn matches_selector(object: &Value, selector: &str) -> bool {
             labels.get(term).is_some()
         }
     })
+}
+
+/// `GET /apis/rbac.authorization.k8s.io/v1/rolebindings`: every namespace.
+async fn list_all(
+    State(fake): State<FakeKube>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let path = format!("/apis/{GROUP}/v1/rolebindings");
+    if let Err(r) = fake.enter(Method::GET, path).await {
+        return r;
+    }
+    let selector = query.get("labelSelector").cloned().unwrap_or_default();
+    let items: Vec<Value> = fake
+        .lock()
+        .bindings
+        .values()
+        .filter(|object| matches_selector(object, &selector))
+        .cloned()
+        .collect();
+    Json(json!({
+        "kind": "RoleBindingList", "apiVersion": format!("{GROUP}/v1"),
+        "metadata": { "resourceVersion": fake.next_version() },
+        "items": items,
+    }))
+    .into_response()
 }
 
 async fn list(

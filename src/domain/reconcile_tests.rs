@@ -1,0 +1,200 @@
+use std::time::Duration;
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::domain::grant::Event;
+use crate::domain::lifecycle::NewRequest;
+use crate::domain::policy::GrantTerms;
+use crate::domain::policy::tests::example as policy;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+fn hours(h: i64) -> chrono::Duration {
+    chrono::Duration::hours(h)
+}
+
+fn grant(id: &str, state: GrantState) -> Grant {
+    let requested = Grant::request(
+        NewRequest {
+            id: id.into(),
+            requester: "UALICE",
+            requested_in: "CDEV",
+            reason: "r",
+            terms: GrantTerms {
+                role: "edit".into(),
+                cluster_role: "edit".into(),
+                namespace: "payments".into(),
+                duration: Duration::from_secs(7200),
+                required_approvals: 1,
+            },
+        },
+        t0(),
+        &policy(),
+    );
+    let active = requested
+        .apply(
+            &Event::Approve {
+                approver: "UBOB".into(),
+            },
+            t0(),
+            &policy(),
+        )
+        .and_then(|g| {
+            g.apply(
+                &Event::Bound {
+                    subject: "oidc:a@x".into(),
+                    expires_at: t0() + hours(2),
+                },
+                t0(),
+                &policy(),
+            )
+        })
+        .unwrap();
+    match state {
+        GrantState::Requested => requested,
+        GrantState::Active => active,
+        other => Grant {
+            state: other,
+            ..active
+        },
+    }
+}
+
+fn observed(id: Option<&str>, expires_in: i64) -> ObservedBinding {
+    ObservedBinding {
+        namespace: "payments".into(),
+        name: format!("prod-access-{}", id.unwrap_or("x")),
+        grant_id: id.map(String::from),
+        expires_at: Some(t0() + hours(expires_in)),
+    }
+}
+
+fn store(grants: &[Grant]) -> HashMap<String, Grant> {
+    grants.iter().map(|g| (g.id.clone(), g.clone())).collect()
+}
+
+fn drift_of(repairs: &[Repair]) -> Vec<Drift> {
+    repairs
+        .iter()
+        .filter_map(|r| match r {
+            Repair::Delete { drift, .. } => Some(*drift),
+            Repair::Rebind { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_active_grant_with_its_binding_needs_nothing() {
+    let g = grant("g1", GrantState::Active);
+    assert_eq!(
+        reconcile(&[observed(Some("g1"), 2)], &store(&[g]), t0() + hours(1)),
+        vec![]
+    );
+}
+
+#[test]
+fn an_expired_annotation_is_enough_even_without_a_store() {
+    let repairs = reconcile(&[observed(Some("g1"), 1)], &HashMap::new(), t0() + hours(1));
+    assert_eq!(drift_of(&repairs), vec![Drift::Expired]);
+}
+
+#[test]
+fn a_live_grants_expiry_is_left_to_the_scheduler_for_a_grace_period() {
+    let g = grant("g1", GrantState::Active);
+    let binding = [observed(Some("g1"), 1)];
+    let at_expiry = t0() + hours(1);
+    assert_eq!(
+        reconcile(&binding, &store(std::slice::from_ref(&g)), at_expiry),
+        vec![]
+    );
+    let overdue = reconcile(&binding, &store(&[g]), at_expiry + EXPIRY_GRACE);
+    assert_eq!(
+        drift_of(&overdue),
+        vec![Drift::Expired],
+        "the annotation wins once overdue"
+    );
+}
+
+#[test]
+fn unknown_or_ended_grants_lose_their_bindings() {
+    let ended = grant("g2", GrantState::Revoked);
+    let repairs = reconcile(
+        &[
+            observed(Some("g1"), 2),
+            observed(Some("g2"), 2),
+            observed(None, 2),
+        ],
+        &store(&[ended]),
+        t0(),
+    );
+    assert_eq!(
+        drift_of(&repairs),
+        vec![
+            Drift::UnknownGrant,
+            Drift::GrantEnded(GrantState::Revoked),
+            Drift::UnknownGrant
+        ]
+    );
+}
+
+#[test]
+fn a_binding_being_created_is_left_alone() {
+    let g = grant("g1", GrantState::Requested);
+    assert_eq!(
+        reconcile(&[observed(Some("g1"), 2)], &store(&[g]), t0()),
+        vec![]
+    );
+}
+
+#[test]
+fn a_stray_binding_claiming_an_active_grant_is_removed() {
+    let g = grant("g1", GrantState::Active);
+    let mut stray = observed(Some("g1"), 2);
+    stray.namespace = "kube-system".into();
+    let repairs = reconcile(&[stray, observed(Some("g1"), 2)], &store(&[g]), t0());
+    assert_eq!(drift_of(&repairs), vec![Drift::NotTheGrantsBinding]);
+}
+
+#[test]
+fn an_active_grant_whose_binding_vanished_is_rebound_until_it_expires() {
+    let g = grant("g1", GrantState::Active);
+    let before = reconcile(&[], &store(std::slice::from_ref(&g)), t0() + hours(1));
+    assert_eq!(
+        before,
+        vec![Repair::Rebind {
+            grant_id: "g1".into()
+        }]
+    );
+    assert_eq!(
+        reconcile(&[], &store(&[g]), t0() + hours(2)),
+        vec![],
+        "not after expiry"
+    );
+}
+
+#[test]
+fn an_ended_grant_removing_its_own_binding_is_left_to_finish() {
+    let ended = grant("g1", GrantState::Active)
+        .apply(
+            &Event::Revoke {
+                by: "UALICE".into(),
+            },
+            t0(),
+            &policy(),
+        )
+        .unwrap();
+    assert!(ended.outbox.contains(&crate::domain::grant::Effect::Unbind));
+    let binding = [observed(Some("g1"), 2)];
+    assert_eq!(
+        reconcile(&binding, &store(std::slice::from_ref(&ended)), t0()),
+        vec![]
+    );
+    let overdue = reconcile(&binding, &store(&[ended]), t0() + EXPIRY_GRACE);
+    assert_eq!(
+        drift_of(&overdue),
+        vec![Drift::GrantEnded(GrantState::Revoked)]
+    );
+}

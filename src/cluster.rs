@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::domain::grant::Grant;
+use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -54,6 +58,8 @@ pub trait Cluster: Send + Sync {
     async fn list_managed(&self) -> Result<Vec<ObservedBinding>, ClusterError>;
     /// Deletes one listed binding; a binding that is already gone is success.
     async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError>;
+    /// Whether the bot's own identity may do this, everywhere (a SelfSubjectAccessReview).
+    async fn may(&self, permission: &Permission) -> Result<bool, ClusterError>;
 }
 
 /// No Kubernetes call may hold up a grant (or the expiry of others) for longer than this.
@@ -239,6 +245,26 @@ impl Cluster for KubeCluster {
             Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
             Err(e) => Err(classify(e)),
         }
+    }
+
+    async fn may(&self, permission: &Permission) -> Result<bool, ClusterError> {
+        let review = SelfSubjectAccessReview {
+            metadata: ObjectMeta::default(),
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(permission.verb.to_string()),
+                    group: Some(permission.group.to_string()),
+                    resource: Some(permission.resource.to_string()),
+                    name: permission.name.clone(),
+                    ..ResourceAttributes::default()
+                }),
+                non_resource_attributes: None,
+            },
+            status: None,
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let answered = bounded(api.create(&PostParams::default(), &review)).await?;
+        Ok(answered.status.is_some_and(|s| s.allowed))
     }
 }
 

@@ -21,6 +21,7 @@ use crate::chat::{Chat, ChatError, Message};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
 use crate::domain::grant::{Event, Grant, Rejection};
+use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
 use crate::store::{GrantStore, StoreError};
 use crate::templates::{TemplateError, Templates};
@@ -48,6 +49,8 @@ pub struct App {
     locks: GrantLocks,
     /// Wakes the scheduler when the set of deadlines may have changed.
     pub(crate) scheduler_wake: Notify,
+    /// The permissions the last pre-flight found missing; `None` before the first one.
+    missing_permissions: Mutex<Option<Vec<Permission>>>,
     tasks: TaskTracker,
 }
 
@@ -116,6 +119,7 @@ impl App {
             templates: Templates::new()?,
             locks: GrantLocks::default(),
             scheduler_wake: Notify::new(),
+            missing_permissions: Mutex::new(None),
             tasks: TaskTracker::new(),
         }))
     }
@@ -239,6 +243,46 @@ impl App {
             });
         }
         Ok(())
+    }
+
+    /// Asks the cluster whether the bot may do everything the policy needs, logs exactly what is
+    /// missing, and records it for `/readyz`. An unreachable cluster counts as not ready.
+    pub async fn preflight(&self) -> Vec<Permission> {
+        let mut missing = Vec::new();
+        for permission in permissions::required(&self.policy) {
+            match self.adapters.cluster.may(&permission).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    error!(%permission, "the bot's Kubernetes identity lacks a permission the policy needs");
+                    missing.push(permission);
+                }
+                Err(e) => {
+                    warn!(%permission, error = %e, "cannot check a permission; not ready");
+                    missing.push(permission);
+                }
+            }
+        }
+        *self
+            .missing_permissions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(missing.clone());
+        missing
+    }
+
+    /// `Ok` when the last pre-flight found every permission; otherwise what is missing.
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        match &*self
+            .missing_permissions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            None => Err(vec!["the permission check has not run yet".into()]),
+            Some(missing) if missing.is_empty() => Ok(()),
+            Some(missing) => Err(missing
+                .iter()
+                .map(|p| format!("missing permission: {p}"))
+                .collect()),
+        }
     }
 
     pub(crate) async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, AppError> {

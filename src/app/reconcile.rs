@@ -20,6 +20,8 @@ pub struct ReconcileReport {
 
 impl App {
     pub async fn reconcile_once(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {
+        // Permissions can be granted or taken away while the bot runs; readiness follows.
+        self.preflight().await;
         let observed = match self.adapters.cluster.list_managed().await {
             Ok(observed) => observed,
             Err(e) => {

@@ -4,5 +4,6 @@
 pub mod command;
 pub mod grant;
 pub mod lifecycle;
+pub mod permissions;
 pub mod policy;
 pub mod reconcile;

@@ -5,6 +5,8 @@ mod slack;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -19,7 +21,17 @@ pub fn router(app: Arc<App>, slack_client: Arc<SlackApiClient>, signing_secret: 
     Router::new()
         .merge(slack::router(slack_client, signing_secret))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// Ready once the bot may do everything its policy needs in the cluster; otherwise 503 with
+/// one line per missing permission.
+async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    match app.readiness() {
+        Ok(()) => (StatusCode::OK, "ok\n".into()),
+        Err(problems) => (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n"),
+    }
 }

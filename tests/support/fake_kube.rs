@@ -43,6 +43,10 @@ struct Inner {
     fault: KubeFault,
     /// HTTP methods answered 403 Forbidden, as for a service account lacking the verb.
     forbidden: BTreeSet<String>,
+    /// Permissions SelfSubjectAccessReview answers `allowed: false` for: (verb, resource, name).
+    denied: BTreeSet<(String, String, String)>,
+    /// Access reviews asked, apart from `calls` (they change nothing).
+    reviews: Vec<Value>,
     latency: Duration,
 }
 
@@ -70,6 +74,10 @@ impl FakeKube {
                 get(list_all),
             )
             .route(BASE, get(list).post(create))
+            .route(
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                axum::routing::post(access_review),
+            )
             .route(
                 &format!("{BASE}/{{name}}"),
                 get(read).put(replace).patch(merge_patch).delete(delete),
@@ -101,6 +109,22 @@ impl FakeKube {
         } else {
             KubeFault::None
         });
+    }
+
+    /// SelfSubjectAccessReview answers `allowed: false` for this verb on this resource (and, for
+    /// `bind`, this ClusterRole name; empty for any).
+    pub fn deny_permission(&self, verb: &str, resource: &str, name: &str) {
+        self.lock()
+            .denied
+            .insert((verb.into(), resource.into(), name.into()));
+    }
+
+    pub fn allow_everything(&self) {
+        self.lock().denied.clear();
+    }
+
+    pub fn access_reviews(&self) -> Vec<Value> {
+        self.lock().reviews.clone()
     }
 
     /// Answers every request with this HTTP method 403, like RBAC without the verb.
@@ -576,6 +600,45 @@ fn matches_selector(object: &Value, selector: &str) -> bool {
             labels.get(term).is_some()
         }
     })
+}
+
+/// `POST …/selfsubjectaccessreviews`: answers from the denial list, as RBAC would.
+async fn access_review(State(fake): State<FakeKube>, body: Bytes) -> Response {
+    let mut review: Value = match serde_json::from_slice(&body) {
+        Ok(review) => review,
+        Err(e) => return bad_body(e),
+    };
+    let attributes = &review["spec"]["resourceAttributes"];
+    if attributes.is_null() && review["spec"]["nonResourceAttributes"].is_null() {
+        return status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            json!({ "group": "authorization.k8s.io", "kind": "SelfSubjectAccessReview" }),
+        );
+    }
+    if fake.lock().fault == KubeFault::FailBefore {
+        return internal_error();
+    }
+    let text = |k: &str| attributes[k].as_str().unwrap_or("").to_string();
+    let (verb, resource, name) = (text("verb"), text("resource"), text("name"));
+    let allowed = {
+        let mut inner = fake.lock();
+        inner.reviews.push(review.clone());
+        !inner
+            .denied
+            .iter()
+            .any(|(v, r, n)| v == &verb && r == &resource && (n.is_empty() || n == &name))
+    };
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["metadata"] = json!({ "creationTimestamp": null });
+    review["status"] = if allowed {
+        json!({ "allowed": true, "reason": "RBAC: allowed by ClusterRoleBinding \"prod-access-bot\"" })
+    } else {
+        json!({ "allowed": false })
+    };
+    (StatusCode::CREATED, Json(review)).into_response()
 }
 
 /// `GET /apis/rbac.authorization.k8s.io/v1/rolebindings`: every namespace.

@@ -1,0 +1,74 @@
+//! What the bot itself must be allowed to do in the cluster for the policy to work.
+
+use super::policy::Policy;
+
+/// One `SelfSubjectAccessReview` resource attribute set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    pub verb: &'static str,
+    pub group: &'static str,
+    pub resource: &'static str,
+    /// A single object's name (for `bind` on one ClusterRole).
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}.{}", self.verb, self.resource, self.group)?;
+        if let Some(name) = &self.name {
+            write!(f, " \"{name}\"")?;
+        }
+        Ok(())
+    }
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// Cluster-wide (every namespace): manage RoleBindings, and bind exactly the policy's ClusterRoles.
+pub fn required(policy: &Policy) -> Vec<Permission> {
+    let rolebindings = |verb| Permission {
+        verb,
+        group: RBAC,
+        resource: "rolebindings",
+        name: None,
+    };
+    let mut needed: Vec<Permission> = ["create", "get", "list", "patch", "delete"]
+        .into_iter()
+        .map(rolebindings)
+        .collect();
+    let mut roles: Vec<&String> = policy.roles.values().map(|r| &r.cluster_role).collect();
+    roles.sort();
+    roles.dedup();
+    needed.extend(roles.into_iter().map(|role| Permission {
+        verb: "bind",
+        group: RBAC,
+        resource: "clusterroles",
+        name: Some(role.clone()),
+    }));
+    needed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::tests::example;
+
+    #[test]
+    fn every_cluster_role_of_the_policy_must_be_bindable_once() {
+        let needed = required(&example());
+        let shown: Vec<String> = needed.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "create rolebindings.rbac.authorization.k8s.io",
+                "get rolebindings.rbac.authorization.k8s.io",
+                "list rolebindings.rbac.authorization.k8s.io",
+                "patch rolebindings.rbac.authorization.k8s.io",
+                "delete rolebindings.rbac.authorization.k8s.io",
+                "bind clusterroles.rbac.authorization.k8s.io \"admin\"",
+                "bind clusterroles.rbac.authorization.k8s.io \"edit\"",
+                "bind clusterroles.rbac.authorization.k8s.io \"view\"",
+            ]
+        );
+    }
+}

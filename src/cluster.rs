@@ -16,6 +16,7 @@ use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostPa
 use kube::{Api, Client};
 
 use crate::domain::grant::Grant;
+use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
 
@@ -41,13 +42,13 @@ pub enum ClusterError {
 
 #[async_trait]
 pub trait Cluster: Send + Sync {
-    /// Creates the grant's binding for `subject`, annotated to expire at `expires_at`, and returns
+    /// Creates the grant's binding for `identity`, annotated to expire at `expires_at`, and returns
     /// the expiry in force: for a binding of the same grant that already exists (a replay after a
     /// crash), the one it was created with.
     async fn bind(
         &self,
         grant: &Grant,
-        subject: &str,
+        identity: &Identity,
         expires_at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, ClusterError>;
     /// Writes the grant's current expiry onto its binding (after an extension).
@@ -108,7 +109,7 @@ impl KubeCluster {
 
 /// The RoleBinding a grant implies. Only label-safe values go in labels; people and free text
 /// go in annotations.
-pub fn role_binding(grant: &Grant, subject: &str) -> RoleBinding {
+pub fn role_binding(grant: &Grant, identity: &Identity) -> RoleBinding {
     let labels = BTreeMap::from([
         (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
         (GRANT_LABEL.to_string(), grant.id.clone()),
@@ -143,13 +144,21 @@ pub fn role_binding(grant: &Grant, subject: &str) -> RoleBinding {
             kind: "ClusterRole".to_string(),
             name: grant.cluster_role.clone(),
         },
-        subjects: Some(vec![Subject {
-            api_group: Some(RBAC_GROUP.to_string()),
-            kind: "User".to_string(),
-            name: subject.to_string(),
-            namespace: None,
-        }]),
+        subjects: Some(subjects(identity)),
     }
+}
+
+/// The `User`, then each `Group`; both kinds need the RBAC API group.
+fn subjects(identity: &Identity) -> Vec<Subject> {
+    let subject = |kind: &str, name: &str| Subject {
+        api_group: Some(RBAC_GROUP.to_string()),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        namespace: None,
+    };
+    std::iter::once(subject("User", &identity.user))
+        .chain(identity.groups.iter().map(|g| subject("Group", g)))
+        .collect()
 }
 
 fn classify(e: kube::Error) -> ClusterError {
@@ -170,7 +179,7 @@ impl Cluster for KubeCluster {
     async fn bind(
         &self,
         grant: &Grant,
-        subject: &str,
+        identity: &Identity,
         expires_at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, ClusterError> {
         let api = self.bindings(&grant.namespace);
@@ -178,7 +187,7 @@ impl Cluster for KubeCluster {
             expires_at: Some(expires_at),
             ..grant.clone()
         };
-        let wanted = role_binding(&with_expiry, subject);
+        let wanted = role_binding(&with_expiry, identity);
         match timed(api.create(&PostParams::default(), &wanted)).await? {
             Ok(_) => Ok(expires_at),
             Err(kube::Error::Api(status)) if status.is_already_exists() => {

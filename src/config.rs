@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
+use crate::domain::identity::MappedIdentity;
 use crate::domain::policy::{Policy, Problem};
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -69,6 +70,12 @@ pub struct KubernetesSettings {
     /// seconds first (default every minute).
     #[serde(default = "default_reconcile_schedule")]
     pub reconcile_schedule: String,
+    /// Put before each group name of `identities`, e.g. `oidc:`.
+    #[serde(default)]
+    pub group_prefix: String,
+    /// Slack user ID → Kubernetes user (used as is) and groups; checked before the email.
+    #[serde(default)]
+    pub identities: BTreeMap<String, MappedIdentity>,
 }
 
 impl Default for KubernetesSettings {
@@ -76,6 +83,8 @@ impl Default for KubernetesSettings {
         KubernetesSettings {
             subject_prefix: String::new(),
             reconcile_schedule: default_reconcile_schedule(),
+            group_prefix: String::new(),
+            identities: BTreeMap::new(),
         }
     }
 }

@@ -60,6 +60,8 @@ impl Server {
                 approvals_channel: config.slack.approvals_channel.clone(),
                 audit_channel: config.slack.audit_channel.clone(),
                 subject_prefix: config.kubernetes.subject_prefix.clone(),
+                group_prefix: config.kubernetes.group_prefix.clone(),
+                identities: config.kubernetes.identities.clone(),
             },
         )?;
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.

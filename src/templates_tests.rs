@@ -61,6 +61,7 @@ fn grants() -> Vec<(&'static str, Grant)> {
     );
     let bound = Event::Bound {
         subject: "oidc:alice@example.com".into(),
+        groups: vec![],
         expires_at: at(122),
     };
     let active = apply(&approved, bound, 2);

@@ -10,6 +10,7 @@ use prod_access::chat::slack::{SlackChat, api_client};
 use prod_access::chat::{Chat, ChatError, Message};
 use prod_access::cluster::role_binding;
 use prod_access::domain::grant::Grant;
+use prod_access::domain::identity::Identity;
 use prod_access::domain::lifecycle::NewRequest;
 use prod_access::domain::policy::GrantTerms;
 use serde_json::json;
@@ -42,6 +43,13 @@ fn h_policy() -> prod_access::domain::policy::Policy {
     .unwrap()
 }
 
+fn user(name: &str) -> Identity {
+    Identity {
+        user: name.into(),
+        groups: vec![],
+    }
+}
+
 fn status_of(e: kube::Error) -> (u16, String, String) {
     match e {
         kube::Error::Api(s) => (s.code, s.reason.clone(), s.message.clone()),
@@ -54,14 +62,14 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
     init();
     let kube = FakeKube::start(&["payments"]).await;
     let api: Api<RoleBinding> = Api::namespaced(kube.client(), "payments");
-    let ours = role_binding(&grant("g1"), "oidc:alice@example.com");
+    let ours = role_binding(&grant("g1"), &user("oidc:alice@example.com"));
     let created = api.create(&PostParams::default(), &ours).await.unwrap();
     assert!(created.metadata.resource_version.is_some());
 
     let (code, reason, _) = status_of(api.create(&PostParams::default(), &ours).await.unwrap_err());
     assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
 
-    let mut email_label = role_binding(&grant("g2"), "x");
+    let mut email_label = role_binding(&grant("g2"), &user("x"));
     email_label
         .metadata
         .labels
@@ -79,7 +87,7 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
         "{message}"
     );
 
-    let mut no_api_group = role_binding(&grant("g3"), "x");
+    let mut no_api_group = role_binding(&grant("g3"), &user("x"));
     no_api_group.subjects.as_mut().unwrap()[0].api_group = None;
     let (code, _, message) = status_of(
         api.create(&PostParams::default(), &no_api_group)
@@ -89,7 +97,7 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
     assert_eq!(code, 422);
     assert!(message.contains("subjects[0].apiGroup"), "{message}");
 
-    let mut bad_name = role_binding(&grant("g4"), "x");
+    let mut bad_name = role_binding(&grant("g4"), &user("x"));
     bad_name.metadata.name = Some("Prod_Access".into());
     let (code, _, _) = status_of(
         api.create(&PostParams::default(), &bad_name)
@@ -111,7 +119,10 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
     let elsewhere: Api<RoleBinding> = Api::namespaced(kube.client(), "nowhere");
     let (code, _, message) = status_of(
         elsewhere
-            .create(&PostParams::default(), &role_binding(&grant("g5"), "x"))
+            .create(
+                &PostParams::default(),
+                &role_binding(&grant("g5"), &user("x")),
+            )
             .await
             .unwrap_err(),
     );
@@ -128,9 +139,12 @@ async fn the_fake_apiserver_lists_by_label_and_deletes_with_404_semantics() {
     let kube = FakeKube::start(&["payments"]).await;
     let api: Api<RoleBinding> = Api::namespaced(kube.client(), "payments");
     for id in ["g1", "g2"] {
-        api.create(&PostParams::default(), &role_binding(&grant(id), "x"))
-            .await
-            .unwrap();
+        api.create(
+            &PostParams::default(),
+            &role_binding(&grant(id), &user("x")),
+        )
+        .await
+        .unwrap();
     }
     let mine = api
         .list(

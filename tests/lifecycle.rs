@@ -387,3 +387,33 @@ async fn a_cluster_that_refuses_to_move_the_expiry_annotation_still_gets_the_bin
         .await;
     assert!(binding(&h, &grant).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_table_names_the_user_and_groups_without_an_email_lookup() {
+    let h = Harness::start().await;
+    let grant = h.request(DANA, "edit orders 30m INC-13").await;
+    h.next_audit().await;
+    h.click(BOB, "approve", &grant).await;
+    assert_says(
+        &h.next_audit().await,
+        "Access granted to <@U0DANA> as `dana`",
+    );
+    let binding = h
+        .kube
+        .binding("orders", &format!("prod-access-{grant}"))
+        .unwrap();
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([
+            { "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dana" },
+            { "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oidc:orders-oncall" }
+        ])
+    );
+    assert!(
+        h.slack
+            .calls("users.info")
+            .iter()
+            .all(|c| c.param("user") != DANA),
+        "a mapped user needs no email"
+    );
+}

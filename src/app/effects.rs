@@ -180,15 +180,25 @@ impl App {
 
     async fn bind(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
         let failed = |reason: String| Ok(Some(Event::BindFailed { reason }));
-        let email = match self.adapters.chat.user_email(&grant.requester).await {
-            Ok(Some(email)) => email,
-            Ok(None) => return failed("the requester's Slack profile has no email address".into()),
-            Err(ChatError::Refused(code)) => {
-                return failed(format!("Slack could not look up the requester ({code})"));
+        let rules = self.identity_rules();
+        let email = if rules.is_mapped(&grant.requester) {
+            None
+        } else {
+            match self.adapters.chat.user_email(&grant.requester).await {
+                Ok(email) => email,
+                Err(ChatError::Refused(code)) => {
+                    return failed(format!("Slack could not look up the requester ({code})"));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         };
-        let subject = format!("{}{}", self.settings.subject_prefix, email);
+        let Some(identity) = rules.resolve(&grant.requester, email.as_deref()) else {
+            return failed(
+                "the requester's Slack profile has no email address and kubernetes.identities \
+                 does not name them"
+                    .into(),
+            );
+        };
         let mut attempt = 1;
         loop {
             // The access clock starts now, when the binding is created.
@@ -196,13 +206,21 @@ impl App {
             match self
                 .adapters
                 .cluster
-                .bind(grant, &subject, expires_at)
+                .bind(grant, &identity, expires_at)
                 .await
             {
                 Ok(expires_at) => {
-                    info!(grant = %grant.id, namespace = %grant.namespace, %subject, %expires_at, "binding created");
+                    info!(
+                        grant = %grant.id,
+                        namespace = %grant.namespace,
+                        user = %identity.user,
+                        groups = ?identity.groups,
+                        %expires_at,
+                        "binding created"
+                    );
                     return Ok(Some(Event::Bound {
-                        subject,
+                        subject: identity.user,
+                        groups: identity.groups,
                         expires_at,
                     }));
                 }

@@ -9,7 +9,7 @@ pub use reconcile::ReconcileReport;
 
 pub use commands::RequestForm;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
 use chrono::{DateTime, Utc};
@@ -21,6 +21,7 @@ use crate::chat::{Chat, ChatError, Message};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
 use crate::domain::grant::{Event, Grant, Rejection};
+use crate::domain::identity::{IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
 use crate::store::{GrantStore, StoreError};
@@ -32,6 +33,8 @@ pub struct Settings {
     pub approvals_channel: String,
     pub audit_channel: String,
     pub subject_prefix: String,
+    pub group_prefix: String,
+    pub identities: BTreeMap<String, MappedIdentity>,
 }
 
 pub struct Adapters {
@@ -130,6 +133,14 @@ impl App {
 
     pub(crate) fn clock(&self) -> &SharedClock {
         &self.adapters.clock
+    }
+
+    pub(crate) fn identity_rules(&self) -> IdentityRules<'_> {
+        IdentityRules {
+            subject_prefix: &self.settings.subject_prefix,
+            group_prefix: &self.settings.group_prefix,
+            table: Some(&self.settings.identities),
+        }
     }
 
     /// Takes a button click in the background (Slack wants its answer within 3 seconds);

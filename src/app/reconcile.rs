@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::{App, AppError};
+use crate::domain::identity::Identity;
 use crate::domain::reconcile::{Repair, reconcile};
 
 /// What one pass found and did.
@@ -58,10 +59,17 @@ impl App {
                 Repair::Rebind { grant_id } => {
                     let grant = &grants[grant_id];
                     match (&grant.subject, grant.expires_at) {
-                        (Some(subject), Some(expires_at)) => self
+                        (Some(user), Some(expires_at)) => self
                             .adapters
                             .cluster
-                            .bind(grant, subject, expires_at)
+                            .bind(
+                                grant,
+                                &Identity {
+                                    user: user.clone(),
+                                    groups: grant.groups.clone(),
+                                },
+                                expires_at,
+                            )
                             .await
                             .map(|_| &mut report.rebound),
                         _ => continue,

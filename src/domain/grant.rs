@@ -103,8 +103,11 @@ pub struct Grant {
     pub denial: Option<Decision>,
     /// Who revoked or cancelled it, when that ended it.
     pub ended_by: Option<Decision>,
-    /// The Kubernetes subject bound, once known.
+    /// The Kubernetes user bound, once known.
     pub subject: Option<String>,
+    /// Kubernetes groups bound as well.
+    #[serde(default)]
+    pub groups: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     /// When the requester is reminded of the coming expiry; `None` once reminded or too short.
     pub remind_at: Option<DateTime<Utc>>,
@@ -132,6 +135,8 @@ pub enum Event {
     /// The binding exists; the access clock started when it was created.
     Bound {
         subject: String,
+        #[serde(default)]
+        groups: Vec<String>,
         expires_at: DateTime<Utc>,
     },
     BindFailed {

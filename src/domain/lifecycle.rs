@@ -54,6 +54,7 @@ impl Grant {
             denial: None,
             ended_by: None,
             subject: None,
+            groups: Vec::new(),
             expires_at: None,
             remind_at: None,
             ended_at: None,
@@ -156,11 +157,13 @@ impl Grant {
                 GrantState::Approved,
                 Event::Bound {
                     subject,
+                    groups,
                     expires_at,
                 },
             ) => {
                 next.state = GrantState::Active;
                 next.subject = Some(subject.clone());
+                next.groups = groups.clone();
                 next.expires_at = Some(*expires_at);
                 next.remind_at = reminder_time(*expires_at, now, policy);
                 let mut effects = vec![Effect::UpdateApprovalMessage];

@@ -58,6 +58,7 @@ fn deny(by: &str) -> Event {
 fn bound() -> Event {
     Event::Bound {
         subject: "oidc:alice@example.com".into(),
+        groups: vec![],
         expires_at: t0() + minutes(125),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod grant;
+pub mod identity;
 pub mod lifecycle;
 pub mod permissions;
 pub mod policy;

@@ -46,6 +46,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
             g.apply(
                 &Event::Bound {
                     subject: "oidc:a@x".into(),
+                    groups: vec![],
                     expires_at: t0() + hours(2),
                 },
                 t0(),

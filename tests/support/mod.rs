@@ -72,6 +72,9 @@ slack:
   audit_channel: {AUDIT}
 kubernetes:
   subject_prefix: "oidc:"
+  group_prefix: "oidc:"
+  identities:
+    {DANA}: {{ user: dana, groups: [orders-oncall] }}
 policy:
   approvers: [{BOB}, {CAROL}]
   requests:

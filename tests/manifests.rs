@@ -1,10 +1,48 @@
-//! The files a platform engineer applies by hand must say what the bot needs.
+//! The files a platform engineer applies must say what the bot needs, and nothing more.
 
+use std::collections::BTreeSet;
+
+use prod_access::config::Config;
+use prod_access::domain::permissions;
 use serde_json::Value;
 
 fn yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every object of the kustomize base, from the files its kustomization lists.
+fn deploy_objects() -> Vec<Value> {
+    let kustomization = yaml("deploy/kustomization.yaml");
+    strings(&kustomization["resources"])
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(format!("deploy/{file}")).unwrap();
+            serde_saphyr::from_multiple::<Value>(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+        })
+        .collect()
+}
+
+fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in deploy/"))
+}
+
+fn deployed_config() -> Config {
+    Config::parse(&std::fs::read_to_string("deploy/config.yaml").unwrap()).unwrap()
 }
 
 #[test]
@@ -26,12 +64,7 @@ fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
             .unwrap()
             .ends_with("/slack/interactions")
     );
-    let scopes: Vec<&str> = manifest["oauth_config"]["scopes"]["bot"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let scopes = strings(&manifest["oauth_config"]["scopes"]["bot"]);
     for needed in [
         "commands",
         "chat:write",
@@ -40,39 +73,136 @@ fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
         "usergroups:read",
         "im:write",
     ] {
-        assert!(scopes.contains(&needed), "missing scope {needed}");
+        assert!(scopes.iter().any(|s| s == needed), "missing scope {needed}");
     }
 }
 
 #[test]
-fn the_deployed_config_is_valid_and_the_bot_may_bind_every_role_it_names() {
-    let text = std::fs::read_to_string("deploy/kubernetes.yaml").unwrap();
-    let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-    let config_map = documents
+fn the_kustomization_lists_every_manifest_in_deploy() {
+    let listed: BTreeSet<String> = strings(&yaml("deploy/kustomization.yaml")["resources"])
+        .into_iter()
+        .collect();
+    let on_disk: BTreeSet<String> = std::fs::read_dir("deploy")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml" && f != "config.yaml")
+        .collect();
+    assert_eq!(listed, on_disk);
+    let kinds: BTreeSet<String> = deploy_objects()
         .iter()
-        .find(|d| d["kind"] == "ConfigMap")
-        .expect("a ConfigMap");
-    let config =
-        prod_access::config::Config::parse(config_map["data"]["config.yaml"].as_str().unwrap())
-            .unwrap();
+        .map(|o| o["kind"].as_str().unwrap().to_string())
+        .collect();
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PersistentVolumeClaim",
+        "Service",
+        "NetworkPolicy",
+    ] {
+        assert!(kinds.contains(kind), "no {kind}");
+    }
+}
+
+#[test]
+fn the_deployed_config_is_valid() {
+    let config = deployed_config();
     assert!(config.problems().is_empty(), "{:?}", config.problems());
-    let bot_role = documents
-        .iter()
-        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "prod-access-bot")
-        .expect("the bot's ClusterRole");
-    let bindable: Vec<&str> = bot_role["rules"]
+}
+
+#[test]
+fn the_bots_cluster_role_grants_exactly_what_the_bot_checks_for() {
+    let objects = deploy_objects();
+    let role = object(&objects, "ClusterRole");
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().unwrap() {
+        let groups = strings(&rule["apiGroups"]);
+        let names = strings(&rule["resourceNames"]);
+        assert!(!groups.iter().any(|g| g == "*"), "no wildcard API groups");
+        for resource in strings(&rule["resources"]) {
+            assert_ne!(resource, "*", "no wildcard resources");
+            for verb in strings(&rule["verbs"]) {
+                assert_ne!(verb, "*", "no wildcard verbs");
+                for group in &groups {
+                    if names.is_empty() {
+                        granted.insert((verb.clone(), group.clone(), resource.clone(), None));
+                    }
+                    for name in &names {
+                        granted.insert((
+                            verb.clone(),
+                            group.clone(),
+                            resource.clone(),
+                            Some(name.clone()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let needed: BTreeSet<_> = permissions::required(&deployed_config().policy)
+        .into_iter()
+        .map(|p| {
+            (
+                p.verb.to_string(),
+                p.group.to_string(),
+                p.resource.to_string(),
+                p.name,
+            )
+        })
+        .collect();
+    assert_eq!(
+        granted, needed,
+        "granted (left) must equal what the pre-flight checks (right)"
+    );
+
+    let binding = object(&objects, "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["kind"], "ServiceAccount");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        object(&objects, "ServiceAccount")["metadata"]["name"]
+    );
+}
+
+#[test]
+fn the_deployment_runs_one_locked_down_replica_with_its_store_on_the_volume() {
+    let objects = deploy_objects();
+    let deployment = object(&objects, "Deployment");
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"], 1, "the store has one writer");
+    assert_eq!(spec["strategy"]["type"], "Recreate");
+    let pod = &spec["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let store_mount = container["volumeMounts"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["verbs"].as_array().unwrap().iter().any(|v| v == "bind"))
-        .flat_map(|r| r["resourceNames"].as_array().unwrap())
-        .map(|n| n.as_str().unwrap())
-        .collect();
-    for role in config.policy.roles.values() {
-        assert!(
-            bindable.contains(&role.cluster_role.as_str()),
-            "cannot bind {}",
-            role.cluster_role
-        );
-    }
+        .find(|m| m["name"] == "store")
+        .unwrap();
+    assert_eq!(
+        store_mount["mountPath"].as_str().unwrap(),
+        deployed_config().store_path.to_str().unwrap(),
+        "the store lives on the persistent volume"
+    );
+    let env_from = container["envFrom"][0]["secretRef"]["name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        env_from, "prod-access-slack",
+        "secrets are referenced, not included"
+    );
+    assert!(
+        !objects.iter().any(|o| o["kind"] == "Secret"),
+        "no secret is shipped"
+    );
 }

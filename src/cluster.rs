@@ -11,11 +11,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 
-use crate::domain::grant::Grant;
+use crate::domain::grant::{Grant, Scope};
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
@@ -55,8 +55,12 @@ pub trait Cluster: Send + Sync {
     async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError>;
     /// Deletes the grant's binding; a binding that is already gone is success.
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError>;
-    /// Every binding labelled as managed by prod-access, in every namespace.
-    async fn list_managed(&self) -> Result<Vec<ObservedBinding>, ClusterError>;
+    /// Every RoleBinding labelled as managed by prod-access, in every namespace, and the
+    /// ClusterRoleBindings too when `include_cluster_bindings` (the policy has cluster roles).
+    async fn list_managed(
+        &self,
+        include_cluster_bindings: bool,
+    ) -> Result<Vec<ObservedBinding>, ClusterError>;
     /// Deletes one listed binding; a binding that is already gone is success.
     async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError>;
     /// Whether the bot's own identity may do this, everywhere (a SelfSubjectAccessReview).
@@ -107,9 +111,9 @@ impl KubeCluster {
     }
 }
 
-/// The RoleBinding a grant implies. Only label-safe values go in labels; people and free text
-/// go in annotations.
-pub fn role_binding(grant: &Grant, identity: &Identity) -> RoleBinding {
+/// The labels and annotations every binding of a grant carries. Only label-safe values go in
+/// labels; people and free text go in annotations.
+fn binding_metadata(grant: &Grant, namespace: Option<&str>) -> ObjectMeta {
     let labels = BTreeMap::from([
         (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
         (GRANT_LABEL.to_string(), grant.id.clone()),
@@ -131,19 +135,37 @@ pub fn role_binding(grant: &Grant, identity: &Identity) -> RoleBinding {
     if let Some(expires_at) = grant.expires_at {
         annotations.insert(EXPIRES_AT_ANNOTATION.to_string(), rfc3339(expires_at));
     }
+    ObjectMeta {
+        name: Some(grant.binding_name()),
+        namespace: namespace.map(String::from),
+        labels: Some(labels),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
+    }
+}
+
+fn cluster_role_ref(grant: &Grant) -> RoleRef {
+    RoleRef {
+        api_group: RBAC_GROUP.to_string(),
+        kind: "ClusterRole".to_string(),
+        name: grant.cluster_role.clone(),
+    }
+}
+
+/// The RoleBinding a namespaced grant implies in `namespace`.
+pub fn role_binding(grant: &Grant, identity: &Identity, namespace: &str) -> RoleBinding {
     RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(grant.binding_name()),
-            namespace: Some(grant.namespace.clone()),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: RBAC_GROUP.to_string(),
-            kind: "ClusterRole".to_string(),
-            name: grant.cluster_role.clone(),
-        },
+        metadata: binding_metadata(grant, Some(namespace)),
+        role_ref: cluster_role_ref(grant),
+        subjects: Some(subjects(identity)),
+    }
+}
+
+/// The ClusterRoleBinding a cluster-wide grant implies.
+pub fn cluster_role_binding(grant: &Grant, identity: &Identity) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: binding_metadata(grant, None),
+        role_ref: cluster_role_ref(grant),
         subjects: Some(subjects(identity)),
     }
 }
@@ -174,6 +196,94 @@ fn classify(e: kube::Error) -> ClusterError {
     }
 }
 
+/// What the binding kinds share, so one piece of code creates, adopts, patches and deletes both.
+trait Binding:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    fn role_ref(&self) -> &RoleRef;
+}
+
+impl Binding for RoleBinding {
+    fn role_ref(&self) -> &RoleRef {
+        &self.role_ref
+    }
+}
+
+impl Binding for ClusterRoleBinding {
+    fn role_ref(&self) -> &RoleRef {
+        &self.role_ref
+    }
+}
+
+/// Creates `wanted`; an existing object of the same grant is adopted, and the expiry it was
+/// created with is returned.
+async fn create_or_adopt<K: Binding>(
+    api: Api<K>,
+    wanted: &K,
+    grant: &Grant,
+) -> Result<Option<DateTime<Utc>>, ClusterError> {
+    let name = grant.binding_name();
+    match timed(api.create(&PostParams::default(), wanted)).await? {
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => {
+            let existing = bounded(api.get(&name)).await?;
+            let metadata = existing.meta();
+            let owner = metadata.labels.as_ref().and_then(|l| l.get(GRANT_LABEL));
+            if owner != Some(&grant.id) || existing.role_ref() != wanted.role_ref() {
+                return Err(ClusterError::Refused(format!(
+                    "{} {name} exists and does not belong to this grant",
+                    K::kind(&())
+                )));
+            }
+            Ok(metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(EXPIRES_AT_ANNOTATION))
+                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| at.with_timezone(&Utc)))
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+async fn delete_if_present<K: Binding>(api: Api<K>, name: &str) -> Result<(), ClusterError> {
+    match timed(api.delete(name, &DeleteParams::default())).await? {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(e) => Err(classify(e)),
+    }
+}
+
+async fn patch_expiry<K: Binding>(
+    api: Api<K>,
+    name: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), ClusterError> {
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { EXPIRES_AT_ANNOTATION: rfc3339(expires_at) } }
+    });
+    let params = PatchParams::default();
+    match timed(api.patch(name, &params, &Patch::Merge(&patch))).await? {
+        Ok(_) => Ok(()),
+        // Gone already: nothing left to move; the reconciler and the store agree on that.
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(e) => Err(classify(e)),
+    }
+}
+
+impl KubeCluster {
+    fn cluster_bindings(&self) -> Api<ClusterRoleBinding> {
+        Api::all(self.client.clone())
+    }
+}
+
 #[async_trait]
 impl Cluster for KubeCluster {
     async fn bind(
@@ -182,77 +292,82 @@ impl Cluster for KubeCluster {
         identity: &Identity,
         expires_at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, ClusterError> {
-        let api = self.bindings(&grant.namespace);
         let with_expiry = Grant {
             expires_at: Some(expires_at),
             ..grant.clone()
         };
-        let wanted = role_binding(&with_expiry, identity);
-        match timed(api.create(&PostParams::default(), &wanted)).await? {
-            Ok(_) => Ok(expires_at),
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                let existing = bounded(api.get(&grant.binding_name())).await?;
-                let metadata = &existing.metadata;
-                let owner = metadata.labels.as_ref().and_then(|l| l.get(GRANT_LABEL));
-                if owner != Some(&grant.id) || existing.role_ref != wanted.role_ref {
-                    return Err(ClusterError::Refused(format!(
-                        "RoleBinding {}/{} exists and does not belong to this grant",
-                        grant.namespace,
-                        grant.binding_name()
-                    )));
+        // Every binding is made (or adopted) in turn; a failure leaves the ones made so far for
+        // the grant's Unbind, which removes them all.
+        let mut recorded = None;
+        match &grant.scope {
+            Scope::Namespaces { names } => {
+                for namespace in names {
+                    let wanted = role_binding(&with_expiry, identity, namespace);
+                    let adopted = create_or_adopt(self.bindings(namespace), &wanted, grant).await?;
+                    recorded = recorded.or(adopted);
                 }
-                let recorded = metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(EXPIRES_AT_ANNOTATION))
-                    .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                    .map(|at| at.with_timezone(&Utc));
-                Ok(recorded.unwrap_or(expires_at))
             }
-            Err(e) => Err(classify(e)),
+            Scope::Cluster => {
+                let wanted = cluster_role_binding(&with_expiry, identity);
+                recorded = create_or_adopt(self.cluster_bindings(), &wanted, grant).await?;
+            }
         }
+        Ok(recorded.unwrap_or(expires_at))
     }
 
     async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError> {
         let Some(expires_at) = grant.expires_at else {
             return Ok(());
         };
-        let patch = serde_json::json!({
-            "metadata": { "annotations": { EXPIRES_AT_ANNOTATION: rfc3339(expires_at) } }
-        });
-        let api = self.bindings(&grant.namespace);
-        let params = PatchParams::default();
-        match timed(api.patch(&grant.binding_name(), &params, &Patch::Merge(&patch))).await? {
-            Ok(_) => Ok(()),
-            // Gone already: nothing left to move; the reconciler and the store agree on that.
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-            Err(e) => Err(classify(e)),
+        let name = grant.binding_name();
+        match &grant.scope {
+            Scope::Namespaces { names } => {
+                for namespace in names {
+                    patch_expiry(self.bindings(namespace), &name, expires_at).await?;
+                }
+                Ok(())
+            }
+            Scope::Cluster => patch_expiry(self.cluster_bindings(), &name, expires_at).await,
         }
     }
 
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError> {
-        let api = self.bindings(&grant.namespace);
-        let params = DeleteParams::default();
-        match timed(api.delete(&grant.binding_name(), &params)).await? {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-            Err(e) => Err(classify(e)),
+        let name = grant.binding_name();
+        match &grant.scope {
+            Scope::Namespaces { names } => {
+                for namespace in names {
+                    delete_if_present(self.bindings(namespace), &name).await?;
+                }
+                Ok(())
+            }
+            Scope::Cluster => delete_if_present(self.cluster_bindings(), &name).await,
         }
     }
 
-    async fn list_managed(&self) -> Result<Vec<ObservedBinding>, ClusterError> {
-        let api: Api<RoleBinding> = Api::all(self.client.clone());
+    async fn list_managed(
+        &self,
+        include_cluster_bindings: bool,
+    ) -> Result<Vec<ObservedBinding>, ClusterError> {
         let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-        let list = bounded(api.list(&ListParams::default().labels(&selector))).await?;
-        Ok(list.items.iter().filter_map(observed).collect())
+        let params = ListParams::default().labels(&selector);
+        let api: Api<RoleBinding> = Api::all(self.client.clone());
+        let mut found: Vec<ObservedBinding> = bounded(api.list(&params))
+            .await?
+            .items
+            .iter()
+            .filter_map(|b| observed(b.meta()))
+            .collect();
+        if include_cluster_bindings {
+            let cluster = bounded(self.cluster_bindings().list(&params)).await?;
+            found.extend(cluster.items.iter().filter_map(|b| observed(b.meta())));
+        }
+        Ok(found)
     }
 
     async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError> {
-        let api = self.bindings(&binding.namespace);
-        match timed(api.delete(&binding.name, &DeleteParams::default())).await? {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
-            Err(e) => Err(classify(e)),
+        match &binding.namespace {
+            Some(namespace) => delete_if_present(self.bindings(namespace), &binding.name).await,
+            None => delete_if_present(self.cluster_bindings(), &binding.name).await,
         }
     }
 
@@ -277,11 +392,11 @@ impl Cluster for KubeCluster {
     }
 }
 
-/// What the reconciler needs to know of a listed binding.
-fn observed(binding: &RoleBinding) -> Option<ObservedBinding> {
-    let metadata = &binding.metadata;
+/// What the reconciler needs to know of a listed binding (`namespace` is `None` for a
+/// ClusterRoleBinding).
+fn observed(metadata: &ObjectMeta) -> Option<ObservedBinding> {
     Some(ObservedBinding {
-        namespace: metadata.namespace.clone()?,
+        namespace: metadata.namespace.clone(),
         name: metadata.name.clone()?,
         grant_id: metadata
             .labels

@@ -53,6 +53,7 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../templates/slack/form_error.json"),
     ),
     ("drift", include_str!("../templates/slack/drift.json")),
+    ("macros", include_str!("../templates/slack/macros.jinja")),
 ];
 
 /// Why a submitted request form was refused.
@@ -123,7 +124,8 @@ struct GrantView<'a> {
     requester: &'a str,
     role: &'a str,
     cluster_role: &'a str,
-    namespace: &'a str,
+    namespaces: &'a [String],
+    cluster_wide: bool,
     duration: String,
     reason: &'a str,
     required_approvals: u32,
@@ -174,7 +176,8 @@ impl<'a> GrantView<'a> {
             requester: &g.requester,
             role: &g.role,
             cluster_role: &g.cluster_role,
-            namespace: &g.namespace,
+            namespaces: g.scope.namespaces(),
+            cluster_wide: g.scope.is_cluster(),
             duration: human(Duration::from_secs(g.duration_secs)),
             reason: &g.reason,
             required_approvals: g.required_approvals,
@@ -408,7 +411,7 @@ impl Templates {
                     context! {
                         repair => "delete",
                         drift => drift.as_str(),
-                        namespace => &binding.namespace,
+                        namespace => binding.namespace.as_deref(),
                         name => &binding.name,
                         grant_id,
                         state,
@@ -422,7 +425,7 @@ impl Templates {
                     context! {
                         repair => "rebind",
                         grant_id,
-                        namespace => grant.map(|g| g.namespace.as_str()),
+                        namespace => grant.and_then(|g| g.scope.namespaces().first()),
                         name => grant.map(Grant::binding_name),
                         requester => grant.map(|g| g.requester.as_str()),
                     },

@@ -44,7 +44,7 @@ fn grants() -> Vec<(&'static str, Grant)> {
             terms: GrantTerms {
                 role: "edit".into(),
                 cluster_role: "edit".into(),
-                namespace: "payments".into(),
+                scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(7200),
                 required_approvals: 1,
             },
@@ -393,7 +393,7 @@ fn every_drift_report_renders_valid_block_kit() {
     let grants: std::collections::HashMap<String, Grant> =
         [("abc123".to_string(), by_name("active"))].into();
     let binding = |grant: Option<&str>| ObservedBinding {
-        namespace: "payments".into(),
+        namespace: Some("payments".into()),
         name: "prod-access-abc123".into(),
         grant_id: grant.map(String::from),
         expires_at: None,

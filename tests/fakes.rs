@@ -26,7 +26,7 @@ fn grant(id: &str) -> Grant {
             terms: GrantTerms {
                 role: "edit".into(),
                 cluster_role: "edit".into(),
-                namespace: "payments".into(),
+                scope: prod_access::domain::grant::Scope::namespace("payments"),
                 duration: std::time::Duration::from_secs(3600),
                 required_approvals: 1,
             },
@@ -62,14 +62,14 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
     init();
     let kube = FakeKube::start(&["payments"]).await;
     let api: Api<RoleBinding> = Api::namespaced(kube.client(), "payments");
-    let ours = role_binding(&grant("g1"), &user("oidc:alice@example.com"));
+    let ours = role_binding(&grant("g1"), &user("oidc:alice@example.com"), "payments");
     let created = api.create(&PostParams::default(), &ours).await.unwrap();
     assert!(created.metadata.resource_version.is_some());
 
     let (code, reason, _) = status_of(api.create(&PostParams::default(), &ours).await.unwrap_err());
     assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
 
-    let mut email_label = role_binding(&grant("g2"), &user("x"));
+    let mut email_label = role_binding(&grant("g2"), &user("x"), "payments");
     email_label
         .metadata
         .labels
@@ -87,7 +87,7 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
         "{message}"
     );
 
-    let mut no_api_group = role_binding(&grant("g3"), &user("x"));
+    let mut no_api_group = role_binding(&grant("g3"), &user("x"), "payments");
     no_api_group.subjects.as_mut().unwrap()[0].api_group = None;
     let (code, _, message) = status_of(
         api.create(&PostParams::default(), &no_api_group)
@@ -97,7 +97,7 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
     assert_eq!(code, 422);
     assert!(message.contains("subjects[0].apiGroup"), "{message}");
 
-    let mut bad_name = role_binding(&grant("g4"), &user("x"));
+    let mut bad_name = role_binding(&grant("g4"), &user("x"), "payments");
     bad_name.metadata.name = Some("Prod_Access".into());
     let (code, _, _) = status_of(
         api.create(&PostParams::default(), &bad_name)
@@ -121,7 +121,7 @@ async fn the_fake_apiserver_accepts_what_prod_access_creates_and_rejects_what_a_
         elsewhere
             .create(
                 &PostParams::default(),
-                &role_binding(&grant("g5"), &user("x")),
+                &role_binding(&grant("g5"), &user("x"), "nowhere"),
             )
             .await
             .unwrap_err(),
@@ -141,7 +141,7 @@ async fn the_fake_apiserver_lists_by_label_and_deletes_with_404_semantics() {
     for id in ["g1", "g2"] {
         api.create(
             &PostParams::default(),
-            &role_binding(&grant(id), &user("x")),
+            &role_binding(&grant(id), &user("x"), "payments"),
         )
         .await
         .unwrap();

@@ -60,7 +60,7 @@ async fn the_form_offers_the_policys_roles_and_namespaces() {
     assert_eq!(view["private_metadata"], DEV_CHANNEL);
     assert_eq!(
         options(&view, "role"),
-        vec!["admin", "debug", "edit", "view"]
+        vec!["admin", "debug", "edit", "nodes", "view"]
     );
     assert_eq!(options(&view, "namespace"), vec!["orders", "payments"]);
     assert!(h.kube.calls().is_empty());

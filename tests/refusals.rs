@@ -98,7 +98,9 @@ async fn an_unknown_role_is_answered_with_the_allowed_roles() {
     assert_eq!(reply["response_type"], "ephemeral");
     let text = reply["text"].as_str().unwrap();
     assert!(
-        text.contains("Unknown role `root`. Roles you can request: admin, debug, edit, view."),
+        text.contains(
+            "Unknown role `root`. Roles you can request: admin, debug, edit, nodes, view."
+        ),
         "{text}"
     );
     assert_untouched(&h);

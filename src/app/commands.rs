@@ -210,7 +210,7 @@ impl App {
             .templates
             .request_received(&grant, self.policy.approvers_for(&grant.role))?;
         self.adapters.store.insert(&grant).await?;
-        info!(grant = %grant.id, user, role = %grant.role, namespace = %grant.namespace, "access requested");
+        info!(grant = %grant.id, user, role = %grant.role, scope = ?grant.scope, "access requested");
         self.scheduler_wake.notify_one();
         self.spawn_drive(grant.id);
         Ok(reply)

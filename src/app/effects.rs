@@ -172,7 +172,7 @@ impl App {
             }
             Effect::Unbind => {
                 self.adapters.cluster.unbind(grant).await?;
-                info!(grant = %grant.id, namespace = %grant.namespace, "binding removed");
+                info!(grant = %grant.id, scope = ?grant.scope, "binding removed");
                 Ok(None)
             }
         }
@@ -212,7 +212,7 @@ impl App {
                 Ok(expires_at) => {
                     info!(
                         grant = %grant.id,
-                        namespace = %grant.namespace,
+                        scope = ?grant.scope,
                         user = %identity.user,
                         groups = ?identity.groups,
                         %expires_at,

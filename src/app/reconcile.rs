@@ -23,7 +23,12 @@ impl App {
     pub async fn reconcile_once(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {
         // Permissions can be granted or taken away while the bot runs; readiness follows.
         self.preflight().await;
-        let observed = match self.adapters.cluster.list_managed().await {
+        let observed = match self
+            .adapters
+            .cluster
+            .list_managed(self.policy.has_cluster_roles())
+            .await
+        {
             Ok(observed) => observed,
             Err(e) => {
                 warn!(error = %e, "reconcile: cannot list managed bindings; will try at the next run");

@@ -45,6 +45,35 @@ impl GrantState {
     }
 }
 
+/// Where a grant applies: some namespaces (one RoleBinding each) or the whole cluster (one
+/// ClusterRoleBinding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    Namespaces { names: Vec<String> },
+    Cluster,
+}
+
+impl Scope {
+    pub fn namespace(name: &str) -> Scope {
+        Scope::Namespaces {
+            names: vec![name.to_string()],
+        }
+    }
+
+    /// The namespaces of a namespaced grant; none for a cluster-wide one.
+    pub fn namespaces(&self) -> &[String] {
+        match self {
+            Scope::Namespaces { names } => names,
+            Scope::Cluster => &[],
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Scope::Cluster)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub by: String,
@@ -90,7 +119,8 @@ pub struct Grant {
     pub requested_in: String,
     pub role: String,
     pub cluster_role: String,
-    pub namespace: String,
+    /// Where the access applies.
+    pub scope: Scope,
     /// The whole granted time, including approved extensions.
     pub duration_secs: u64,
     pub reason: String,
@@ -318,6 +348,18 @@ impl Grant {
     /// The deterministic name of this grant's binding objects.
     pub fn binding_name(&self) -> String {
         format!("prod-access-{}", self.id)
+    }
+
+    /// Every binding this grant creates: (namespace, name), the namespace `None` for the
+    /// cluster-wide one.
+    pub fn bindings(&self) -> Vec<(Option<String>, String)> {
+        match &self.scope {
+            Scope::Namespaces { names } => names
+                .iter()
+                .map(|ns| (Some(ns.clone()), self.binding_name()))
+                .collect(),
+            Scope::Cluster => vec![(None, self.binding_name())],
+        }
     }
 
     /// The next moment time alone changes this grant; the scheduler sends `Tick` then.

@@ -44,7 +44,7 @@ impl Grant {
             requested_in: new.requested_in.to_string(),
             role: new.terms.role,
             cluster_role: new.terms.cluster_role,
-            namespace: new.terms.namespace,
+            scope: new.terms.scope,
             duration_secs: new.terms.duration.as_secs(),
             reason: new.reason.to_string(),
             required_approvals: new.terms.required_approvals,
@@ -366,3 +366,11 @@ fn decision(by: &str, at: DateTime<Utc>) -> Decision {
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "lifecycle_extension_tests.rs"]
+mod extension_tests;
+
+#[cfg(test)]
+#[path = "lifecycle_ending_tests.rs"]
+mod ending_tests;

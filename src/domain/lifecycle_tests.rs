@@ -6,17 +6,17 @@ use super::*;
 use crate::domain::grant::MessageRef;
 use crate::domain::policy::tests::example as policy;
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
-fn minutes(m: i64) -> ChronoDuration {
+pub(super) fn minutes(m: i64) -> ChronoDuration {
     ChronoDuration::minutes(m)
 }
 
 /// alice asks for `role` in payments for 2h (the example policy: reviews time out after 1h,
 /// reminders come 15m before expiry; edit allows 4h, admin 1h with 2 approvals).
-fn requested(role: &str) -> Grant {
+pub(super) fn requested(role: &str) -> Grant {
     let policy = policy();
     let rule = &policy.roles[role];
     Grant::request(
@@ -28,7 +28,7 @@ fn requested(role: &str) -> Grant {
             terms: GrantTerms {
                 role: role.into(),
                 cluster_role: rule.cluster_role.clone(),
-                namespace: "payments".into(),
+                scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(7200).min(rule.max_duration),
                 required_approvals: rule.approvals,
             },
@@ -38,24 +38,24 @@ fn requested(role: &str) -> Grant {
     )
 }
 
-fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
+pub(super) fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
     grant.apply(&event, at, &policy())
 }
 
-fn approve(by: &str) -> Event {
+pub(super) fn approve(by: &str) -> Event {
     Event::Approve {
         approver: by.into(),
     }
 }
 
-fn deny(by: &str) -> Event {
+pub(super) fn deny(by: &str) -> Event {
     Event::Deny {
         approver: by.into(),
     }
 }
 
 /// Bound at 09:05 for the 2h asked: until 11:05.
-fn bound() -> Event {
+pub(super) fn bound() -> Event {
     Event::Bound {
         subject: "oidc:alice@example.com".into(),
         groups: vec![],
@@ -63,29 +63,29 @@ fn bound() -> Event {
     }
 }
 
-fn extend(by: &str, minutes: u64) -> Event {
+pub(super) fn extend(by: &str, minutes: u64) -> Event {
     Event::RequestExtension {
         by: by.into(),
         secs: minutes * 60,
     }
 }
 
-fn quiet(mut g: Grant) -> Grant {
+pub(super) fn quiet(mut g: Grant) -> Grant {
     g.outbox.clear();
     g
 }
 
 /// Active from 09:05 until 11:05 (reminder at 10:50).
-fn active() -> Grant {
+pub(super) fn active() -> Grant {
     let approved = apply(&requested("edit"), approve("UBOB"), t0() + minutes(5)).unwrap();
     quiet(apply(&approved, bound(), t0() + minutes(5)).unwrap())
 }
 
-fn with_extension_pending() -> Grant {
+pub(super) fn with_extension_pending() -> Grant {
     quiet(apply(&active(), extend("UALICE", 60), t0() + minutes(30)).unwrap())
 }
 
-fn in_state(state: GrantState) -> Grant {
+pub(super) fn in_state(state: GrantState) -> Grant {
     let g = quiet(requested("edit"));
     let at = t0() + minutes(1);
     match state {
@@ -327,311 +327,6 @@ fn approvers_are_checked_against_the_policy_as_it_is_now() {
 }
 
 #[test]
-fn a_deny_ends_the_request_and_tells_the_requester() {
-    let g = quiet(requested("edit"));
-    let denied = apply(&g, deny("UCAROL"), t0() + minutes(1)).unwrap();
-    assert_eq!(denied.state, GrantState::Denied);
-    assert_eq!(denied.denial.as_ref().unwrap().by, "UCAROL");
-    assert_eq!(denied.ended_at, Some(t0() + minutes(1)));
-    assert_eq!(
-        denied.outbox,
-        vec![
-            Effect::UpdateApprovalMessage,
-            Effect::Audit { step: Step::Denied },
-            Effect::ThreadReply { step: Step::Denied },
-            Effect::Notify { note: Note::Denied },
-        ]
-    );
-}
-
-#[test]
-fn only_the_requester_may_cancel_a_pending_request() {
-    let g = quiet(requested("edit"));
-    assert_eq!(
-        apply(&g, Event::Cancel { by: "UBOB".into() }, t0()),
-        Err(Rejection::NotTheRequester)
-    );
-    let cancelled = apply(
-        &g,
-        Event::Cancel {
-            by: "UALICE".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert_eq!(cancelled.state, GrantState::Cancelled);
-    assert_eq!(cancelled.ended_by.as_ref().unwrap().by, "UALICE");
-    assert!(
-        !cancelled
-            .outbox
-            .iter()
-            .any(|e| matches!(e, Effect::Notify { .. }))
-    );
-}
-
-#[test]
-fn an_unreviewed_request_times_out_at_its_deadline() {
-    let g = quiet(requested("edit"));
-    assert_eq!(
-        apply(&g, Event::Tick, t0() + minutes(59)),
-        Err(Rejection::NotDue)
-    );
-    let timed_out = apply(&g, Event::Tick, t0() + minutes(60)).unwrap();
-    assert_eq!(timed_out.state, GrantState::TimedOut);
-    assert_eq!(timed_out.next_deadline(), None);
-    assert!(timed_out.outbox.contains(&Effect::Notify {
-        note: Note::TimedOut
-    }));
-    assert!(timed_out.outbox.contains(&Effect::UpdateApprovalMessage));
-}
-
-#[test]
-fn a_failed_bind_reports_first_and_cleans_up_last() {
-    let approved = in_state(GrantState::Approved);
-    let failed = apply(
-        &approved,
-        Event::BindFailed {
-            reason: "forbidden".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert_eq!(failed.state, GrantState::Failed);
-    assert_eq!(failed.failure.as_deref(), Some("forbidden"));
-    assert_eq!(failed.outbox[0], Effect::UpdateApprovalMessage);
-    assert!(
-        failed
-            .outbox
-            .contains(&Effect::Notify { note: Note::Failed })
-    );
-    assert_eq!(failed.outbox.last(), Some(&Effect::Unbind));
-}
-
-#[test]
-fn the_reminder_comes_once_before_expiry_and_expiry_unbinds_first() {
-    let g = active();
-    let remind_at = g.remind_at.unwrap();
-    let expires_at = g.expires_at.unwrap();
-    assert_eq!(g.next_deadline(), Some(remind_at));
-    assert_eq!(
-        apply(&g, Event::Tick, remind_at - minutes(1)),
-        Err(Rejection::NotDue)
-    );
-
-    let reminded = apply(&g, Event::Tick, remind_at).unwrap();
-    assert_eq!(reminded.state, GrantState::Active);
-    assert_eq!(
-        reminded.outbox,
-        vec![Effect::Notify {
-            note: Note::Reminder
-        }]
-    );
-    assert_eq!(reminded.next_deadline(), Some(expires_at));
-    let reminded = quiet(reminded);
-    assert_eq!(
-        apply(&reminded, Event::Tick, remind_at + minutes(1)),
-        Err(Rejection::NotDue)
-    );
-
-    let expired = apply(&reminded, Event::Tick, expires_at).unwrap();
-    assert_eq!(expired.state, GrantState::Expired);
-    assert_eq!(expired.ended_at, Some(expires_at));
-    assert_eq!(expired.outbox[0], Effect::Unbind);
-    assert!(expired.outbox.contains(&Effect::Notify {
-        note: Note::Expired
-    }));
-}
-
-#[test]
-fn a_grant_too_short_for_a_reminder_gets_none() {
-    let mut policy = policy();
-    policy.requests.reminder_before = Duration::from_secs(3 * 3600);
-    let approved = quiet(
-        requested("edit")
-            .apply(&approve("UBOB"), t0(), &policy)
-            .unwrap(),
-    );
-    let active = approved
-        .apply(&bound(), t0() + minutes(5), &policy)
-        .unwrap();
-    assert_eq!(active.remind_at, None);
-    assert_eq!(active.next_deadline(), active.expires_at);
-}
-
-#[test]
-fn the_requester_or_an_approver_may_revoke_anyone_else_may_not() {
-    let g = active();
-    assert_eq!(
-        apply(
-            &g,
-            Event::Revoke {
-                by: "UMALLORY".into()
-            },
-            t0()
-        ),
-        Err(Rejection::NotAllowedToRevoke)
-    );
-    let by_self = apply(
-        &g,
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert_eq!(by_self.state, GrantState::Revoked);
-    assert_eq!(by_self.outbox[0], Effect::Unbind);
-    assert!(
-        !by_self
-            .outbox
-            .iter()
-            .any(|e| matches!(e, Effect::Notify { .. }))
-    );
-    let by_approver = apply(&g, Event::Revoke { by: "UBOB".into() }, t0()).unwrap();
-    assert_eq!(by_approver.ended_by.as_ref().unwrap().by, "UBOB");
-    assert!(by_approver.outbox.contains(&Effect::Notify {
-        note: Note::Revoked
-    }));
-}
-
-#[test]
-fn an_extension_needs_the_requester_room_under_the_max_and_no_other_pending() {
-    let g = active();
-    assert_eq!(
-        apply(&g, extend("UBOB", 30), t0()),
-        Err(Rejection::NotTheRequester)
-    );
-    assert_eq!(
-        apply(&g, extend("UALICE", 121), t0()),
-        Err(Rejection::ExtensionTooLong {
-            max_secs: 4 * 3600,
-            left_secs: 2 * 3600
-        })
-    );
-    let pending = apply(&g, extend("UALICE", 120), t0()).unwrap();
-    assert_eq!(pending.pending_extension().unwrap().by_secs, 7200);
-    assert_eq!(
-        pending.outbox,
-        vec![
-            Effect::PostExtensionMessage,
-            Effect::Audit {
-                step: Step::ExtensionRequested
-            },
-            Effect::ThreadReply {
-                step: Step::ExtensionRequested
-            },
-        ]
-    );
-    assert_eq!(
-        apply(&pending, extend("UALICE", 1), t0()),
-        Err(Rejection::ExtensionPending)
-    );
-}
-
-#[test]
-fn an_approved_extension_moves_expiry_and_the_reminder() {
-    let g = with_extension_pending();
-    let old_expiry = g.expires_at.unwrap();
-    assert_eq!(
-        apply(
-            &g,
-            Event::ApproveExtension {
-                approver: "UALICE".into()
-            },
-            t0()
-        ),
-        Err(Rejection::SelfApproval)
-    );
-    let at = t0() + minutes(40);
-    let extended = apply(
-        &g,
-        Event::ApproveExtension {
-            approver: "UCAROL".into(),
-        },
-        at,
-    )
-    .unwrap();
-    assert_eq!(extended.state, GrantState::Active);
-    assert_eq!(extended.expires_at, Some(old_expiry + minutes(60)));
-    assert_eq!(extended.duration_secs, 3 * 3600);
-    assert_eq!(extended.remind_at, Some(old_expiry + minutes(45)));
-    assert_eq!(
-        extended.extension.as_ref().unwrap().state,
-        ExtensionState::Approved
-    );
-    assert_eq!(extended.outbox[0], Effect::UpdateBindingExpiry);
-    assert!(extended.outbox.contains(&Effect::Notify {
-        note: Note::Extended
-    }));
-    assert_eq!(
-        apply(
-            &quiet(extended),
-            Event::ApproveExtension {
-                approver: "UBOB".into()
-            },
-            at
-        ),
-        Err(Rejection::NoExtensionPending)
-    );
-}
-
-#[test]
-fn an_extension_is_rechecked_against_the_max_when_approved() {
-    let g = with_extension_pending();
-    let mut policy = policy();
-    policy.roles.get_mut("edit").unwrap().max_duration = Duration::from_secs(2 * 3600);
-    assert_eq!(
-        g.apply(
-            &Event::ApproveExtension {
-                approver: "UBOB".into()
-            },
-            t0(),
-            &policy
-        ),
-        Err(Rejection::ExtensionTooLong {
-            max_secs: 7200,
-            left_secs: 0
-        })
-    );
-}
-
-#[test]
-fn a_denied_extension_leaves_the_expiry_alone() {
-    let g = with_extension_pending();
-    let denied = apply(
-        &g,
-        Event::DenyExtension {
-            approver: "UBOB".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert_eq!(denied.expires_at, g.expires_at);
-    assert_eq!(
-        denied.extension.as_ref().unwrap().state,
-        ExtensionState::Denied
-    );
-    assert!(denied.outbox.contains(&Effect::Notify {
-        note: Note::ExtensionDenied
-    }));
-    assert!(
-        apply(&quiet(denied), extend("UALICE", 30), t0()).is_ok(),
-        "may ask again"
-    );
-}
-
-#[test]
-fn a_pending_extension_lapses_when_the_grant_ends() {
-    let g = with_extension_pending();
-    let expired = apply(&g, Event::Tick, g.expires_at.unwrap()).unwrap();
-    assert_eq!(
-        expired.extension.as_ref().unwrap().state,
-        ExtensionState::Denied
-    );
-    assert!(expired.outbox.contains(&Effect::UpdateExtensionMessage));
-}
-
-#[test]
 fn message_references_are_recorded_in_any_state() {
     let message = MessageRef {
         channel: "CAPPROVALS".into(),
@@ -741,115 +436,4 @@ proptest::proptest! {
             }
         }
     }
-}
-
-#[test]
-fn extension_rules_come_from_the_role() {
-    let mut policy = policy();
-    policy.roles.get_mut("edit").unwrap().extensions.allowed = false;
-    assert_eq!(
-        active().apply(&extend("UALICE", 30), t0(), &policy),
-        Err(Rejection::ExtensionsNotAllowed)
-    );
-    let admin = policy.roles.get_mut("admin").unwrap();
-    admin.extensions.approvals = Some(1);
-    admin.max_duration = Duration::from_secs(2 * 3600);
-    let approved = requested("admin")
-        .apply(&approve("USRE1"), t0(), &policy)
-        .and_then(|g| g.apply(&approve("USRE2"), t0(), &policy))
-        .and_then(|g| g.apply(&bound(), t0(), &policy))
-        .unwrap();
-    let asked = approved
-        .apply(
-            &Event::RequestExtension {
-                by: "UALICE".into(),
-                secs: 60,
-            },
-            t0(),
-            &policy,
-        )
-        .unwrap();
-    assert_eq!(
-        asked.pending_extension().unwrap().required_approvals,
-        1,
-        "one approval is enough"
-    );
-}
-
-#[test]
-fn an_approved_grant_can_be_revoked_before_it_is_bound() {
-    let approved = apply(&quiet(requested("edit")), approve("UBOB"), t0()).unwrap();
-    assert_eq!(approved.outbox, vec![Effect::Bind]);
-    let revoked = apply(
-        &approved,
-        Event::Revoke {
-            by: "UCAROL".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert_eq!(revoked.state, GrantState::Revoked);
-    assert!(
-        !revoked.outbox.contains(&Effect::Bind),
-        "the pending bind is dropped"
-    );
-    assert_eq!(revoked.outbox[0], Effect::Unbind, "in case it had started");
-}
-
-#[test]
-fn ending_drops_an_expiry_update_that_could_stand_in_front_of_the_revocation() {
-    let g = with_extension_pending();
-    let extended = apply(
-        &g,
-        Event::ApproveExtension {
-            approver: "UBOB".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert_eq!(extended.outbox[0], Effect::UpdateBindingExpiry);
-    let revoked = apply(
-        &extended,
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
-        t0(),
-    )
-    .unwrap();
-    assert!(!revoked.outbox.contains(&Effect::UpdateBindingExpiry));
-    assert!(revoked.outbox.contains(&Effect::Unbind));
-}
-
-#[test]
-fn nothing_extends_a_grant_whose_time_has_run_out() {
-    let g = with_extension_pending();
-    let at = g.expires_at.unwrap();
-    for event in [
-        Event::ApproveExtension {
-            approver: "UBOB".into(),
-        },
-        Event::DenyExtension {
-            approver: "UBOB".into(),
-        },
-        extend("UALICE", 10),
-    ] {
-        assert_eq!(
-            apply(&g, event, at),
-            Err(Rejection::WrongState {
-                state: GrantState::Expired
-            })
-        );
-    }
-    assert_eq!(
-        apply(&g, Event::Tick, at).unwrap().state,
-        GrantState::Expired
-    );
-}
-
-#[test]
-fn an_extension_of_nothing_is_refused() {
-    assert!(matches!(
-        apply(&active(), extend("UALICE", 0), t0()),
-        Err(Rejection::ExtensionTooLong { .. })
-    ));
 }

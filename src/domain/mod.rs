@@ -2,9 +2,11 @@
 //! Nothing here performs I/O; callers pass in the time and carry out the returned effects.
 
 pub mod command;
+mod duration_serde;
 pub mod grant;
 pub mod identity;
 pub mod lifecycle;
 pub mod permissions;
 pub mod policy;
+mod policy_check;
 pub mod reconcile;

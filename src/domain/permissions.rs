@@ -24,18 +24,22 @@ impl std::fmt::Display for Permission {
 
 const RBAC: &str = "rbac.authorization.k8s.io";
 
-/// Cluster-wide (every namespace): manage RoleBindings, and bind exactly the policy's ClusterRoles.
+/// Cluster-wide (every namespace): manage RoleBindings (and ClusterRoleBindings when the policy
+/// has cluster-scoped roles), and bind exactly the policy's ClusterRoles.
 pub fn required(policy: &Policy) -> Vec<Permission> {
-    let rolebindings = |verb| Permission {
-        verb,
-        group: RBAC,
-        resource: "rolebindings",
-        name: None,
+    let verbs = ["create", "get", "list", "patch", "delete"];
+    let manage = |resource: &'static str| {
+        verbs.into_iter().map(move |verb| Permission {
+            verb,
+            group: RBAC,
+            resource,
+            name: None,
+        })
     };
-    let mut needed: Vec<Permission> = ["create", "get", "list", "patch", "delete"]
-        .into_iter()
-        .map(rolebindings)
-        .collect();
+    let mut needed: Vec<Permission> = manage("rolebindings").collect();
+    if policy.has_cluster_roles() {
+        needed.extend(manage("clusterrolebindings"));
+    }
     let mut roles: Vec<&String> = policy.roles.values().map(|r| &r.cluster_role).collect();
     roles.sort();
     roles.dedup();
@@ -65,8 +69,14 @@ mod tests {
                 "list rolebindings.rbac.authorization.k8s.io",
                 "patch rolebindings.rbac.authorization.k8s.io",
                 "delete rolebindings.rbac.authorization.k8s.io",
+                "create clusterrolebindings.rbac.authorization.k8s.io",
+                "get clusterrolebindings.rbac.authorization.k8s.io",
+                "list clusterrolebindings.rbac.authorization.k8s.io",
+                "patch clusterrolebindings.rbac.authorization.k8s.io",
+                "delete clusterrolebindings.rbac.authorization.k8s.io",
                 "bind clusterroles.rbac.authorization.k8s.io \"admin\"",
                 "bind clusterroles.rbac.authorization.k8s.io \"edit\"",
+                "bind clusterroles.rbac.authorization.k8s.io \"node-reader\"",
                 "bind clusterroles.rbac.authorization.k8s.io \"view\"",
             ]
         );

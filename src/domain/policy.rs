@@ -6,7 +6,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::command::{RESERVED_WORDS, RequestArgs};
+use super::command::RequestArgs;
+use super::grant::Scope;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,11 +25,17 @@ pub struct Policy {
 #[serde(deny_unknown_fields)]
 pub struct RequestRules {
     /// How long a request may wait for its approvals before it times out.
-    #[serde(default = "default_review_timeout", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_review_timeout",
+        with = "super::duration_serde::required"
+    )]
     #[schemars(with = "String", example = "2h")]
     pub review_timeout: Duration,
     /// How long before expiry the requester is reminded (with Extend / Drop now buttons).
-    #[serde(default = "default_reminder_before", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_reminder_before",
+        with = "super::duration_serde::required"
+    )]
     #[schemars(with = "String", example = "10m")]
     pub reminder_before: Duration,
 }
@@ -49,6 +56,20 @@ fn default_review_timeout() -> Duration {
 fn default_reminder_before() -> Duration {
     Duration::from_secs(10 * 60)
 }
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleScope {
+    #[default]
+    Namespaced,
+    Cluster,
+}
+
+/// What a request names as its namespace to mean the whole cluster.
+pub const CLUSTER_WORD: &str = "cluster";
+
+/// How many namespaces one request may name.
+pub const MAX_NAMESPACES: usize = 10;
 
 /// Whether, and with how many approvals, an active grant may be extended. The total never exceeds
 /// the role's `max_duration` either way.
@@ -100,13 +121,18 @@ fn yes() -> bool {
 pub struct RolePolicy {
     /// The ClusterRole a grant of this role binds.
     pub cluster_role: String,
+    /// `namespaced` (the default: RoleBindings in `namespaces`) or `cluster` (one
+    /// ClusterRoleBinding; requested with `cluster` as the namespace).
+    #[serde(default)]
+    pub scope: RoleScope,
     /// Namespaces this role may be granted in; `*` and `?` are wildcards (`team-*`).
+    #[serde(default)]
     pub namespaces: Vec<String>,
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "super::duration_serde::required")]
     #[schemars(with = "String", example = "4h")]
     pub max_duration: Duration,
     /// Used when the request names no duration; defaults to the shorter of 1h and the maximum.
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, with = "super::duration_serde::optional")]
     #[schemars(with = "Option<String>", example = "1h")]
     pub default_duration: Option<Duration>,
     /// Where this role's approval requests go, instead of the configured approvals channel.
@@ -140,7 +166,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn at(path: &[&str], message: impl Into<String>) -> Problem {
+    pub(crate) fn at(path: &[&str], message: impl Into<String>) -> Problem {
         Problem {
             path: path.iter().map(|p| p.to_string()).collect(),
             message: message.into(),
@@ -163,7 +189,7 @@ impl std::fmt::Display for Problem {
 pub struct GrantTerms {
     pub role: String,
     pub cluster_role: String,
-    pub namespace: String,
+    pub scope: Scope,
     pub duration: Duration,
     pub required_approvals: u32,
 }
@@ -212,6 +238,42 @@ impl RequestRefusal {
 }
 
 impl RolePolicy {
+    /// The scope a request's namespace argument asks for: `payments`, `payments,orders`, or
+    /// `cluster` for a cluster-scoped role.
+    fn scope_for(&self, role: &str, asked: &str) -> Result<Scope, RequestRefusal> {
+        let not_allowed = || RequestRefusal::NamespaceNotAllowed {
+            role: role.to_string(),
+            namespace: asked.to_string(),
+            allowed: match self.scope {
+                RoleScope::Cluster => vec![CLUSTER_WORD.to_string()],
+                RoleScope::Namespaced => self.namespaces.clone(),
+            },
+        };
+        match self.scope {
+            RoleScope::Cluster if asked == CLUSTER_WORD => Ok(Scope::Cluster),
+            RoleScope::Cluster => Err(not_allowed()),
+            RoleScope::Namespaced => {
+                let mut names: Vec<String> = asked
+                    .split(',')
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                names.sort();
+                names.dedup();
+                let fits = !names.is_empty()
+                    && names.len() <= MAX_NAMESPACES
+                    && names
+                        .iter()
+                        .all(|n| is_dns_label(n) && self.allows_namespace(n));
+                if fits {
+                    Ok(Scope::Namespaces { names })
+                } else {
+                    Err(not_allowed())
+                }
+            }
+        }
+    }
+
     pub fn allows_namespace(&self, namespace: &str) -> bool {
         self.namespaces
             .iter()
@@ -251,6 +313,11 @@ impl RolePolicy {
 }
 
 impl Policy {
+    /// Whether any role is bound cluster-wide (with ClusterRoleBindings).
+    pub fn has_cluster_roles(&self) -> bool {
+        self.roles.values().any(|r| r.scope == RoleScope::Cluster)
+    }
+
     pub fn role_names(&self) -> Vec<String> {
         self.roles.keys().cloned().collect()
     }
@@ -263,13 +330,7 @@ impl Policy {
                 role: args.role.clone(),
                 allowed: self.role_names(),
             })?;
-        if !is_dns_label(&args.namespace) || !role.allows_namespace(&args.namespace) {
-            return Err(RequestRefusal::NamespaceNotAllowed {
-                role: args.role.clone(),
-                namespace: args.namespace.clone(),
-                allowed: role.namespaces.clone(),
-            });
-        }
+        let scope = role.scope_for(&args.role, &args.namespace)?;
         let duration = args.duration.unwrap_or_else(|| role.default_duration());
         if duration > role.max_duration {
             return Err(RequestRefusal::TooLong {
@@ -282,7 +343,7 @@ impl Policy {
         Ok(GrantTerms {
             role: args.role.clone(),
             cluster_role: role.cluster_role.clone(),
-            namespace: args.namespace.clone(),
+            scope,
             duration,
             required_approvals: role.approvals,
         })
@@ -341,127 +402,6 @@ impl Policy {
         }
         policy
     }
-
-    /// Every problem that would make the policy unsafe or unusable, with where it is.
-    pub fn problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        if self.roles.is_empty() {
-            problems.push(Problem::at(&["roles"], "at least one role is needed"));
-        }
-        for approver in &self.approvers {
-            if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
-                problems.push(Problem::at(&["approvers"], not_an_approver(text)));
-            }
-        }
-        for (name, role) in &self.roles {
-            let at = |field: &'static str| vec!["roles", name.as_str(), field];
-            let mut push =
-                |path: Vec<&str>, message: String| problems.push(Problem::at(&path, message));
-            if !is_dns_label(name) {
-                push(
-                    vec!["roles", name],
-                    "a role name must be lowercase letters, digits and '-'".into(),
-                );
-            }
-            if RESERVED_WORDS.contains(&name.as_str()) {
-                push(
-                    vec!["roles", name],
-                    format!("`{name}` is a subcommand and cannot be a role name"),
-                );
-            }
-            if role.cluster_role.trim().is_empty() {
-                push(at("cluster_role"), "must name a ClusterRole".into());
-            }
-            if role.namespaces.is_empty() {
-                push(at("namespaces"), "at least one namespace is needed".into());
-            }
-            for ns in &role.namespaces {
-                if !is_dns_label(&ns.replace(['*', '?'], "x")) {
-                    push(
-                        at("namespaces"),
-                        format!(
-                            "`{ns}` is not a valid namespace name or pattern (RFC 1123 label; `*` and `?` as wildcards)"
-                        ),
-                    );
-                }
-            }
-            if role.max_duration.is_zero() {
-                push(at("max_duration"), "must be longer than zero".into());
-            }
-            if let Some(default) = role.default_duration
-                && (default.is_zero() || default > role.max_duration)
-            {
-                push(
-                    at("default_duration"),
-                    format!(
-                        "must be longer than zero and at most max_duration ({})",
-                        humantime::format_duration(role.max_duration)
-                    ),
-                );
-            }
-            if let Some(pattern) = &role.reason.ticket
-                && let Err(e) = regex::Regex::new(pattern)
-            {
-                push(
-                    vec!["roles", name, "reason", "ticket"],
-                    format!("not a regular expression: {e}"),
-                );
-            }
-            if role.approvals == 0 {
-                push(at("approvals"), "at least one approval is needed".into());
-            }
-            if role.extensions.approvals == Some(0) {
-                push(
-                    vec!["roles", name, "extensions", "approvals"],
-                    "at least one approval is needed".into(),
-                );
-            }
-            for approver in &role.approvers {
-                if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
-                    push(at("approvers"), not_an_approver(text));
-                }
-            }
-            let approvers = self.approvers_for(name);
-            // A group or an email may stand for any number of people; only a list of user IDs
-            // can be counted here.
-            let countable = approvers
-                .iter()
-                .all(|a| matches!(ApproverRef::parse(a), ApproverRef::User(_)));
-            if approvers.is_empty() {
-                push(
-                    at("approvers"),
-                    "no approvers (set approvers at the top or on the role)".into(),
-                );
-            } else if countable {
-                let mut counts = vec![(at("approvals"), role.approvals)];
-                if let Some(needed) = role.extensions.approvals {
-                    counts.push((vec!["roles", name, "extensions", "approvals"], needed));
-                }
-                for (path, needed) in counts {
-                    if (approvers.len() as u64) < u64::from(needed) {
-                        push(
-                            path,
-                            format!(
-                                "needs {needed} approvals but only {} approvers are listed",
-                                approvers.len()
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        if self.requests.review_timeout.is_zero() {
-            problems.push(Problem::at(
-                &["requests", "review_timeout"],
-                "must be longer than zero",
-            ));
-        }
-        problems
-    }
-}
-
-fn not_an_approver(text: &str) -> String {
-    format!("`{text}` is not a Slack user ID (U…/W…), user group ID (S…) or email")
 }
 
 /// Stands for "no approver" where an empty list would mean "the default approvers".
@@ -504,42 +444,6 @@ pub fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
-}
-
-mod optional_duration {
-    use std::time::Duration;
-
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::humantime_serde_compat::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::humantime_serde_compat::deserialize(d).map(Some)
-    }
-}
-
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a duration ({e}); write e.g. 30m, 2h, 1d"
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

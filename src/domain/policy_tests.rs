@@ -31,6 +31,10 @@ roles:
     max_duration: 30m
     reason:
       required: false
+  nodes:
+    cluster_role: node-reader
+    scope: cluster
+    max_duration: 1h
 "#;
 
 pub(crate) fn example() -> Policy {
@@ -73,7 +77,7 @@ fn defaults_fill_in_what_the_file_leaves_out() {
 fn an_allowed_request_gets_the_roles_terms() {
     let terms = ask("edit", "payments", 7200).unwrap();
     assert_eq!(terms.cluster_role, "edit");
-    assert_eq!(terms.namespace, "payments");
+    assert_eq!(terms.scope, Scope::namespace("payments"));
     assert_eq!(terms.duration, Duration::from_secs(7200));
     assert_eq!(terms.required_approvals, 1);
 }
@@ -124,7 +128,13 @@ fn an_unknown_role_lists_the_roles() {
         ask("root", "payments", 60),
         Err(RequestRefusal::UnknownRole {
             role: "root".into(),
-            allowed: vec!["admin".into(), "debug".into(), "edit".into(), "peek".into()],
+            allowed: vec![
+                "admin".into(),
+                "debug".into(),
+                "edit".into(),
+                "nodes".into(),
+                "peek".into()
+            ],
         })
     );
 }
@@ -244,8 +254,8 @@ proptest::proptest! {
     /// Whatever is typed, an accepted request never exceeds what the policy allows.
     #[test]
     fn accepted_requests_stay_within_the_policy(
-        role in "(edit|admin|debug|peek|root)",
-        namespace in "(payments|orders|team-[a-z]{1,3}|kube-system|[a-z]{1,8})",
+        role in "(edit|admin|debug|peek|nodes|root)",
+        namespace in "(payments|orders|team-[a-z]{1,3}|kube-system|cluster|[a-z]{1,8})(,(payments|orders|kube-system))?",
         minutes in proptest::option::of(1u64..2_000),
         reason in "((INC|CHG)-[0-9]{1,3} )?[a-z ]{0,10}",
     ) {
@@ -253,7 +263,14 @@ proptest::proptest! {
         let request = args(&role, &namespace, minutes.map(|m| m * 60), &reason);
         if let Ok(terms) = policy.evaluate(&request) {
             let rule = &policy.roles[&role];
-            proptest::prop_assert!(rule.allows_namespace(&terms.namespace));
+            match &terms.scope {
+                Scope::Cluster => proptest::prop_assert_eq!(rule.scope, RoleScope::Cluster),
+                Scope::Namespaces { names } => {
+                    proptest::prop_assert_eq!(rule.scope, RoleScope::Namespaced);
+                    proptest::prop_assert!(!names.is_empty());
+                    proptest::prop_assert!(names.iter().all(|n| rule.allows_namespace(n)));
+                }
+            }
             proptest::prop_assert!(terms.duration <= rule.max_duration);
             proptest::prop_assert!(!terms.duration.is_zero());
             proptest::prop_assert_eq!(&terms.cluster_role, &rule.cluster_role);
@@ -343,5 +360,84 @@ fn approver_counts_are_checked_only_where_they_can_be_counted() {
     assert_eq!(
         problems,
         vec!["roles.admin.extensions.approvals: needs 3 approvals but only 2 approvers are listed"]
+    );
+}
+
+#[test]
+fn a_request_may_name_several_namespaces_all_of_which_must_be_allowed() {
+    let policy = example();
+    let terms = policy
+        .evaluate(&args("edit", "orders,payments,orders", None, "r"))
+        .unwrap();
+    assert_eq!(
+        terms.scope,
+        Scope::Namespaces {
+            names: vec!["orders".into(), "payments".into()]
+        }
+    );
+    assert!(matches!(
+        policy.evaluate(&args("edit", "payments,kube-system", None, "r")),
+        Err(RequestRefusal::NamespaceNotAllowed { .. })
+    ));
+    assert!(matches!(
+        policy.evaluate(&args("edit", ",", None, "r")),
+        Err(RequestRefusal::NamespaceNotAllowed { .. })
+    ));
+    let many = ["team-a"; MAX_NAMESPACES + 1]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{n}{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(
+        policy
+            .evaluate(&args("debug", &many, None, "INC-1"))
+            .is_err()
+    );
+}
+
+#[test]
+fn a_cluster_scoped_role_is_asked_for_with_the_word_cluster() {
+    let policy = example();
+    let terms = policy
+        .evaluate(&args("nodes", "cluster", None, "r"))
+        .unwrap();
+    assert_eq!(terms.scope, Scope::Cluster);
+    assert_eq!(
+        policy.evaluate(&args("nodes", "payments", None, "r")),
+        Err(RequestRefusal::NamespaceNotAllowed {
+            role: "nodes".into(),
+            namespace: "payments".into(),
+            allowed: vec!["cluster".into()],
+        })
+    );
+    assert!(matches!(
+        policy.evaluate(&args("edit", "cluster", None, "r")),
+        Err(RequestRefusal::NamespaceNotAllowed { .. })
+    ));
+}
+
+#[test]
+fn scope_and_namespaces_must_agree() {
+    let mut policy = example();
+    policy
+        .roles
+        .get_mut("nodes")
+        .unwrap()
+        .namespaces
+        .push("payments".into());
+    policy.roles.get_mut("edit").unwrap().namespaces.clear();
+    let problems: Vec<String> = policy.problems().iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("roles.nodes.namespaces: a cluster-scoped role")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("roles.edit.namespaces: at least one")),
+        "{problems:?}"
     );
 }

@@ -15,7 +15,8 @@ pub const EXPIRY_GRACE: chrono::Duration = chrono::Duration::seconds(30);
 /// A binding labelled `app.kubernetes.io/managed-by=prod-access`, as listed from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedBinding {
-    pub namespace: String,
+    /// `None` for a ClusterRoleBinding.
+    pub namespace: Option<String>,
     pub name: String,
     /// The `prod-access/grant` label.
     pub grant_id: Option<String>,
@@ -86,7 +87,9 @@ pub fn reconcile(
             Some(_) if expired_by(EXPIRY_GRACE) => Some(Drift::Expired),
             Some(g)
                 if g.state == GrantState::Active
-                    && (g.namespace != binding.namespace || g.binding_name() != binding.name) =>
+                    && !g
+                        .bindings()
+                        .contains(&(binding.namespace.clone(), binding.name.clone())) =>
             {
                 Some(Drift::NotTheGrantsBinding)
             }
@@ -99,7 +102,7 @@ pub fn reconcile(
                 drift,
             }),
             None => {
-                present.insert((binding.namespace.as_str(), binding.name.as_str()));
+                present.insert((binding.namespace.clone(), binding.name.clone()));
             }
         }
     }
@@ -107,7 +110,7 @@ pub fn reconcile(
         .values()
         .filter(|g| g.state == GrantState::Active)
         .filter(|g| g.expires_at.is_some_and(|at| now < at))
-        .filter(|g| !present.contains(&(g.namespace.as_str(), g.binding_name().as_str())))
+        .filter(|g| g.bindings().iter().any(|b| !present.contains(b)))
         .collect();
     missing.sort_by(|a, b| a.id.cmp(&b.id));
     repairs.extend(missing.into_iter().map(|g| Repair::Rebind {

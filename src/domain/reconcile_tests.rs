@@ -26,7 +26,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
             terms: GrantTerms {
                 role: "edit".into(),
                 cluster_role: "edit".into(),
-                namespace: "payments".into(),
+                scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(7200),
                 required_approvals: 1,
             },
@@ -66,7 +66,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
 
 fn observed(id: Option<&str>, expires_in: i64) -> ObservedBinding {
     ObservedBinding {
-        namespace: "payments".into(),
+        namespace: Some("payments".into()),
         name: format!("prod-access-{}", id.unwrap_or("x")),
         grant_id: id.map(String::from),
         expires_at: Some(t0() + hours(expires_in)),
@@ -154,7 +154,7 @@ fn a_binding_being_created_is_left_alone() {
 fn a_stray_binding_claiming_an_active_grant_is_removed() {
     let g = grant("g1", GrantState::Active);
     let mut stray = observed(Some("g1"), 2);
-    stray.namespace = "kube-system".into();
+    stray.namespace = Some("kube-system".into());
     let repairs = reconcile(&[stray, observed(Some("g1"), 2)], &store(&[g]), t0());
     assert_eq!(drift_of(&repairs), vec![Drift::NotTheGrantsBinding]);
 }
@@ -198,4 +198,49 @@ fn an_ended_grant_removing_its_own_binding_is_left_to_finish() {
         drift_of(&overdue),
         vec![Drift::GrantEnded(GrantState::Revoked)]
     );
+}
+
+#[test]
+fn a_multi_namespace_grant_is_rebound_when_any_of_its_bindings_is_missing() {
+    let mut g = grant("g1", GrantState::Active);
+    g.scope = crate::domain::grant::Scope::Namespaces {
+        names: vec!["orders".into(), "payments".into()],
+    };
+    let in_payments = observed(Some("g1"), 2);
+    let repairs = reconcile(
+        std::slice::from_ref(&in_payments),
+        &store(std::slice::from_ref(&g)),
+        t0(),
+    );
+    assert_eq!(
+        repairs,
+        vec![Repair::Rebind {
+            grant_id: "g1".into()
+        }]
+    );
+    let in_orders = ObservedBinding {
+        namespace: Some("orders".into()),
+        ..in_payments.clone()
+    };
+    assert_eq!(
+        reconcile(&[in_payments, in_orders], &store(&[g]), t0()),
+        vec![]
+    );
+}
+
+#[test]
+fn a_cluster_wide_grant_owns_a_cluster_role_binding() {
+    let mut g = grant("g1", GrantState::Active);
+    g.scope = crate::domain::grant::Scope::Cluster;
+    let cluster_binding = ObservedBinding {
+        namespace: None,
+        ..observed(Some("g1"), 2)
+    };
+    assert_eq!(
+        reconcile(&[cluster_binding], &store(std::slice::from_ref(&g)), t0()),
+        vec![]
+    );
+    let namespaced = observed(Some("g1"), 2);
+    let repairs = reconcile(&[namespaced], &store(&[g]), t0());
+    assert_eq!(drift_of(&repairs), vec![Drift::NotTheGrantsBinding]);
 }

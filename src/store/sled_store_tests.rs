@@ -28,7 +28,7 @@ fn grant(id: &str) -> Grant {
             terms: GrantTerms {
                 role: "edit".into(),
                 cluster_role: "edit".into(),
-                namespace: "payments".into(),
+                scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(3600),
                 required_approvals: 1,
             },

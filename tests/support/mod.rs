@@ -98,6 +98,10 @@ policy:
       cluster_role: edit
       namespaces: [payments, orders]
       max_duration: 4h
+    nodes:
+      cluster_role: node-reader
+      scope: cluster
+      max_duration: 1h
     view:
       cluster_role: view
       namespaces: [payments]

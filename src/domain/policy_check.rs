@@ -1,0 +1,136 @@
+//! Checking a policy: every problem that would make it unsafe or unusable, with the key path it
+//! is at, so `policy check` can point at the line.
+
+use super::command::RESERVED_WORDS;
+use super::policy::{ApproverRef, Policy, Problem, RoleScope, is_dns_label};
+
+impl Policy {
+    /// Every problem that would make the policy unsafe or unusable, with where it is.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if self.roles.is_empty() {
+            problems.push(Problem::at(&["roles"], "at least one role is needed"));
+        }
+        for approver in &self.approvers {
+            if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
+                problems.push(Problem::at(&["approvers"], not_an_approver(text)));
+            }
+        }
+        for (name, role) in &self.roles {
+            let at = |field: &'static str| vec!["roles", name.as_str(), field];
+            let mut push =
+                |path: Vec<&str>, message: String| problems.push(Problem::at(&path, message));
+            if !is_dns_label(name) {
+                push(
+                    vec!["roles", name],
+                    "a role name must be lowercase letters, digits and '-'".into(),
+                );
+            }
+            if RESERVED_WORDS.contains(&name.as_str()) {
+                push(
+                    vec!["roles", name],
+                    format!("`{name}` is a subcommand and cannot be a role name"),
+                );
+            }
+            if role.cluster_role.trim().is_empty() {
+                push(at("cluster_role"), "must name a ClusterRole".into());
+            }
+            match (role.scope, role.namespaces.is_empty()) {
+                (RoleScope::Namespaced, true) => {
+                    push(at("namespaces"), "at least one namespace is needed".into())
+                }
+                (RoleScope::Cluster, false) => push(
+                    at("namespaces"),
+                    "a cluster-scoped role applies to the whole cluster; remove its namespaces"
+                        .into(),
+                ),
+                _ => {}
+            }
+            for ns in &role.namespaces {
+                if !is_dns_label(&ns.replace(['*', '?'], "x")) {
+                    push(
+                        at("namespaces"),
+                        format!(
+                            "`{ns}` is not a valid namespace name or pattern (RFC 1123 label; `*` and `?` as wildcards)"
+                        ),
+                    );
+                }
+            }
+            if role.max_duration.is_zero() {
+                push(at("max_duration"), "must be longer than zero".into());
+            }
+            if let Some(default) = role.default_duration
+                && (default.is_zero() || default > role.max_duration)
+            {
+                push(
+                    at("default_duration"),
+                    format!(
+                        "must be longer than zero and at most max_duration ({})",
+                        humantime::format_duration(role.max_duration)
+                    ),
+                );
+            }
+            if let Some(pattern) = &role.reason.ticket
+                && let Err(e) = regex::Regex::new(pattern)
+            {
+                push(
+                    vec!["roles", name, "reason", "ticket"],
+                    format!("not a regular expression: {e}"),
+                );
+            }
+            if role.approvals == 0 {
+                push(at("approvals"), "at least one approval is needed".into());
+            }
+            if role.extensions.approvals == Some(0) {
+                push(
+                    vec!["roles", name, "extensions", "approvals"],
+                    "at least one approval is needed".into(),
+                );
+            }
+            for approver in &role.approvers {
+                if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
+                    push(at("approvers"), not_an_approver(text));
+                }
+            }
+            let approvers = self.approvers_for(name);
+            // A group or an email may stand for any number of people; only a list of user IDs
+            // can be counted here.
+            let countable = approvers
+                .iter()
+                .all(|a| matches!(ApproverRef::parse(a), ApproverRef::User(_)));
+            if approvers.is_empty() {
+                push(
+                    at("approvers"),
+                    "no approvers (set approvers at the top or on the role)".into(),
+                );
+            } else if countable {
+                let mut counts = vec![(at("approvals"), role.approvals)];
+                if let Some(needed) = role.extensions.approvals {
+                    counts.push((vec!["roles", name, "extensions", "approvals"], needed));
+                }
+                for (path, needed) in counts {
+                    if (approvers.len() as u64) < u64::from(needed) {
+                        push(
+                            path,
+                            format!(
+                                "needs {needed} approvals but only {} approvers are listed",
+                                approvers.len()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if self.requests.review_timeout.is_zero() {
+            problems.push(Problem::at(
+                &["requests", "review_timeout"],
+                "must be longer than zero",
+            ));
+        }
+        problems
+    }
+}
+
+fn not_an_approver(text: &str) -> String {
+    format!("`{text}` is not a Slack user ID (U…/W…), user group ID (S…) or email")
+}

@@ -1,0 +1,271 @@
+//! A fake Kubernetes API server on 127.0.0.1 for namespaced RoleBindings, with the apiserver's
+//! JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label selectors, and
+//! the validation a real apiserver applies. It can be switched to fail or to answer slowly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+mod bindings;
+mod review;
+mod status;
+
+use axum::{Json, Router};
+use bindings as b;
+use serde_json::{Value, json};
+use status::{internal_error, status};
+
+pub(super) const GROUP: &str = "rbac.authorization.k8s.io";
+const BASE: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings";
+
+#[derive(Debug, Clone)]
+pub struct KubeCall {
+    pub method: String,
+    pub path: String,
+}
+
+/// How the fake misbehaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KubeFault {
+    #[default]
+    None,
+    /// 500 InternalError before doing anything.
+    FailBefore,
+    /// Does the write, then answers 500: the client cannot know it worked.
+    FailAfter,
+}
+
+#[derive(Default)]
+struct Inner {
+    namespaces: BTreeSet<String>,
+    bindings: BTreeMap<(String, String), Value>,
+    calls: Vec<KubeCall>,
+    fault: KubeFault,
+    /// HTTP methods answered 403 Forbidden, as for a service account lacking the verb.
+    forbidden: BTreeSet<String>,
+    /// Permissions SelfSubjectAccessReview answers `allowed: false` for: (verb, resource, name).
+    denied: BTreeSet<(String, String, String)>,
+    /// Access reviews asked, apart from `calls` (they change nothing).
+    reviews: Vec<Value>,
+    latency: Duration,
+}
+
+#[derive(Clone)]
+pub struct FakeKube {
+    url: String,
+    inner: Arc<Mutex<Inner>>,
+    resource_version: Arc<AtomicU64>,
+}
+
+impl FakeKube {
+    pub async fn start(namespaces: &[&str]) -> FakeKube {
+        let inner = Arc::new(Mutex::new(Inner {
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            ..Inner::default()
+        }));
+        let fake = FakeKube {
+            url: String::new(),
+            inner,
+            resource_version: Arc::new(AtomicU64::new(1000)),
+        };
+        let crb = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
+        let router = Router::new()
+            .route(
+                "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+                get(b::list_all_namespaces),
+            )
+            .route(BASE, get(b::list_in_namespace).post(b::create_in_namespace))
+            .route(
+                &format!("{BASE}/{{name}}"),
+                get(b::read_in_namespace)
+                    .put(b::replace_in_namespace)
+                    .patch(b::patch_in_namespace)
+                    .delete(b::delete_in_namespace),
+            )
+            .route(crb, get(b::list_cluster_wide).post(b::create_cluster_wide))
+            .route(
+                &format!("{crb}/{{name}}"),
+                get(b::read_cluster_wide)
+                    .put(b::replace_cluster_wide)
+                    .patch(b::patch_cluster_wide)
+                    .delete(b::delete_cluster_wide),
+            )
+            .route(
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                axum::routing::post(review::access_review),
+            )
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        FakeKube {
+            url: format!("http://{addr}"),
+            ..fake
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A kube client talking plain HTTP to this fake.
+    pub fn client(&self) -> kube::Client {
+        let config = kube::Config::new(self.url.parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// While on, every request gets 500 InternalError.
+    pub fn set_failing(&self, failing: bool) {
+        self.set_fault(if failing {
+            KubeFault::FailBefore
+        } else {
+            KubeFault::None
+        });
+    }
+
+    /// SelfSubjectAccessReview answers `allowed: false` for this verb on this resource (and, for
+    /// `bind`, this ClusterRole name; empty for any).
+    pub fn deny_permission(&self, verb: &str, resource: &str, name: &str) {
+        self.lock()
+            .denied
+            .insert((verb.into(), resource.into(), name.into()));
+    }
+
+    pub fn allow_everything(&self) {
+        self.lock().denied.clear();
+    }
+
+    pub fn access_reviews(&self) -> Vec<Value> {
+        self.lock().reviews.clone()
+    }
+
+    /// Answers every request with this HTTP method 403, like RBAC without the verb.
+    pub fn forbid(&self, method: &str) {
+        self.lock().forbidden.insert(method.to_string());
+    }
+
+    pub fn set_fault(&self, fault: KubeFault) {
+        self.lock().fault = fault;
+    }
+
+    /// The answer a write gets under `FailAfter`, once it is done.
+    fn after_write(&self, response: Response) -> Response {
+        if self.lock().fault == KubeFault::FailAfter {
+            return internal_error();
+        }
+        response
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    pub fn binding(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.lock()
+            .bindings
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn binding_count(&self) -> usize {
+        self.lock().bindings.len()
+    }
+
+    /// The namespace is gone; creating bindings in it answers 404, as for a namespace that
+    /// does not exist.
+    pub fn remove_namespace(&self, namespace: &str) {
+        self.lock().namespaces.remove(namespace);
+    }
+
+    /// The ClusterRoleBinding called `name`, if any.
+    pub fn cluster_binding(&self, name: &str) -> Option<Value> {
+        self.binding("", name)
+    }
+
+    /// Deletes an object as if someone else had (no call is recorded).
+    pub fn lock_remove(&self, namespace: &str, name: &str) {
+        self.lock()
+            .bindings
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// Puts an object in place as if someone else had created it.
+    pub fn insert_binding(&self, namespace: &str, name: &str, mut object: Value) {
+        // Every stored object has what the apiserver gives it.
+        if object["metadata"]["uid"].is_null() {
+            object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        object["metadata"]["resourceVersion"] = json!(self.next_version());
+        self.lock()
+            .bindings
+            .insert((namespace.to_string(), name.to_string()), object);
+    }
+
+    pub fn calls(&self) -> Vec<KubeCall> {
+        self.lock().calls.clone()
+    }
+
+    pub fn calls_of(&self, method: &str) -> Vec<KubeCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// Waits until `test` holds for the fake's bindings; panics after 10 seconds.
+    pub async fn wait_until(&self, what: &str, test: impl Fn(&FakeKube) -> bool) {
+        for _ in 0..1000 {
+            if test(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}; calls: {:?}", self.calls());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap()
+    }
+
+    /// Records the call and applies the fault switch and latency.
+    async fn enter(&self, method: Method, path: String) -> Result<(), Response> {
+        let (fault, latency, forbidden) = {
+            let mut inner = self.lock();
+            let forbidden = inner.forbidden.contains(method.as_str());
+            inner.calls.push(KubeCall {
+                method: method.to_string(),
+                path,
+            });
+            (inner.fault, inner.latency, forbidden)
+        };
+        if forbidden {
+            return Err(status(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                &format!(
+                    "rolebindings.{GROUP} is forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} resource \"rolebindings\" in API group \"{GROUP}\"",
+                    method.as_str().to_lowercase()
+                ),
+                json!({ "group": GROUP, "kind": "rolebindings" }),
+            ));
+        }
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if fault == KubeFault::FailBefore {
+            return Err(internal_error());
+        }
+        Ok(())
+    }
+
+    fn next_version(&self) -> String {
+        self.resource_version
+            .fetch_add(1, Ordering::SeqCst)
+            .to_string()
+    }
+}

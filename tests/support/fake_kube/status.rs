@@ -1,0 +1,161 @@
+//! The apiserver's `Status` bodies and the validation a real apiserver applies to RBAC bindings.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::GROUP;
+
+pub(super) fn internal_error() -> Response {
+    status(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "Internal error occurred: injected fault",
+        json!({}),
+    )
+}
+
+pub(super) fn status(code: StatusCode, reason: &str, message: &str, details: Value) -> Response {
+    (
+        code,
+        Json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "details": details, "code": code.as_u16(),
+        })),
+    )
+        .into_response()
+}
+
+pub(super) fn not_found(resource: &str, name: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{resource}.{GROUP} \"{name}\" not found"),
+        json!({ "name": name, "group": GROUP, "kind": resource }),
+    )
+}
+
+pub(super) fn invalid(kind: &str, name: &str, causes: Vec<(String, String)>) -> Response {
+    let text = causes
+        .iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let causes: Vec<Value> = causes
+        .into_iter()
+        .map(|(field, message)| json!({ "reason": "FieldValueInvalid", "message": message, "field": field }))
+        .collect();
+    status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        &format!("{kind}.{GROUP} \"{name}\" is invalid: {text}"),
+        json!({ "name": name, "group": GROUP, "kind": kind, "causes": causes }),
+    )
+}
+
+fn is_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    }
+}
+
+/// The checks a real apiserver makes on a RoleBinding.
+pub(super) fn validate(object: &Value) -> Vec<(String, String)> {
+    let mut causes = Vec::new();
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    if !is_dns_subdomain(name) {
+        causes.push((
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"),
+        ));
+    }
+    if let Some(labels) = object["metadata"]["labels"].as_object() {
+        for (key, value) in labels {
+            if !is_label_key(key) {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'")));
+            }
+            let value = value.as_str().unwrap_or("");
+            if !value.is_empty() && !is_label_name(value) {
+                causes.push(("metadata.labels".into(), format!("Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+            }
+        }
+    }
+    let role_ref = &object["roleRef"];
+    if role_ref["apiGroup"].as_str() != Some(GROUP) {
+        causes.push((
+            "roleRef.apiGroup".into(),
+            format!(
+                "Unsupported value: {}: supported values: \"{GROUP}\"",
+                role_ref["apiGroup"]
+            ),
+        ));
+    }
+    if !matches!(role_ref["kind"].as_str(), Some("Role" | "ClusterRole")) {
+        causes.push((
+            "roleRef.kind".into(),
+            "Unsupported value: supported values: \"Role\", \"ClusterRole\"".into(),
+        ));
+    }
+    if role_ref["name"].as_str().unwrap_or("").is_empty() {
+        causes.push(("roleRef.name".into(), "Required value".into()));
+    }
+    for (i, subject) in object["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let kind = subject["kind"].as_str().unwrap_or("");
+        match kind {
+            "User" | "Group" if subject["apiGroup"].as_str() != Some(GROUP) => causes.push((
+                format!("subjects[{i}].apiGroup"),
+                format!(
+                    "Unsupported value: {}: supported values: \"{GROUP}\"",
+                    subject["apiGroup"]
+                ),
+            )),
+            "User" | "Group" | "ServiceAccount" => {}
+            other => causes.push((
+                format!("subjects[{i}].kind"),
+                format!("Unsupported value: \"{other}\""),
+            )),
+        }
+        if subject["name"].as_str().unwrap_or("").is_empty() {
+            causes.push((format!("subjects[{i}].name"), "Required value".into()));
+        }
+    }
+    causes
+}
+
+pub(super) fn bad_body(e: serde_json::Error) -> Response {
+    status(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!("the body is not a RoleBinding: {e}"),
+        json!({}),
+    )
+}

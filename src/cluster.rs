@@ -61,8 +61,8 @@ pub trait Cluster: Send + Sync {
         &self,
         include_cluster_bindings: bool,
     ) -> Result<Vec<ObservedBinding>, ClusterError>;
-    /// Deletes one listed binding; a binding that is already gone is success.
-    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError>;
+    /// Deletes one listed binding; `false` when it was already gone.
+    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<bool, ClusterError>;
     /// Whether the bot's own identity may do this, everywhere (a SelfSubjectAccessReview).
     async fn may(&self, permission: &Permission) -> Result<bool, ClusterError>;
 }
@@ -253,10 +253,11 @@ async fn create_or_adopt<K: Binding>(
     }
 }
 
-async fn delete_if_present<K: Binding>(api: Api<K>, name: &str) -> Result<(), ClusterError> {
+/// Deletes `name`; `false` when it was already gone.
+async fn delete_if_present<K: Binding>(api: Api<K>, name: &str) -> Result<bool, ClusterError> {
     match timed(api.delete(name, &DeleteParams::default())).await? {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
         Err(e) => Err(classify(e)),
     }
 }
@@ -340,7 +341,9 @@ impl Cluster for KubeCluster {
                 }
                 Ok(())
             }
-            Scope::Cluster => delete_if_present(self.cluster_bindings(), &name).await,
+            Scope::Cluster => delete_if_present(self.cluster_bindings(), &name)
+                .await
+                .map(|_| ()),
         }
     }
 
@@ -364,7 +367,7 @@ impl Cluster for KubeCluster {
         Ok(found)
     }
 
-    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<(), ClusterError> {
+    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<bool, ClusterError> {
         match &binding.namespace {
             Some(namespace) => delete_if_present(self.bindings(namespace), &binding.name).await,
             None => delete_if_present(self.cluster_bindings(), &binding.name).await,

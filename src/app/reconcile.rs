@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use super::{App, AppError};
+use super::{App, AppError, EffectError};
+use crate::domain::grant::{Grant, GrantState};
 use crate::domain::identity::Identity;
 use crate::domain::reconcile::{Repair, reconcile};
 
@@ -23,12 +24,14 @@ impl App {
     pub async fn reconcile_once(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {
         // Permissions can be granted or taken away while the bot runs; readiness follows.
         self.preflight().await;
-        let observed = match self
-            .adapters
-            .cluster
-            .list_managed(self.policy.has_cluster_roles())
-            .await
-        {
+        // The grants are read before the cluster is listed: a binding made after this read
+        // belongs to a grant read below, and each repair is decided again under its grant's lock.
+        let mut grants = HashMap::new();
+        for grant in self.adapters.store.open_grants().await? {
+            grants.insert(grant.id.clone(), grant);
+        }
+        let include_cluster = self.policy.has_cluster_roles();
+        let observed = match self.adapters.cluster.list_managed(include_cluster).await {
             Ok(observed) => observed,
             Err(e) => {
                 warn!(error = %e, "reconcile: cannot list managed bindings; will try at the next run");
@@ -38,10 +41,6 @@ impl App {
                 });
             }
         };
-        let mut grants = HashMap::new();
-        for grant in self.adapters.store.open_grants().await? {
-            grants.insert(grant.id.clone(), grant);
-        }
         for id in observed.iter().filter_map(|b| b.grant_id.as_ref()) {
             if !grants.contains_key(id)
                 && let Some(grant) = self.adapters.store.get(id).await?
@@ -54,47 +53,15 @@ impl App {
             ..Default::default()
         };
         for repair in reconcile(&observed, &grants, self.now()) {
-            let done = match &repair {
-                Repair::Delete { binding, .. } => self
-                    .adapters
-                    .cluster
-                    .delete_binding(binding)
-                    .await
-                    .map(|_| &mut report.deleted),
-                Repair::Rebind { grant_id } => {
-                    let grant = &grants[grant_id];
-                    match (&grant.subject, grant.expires_at) {
-                        (Some(user), Some(expires_at)) => self
-                            .adapters
-                            .cluster
-                            .bind(
-                                grant,
-                                &Identity {
-                                    user: user.clone(),
-                                    groups: grant.groups.clone(),
-                                },
-                                expires_at,
-                            )
-                            .await
-                            .map(|_| &mut report.rebound),
-                        _ => continue,
+            match self.repair(&repair).await {
+                Ok(None) => {}
+                Ok(Some(fresh)) => {
+                    match &repair {
+                        Repair::Delete { .. } => report.deleted += 1,
+                        Repair::Rebind { .. } => report.rebound += 1,
                     }
-                }
-            };
-            match done {
-                Ok(count) => {
-                    *count += 1;
                     info!(?repair, "reconcile: repaired drift");
-                    let message = self.templates.drift(&repair, &grants);
-                    match message {
-                        Ok(message) => {
-                            let audit = &self.settings.audit_channel;
-                            if let Err(e) = self.adapters.chat.post(audit, &message).await {
-                                warn!(error = %e, "reconcile: could not report drift");
-                            }
-                        }
-                        Err(e) => error!(error = %e, "could not render a drift report"),
-                    }
+                    self.report_drift(&repair, &fresh).await;
                 }
                 Err(e) => {
                     report.failed += 1;
@@ -103,5 +70,67 @@ impl App {
             }
         }
         Ok(report)
+    }
+
+    /// Carries out one repair if it is still needed: under the grant's lock, with the grant as it
+    /// is now (the outbox may have acted since the pass began). Returns the grants it was decided
+    /// on when it changed something.
+    async fn repair(&self, repair: &Repair) -> Result<Option<HashMap<String, Grant>>, EffectError> {
+        let grant_id = match repair {
+            Repair::Delete { binding, .. } => binding.grant_id.clone(),
+            Repair::Rebind { grant_id } => Some(grant_id.clone()),
+        };
+        let lock = grant_id.as_deref().map(|id| self.locks.get(id));
+        let _held = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let mut fresh = HashMap::new();
+        if let Some(id) = &grant_id
+            && let Ok(Some(grant)) = self.adapters.store.get(id).await
+        {
+            fresh.insert(id.clone(), grant);
+        }
+        let cluster = &self.adapters.cluster;
+        match repair {
+            Repair::Delete { binding, .. } => {
+                let still = reconcile(std::slice::from_ref(binding), &fresh, self.now());
+                if !still.iter().any(|r| matches!(r, Repair::Delete { .. })) {
+                    return Ok(None);
+                }
+                // Only a binding that was still there counts as drift.
+                Ok(cluster.delete_binding(binding).await?.then_some(fresh))
+            }
+            Repair::Rebind { grant_id } => {
+                let Some(grant) = fresh.get(grant_id) else {
+                    return Ok(None);
+                };
+                let live = grant.state == GrantState::Active
+                    && grant.expires_at.is_some_and(|at| self.now() < at);
+                match (live, &grant.subject, grant.expires_at) {
+                    (true, Some(user), Some(expires_at)) => {
+                        let identity = Identity {
+                            user: user.clone(),
+                            groups: grant.groups.clone(),
+                        };
+                        cluster.bind(grant, &identity, expires_at).await?;
+                        Ok(Some(fresh))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    async fn report_drift(&self, repair: &Repair, grants: &HashMap<String, Grant>) {
+        match self.templates.drift(repair, grants) {
+            Ok(message) => {
+                let audit = &self.settings.audit_channel;
+                if let Err(e) = self.adapters.chat.post(audit, &message).await {
+                    warn!(error = %e, "reconcile: could not report drift");
+                }
+            }
+            Err(e) => error!(error = %e, "could not render a drift report"),
+        }
     }
 }

@@ -55,9 +55,10 @@ impl Place {
 }
 
 async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
-    if let Err(r) = fake.enter(Method::POST, place.path(None)).await {
-        return r;
-    }
+    let fault = match fake.enter(Method::POST, place.path(None)).await {
+        Ok(fault) => fault,
+        Err(r) => return r,
+    };
     let mut object: Value = match serde_json::from_slice(&body) {
         Ok(object) => object,
         Err(e) => return bad_body(e),
@@ -106,7 +107,7 @@ async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
     metadata["creationTimestamp"] = json!("2026-11-23T09:00:00Z");
     inner.bindings.insert(key, object.clone());
     drop(inner);
-    fake.after_write((StatusCode::CREATED, Json(object)).into_response())
+    FakeKube::after_write(fault, (StatusCode::CREATED, Json(object)).into_response())
 }
 
 async fn read(fake: FakeKube, place: Place, name: String) -> Response {
@@ -120,9 +121,10 @@ async fn read(fake: FakeKube, place: Place, name: String) -> Response {
 }
 
 async fn replace(fake: FakeKube, place: Place, name: String, body: Bytes) -> Response {
-    if let Err(r) = fake.enter(Method::PUT, place.path(Some(&name))).await {
-        return r;
-    }
+    let fault = match fake.enter(Method::PUT, place.path(Some(&name))).await {
+        Ok(fault) => fault,
+        Err(r) => return r,
+    };
     let mut object: Value = match serde_json::from_slice(&body) {
         Ok(object) => object,
         Err(e) => return bad_body(e),
@@ -154,7 +156,7 @@ async fn replace(fake: FakeKube, place: Place, name: String, body: Bytes) -> Res
     }
     object["metadata"]["resourceVersion"] = json!(fake.next_version());
     fake.insert_binding(&place.key(), &name, object.clone());
-    Json(object).into_response()
+    FakeKube::after_write(fault, Json(object).into_response())
 }
 
 /// RFC 7386 JSON merge patch.
@@ -180,9 +182,10 @@ async fn merge_patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = fake.enter(Method::PATCH, place.path(Some(&name))).await {
-        return r;
-    }
+    let fault = match fake.enter(Method::PATCH, place.path(Some(&name))).await {
+        Ok(fault) => fault,
+        Err(r) => return r,
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -218,16 +221,18 @@ async fn merge_patch(
     }
     object["metadata"]["resourceVersion"] = json!(fake.next_version());
     fake.insert_binding(&place.key(), &name, object.clone());
-    fake.after_write(Json(object).into_response())
+    FakeKube::after_write(fault, Json(object).into_response())
 }
 
 async fn delete(fake: FakeKube, place: Place, name: String) -> Response {
-    if let Err(r) = fake.enter(Method::DELETE, place.path(Some(&name))).await {
-        return r;
-    }
+    let fault = match fake.enter(Method::DELETE, place.path(Some(&name))).await {
+        Ok(fault) => fault,
+        Err(r) => return r,
+    };
     let removed = fake.lock().bindings.remove(&(place.key(), name.clone()));
     match removed {
-        Some(object) => fake.after_write(
+        Some(object) => FakeKube::after_write(
+            fault,
             Json(json!({
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": { "name": name, "group": GROUP, "kind": place.resource(), "uid": object["metadata"]["uid"] },

@@ -154,8 +154,10 @@ impl FakeKube {
     }
 
     /// The answer a write gets under `FailAfter`, once it is done.
-    fn after_write(&self, response: Response) -> Response {
-        if self.lock().fault == KubeFault::FailAfter {
+    /// The answer to a write that was done: under `FailAfter` (as it was when the call came
+    /// in), an error instead.
+    fn after_write(fault: KubeFault, response: Response) -> Response {
+        if fault == KubeFault::FailAfter {
             return internal_error();
         }
         response
@@ -233,7 +235,9 @@ impl FakeKube {
     }
 
     /// Records the call and applies the fault switch and latency.
-    async fn enter(&self, method: Method, path: String) -> Result<(), Response> {
+    /// Records the call and applies the switches as they are at this moment; returns the fault
+    /// mode the rest of the call must follow, so flipping a switch never changes a call in flight.
+    async fn enter(&self, method: Method, path: String) -> Result<KubeFault, Response> {
         let (fault, latency, forbidden) = {
             let mut inner = self.lock();
             let forbidden = inner.forbidden.contains(method.as_str());
@@ -260,7 +264,7 @@ impl FakeKube {
         if fault == KubeFault::FailBefore {
             return Err(internal_error());
         }
-        Ok(())
+        Ok(fault)
     }
 
     fn next_version(&self) -> String {

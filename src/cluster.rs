@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
@@ -63,6 +65,9 @@ pub trait Cluster: Send + Sync {
     ) -> Result<Vec<ObservedBinding>, ClusterError>;
     /// Deletes one listed binding; `false` when it was already gone.
     async fn delete_binding(&self, binding: &ObservedBinding) -> Result<bool, ClusterError>;
+    /// A token for the grant's ServiceAccount, valid for `seconds`. The caller must not store or
+    /// log it.
+    async fn issue_token(&self, grant: &Grant, seconds: i64) -> Result<String, ClusterError>;
     /// Whether the bot's own identity may do this, everywhere (a SelfSubjectAccessReview).
     async fn may(&self, permission: &Permission) -> Result<bool, ClusterError>;
 }
@@ -89,11 +94,29 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 
 pub struct KubeCluster {
     client: Client,
+    /// Where token-issuing grants keep their ServiceAccounts.
+    service_account_namespace: String,
 }
+
+pub const DEFAULT_SERVICE_ACCOUNT_NAMESPACE: &str = "prod-access";
 
 impl KubeCluster {
     pub fn new(client: Client) -> Self {
-        KubeCluster { client }
+        KubeCluster {
+            client,
+            service_account_namespace: DEFAULT_SERVICE_ACCOUNT_NAMESPACE.to_string(),
+        }
+    }
+
+    pub fn with_service_account_namespace(self, namespace: &str) -> Self {
+        KubeCluster {
+            service_account_namespace: namespace.to_string(),
+            ..self
+        }
+    }
+
+    fn service_accounts(&self) -> Api<ServiceAccount> {
+        Api::namespaced(self.client.clone(), &self.service_account_namespace)
     }
 
     /// Uses the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the in-cluster service account.
@@ -157,7 +180,7 @@ pub fn role_binding(grant: &Grant, identity: &Identity, namespace: &str) -> Role
     RoleBinding {
         metadata: binding_metadata(grant, Some(namespace)),
         role_ref: cluster_role_ref(grant),
-        subjects: Some(subjects(identity)),
+        subjects: Some(subjects(identity, &grant.binding_name())),
     }
 }
 
@@ -166,12 +189,13 @@ pub fn cluster_role_binding(grant: &Grant, identity: &Identity) -> ClusterRoleBi
     ClusterRoleBinding {
         metadata: binding_metadata(grant, None),
         role_ref: cluster_role_ref(grant),
-        subjects: Some(subjects(identity)),
+        subjects: Some(subjects(identity, &grant.binding_name())),
     }
 }
 
-/// The `User`, then each `Group`; both kinds need the RBAC API group.
-fn subjects(identity: &Identity) -> Vec<Subject> {
+/// The `User`, then each `Group` (both need the RBAC API group), then the grant's
+/// ServiceAccount when it issues a token (core group, with its namespace).
+fn subjects(identity: &Identity, binding_name: &str) -> Vec<Subject> {
     let subject = |kind: &str, name: &str| Subject {
         api_group: Some(RBAC_GROUP.to_string()),
         kind: kind.to_string(),
@@ -180,6 +204,12 @@ fn subjects(identity: &Identity) -> Vec<Subject> {
     };
     std::iter::once(subject("User", &identity.user))
         .chain(identity.groups.iter().map(|g| subject("Group", g)))
+        .chain(identity.service_account.iter().map(|namespace| Subject {
+            api_group: Some(String::new()),
+            kind: "ServiceAccount".to_string(),
+            name: binding_name.to_string(),
+            namespace: Some(namespace.clone()),
+        }))
         .collect()
 }
 
@@ -254,7 +284,10 @@ async fn create_or_adopt<K: Binding>(
 }
 
 /// Deletes `name`; `false` when it was already gone.
-async fn delete_if_present<K: Binding>(api: Api<K>, name: &str) -> Result<bool, ClusterError> {
+async fn delete_if_present<K>(api: Api<K>, name: &str) -> Result<bool, ClusterError>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
     match timed(api.delete(name, &DeleteParams::default())).await? {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
@@ -283,6 +316,37 @@ impl KubeCluster {
     fn cluster_bindings(&self) -> Api<ClusterRoleBinding> {
         Api::all(self.client.clone())
     }
+
+    /// The grant's ServiceAccount, labelled like its bindings; an existing one of the same
+    /// grant is kept.
+    async fn ensure_service_account(&self, grant: &Grant) -> Result<(), ClusterError> {
+        let account = ServiceAccount {
+            metadata: binding_metadata(grant, Some(&self.service_account_namespace)),
+            ..ServiceAccount::default()
+        };
+        let api = self.service_accounts();
+        match timed(api.create(&PostParams::default(), &account)).await? {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                let existing = bounded(api.get(&grant.binding_name())).await?;
+                let owner = existing
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(GRANT_LABEL));
+                if owner == Some(&grant.id) {
+                    Ok(())
+                } else {
+                    Err(ClusterError::Refused(format!(
+                        "ServiceAccount {}/{} exists and does not belong to this grant",
+                        self.service_account_namespace,
+                        grant.binding_name()
+                    )))
+                }
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -297,6 +361,12 @@ impl Cluster for KubeCluster {
             expires_at: Some(expires_at),
             ..grant.clone()
         };
+        let mut identity = identity.clone();
+        if grant.kubeconfig {
+            self.ensure_service_account(&with_expiry).await?;
+            identity.service_account = Some(self.service_account_namespace.clone());
+        }
+        let identity = &identity;
         // Every binding is made (or adopted) in turn; a failure leaves the ones made so far for
         // the grant's Unbind, which removes them all.
         let mut recorded = None;
@@ -334,6 +404,10 @@ impl Cluster for KubeCluster {
 
     async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError> {
         let name = grant.binding_name();
+        if grant.kubeconfig {
+            // Deleting the ServiceAccount invalidates every token issued for it at once.
+            delete_if_present(self.service_accounts(), &name).await?;
+        }
         match &grant.scope {
             Scope::Namespaces { names } => {
                 for namespace in names {
@@ -374,6 +448,27 @@ impl Cluster for KubeCluster {
         }
     }
 
+    async fn issue_token(&self, grant: &Grant, seconds: i64) -> Result<String, ClusterError> {
+        let request = TokenRequest {
+            metadata: ObjectMeta::default(),
+            spec: TokenRequestSpec {
+                audiences: Vec::new(),
+                expiration_seconds: Some(seconds),
+                bound_object_ref: None,
+            },
+            status: None,
+        };
+        let api = self.service_accounts();
+        let name = grant.binding_name();
+        let answered =
+            bounded(api.create_token_request(&name, &PostParams::default(), &request)).await?;
+        answered
+            .status
+            .map(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ClusterError::Refused("the TokenRequest returned no token".into()))
+    }
+
     async fn may(&self, permission: &Permission) -> Result<bool, ClusterError> {
         let review = SelfSubjectAccessReview {
             metadata: ObjectMeta::default(),
@@ -383,6 +478,8 @@ impl Cluster for KubeCluster {
                     group: Some(permission.group.to_string()),
                     resource: Some(permission.resource.to_string()),
                     name: permission.name.clone(),
+                    namespace: permission.namespace.clone(),
+                    subresource: permission.subresource.map(String::from),
                     ..ResourceAttributes::default()
                 }),
                 non_resource_attributes: None,

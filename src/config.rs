@@ -76,6 +76,33 @@ pub struct KubernetesSettings {
     /// Slack user ID → Kubernetes user (used as is) and groups; checked before the email.
     #[serde(default)]
     pub identities: BTreeMap<String, MappedIdentity>,
+    /// How requesters reach the cluster with the kubeconfigs of roles with `kubeconfig: true`.
+    #[serde(default)]
+    pub kubeconfig: Option<KubeconfigSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubeconfigSettings {
+    /// The API server URL as requesters reach it, e.g. `https://api.prod.example.com:6443`.
+    pub server: String,
+    /// The cluster's CA certificate, base64 (as in a kubeconfig); omit for a publicly trusted one.
+    #[serde(default)]
+    pub certificate_authority_data: Option<String>,
+    /// The name of the cluster in the kubeconfig.
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+    /// Where the grants' ServiceAccounts live.
+    #[serde(default = "default_service_account_namespace")]
+    pub namespace: String,
+}
+
+fn default_cluster_name() -> String {
+    "production".to_string()
+}
+
+fn default_service_account_namespace() -> String {
+    crate::cluster::DEFAULT_SERVICE_ACCOUNT_NAMESPACE.to_string()
 }
 
 impl Default for KubernetesSettings {
@@ -85,6 +112,7 @@ impl Default for KubernetesSettings {
             reconcile_schedule: default_reconcile_schedule(),
             group_prefix: String::new(),
             identities: BTreeMap::new(),
+            kubeconfig: None,
         }
     }
 }
@@ -166,6 +194,12 @@ impl Config {
         };
         if let Err(e) = crate::reconciler::parse_schedule(&self.kubernetes.reconcile_schedule) {
             problems.push(at(&["kubernetes", "reconcile_schedule"], e));
+        }
+        if self.policy.issues_kubeconfigs() && self.kubernetes.kubeconfig.is_none() {
+            problems.push(at(
+                &["kubernetes"],
+                "a role has `kubeconfig: true`: set kubernetes.kubeconfig.server (and its CA) so the files can reach the cluster".into(),
+            ));
         }
         if let Err(e) = check_api_url(&self.slack.api_url) {
             problems.push(at(&["slack", "api_url"], e));

@@ -76,7 +76,11 @@ fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
     let secrets = Secrets::from_env()?;
     tokio::runtime::Runtime::new()?.block_on(async move {
-        let cluster = Arc::new(KubeCluster::from_environment().await?);
+        let mut cluster = KubeCluster::from_environment().await?;
+        if let Some(kubeconfig) = &config.kubernetes.kubeconfig {
+            cluster = cluster.with_service_account_namespace(&kubeconfig.namespace);
+        }
+        let cluster = Arc::new(cluster);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let server =
             Server::start(&config, &secrets, cluster, Arc::new(SystemClock), listener).await?;

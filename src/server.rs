@@ -62,6 +62,7 @@ impl Server {
                 subject_prefix: config.kubernetes.subject_prefix.clone(),
                 group_prefix: config.kubernetes.group_prefix.clone(),
                 identities: config.kubernetes.identities.clone(),
+                kubeconfig: config.kubernetes.kubeconfig.clone(),
             },
         )?;
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.

@@ -54,6 +54,7 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("drift", include_str!("../templates/slack/drift.json")),
     ("macros", include_str!("../templates/slack/macros.jinja")),
+    ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),
 ];
 
 /// Why a submitted request form was refused.
@@ -391,6 +392,31 @@ impl Templates {
             RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
             RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
         }
+    }
+
+    /// The kubeconfig file for a token-issuing grant. The token is only passed through.
+    pub fn kubeconfig(
+        &self,
+        grant: &Grant,
+        cluster: &crate::config::KubeconfigSettings,
+        token: &str,
+    ) -> Result<String, TemplateError> {
+        self.env
+            .get_template("kubeconfig")
+            .and_then(|t| {
+                t.render(context! {
+                    cluster_name => &cluster.cluster_name,
+                    server => &cluster.server,
+                    certificate_authority_data => &cluster.certificate_authority_data,
+                    user_name => grant.binding_name(),
+                    namespace => grant.scope.namespaces().first(),
+                    token,
+                })
+            })
+            .map_err(|e| TemplateError {
+                name: "kubeconfig",
+                detail: e.to_string(),
+            })
     }
 
     /// The audit post for one drift the reconciler repaired.

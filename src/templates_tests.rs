@@ -47,6 +47,7 @@ fn grants() -> Vec<(&'static str, Grant)> {
                 scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(7200),
                 required_approvals: 1,
+                kubeconfig: false,
             },
         },
         t0(),

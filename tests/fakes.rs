@@ -29,6 +29,7 @@ fn grant(id: &str) -> Grant {
                 scope: prod_access::domain::grant::Scope::namespace("payments"),
                 duration: std::time::Duration::from_secs(3600),
                 required_approvals: 1,
+                kubeconfig: false,
             },
         },
         t0(),
@@ -47,6 +48,7 @@ fn user(name: &str) -> Identity {
     Identity {
         user: name.into(),
         groups: vec![],
+        service_account: None,
     }
 }
 

@@ -71,6 +71,7 @@ fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
         "users:read",
         "users:read.email",
         "usergroups:read",
+        "files:write",
         "im:write",
     ] {
         assert!(scopes.iter().any(|s| s == needed), "missing scope {needed}");

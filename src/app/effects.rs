@@ -10,11 +10,14 @@ use tracing::{error, info, warn};
 use super::{App, EffectError};
 use crate::chat::ChatError;
 use crate::cluster::ClusterError;
-use crate::domain::grant::{Effect, Event, Grant, Note};
+use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
 
 /// How often, and how far apart, a binding is attempted before the grant is reported Failed.
 const BIND_ATTEMPTS: u32 = 3;
 const BIND_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The shortest token the API server issues.
+const MIN_TOKEN_SECONDS: i64 = 600;
 
 enum Outcome {
     Done(Option<Event>),
@@ -166,6 +169,7 @@ impl App {
                 Ok(None)
             }
             Effect::Bind => self.bind(grant).await,
+            Effect::IssueKubeconfig => self.send_kubeconfig(grant).await,
             Effect::UpdateBindingExpiry => {
                 self.adapters.cluster.update_expiry(grant).await?;
                 Ok(None)
@@ -235,5 +239,31 @@ impl App {
                 }
             }
         }
+    }
+
+    /// A token valid until the grant expires, as a kubeconfig file by DM. The token only lives in
+    /// this function: it is not stored, logged or put in any message text.
+    async fn send_kubeconfig(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
+        let (Some(cluster), Some(expires_at)) = (&self.settings.kubeconfig, grant.expires_at)
+        else {
+            return Ok(None);
+        };
+        let remaining = (expires_at - self.now()).num_seconds();
+        if grant.state != GrantState::Active || remaining <= 0 {
+            return Ok(None);
+        }
+        // The API server refuses tokens shorter than ten minutes; a longer one is still cut off
+        // at expiry, when the ServiceAccount is deleted.
+        let seconds = remaining.max(MIN_TOKEN_SECONDS);
+        let token = self.adapters.cluster.issue_token(grant, seconds).await?;
+        let file = self.templates.kubeconfig(grant, cluster, &token)?;
+        let comment = self.templates.note(grant, Note::Kubeconfig, None)?;
+        let filename = format!("{}.kubeconfig", grant.binding_name());
+        self.adapters
+            .chat
+            .send_file_dm(&grant.requester, &filename, file.as_bytes(), &comment)
+            .await?;
+        info!(grant = %grant.id, seconds, "kubeconfig sent");
+        Ok(None)
     }
 }

@@ -35,6 +35,7 @@ pub struct Settings {
     pub subject_prefix: String,
     pub group_prefix: String,
     pub identities: BTreeMap<String, MappedIdentity>,
+    pub kubeconfig: Option<crate::config::KubeconfigSettings>,
 }
 
 pub struct Adapters {
@@ -260,7 +261,13 @@ impl App {
     /// missing, and records it for `/readyz`. An unreachable cluster counts as not ready.
     pub async fn preflight(&self) -> Vec<Permission> {
         let mut missing = Vec::new();
-        for permission in permissions::required(&self.policy) {
+        let mut needed = permissions::required(&self.policy);
+        if let Some(kubeconfig) = &self.settings.kubeconfig
+            && self.policy.issues_kubeconfigs()
+        {
+            needed.extend(permissions::for_kubeconfigs(&kubeconfig.namespace));
+        }
+        for permission in needed {
             match self.adapters.cluster.may(&permission).await {
                 Ok(true) => {}
                 Ok(false) => {

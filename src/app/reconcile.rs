@@ -112,6 +112,7 @@ impl App {
                         let identity = Identity {
                             user: user.clone(),
                             groups: grant.groups.clone(),
+                            service_account: None,
                         };
                         cluster.bind(grant, &identity, expires_at).await?;
                         Ok(Some(fresh))

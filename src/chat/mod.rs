@@ -40,6 +40,14 @@ pub trait Chat: Send + Sync {
     ) -> Result<(), ChatError>;
     /// Opens a modal form for the user whose click or command carried `trigger_id`.
     async fn open_modal(&self, trigger_id: &str, view: &Message) -> Result<(), ChatError>;
+    /// A file sent to `user` by direct message, with `comment` as its message.
+    async fn send_file_dm(
+        &self,
+        user: &str,
+        filename: &str,
+        content: &[u8],
+        comment: &Message,
+    ) -> Result<(), ChatError>;
     /// A direct message from the bot to `user`.
     async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError>;
     async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;

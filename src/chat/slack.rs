@@ -138,6 +138,36 @@ impl Chat for SlackChat {
         Ok(())
     }
 
+    /// Slack's external upload: ask for an upload URL, send the bytes there, then share the file
+    /// in the DM.
+    async fn send_file_dm(
+        &self,
+        user: &str,
+        filename: &str,
+        content: &[u8],
+        comment: &Message,
+    ) -> Result<(), ChatError> {
+        let session = self.client.open_session(&self.token);
+        let open =
+            SlackApiConversationsOpenRequest::new().with_users(vec![user.to_string().into()]);
+        let channel = bounded(session.conversations_open(&open)).await?.channel.id;
+        let ask =
+            SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), content.len());
+        let slot = bounded(session.get_upload_url_external(&ask)).await?;
+        let upload = SlackApiFilesUploadViaUrlRequest::new(
+            slot.upload_url,
+            content.to_vec(),
+            "application/octet-stream".to_string(),
+        );
+        bounded(session.files_upload_via_url(&upload)).await?;
+        let file = SlackApiFilesComplete::new(slot.file_id).with_title(filename.to_string());
+        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![file])
+            .with_channel_id(channel)
+            .with_initial_comment(comment.text().to_string());
+        bounded(session.files_complete_upload_external(&complete)).await?;
+        Ok(())
+    }
+
     async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError> {
         let session = self.client.open_session(&self.token);
         let open =

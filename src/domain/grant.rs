@@ -121,6 +121,9 @@ pub struct Grant {
     pub cluster_role: String,
     /// Where the access applies.
     pub scope: Scope,
+    /// A ServiceAccount token is issued and sent as a kubeconfig.
+    #[serde(default)]
+    pub kubeconfig: bool,
     /// The whole granted time, including approved extensions.
     pub duration_secs: u64,
     pub reason: String,
@@ -208,6 +211,9 @@ pub enum Effect {
     UpdateBindingExpiry,
     /// Delete the binding; a binding that is already gone counts as done.
     Unbind,
+    /// Request a token for the grant's ServiceAccount, valid until the grant expires, and send it
+    /// to the requester as a kubeconfig file. The token is never stored.
+    IssueKubeconfig,
     Audit {
         step: Step,
     },
@@ -277,6 +283,8 @@ pub enum Note {
     Reminder,
     Extended,
     ExtensionDenied,
+    /// Goes with the kubeconfig file.
+    Kubeconfig,
 }
 
 impl Note {
@@ -291,6 +299,7 @@ impl Note {
             Note::Reminder => "reminder",
             Note::Extended => "extended",
             Note::ExtensionDenied => "extension_denied",
+            Note::Kubeconfig => "kubeconfig",
         }
     }
 }

@@ -11,6 +11,9 @@ pub struct Identity {
     pub user: String,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The namespace of the grant's ServiceAccount, also bound, when the grant issues a token.
+    #[serde(default)]
+    pub service_account: Option<String>,
 }
 
 /// One row of the explicit table.
@@ -42,6 +45,7 @@ impl IdentityRules<'_> {
     pub fn resolve(&self, user: &str, email: Option<&str>) -> Option<Identity> {
         if let Some(mapped) = self.table.and_then(|t| t.get(user)) {
             return Some(Identity {
+                service_account: None,
                 user: mapped.user.clone(),
                 groups: mapped
                     .groups
@@ -54,6 +58,7 @@ impl IdentityRules<'_> {
         Some(Identity {
             user: format!("{}{email}", self.subject_prefix),
             groups: Vec::new(),
+            service_account: None,
         })
     }
 }
@@ -85,7 +90,8 @@ mod tests {
             rules.resolve("U0ALICE", Some("alice@example.com")),
             Some(Identity {
                 user: "alice".into(),
-                groups: vec!["oidc:payments-oncall".into()]
+                groups: vec!["oidc:payments-oncall".into()],
+                service_account: None,
             })
         );
     }
@@ -100,7 +106,8 @@ mod tests {
             rules.resolve("U0BOB", Some("bob@example.com")),
             Some(Identity {
                 user: "oidc:bob@example.com".into(),
-                groups: vec![]
+                groups: vec![],
+                service_account: None,
             })
         );
         assert_eq!(rules.resolve("U0BOB", None), None);

@@ -45,6 +45,7 @@ impl Grant {
             role: new.terms.role,
             cluster_role: new.terms.cluster_role,
             scope: new.terms.scope,
+            kubeconfig: new.terms.kubeconfig,
             duration_secs: new.terms.duration.as_secs(),
             reason: new.reason.to_string(),
             required_approvals: new.terms.required_approvals,
@@ -171,6 +172,9 @@ impl Grant {
                 effects.push(Effect::Notify {
                     note: Note::Approved,
                 });
+                if self.kubeconfig {
+                    effects.push(Effect::IssueKubeconfig);
+                }
                 effects
             }
             (GrantState::Approved, Event::BindFailed { reason }) => {
@@ -255,6 +259,10 @@ impl Grant {
                     effects.push(Effect::Notify {
                         note: Note::Extended,
                     });
+                    // The old token dies at the old expiry; a new one covers the extension.
+                    if self.kubeconfig {
+                        effects.push(Effect::IssueKubeconfig);
+                    }
                     effects
                 }
             }
@@ -307,8 +315,12 @@ impl Grant {
     /// Effects that only made sense while the grant lived (binding it, moving its expiry) are
     /// dropped, so they can never stand in front of the revocation.
     fn ending(&mut self, step: Step, note: Option<Note>) -> Vec<Effect> {
-        self.outbox
-            .retain(|e| !matches!(e, Effect::Bind | Effect::UpdateBindingExpiry));
+        self.outbox.retain(|e| {
+            !matches!(
+                e,
+                Effect::Bind | Effect::UpdateBindingExpiry | Effect::IssueKubeconfig
+            )
+        });
         let mut effects = vec![Effect::UpdateApprovalMessage];
         if let Some(extension) = self.extension.as_mut()
             && extension.state == ExtensionState::Pending

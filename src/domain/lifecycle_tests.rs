@@ -31,6 +31,7 @@ pub(super) fn requested(role: &str) -> Grant {
                 scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(7200).min(rule.max_duration),
                 required_approvals: rule.approvals,
+                kubeconfig: false,
             },
         },
         t0(),

@@ -10,13 +10,25 @@ pub struct Permission {
     pub resource: &'static str,
     /// A single object's name (for `bind` on one ClusterRole).
     pub name: Option<String>,
+    /// For namespaced permissions (ServiceAccounts in their namespace).
+    pub namespace: Option<String>,
+    pub subresource: Option<&'static str>,
 }
 
 impl std::fmt::Display for Permission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}.{}", self.verb, self.resource, self.group)?;
+        write!(f, "{} {}", self.verb, self.resource)?;
+        if let Some(sub) = self.subresource {
+            write!(f, "/{sub}")?;
+        }
+        if !self.group.is_empty() {
+            write!(f, ".{}", self.group)?;
+        }
         if let Some(name) = &self.name {
             write!(f, " \"{name}\"")?;
+        }
+        if let Some(namespace) = &self.namespace {
+            write!(f, " in namespace {namespace}")?;
         }
         Ok(())
     }
@@ -34,6 +46,8 @@ pub fn required(policy: &Policy) -> Vec<Permission> {
             group: RBAC,
             resource,
             name: None,
+            namespace: None,
+            subresource: None,
         })
     };
     let mut needed: Vec<Permission> = manage("rolebindings").collect();
@@ -48,8 +62,28 @@ pub fn required(policy: &Policy) -> Vec<Permission> {
         group: RBAC,
         resource: "clusterroles",
         name: Some(role.clone()),
+        namespace: None,
+        subresource: None,
     }));
     needed
+}
+
+/// ServiceAccounts and their tokens, in the namespace where token-issuing grants keep them.
+pub fn for_kubeconfigs(namespace: &str) -> Vec<Permission> {
+    let core = |verb, subresource| Permission {
+        verb,
+        group: "",
+        resource: "serviceaccounts",
+        name: None,
+        namespace: Some(namespace.to_string()),
+        subresource,
+    };
+    vec![
+        core("create", None),
+        core("get", None),
+        core("delete", None),
+        core("create", Some("token")),
+    ]
 }
 
 #[cfg(test)]

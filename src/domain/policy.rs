@@ -142,6 +142,9 @@ pub struct RolePolicy {
     pub reason: ReasonRule,
     #[serde(default)]
     pub extensions: ExtensionRule,
+    /// Also issue a short-lived ServiceAccount token, sent to the requester as a kubeconfig file.
+    #[serde(default)]
+    pub kubeconfig: bool,
     /// Overrides the top-level approvers for this role.
     #[serde(default)]
     pub approvers: Vec<String>,
@@ -190,6 +193,7 @@ pub struct GrantTerms {
     pub role: String,
     pub cluster_role: String,
     pub scope: Scope,
+    pub kubeconfig: bool,
     pub duration: Duration,
     pub required_approvals: u32,
 }
@@ -313,6 +317,11 @@ impl RolePolicy {
 }
 
 impl Policy {
+    /// Whether any role issues kubeconfigs (and so needs ServiceAccounts and tokens).
+    pub fn issues_kubeconfigs(&self) -> bool {
+        self.roles.values().any(|r| r.kubeconfig)
+    }
+
     /// Whether any role is bound cluster-wide (with ClusterRoleBindings).
     pub fn has_cluster_roles(&self) -> bool {
         self.roles.values().any(|r| r.scope == RoleScope::Cluster)
@@ -344,6 +353,7 @@ impl Policy {
             role: args.role.clone(),
             cluster_role: role.cluster_role.clone(),
             scope,
+            kubeconfig: role.kubeconfig,
             duration,
             required_approvals: role.approvals,
         })

@@ -29,6 +29,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
                 scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(7200),
                 required_approvals: 1,
+                kubeconfig: false,
             },
         },
         t0(),

@@ -31,6 +31,7 @@ fn grant(id: &str) -> Grant {
                 scope: crate::domain::grant::Scope::namespace("payments"),
                 duration: Duration::from_secs(3600),
                 required_approvals: 1,
+                kubeconfig: false,
             },
         },
         t0(),

@@ -51,6 +51,16 @@ impl Call {
     }
 }
 
+/// A file on its way through Slack's external upload.
+struct UploadedFile {
+    name: String,
+    /// The length announced to `files.getUploadURLExternal`.
+    length: usize,
+    bytes: Option<Vec<u8>>,
+    /// The channel `files.completeUploadExternal` shared it in.
+    shared_in: Option<String>,
+}
+
 #[derive(Default)]
 struct State_ {
     calls: Vec<Call>,
@@ -58,6 +68,8 @@ struct State_ {
     messages: BTreeMap<(String, String), Value>,
     users: HashMap<String, Value>,
     usergroups: HashMap<String, Vec<String>>,
+    files: BTreeMap<String, UploadedFile>,
+    base_url: String,
     faults: HashMap<String, VecDeque<Fault>>,
     failing: HashMap<String, &'static str>,
     missing_channels: HashSet<String>,
@@ -95,9 +107,11 @@ impl FakeSlack {
         };
         let router = Router::new()
             .route("/api/{method}", any(handle))
+            .route("/upload/{file_id}", axum::routing::post(upload))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        state.lock().unwrap().base_url = format!("http://{addr}");
         tokio::spawn(async move { axum::serve(listener, router).await });
         FakeSlack {
             url: format!("http://{addr}/api"),
@@ -218,6 +232,15 @@ impl FakeSlack {
         Some(state.calls[index].clone())
     }
 
+    /// The content of every file shared, with the channel it was shared in.
+    pub fn shared_files(&self) -> Vec<(String, String, Vec<u8>)> {
+        self.lock()
+            .files
+            .values()
+            .filter_map(|f| Some((f.name.clone(), f.shared_in.clone()?, f.bytes.clone()?)))
+            .collect()
+    }
+
     /// The message as it stands now, after every update.
     pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
         self.lock()
@@ -266,6 +289,25 @@ fn blocks_within_limits(blocks: Option<&Value>) -> bool {
                 .is_none_or(|t| t.chars().count() <= 3000);
             known.contains(&kind) && text_ok
         })
+}
+
+/// The upload URL handed out by `files.getUploadURLExternal`: takes the bytes, answers like Slack.
+async fn upload(
+    State(shared): State<Shared>,
+    Path(file_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut state = shared.state.lock().unwrap();
+    let Some(file) = state.files.get_mut(&file_id) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    file.bytes = Some(body.to_vec());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        format!("OK - {}", body.len()),
+    )
+        .into_response()
 }
 
 fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {
@@ -501,6 +543,57 @@ fn respond(
                 opened["state"] = json!({ "values": {} });
                 ok(json!({ "ok": true, "view": opened }))
             }
+        }
+        "files.getUploadURLExternal" => {
+            let (filename, length) = (text("filename"), text("length"));
+            let Ok(length) = length.parse::<usize>() else {
+                return slack_error("invalid_arguments");
+            };
+            if filename.is_empty() || length == 0 {
+                return slack_error("invalid_arguments");
+            }
+            let id = format!("F{:08}", state.files.len() + 1);
+            let url = format!("{}/upload/{id}", state.base_url);
+            state.files.insert(
+                id.clone(),
+                UploadedFile {
+                    name: filename,
+                    length,
+                    bytes: None,
+                    shared_in: None,
+                },
+            );
+            ok(json!({ "ok": true, "upload_url": url, "file_id": id }))
+        }
+        "files.completeUploadExternal" => {
+            let files = match params.get("files") {
+                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                Some(v) => v.clone(),
+                None => Value::Null,
+            };
+            let ids: Vec<String> = files
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|f| f["id"].as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let channel = text("channel_id");
+            if ids.is_empty() {
+                return slack_error("invalid_arguments");
+            }
+            for id in &ids {
+                match state.files.get_mut(id) {
+                    Some(file) if file.bytes.as_ref().is_some_and(|b| b.len() == file.length) => {
+                        file.shared_in = Some(channel.clone());
+                    }
+                    _ => return slack_error("file_upload_failed"),
+                }
+            }
+            ok(
+                json!({ "ok": true, "files": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() }),
+            )
         }
         "usergroups.users.list" => match state.usergroups.get(&text("usergroup")) {
             Some(members) => ok(json!({ "ok": true, "users": members })),

@@ -75,6 +75,9 @@ kubernetes:
   group_prefix: "oidc:"
   identities:
     {DANA}: {{ user: dana, groups: [orders-oncall] }}
+  kubeconfig:
+    server: https://api.prod.example.com:6443
+    certificate_authority_data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
 policy:
   approvers: [{BOB}, {CAROL}]
   requests:
@@ -107,6 +110,7 @@ policy:
       namespaces: [payments]
       max_duration: 8h
       extensions: {{ allowed: false }}
+      kubeconfig: true
 "#,
         store = store.display()
     )
@@ -124,7 +128,7 @@ impl Harness {
         slack.add_user(ERIN, "erin", Some("erin@example.com"));
         slack.set_usergroup(ONCALL, &[ERIN]);
         slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL, ONCALL_CHANNEL]);
-        let kube = FakeKube::start(&["payments", "orders"]).await;
+        let kube = FakeKube::start(&["payments", "orders", "prod-access"]).await;
         let store = tempfile::tempdir().unwrap();
         let config = Config::parse(&config_yaml(slack.api_url(), store.path())).unwrap();
         assert!(config.problems().is_empty(), "{:?}", config.problems());

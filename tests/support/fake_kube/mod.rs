@@ -11,6 +11,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+mod accounts;
 mod bindings;
 mod review;
 mod status;
@@ -52,6 +53,10 @@ struct Inner {
     denied: BTreeSet<(String, String, String)>,
     /// Access reviews asked, apart from `calls` (they change nothing).
     reviews: Vec<Value>,
+    /// ServiceAccounts by (namespace, name).
+    accounts: BTreeMap<(String, String), Value>,
+    /// Tokens issued: (namespace, ServiceAccount, expirationSeconds, token).
+    tokens: Vec<(String, String, i64, String)>,
     latency: Duration,
 }
 
@@ -94,6 +99,18 @@ impl FakeKube {
                     .put(b::replace_cluster_wide)
                     .patch(b::patch_cluster_wide)
                     .delete(b::delete_cluster_wide),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/serviceaccounts",
+                axum::routing::post(accounts::create),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
+                get(accounts::read).delete(accounts::delete),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+                axum::routing::post(accounts::token),
             )
             .route(
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
@@ -182,6 +199,18 @@ impl FakeKube {
     /// does not exist.
     pub fn remove_namespace(&self, namespace: &str) {
         self.lock().namespaces.remove(namespace);
+    }
+
+    pub fn service_account(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.lock()
+            .accounts
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Every token issued: (namespace, ServiceAccount, expirationSeconds, token).
+    pub fn tokens(&self) -> Vec<(String, String, i64, String)> {
+        self.lock().tokens.clone()
     }
 
     /// The ClusterRoleBinding called `name`, if any.

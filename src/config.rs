@@ -36,6 +36,21 @@ pub struct ConfigFile {
     /// A policy file, relative to this file. Give either this or `policy`.
     #[serde(default)]
     pub policy_file: Option<PathBuf>,
+    /// Several clusters, by name: each from a kubeconfig context. Without this, one cluster
+    /// called `default` from the kubeconfig's current context or in-cluster.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// The kubeconfig context that reaches this cluster; none: the current context.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// What kubeconfig files for this cluster say, instead of `kubernetes.kubeconfig`.
+    #[serde(default)]
+    pub kubeconfig: Option<KubeconfigSettings>,
 }
 
 /// The configuration with its policy loaded.
@@ -45,6 +60,7 @@ pub struct Config {
     pub store_path: PathBuf,
     pub slack: SlackSettings,
     pub kubernetes: KubernetesSettings,
+    pub clusters: BTreeMap<String, ClusterSettings>,
     pub policy: Policy,
 }
 
@@ -173,8 +189,18 @@ impl Config {
             store_path: file.store_path,
             slack: file.slack,
             kubernetes: file.kubernetes,
+            clusters: file.clusters,
             policy,
         })
+    }
+
+    /// The clusters' names: those configured, or `default` alone.
+    pub fn cluster_names(&self) -> Vec<String> {
+        if self.clusters.is_empty() {
+            vec![crate::domain::grant::DEFAULT_CLUSTER.to_string()]
+        } else {
+            self.clusters.keys().cloned().collect()
+        }
     }
 
     /// Everything that would make the bot unsafe or unable to work, with its key path.
@@ -195,7 +221,26 @@ impl Config {
         if let Err(e) = crate::reconciler::parse_schedule(&self.kubernetes.reconcile_schedule) {
             problems.push(at(&["kubernetes", "reconcile_schedule"], e));
         }
-        if self.policy.issues_kubeconfigs() && self.kubernetes.kubeconfig.is_none() {
+        let known = self.cluster_names();
+        for (name, role) in &self.policy.roles {
+            for cluster in &role.clusters {
+                if !known.contains(cluster) {
+                    problems.push(at(
+                        &["policy", "roles", name, "clusters"],
+                        format!(
+                            "`{cluster}` is not a configured cluster (clusters: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let without_kubeconfig =
+            self.clusters.values().any(|c| c.kubeconfig.is_none()) || self.clusters.is_empty();
+        if self.policy.issues_kubeconfigs()
+            && self.kubernetes.kubeconfig.is_none()
+            && without_kubeconfig
+        {
             problems.push(at(
                 &["kubernetes"],
                 "a role has `kubeconfig: true`: set kubernetes.kubeconfig.server (and its CA) so the files can reach the cluster".into(),

@@ -1,11 +1,14 @@
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use kube::config::KubeConfigOptions;
 use prod_access::clock::SystemClock;
-use prod_access::cluster::KubeCluster;
-use prod_access::config::{Config, Secrets, check_file, schema};
+use prod_access::cluster::{Cluster, KubeCluster};
+use prod_access::config::{Config, KubeconfigSettings, Secrets, check_file, schema};
+use prod_access::domain::grant::DEFAULT_CLUSTER;
 use prod_access::server::Server;
 
 /// Temporary, approved, audited access to production Kubernetes, driven from Slack.
@@ -72,18 +75,50 @@ fn main() -> ExitCode {
     }
 }
 
+/// One Kubernetes client per configured cluster (by kubeconfig context), or the default one
+/// (kubeconfig's current context, or in-cluster).
+async fn connect_clusters(config: &Config) -> anyhow::Result<BTreeMap<String, Arc<dyn Cluster>>> {
+    let account_namespace = |settings: Option<&KubeconfigSettings>| {
+        settings
+            .or(config.kubernetes.kubeconfig.as_ref())
+            .map(|k| k.namespace.clone())
+    };
+    let mut clusters: BTreeMap<String, Arc<dyn Cluster>> = BTreeMap::new();
+    if config.clusters.is_empty() {
+        let mut cluster = KubeCluster::from_environment().await?;
+        if let Some(namespace) = account_namespace(None) {
+            cluster = cluster.with_service_account_namespace(&namespace);
+        }
+        clusters.insert(DEFAULT_CLUSTER.to_string(), Arc::new(cluster));
+        return Ok(clusters);
+    }
+    for (name, settings) in &config.clusters {
+        let options = KubeConfigOptions {
+            context: settings.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let client_config = kube::Config::from_kubeconfig(&options).await.map_err(|e| {
+            anyhow::anyhow!("cluster `{name}`: cannot read its kubeconfig context: {e}")
+        })?;
+        let client = kube::Client::try_from(client_config)
+            .map_err(|e| anyhow::anyhow!("cluster `{name}`: cannot build a client: {e}"))?;
+        let mut cluster = KubeCluster::new(client);
+        if let Some(namespace) = account_namespace(settings.kubeconfig.as_ref()) {
+            cluster = cluster.with_service_account_namespace(&namespace);
+        }
+        clusters.insert(name.clone(), Arc::new(cluster));
+    }
+    Ok(clusters)
+}
+
 fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
     let secrets = Secrets::from_env()?;
     tokio::runtime::Runtime::new()?.block_on(async move {
-        let mut cluster = KubeCluster::from_environment().await?;
-        if let Some(kubeconfig) = &config.kubernetes.kubeconfig {
-            cluster = cluster.with_service_account_namespace(&kubeconfig.namespace);
-        }
-        let cluster = Arc::new(cluster);
+        let clusters = connect_clusters(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let server =
-            Server::start(&config, &secrets, cluster, Arc::new(SystemClock), listener).await?;
+            Server::start(&config, &secrets, clusters, Arc::new(SystemClock), listener).await?;
         server.run_until_signalled().await
     })
 }

@@ -1,5 +1,6 @@
 //! Wires configuration, adapters, the HTTP router and the scheduler into one running server.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ impl Server {
     pub async fn start(
         config: &Config,
         secrets: &Secrets,
-        cluster: Arc<dyn Cluster>,
+        clusters: BTreeMap<String, Arc<dyn Cluster>>,
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Server> {
@@ -52,7 +53,7 @@ impl Server {
             Adapters {
                 store,
                 chat,
-                cluster,
+                clusters,
                 clock,
             },
             config.policy.clone(),
@@ -63,6 +64,11 @@ impl Server {
                 group_prefix: config.kubernetes.group_prefix.clone(),
                 identities: config.kubernetes.identities.clone(),
                 kubeconfig: config.kubernetes.kubeconfig.clone(),
+                cluster_kubeconfigs: config
+                    .clusters
+                    .iter()
+                    .filter_map(|(name, c)| Some((name.clone(), c.kubeconfig.clone()?)))
+                    .collect(),
             },
         )?;
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.

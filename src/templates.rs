@@ -127,6 +127,8 @@ struct GrantView<'a> {
     cluster_role: &'a str,
     namespaces: &'a [String],
     cluster_wide: bool,
+    /// Named only in multi-cluster setups.
+    cluster: Option<&'a str>,
     duration: String,
     reason: &'a str,
     required_approvals: u32,
@@ -179,6 +181,8 @@ impl<'a> GrantView<'a> {
             cluster_role: &g.cluster_role,
             namespaces: g.scope.namespaces(),
             cluster_wide: g.scope.is_cluster(),
+            cluster: (g.cluster != crate::domain::grant::DEFAULT_CLUSTER)
+                .then_some(g.cluster.as_str()),
             duration: human(Duration::from_secs(g.duration_secs)),
             reason: &g.reason,
             required_approvals: g.required_approvals,
@@ -391,6 +395,11 @@ impl Templates {
             RequestRefusal::ReasonRequired { role } => context! { problem, role },
             RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
             RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
+            RequestRefusal::ClusterNotChosen {
+                role,
+                asked,
+                allowed,
+            } => context! { problem, role, asked, allowed },
         }
     }
 

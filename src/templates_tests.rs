@@ -48,6 +48,7 @@ fn grants() -> Vec<(&'static str, Grant)> {
                 duration: Duration::from_secs(7200),
                 required_approvals: 1,
                 kubeconfig: false,
+                cluster: "default".into(),
             },
         },
         t0(),

@@ -30,6 +30,7 @@ fn grant(id: &str) -> Grant {
                 duration: std::time::Duration::from_secs(3600),
                 required_approvals: 1,
                 kubeconfig: false,
+                cluster: "default".into(),
             },
         },
         t0(),

@@ -117,7 +117,7 @@ impl App {
             duration,
             reason: form.reason.split_whitespace().collect::<Vec<_>>().join(" "),
         };
-        let terms = match self.policy.evaluate(&args) {
+        let terms = match self.policy.evaluate(&args, &self.cluster_names()) {
             Ok(terms) => terms,
             Err(refusal) => return Ok(Some(Problem::Policy(refusal))),
         };
@@ -180,7 +180,7 @@ impl App {
         channel: &str,
         args: &command::RequestArgs,
     ) -> Result<Message, AppError> {
-        let terms = match self.policy.evaluate(args) {
+        let terms = match self.policy.evaluate(args, &self.cluster_names()) {
             Ok(terms) => terms,
             Err(refusal) => return Ok(self.templates.policy_refused(&refusal, &self.policy)?),
         };

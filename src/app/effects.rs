@@ -171,11 +171,11 @@ impl App {
             Effect::Bind => self.bind(grant).await,
             Effect::IssueKubeconfig => self.send_kubeconfig(grant).await,
             Effect::UpdateBindingExpiry => {
-                self.adapters.cluster.update_expiry(grant).await?;
+                self.cluster(&grant.cluster)?.update_expiry(grant).await?;
                 Ok(None)
             }
             Effect::Unbind => {
-                self.adapters.cluster.unbind(grant).await?;
+                self.cluster(&grant.cluster)?.unbind(grant).await?;
                 info!(grant = %grant.id, scope = ?grant.scope, "binding removed");
                 Ok(None)
             }
@@ -207,12 +207,11 @@ impl App {
         loop {
             // The access clock starts now, when the binding is created.
             let expires_at = self.now() + grant.duration();
-            match self
-                .adapters
-                .cluster
-                .bind(grant, &identity, expires_at)
-                .await
-            {
+            let cluster = match self.cluster(&grant.cluster) {
+                Ok(cluster) => cluster,
+                Err(e) => return failed(e.to_string()),
+            };
+            match cluster.bind(grant, &identity, expires_at).await {
                 Ok(expires_at) => {
                     info!(
                         grant = %grant.id,
@@ -255,7 +254,10 @@ impl App {
         // The API server refuses tokens shorter than ten minutes; a longer one is still cut off
         // at expiry, when the ServiceAccount is deleted.
         let seconds = remaining.max(MIN_TOKEN_SECONDS);
-        let token = self.adapters.cluster.issue_token(grant, seconds).await?;
+        let token = self
+            .cluster(&grant.cluster)?
+            .issue_token(grant, seconds)
+            .await?;
         let file = self.templates.kubeconfig(grant, cluster, &token)?;
         let comment = self.templates.note(grant, Note::Kubeconfig, None)?;
         let filename = format!("{}.kubeconfig", grant.binding_name());

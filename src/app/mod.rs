@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 use crate::chat::{Chat, ChatError, Message};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
-use crate::domain::grant::{Event, Grant, Rejection};
+use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, Rejection};
 use crate::domain::identity::{IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
@@ -36,12 +36,15 @@ pub struct Settings {
     pub group_prefix: String,
     pub identities: BTreeMap<String, MappedIdentity>,
     pub kubeconfig: Option<crate::config::KubeconfigSettings>,
+    /// Per-cluster kubeconfig settings, where they differ from `kubeconfig`.
+    pub cluster_kubeconfigs: BTreeMap<String, crate::config::KubeconfigSettings>,
 }
 
 pub struct Adapters {
     pub store: Arc<dyn GrantStore>,
     pub chat: Arc<dyn Chat>,
-    pub cluster: Arc<dyn Cluster>,
+    /// One adapter per configured cluster, by name.
+    pub clusters: BTreeMap<String, Arc<dyn Cluster>>,
     pub clock: SharedClock,
 }
 
@@ -53,8 +56,8 @@ pub struct App {
     locks: GrantLocks,
     /// Wakes the scheduler when the set of deadlines may have changed.
     pub(crate) scheduler_wake: Notify,
-    /// The permissions the last pre-flight found missing; `None` before the first one.
-    missing_permissions: Mutex<Option<Vec<Permission>>>,
+    /// The permissions the last pre-flight found missing, by cluster; `None` before the first.
+    missing_permissions: Mutex<Option<Vec<(String, Permission)>>>,
     tasks: TaskTracker,
 }
 
@@ -257,26 +260,50 @@ impl App {
         Ok(())
     }
 
-    /// Asks the cluster whether the bot may do everything the policy needs, logs exactly what is
-    /// missing, and records it for `/readyz`. An unreachable cluster counts as not ready.
-    pub async fn preflight(&self) -> Vec<Permission> {
+    /// The adapter of the cluster named `name`, or why there is none.
+    pub(crate) fn cluster(&self, name: &str) -> Result<&Arc<dyn Cluster>, ClusterError> {
+        self.adapters.clusters.get(name).ok_or_else(|| {
+            ClusterError::Refused(format!("cluster `{name}` is not in the configuration"))
+        })
+    }
+
+    pub(crate) fn cluster_names(&self) -> Vec<String> {
+        self.adapters.clusters.keys().cloned().collect()
+    }
+
+    /// The kubeconfig settings for grants in `cluster`.
+    pub(crate) fn kubeconfig_for(
+        &self,
+        cluster: &str,
+    ) -> Option<&crate::config::KubeconfigSettings> {
+        self.settings
+            .cluster_kubeconfigs
+            .get(cluster)
+            .or(self.settings.kubeconfig.as_ref())
+    }
+
+    /// Asks every cluster whether the bot may do everything the policy needs there, logs exactly
+    /// what is missing, and records it for `/readyz`. An unreachable cluster counts as not ready.
+    pub async fn preflight(&self) -> Vec<(String, Permission)> {
         let mut missing = Vec::new();
-        let mut needed = permissions::required(&self.policy);
-        if let Some(kubeconfig) = &self.settings.kubeconfig
-            && self.policy.issues_kubeconfigs()
-        {
-            needed.extend(permissions::for_kubeconfigs(&kubeconfig.namespace));
-        }
-        for permission in needed {
-            match self.adapters.cluster.may(&permission).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    error!(%permission, "the bot's Kubernetes identity lacks a permission the policy needs");
-                    missing.push(permission);
-                }
-                Err(e) => {
-                    warn!(%permission, error = %e, "cannot check a permission; not ready");
-                    missing.push(permission);
+        for (name, cluster) in &self.adapters.clusters {
+            let mut needed = permissions::required(&self.policy);
+            if let Some(kubeconfig) = self.kubeconfig_for(name)
+                && self.policy.issues_kubeconfigs()
+            {
+                needed.extend(permissions::for_kubeconfigs(&kubeconfig.namespace));
+            }
+            for permission in needed {
+                match cluster.may(&permission).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        error!(cluster = %name, %permission, "the bot's Kubernetes identity lacks a permission the policy needs");
+                        missing.push((name.clone(), permission));
+                    }
+                    Err(e) => {
+                        warn!(cluster = %name, %permission, error = %e, "cannot check a permission; not ready");
+                        missing.push((name.clone(), permission));
+                    }
                 }
             }
         }
@@ -298,7 +325,13 @@ impl App {
             Some(missing) if missing.is_empty() => Ok(()),
             Some(missing) => Err(missing
                 .iter()
-                .map(|p| format!("missing permission: {p}"))
+                .map(|(cluster, p)| {
+                    if cluster == DEFAULT_CLUSTER {
+                        format!("missing permission: {p}")
+                    } else {
+                        format!("missing permission in cluster {cluster}: {p}")
+                    }
+                })
                 .collect()),
         }
     }

@@ -24,58 +24,76 @@ impl App {
     pub async fn reconcile_once(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {
         // Permissions can be granted or taken away while the bot runs; readiness follows.
         self.preflight().await;
+        let mut report = ReconcileReport::default();
+        for name in self.cluster_names() {
+            self.reconcile_cluster(&name, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn reconcile_cluster(
+        &self,
+        cluster_name: &str,
+        report: &mut ReconcileReport,
+    ) -> Result<(), AppError> {
+        let Ok(cluster) = self.cluster(cluster_name) else {
+            return Ok(());
+        };
         // The grants are read before the cluster is listed: a binding made after this read
         // belongs to a grant read below, and each repair is decided again under its grant's lock.
+        // Grants of other clusters do not own bindings here.
         let mut grants = HashMap::new();
         for grant in self.adapters.store.open_grants().await? {
-            grants.insert(grant.id.clone(), grant);
+            if grant.cluster == cluster_name {
+                grants.insert(grant.id.clone(), grant);
+            }
         }
         let include_cluster = self.policy.has_cluster_roles();
-        let observed = match self.adapters.cluster.list_managed(include_cluster).await {
+        let observed = match cluster.list_managed(include_cluster).await {
             Ok(observed) => observed,
             Err(e) => {
-                warn!(error = %e, "reconcile: cannot list managed bindings; will try at the next run");
-                return Ok(ReconcileReport {
-                    failed: 1,
-                    ..Default::default()
-                });
+                warn!(cluster = cluster_name, error = %e, "reconcile: cannot list managed bindings; will try at the next run");
+                report.failed += 1;
+                return Ok(());
             }
         };
         for id in observed.iter().filter_map(|b| b.grant_id.as_ref()) {
             if !grants.contains_key(id)
                 && let Some(grant) = self.adapters.store.get(id).await?
+                && grant.cluster == cluster_name
             {
                 grants.insert(id.clone(), grant);
             }
         }
-        let mut report = ReconcileReport {
-            observed: observed.len(),
-            ..Default::default()
-        };
+        report.observed += observed.len();
         for repair in reconcile(&observed, &grants, self.now()) {
-            match self.repair(&repair).await {
+            match self.repair(cluster_name, &repair).await {
                 Ok(None) => {}
                 Ok(Some(fresh)) => {
                     match &repair {
                         Repair::Delete { .. } => report.deleted += 1,
                         Repair::Rebind { .. } => report.rebound += 1,
                     }
-                    info!(?repair, "reconcile: repaired drift");
+                    info!(cluster = cluster_name, ?repair, "reconcile: repaired drift");
                     self.report_drift(&repair, &fresh).await;
                 }
                 Err(e) => {
                     report.failed += 1;
-                    warn!(?repair, error = %e, "reconcile: repair failed; will try at the next run");
+                    warn!(cluster = cluster_name, ?repair, error = %e, "reconcile: repair failed; will try at the next run");
                 }
             }
         }
-        Ok(report)
+        Ok(())
     }
 
-    /// Carries out one repair if it is still needed: under the grant's lock, with the grant as it
-    /// is now (the outbox may have acted since the pass began). Returns the grants it was decided
-    /// on when it changed something.
-    async fn repair(&self, repair: &Repair) -> Result<Option<HashMap<String, Grant>>, EffectError> {
+    /// Carries out one repair in `cluster_name` if it is still needed: under the grant's lock,
+    /// with the grant as it is now (the outbox may have acted since the pass began). Returns the
+    /// grants it was decided on when it changed something.
+    async fn repair(
+        &self,
+        cluster_name: &str,
+        repair: &Repair,
+    ) -> Result<Option<HashMap<String, Grant>>, EffectError> {
         let grant_id = match repair {
             Repair::Delete { binding, .. } => binding.grant_id.clone(),
             Repair::Rebind { grant_id } => Some(grant_id.clone()),
@@ -88,10 +106,11 @@ impl App {
         let mut fresh = HashMap::new();
         if let Some(id) = &grant_id
             && let Ok(Some(grant)) = self.adapters.store.get(id).await
+            && grant.cluster == cluster_name
         {
             fresh.insert(id.clone(), grant);
         }
-        let cluster = &self.adapters.cluster;
+        let cluster = self.cluster(cluster_name)?;
         match repair {
             Repair::Delete { binding, .. } => {
                 let still = reconcile(std::slice::from_ref(binding), &fresh, self.now());

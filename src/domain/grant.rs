@@ -124,6 +124,9 @@ pub struct Grant {
     /// A ServiceAccount token is issued and sent as a kubeconfig.
     #[serde(default)]
     pub kubeconfig: bool,
+    /// The cluster (a name from the configuration's `clusters`) the access is in.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
     /// The whole granted time, including approved extensions.
     pub duration_secs: u64,
     pub reason: String,
@@ -399,6 +402,13 @@ impl Grant {
         }
         next
     }
+}
+
+/// The name of the one cluster of a configuration without `clusters`.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+fn default_cluster() -> String {
+    DEFAULT_CLUSTER.to_string()
 }
 
 pub(crate) fn secs(secs: u64) -> ChronoDuration {

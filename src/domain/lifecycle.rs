@@ -46,6 +46,7 @@ impl Grant {
             cluster_role: new.terms.cluster_role,
             scope: new.terms.scope,
             kubeconfig: new.terms.kubeconfig,
+            cluster: new.terms.cluster,
             duration_secs: new.terms.duration.as_secs(),
             reason: new.reason.to_string(),
             required_approvals: new.terms.required_approvals,

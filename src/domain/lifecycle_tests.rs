@@ -32,6 +32,7 @@ pub(super) fn requested(role: &str) -> Grant {
                 duration: Duration::from_secs(7200).min(rule.max_duration),
                 required_approvals: rule.approvals,
                 kubeconfig: false,
+                cluster: "default".into(),
             },
         },
         t0(),

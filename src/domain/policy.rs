@@ -145,6 +145,9 @@ pub struct RolePolicy {
     /// Also issue a short-lived ServiceAccount token, sent to the requester as a kubeconfig file.
     #[serde(default)]
     pub kubeconfig: bool,
+    /// The clusters (names from the configuration's `clusters`) this role applies to; empty: all.
+    #[serde(default)]
+    pub clusters: Vec<String>,
     /// Overrides the top-level approvers for this role.
     #[serde(default)]
     pub approvers: Vec<String>,
@@ -194,6 +197,7 @@ pub struct GrantTerms {
     pub cluster_role: String,
     pub scope: Scope,
     pub kubeconfig: bool,
+    pub cluster: String,
     pub duration: Duration,
     pub required_approvals: u32,
 }
@@ -221,6 +225,12 @@ pub enum RequestRefusal {
     ReasonTooLong {
         max_chars: usize,
     },
+    /// The role applies to several clusters (or not to the one named): name one with `@`.
+    ClusterNotChosen {
+        role: String,
+        asked: Option<String>,
+        allowed: Vec<String>,
+    },
     TicketRequired {
         role: String,
         pattern: String,
@@ -236,12 +246,38 @@ impl RequestRefusal {
             RequestRefusal::TooLong { .. } => "too_long",
             RequestRefusal::ReasonRequired { .. } => "reason_required",
             RequestRefusal::ReasonTooLong { .. } => "reason_too_long",
+            RequestRefusal::ClusterNotChosen { .. } => "cluster_not_chosen",
             RequestRefusal::TicketRequired { .. } => "ticket_required",
         }
     }
 }
 
 impl RolePolicy {
+    /// The cluster a request gets: the one it names, or the only one the role applies to.
+    fn cluster_for(
+        &self,
+        role: &str,
+        asked: Option<&str>,
+        clusters: &[String],
+    ) -> Result<String, RequestRefusal> {
+        let allowed: Vec<String> = clusters
+            .iter()
+            .filter(|c| self.clusters.is_empty() || self.clusters.contains(c))
+            .cloned()
+            .collect();
+        let refusal = || RequestRefusal::ClusterNotChosen {
+            role: role.to_string(),
+            asked: asked.map(String::from),
+            allowed: allowed.clone(),
+        };
+        match asked {
+            Some(cluster) if allowed.iter().any(|c| c == cluster) => Ok(cluster.to_string()),
+            Some(_) => Err(refusal()),
+            None if allowed.len() == 1 => Ok(allowed[0].clone()),
+            None => Err(refusal()),
+        }
+    }
+
     /// The scope a request's namespace argument asks for: `payments`, `payments,orders`, or
     /// `cluster` for a cluster-scoped role.
     fn scope_for(&self, role: &str, asked: &str) -> Result<Scope, RequestRefusal> {
@@ -331,7 +367,12 @@ impl Policy {
         self.roles.keys().cloned().collect()
     }
 
-    pub fn evaluate(&self, args: &RequestArgs) -> Result<GrantTerms, RequestRefusal> {
+    /// Checks a request against the policy; `clusters` are the configured cluster names.
+    pub fn evaluate(
+        &self,
+        args: &RequestArgs,
+        clusters: &[String],
+    ) -> Result<GrantTerms, RequestRefusal> {
         let role = self
             .roles
             .get(&args.role)
@@ -339,7 +380,12 @@ impl Policy {
                 role: args.role.clone(),
                 allowed: self.role_names(),
             })?;
-        let scope = role.scope_for(&args.role, &args.namespace)?;
+        let (namespace, asked_cluster) = match args.namespace.split_once('@') {
+            Some((namespace, cluster)) => (namespace, Some(cluster)),
+            None => (args.namespace.as_str(), None),
+        };
+        let cluster = role.cluster_for(&args.role, asked_cluster, clusters)?;
+        let scope = role.scope_for(&args.role, namespace)?;
         let duration = args.duration.unwrap_or_else(|| role.default_duration());
         if duration > role.max_duration {
             return Err(RequestRefusal::TooLong {
@@ -354,6 +400,7 @@ impl Policy {
             cluster_role: role.cluster_role.clone(),
             scope,
             kubeconfig: role.kubeconfig,
+            cluster,
             duration,
             required_approvals: role.approvals,
         })

@@ -37,6 +37,17 @@ roles:
     max_duration: 1h
 "#;
 
+/// Evaluation in a setup with the one default cluster.
+trait EvaluateDefault {
+    fn evaluate_default(&self, args: &RequestArgs) -> Result<GrantTerms, RequestRefusal>;
+}
+
+impl EvaluateDefault for Policy {
+    fn evaluate_default(&self, args: &RequestArgs) -> Result<GrantTerms, RequestRefusal> {
+        self.evaluate(args, &[crate::domain::grant::DEFAULT_CLUSTER.to_string()])
+    }
+}
+
 pub(crate) fn example() -> Policy {
     serde_saphyr::from_str(EXAMPLE).unwrap()
 }
@@ -51,7 +62,7 @@ fn args(role: &str, ns: &str, secs: Option<u64>, reason: &str) -> RequestArgs {
 }
 
 fn ask(role: &str, ns: &str, secs: u64) -> Result<GrantTerms, RequestRefusal> {
-    example().evaluate(&args(role, ns, Some(secs), "r"))
+    example().evaluate_default(&args(role, ns, Some(secs), "r"))
 }
 
 #[test]
@@ -91,11 +102,11 @@ fn the_maximum_itself_is_allowed() {
 fn a_missing_duration_is_the_roles_default() {
     let policy = example();
     let debug = policy
-        .evaluate(&args("debug", "team-a", None, "INC-1"))
+        .evaluate_default(&args("debug", "team-a", None, "INC-1"))
         .unwrap();
     assert_eq!(debug.duration, Duration::from_secs(1800));
     let edit = policy
-        .evaluate(&args("edit", "payments", None, "r"))
+        .evaluate_default(&args("edit", "payments", None, "r"))
         .unwrap();
     assert_eq!(
         edit.duration,
@@ -108,13 +119,13 @@ fn a_missing_duration_is_the_roles_default() {
 fn namespace_patterns_match_whole_names_only() {
     assert!(
         example()
-            .evaluate(&args("debug", "team-payments", None, "INC-7"))
+            .evaluate_default(&args("debug", "team-payments", None, "INC-7"))
             .is_ok()
     );
     for ns in ["team", "payments", "xteam-a", "Team-a"] {
         assert!(
             matches!(
-                example().evaluate(&args("debug", ns, None, "INC-7")),
+                example().evaluate_default(&args("debug", ns, None, "INC-7")),
                 Err(RequestRefusal::NamespaceNotAllowed { .. })
             ),
             "{ns}"
@@ -167,14 +178,18 @@ fn a_duration_over_the_max_names_the_max() {
 fn reasons_and_tickets_are_enforced_per_role() {
     let policy = example();
     assert_eq!(
-        policy.evaluate(&args("edit", "payments", None, "  ")),
+        policy.evaluate_default(&args("edit", "payments", None, "  ")),
         Err(RequestRefusal::ReasonRequired {
             role: "edit".into()
         })
     );
-    assert!(policy.evaluate(&args("peek", "payments", None, "")).is_ok());
+    assert!(
+        policy
+            .evaluate_default(&args("peek", "payments", None, ""))
+            .is_ok()
+    );
     assert_eq!(
-        policy.evaluate(&args(
+        policy.evaluate_default(&args(
             "peek",
             "payments",
             None,
@@ -185,7 +200,7 @@ fn reasons_and_tickets_are_enforced_per_role() {
         })
     );
     assert_eq!(
-        policy.evaluate(&args("debug", "team-a", None, "looking around")),
+        policy.evaluate_default(&args("debug", "team-a", None, "looking around")),
         Err(RequestRefusal::TicketRequired {
             role: "debug".into(),
             pattern: "(INC|CHG)-[0-9]+".into()
@@ -193,7 +208,7 @@ fn reasons_and_tickets_are_enforced_per_role() {
     );
     assert!(
         policy
-            .evaluate(&args("debug", "team-a", None, "for CHG-881 rollout"))
+            .evaluate_default(&args("debug", "team-a", None, "for CHG-881 rollout"))
             .is_ok()
     );
 }
@@ -261,7 +276,7 @@ proptest::proptest! {
     ) {
         let policy = example();
         let request = args(&role, &namespace, minutes.map(|m| m * 60), &reason);
-        if let Ok(terms) = policy.evaluate(&request) {
+        if let Ok(terms) = policy.evaluate_default(&request) {
             let rule = &policy.roles[&role];
             match &terms.scope {
                 Scope::Cluster => proptest::prop_assert_eq!(rule.scope, RoleScope::Cluster),
@@ -367,7 +382,7 @@ fn approver_counts_are_checked_only_where_they_can_be_counted() {
 fn a_request_may_name_several_namespaces_all_of_which_must_be_allowed() {
     let policy = example();
     let terms = policy
-        .evaluate(&args("edit", "orders,payments,orders", None, "r"))
+        .evaluate_default(&args("edit", "orders,payments,orders", None, "r"))
         .unwrap();
     assert_eq!(
         terms.scope,
@@ -376,11 +391,11 @@ fn a_request_may_name_several_namespaces_all_of_which_must_be_allowed() {
         }
     );
     assert!(matches!(
-        policy.evaluate(&args("edit", "payments,kube-system", None, "r")),
+        policy.evaluate_default(&args("edit", "payments,kube-system", None, "r")),
         Err(RequestRefusal::NamespaceNotAllowed { .. })
     ));
     assert!(matches!(
-        policy.evaluate(&args("edit", ",", None, "r")),
+        policy.evaluate_default(&args("edit", ",", None, "r")),
         Err(RequestRefusal::NamespaceNotAllowed { .. })
     ));
     let many = ["team-a"; MAX_NAMESPACES + 1]
@@ -391,7 +406,7 @@ fn a_request_may_name_several_namespaces_all_of_which_must_be_allowed() {
         .join(",");
     assert!(
         policy
-            .evaluate(&args("debug", &many, None, "INC-1"))
+            .evaluate_default(&args("debug", &many, None, "INC-1"))
             .is_err()
     );
 }
@@ -400,11 +415,11 @@ fn a_request_may_name_several_namespaces_all_of_which_must_be_allowed() {
 fn a_cluster_scoped_role_is_asked_for_with_the_word_cluster() {
     let policy = example();
     let terms = policy
-        .evaluate(&args("nodes", "cluster", None, "r"))
+        .evaluate_default(&args("nodes", "cluster", None, "r"))
         .unwrap();
     assert_eq!(terms.scope, Scope::Cluster);
     assert_eq!(
-        policy.evaluate(&args("nodes", "payments", None, "r")),
+        policy.evaluate_default(&args("nodes", "payments", None, "r")),
         Err(RequestRefusal::NamespaceNotAllowed {
             role: "nodes".into(),
             namespace: "payments".into(),
@@ -412,7 +427,7 @@ fn a_cluster_scoped_role_is_asked_for_with_the_word_cluster() {
         })
     );
     assert!(matches!(
-        policy.evaluate(&args("edit", "cluster", None, "r")),
+        policy.evaluate_default(&args("edit", "cluster", None, "r")),
         Err(RequestRefusal::NamespaceNotAllowed { .. })
     ));
 }
@@ -440,4 +455,43 @@ fn scope_and_namespaces_must_agree() {
             .any(|p| p.starts_with("roles.edit.namespaces: at least one")),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_request_names_its_cluster_when_the_role_fits_several() {
+    let mut policy = example();
+    let clusters = vec!["eu".to_string(), "us".to_string()];
+    let asked = |ns: &str| RequestArgs {
+        role: "edit".into(),
+        namespace: ns.into(),
+        duration: None,
+        reason: "r".into(),
+    };
+    assert_eq!(
+        policy
+            .evaluate(&asked("payments@eu"), &clusters)
+            .unwrap()
+            .cluster,
+        "eu"
+    );
+    assert_eq!(
+        policy.evaluate(&asked("payments"), &clusters),
+        Err(RequestRefusal::ClusterNotChosen {
+            role: "edit".into(),
+            asked: None,
+            allowed: clusters.clone(),
+        })
+    );
+    policy.roles.get_mut("edit").unwrap().clusters = vec!["us".into()];
+    assert_eq!(
+        policy
+            .evaluate(&asked("payments"), &clusters)
+            .unwrap()
+            .cluster,
+        "us"
+    );
+    assert!(matches!(
+        policy.evaluate(&asked("payments@eu"), &clusters),
+        Err(RequestRefusal::ClusterNotChosen { asked: Some(_), .. })
+    ));
 }

@@ -30,6 +30,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
                 duration: Duration::from_secs(7200),
                 required_approvals: 1,
                 kubeconfig: false,
+                cluster: "default".into(),
             },
         },
         t0(),

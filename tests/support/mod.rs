@@ -5,12 +5,13 @@
 pub mod fake_kube;
 pub mod fake_slack;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
 
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use prod_access::clock::ManualClock;
-use prod_access::cluster::KubeCluster;
+use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, Secrets};
 use prod_access::server::Server;
 use serde_json::{Value, json};
@@ -54,6 +55,8 @@ pub fn t0() -> DateTime<Utc> {
 pub struct Harness {
     pub slack: FakeSlack,
     pub kube: FakeKube,
+    /// The `us` cluster of `start_multi_cluster`.
+    pub second_kube: Option<FakeKube>,
     pub clock: Arc<ManualClock>,
     pub config: Config,
     server: Option<Server>,
@@ -118,6 +121,17 @@ policy:
 
 impl Harness {
     pub async fn start() -> Harness {
+        Harness::start_with(None).await
+    }
+
+    /// Two clusters, `eu` (served by `kube`) and `us` (by `second_kube`); `edit` applies to
+    /// both, `view` only to `eu`.
+    pub async fn start_multi_cluster() -> Harness {
+        let us = FakeKube::start(&["payments", "orders", "prod-access"]).await;
+        Harness::start_with(Some(us)).await
+    }
+
+    async fn start_with(second_kube: Option<FakeKube>) -> Harness {
         init();
         let slack = FakeSlack::start(BOT_TOKEN).await;
         slack.add_user(ALICE, "alice", Some("alice@example.com"));
@@ -130,11 +144,20 @@ impl Harness {
         slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL, ONCALL_CHANNEL]);
         let kube = FakeKube::start(&["payments", "orders", "prod-access"]).await;
         let store = tempfile::tempdir().unwrap();
-        let config = Config::parse(&config_yaml(slack.api_url(), store.path())).unwrap();
+        let mut yaml = config_yaml(slack.api_url(), store.path());
+        if second_kube.is_some() {
+            yaml.push_str("clusters:\n  eu: {}\n  us: {}\n");
+            yaml = yaml.replace(
+                "      kubeconfig: true\n",
+                "      kubeconfig: true\n      clusters: [eu]\n",
+            );
+        }
+        let config = Config::parse(&yaml).unwrap();
         assert!(config.problems().is_empty(), "{:?}", config.problems());
         let mut harness = Harness {
             slack,
             kube,
+            second_kube,
             clock: ManualClock::new(t0()),
             config,
             server: None,
@@ -151,11 +174,19 @@ impl Harness {
             slack_signing_secret: SIGNING_SECRET.into(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let cluster = Arc::new(KubeCluster::new(self.kube.client()));
+        let adapter =
+            |kube: &FakeKube| -> Arc<dyn Cluster> { Arc::new(KubeCluster::new(kube.client())) };
+        let clusters: BTreeMap<String, Arc<dyn Cluster>> = match &self.second_kube {
+            None => BTreeMap::from([("default".to_string(), adapter(&self.kube))]),
+            Some(us) => BTreeMap::from([
+                ("eu".to_string(), adapter(&self.kube)),
+                ("us".to_string(), adapter(us)),
+            ]),
+        };
         let server = Server::start(
             &self.config,
             &secrets,
-            cluster,
+            clusters,
             self.clock.clone(),
             listener,
         )

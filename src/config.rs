@@ -48,6 +48,9 @@ pub struct ClusterSettings {
     /// The kubeconfig context that reaches this cluster; none: the current context.
     #[serde(default)]
     pub context: Option<String>,
+    /// Reach this cluster through the pod's own service account (the cluster the bot runs in).
+    #[serde(default)]
+    pub in_cluster: bool,
     /// What kubeconfig files for this cluster say, instead of `kubernetes.kubeconfig`.
     #[serde(default)]
     pub kubeconfig: Option<KubeconfigSettings>,
@@ -220,6 +223,20 @@ impl Config {
         };
         if let Err(e) = crate::reconciler::parse_schedule(&self.kubernetes.reconcile_schedule) {
             problems.push(at(&["kubernetes", "reconcile_schedule"], e));
+        }
+        for (name, cluster) in &self.clusters {
+            if cluster.in_cluster && cluster.context.is_some() {
+                problems.push(at(
+                    &["clusters", name],
+                    "give either `context` or `in_cluster: true`, not both".into(),
+                ));
+            }
+        }
+        if self.clusters.values().filter(|c| c.in_cluster).count() > 1 {
+            problems.push(at(
+                &["clusters"],
+                "only one cluster can be the one the bot runs in".into(),
+            ));
         }
         let known = self.cluster_names();
         for (name, role) in &self.policy.roles {

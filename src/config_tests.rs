@@ -184,3 +184,36 @@ fn a_bad_reconcile_schedule_is_a_located_problem() {
     );
     assert!(Config::parse(&ok).unwrap().problems().is_empty());
 }
+
+#[test]
+fn clusters_come_from_contexts_or_the_pod_and_roles_must_name_configured_ones() {
+    let text = format!(
+        "{EXAMPLE}clusters:\n  eu: {{ context: prod-eu }}\n  home: {{ in_cluster: true }}\n"
+    );
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(config.cluster_names(), vec!["eu", "home"]);
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+
+    let mut config = config;
+    config.policy.roles.get_mut("edit").unwrap().clusters = vec!["us".into()];
+    config.clusters.get_mut("eu").unwrap().in_cluster = true;
+    let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("policy.roles.edit.clusters: `us` is not a configured cluster")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("clusters.eu: give either `context` or `in_cluster")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("only one cluster can be the one the bot runs in")),
+        "{problems:?}"
+    );
+}

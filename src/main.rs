@@ -93,13 +93,18 @@ async fn connect_clusters(config: &Config) -> anyhow::Result<BTreeMap<String, Ar
         return Ok(clusters);
     }
     for (name, settings) in &config.clusters {
-        let options = KubeConfigOptions {
-            context: settings.context.clone(),
-            ..KubeConfigOptions::default()
+        let client_config = if settings.in_cluster {
+            kube::Config::incluster()
+                .map_err(|e| anyhow::anyhow!("cluster `{name}`: not running in a cluster: {e}"))?
+        } else {
+            let options = KubeConfigOptions {
+                context: settings.context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_kubeconfig(&options).await.map_err(|e| {
+                anyhow::anyhow!("cluster `{name}`: cannot read its kubeconfig context: {e}")
+            })?
         };
-        let client_config = kube::Config::from_kubeconfig(&options).await.map_err(|e| {
-            anyhow::anyhow!("cluster `{name}`: cannot read its kubeconfig context: {e}")
-        })?;
         let client = kube::Client::try_from(client_config)
             .map_err(|e| anyhow::anyhow!("cluster `{name}`: cannot build a client: {e}"))?;
         let mut cluster = KubeCluster::new(client);

@@ -254,3 +254,38 @@ async fn an_approval_message_that_slack_could_not_take_is_posted_on_the_next_ret
     let grant = h.request_posted().await;
     assert!(audit.text().contains(&grant));
 }
+
+#[tokio::test]
+async fn faults_and_latency_can_be_set_for_one_path_only() {
+    init();
+    let kube = FakeKube::start(&["payments", "orders"]).await;
+    kube.on_path(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/orders/",
+        KubeFault::FailBefore,
+        std::time::Duration::from_millis(50),
+    );
+    let payments: Api<RoleBinding> = Api::namespaced(kube.client(), "payments");
+    let orders: Api<RoleBinding> = Api::namespaced(kube.client(), "orders");
+    payments
+        .create(
+            &PostParams::default(),
+            &role_binding(&grant("g1"), &user("x"), "payments"),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, _) = status_of(
+        orders
+            .create(
+                &PostParams::default(),
+                &role_binding(&grant("g2"), &user("x"), "orders"),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 500);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(50),
+        "the latency applied"
+    );
+}

@@ -22,8 +22,26 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every object of the kustomize base, from the files its kustomization lists.
+/// Every object of the kustomize base as `kubectl kustomize deploy/` renders it, or, where kubectl
+/// is not installed, as the files its kustomization lists say it.
 fn deploy_objects() -> Vec<Value> {
+    match std::process::Command::new("kubectl")
+        .args(["kustomize", "deploy/"])
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8(out.stdout).unwrap();
+            serde_saphyr::from_multiple::<Value>(&text).unwrap()
+        }
+        Ok(out) => panic!(
+            "kubectl kustomize deploy/ failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => deploy_source_objects(),
+    }
+}
+
+fn deploy_source_objects() -> Vec<Value> {
     let kustomization = yaml("deploy/kustomization.yaml");
     strings(&kustomization["resources"])
         .iter()
@@ -89,7 +107,7 @@ fn the_kustomization_lists_every_manifest_in_deploy() {
         .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml" && f != "config.yaml")
         .collect();
     assert_eq!(listed, on_disk);
-    let kinds: BTreeSet<String> = deploy_objects()
+    let kinds: BTreeSet<String> = deploy_source_objects()
         .iter()
         .map(|o| o["kind"].as_str().unwrap().to_string())
         .collect();
@@ -206,4 +224,36 @@ fn the_deployment_runs_one_locked_down_replica_with_its_store_on_the_volume() {
         !objects.iter().any(|o| o["kind"] == "Secret"),
         "no secret is shipped"
     );
+}
+
+#[test]
+fn the_rendered_base_puts_everything_in_its_namespace_and_mounts_the_generated_config() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!("kubectl not found: the rendered base is not checked here (CI has it)");
+        return;
+    }
+    let objects = deploy_objects();
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap();
+        if !["Namespace", "ClusterRole", "ClusterRoleBinding"].contains(&kind) {
+            assert_eq!(object["metadata"]["namespace"], "prod-access", "{kind}");
+        }
+    }
+    let config_map = object(&objects, "ConfigMap");
+    let name = config_map["metadata"]["name"].as_str().unwrap();
+    let deployment = object(&objects, "Deployment");
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        volumes.iter().any(|v| v["configMap"]["name"] == name),
+        "the Deployment mounts the ConfigMap kustomize generated ({name})"
+    );
+    let config = config_map["data"]["config.yaml"].as_str().unwrap();
+    assert!(Config::parse(config).unwrap().problems().is_empty());
 }

@@ -53,6 +53,9 @@ struct Inner {
     denied: BTreeSet<(String, String, String)>,
     /// Access reviews asked, apart from `calls` (they change nothing).
     reviews: Vec<Value>,
+    /// Faults and latency for calls whose path starts with a prefix (checked before the global
+    /// switches): (prefix, fault, latency).
+    by_path: Vec<(String, KubeFault, Duration)>,
     /// ServiceAccounts by (namespace, name).
     accounts: BTreeMap<(String, String), Value>,
     /// Tokens issued: (namespace, ServiceAccount, expirationSeconds, token).
@@ -166,6 +169,14 @@ impl FakeKube {
         self.lock().forbidden.insert(method.to_string());
     }
 
+    /// Calls whose path starts with `prefix` get `fault` and wait `latency` first; other calls
+    /// are not affected.
+    pub fn on_path(&self, prefix: &str, fault: KubeFault, latency: Duration) {
+        self.lock()
+            .by_path
+            .push((prefix.to_string(), fault, latency));
+    }
+
     pub fn set_fault(&self, fault: KubeFault) {
         self.lock().fault = fault;
     }
@@ -270,11 +281,17 @@ impl FakeKube {
         let (fault, latency, forbidden) = {
             let mut inner = self.lock();
             let forbidden = inner.forbidden.contains(method.as_str());
+            let special = inner
+                .by_path
+                .iter()
+                .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
+                .map(|(_, fault, latency)| (*fault, *latency));
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path,
             });
-            (inner.fault, inner.latency, forbidden)
+            let (fault, latency) = special.unwrap_or((inner.fault, inner.latency));
+            (fault, latency, forbidden)
         };
         if forbidden {
             return Err(status(

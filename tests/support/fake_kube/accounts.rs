@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::FakeKube;
-use super::status::{bad_body, status};
+use super::status::{bad_body, is_dns_subdomain, status};
 
 fn account_path(namespace: &str, name: Option<&str>) -> String {
     let collection = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
@@ -34,19 +34,6 @@ fn invalid(kind: &str, name: &str, field: &str, message: &str) -> Response {
         &format!("{kind} \"{name}\" is invalid: {field}: {message}"),
         json!({ "name": name, "kind": kind, "causes": [{ "reason": "FieldValueInvalid", "message": message, "field": field }] }),
     )
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
 }
 
 pub(super) async fn create(

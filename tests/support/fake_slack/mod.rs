@@ -15,6 +15,12 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+mod blocks;
+mod files;
+
+use blocks::blocks_within_limits;
+use files::{UploadedFile, upload};
+
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: String,
@@ -51,18 +57,8 @@ impl Call {
     }
 }
 
-/// A file on its way through Slack's external upload.
-struct UploadedFile {
-    name: String,
-    /// The length announced to `files.getUploadURLExternal`.
-    length: usize,
-    bytes: Option<Vec<u8>>,
-    /// The channel `files.completeUploadExternal` shared it in.
-    shared_in: Option<String>,
-}
-
 #[derive(Default)]
-struct State_ {
+pub(super) struct State_ {
     calls: Vec<Call>,
     consumed: HashSet<usize>,
     messages: BTreeMap<(String, String), Value>,
@@ -87,7 +83,7 @@ pub struct FakeSlack {
 }
 
 #[derive(Clone)]
-struct Shared {
+pub(super) struct Shared {
     token: String,
     state: Arc<Mutex<State_>>,
     changed: Arc<Notify>,
@@ -262,52 +258,6 @@ impl FakeSlack {
     fn lock(&self) -> std::sync::MutexGuard<'_, State_> {
         self.state.lock().unwrap()
     }
-}
-
-/// Slack's documented limits: at most 50 blocks, section text at most 3000 characters, each
-/// block of a known type.
-fn blocks_within_limits(blocks: Option<&Value>) -> bool {
-    let blocks = match blocks {
-        None | Some(Value::Null) => return true,
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(v) => v,
-            Err(_) => return false,
-        },
-        Some(v) => v.clone(),
-    };
-    let Some(blocks) = blocks.as_array() else {
-        return false;
-    };
-    let known = [
-        "section", "context", "actions", "divider", "header", "input", "image",
-    ];
-    blocks.len() <= 50
-        && blocks.iter().all(|b| {
-            let kind = b["type"].as_str().unwrap_or("");
-            let text_ok = b["text"]["text"]
-                .as_str()
-                .is_none_or(|t| t.chars().count() <= 3000);
-            known.contains(&kind) && text_ok
-        })
-}
-
-/// The upload URL handed out by `files.getUploadURLExternal`: takes the bytes, answers like Slack.
-async fn upload(
-    State(shared): State<Shared>,
-    Path(file_id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let mut state = shared.state.lock().unwrap();
-    let Some(file) = state.files.get_mut(&file_id) else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
-    };
-    file.bytes = Some(body.to_vec());
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain")],
-        format!("OK - {}", body.len()),
-    )
-        .into_response()
 }
 
 fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {

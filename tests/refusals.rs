@@ -215,3 +215,23 @@ async fn a_second_click_and_a_click_on_a_finished_grant_change_nothing() {
     );
     assert_eq!(h.slack.calls("chat.update").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_with_413_and_changes_nothing() {
+    let h = Harness::start().await;
+    let huge = command_body(
+        ALICE,
+        &format!("edit payments 1h {}", "x".repeat(2 * 1024 * 1024)),
+    );
+    let response = h
+        .post_signed(
+            "/slack/commands",
+            huge,
+            SIGNING_SECRET,
+            Utc::now().timestamp(),
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(h.slack.call_count(), 0);
+    assert!(h.kube.calls().is_empty());
+}

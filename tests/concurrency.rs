@@ -1,0 +1,99 @@
+//! Clicks that arrive together: exactly the needed approvals count, and exactly one binding is
+//! made, however many approvers click and however often.
+
+mod support;
+
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_clicks_makes_one_binding() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h INC-60").await;
+    h.next_audit().await;
+
+    // Bob and Carol each click Approve five times at once; Mallory and Alice join in.
+    let clicks: Vec<_> = [
+        BOB, CAROL, BOB, CAROL, BOB, CAROL, MALLORY, ALICE, BOB, CAROL, BOB, CAROL,
+    ]
+    .into_iter()
+    .map(|user| {
+        let body = interaction_body(user, "approve", &grant);
+        let h = &h;
+        async move {
+            h.post_signed(
+                "/slack/interactions",
+                body,
+                SIGNING_SECRET,
+                chrono::Utc::now().timestamp(),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    })
+    .collect();
+    for status in futures::future::join_all(clicks).await {
+        assert_eq!(status, 200);
+    }
+    assert_says(&h.next_audit().await, "Access granted");
+    // Every click but the one that approved is refused with an explanation.
+    for _ in 0..11 {
+        h.slack.next_call("chat.postEphemeral").await;
+    }
+    assert_eq!(h.kube.calls_of("POST").len(), 1, "one create");
+    assert_eq!(h.kube.binding_count(), 1);
+    let binding = h
+        .kube
+        .binding("payments", &format!("prod-access-{grant}"))
+        .unwrap();
+    let approvers = binding["metadata"]["annotations"]["prod-access/approvers"]
+        .as_str()
+        .unwrap();
+    assert!(
+        approvers == BOB || approvers == CAROL,
+        "exactly one approver: {approvers}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_two_counts_two_distinct_approvers_even_when_clicks_race() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "admin payments 30m INC-61").await;
+    h.next_audit().await;
+    let clicks: Vec<_> = [BOB, BOB, BOB, CAROL, CAROL, CAROL]
+        .into_iter()
+        .map(|user| {
+            let body = interaction_body(user, "approve", &grant);
+            let h = &h;
+            async move {
+                h.post_signed(
+                    "/slack/interactions",
+                    body,
+                    SIGNING_SECRET,
+                    chrono::Utc::now().timestamp(),
+                )
+                .await
+                .status()
+                .as_u16()
+            }
+        })
+        .collect();
+    futures::future::join_all(clicks).await;
+    h.slack
+        .next_matching("activation", |c| {
+            c.param("channel") == AUDIT && c.text().contains("Access granted")
+        })
+        .await;
+    let binding = h
+        .kube
+        .binding("payments", &format!("prod-access-{grant}"))
+        .unwrap();
+    let mut approvers: Vec<&str> = binding["metadata"]["annotations"]["prod-access/approvers"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    approvers.sort();
+    assert_eq!(approvers, vec![BOB, CAROL]);
+    assert_eq!(h.kube.calls_of("POST").len(), 1);
+}

@@ -73,13 +73,9 @@ impl Server {
         )?;
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.
         app.resume().await?;
-        let missing = app.preflight().await;
-        if !missing.is_empty() {
-            tracing::error!(
-                count = missing.len(),
-                "not ready: grant the bot the missing permissions (see deploy/); /readyz says which"
-            );
-        }
+        // A slow or unreachable API server must not hold up serving Slack; /readyz says "not run
+        // yet" until this answers.
+        app.spawn_preflight();
         let scheduler = tokio::spawn(scheduler::run(Arc::clone(&app)));
         let schedule = reconciler::parse_schedule(&config.kubernetes.reconcile_schedule)
             .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;

@@ -58,9 +58,11 @@ const SOURCES: &[(&str, &str)] = &[
 ];
 
 /// Why a submitted request form was refused.
-pub enum FormProblem<'a> {
-    Parse(&'a ParseError),
-    Policy(&'a RequestRefusal),
+pub enum FormProblem {
+    Parse(ParseError),
+    Policy(RequestRefusal),
+    /// Our fault, not the form's: nothing was stored.
+    Internal,
 }
 
 pub struct Templates {
@@ -492,10 +494,11 @@ impl Templates {
     }
 
     /// The inline error for a refused form: which field, and what to write there.
-    pub fn form_error(&self, refusal: FormProblem<'_>) -> Result<(String, String), TemplateError> {
-        let ctx = match refusal {
+    pub fn form_error(&self, problem: &FormProblem) -> Result<(String, String), TemplateError> {
+        let ctx = match problem {
             FormProblem::Policy(refusal) => self.refusal_context(refusal),
             FormProblem::Parse(error) => context! { problem => error.kind() },
+            FormProblem::Internal => context! { problem => "internal" },
         };
         let message = self.render("form_error", ctx)?;
         let field = |k: &str| message.0[k].as_str().unwrap_or_default().to_string();

@@ -10,10 +10,22 @@ async fn readyz(h: &Harness) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// `/readyz` once the start-up pre-flight has answered (it runs in the background; up to 10 s).
+async fn readyz_after_preflight(h: &Harness) -> (u16, String) {
+    for _ in 0..500 {
+        let answer = readyz(h).await;
+        if !answer.1.contains("has not run yet") {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the pre-flight never ran");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_every_permission_the_bot_is_ready() {
     let h = Harness::start().await;
-    assert_eq!(readyz(&h).await, (200, "ok\n".into()));
+    assert_eq!(readyz_after_preflight(&h).await, (200, "ok\n".into()));
     let asked: Vec<String> = h
         .kube
         .access_reviews()
@@ -49,7 +61,7 @@ async fn a_missing_permission_makes_readyz_say_which_and_recovery_is_noticed() {
     h.kube.deny_permission("bind", "clusterroles", "admin");
     h.kube.deny_permission("delete", "rolebindings", "");
     h.restart().await;
-    let (status, body) = readyz(&h).await;
+    let (status, body) = readyz_after_preflight(&h).await;
     assert_eq!(status, 503);
     assert_eq!(
         body,
@@ -80,7 +92,7 @@ async fn an_unreachable_cluster_is_not_ready() {
     let mut h = Harness::start().await;
     h.kube.set_failing(true);
     h.restart().await;
-    let (status, body) = readyz(&h).await;
+    let (status, body) = readyz_after_preflight(&h).await;
     assert_eq!(status, 503);
     assert!(
         body.contains("missing permission: create rolebindings"),

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use tracing::{error, info, warn};
 
-use super::{App, AppError, Applied, EffectError, fallback};
+use super::{App, AppError, Applied, EffectError, LAST_RESORT, fallback};
 use crate::chat::Message;
-use crate::domain::policy::RequestRefusal;
 use crate::templates::FormProblem;
 
 /// What the request form's fields held when it was submitted.
@@ -22,10 +21,6 @@ pub struct RequestForm {
     pub channel: String,
 }
 
-enum Problem {
-    Parse(ParseError),
-    Policy(RequestRefusal),
-}
 use crate::domain::command::{self, Command, ParseError};
 use crate::domain::grant::{Event, Grant, GrantState};
 use crate::domain::lifecycle::NewRequest;
@@ -52,7 +47,7 @@ impl App {
                 error!(error = %e, user, "command failed; nothing was changed");
                 self.templates
                     .internal_error_on_request(&self.policy)
-                    .unwrap_or_else(|_| fallback("Something went wrong; nothing was changed."))
+                    .unwrap_or_else(|_| fallback(LAST_RESORT))
             }
         })
     }
@@ -70,45 +65,33 @@ impl App {
         user: &str,
         form: RequestForm,
     ) -> HashMap<String, String> {
-        let mut errors = HashMap::new();
         let problem = match self.submit_form(user, &form).await {
-            Ok(None) => return errors,
+            Ok(None) => return HashMap::new(),
             Ok(Some(problem)) => problem,
             Err(e) => {
                 error!(error = %e, user, "form submission failed; nothing was stored");
-                errors.insert(
-                    "role".into(),
-                    "Something went wrong on our side; try again.".into(),
-                );
-                return errors;
+                FormProblem::Internal
             }
         };
-        let rendered = match &problem {
-            Problem::Parse(e) => self.templates.form_error(FormProblem::Parse(e)),
-            Problem::Policy(r) => self.templates.form_error(FormProblem::Policy(r)),
-        };
-        match rendered {
-            Ok((field, text)) => {
-                errors.insert(field, text);
-            }
+        match self.templates.form_error(&problem) {
+            Ok((field, text)) => HashMap::from([(field, text)]),
             Err(e) => {
                 error!(error = %e, "could not render a form error");
-                errors.insert("role".into(), "Not allowed.".into());
+                HashMap::from([("role".to_string(), LAST_RESORT.to_string())])
             }
         }
-        errors
     }
 
     async fn submit_form(
         self: &Arc<Self>,
         user: &str,
         form: &RequestForm,
-    ) -> Result<Option<Problem>, AppError> {
+    ) -> Result<Option<FormProblem>, AppError> {
         let duration = match form.duration.trim() {
             "" => None,
             text => match command::parse_duration(text) {
                 Ok(d) => Some(d),
-                Err(e) => return Ok(Some(Problem::Parse(e))),
+                Err(e) => return Ok(Some(FormProblem::Parse(e))),
             },
         };
         let args = command::RequestArgs {
@@ -119,7 +102,7 @@ impl App {
         };
         let terms = match self.policy.evaluate(&args, &self.cluster_names()) {
             Ok(terms) => terms,
-            Err(refusal) => return Ok(Some(Problem::Policy(refusal))),
+            Err(refusal) => return Ok(Some(FormProblem::Policy(refusal))),
         };
         let reply = self.create_grant(user, &form.channel, &args, terms).await?;
         // The form closes on success; the confirmation goes by DM, which works wherever the form

@@ -314,6 +314,20 @@ impl App {
         missing
     }
 
+    /// Runs the pre-flight in the background (shutdown waits for it).
+    pub fn spawn_preflight(self: &Arc<Self>) {
+        let app = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let missing = app.preflight().await;
+            if !missing.is_empty() {
+                error!(
+                    count = missing.len(),
+                    "not ready: grant the bot the missing permissions (see deploy/); /readyz says which"
+                );
+            }
+        });
+    }
+
     /// `Ok` when the last pre-flight found every permission; otherwise what is missing.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
         match &*self
@@ -431,6 +445,10 @@ impl App {
         Ok(Applied::Done(next))
     }
 }
+
+/// Said only when the templates themselves cannot render (they are tested in every state).
+const LAST_RESORT: &str =
+    "Something went wrong on our side; nothing was changed. Please try again.";
 
 fn fallback(text: &str) -> Message {
     Message(serde_json::json!({ "text": text }))

@@ -54,10 +54,6 @@ impl ManualClock {
     pub fn advance(&self, by: chrono::Duration) {
         self.now.send_modify(|now| *now += by);
     }
-
-    pub fn set(&self, to: DateTime<Utc>) {
-        self.now.send_replace(to);
-    }
 }
 
 #[async_trait]

@@ -5,6 +5,19 @@ mod support;
 
 use support::*;
 
+/// Every user clicks Approve on `grant` at the same moment; the HTTP statuses, in order.
+async fn click_together(h: &Harness, users: &[&str], grant: &str) -> Vec<u16> {
+    let now = chrono::Utc::now().timestamp();
+    let clicks = users.iter().map(|user| async move {
+        let body = interaction_body(user, "approve", grant);
+        let response = h
+            .post_signed("/slack/interactions", body, SIGNING_SECRET, now)
+            .await;
+        response.status().as_u16()
+    });
+    futures::future::join_all(clicks).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_clicks_makes_one_binding() {
     let h = Harness::start().await;
@@ -12,27 +25,10 @@ async fn a_storm_of_clicks_makes_one_binding() {
     h.next_audit().await;
 
     // Bob and Carol each click Approve five times at once; Mallory and Alice join in.
-    let clicks: Vec<_> = [
+    let users = [
         BOB, CAROL, BOB, CAROL, BOB, CAROL, MALLORY, ALICE, BOB, CAROL, BOB, CAROL,
-    ]
-    .into_iter()
-    .map(|user| {
-        let body = interaction_body(user, "approve", &grant);
-        let h = &h;
-        async move {
-            h.post_signed(
-                "/slack/interactions",
-                body,
-                SIGNING_SECRET,
-                chrono::Utc::now().timestamp(),
-            )
-            .await
-            .status()
-            .as_u16()
-        }
-    })
-    .collect();
-    for status in futures::future::join_all(clicks).await {
+    ];
+    for status in click_together(&h, &users, &grant).await {
         assert_eq!(status, 200);
     }
     assert_says(&h.next_audit().await, "Access granted");
@@ -60,25 +56,7 @@ async fn two_of_two_counts_two_distinct_approvers_even_when_clicks_race() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "admin payments 30m INC-61").await;
     h.next_audit().await;
-    let clicks: Vec<_> = [BOB, BOB, BOB, CAROL, CAROL, CAROL]
-        .into_iter()
-        .map(|user| {
-            let body = interaction_body(user, "approve", &grant);
-            let h = &h;
-            async move {
-                h.post_signed(
-                    "/slack/interactions",
-                    body,
-                    SIGNING_SECRET,
-                    chrono::Utc::now().timestamp(),
-                )
-                .await
-                .status()
-                .as_u16()
-            }
-        })
-        .collect();
-    futures::future::join_all(clicks).await;
+    click_together(&h, &[BOB, BOB, BOB, CAROL, CAROL, CAROL], &grant).await;
     h.slack
         .next_matching("activation", |c| {
             c.param("channel") == AUDIT && c.text().contains("Access granted")

@@ -26,13 +26,13 @@ pub(super) fn requested(role: &str) -> Grant {
             requested_in: "CDEV",
             reason: "stuck queue",
             terms: GrantTerms {
-                role: role.into(),
                 cluster_role: rule.cluster_role.clone(),
-                scope: crate::domain::grant::Scope::namespace("payments"),
-                duration: Duration::from_secs(7200).min(rule.max_duration),
                 required_approvals: rule.approvals,
-                kubeconfig: false,
-                cluster: "default".into(),
+                ..GrantTerms::example(
+                    role,
+                    "payments",
+                    Duration::from_secs(7200).min(rule.max_duration),
+                )
             },
         },
         t0(),

@@ -202,6 +202,23 @@ pub struct GrantTerms {
     pub required_approvals: u32,
 }
 
+#[cfg(test)]
+impl GrantTerms {
+    /// `role`, binding the ClusterRole of the same name, in `namespace` of the default cluster,
+    /// with one approval; tests change what they are about.
+    pub(crate) fn example(role: &str, namespace: &str, duration: Duration) -> GrantTerms {
+        GrantTerms {
+            role: role.into(),
+            cluster_role: role.into(),
+            scope: Scope::namespace(namespace),
+            duration,
+            required_approvals: 1,
+            kubeconfig: false,
+            cluster: super::grant::DEFAULT_CLUSTER.into(),
+        }
+    }
+}
+
 /// Why a request is refused; each carries what would have been allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestRefusal {

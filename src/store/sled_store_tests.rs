@@ -25,15 +25,7 @@ fn grant(id: &str) -> Grant {
             requester: "UALICE",
             requested_in: "CDEV",
             reason: "r",
-            terms: GrantTerms {
-                role: "edit".into(),
-                cluster_role: "edit".into(),
-                scope: crate::domain::grant::Scope::namespace("payments"),
-                duration: Duration::from_secs(3600),
-                required_approvals: 1,
-                kubeconfig: false,
-                cluster: "default".into(),
-            },
+            terms: GrantTerms::example("edit", "payments", Duration::from_secs(3600)),
         },
         t0(),
         &policy(),
@@ -47,6 +39,10 @@ fn active(id: &str, expires_at: DateTime<Utc>) -> Grant {
         outbox: vec![],
         ..grant(id)
     }
+}
+
+fn ids(grants: Vec<Grant>) -> Vec<String> {
+    grants.into_iter().map(|g| g.id).collect()
 }
 
 fn next_version(g: &Grant) -> Grant {
@@ -118,21 +114,9 @@ async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order()
 
     assert_eq!(store.next_deadline().await.unwrap(), sooner.expires_at);
     assert!(store.due(t0()).await.unwrap().is_empty());
-    let due: Vec<String> = store
-        .due(t0() + chrono::Duration::hours(2))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let due = ids(store.due(t0() + chrono::Duration::hours(2)).await.unwrap());
     assert_eq!(due, vec!["soon", "late"]);
-    let all: Vec<String> = store
-        .due(t0() + chrono::Duration::hours(3))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let all = ids(store.due(t0() + chrono::Duration::hours(3)).await.unwrap());
     assert_eq!(all, vec!["soon", "late", "pending"]);
 
     let expired = Grant {
@@ -150,28 +134,16 @@ async fn open_grants_are_those_not_finished() {
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     store.insert(&active("g2", t0())).await.unwrap();
-    let mut ids: Vec<String> = store
-        .open_grants()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
-    ids.sort();
-    assert_eq!(ids, vec!["g1", "g2"]);
+    let mut open = ids(store.open_grants().await.unwrap());
+    open.sort();
+    assert_eq!(open, vec!["g1", "g2"]);
     let denied = Grant {
         state: GrantState::Denied,
         ..next_version(&g)
     };
     store.replace(g.version, &denied).await.unwrap();
-    let ids: Vec<String> = store
-        .open_grants()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
-    assert_eq!(ids, vec!["g2"]);
+    let open = ids(store.open_grants().await.unwrap());
+    assert_eq!(open, vec!["g2"]);
 }
 
 #[tokio::test]
@@ -181,13 +153,7 @@ async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     store.insert(&active("quiet", t0())).await.unwrap();
-    let pending: Vec<String> = store
-        .with_pending_effects()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let pending = ids(store.with_pending_effects().await.unwrap());
     assert_eq!(pending, vec!["g1"]);
     let done = g.complete_effect(0).complete_effect(0);
     store.replace(g.version, &done).await.unwrap();

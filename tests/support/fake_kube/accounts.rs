@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::FakeKube;
-use super::status::{bad_body, is_dns_subdomain, status};
+use super::status::{bad_body, is_dns_subdomain, namespace_not_found, status};
 
 fn account_path(namespace: &str, name: Option<&str>) -> String {
     let collection = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
@@ -67,12 +67,7 @@ pub(super) async fn create(
     }
     let mut inner = fake.lock();
     if !inner.namespaces.contains(&namespace) {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("namespaces \"{namespace}\" not found"),
-            json!({ "name": namespace, "kind": "namespaces" }),
-        );
+        return namespace_not_found(&namespace);
     }
     let key = (namespace.clone(), name.clone());
     if inner.accounts.contains_key(&key) {

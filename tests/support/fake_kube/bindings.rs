@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::status::{bad_body, invalid, not_found, status, validate};
+use super::status::{bad_body, invalid, namespace_not_found, not_found, status, validate};
 use super::{FakeKube, GROUP};
 
 /// Where a binding lives: a namespace, or the cluster (stored under the empty namespace).
@@ -75,12 +75,7 @@ async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
     if let Place::Namespace(namespace) = &place
         && !inner.namespaces.contains(namespace)
     {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("namespaces \"{namespace}\" not found"),
-            json!({ "name": namespace, "kind": "namespaces" }),
-        );
+        return namespace_not_found(namespace);
     }
     let key = (place.key(), name.clone());
     if inner.bindings.contains_key(&key) {

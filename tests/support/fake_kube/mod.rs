@@ -60,7 +60,6 @@ struct Inner {
     accounts: BTreeMap<(String, String), Value>,
     /// Tokens issued: (namespace, ServiceAccount, expirationSeconds, token).
     tokens: Vec<(String, String, i64, String)>,
-    latency: Duration,
 }
 
 #[derive(Clone)]
@@ -191,10 +190,6 @@ impl FakeKube {
         response
     }
 
-    pub fn set_latency(&self, latency: Duration) {
-        self.lock().latency = latency;
-    }
-
     pub fn binding(&self, namespace: &str, name: &str) -> Option<Value> {
         self.lock()
             .bindings
@@ -290,7 +285,7 @@ impl FakeKube {
                 method: method.to_string(),
                 path,
             });
-            let (fault, latency) = special.unwrap_or((inner.fault, inner.latency));
+            let (fault, latency) = special.unwrap_or((inner.fault, Duration::ZERO));
             (fault, latency, forbidden)
         };
         if forbidden {

@@ -159,3 +159,13 @@ pub(super) fn bad_body(e: serde_json::Error) -> Response {
         json!({}),
     )
 }
+
+/// What the apiserver says when an object is created in a namespace that does not exist.
+pub(super) fn namespace_not_found(namespace: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("namespaces \"{namespace}\" not found"),
+        json!({ "name": namespace, "kind": "namespaces" }),
+    )
+}

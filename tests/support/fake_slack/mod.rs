@@ -152,13 +152,9 @@ impl FakeSlack {
         self.lock().usergroups.insert(id.to_string(), members);
     }
 
-    /// Every call of `method` fails with `code` until `heal` is called.
+    /// Every call of `method` fails with `code` from now on.
     pub fn fail_always(&self, method: &str, code: &'static str) {
         self.lock().failing.insert(method.to_string(), code);
-    }
-
-    pub fn heal(&self, method: &str) {
-        self.lock().failing.remove(method);
     }
 
     pub fn remove_channel(&self, channel: &str) {

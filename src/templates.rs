@@ -13,6 +13,7 @@ use crate::domain::command::ParseError;
 use crate::domain::grant::{Extension, Grant, Note, Rejection, Step};
 use crate::domain::policy::{ApproverRef, Policy, RequestRefusal};
 use crate::domain::reconcile::{Drift, Repair};
+use crate::domain::retry::Alert;
 
 const SOURCES: &[(&str, &str)] = &[
     (
@@ -40,6 +41,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("notify", include_str!("../templates/slack/notify.json")),
     ("list", include_str!("../templates/slack/list.json")),
     ("status", include_str!("../templates/slack/status.json")),
+    ("alert", include_str!("../templates/slack/alert.json")),
     (
         "command_done",
         include_str!("../templates/slack/command_done.json"),
@@ -144,6 +146,16 @@ struct GrantView<'a> {
     ended_at_slack: Option<String>,
     failure: Option<&'a str>,
     extension: Option<ExtensionView<'a>>,
+    retry: Option<RetryView<'a>>,
+}
+
+/// A Kubernetes step that failed and waits to be tried again.
+#[derive(Serialize)]
+struct RetryView<'a> {
+    effect: &'static str,
+    failures: u32,
+    error: &'a str,
+    next_at_slack: String,
 }
 
 #[derive(Serialize)]
@@ -198,6 +210,12 @@ impl<'a> GrantView<'a> {
             ended_at_slack: g.ended_at.map(slack_time),
             failure: g.failure.as_deref(),
             extension: g.extension.as_ref().map(ExtensionView::of),
+            retry: g.retry.as_ref().map(|r| RetryView {
+                effect: r.effect.kind(),
+                failures: r.failures,
+                error: &r.last_error,
+                next_at_slack: slack_time(r.next_at),
+            }),
         }
     }
 }
@@ -428,6 +446,19 @@ impl Templates {
                 name: "kubeconfig",
                 detail: e.to_string(),
             })
+    }
+
+    /// The audit post for a Kubernetes effect that keeps failing, or recovered after it did.
+    pub fn alert(&self, grant: &Grant, alert: &Alert) -> Result<Message, TemplateError> {
+        self.render(
+            "alert",
+            context! {
+                grant => Value::from(Serde(GrantView::of(grant))),
+                alert => Value::from(Serde(alert)),
+                binding => grant.binding_name(),
+                since => slack_time(alert.since),
+            },
+        )
     }
 
     /// The audit post for one drift the reconciler repaired.

@@ -207,6 +207,69 @@ fn every_message_renders_valid_block_kit_in_every_state() {
     }
 }
 
+#[test]
+fn alerts_say_what_keeps_failing_since_when_and_whether_access_is_still_there() {
+    use crate::domain::retry::{Alert, AlertKind};
+    let templates = Templates::new().unwrap();
+    let grant = by_name("active");
+    let alert = |kind, effect: &str| Alert {
+        kind,
+        effect: effect.into(),
+        failures: 3,
+        since: t0(),
+        error: "503 <!channel> Service Unavailable".into(),
+    };
+    let text = |a: &Alert| valid("alert", &templates.alert(&grant, a).unwrap());
+    let failing = text(&alert(AlertKind::Failing, "unbind"));
+    assert!(failing.contains("Access is NOT removed yet"), "{failing}");
+    assert!(failing.contains("`prod-access-abc123`"), "{failing}");
+    assert!(
+        failing.contains("failed 3 times since <!date^"),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("503 &lt;!channel&gt; Service Unavailable"),
+        "{failing}"
+    );
+    assert!(failing.contains("delete the binding by hand"), "{failing}");
+    let expiry = text(&alert(AlertKind::Failing, "update_binding_expiry"));
+    assert!(expiry.contains("the access still ends on time"), "{expiry}");
+    let kubeconfig = text(&alert(AlertKind::Failing, "issue_kubeconfig"));
+    assert!(
+        kubeconfig.contains("Issuing the kubeconfig"),
+        "{kubeconfig}"
+    );
+    let recovered = text(&alert(AlertKind::Recovered, "unbind"));
+    assert!(
+        recovered.contains("Recovered: deleting `prod-access-abc123`"),
+        "{recovered}"
+    );
+    assert!(recovered.contains("after 3 failed attempts"), "{recovered}");
+}
+
+#[test]
+fn status_tells_of_a_kubernetes_step_that_waits_for_its_retry() {
+    use crate::domain::retry::Retry;
+    let templates = Templates::new().unwrap();
+    let mut grant = by_name("active");
+    assert!(!valid("status", &templates.status(&grant).unwrap()).contains(":warning:"));
+    grant.retry = Some(Retry {
+        effect: crate::domain::grant::Effect::Unbind,
+        failures: 2,
+        since: t0(),
+        next_at: t0() + chrono::Duration::seconds(3),
+        last_error: "503 Service Unavailable".into(),
+        alerted_at: None,
+    });
+    let status = valid("status", &templates.status(&grant).unwrap());
+    assert!(
+        status.contains(
+            "Removing the binding failed 2 times (503 Service Unavailable); next attempt <!date^"
+        ),
+        "{status}"
+    );
+}
+
 fn by_name(name: &str) -> Grant {
     grants().into_iter().find(|(n, _)| *n == name).unwrap().1
 }

@@ -79,5 +79,7 @@ async fn a_revocation_that_failed_before_a_restart_is_finished_after_it() {
     h.stop().await;
     h.kube.set_failing(false);
     h.restart().await;
+    // The retry's time was kept across the restart.
+    h.let_retry_fall_due(&grant, 1).await;
     expect_revoked(&h, &grant).await;
 }

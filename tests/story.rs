@@ -140,10 +140,14 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind()
     h.next_audit().await; // requested
     assert_eq!(h.click(BOB, "approve", &grant).await, 200);
 
+    // Retried with backoff until the budget is spent; the access clock has not started.
+    for failures in 1..RETRY_POLICY.bind_attempts {
+        h.let_retry_fall_due(&grant, failures).await;
+    }
     let failed = h.next_audit().await;
     assert_says(&failed, "could not be created");
-    assert_says(&failed, "after 3 attempts");
-    assert_eq!(h.kube.calls_of("POST").len(), 3);
+    assert_says(&failed, "after 6 attempts over");
+    assert_eq!(h.kube.calls_of("POST").len(), 6);
     let told = h.next_dm(ALICE).await;
     assert_says(&told, "could not be created");
     h.slack.next_call("chat.update").await;
@@ -156,7 +160,7 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind()
         })
         .await;
     h.kube.set_failing(false);
-    h.clock.advance(Duration::seconds(31));
+    h.let_retry_fall_due(&grant, 1).await;
     h.kube
         .wait_until("the clean-up delete succeeded", |k| {
             k.calls_of("DELETE").len() >= 2
@@ -174,6 +178,7 @@ async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry()
     h.click(BOB, "approve", &grant).await;
 
     // The first create worked but answered 500; the retry meets this grant's own binding.
+    h.let_retry_fall_due(&grant, 1).await;
     let activated = h.next_audit().await;
     assert_says(&activated, "Access granted");
     assert_eq!(h.kube.calls_of("POST").len(), 2);
@@ -186,7 +191,7 @@ async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry()
         .await;
     assert_eq!(h.kube.binding_count(), 0);
     h.kube.set_fault(KubeFault::None);
-    h.clock.advance(Duration::seconds(31));
+    h.let_retry_fall_due(&grant, 1).await;
     let expired = h.next_audit().await;
     assert_says(&expired, "expired and was removed");
     assert_eq!(h.kube.calls_of("DELETE").len(), 2);

@@ -1,9 +1,9 @@
 //! Carrying out a grant's outbox. A Kubernetes effect that fails stops the run, because what
-//! follows may announce its result ("access removed"). A chat effect never holds up the others:
+//! follows may announce its result ("access removed"); it is retried with backoff and jitter as
+//! `domain::retry` decides, the scheduler waking at its retry time. A chat effect never holds up
+//! the others:
 //! a transient failure stays in the outbox for the next retry, a permanent refusal (deleted
 //! message, archived channel) is logged and dropped, so revocation can never be stuck behind it.
-
-use std::time::Duration;
 
 use tracing::{error, info, warn};
 
@@ -11,18 +11,18 @@ use super::{App, EffectError};
 use crate::chat::ChatError;
 use crate::cluster::ClusterError;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
+use crate::domain::retry::{AfterFailure, RetryPolicy};
 
-/// How often, and how far apart, a binding is attempted before the grant is reported Failed.
-const BIND_ATTEMPTS: u32 = 3;
-const BIND_BACKOFF: Duration = Duration::from_millis(200);
+/// How failed Kubernetes effects are retried.
+pub const RETRY_POLICY: RetryPolicy = RetryPolicy::DEFAULT;
 
 /// The shortest token the API server issues.
 const MIN_TOKEN_SECONDS: i64 = 600;
 
 enum Outcome {
     Done(Option<Event>),
-    /// Try this effect again later; nothing after it may run first.
-    Blocked,
+    /// Try this effect again later, for this reason; nothing after it may run first.
+    Blocked(String),
     /// Try this effect again later; the rest may run meanwhile.
     Deferred,
     /// It can never succeed; drop it.
@@ -45,36 +45,53 @@ impl App {
             let Some(effect) = grant.outbox.get(index).cloned() else {
                 return;
             };
+            if grant.waits_for_retry(&effect, self.now()) {
+                return;
+            }
             let next = match self.attempt(&grant, &effect).await {
-                Outcome::Done(follow_up) => {
-                    let mut next = grant.complete_effect(index);
-                    if let Some(event) = follow_up {
-                        match next.apply(&event, self.now(), &self.policy) {
-                            Ok(applied) => next = applied,
-                            Err(rejection) => {
-                                error!(
-                                    grant = grant_id,
-                                    ?event,
-                                    ?rejection,
-                                    "follow-up event refused"
-                                )
-                            }
-                        }
-                    }
-                    next
-                }
+                Outcome::Done(follow_up) => self.follow_up(grant.effect_done(index), follow_up),
                 Outcome::Dropped => grant.complete_effect(index),
                 Outcome::Deferred => {
                     index += 1;
                     continue;
                 }
-                Outcome::Blocked => return,
+                Outcome::Blocked(error) => {
+                    match grant.effect_failed(
+                        index,
+                        &error,
+                        self.now(),
+                        fastrand::f64(),
+                        &RETRY_POLICY,
+                    ) {
+                        AfterFailure::RetryLater(next) => *next,
+                        AfterFailure::GiveUp { reason } => {
+                            warn!(grant = grant_id, %reason, "binding given up");
+                            self.follow_up(
+                                grant.complete_effect(index),
+                                Some(Event::BindFailed { reason }),
+                            )
+                        }
+                    }
+                }
             };
             if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
                 error!(grant = grant_id, error = %e, "cannot record a carried-out effect");
                 return;
             }
             self.scheduler_wake.notify_one();
+        }
+    }
+
+    fn follow_up(&self, grant: Grant, event: Option<Event>) -> Grant {
+        let Some(event) = event else {
+            return grant;
+        };
+        match grant.apply(&event, self.now(), &self.policy) {
+            Ok(applied) => applied,
+            Err(rejection) => {
+                error!(grant = %grant.id, ?event, ?rejection, "follow-up event refused");
+                grant
+            }
         }
     }
 
@@ -91,7 +108,7 @@ impl App {
             }
             Err(EffectError::Cluster(e)) => {
                 warn!(grant = %grant.id, ?effect, error = %e, "Kubernetes effect failed; will retry");
-                Outcome::Blocked
+                Outcome::Blocked(e.to_string())
             }
             Err(EffectError::Chat(ChatError::Unavailable(e))) => {
                 warn!(grant = %grant.id, ?effect, error = %e, "Slack unavailable; will retry");
@@ -152,6 +169,14 @@ impl App {
                     .await?;
                 Ok(None)
             }
+            Effect::Alert { alert } => {
+                chat.post(
+                    &self.settings.audit_channel,
+                    &templates.alert(grant, alert)?,
+                )
+                .await?;
+                Ok(None)
+            }
             Effect::ThreadReply { step } => {
                 if let Some(at) = &grant.approval_message {
                     chat.reply_in_thread(at, &templates.step(grant, *step)?)
@@ -203,40 +228,31 @@ impl App {
                     .into(),
             );
         };
-        let mut attempt = 1;
-        loop {
-            // The access clock starts now, when the binding is created.
-            let expires_at = self.now() + grant.duration();
-            let cluster = match self.cluster(&grant.cluster) {
-                Ok(cluster) => cluster,
-                Err(e) => return failed(e.to_string()),
-            };
-            match cluster.bind(grant, &identity, expires_at).await {
-                Ok(expires_at) => {
-                    info!(
-                        grant = %grant.id,
-                        scope = ?grant.scope,
-                        user = %identity.user,
-                        groups = ?identity.groups,
-                        %expires_at,
-                        "binding created"
-                    );
-                    return Ok(Some(Event::Bound {
-                        subject: identity.user,
-                        groups: identity.groups,
-                        expires_at,
-                    }));
-                }
-                Err(ClusterError::Refused(reason)) => return failed(reason),
-                Err(ClusterError::Unavailable(reason)) if attempt >= BIND_ATTEMPTS => {
-                    return failed(format!("{reason} (after {attempt} attempts)"));
-                }
-                Err(ClusterError::Unavailable(reason)) => {
-                    warn!(grant = %grant.id, attempt, %reason, "binding failed; retrying");
-                    tokio::time::sleep(BIND_BACKOFF * attempt).await;
-                    attempt += 1;
-                }
+        // The access clock starts now, when the binding is created.
+        let expires_at = self.now() + grant.duration();
+        let cluster = match self.cluster(&grant.cluster) {
+            Ok(cluster) => cluster,
+            Err(e) => return failed(e.to_string()),
+        };
+        match cluster.bind(grant, &identity, expires_at).await {
+            Ok(expires_at) => {
+                info!(
+                    grant = %grant.id,
+                    scope = ?grant.scope,
+                    user = %identity.user,
+                    groups = ?identity.groups,
+                    %expires_at,
+                    "binding created"
+                );
+                Ok(Some(Event::Bound {
+                    subject: identity.user,
+                    groups: identity.groups,
+                    expires_at,
+                }))
             }
+            Err(ClusterError::Refused(reason)) => failed(reason),
+            // Retried with backoff by the outbox run, within the binding's budget.
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -8,6 +8,7 @@ mod reconcile;
 pub use reconcile::ReconcileReport;
 
 pub use commands::RequestForm;
+pub use effects::RETRY_POLICY;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -242,20 +243,34 @@ impl App {
         (by > 0).then(|| std::time::Duration::from_secs(by))
     }
 
-    /// Sends `Tick` to every grant whose next deadline has passed (timeouts, reminders, expiry),
-    /// each in its own task, so a grant that is busy (its lock held by slow I/O) delays no other.
+    /// Sends `Tick` to every grant whose next deadline has passed (timeouts, reminders, expiry)
+    /// and runs the outbox of every grant whose retry is due, each in its own task, so a grant
+    /// that is busy (its lock held by slow I/O) delays no other.
     pub async fn tick_due(self: &Arc<Self>) -> Result<(), AppError> {
-        for grant in self.adapters.store.due(self.now()).await? {
-            let app = Arc::clone(self);
-            self.tasks.spawn(async move {
-                match app.apply_event(&grant.id, &Event::Tick).await {
-                    Ok(Applied::Done(g)) => {
-                        info!(grant = %g.id, state = g.state.as_str(), "deadline reached")
+        let now = self.now();
+        for grant in self.adapters.store.due(now).await? {
+            let state_due = grant.state_deadline().is_some_and(|at| at <= now);
+            let retry_due = grant.retry.as_ref().is_some_and(|r| r.next_at <= now);
+            if state_due {
+                let app = Arc::clone(self);
+                self.tasks.spawn(async move {
+                    match app.apply_event(&grant.id, &Event::Tick).await {
+                        Ok(Applied::Done(g)) => {
+                            info!(grant = %g.id, state = g.state.as_str(), "deadline reached");
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            error!(grant = %grant.id, error = %e, "could not handle a deadline")
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => error!(grant = %grant.id, error = %e, "could not handle a deadline"),
-                }
-            });
+                    if retry_due {
+                        app.spawn_drive(grant.id);
+                    }
+                });
+            } else if retry_due {
+                self.spawn_drive(grant.id);
+            }
         }
         Ok(())
     }

@@ -8,6 +8,8 @@
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::retry::{Alert, Retry};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantState {
@@ -154,6 +156,9 @@ pub struct Grant {
     /// Effects decided but not yet carried out, oldest first.
     #[serde(default)]
     pub outbox: Vec<Effect>,
+    /// The Kubernetes effect at the head of the outbox that failed and waits to be tried again.
+    #[serde(default)]
+    pub retry: Option<Retry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +236,10 @@ pub enum Effect {
     /// Post the extension request with its buttons; answered by `ExtensionMessagePosted`.
     PostExtensionMessage,
     UpdateExtensionMessage,
+    /// Tell the audit channel that a Kubernetes effect keeps failing, or has recovered.
+    Alert {
+        alert: Alert,
+    },
 }
 
 /// A lifecycle step as the audit channel and the thread tell it.
@@ -374,8 +383,18 @@ impl Grant {
         }
     }
 
-    /// The next moment time alone changes this grant; the scheduler sends `Tick` then.
+    /// The next moment time alone changes this grant: a state deadline, when the scheduler sends
+    /// `Tick`, or a retry, when it runs the outbox again.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        let retry = self.retry.as_ref().map(|r| r.next_at);
+        match (self.state_deadline(), retry) {
+            (Some(state), Some(retry)) => Some(state.min(retry)),
+            (state, retry) => state.or(retry),
+        }
+    }
+
+    /// The next moment time alone moves this grant to another state (or reminds its requester).
+    pub fn state_deadline(&self) -> Option<DateTime<Utc>> {
         match self.state {
             GrantState::Requested => Some(self.review_deadline),
             GrantState::Active => match (self.remind_at, self.expires_at) {
@@ -398,7 +417,10 @@ impl Grant {
         let mut next = self.clone();
         next.version += 1;
         if index < next.outbox.len() {
-            next.outbox.remove(index);
+            let done = next.outbox.remove(index);
+            if next.retry.as_ref().is_some_and(|r| r.effect == done) {
+                next.retry = None;
+            }
         }
         next
     }

@@ -63,6 +63,7 @@ impl Grant {
             failure: None,
             approval_message: None,
             extension: None,
+            retry: None,
             outbox: vec![
                 Effect::PostApprovalMessage,
                 Effect::Audit {
@@ -322,6 +323,11 @@ impl Grant {
                 Effect::Bind | Effect::UpdateBindingExpiry | Effect::IssueKubeconfig
             )
         });
+        if let Some(retry) = &self.retry
+            && !self.outbox.contains(&retry.effect)
+        {
+            self.retry = None;
+        }
         let mut effects = vec![Effect::UpdateApprovalMessage];
         if let Some(extension) = self.extension.as_mut()
             && extension.state == ExtensionState::Pending
@@ -378,7 +384,7 @@ fn decision(by: &str, at: DateTime<Utc>) -> Decision {
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "lifecycle_extension_tests.rs"]

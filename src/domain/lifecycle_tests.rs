@@ -6,17 +6,17 @@ use super::*;
 use crate::domain::grant::MessageRef;
 use crate::domain::policy::tests::example as policy;
 
-pub(super) fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
-pub(super) fn minutes(m: i64) -> ChronoDuration {
+pub(crate) fn minutes(m: i64) -> ChronoDuration {
     ChronoDuration::minutes(m)
 }
 
 /// alice asks for `role` in payments for 2h (the example policy: reviews time out after 1h,
 /// reminders come 15m before expiry; edit allows 4h, admin 1h with 2 approvals).
-pub(super) fn requested(role: &str) -> Grant {
+pub(crate) fn requested(role: &str) -> Grant {
     let policy = policy();
     let rule = &policy.roles[role];
     Grant::request(
@@ -40,24 +40,24 @@ pub(super) fn requested(role: &str) -> Grant {
     )
 }
 
-pub(super) fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
+pub(crate) fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
     grant.apply(&event, at, &policy())
 }
 
-pub(super) fn approve(by: &str) -> Event {
+pub(crate) fn approve(by: &str) -> Event {
     Event::Approve {
         approver: by.into(),
     }
 }
 
-pub(super) fn deny(by: &str) -> Event {
+pub(crate) fn deny(by: &str) -> Event {
     Event::Deny {
         approver: by.into(),
     }
 }
 
 /// Bound at 09:05 for the 2h asked: until 11:05.
-pub(super) fn bound() -> Event {
+pub(crate) fn bound() -> Event {
     Event::Bound {
         subject: "oidc:alice@example.com".into(),
         groups: vec![],
@@ -65,29 +65,29 @@ pub(super) fn bound() -> Event {
     }
 }
 
-pub(super) fn extend(by: &str, minutes: u64) -> Event {
+pub(crate) fn extend(by: &str, minutes: u64) -> Event {
     Event::RequestExtension {
         by: by.into(),
         secs: minutes * 60,
     }
 }
 
-pub(super) fn quiet(mut g: Grant) -> Grant {
+pub(crate) fn quiet(mut g: Grant) -> Grant {
     g.outbox.clear();
     g
 }
 
 /// Active from 09:05 until 11:05 (reminder at 10:50).
-pub(super) fn active() -> Grant {
+pub(crate) fn active() -> Grant {
     let approved = apply(&requested("edit"), approve("UBOB"), t0() + minutes(5)).unwrap();
     quiet(apply(&approved, bound(), t0() + minutes(5)).unwrap())
 }
 
-pub(super) fn with_extension_pending() -> Grant {
+pub(crate) fn with_extension_pending() -> Grant {
     quiet(apply(&active(), extend("UALICE", 60), t0() + minutes(30)).unwrap())
 }
 
-pub(super) fn in_state(state: GrantState) -> Grant {
+pub(crate) fn in_state(state: GrantState) -> Grant {
     let g = quiet(requested("edit"));
     let at = t0() + minutes(1);
     match state {

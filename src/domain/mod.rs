@@ -10,3 +10,4 @@ pub mod permissions;
 pub mod policy;
 mod policy_check;
 pub mod reconcile;
+pub mod retry;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Once};
 
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
+pub use prod_access::app::RETRY_POLICY;
 use prod_access::clock::ManualClock;
 use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, Secrets};
@@ -245,6 +246,25 @@ impl Harness {
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
+    /// `grant` (so its retry time is stored), then moves the clock by the longest wait after it.
+    pub async fn let_retry_fall_due(&self, grant: &str, failures: u32) {
+        let phrase = format!(" failed {failures} time");
+        let mut last = Value::Null;
+        for _ in 0..1000 {
+            let (_, reply) = self.slash(ALICE, &format!("status {grant}")).await;
+            if reply["text"].as_str().is_some_and(|t| t.contains(&phrase)) {
+                let wait = RETRY_POLICY.ceiling(failures);
+                self.clock
+                    .advance(chrono::Duration::from_std(wait).unwrap());
+                return;
+            }
+            last = reply;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("status never said{phrase}: {last}");
     }
 
     /// Requests access and returns the new grant's id, taken from the approval message button.

@@ -75,6 +75,14 @@ pub trait Cluster: Send + Sync {
 /// No Kubernetes call may hold up a grant (or the expiry of others) for longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A client for `config` as the bot needs it. The client's own retrying of 429/503/504 is off:
+/// it would wait inside the call, holding the grant's lock for up to `CALL_TIMEOUT` and hiding
+/// the failure, where the outbox retries with a backoff that is stored and survives a restart.
+pub fn client_for(mut config: kube::Config) -> anyhow::Result<Client> {
+    config.default_retry = false;
+    Client::try_from(config).map_err(|e| anyhow::anyhow!("cannot build a Kubernetes client: {e}"))
+}
+
 /// The call's own result, or `Unavailable` if it took too long.
 async fn timed<T>(
     call: impl Future<Output = Result<T, kube::Error>>,
@@ -121,12 +129,12 @@ impl KubeCluster {
 
     /// Uses the kubeconfig (`KUBECONFIG`, `~/.kube/config`) or the in-cluster service account.
     pub async fn from_environment() -> anyhow::Result<Self> {
-        let client = Client::try_default().await.map_err(|e| {
+        let config = kube::Config::infer().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot configure the Kubernetes client (kubeconfig or in-cluster): {e}"
             )
         })?;
-        Ok(KubeCluster::new(client))
+        Ok(KubeCluster::new(client_for(config)?))
     }
 
     fn bindings(&self, namespace: &str) -> Api<RoleBinding> {

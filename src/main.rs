@@ -105,8 +105,8 @@ async fn connect_clusters(config: &Config) -> anyhow::Result<BTreeMap<String, Ar
                 anyhow::anyhow!("cluster `{name}`: cannot read its kubeconfig context: {e}")
             })?
         };
-        let client = kube::Client::try_from(client_config)
-            .map_err(|e| anyhow::anyhow!("cluster `{name}`: cannot build a client: {e}"))?;
+        let client = prod_access::cluster::client_for(client_config)
+            .map_err(|e| anyhow::anyhow!("cluster `{name}`: {e}"))?;
         let mut cluster = KubeCluster::new(client);
         if let Some(namespace) = account_namespace(settings.kubeconfig.as_ref()) {
             cluster = cluster.with_service_account_namespace(&namespace);

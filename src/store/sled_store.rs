@@ -36,8 +36,15 @@ impl SledStore {
         })
     }
 
+    /// sled 0.34's `flush_async` can hang forever when several flushes overlap
+    /// (spacejam/sled#1308, fixed only after the last release), so the blocking flush runs on
+    /// the blocking pool instead.
     async fn flush(&self) -> StoreResult<()> {
-        self.db.flush_async().await.map_err(backend)?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(backend)?
+            .map_err(backend)?;
         Ok(())
     }
 

@@ -251,20 +251,42 @@ impl Harness {
     /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
     /// `grant` (so its retry time is stored), then moves the clock by the longest wait after it.
     pub async fn let_retry_fall_due(&self, grant: &str, failures: u32) {
+        self.wait_for_failures(grant, failures).await;
+        let wait = RETRY_POLICY.ceiling(failures);
+        self.clock
+            .advance(chrono::Duration::from_std(wait).unwrap());
+    }
+
+    /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
+    /// `grant`.
+    pub async fn wait_for_failures(&self, grant: &str, failures: u32) {
         let phrase = format!(" failed {failures} time");
         let mut last = Value::Null;
         for _ in 0..1000 {
             let (_, reply) = self.slash(ALICE, &format!("status {grant}")).await;
             if reply["text"].as_str().is_some_and(|t| t.contains(&phrase)) {
-                let wait = RETRY_POLICY.ceiling(failures);
-                self.clock
-                    .advance(chrono::Duration::from_std(wait).unwrap());
                 return;
             }
             last = reply;
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("status never said{phrase}: {last}");
+    }
+
+    /// Waits until neither fake has been called for a while: the bot has done what is due now.
+    pub async fn settle(&self) {
+        let quiet = std::time::Duration::from_millis(150);
+        let count = || (self.kube.calls().len(), self.slack.call_count());
+        let mut last = count();
+        for _ in 0..200 {
+            tokio::time::sleep(quiet).await;
+            let now = count();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+        panic!("the bot never settled");
     }
 
     /// Requests access and returns the new grant's id, taken from the approval message button.

@@ -39,6 +39,35 @@ pub enum KubeFault {
     FailBefore,
     /// Does the write, then answers 500: the client cannot know it worked.
     FailAfter,
+    /// 503 ServiceUnavailable before doing anything, as from an overloaded apiserver.
+    Unavailable,
+    /// Answers only after the client has given up waiting (see `CLIENT_TIMEOUT`).
+    Stall,
+}
+
+/// How long the fake's clients wait for an answer; a `Stall` outlasts it.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+const STALL: Duration = Duration::from_millis(1500);
+
+/// A share of calls failing at random, each with one of the faults above; seeded, so a failing
+/// run can be replayed.
+struct Flaky {
+    percent: u32,
+    rng: fastrand::Rng,
+}
+
+impl Flaky {
+    fn draw(&mut self) -> KubeFault {
+        if self.rng.u32(0..100) >= self.percent {
+            return KubeFault::None;
+        }
+        match self.rng.u32(0..4) {
+            0 => KubeFault::FailBefore,
+            1 => KubeFault::FailAfter,
+            2 => KubeFault::Unavailable,
+            _ => KubeFault::Stall,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -60,6 +89,9 @@ struct Inner {
     accounts: BTreeMap<(String, String), Value>,
     /// Tokens issued: (namespace, ServiceAccount, expirationSeconds, token).
     tokens: Vec<(String, String, i64, String)>,
+    flaky: Option<Flaky>,
+    /// Faults the flaky mode injected, by kind.
+    injected: BTreeMap<String, usize>,
 }
 
 #[derive(Clone)]
@@ -134,8 +166,9 @@ impl FakeKube {
 
     /// A kube client talking plain HTTP to this fake.
     pub fn client(&self) -> kube::Client {
-        let config = kube::Config::new(self.url.parse().unwrap());
-        kube::Client::try_from(config).unwrap()
+        let mut config = kube::Config::new(self.url.parse().unwrap());
+        config.read_timeout = Some(CLIENT_TIMEOUT);
+        prod_access::cluster::client_for(config).unwrap()
     }
 
     /// While on, every request gets 500 InternalError.
@@ -178,6 +211,20 @@ impl FakeKube {
 
     pub fn set_fault(&self, fault: KubeFault) {
         self.lock().fault = fault;
+    }
+
+    /// From now on `percent` of the calls (not matched by `on_path`) fail at random with 500
+    /// before or after the write, 503, or an answer that comes too late; 0 turns this off.
+    pub fn set_flaky(&self, percent: u32, seed: u64) {
+        self.lock().flaky = (percent > 0).then(|| Flaky {
+            percent,
+            rng: fastrand::Rng::with_seed(seed),
+        });
+    }
+
+    /// How many faults of each kind the flaky mode injected.
+    pub fn injected_faults(&self) -> BTreeMap<String, usize> {
+        self.lock().injected.clone()
     }
 
     /// The answer a write gets under `FailAfter`, once it is done.
@@ -285,7 +332,18 @@ impl FakeKube {
                 method: method.to_string(),
                 path,
             });
-            let (fault, latency) = special.unwrap_or((inner.fault, Duration::ZERO));
+            let (mut fault, mut latency) = special.unwrap_or((inner.fault, Duration::ZERO));
+            if special.is_none() && fault == KubeFault::None {
+                if let Some(flaky) = inner.flaky.as_mut() {
+                    fault = flaky.draw();
+                    if fault != KubeFault::None {
+                        *inner.injected.entry(format!("{fault:?}")).or_default() += 1;
+                    }
+                }
+            }
+            if fault == KubeFault::Stall {
+                latency = latency.max(STALL);
+            }
             (fault, latency, forbidden)
         };
         if forbidden {
@@ -302,10 +360,11 @@ impl FakeKube {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        if fault == KubeFault::FailBefore {
-            return Err(internal_error());
+        match fault {
+            KubeFault::FailBefore => Err(internal_error()),
+            KubeFault::Unavailable => Err(status::service_unavailable()),
+            _ => Ok(fault),
         }
-        Ok(fault)
     }
 
     fn next_version(&self) -> String {

@@ -16,6 +16,15 @@ pub(super) fn internal_error() -> Response {
     )
 }
 
+pub(super) fn service_unavailable() -> Response {
+    status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+        json!({}),
+    )
+}
+
 pub(super) fn status(code: StatusCode, reason: &str, message: &str, details: Value) -> Response {
     (
         code,

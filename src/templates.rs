@@ -414,6 +414,9 @@ impl Templates {
             },
             RequestRefusal::ReasonRequired { role } => context! { problem, role },
             RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
+            RequestRefusal::RateLimited { max, per, next_at } => context! {
+                problem, max, per => human(*per), next_at => slack_time(*next_at)
+            },
             RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
             RequestRefusal::ClusterNotChosen {
                 role,

@@ -24,6 +24,7 @@ pub struct RequestForm {
 use crate::domain::command::{self, Command, ParseError};
 use crate::domain::grant::{Event, Grant, GrantState};
 use crate::domain::lifecycle::NewRequest;
+use crate::domain::policy::RequestRefusal;
 
 impl App {
     /// Handles `/prod-access …` and returns the ephemeral reply for the person who typed it, or
@@ -104,6 +105,9 @@ impl App {
             Ok(terms) => terms,
             Err(refusal) => return Ok(Some(FormProblem::Policy(refusal))),
         };
+        if let Err(refusal) = self.admit_request(user) {
+            return Ok(Some(FormProblem::Policy(refusal)));
+        }
         let reply = self.create_grant(user, &form.channel, &args, terms).await?;
         // The form closes on success; the confirmation goes by DM, which works wherever the form
         // was opened (an ephemeral post fails in channels the bot is not in).
@@ -163,11 +167,29 @@ impl App {
         channel: &str,
         args: &command::RequestArgs,
     ) -> Result<Message, AppError> {
-        let terms = match self.policy.evaluate(args, &self.cluster_names()) {
+        let terms = match self
+            .policy
+            .evaluate(args, &self.cluster_names())
+            .and_then(|terms| self.admit_request(user).map(|()| terms))
+        {
             Ok(terms) => terms,
             Err(refusal) => return Ok(self.templates.policy_refused(&refusal, &self.policy)?),
         };
         self.create_grant(user, channel, args, terms).await
+    }
+
+    /// Counts a request against the requester's rate limit, or refuses it.
+    fn admit_request(&self, user: &str) -> Result<(), RequestRefusal> {
+        let limit = &self.policy.requests.rate_limit;
+        let mut log = self.request_log.lock().unwrap_or_else(|p| p.into_inner());
+        log.admit(user, self.now(), limit).map_err(|next_at| {
+            info!(user, "request refused: rate limit");
+            RequestRefusal::RateLimited {
+                max: limit.requests,
+                per: limit.per,
+                next_at,
+            }
+        })
     }
 
     /// Stores a new grant the policy accepted and starts its effects; returns the confirmation.

@@ -25,6 +25,7 @@ use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, Rejection};
 use crate::domain::identity::{IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
+use crate::domain::rate_limit::RequestLog;
 use crate::store::{GrantStore, StoreError};
 use crate::templates::{TemplateError, Templates};
 
@@ -59,6 +60,8 @@ pub struct App {
     pub(crate) scheduler_wake: Notify,
     /// The permissions the last pre-flight found missing, by cluster; `None` before the first.
     missing_permissions: Mutex<Option<Vec<(String, Permission)>>>,
+    /// Accepted requests by requester, for the rate limit (kept in memory: a restart forgives).
+    request_log: Mutex<RequestLog>,
     tasks: TaskTracker,
 }
 
@@ -128,6 +131,7 @@ impl App {
             locks: GrantLocks::default(),
             scheduler_wake: Notify::new(),
             missing_permissions: Mutex::new(None),
+            request_log: Mutex::new(RequestLog::default()),
             tasks: TaskTracker::new(),
         }))
     }

@@ -9,5 +9,6 @@ pub mod lifecycle;
 pub mod permissions;
 pub mod policy;
 mod policy_check;
+pub mod rate_limit;
 pub mod reconcile;
 pub mod retry;

@@ -38,6 +38,9 @@ pub struct RequestRules {
     )]
     #[schemars(with = "String", example = "10m")]
     pub reminder_before: Duration,
+    /// How many requests one person may make in a window (10 an hour unless set).
+    #[serde(default)]
+    pub rate_limit: super::rate_limit::RateLimit,
 }
 
 impl Default for RequestRules {
@@ -45,6 +48,7 @@ impl Default for RequestRules {
         RequestRules {
             review_timeout: default_review_timeout(),
             reminder_before: default_reminder_before(),
+            rate_limit: Default::default(),
         }
     }
 }
@@ -252,6 +256,12 @@ pub enum RequestRefusal {
         role: String,
         pattern: String,
     },
+    /// The requester has made `requests.rate_limit` requests within its window.
+    RateLimited {
+        max: u32,
+        per: Duration,
+        next_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl RequestRefusal {
@@ -265,6 +275,7 @@ impl RequestRefusal {
             RequestRefusal::ReasonTooLong { .. } => "reason_too_long",
             RequestRefusal::ClusterNotChosen { .. } => "cluster_not_chosen",
             RequestRefusal::TicketRequired { .. } => "ticket_required",
+            RequestRefusal::RateLimited { .. } => "rate_limited",
         }
     }
 }

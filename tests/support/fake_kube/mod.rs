@@ -244,6 +244,11 @@ impl FakeKube {
             .cloned()
     }
 
+    /// Every binding there is now, namespaced and cluster-wide.
+    pub fn all_bindings(&self) -> Vec<Value> {
+        self.lock().bindings.values().cloned().collect()
+    }
+
     pub fn binding_count(&self) -> usize {
         self.lock().bindings.len()
     }

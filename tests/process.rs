@@ -1,0 +1,526 @@
+//! The real `prod-access` binary as a child process against the fakes, on the real clock:
+//! SIGKILL at random points of a workload of many grants, and SIGTERM with work in flight.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use support::*;
+
+/// One run of the binary; the store, configuration and port outlive it.
+struct Bot {
+    child: Child,
+    dir: PathBuf,
+    endpoint: Endpoint,
+}
+
+/// Where the bot listens, whichever run of it is there (or none, between a kill and a restart).
+#[derive(Clone)]
+struct Endpoint {
+    port: u16,
+    http: reqwest::Client,
+}
+
+fn write_files(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
+    let config = format!(
+        r#"
+listen: 127.0.0.1:{port}
+store_path: {store}
+slack:
+  api_url: {api}
+  approvals_channel: {APPROVALS}
+  audit_channel: {AUDIT}
+kubernetes:
+  subject_prefix: "oidc:"
+policy:
+  approvers: [{BOB}, {CAROL}]
+  requests:
+    rate_limit: {{ requests: 1000, per: 1h }}
+  roles:
+    edit:
+      cluster_role: edit
+      namespaces: [payments, orders]
+      max_duration: 1h
+"#,
+        store = dir.join("store").display(),
+        api = slack.api_url(),
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let kubeconfig = format!(
+        r#"apiVersion: v1
+kind: Config
+clusters: [{{ name: fake, cluster: {{ server: "{}" }} }}]
+users: [{{ name: bot, user: {{}} }}]
+contexts: [{{ name: fake, context: {{ cluster: fake, user: bot }} }}]
+current-context: fake
+"#,
+        kube.url()
+    );
+    std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
+}
+
+impl Bot {
+    async fn start(dir: &Path, port: u16) -> Bot {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("bot.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+            .args(["serve", "--config"])
+            .arg(dir.join("config.yaml"))
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("KUBECONFIG", dir.join("kubeconfig"))
+            .env("RUST_LOG", "prod_access=info")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let bot = Bot {
+            child,
+            dir: dir.to_path_buf(),
+            endpoint: Endpoint {
+                port,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap(),
+            },
+        };
+        for _ in 0..500 {
+            let health = bot
+                .endpoint
+                .http
+                .get(bot.endpoint.url("/healthz"))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return bot;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the bot did not start: {}", bot.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("bot.log")).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the process to exit.
+    async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        for _ in 0..2000 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no exit within 20 s of SIGTERM: {}", self.log());
+    }
+}
+
+impl Endpoint {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn post(&self, path: &str, body: String) -> Result<reqwest::Response, reqwest::Error> {
+        let ts = Utc::now().timestamp();
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
+            .body(body)
+            .send()
+            .await
+    }
+
+    /// `/prod-access <text>`; `None` when the bot did not answer (it was killed meanwhile).
+    async fn slash(&self, user: &str, text: &str) -> Option<String> {
+        let reply = self
+            .post("/slack/commands", command_body(user, text))
+            .await
+            .ok()?;
+        let body: serde_json::Value = reply.json().await.ok()?;
+        body["text"].as_str().map(str::to_string)
+    }
+
+    async fn click(&self, user: &str, action: &str, grant: &str) -> bool {
+        self.post("/slack/interactions", interaction_body(user, action, grant))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn fakes() -> (FakeSlack, FakeKube) {
+    init();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    for (id, name) in [
+        (ALICE, "alice"),
+        (BOB, "bob"),
+        (CAROL, "carol"),
+        (DANA, "dana"),
+        (ERIN, "erin"),
+    ] {
+        slack.add_user(id, name, Some(&format!("{name}@example.com")));
+    }
+    slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
+    let kube = FakeKube::start(&["payments", "orders"]).await;
+    (slack, kube)
+}
+
+/// The grant id in a request's confirmation ("Request `abc123` for …").
+fn grant_in(reply: &str) -> Option<String> {
+    reply
+        .contains("was sent for approval")
+        .then(|| reply.split('`').nth(1).map(str::to_string))
+        .flatten()
+}
+
+/// Every grant id with an approval message in the fake Slack, by the reason it carries, and how
+/// many approval messages each got.
+fn approval_posts(slack: &FakeSlack) -> BTreeMap<String, usize> {
+    let mut posts = BTreeMap::new();
+    for call in slack.calls("chat.postMessage") {
+        if call.response["ok"] == true
+            && let Some(grant) = button_value(&call.params, "approve")
+        {
+            *posts.entry(grant).or_default() += 1;
+        }
+    }
+    posts
+}
+
+/// Watches the fake apiserver while the workload runs: a binding that outlives its expiry by
+/// more than `grace`, or that belongs to a grant nobody approved, is a violation.
+fn watch_bindings(
+    kube: FakeKube,
+    approved: Arc<Mutex<BTreeSet<String>>>,
+    grace: Duration,
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+    let violations = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&violations);
+    let watcher = tokio::spawn(async move {
+        loop {
+            for binding in kube.all_bindings() {
+                let meta = &binding["metadata"];
+                let grant = meta["labels"]["prod-access/grant"].as_str().unwrap_or("");
+                let expires: Option<DateTime<Utc>> = meta["annotations"]["prod-access/expires-at"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok());
+                let late = expires
+                    .is_some_and(|at| Utc::now() > at + chrono::Duration::from_std(grace).unwrap());
+                let mut found = Vec::new();
+                if late {
+                    found.push(format!(
+                        "{grant}: binding still there after its expiry + {grace:?}"
+                    ));
+                }
+                if !approved.lock().unwrap().contains(grant) {
+                    found.push(format!("{grant}: bound but never approved"));
+                }
+                let mut all = seen.lock().unwrap();
+                for violation in found {
+                    if !all.contains(&violation) {
+                        all.push(violation);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    (watcher, violations)
+}
+
+/// `CRASH_GRANTS`, or `default`.
+fn drill_size(default: usize) -> usize {
+    std::env::var("CRASH_GRANTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_nothing_and_leaves_no_access_behind() {
+    crash_drill(12).await;
+}
+
+/// The long drill: `CRASH_GRANTS=500 cargo test --test process -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long; run on purpose with CRASH_GRANTS"]
+async fn sigkill_drill_with_many_grants() {
+    crash_drill(drill_size(100)).await;
+}
+
+/// Requests `grants` grants while the bot is SIGKILLed every 0.2–1.2 s and restarted, then checks
+/// that no grant was lost or duplicated, no binding outlived its expiry by more than 5 s or
+/// belonged to an unapproved grant, and every step reached the audit channel.
+async fn crash_drill(grants: usize) {
+    let (slack, kube) = fakes().await;
+    // Slow enough writes that kills land inside binding creation and revocation too.
+    kube.on_path(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/",
+        KubeFault::None,
+        Duration::from_millis(60),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_files(dir.path(), port, &slack, &kube);
+    let first = Bot::start(dir.path(), port).await;
+    let bot = first.endpoint.clone();
+    let approved = Arc::new(Mutex::new(BTreeSet::new()));
+    let (watcher, violations) =
+        watch_bindings(kube.clone(), Arc::clone(&approved), Duration::from_secs(5));
+
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let mut rng = fastrand::Rng::with_seed(seed);
+
+    // The killer: SIGKILL after a random 0.2–1.2 s, restart at once, until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (stop, dir) = (Arc::clone(&stop), dir.path().to_path_buf());
+        let mut rng = fastrand::Rng::with_seed(seed + 1);
+        let mut running = first;
+        tokio::spawn(async move {
+            let mut kills = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(rng.u64(200..1200))).await;
+                running.kill9();
+                kills += 1;
+                running = Bot::start(&dir, port).await;
+            }
+            (kills, running)
+        })
+    };
+
+    // The workload: each grant requested by one of four people and approved by bob, for
+    // 3–8 s, one every 0–400 ms; acknowledged requests must never be lost.
+    let users = [ALICE, DANA, ERIN, CAROL];
+    let mut acknowledged = BTreeMap::new();
+    let mut unanswered = 0;
+    for n in 0..grants {
+        let user = users[n % users.len()];
+        let text = format!("edit payments {}s crash drill {n}", rng.u64(3..9));
+        let reply = bot.slash(user, &text).await;
+        match reply.as_deref().and_then(grant_in) {
+            Some(grant) => {
+                acknowledged.insert(grant, user);
+            }
+            None => unanswered += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
+        // Approve whatever has an approval message by now (as people would, on seeing it).
+        for grant in approval_posts(&slack).keys() {
+            if approved.lock().unwrap().insert(grant.clone()) {
+                bot.click(BOB, "approve", grant).await;
+            }
+        }
+    }
+
+    // Let the kills go on over expiries and revocations, then stop killing.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (kills, mut last) = killer.await.unwrap();
+
+    // A click answered just before a kill can be lost with it (Slack has had its 200); people
+    // click again when nothing happens, so the drill does too, until every grant has ended.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut reclicks = 0;
+    loop {
+        let posts = approval_posts(&slack);
+        let audit = slack.channel_texts(AUDIT);
+        let ended = |grant: &str| {
+            audit
+                .iter()
+                .any(|t| t.contains(grant) && t.contains("expired and was removed"))
+        };
+        let waiting: Vec<&String> = posts.keys().filter(|g| !ended(g)).collect();
+        if waiting.is_empty() && acknowledged.keys().all(|g| posts.contains_key(g)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every grant ended: {waiting:?}; log:\n{}",
+            last.log()
+        );
+        for grant in waiting {
+            approved.lock().unwrap().insert(grant.clone());
+            let status = bot.slash(BOB, &format!("status {grant}")).await;
+            if status.is_some_and(|s| s.contains("State: *requested*")) {
+                bot.click(BOB, "approve", grant).await;
+                reclicks += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Past every expiry + the grace: the watcher has seen everything it could.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watcher.abort();
+
+    let posts = approval_posts(&slack);
+    let audit = slack.channel_texts(AUDIT);
+    let count = |grant: &str, phrase: &str| {
+        audit
+            .iter()
+            .filter(|t| t.contains(grant) && t.contains(phrase))
+            .count()
+    };
+    let mut duplicate_posts = 0;
+    let mut duplicate_audit = 0;
+    for grant in posts.keys() {
+        for phrase in ["requested", "Access granted", "expired and was removed"] {
+            let n = count(grant, phrase);
+            assert!(
+                n >= 1,
+                "{grant}: no audit post saying {phrase:?}: {audit:#?}"
+            );
+            duplicate_audit += n - 1;
+        }
+        duplicate_posts += posts[grant] - 1;
+    }
+    eprintln!(
+        "crash drill (seed {seed}): {grants} requests ({} acknowledged, {unanswered} unanswered), \
+         {} grants created, {kills} SIGKILLs, {reclicks} approvals clicked again, \
+         {} bindings created; duplicates from kills: {duplicate_posts} approval messages, \
+         {duplicate_audit} audit posts; violations: {:?}",
+        acknowledged.len(),
+        posts.len(),
+        kube.calls_of("POST").len(),
+        violations.lock().unwrap()
+    );
+    assert!(kills >= 3, "the drill must actually kill the bot");
+    assert!(
+        violations.lock().unwrap().is_empty(),
+        "{:#?}",
+        violations.lock().unwrap()
+    );
+    assert_eq!(kube.binding_count(), 0, "access was left behind");
+    for grant in acknowledged.keys() {
+        assert!(
+            posts.contains_key(grant),
+            "acknowledged grant {grant} was lost"
+        );
+    }
+    assert!(
+        posts.len() <= grants,
+        "more grants than requests: {posts:?}"
+    );
+    // A message is at most posted again once per kill (a kill between the post and its record).
+    assert!(duplicate_posts + duplicate_audit <= kills, "{audit:#?}");
+    last.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_accepting_finishes_what_is_in_flight_and_loses_nothing() {
+    let (slack, kube) = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_files(dir.path(), port, &slack, &kube);
+    let mut bot = Bot::start(dir.path(), port).await;
+
+    let reply = bot
+        .endpoint
+        .slash(ALICE, "edit payments 30m stuck queue")
+        .await
+        .unwrap();
+    let grant = grant_in(&reply).unwrap();
+    slack
+        .next_matching("approval message", |c| {
+            button_value(&c.params, "approve").as_deref() == Some(grant.as_str())
+        })
+        .await;
+    // Creating the binding takes 1.5 s; SIGTERM arrives while it is under way.
+    kube.on_path(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings",
+        KubeFault::None,
+        Duration::from_millis(1500),
+    );
+    assert!(bot.endpoint.click(BOB, "approve", &grant).await);
+    kube.wait_until("the create is under way", |k| {
+        !k.calls_of("POST").is_empty()
+    })
+    .await;
+    let started = Instant::now();
+    let status = bot.terminate().await;
+    assert!(status.success(), "exit: {status:?}; log:\n{}", bot.log());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "it did not wait for the binding in flight"
+    );
+    assert!(
+        bot.endpoint
+            .post("/slack/commands", command_body(ALICE, "help"))
+            .await
+            .is_err(),
+        "nothing listens after shutdown"
+    );
+    assert!(
+        kube.binding("payments", &format!("prod-access-{grant}"))
+            .is_some()
+    );
+    let audit = slack.channel_texts(AUDIT);
+    assert!(
+        audit
+            .iter()
+            .any(|t| t.contains("Access granted") && t.contains(&grant)),
+        "the activation was announced before exit: {audit:#?}"
+    );
+
+    // After a restart the grant is active, exactly once, with nothing left to redo.
+    let calls_before = kube.calls().len();
+    let bot = Bot::start(dir.path(), port).await;
+    let status = bot
+        .endpoint
+        .slash(ALICE, &format!("status {grant}"))
+        .await
+        .unwrap();
+    assert!(status.contains("State: *active*"), "{status}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        kube.calls_of("POST").len(),
+        1,
+        "nothing was bound twice: {:?}",
+        &kube.calls()[calls_before..]
+    );
+    assert!(bot.log().contains("shutting down"));
+    drop(bot);
+}

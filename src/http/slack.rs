@@ -1,9 +1,10 @@
 //! `POST /slack/commands` and `POST /slack/interactions`. slack-morphism's events layer verifies
 //! the v0 signature and its age before a handler runs; handlers answer Slack at once and leave
-//! slow work to background tasks.
+//! slow work to background tasks. Interactions are decoded by [`super::interaction`].
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,12 +16,10 @@ use slack_morphism::prelude::*;
 use slack_morphism::signature_verifier::{
     SlackEventAbsentSignatureError, SlackEventSignatureVerifierError,
 };
-use tracing::{debug, warn};
+use tracing::warn;
 
-use crate::app::{Action, App, RequestForm};
-
-/// The `callback_id` of the request form (templates/slack/request_modal.json).
-const REQUEST_FORM: &str = "prod-access-request";
+use super::interaction::{self, Interaction};
+use crate::app::App;
 use crate::chat::slack::{SlackApiClient, SlackConnector};
 
 pub fn router(client: Arc<SlackApiClient>, signing_secret: &str) -> Router<Arc<App>> {
@@ -40,11 +39,8 @@ pub fn router(client: Arc<SlackApiClient>, signing_secret: &str) -> Router<Arc<A
         )
         .route(
             "/slack/interactions",
-            post(interaction).layer(
-                listener
-                    .events_layer(&secret)
-                    .with_event_extractor(SlackEventsExtractors::interaction_event()),
-            ),
+            // Signature check only: `interaction` decodes the body itself.
+            post(interaction).layer(listener.events_layer(&secret)),
         )
 }
 
@@ -93,86 +89,32 @@ async fn command(
     Json(body).into_response()
 }
 
-async fn interaction(
-    State(app): State<Arc<App>>,
-    Extension(event): Extension<SlackInteractionEvent>,
-) -> Response {
-    match event {
-        SlackInteractionEvent::BlockActions(actions) => button(&app, actions).into_response(),
-        SlackInteractionEvent::ViewSubmission(submission) => form(&app, submission).await,
-        _ => {
-            debug!("ignored an interaction that is neither a click nor a form");
+/// The body reaches here verified but undecoded, so the endpoint reads it with the same
+/// [`interaction::decode`] the fuzz target exercises.
+async fn interaction(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    match interaction::decode(&body) {
+        Ok(Interaction::Clicks {
+            user,
+            channel,
+            clicks,
+        }) => {
+            for click in clicks {
+                app.spawn_click(click.grant_id, user.clone(), channel.clone(), click.action);
+            }
             StatusCode::OK.into_response()
         }
-    }
-}
-
-async fn form(app: &Arc<App>, submission: SlackInteractionViewSubmissionEvent) -> Response {
-    let view = &submission.view;
-    let SlackView::Modal(modal) = &view.view else {
-        return StatusCode::OK.into_response();
-    };
-    if modal.callback_id.as_ref().map(|c| c.as_ref()) != Some(REQUEST_FORM) {
-        debug!("ignored a form that is not the request form");
-        return StatusCode::OK.into_response();
-    }
-    let values = view.state_params.state.as_ref().map(|s| &s.values);
-    let field = |block: &str| -> String {
-        let value = values.and_then(|v| {
-            v.iter()
-                .find(|(id, _)| id.as_ref() == block)
-                .and_then(|(_, actions)| actions.values().next())
-        });
-        value
-            .and_then(|v| {
-                v.selected_option
-                    .as_ref()
-                    .map(|o| o.value.clone())
-                    .or_else(|| v.value.clone())
-            })
-            .unwrap_or_default()
-    };
-    let request = RequestForm {
-        role: field("role"),
-        namespace: field("namespace"),
-        duration: field("duration"),
-        reason: field("reason"),
-        channel: modal.private_metadata.clone().unwrap_or_default(),
-    };
-    let errors = app.handle_form(submission.user.id.as_ref(), request).await;
-    if errors.is_empty() {
-        StatusCode::OK.into_response()
-    } else {
-        Json(json!({ "response_action": "errors", "errors": errors })).into_response()
-    }
-}
-
-fn button(app: &Arc<App>, actions: SlackInteractionBlockActionsEvent) -> StatusCode {
-    let Some(user) = actions.user.as_ref().map(|u| u.id.to_string()) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    let channel = actions
-        .channel
-        .as_ref()
-        .map(|c| c.id.to_string())
-        .or_else(|| match &actions.container {
-            SlackInteractionActionContainer::Message(m) => {
-                m.channel_id.as_ref().map(|c| c.to_string())
+        Ok(Interaction::Form { user, form }) => {
+            let errors = app.handle_form(&user, form).await;
+            if errors.is_empty() {
+                StatusCode::OK.into_response()
+            } else {
+                Json(json!({ "response_action": "errors", "errors": errors })).into_response()
             }
-            _ => None,
-        });
-    let Some(channel) = channel else {
-        return StatusCode::BAD_REQUEST;
-    };
-    for action in actions.actions.unwrap_or_default() {
-        let Some(kind) = Action::from_id(action.action_id.as_ref()) else {
-            debug!(action = %action.action_id, "ignored an unknown action");
-            continue;
-        };
-        let Some(grant_id) = action.value else {
-            return StatusCode::BAD_REQUEST;
-        };
-        app.spawn_click(grant_id, user.clone(), channel.clone(), kind);
+        }
+        Ok(Interaction::Ignored) => StatusCode::OK.into_response(),
+        Err(err) => {
+            warn!(error = %err, "refused a malformed Slack request");
+            StatusCode::BAD_REQUEST.into_response()
+        }
     }
-    StatusCode::OK
 }

@@ -3,17 +3,20 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
-use serde::Serialize;
 
 use crate::chat::Message;
 use crate::domain::command::ParseError;
-use crate::domain::grant::{Extension, Grant, Note, Rejection, Step};
-use crate::domain::policy::{ApproverRef, Policy, RequestRefusal};
+use crate::domain::grant::{Grant, Note, Rejection, Step};
+use crate::domain::policy::{Policy, RequestRefusal};
 use crate::domain::reconcile::{Drift, Repair};
 use crate::domain::retry::Alert;
+
+#[path = "template_views.rs"]
+mod views;
+
+use views::{GrantView, clip, human, mentions, roles, slack_escape, slack_time};
 
 const SOURCES: &[(&str, &str)] = &[
     (
@@ -80,173 +83,6 @@ pub struct TemplateError {
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters, so user-typed text
 /// cannot ping channels or forge links.
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// At most `max` characters, ending in an ellipsis when cut, for Slack's per-field limits.
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
-fn human(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
-/// A Slack date token: shown in each reader's time zone, with RFC 3339 as the fallback text.
-fn slack_time(at: DateTime<Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
-        at.timestamp(),
-        at.to_rfc3339_opts(SecondsFormat::Secs, true)
-    )
-}
-
-/// How Slack shows each kind of approver: users and groups as mentions, emails as text.
-fn mentions(approvers: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    approvers
-        .into_iter()
-        .map(|a| match ApproverRef::parse(a.as_ref()) {
-            ApproverRef::User(id) => format!("<@{id}>"),
-            ApproverRef::Group(id) => format!("<!subteam^{id}>"),
-            ApproverRef::Email(email) | ApproverRef::Invalid(email) => slack_escape(email),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[derive(Serialize)]
-struct GrantView<'a> {
-    id: &'a str,
-    state: &'static str,
-    requester: &'a str,
-    role: &'a str,
-    cluster_role: &'a str,
-    namespaces: &'a [String],
-    cluster_wide: bool,
-    /// Named only in multi-cluster setups.
-    cluster: Option<&'a str>,
-    duration: String,
-    reason: &'a str,
-    required_approvals: u32,
-    approvals: Vec<&'a str>,
-    approvers_text: String,
-    denied_by: Option<&'a str>,
-    ended_by: Option<&'a str>,
-    subject: Option<&'a str>,
-    review_deadline_slack: String,
-    expires_at_slack: Option<String>,
-    ended_at_slack: Option<String>,
-    failure: Option<&'a str>,
-    extension: Option<ExtensionView<'a>>,
-    retry: Option<RetryView<'a>>,
-}
-
-/// A Kubernetes step that failed and waits to be tried again.
-#[derive(Serialize)]
-struct RetryView<'a> {
-    effect: &'static str,
-    failures: u32,
-    error: &'a str,
-    next_at_slack: String,
-}
-
-#[derive(Serialize)]
-struct ExtensionView<'a> {
-    by: String,
-    state: &'static str,
-    required_approvals: u32,
-    approvals: Vec<&'a str>,
-    approvers_text: String,
-    denied_by: Option<&'a str>,
-}
-
-impl<'a> ExtensionView<'a> {
-    fn of(x: &'a Extension) -> Self {
-        ExtensionView {
-            by: human(Duration::from_secs(x.by_secs)),
-            state: match x.state {
-                crate::domain::grant::ExtensionState::Pending => "pending",
-                crate::domain::grant::ExtensionState::Approved => "approved",
-                crate::domain::grant::ExtensionState::Denied => "denied",
-            },
-            required_approvals: x.required_approvals,
-            approvals: x.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: mentions(x.approvals.iter().map(|a| &a.by)),
-            denied_by: x.denial.as_ref().map(|d| d.by.as_str()),
-        }
-    }
-}
-
-impl<'a> GrantView<'a> {
-    fn of(g: &'a Grant) -> Self {
-        GrantView {
-            id: &g.id,
-            state: g.state.as_str(),
-            requester: &g.requester,
-            role: &g.role,
-            cluster_role: &g.cluster_role,
-            namespaces: g.scope.namespaces(),
-            cluster_wide: g.scope.is_cluster(),
-            cluster: (g.cluster != crate::domain::grant::DEFAULT_CLUSTER)
-                .then_some(g.cluster.as_str()),
-            duration: human(Duration::from_secs(g.duration_secs)),
-            reason: &g.reason,
-            required_approvals: g.required_approvals,
-            approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: mentions(g.approvals.iter().map(|a| &a.by)),
-            denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
-            ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
-            subject: g.subject.as_deref(),
-            review_deadline_slack: slack_time(g.review_deadline),
-            expires_at_slack: g.expires_at.map(slack_time),
-            ended_at_slack: g.ended_at.map(slack_time),
-            failure: g.failure.as_deref(),
-            extension: g.extension.as_ref().map(ExtensionView::of),
-            retry: g.retry.as_ref().map(|r| RetryView {
-                effect: r.effect.kind(),
-                failures: r.failures,
-                error: &r.last_error,
-                next_at_slack: slack_time(r.next_at),
-            }),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct RoleView<'a> {
-    name: &'a str,
-    cluster_role: &'a str,
-    namespaces: &'a [String],
-    default_duration: String,
-    max_duration: String,
-    approvals: u32,
-    ticket: Option<&'a str>,
-}
-
-fn roles(policy: &Policy) -> Vec<RoleView<'_>> {
-    policy
-        .roles
-        .iter()
-        .map(|(name, r)| RoleView {
-            name,
-            cluster_role: &r.cluster_role,
-            namespaces: &r.namespaces,
-            default_duration: human(r.default_duration()),
-            max_duration: human(r.max_duration),
-            approvals: r.approvals,
-            ticket: r.reason.ticket.as_deref(),
-        })
-        .collect()
-}
-
 impl Templates {
     pub fn new() -> Result<Self, TemplateError> {
         let mut env = Environment::new();

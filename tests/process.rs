@@ -268,6 +268,48 @@ fn watch_bindings(
     (watcher, violations)
 }
 
+/// Waits (at most 60 s) until every grant with an approval message has expired and been removed
+/// and every acknowledged request has its message. A click answered just before a kill can be
+/// lost with it (Slack has had its 200); people click again when nothing happens, and so does
+/// this. Returns how many approvals it clicked again.
+async fn until_every_grant_ended(
+    slack: &FakeSlack,
+    bot: &Endpoint,
+    acknowledged: &BTreeMap<String, &str>,
+    approved: &Mutex<BTreeSet<String>>,
+    dir: &Path,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut reclicks = 0;
+    loop {
+        let posts = approval_posts(slack);
+        let audit = slack.channel_texts(AUDIT);
+        let ended = |grant: &str| {
+            audit
+                .iter()
+                .any(|t| t.contains(grant) && t.contains("expired and was removed"))
+        };
+        let waiting: Vec<&String> = posts.keys().filter(|g| !ended(g)).collect();
+        if waiting.is_empty() && acknowledged.keys().all(|g| posts.contains_key(g)) {
+            return reclicks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every grant ended: {waiting:?}; log:\n{}",
+            std::fs::read_to_string(dir.join("bot.log")).unwrap_or_default()
+        );
+        for grant in waiting {
+            approved.lock().unwrap().insert(grant.clone());
+            let status = bot.slash(BOB, &format!("status {grant}")).await;
+            if status.is_some_and(|s| s.contains("State: *requested*")) {
+                bot.click(BOB, "approve", grant).await;
+                reclicks += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// `CRASH_GRANTS`, or `default`.
 fn drill_size(default: usize) -> usize {
     std::env::var("CRASH_GRANTS")
@@ -356,42 +398,13 @@ async fn crash_drill(grants: usize) {
         }
     }
 
-    // Let the kills go on over expiries and revocations, then stop killing.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The kills go on over expiries and revocations until every grant has ended; then the
+    // drill stops killing and checks once more that nothing is left.
+    let mut reclicks =
+        until_every_grant_ended(&slack, &bot, &acknowledged, &approved, dir.path()).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (kills, mut last) = killer.await.unwrap();
-
-    // A click answered just before a kill can be lost with it (Slack has had its 200); people
-    // click again when nothing happens, so the drill does too, until every grant has ended.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut reclicks = 0;
-    loop {
-        let posts = approval_posts(&slack);
-        let audit = slack.channel_texts(AUDIT);
-        let ended = |grant: &str| {
-            audit
-                .iter()
-                .any(|t| t.contains(grant) && t.contains("expired and was removed"))
-        };
-        let waiting: Vec<&String> = posts.keys().filter(|g| !ended(g)).collect();
-        if waiting.is_empty() && acknowledged.keys().all(|g| posts.contains_key(g)) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every grant ended: {waiting:?}; log:\n{}",
-            last.log()
-        );
-        for grant in waiting {
-            approved.lock().unwrap().insert(grant.clone());
-            let status = bot.slash(BOB, &format!("status {grant}")).await;
-            if status.is_some_and(|s| s.contains("State: *requested*")) {
-                bot.click(BOB, "approve", grant).await;
-                reclicks += 1;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    reclicks += until_every_grant_ended(&slack, &bot, &acknowledged, &approved, dir.path()).await;
     // Past every expiry + the grace: the watcher has seen everything it could.
     tokio::time::sleep(Duration::from_millis(200)).await;
     watcher.abort();

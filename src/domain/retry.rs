@@ -195,8 +195,8 @@ impl Grant {
         let Some(done) = self.outbox.get(index) else {
             return next;
         };
+        // `complete_effect` has ended the retry; only its announcement is left to decide.
         if let Some(retry) = self.retry.as_ref().filter(|r| r.effect == *done) {
-            next.retry = None;
             if retry.alerted_at.is_some() {
                 next.outbox.insert(
                     index.min(next.outbox.len()),

@@ -51,6 +51,7 @@ impl Server {
         ));
         let app = App::new(
             Adapters {
+                audit: store.clone(),
                 store,
                 chat,
                 clusters,

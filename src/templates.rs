@@ -116,11 +116,21 @@ impl Templates {
         )
     }
 
-    /// One lifecycle step, for the audit channel and the approval thread.
-    pub fn step(&self, grant: &Grant, step: Step) -> Result<Message, TemplateError> {
+    /// One lifecycle step, for the audit channel (with a link to the approval message) and the
+    /// approval thread (`in_thread`: without one).
+    pub fn step(
+        &self,
+        grant: &Grant,
+        step: Step,
+        in_thread: bool,
+    ) -> Result<Message, TemplateError> {
         self.render(
             "audit",
-            context! { grant => Value::from(Serde(GrantView::of(grant))), step => step.as_str() },
+            context! {
+                grant => Value::from(Serde(GrantView::of(grant))),
+                step => step.as_str(),
+                link => (!in_thread).then(|| grant.approval_message.as_ref()?.permalink.clone()).flatten(),
+            },
         )
     }
 

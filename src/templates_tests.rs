@@ -177,7 +177,8 @@ fn every_message_renders_valid_block_kit_in_every_state() {
             assert_eq!(json.contains("approve_extension"), pending, "{name}");
         }
         for step in steps {
-            valid(name, &templates.step(&grant, step).unwrap());
+            valid(name, &templates.step(&grant, step, false).unwrap());
+            valid(name, &templates.step(&grant, step, true).unwrap());
         }
         for note in notes {
             valid(
@@ -481,4 +482,27 @@ fn every_drift_report_renders_valid_block_kit() {
         let json = valid("drift", &message);
         assert!(json.contains("payments/prod-access-abc123"), "{json}");
     }
+}
+
+#[test]
+fn audit_posts_link_to_the_approval_message_and_thread_replies_do_not() {
+    let templates = Templates::new().unwrap();
+    let mut grant = grants().remove(0).1;
+    let link = "https://acme.slack.com/archives/C0APPROVALS/p1700000000000101";
+    grant.approval_message = Some(crate::domain::grant::MessageRef {
+        channel: "C0APPROVALS".into(),
+        ts: "1700000000.000101".into(),
+        permalink: Some(link.into()),
+    });
+    let audit = templates.step(&grant, Step::Requested, false).unwrap();
+    assert!(
+        audit.text().contains(&format!("<{link}|View the request>")),
+        "{}",
+        audit.text()
+    );
+    let reply = templates.step(&grant, Step::Requested, true).unwrap();
+    assert!(!reply.text().contains(link), "{}", reply.text());
+    grant.approval_message = None;
+    let unlinked = templates.step(&grant, Step::Requested, false).unwrap();
+    assert!(!unlinked.text().contains("View the request"));
 }

@@ -391,6 +391,8 @@ async fn a_cluster_that_refuses_to_move_the_expiry_annotation_still_gets_the_bin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_identity_table_names_the_user_and_groups_without_an_email_lookup() {
     let h = Harness::start().await;
+    // Slack cannot tell anyone's email: the table alone must be enough for the binding.
+    h.slack.fail_always("users.info", "user_not_found");
     let grant = h.request(DANA, "edit orders 30m INC-13").await;
     h.next_audit().await;
     h.click(BOB, "approve", &grant).await;
@@ -408,12 +410,5 @@ async fn the_identity_table_names_the_user_and_groups_without_an_email_lookup() 
             { "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dana" },
             { "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oidc:orders-oncall" }
         ])
-    );
-    assert!(
-        h.slack
-            .calls("users.info")
-            .iter()
-            .all(|c| c.param("user") != DANA),
-        "a mapped user needs no email"
     );
 }

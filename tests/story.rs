@@ -129,7 +129,14 @@ async fn a_deny_leaves_no_binding_and_tells_alice_who_denied() {
         h.kube.calls().is_empty(),
         "a denied request never touches the cluster"
     );
-    assert!(h.slack.calls("users.info").is_empty());
+    // Slack is asked only for the emails the audit log records: the requester's and the denier's.
+    let looked_up: std::collections::BTreeSet<String> = h
+        .slack
+        .calls("users.info")
+        .iter()
+        .map(|c| c.param("user").to_string())
+        .collect();
+    assert_eq!(looked_up, [ALICE.to_string(), CAROL.to_string()].into());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

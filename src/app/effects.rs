@@ -49,7 +49,9 @@ impl App {
                 return;
             }
             let next = match self.attempt(&grant, &effect).await {
-                Outcome::Done(follow_up) => self.follow_up(grant.effect_done(index), follow_up),
+                Outcome::Done(follow_up) => {
+                    self.follow_up(grant.effect_done(index, self.now()), follow_up)
+                }
                 Outcome::Dropped => grant.complete_effect(index),
                 Outcome::Deferred => {
                     index += 1;
@@ -135,9 +137,16 @@ impl App {
         match effect {
             Effect::PostApprovalMessage => {
                 let message = templates.approval_message(grant)?;
-                let posted = chat
+                let mut posted = chat
                     .post(&self.approvals_channel_for(grant), &message)
                     .await?;
+                // Only for the audit posts' link: the grant must not wait for it.
+                match chat.permalink(&posted).await {
+                    Ok(link) => posted.permalink = Some(link),
+                    Err(e) => {
+                        warn!(grant = %grant.id, error = %e, "no link to the approval message")
+                    }
+                }
                 Ok(Some(Event::ApprovalMessagePosted { message: posted }))
             }
             Effect::UpdateApprovalMessage => {
@@ -165,8 +174,8 @@ impl App {
                 Ok(None)
             }
             Effect::Audit { step } => {
-                chat.post(&self.settings.audit_channel, &templates.step(grant, *step)?)
-                    .await?;
+                let message = templates.step(grant, *step, false)?;
+                chat.post(&self.settings.audit_channel, &message).await?;
                 Ok(None)
             }
             Effect::Alert { alert } => {
@@ -179,7 +188,7 @@ impl App {
             }
             Effect::ThreadReply { step } => {
                 if let Some(at) = &grant.approval_message {
-                    chat.reply_in_thread(at, &templates.step(grant, *step)?)
+                    chat.reply_in_thread(at, &templates.step(grant, *step, true)?)
                         .await?;
                 }
                 Ok(None)

@@ -1,6 +1,7 @@
 //! The application layer: turns chat input into domain events, persists every decision before
 //! acting on it, and carries out the grant's outbox of effects through the adapters.
 
+mod actors;
 mod commands;
 mod effects;
 mod reconcile;
@@ -26,7 +27,7 @@ use crate::domain::identity::{IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
 use crate::domain::rate_limit::RequestLog;
-use crate::store::{GrantStore, StoreError};
+use crate::store::{AuditLog, GrantStore, StoreError};
 use crate::templates::{TemplateError, Templates};
 
 /// Where the bot posts and how it names Kubernetes subjects.
@@ -44,6 +45,8 @@ pub struct Settings {
 
 pub struct Adapters {
     pub store: Arc<dyn GrantStore>,
+    /// The audit log (for sled, the same store: grant changes append to it in their write).
+    pub audit: Arc<dyn AuditLog>,
     pub chat: Arc<dyn Chat>,
     /// One adapter per configured cluster, by name.
     pub clusters: BTreeMap<String, Arc<dyn Cluster>>,
@@ -62,6 +65,8 @@ pub struct App {
     missing_permissions: Mutex<Option<Vec<(String, Permission)>>>,
     /// Accepted requests by requester, for the rate limit (kept in memory: a restart forgives).
     request_log: Mutex<RequestLog>,
+    /// Actors' emails for the audit log, as Slack last gave them.
+    emails: actors::EmailCache,
     tasks: TaskTracker,
 }
 
@@ -132,6 +137,7 @@ impl App {
             scheduler_wake: Notify::new(),
             missing_permissions: Mutex::new(None),
             request_log: Mutex::new(RequestLog::default()),
+            emails: actors::EmailCache::default(),
             tasks: TaskTracker::new(),
         }))
     }
@@ -434,7 +440,11 @@ impl App {
         grant_id: &str,
         event: &Event,
     ) -> Result<Applied, AppError> {
-        // Approver lookups call Slack; do them before taking the grant's lock.
+        // Approver and email lookups call Slack; do them before taking the grant's lock.
+        let actor_email = match event.actor() {
+            Some(user) => self.email_of(user).await,
+            None => None,
+        };
         let policy = match event {
             Event::Approve { .. }
             | Event::Deny { .. }
@@ -452,10 +462,13 @@ impl App {
             let Some(grant) = self.adapters.store.get(grant_id).await? else {
                 return Ok(Applied::Unknown);
             };
-            let next = match grant.apply(event, self.now(), &policy) {
+            let mut next = match grant.apply(event, self.now(), &policy) {
                 Ok(next) => next,
                 Err(rejection) => return Ok(Applied::Rejected(grant, rejection)),
             };
+            if let Some(user) = event.actor() {
+                actors::record_email(&mut next.journal, user, actor_email.as_deref());
+            }
             self.adapters.store.replace(grant.version, &next).await?;
             next
         };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 use super::{App, AppError, EffectError};
+use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::identity::Identity;
 use crate::domain::reconcile::{Repair, reconcile};
@@ -142,7 +143,12 @@ impl App {
         }
     }
 
+    /// Records the repair in the audit log, then tells the audit channel.
     async fn report_drift(&self, repair: &Repair, grants: &HashMap<String, Grant>) {
+        let event = drift_event(repair, grants, self.now());
+        if let Err(e) = self.adapters.audit.append(vec![event]).await {
+            error!(?repair, error = %e, "reconcile: could not record a repair in the audit log");
+        }
         match self.templates.drift(repair, grants) {
             Ok(message) => {
                 let audit = &self.settings.audit_channel;
@@ -153,4 +159,42 @@ impl App {
             Err(e) => error!(error = %e, "could not render a drift report"),
         }
     }
+}
+
+/// The audit log's record of a repair: about its grant when there is one.
+fn drift_event(
+    repair: &Repair,
+    grants: &HashMap<String, Grant>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AuditEvent {
+    let (grant_id, detail) = match repair {
+        Repair::Delete { binding, drift } => {
+            let kind = if binding.namespace.is_some() {
+                "RoleBinding"
+            } else {
+                "ClusterRoleBinding"
+            };
+            let place = match &binding.namespace {
+                Some(ns) => format!("{ns}/{}", binding.name),
+                None => binding.name.clone(),
+            };
+            (
+                binding.grant_id.as_deref(),
+                format!("deleted {kind} {place}: {}", drift.as_str()),
+            )
+        }
+        Repair::Rebind { grant_id } => (
+            Some(grant_id.as_str()),
+            "created the missing binding of an active grant again".to_string(),
+        ),
+    };
+    let mut event = match grant_id.and_then(|id| grants.get(id)) {
+        Some(grant) => AuditEvent::about(grant, AuditKind::DriftRepaired, None, now),
+        None => AuditEvent::standalone(AuditKind::DriftRepaired, String::new(), now),
+    };
+    event.grant = grant_id.map(str::to_string).or(event.grant);
+    // A repair changes the cluster, not the grant.
+    event.grant_version = None;
+    event.detail = Some(detail);
+    event
 }

@@ -51,6 +51,8 @@ pub trait Chat: Send + Sync {
     /// A direct message from the bot to `user`.
     async fn dm(&self, user: &str, message: &Message) -> Result<MessageRef, ChatError>;
     async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
+    /// A link that opens the message.
+    async fn permalink(&self, at: &MessageRef) -> Result<String, ChatError>;
     /// The email on the user's profile, if they have one.
     async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError>;
     /// The user with this email, if there is one.

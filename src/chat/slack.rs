@@ -99,6 +99,7 @@ impl Chat for SlackChat {
         Ok(MessageRef {
             channel: response.channel.to_string(),
             ts: response.ts.to_string(),
+            permalink: None,
         })
     }
 
@@ -183,6 +184,14 @@ impl Chat for SlackChat {
         let session = self.client.open_session(&self.token);
         bounded(session.chat_post_message(&request)).await?;
         Ok(())
+    }
+
+    async fn permalink(&self, at: &MessageRef) -> Result<String, ChatError> {
+        let request =
+            SlackApiChatGetPermalinkRequest::new(at.channel.clone().into(), at.ts.clone().into());
+        let session = self.client.open_session(&self.token);
+        let response = bounded(session.chat_get_permalink(&request)).await?;
+        Ok(response.permalink.to_string())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError> {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditEvent;
 use super::retry::{Alert, Retry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +88,9 @@ pub struct Decision {
 pub struct MessageRef {
     pub channel: String,
     pub ts: String,
+    /// A link to the message, for posts that refer to it (when Slack gave one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +163,11 @@ pub struct Grant {
     /// The Kubernetes effect at the head of the outbox that failed and waits to be tried again.
     #[serde(default)]
     pub retry: Option<Retry>,
+    /// The audit events of the transitions made since this grant was read from the store. The
+    /// store appends them to the audit log in the same write as the grant and never keeps them
+    /// on it, so an event is in the log exactly when its state change is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<AuditEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

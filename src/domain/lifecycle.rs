@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::audit::{AuditEvent, AuditKind};
 use super::grant::{
     Decision, Effect, Event, Extension, ExtensionState, Grant, GrantState, Note, Rejection, Step,
     secs,
@@ -36,7 +37,7 @@ impl Grant {
     pub fn request(new: NewRequest<'_>, now: DateTime<Utc>, policy: &Policy) -> Grant {
         let review_timeout = chrono::Duration::from_std(policy.requests.review_timeout)
             .unwrap_or(chrono::Duration::MAX);
-        Grant {
+        let mut grant = Grant {
             id: new.id,
             version: 1,
             state: GrantState::Requested,
@@ -70,7 +71,11 @@ impl Grant {
                     step: Step::Requested,
                 },
             ],
-        }
+            journal: Vec::new(),
+        };
+        let requested = AuditEvent::about(&grant, AuditKind::Requested, Some(new.requester), now);
+        grant.journal.push(requested);
+        grant
     }
 
     /// Applies `event`; the returned grant carries the new effects at the end of its outbox.
@@ -288,6 +293,15 @@ impl Grant {
             }
             (state, _) => return Err(Rejection::WrongState { state }),
         };
+        let steps: Vec<Step> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Audit { step } => Some(*step),
+                _ => None,
+            })
+            .collect();
+        let recorded = AuditEvent::of_transition(&next, event, &steps, now);
+        next.journal.extend(recorded);
         next.outbox.extend(effects);
         Ok(next)
     }

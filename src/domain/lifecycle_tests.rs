@@ -333,6 +333,7 @@ fn message_references_are_recorded_in_any_state() {
     let message = MessageRef {
         channel: "CAPPROVALS".into(),
         ts: "1.2".into(),
+        permalink: None,
     };
     let posted = Event::ApprovalMessagePosted {
         message: message.clone(),

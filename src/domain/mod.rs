@@ -1,10 +1,12 @@
 //! The pure core: command parsing, policy decisions and the grant state machine.
 //! Nothing here performs I/O; callers pass in the time and carry out the returned effects.
 
+pub mod audit;
 pub mod command;
 mod duration_serde;
 pub mod grant;
 pub mod identity;
+pub mod incident;
 pub mod lifecycle;
 pub mod permissions;
 pub mod policy;

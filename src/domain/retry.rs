@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{AuditEvent, AuditKind};
 use super::grant::{Effect, Grant};
 
 /// How the Kubernetes effect at the head of the outbox is being retried.
@@ -120,6 +121,25 @@ impl Effect {
     }
 }
 
+impl Alert {
+    /// The audit log's record of this alert.
+    fn audit_event(&self, grant: &Grant, now: DateTime<Utc>) -> AuditEvent {
+        let kind = match self.kind {
+            AlertKind::Failing => AuditKind::KubernetesFailing,
+            AlertKind::Recovered => AuditKind::KubernetesRecovered,
+        };
+        let mut event = AuditEvent::about(grant, kind, None, now);
+        event.detail = Some(format!(
+            "{} failed {} times since {}: {}",
+            self.effect,
+            self.failures,
+            self.since.to_rfc3339(),
+            self.error
+        ));
+        event
+    }
+}
+
 impl Grant {
     /// Whether the outbox effect `effect` must still wait for its retry time.
     pub fn waits_for_retry(&self, effect: &Effect, now: DateTime<Utc>) -> bool {
@@ -171,26 +191,23 @@ impl Grant {
             alerted_at: if alert_due { Some(now) } else { alerted_at },
         });
         if alert_due {
+            let alert = Alert {
+                kind: AlertKind::Failing,
+                effect: effect.kind().to_string(),
+                failures,
+                since,
+                error: error.to_string(),
+            };
+            next.journal.push(alert.audit_event(&next, now));
             // Ahead of the failing effect, so it is posted now rather than after the retry.
-            next.outbox.insert(
-                index,
-                Effect::Alert {
-                    alert: Alert {
-                        kind: AlertKind::Failing,
-                        effect: effect.kind().to_string(),
-                        failures,
-                        since,
-                        error: error.to_string(),
-                    },
-                },
-            );
+            next.outbox.insert(index, Effect::Alert { alert });
         }
         AfterFailure::RetryLater(Box::new(next))
     }
 
     /// Marks the outbox effect at `index` as carried out. A Kubernetes effect that was being
     /// retried ends its retry, and announces its recovery where its failure was announced.
-    pub fn effect_done(&self, index: usize) -> Grant {
+    pub fn effect_done(&self, index: usize, now: DateTime<Utc>) -> Grant {
         let mut next = self.complete_effect(index);
         let Some(done) = self.outbox.get(index) else {
             return next;
@@ -198,18 +215,16 @@ impl Grant {
         // `complete_effect` has ended the retry; only its announcement is left to decide.
         if let Some(retry) = self.retry.as_ref().filter(|r| r.effect == *done) {
             if retry.alerted_at.is_some() {
-                next.outbox.insert(
-                    index.min(next.outbox.len()),
-                    Effect::Alert {
-                        alert: Alert {
-                            kind: AlertKind::Recovered,
-                            effect: done.kind().to_string(),
-                            failures: retry.failures,
-                            since: retry.since,
-                            error: retry.last_error.clone(),
-                        },
-                    },
-                );
+                let alert = Alert {
+                    kind: AlertKind::Recovered,
+                    effect: done.kind().to_string(),
+                    failures: retry.failures,
+                    since: retry.since,
+                    error: retry.last_error.clone(),
+                };
+                next.journal.push(alert.audit_event(&next, now));
+                next.outbox
+                    .insert(index.min(next.outbox.len()), Effect::Alert { alert });
             }
         }
         next

@@ -186,7 +186,7 @@ fn a_revocation_that_worked_after_an_alert_says_so_and_one_that_worked_quietly_d
         alerted = fail(&alerted, expiry + seconds(s));
     }
     let alerted = alerted.complete_effect(0); // the alert was posted
-    let recovered = alerted.effect_done(0);
+    let recovered = alerted.effect_done(0, expiry);
     assert_eq!(recovered.retry, None);
     assert_eq!(
         recovered.outbox.first(),
@@ -204,7 +204,7 @@ fn a_revocation_that_worked_after_an_alert_says_so_and_one_that_worked_quietly_d
         step: Step::Expired
     }));
 
-    let quiet = fail(&unbinding(), expiry).effect_done(0);
+    let quiet = fail(&unbinding(), expiry).effect_done(0, expiry);
     assert_eq!(quiet.retry, None);
     assert!(alerts(&quiet).is_empty());
     assert_eq!(

@@ -1,10 +1,12 @@
 //! Durable grant state. The application sees only this trait; sled is the embedded default.
 
+mod sled_audit;
 mod sled_store;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 
 pub use sled_store::SledStore;
@@ -26,11 +28,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait GrantStore: Send + Sync {
-    /// Stores a new grant; durable when this returns.
+    /// Stores a new grant, and appends its journal to the audit log in the same write; durable
+    /// when this returns.
     async fn insert(&self, grant: &Grant) -> StoreResult<()>;
     async fn get(&self, id: &str) -> StoreResult<Option<Grant>>;
-    /// Replaces the grant if its stored version is still `expected_version` (compare-and-swap);
-    /// durable when this returns.
+    /// Replaces the grant if its stored version is still `expected_version` (compare-and-swap),
+    /// and appends its journal to the audit log in the same write; durable when this returns.
     async fn replace(&self, expected_version: u64, next: &Grant) -> StoreResult<()>;
     /// Grants whose next deadline (review timeout, reminder, expiry) is at or before `at`,
     /// earliest first.
@@ -41,4 +44,24 @@ pub trait GrantStore: Send + Sync {
     async fn open_grants(&self) -> StoreResult<Vec<Grant>>;
     /// Grants with effects still to carry out.
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>>;
+}
+
+/// The hash-chained audit log. Grant changes append to it through `GrantStore`, in the same
+/// write as the change; this appends what belongs to no grant change and reads the log back.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends events of no grant change (a repair by the reconciler); durable when this returns.
+    async fn append(&self, events: Vec<AuditEvent>) -> StoreResult<Vec<AuditEntry>>;
+    /// Up to `limit` entries after `seq`, oldest first, as stored.
+    async fn entries_after(&self, seq: u64, limit: usize) -> StoreResult<Vec<StoredEntry>>;
+    /// The entries at or after `since`, oldest first (read backwards from the end).
+    async fn entries_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<AuditEntry>>;
+    /// Where the store recorded the chain's end; `None` while the log is empty.
+    async fn head(&self) -> StoreResult<Option<ChainHead>>;
+    /// Waits until the log holds an entry after `seq`.
+    async fn wait_for_entry_after(&self, seq: u64);
+    /// A named delivery position (the webhook's), 0 when never set.
+    async fn cursor(&self, name: &str) -> StoreResult<u64>;
+    /// Moves a named delivery position; durable when this returns.
+    async fn set_cursor(&self, name: &str, seq: u64) -> StoreResult<()>;
 }

@@ -1,7 +1,8 @@
 //! The sled-backed store: trees `grants` (id → grant JSON), `deadlines` (next deadline ms + id →
 //! id), `open` (id → ()) for unfinished grants and `pending` (id → ()) for grants with effects
-//! still to carry out. The indexes are written in the same transaction as the grant, so they can
-//! never disagree with it.
+//! still to carry out, and the audit log (see `sled_audit`). The indexes and the audit events of
+//! a grant's change are written in the same transaction as the grant, so they can never
+//! disagree with it.
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 
+use super::sled_audit::{AuditTrees, append_in};
 use super::{GrantStore, StoreError, StoreResult};
 use crate::domain::grant::Grant;
 
@@ -19,12 +21,21 @@ pub struct SledStore {
     deadlines: Tree,
     open: Tree,
     pending: Tree,
+    pub(super) audit: AuditTrees,
 }
 
 impl SledStore {
     pub fn open(path: &Path) -> StoreResult<SledStore> {
         let db = sled::open(path).map_err(|e| {
-            StoreError::Backend(format!("cannot open the store at {}: {e}", path.display()))
+            let hint = if e.to_string().contains("lock") {
+                " (another prod-access process has it open: stop it, or work on a copy)"
+            } else {
+                ""
+            };
+            StoreError::Backend(format!(
+                "cannot open the store at {}: {e}{hint}",
+                path.display()
+            ))
         })?;
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         Ok(SledStore {
@@ -32,6 +43,7 @@ impl SledStore {
             deadlines: tree("deadlines")?,
             open: tree("open")?,
             pending: tree("pending")?,
+            audit: AuditTrees::open(&db)?,
             db,
         })
     }
@@ -39,7 +51,7 @@ impl SledStore {
     /// sled 0.34's `flush_async` can hang forever when several flushes overlap
     /// (spacejam/sled#1308, fixed only after the last release), so the blocking flush runs on
     /// the blocking pool instead.
-    async fn flush(&self) -> StoreResult<()> {
+    pub(super) async fn flush(&self) -> StoreResult<()> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
@@ -49,15 +61,27 @@ impl SledStore {
     }
 
     fn write(&self, mode: WriteMode, next: &Grant) -> StoreResult<()> {
-        let encoded = serde_json::to_vec(next).map_err(backend)?;
-        let result = (&self.grants, &self.deadlines, &self.open, &self.pending).transaction(
-            |(grants, deadlines, open, pending)| {
+        // The journal goes into the audit log, not onto the stored grant.
+        let mut stored = next.clone();
+        let journal = std::mem::take(&mut stored.journal);
+        let encoded = serde_json::to_vec(&stored).map_err(backend)?;
+        let trees = (
+            &self.grants,
+            &self.deadlines,
+            &self.open,
+            &self.pending,
+            &self.audit.entries,
+            &self.audit.meta,
+        );
+        let result = trees.transaction(
+            |(grants, deadlines, open, pending, audit_entries, audit_meta)| {
                 let indexes = Indexes {
                     deadlines,
                     open,
                     pending,
                 };
                 let stored = grants.get(next.id.as_bytes())?;
+                let mut stored_version = 0;
                 match (mode, stored) {
                     (WriteMode::Insert, Some(_)) => {
                         return abort(StoreError::AlreadyExists(next.id.clone()));
@@ -75,16 +99,28 @@ impl SledStore {
                             });
                         }
                         indexes.remove(&current)?;
+                        stored_version = current.version;
                     }
                     (WriteMode::Insert, None) => {}
                 }
                 grants.insert(next.id.as_bytes(), encoded.as_slice())?;
                 indexes.add(next)?;
-                Ok(())
+                // Events of versions already stored were appended with them.
+                let new_events: Vec<_> = journal
+                    .iter()
+                    .filter(|e| e.grant_version.is_none_or(|v| v > stored_version))
+                    .cloned()
+                    .collect();
+                append_in(audit_entries, audit_meta, &new_events)
             },
         );
         match result {
-            Ok(()) => Ok(()),
+            Ok(appended_to) => {
+                if let Some(head) = appended_to {
+                    self.audit.announce(head);
+                }
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(backend(e)),
         }
@@ -103,11 +139,11 @@ enum WriteMode {
 
 type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
 
-fn abort(e: StoreError) -> TxResult {
+fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 

@@ -541,6 +541,20 @@ fn respond(
                 json!({ "ok": true, "files": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() }),
             )
         }
+        "chat.getPermalink" => {
+            let ts = text("message_ts");
+            if state.missing_channels.contains(&channel) {
+                return slack_error("channel_not_found");
+            }
+            if !state.messages.contains_key(&(channel.clone(), ts.clone())) {
+                return slack_error("message_not_found");
+            }
+            let permalink = format!(
+                "https://acme.slack.com/archives/{channel}/p{}",
+                ts.replace('.', "")
+            );
+            ok(json!({ "ok": true, "channel": channel, "permalink": permalink }))
+        }
         "usergroups.users.list" => match state.usergroups.get(&text("usergroup")) {
             Some(members) => ok(json!({ "ok": true, "users": members })),
             None => slack_error("no_such_subteam"),

@@ -1,6 +1,7 @@
 //! prod-access: temporary, approved, audited access to production Kubernetes, driven from chat.
 
 pub mod app;
+pub mod audit;
 pub mod chat;
 pub mod clock;
 pub mod cluster;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use kube::config::KubeConfigOptions;
+use prod_access::audit::cli as audit_cli;
 use prod_access::clock::SystemClock;
 use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, KubeconfigSettings, Secrets, check_file, schema};
@@ -31,6 +32,48 @@ enum Commands {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Check or export the tamper-evident audit log. The store must not be in use: run it on a
+    /// stopped bot's store or a copy of it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// The configuration file whose `store_path` holds the log.
+    #[arg(
+        long,
+        env = "PROD_ACCESS_CONFIG",
+        default_value = "config.yaml",
+        global = true
+    )]
+    config: PathBuf,
+    /// The store directory itself, instead of reading it from the configuration.
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; names the first edited, removed or reordered entry and exits
+    /// non-zero if there is one.
+    Verify,
+    /// Write entries as JSON lines, exactly as stored (with their hashes).
+    Export {
+        /// Entries at or after this time: RFC 3339, a date (UTC midnight) or a duration ago (24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Entries before this time, written the same ways.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only the entries of this grant.
+        #[arg(long)]
+        grant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -48,7 +91,9 @@ enum PolicyCommand {
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Logs go to stderr: stdout is for what a command prints (`audit export` writes JSON lines).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sled=warn,hyper=warn".into()),
@@ -65,6 +110,7 @@ fn main() -> ExitCode {
         } => serde_json::to_string_pretty(&schema(policy))
             .map(|text| println!("{text}"))
             .map_err(Into::into),
+        Commands::Audit { command, store } => audit(command, store),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,6 +160,40 @@ async fn connect_clusters(config: &Config) -> anyhow::Result<BTreeMap<String, Ar
         clusters.insert(name.clone(), Arc::new(cluster));
     }
     Ok(clusters)
+}
+
+fn audit(command: AuditCommand, args: StoreArgs) -> anyhow::Result<()> {
+    let path = match args.store {
+        Some(path) => path,
+        None => Config::load(&args.config)?.store_path,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let store = audit_cli::open_store(&path)?;
+        match command {
+            AuditCommand::Verify => {
+                println!("{}", audit_cli::verify(&store).await?);
+            }
+            AuditCommand::Export {
+                since,
+                until,
+                grant,
+            } => {
+                let now = chrono::Utc::now();
+                let time =
+                    |t: Option<String>| t.map(|t| audit_cli::parse_time(&t, now)).transpose();
+                let filter = audit_cli::ExportFilter {
+                    since: time(since)?,
+                    until: time(until)?,
+                    grant,
+                };
+                audit_cli::export(&store, &filter, &mut std::io::stdout().lock()).await?;
+            }
+        }
+        Ok(())
+    })
 }
 
 fn serve(config_path: PathBuf) -> anyhow::Result<()> {

@@ -399,11 +399,25 @@ pub fn verify(
     entries: impl IntoIterator<Item = StoredEntry>,
     recorded_head: Option<&ChainHead>,
 ) -> Result<Verified, ChainBreak> {
-    let mut head = ChainHead::genesis();
-    for stored in entries {
+    let mut verifier = ChainVerifier::default();
+    for entry in entries {
+        verifier.push(&entry)?;
+    }
+    verifier.finish(recorded_head)
+}
+
+/// `verify` one entry at a time, for logs read in pages.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    head: Option<ChainHead>,
+}
+
+impl ChainVerifier {
+    /// Checks the next entry of the chain.
+    pub fn push(&mut self, stored: &StoredEntry) -> Result<(), ChainBreak> {
+        let head = self.head.get_or_insert_with(ChainHead::genesis);
         let expected = head.seq + 1;
-        let seq = stored.json.get("seq").and_then(Value::as_u64);
-        let Some(seq) = seq else {
+        let Some(seq) = stored.json.get("seq").and_then(Value::as_u64) else {
             return Err(ChainBreak::Unreadable {
                 seq: stored.key,
                 why: "it has no `seq`".into(),
@@ -439,31 +453,37 @@ pub fn verify(
         if prev_hash != head.hash {
             return Err(ChainBreak::Unlinked { seq });
         }
-        head = ChainHead {
+        *head = ChainHead {
             seq,
             hash: hash.to_string(),
         };
+        Ok(())
     }
-    if let Some(recorded) = recorded_head {
-        if recorded.seq > head.seq {
-            return Err(ChainBreak::Missing {
-                seq: head.seq + 1,
-                until: recorded.seq,
-            });
+
+    /// The chain so far, checked against where the store recorded its end.
+    pub fn finish(self, recorded_head: Option<&ChainHead>) -> Result<Verified, ChainBreak> {
+        let head = self.head.unwrap_or_else(ChainHead::genesis);
+        if let Some(recorded) = recorded_head {
+            if recorded.seq > head.seq {
+                return Err(ChainBreak::Missing {
+                    seq: head.seq + 1,
+                    until: recorded.seq,
+                });
+            }
+            if recorded.seq < head.seq {
+                return Err(ChainBreak::BeyondHead {
+                    seq: recorded.seq + 1,
+                });
+            }
+            if recorded.hash != head.hash {
+                return Err(ChainBreak::Unlinked { seq: head.seq });
+            }
         }
-        if recorded.seq < head.seq {
-            return Err(ChainBreak::BeyondHead {
-                seq: recorded.seq + 1,
-            });
-        }
-        if recorded.hash != head.hash {
-            return Err(ChainBreak::Unlinked { seq: head.seq });
-        }
+        Ok(Verified {
+            entries: head.seq,
+            head,
+        })
     }
-    Ok(Verified {
-        entries: head.seq,
-        head,
-    })
 }
 
 #[cfg(test)]

@@ -209,6 +209,11 @@ impl Harness {
         self.start_server().await;
     }
 
+    /// The bot's store directory (open it only while the bot is stopped).
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.config.store_path
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.server.as_ref().unwrap().addr())
     }

@@ -17,6 +17,9 @@ use crate::domain::policy::{Policy, Problem};
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
+/// The environment variable holding the audit webhook's signing secret.
+pub const WEBHOOK_SECRET_VAR: &str = "PROD_ACCESS_AUDIT_WEBHOOK_SECRET";
+
 /// The configuration file as written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +43,42 @@ pub struct ConfigFile {
     /// called `default` from the kubeconfig's current context or in-cluster.
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterSettings>,
+    /// The audit log's digest and webhook.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// When the digest (the day's grants, active grants, the chain's state) is posted to the
+    /// audit channel: a cron expression with seconds first, in UTC (default 09:00 daily), or `off`.
+    #[serde(default = "default_digest_schedule")]
+    pub digest_schedule: String,
+    /// Send every audit entry to this webhook (a SIEM), signed with
+    /// PROD_ACCESS_AUDIT_WEBHOOK_SECRET.
+    #[serde(default)]
+    pub webhook: Option<WebhookSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where each entry is POSTed as JSON; https, or plain http to this machine.
+    pub url: String,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            digest_schedule: default_digest_schedule(),
+            webhook: None,
+        }
+    }
+}
+
+fn default_digest_schedule() -> String {
+    crate::audit::digest::DEFAULT_SCHEDULE.to_string()
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -64,6 +103,7 @@ pub struct Config {
     pub slack: SlackSettings,
     pub kubernetes: KubernetesSettings,
     pub clusters: BTreeMap<String, ClusterSettings>,
+    pub audit: AuditSettings,
     pub policy: Policy,
 }
 
@@ -193,6 +233,7 @@ impl Config {
             slack: file.slack,
             kubernetes: file.kubernetes,
             clusters: file.clusters,
+            audit: file.audit,
             policy,
         })
     }
@@ -266,6 +307,14 @@ impl Config {
         if let Err(e) = check_api_url(&self.slack.api_url) {
             problems.push(at(&["slack", "api_url"], e));
         }
+        if let Err(e) = crate::audit::digest::parse_schedule(&self.audit.digest_schedule) {
+            problems.push(at(&["audit", "digest_schedule"], e));
+        }
+        if let Some(webhook) = &self.audit.webhook
+            && let Err(e) = check_api_url(&webhook.url)
+        {
+            problems.push(at(&["audit", "webhook", "url"], e));
+        }
         for (key, value) in [
             ("approvals_channel", &self.slack.approvals_channel),
             ("audit_channel", &self.slack.audit_channel),
@@ -332,8 +381,9 @@ pub fn check_file(path: &Path) -> anyhow::Result<CheckedFile> {
     let lines: Vec<String> = problems
         .iter()
         .map(|problem| {
+            let top = problem.path.first().map(String::as_str);
             let in_policy_file =
-                policy_shown != shown && problem.path.first().map(String::as_str) != Some("slack");
+                policy_shown != shown && matches!(top, Some("roles" | "requests" | "approvers"));
             let (file, source) = if in_policy_file {
                 (&policy_shown, &policy_text)
             } else {
@@ -372,6 +422,16 @@ fn locate(text: &str, path: &[String]) -> Option<(usize, usize)> {
                 _ => None,
             };
             return Some(value.map_or_else(|| position(&slack), position));
+        }
+        ["audit", key, ..] => {
+            let spans: ConfigSpans = serde_saphyr::from_str(text).ok()?;
+            let audit = spans.audit?;
+            let value = match *key {
+                "digest_schedule" => audit.value.digest_schedule.as_ref(),
+                "webhook" => audit.value.webhook.as_ref(),
+                _ => None,
+            };
+            return Some(value.map_or_else(|| position(&audit), position));
         }
         ["policy", rest @ ..] => {
             let spans: ConfigSpans = serde_saphyr::from_str(text).ok()?;
@@ -429,6 +489,16 @@ struct ConfigSpans {
     slack: Option<Spanned<SlackSpans>>,
     #[serde(default)]
     policy: Option<Spanned<PolicySpans>>,
+    #[serde(default)]
+    audit: Option<Spanned<AuditSpans>>,
+}
+
+#[derive(Deserialize)]
+struct AuditSpans {
+    #[serde(default)]
+    digest_schedule: At,
+    #[serde(default)]
+    webhook: At,
 }
 
 #[derive(Deserialize)]
@@ -540,6 +610,8 @@ fn is_loopback(host: &str) -> bool {
 pub struct Secrets {
     pub slack_bot_token: String,
     pub slack_signing_secret: String,
+    /// Signs what the audit webhook sends (`PROD_ACCESS_AUDIT_WEBHOOK_SECRET`).
+    pub audit_webhook_secret: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -559,6 +631,7 @@ impl Secrets {
         Ok(Secrets {
             slack_bot_token: var("SLACK_BOT_TOKEN")?,
             slack_signing_secret: var("SLACK_SIGNING_SECRET")?,
+            audit_webhook_secret: var(WEBHOOK_SECRET_VAR).ok(),
         })
     }
 }

@@ -161,9 +161,10 @@ fn secrets_never_print() {
     let secrets = Secrets {
         slack_bot_token: "xoxb-secret".into(),
         slack_signing_secret: "shh".into(),
+        audit_webhook_secret: Some("hush".into()),
     };
     let printed = format!("{secrets:?}");
-    assert!(!printed.contains("xoxb") && !printed.contains("shh"));
+    assert!(!printed.contains("xoxb") && !printed.contains("shh") && !printed.contains("hush"));
 }
 
 #[test]

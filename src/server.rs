@@ -11,12 +11,13 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::app::{Adapters, App, Settings};
+use crate::audit::webhook::WebhookSink;
 use crate::chat::slack::{SlackChat, api_client};
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
-use crate::config::{Config, Secrets};
+use crate::config::{Config, Secrets, WEBHOOK_SECRET_VAR};
 use crate::store::SledStore;
-use crate::{http, reconciler, scheduler};
+use crate::{audit, http, reconciler, scheduler};
 
 pub struct Server {
     addr: SocketAddr,
@@ -25,6 +26,8 @@ pub struct Server {
     http: JoinHandle<std::io::Result<()>>,
     scheduler: JoinHandle<()>,
     reconciler: JoinHandle<()>,
+    /// The digest and the webhook, when configured.
+    audit_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -44,6 +47,22 @@ impl Server {
             )
         })?;
         let store = Arc::new(SledStore::open(&config.store_path)?);
+        let webhook = match &config.audit.webhook {
+            Some(webhook) => {
+                let secret = secrets.audit_webhook_secret.as_deref().with_context(|| {
+                    format!(
+                        "audit.webhook is set: the environment variable {WEBHOOK_SECRET_VAR} must hold its signing secret"
+                    )
+                })?;
+                Some(WebhookSink::new(
+                    &webhook.url,
+                    secret,
+                    store.clone(),
+                    Arc::clone(&clock),
+                )?)
+            }
+            None => None,
+        };
         let slack_client = api_client(&config.slack.api_url)?;
         let chat = Arc::new(SlackChat::new(
             slack_client.clone(),
@@ -52,10 +71,10 @@ impl Server {
         let app = App::new(
             Adapters {
                 audit: store.clone(),
-                store,
+                store: store.clone(),
                 chat,
                 clusters,
-                clock,
+                clock: Arc::clone(&clock),
             },
             config.policy.clone(),
             Settings {
@@ -82,6 +101,20 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
         let first = schedule.after(&app.now()).next();
         let reconciler = tokio::spawn(reconciler::run(Arc::clone(&app), schedule, first));
+        let mut audit_tasks = Vec::new();
+        let digest_schedule = audit::digest::parse_schedule(&config.audit.digest_schedule)
+            .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
+        if let Some(schedule) = digest_schedule {
+            let first = schedule.after(&app.now()).next();
+            audit_tasks.push(tokio::spawn(audit::digest::run(
+                Arc::clone(&app),
+                schedule,
+                first,
+            )));
+        }
+        if let Some(sink) = webhook {
+            audit_tasks.push(tokio::spawn(sink.run()));
+        }
 
         let router = http::router(
             Arc::clone(&app),
@@ -105,6 +138,7 @@ impl Server {
             http,
             scheduler,
             reconciler,
+            audit_tasks,
         })
     }
 
@@ -120,6 +154,11 @@ impl Server {
         self.reconciler.abort();
         let _ = self.scheduler.await;
         let _ = self.reconciler.await;
+        // An entry whose delivery is cut off here was not counted as delivered: it is sent again.
+        for task in self.audit_tasks {
+            task.abort();
+            let _ = task.await;
+        }
         self.app.wait_for_background_work().await;
         Ok(())
     }

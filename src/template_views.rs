@@ -175,3 +175,77 @@ pub(super) fn roles(policy: &Policy) -> Vec<RoleView<'_>> {
         })
         .collect()
 }
+
+/// A grant as the digest lists it.
+#[derive(Serialize)]
+pub(super) struct DigestGrantView<'a> {
+    id: &'a str,
+    requester: &'a str,
+    role: &'a str,
+    namespaces: &'a [String],
+    cluster_wide: bool,
+    cluster: Option<&'a str>,
+    reason: &'a str,
+    incident: Option<&'a str>,
+    outcome: &'static str,
+    approvers_text: String,
+    expires_at_slack: Option<String>,
+}
+
+/// The digest's lists, at most `max` each, and how many did not fit.
+#[derive(Serialize)]
+pub(super) struct DigestView<'a> {
+    since_slack: String,
+    until_slack: String,
+    counts: &'a std::collections::BTreeMap<&'static str, usize>,
+    requested: Vec<DigestGrantView<'a>>,
+    more_requested: usize,
+    active: Vec<DigestGrantView<'a>>,
+    more_active: usize,
+    chain: &'a crate::domain::digest::ChainState,
+}
+
+fn cluster_name(cluster: &str) -> Option<&str> {
+    (cluster != crate::domain::grant::DEFAULT_CLUSTER && !cluster.is_empty()).then_some(cluster)
+}
+
+impl<'a> DigestView<'a> {
+    pub(super) fn of(d: &'a crate::domain::digest::Digest, max: usize) -> Self {
+        let requested = d.requested.iter().take(max).map(|g| DigestGrantView {
+            id: &g.id,
+            requester: &g.requester,
+            role: &g.role,
+            namespaces: g.scope.namespaces(),
+            cluster_wide: g.scope.is_cluster(),
+            cluster: cluster_name(&g.cluster),
+            reason: &g.reason,
+            incident: g.incident.as_deref(),
+            outcome: g.outcome,
+            approvers_text: String::new(),
+            expires_at_slack: None,
+        });
+        let active = d.active.iter().take(max).map(|g| DigestGrantView {
+            id: &g.id,
+            requester: &g.requester,
+            role: &g.role,
+            namespaces: g.scope.namespaces(),
+            cluster_wide: g.scope.is_cluster(),
+            cluster: cluster_name(&g.cluster),
+            reason: "",
+            incident: None,
+            outcome: "granted",
+            approvers_text: mentions(&g.approvers),
+            expires_at_slack: g.expires_at.map(slack_time),
+        });
+        DigestView {
+            since_slack: slack_time(d.since),
+            until_slack: slack_time(d.until),
+            counts: &d.counts,
+            requested: requested.collect(),
+            more_requested: d.requested.len().saturating_sub(max),
+            active: active.collect(),
+            more_active: d.active.len().saturating_sub(max),
+            chain: &d.chain,
+        }
+    }
+}

@@ -16,7 +16,7 @@ use crate::domain::retry::Alert;
 #[path = "template_views.rs"]
 mod views;
 
-use views::{GrantView, clip, human, mentions, roles, slack_escape, slack_time};
+use views::{DigestView, GrantView, clip, human, mentions, roles, slack_escape, slack_time};
 
 const SOURCES: &[(&str, &str)] = &[
     (
@@ -58,9 +58,13 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../templates/slack/form_error.json"),
     ),
     ("drift", include_str!("../templates/slack/drift.json")),
+    ("digest", include_str!("../templates/slack/digest.json")),
     ("macros", include_str!("../templates/slack/macros.jinja")),
     ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),
 ];
+
+/// Grants the digest lists by name in each list; the rest are counted.
+const DIGEST_LIST_MAX: usize = 15;
 
 /// Why a submitted request form was refused.
 pub enum FormProblem {
@@ -349,6 +353,14 @@ impl Templates {
                 )
             }
         }
+    }
+
+    /// The daily digest for the audit channel.
+    pub fn digest(&self, digest: &crate::domain::digest::Digest) -> Result<Message, TemplateError> {
+        self.render(
+            "digest",
+            context! { digest => Value::from(Serde(DigestView::of(digest, DIGEST_LIST_MAX))) },
+        )
     }
 
     /// The request form; namespaces are a picker unless a role allows a pattern.

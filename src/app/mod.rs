@@ -3,6 +3,7 @@
 
 mod actors;
 mod commands;
+mod digest;
 mod effects;
 mod reconcile;
 

@@ -6,11 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::audit::ChainVerifier;
 use crate::store::{AuditLog, SledStore};
-
-/// Entries read from the store at a time, so a long log never has to fit in memory.
-const PAGE: usize = 10_000;
 
 /// Opens the store directory for reading the audit log. sled allows one process at a time: a
 /// running bot keeps it, so verify a stopped bot's store or a copy of it.
@@ -26,21 +22,8 @@ pub fn open_store(path: &Path) -> anyhow::Result<SledStore> {
 /// Walks the whole chain. `Ok` with a summary when it holds; the error names the first entry
 /// that does not.
 pub async fn verify(log: &dyn AuditLog) -> anyhow::Result<String> {
-    let mut verifier = ChainVerifier::default();
-    let mut after = 0;
-    loop {
-        let page = log.entries_after(after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.key;
-        for entry in &page {
-            verifier
-                .push(entry)
-                .map_err(|b| anyhow::anyhow!("audit log BROKEN at entry {}: {b}", b.seq()))?;
-        }
-    }
-    let head = log.head().await?;
-    let verified = verifier
-        .finish(head.as_ref())
+    let verified = super::walk_chain(log)
+        .await?
         .map_err(|b| anyhow::anyhow!("audit log BROKEN at entry {}: {b}", b.seq()))?;
     Ok(format!(
         "audit log intact: {} entries; last entry {} has hash {}",
@@ -88,7 +71,7 @@ pub async fn export(
     let mut after = 0;
     let mut written = 0;
     loop {
-        let page = log.entries_after(after, PAGE).await?;
+        let page = log.entries_after(after, super::PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.key;
         for entry in page.iter().filter(|e| filter.keeps(&e.json)) {

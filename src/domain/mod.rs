@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod command;
+pub mod digest;
 mod duration_serde;
 pub mod grant;
 pub mod identity;

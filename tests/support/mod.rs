@@ -23,6 +23,7 @@ pub use fake_slack::{FakeSlack, Fault};
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const WEBHOOK_SECRET: &str = "audit-webhook-test-secret";
 pub const APPROVALS: &str = "C0APPROVALS";
 pub const AUDIT: &str = "C0AUDIT";
 pub const DEV_CHANNEL: &str = "C0DEV";
@@ -173,6 +174,7 @@ impl Harness {
         let secrets = Secrets {
             slack_bot_token: BOT_TOKEN.into(),
             slack_signing_secret: SIGNING_SECRET.into(),
+            audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let adapter =

@@ -1,0 +1,164 @@
+//! The daily digest: what happened to access in the period (from the audit log), who holds
+//! access now (from the grants), and whether the audit chain still holds, with its head, so the
+//! channel keeps a record that a later rewrite of the log would contradict.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::audit::{AuditEntry, AuditKind, ChainBreak, Verified};
+use super::grant::{Grant, GrantState, Scope};
+
+/// One grant requested in the period, with how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestedGrant {
+    pub id: String,
+    pub requester: String,
+    pub role: String,
+    pub scope: Scope,
+    pub cluster: String,
+    pub reason: String,
+    pub incident: Option<String>,
+    /// The last thing the period's log says of it, e.g. `granted` or `expired`.
+    pub outcome: &'static str,
+}
+
+/// A grant that is active now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveGrant {
+    pub id: String,
+    pub requester: String,
+    pub role: String,
+    pub scope: Scope,
+    pub cluster: String,
+    pub approvers: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The chain as the digest reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ChainState {
+    Intact {
+        entries: u64,
+        seq: u64,
+        hash: String,
+    },
+    Broken {
+        seq: u64,
+        problem: String,
+    },
+    /// The log could not be read to the end.
+    Unknown {
+        problem: String,
+    },
+}
+
+impl ChainState {
+    pub fn of(result: Result<Result<Verified, ChainBreak>, String>) -> ChainState {
+        match result {
+            Ok(Ok(verified)) => ChainState::Intact {
+                entries: verified.entries,
+                seq: verified.head.seq,
+                hash: verified.head.hash,
+            },
+            Ok(Err(broken)) => ChainState::Broken {
+                seq: broken.seq(),
+                problem: broken.to_string(),
+            },
+            Err(problem) => ChainState::Unknown { problem },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digest {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// How many events of each kind the period had, by kind name.
+    pub counts: BTreeMap<&'static str, usize>,
+    pub requested: Vec<RequestedGrant>,
+    pub active: Vec<ActiveGrant>,
+    pub chain: ChainState,
+}
+
+impl Digest {
+    /// `entries` are the log's entries from `since` on; `open` the grants not yet finished.
+    pub fn of(
+        entries: &[AuditEntry],
+        open: &[Grant],
+        chain: ChainState,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Digest {
+        let in_period: Vec<&AuditEntry> = entries
+            .iter()
+            .filter(|e| e.event.at >= since && e.event.at < until)
+            .collect();
+        let mut counts = BTreeMap::new();
+        for entry in &in_period {
+            *counts.entry(entry.event.kind.as_str()).or_insert(0) += 1;
+        }
+        let mut requested: Vec<RequestedGrant> = in_period
+            .iter()
+            .filter(|e| e.event.kind == AuditKind::Requested)
+            .filter_map(|e| {
+                let event = &e.event;
+                Some(RequestedGrant {
+                    id: event.grant.clone()?,
+                    requester: event.requester.clone()?,
+                    role: event.role.clone()?,
+                    scope: event.scope.clone()?,
+                    cluster: event.cluster.clone().unwrap_or_default(),
+                    reason: event.reason.clone().unwrap_or_default(),
+                    incident: event.incident.clone(),
+                    outcome: AuditKind::Requested.as_str(),
+                })
+            })
+            .collect();
+        for grant in &mut requested {
+            if let Some(last) = in_period
+                .iter()
+                .rev()
+                .find(|e| e.event.grant.as_deref() == Some(grant.id.as_str()) && is_outcome(e))
+            {
+                grant.outcome = last.event.kind.as_str();
+            }
+        }
+        let mut active: Vec<ActiveGrant> = open
+            .iter()
+            .filter(|g| g.state == GrantState::Active)
+            .map(|g| ActiveGrant {
+                id: g.id.clone(),
+                requester: g.requester.clone(),
+                role: g.role.clone(),
+                scope: g.scope.clone(),
+                cluster: g.cluster.clone(),
+                approvers: g.approvals.iter().map(|a| a.by.clone()).collect(),
+                expires_at: g.expires_at,
+            })
+            .collect();
+        active.sort_by_key(|g| g.expires_at);
+        Digest {
+            since,
+            until,
+            counts,
+            requested,
+            active,
+            chain,
+        }
+    }
+}
+
+/// Whether an entry moves a grant on (rather than reporting on it).
+fn is_outcome(entry: &AuditEntry) -> bool {
+    !matches!(
+        entry.event.kind,
+        AuditKind::KubernetesFailing | AuditKind::KubernetesRecovered | AuditKind::DriftRepaired
+    )
+}
+
+#[cfg(test)]
+#[path = "digest_tests.rs"]
+mod tests;

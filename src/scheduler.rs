@@ -16,6 +16,9 @@ pub async fn run(app: Arc<App>) {
     let mut next_retry = app.now() + RETRY_INTERVAL;
     loop {
         let mut healthy = true;
+        // Deadlines after this moment may not have been seen by the pass, even if the clock has
+        // passed them by the time it ends.
+        let pass_at = app.now();
         if let Err(e) = app.tick_due().await {
             error!(error = %e, "deadline pass failed");
             healthy = false;
@@ -34,10 +37,11 @@ pub async fn run(app: Arc<App>) {
                 None
             }
         };
-        // After a failure, or when a deadline is still in the past after its pass (an unreadable
-        // record, a grant busy elsewhere), wait for the retry instead of spinning on it.
+        // After a failure, or when a deadline the pass saw is still there (an unreadable record,
+        // a grant busy elsewhere), wait for the retry instead of spinning on it. One that fell
+        // due while the pass ran is handled at once.
         let wake_at = match next_deadline {
-            Some(at) if healthy && at > app.now() => at.min(next_retry),
+            Some(at) if healthy && at > pass_at => at.min(next_retry),
             _ => next_retry,
         };
         tokio::select! {

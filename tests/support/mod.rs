@@ -4,6 +4,7 @@
 
 pub mod fake_kube;
 pub mod fake_slack;
+pub mod webhook_receiver;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
@@ -20,6 +21,7 @@ use sha2::Sha256;
 
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_slack::{FakeSlack, Fault};
+pub use webhook_receiver::WebhookReceiver;
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
@@ -123,17 +125,24 @@ policy:
 
 impl Harness {
     pub async fn start() -> Harness {
-        Harness::start_with(None).await
+        Harness::start_with(None, "").await
+    }
+
+    /// With every audit entry sent to the webhook at `url`.
+    pub async fn start_with_webhook(url: &str) -> Harness {
+        let audit = format!("audit:\n  webhook:\n    url: {url}\n");
+        Harness::start_with(None, &audit).await
     }
 
     /// Two clusters, `eu` (served by `kube`) and `us` (by `second_kube`); `edit` applies to
     /// both, `view` only to `eu`.
     pub async fn start_multi_cluster() -> Harness {
         let us = FakeKube::start(&["payments", "orders", "prod-access"]).await;
-        Harness::start_with(Some(us)).await
+        Harness::start_with(Some(us), "").await
     }
 
-    async fn start_with(second_kube: Option<FakeKube>) -> Harness {
+    /// `extra_yaml`: top-level configuration keys added to the standard ones.
+    async fn start_with(second_kube: Option<FakeKube>, extra_yaml: &str) -> Harness {
         init();
         let slack = FakeSlack::start(BOT_TOKEN).await;
         slack.add_user(ALICE, "alice", Some("alice@example.com"));
@@ -154,6 +163,7 @@ impl Harness {
                 "      kubeconfig: true\n      clusters: [eu]\n",
             );
         }
+        yaml.push_str(extra_yaml);
         let config = Config::parse(&yaml).unwrap();
         assert!(config.problems().is_empty(), "{:?}", config.problems());
         let mut harness = Harness {

@@ -218,3 +218,59 @@ fn clusters_come_from_contexts_or_the_pod_and_roles_must_name_configured_ones() 
         "{problems:?}"
     );
 }
+
+#[test]
+fn the_audit_digest_runs_daily_by_default_and_can_be_turned_off_or_rescheduled() {
+    let config = Config::parse(EXAMPLE).unwrap();
+    assert_eq!(config.audit.digest_schedule, "0 0 9 * * *");
+    assert!(config.audit.webhook.is_none());
+    let off = format!("{EXAMPLE}audit:\n  digest_schedule: \"off\"\n");
+    assert!(Config::parse(&off).unwrap().problems().is_empty());
+    assert_eq!(crate::audit::digest::parse_schedule("off"), Ok(None));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = format!("{EXAMPLE}audit:\n  digest_schedule: daily\n");
+    let error = check_error(&write(dir.path(), "config.yaml", &bad));
+    assert!(
+        error.contains("audit.digest_schedule: `daily` is not a cron schedule"),
+        "{error}"
+    );
+    let line = EXAMPLE.lines().count() + 2;
+    assert!(
+        error.contains(&format!("config.yaml:{line}:")),
+        "located: {error}"
+    );
+}
+
+#[test]
+fn the_audit_webhook_must_be_https_unless_it_is_on_this_machine() {
+    let with = |url: &str| format!("{EXAMPLE}audit:\n  webhook:\n    url: {url}\n");
+    let https = Config::parse(&with("https://siem.example.com/hook")).unwrap();
+    assert!(https.problems().is_empty());
+    assert_eq!(
+        https.audit.webhook.unwrap().url,
+        "https://siem.example.com/hook"
+    );
+    assert!(
+        Config::parse(&with("http://127.0.0.1:9000/hook"))
+            .unwrap()
+            .problems()
+            .is_empty()
+    );
+    let problems = Config::parse(&with("http://siem.internal/hook"))
+        .unwrap()
+        .problems();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].to_string().contains("audit.webhook.url"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        Config::parse(&format!(
+            "{EXAMPLE}audit:\n  webhook: {{ url: x, secret: y }}\n"
+        ))
+        .is_err(),
+        "the secret never goes in the file"
+    );
+}

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod cron_job;
 pub mod domain;
 pub mod http;
 pub mod reconciler;

@@ -1,7 +1,6 @@
 //! Runs the reconcile pass on a `cron` schedule (seconds first, e.g. `0 * * * * *`: every
 //! minute), timed by the application's clock.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use tracing::{error, info};
@@ -11,27 +10,17 @@ use crate::app::App;
 pub const DEFAULT_SCHEDULE: &str = "0 * * * * *";
 
 pub fn parse_schedule(expression: &str) -> Result<cron::Schedule, String> {
-    cron::Schedule::from_str(expression).map_err(|e| {
-        format!("`{expression}` is not a cron schedule ({e}); write seconds first, e.g. `0 * * * * *` for every minute")
-    })
+    crate::cron_job::parse(expression, "`0 * * * * *` for every minute")
 }
 
-/// Runs passes forever. The first run time is fixed by the caller when the server starts, so a
-/// pass is due at that moment however late this task is first polled.
+/// Runs passes forever from `first` (fixed by the caller when the server starts).
 pub async fn run(
     app: Arc<App>,
     schedule: cron::Schedule,
     first: Option<chrono::DateTime<chrono::Utc>>,
 ) {
-    let mut next = first;
-    loop {
-        let Some(at) = next else {
-            error!("the reconcile schedule has no next run; the reconciler stops");
-            return;
-        };
-        app.clock().sleep_until(at).await;
-        // Fixed on waking, before the pass: slots missed while the clock jumped are not replayed.
-        next = schedule.after(&app.now()).next();
+    let clock = Arc::clone(app.clock());
+    crate::cron_job::run(clock, schedule, first, "reconcile", || async {
         match app.reconcile_once().await {
             Ok(report) if report.deleted + report.rebound + report.failed > 0 => {
                 info!(?report, "reconcile pass repaired drift")
@@ -39,5 +28,6 @@ pub async fn run(
             Ok(_) => {}
             Err(e) => error!(error = %e, "reconcile pass failed"),
         }
-    }
+    })
+    .await;
 }

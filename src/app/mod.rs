@@ -5,6 +5,7 @@ mod actors;
 mod commands;
 mod digest;
 mod effects;
+mod locks;
 mod reconcile;
 
 pub use reconcile::ReconcileReport;
@@ -13,7 +14,7 @@ pub use commands::RequestForm;
 pub use effects::RETRY_POLICY;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
@@ -30,6 +31,7 @@ use crate::domain::policy::{ApproverRef, Policy};
 use crate::domain::rate_limit::RequestLog;
 use crate::store::{AuditLog, GrantStore, StoreError};
 use crate::templates::{TemplateError, Templates};
+use locks::GrantLocks;
 
 /// Where the bot posts and how it names Kubernetes subjects.
 #[derive(Debug, Clone)]
@@ -485,21 +487,4 @@ const LAST_RESORT: &str =
 
 fn fallback(text: &str) -> Message {
     Message(serde_json::json!({ "text": text }))
-}
-
-/// One async lock per grant, so clicks, deadlines and outbox runs on the same grant never interleave.
-#[derive(Default)]
-struct GrantLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
-
-impl GrantLocks {
-    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
-            return lock;
-        }
-        locks.retain(|_, weak| weak.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        locks.insert(id.to_string(), Arc::downgrade(&lock));
-        lock
-    }
 }

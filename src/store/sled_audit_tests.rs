@@ -1,38 +1,8 @@
-use std::time::Duration;
-
-use chrono::TimeZone;
-
 use super::*;
 use crate::domain::audit::{AuditKind, verify};
-use crate::domain::grant::{Event, Grant};
-use crate::domain::lifecycle::NewRequest;
-use crate::domain::policy::{GrantTerms, Policy};
+use crate::domain::grant::Event;
 use crate::store::GrantStore;
-
-fn policy() -> Policy {
-    serde_saphyr::from_str(
-        "approvers: [UBOB, UCAROL]\nroles: {edit: {cluster_role: edit, namespaces: [payments], max_duration: 4h}}",
-    )
-    .unwrap()
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
-
-fn grant(id: &str) -> Grant {
-    Grant::request(
-        NewRequest {
-            id: id.into(),
-            requester: "UALICE",
-            requested_in: "CDEV",
-            reason: "INC-9 stuck queue",
-            terms: GrantTerms::example("edit", "payments", Duration::from_secs(3600)),
-        },
-        t0(),
-        &policy(),
-    )
-}
+use crate::store::sled_store::tests::{grant, policy, t0};
 
 fn approve(by: &str) -> Event {
     Event::Approve {

@@ -271,4 +271,4 @@ impl GrantStore for SledStore {
 
 #[cfg(test)]
 #[path = "sled_store_tests.rs"]
-mod tests;
+pub(super) mod tests;

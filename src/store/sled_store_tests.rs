@@ -7,18 +7,19 @@ use crate::domain::grant::GrantState;
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::{GrantTerms, Policy};
 
-fn policy() -> Policy {
+pub(in crate::store) fn policy() -> Policy {
     serde_saphyr::from_str(
-        "requests: {review_timeout: 3h}\nroles: {edit: {cluster_role: edit, namespaces: [payments], max_duration: 4h}}",
+        "approvers: [UBOB, UCAROL]\nrequests: {review_timeout: 3h}\nroles: {edit: {cluster_role: edit, namespaces: [payments], max_duration: 4h}}",
     )
     .unwrap()
 }
 
-fn t0() -> DateTime<Utc> {
+pub(in crate::store) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
-fn grant(id: &str) -> Grant {
+/// alice's request for edit on payments for 1h, at t0.
+pub(in crate::store) fn grant(id: &str) -> Grant {
     Grant::request(
         NewRequest {
             id: id.into(),

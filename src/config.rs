@@ -437,7 +437,11 @@ fn is_loopback(host: &str) -> bool {
 #[derive(Clone)]
 pub struct Secrets {
     pub slack_bot_token: String,
-    pub slack_signing_secret: String,
+    /// Verifies Slack's HTTP requests; not needed in Socket Mode.
+    pub slack_signing_secret: Option<String>,
+    /// The app-level token (`xapp-…`, scope `connections:write`): set, the bot runs in Socket
+    /// Mode and needs no public URL.
+    pub slack_app_token: Option<String>,
     /// Signs what the audit webhook sends (`PROD_ACCESS_AUDIT_WEBHOOK_SECRET`).
     pub audit_webhook_secret: Option<String>,
 }
@@ -456,9 +460,20 @@ impl Secrets {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| anyhow::anyhow!("the environment variable {name} must be set"))
         };
+        let slack_app_token = var("SLACK_APP_TOKEN").ok();
+        let slack_signing_secret = match (&slack_app_token, var("SLACK_SIGNING_SECRET")) {
+            (_, Ok(secret)) => Some(secret),
+            (Some(_), Err(_)) => None,
+            (None, Err(e)) => {
+                return Err(
+                    e.context("HTTP mode needs it (or set SLACK_APP_TOKEN to run in Socket Mode)")
+                );
+            }
+        };
         Ok(Secrets {
             slack_bot_token: var("SLACK_BOT_TOKEN")?,
-            slack_signing_secret: var("SLACK_SIGNING_SECRET")?,
+            slack_signing_secret,
+            slack_app_token,
             audit_webhook_secret: var(WEBHOOK_SECRET_VAR).ok(),
         })
     }

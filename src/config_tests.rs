@@ -160,11 +160,17 @@ fn plain_http_is_only_allowed_to_loopback() {
 fn secrets_never_print() {
     let secrets = Secrets {
         slack_bot_token: "xoxb-secret".into(),
-        slack_signing_secret: "shh".into(),
+        slack_signing_secret: Some("shh".into()),
+        slack_app_token: Some("xapp-hidden".into()),
         audit_webhook_secret: Some("hush".into()),
     };
     let printed = format!("{secrets:?}");
-    assert!(!printed.contains("xoxb") && !printed.contains("shh") && !printed.contains("hush"));
+    assert!(
+        !printed.contains("xoxb")
+            && !printed.contains("shh")
+            && !printed.contains("hush")
+            && !printed.contains("xapp")
+    );
 }
 
 #[test]

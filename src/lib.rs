@@ -12,5 +12,6 @@ pub mod http;
 pub mod reconciler;
 pub mod scheduler;
 pub mod server;
+pub mod socket_mode;
 pub mod store;
 pub mod templates;

@@ -16,6 +16,7 @@ use crate::chat::slack::{SlackChat, api_client};
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{Config, Secrets, WEBHOOK_SECRET_VAR};
+use crate::socket_mode::SocketMode;
 use crate::store::SledStore;
 use crate::{audit, http, reconciler, scheduler};
 
@@ -28,6 +29,7 @@ pub struct Server {
     reconciler: JoinHandle<()>,
     /// The digest and the webhook, when configured.
     audit_tasks: Vec<JoinHandle<()>>,
+    socket_mode: Option<SocketMode>,
 }
 
 impl Server {
@@ -40,6 +42,10 @@ impl Server {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Server> {
+        anyhow::ensure!(
+            secrets.slack_app_token.is_some() || secrets.slack_signing_secret.is_some(),
+            "SLACK_SIGNING_SECRET must be set for HTTP mode (or SLACK_APP_TOKEN for Socket Mode)"
+        );
         std::fs::create_dir_all(&config.store_path).with_context(|| {
             format!(
                 "cannot create the store directory {}",
@@ -116,11 +122,21 @@ impl Server {
             audit_tasks.push(tokio::spawn(sink.run()));
         }
 
-        let router = http::router(
-            Arc::clone(&app),
-            slack_client,
-            &secrets.slack_signing_secret,
-        );
+        // Socket Mode when there is an app token: Slack then reaches the bot over connections
+        // it opens, and the HTTP server keeps only the health checks.
+        let socket_mode = match &secrets.slack_app_token {
+            Some(token) => {
+                Some(SocketMode::start(Arc::clone(&app), slack_client.clone(), token).await?)
+            }
+            None => None,
+        };
+        let signing_secret = match socket_mode {
+            Some(_) => None,
+            None => Some(secrets.slack_signing_secret.as_deref().context(
+                "SLACK_SIGNING_SECRET must be set for HTTP mode (or SLACK_APP_TOKEN for Socket Mode)",
+            )?),
+        };
+        let router = http::router(Arc::clone(&app), slack_client, signing_secret);
         let addr = listener.local_addr()?;
         let (stop_http, stopped) = oneshot::channel();
         let http = tokio::spawn(async move {
@@ -139,6 +155,7 @@ impl Server {
             scheduler,
             reconciler,
             audit_tasks,
+            socket_mode,
         })
     }
 
@@ -150,6 +167,9 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop_http.send(());
         self.http.await??;
+        if let Some(socket_mode) = self.socket_mode {
+            socket_mode.stop().await;
+        }
         self.scheduler.abort();
         self.reconciler.abort();
         let _ = self.scheduler.await;

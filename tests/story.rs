@@ -8,8 +8,18 @@ use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
-    let h = Harness::start().await;
+    alice_story(Harness::start_in(Mode::Http).await).await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_story_in_socket_mode() {
+    let h = Harness::start_in(Mode::Socket).await;
+    alice_story(h).await;
+}
+
+/// alice requests edit on payments for 2h, bob approves, the binding exists and goes at expiry;
+/// then she gets it again and revokes it herself. Every step is told in the audit channel.
+async fn alice_story(h: Harness) {
     // alice requests edit on payments for 2h
     let grant = h
         .request(ALICE, "edit payments 2h fixing stuck queue")
@@ -107,6 +117,29 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
 
     let audit = h.slack.channel_texts(AUDIT);
     assert_eq!(audit.len(), 3, "requested, granted, expired: {audit:#?}");
+
+    // the next day she needs it again, gets it, and gives it back early
+    h.clock.advance(Duration::hours(20));
+    let again = h.request(ALICE, "edit payments 1h INC-9 follow-up").await;
+    assert_says(&h.next_audit().await, "requested edit in `payments` for 1h");
+    h.click(BOB, "approve", &again).await;
+    assert_says(&h.next_audit().await, "Access granted");
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{again}"))
+            .is_some()
+    );
+    let (status, done) = h.slash(ALICE, &format!("revoke {again}")).await;
+    assert_eq!(status, 200);
+    assert!(all_text(&done).contains(&again), "{done}");
+    let revoked = h.next_audit().await;
+    assert_says(&revoked, "<@U0ALICE> revoked the access of <@U0ALICE>");
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{again}"))
+            .is_none()
+    );
+    assert_eq!(h.slack.channel_texts(AUDIT).len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

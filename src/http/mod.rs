@@ -18,9 +18,19 @@ use crate::chat::slack::SlackApiClient;
 /// Slack's payloads are a few KiB; anything far larger is not from Slack.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub fn router(app: Arc<App>, slack_client: Arc<SlackApiClient>, signing_secret: &str) -> Router {
+/// The health checks, and Slack's webhooks when a signing secret is given (HTTP mode; in
+/// Socket Mode Slack reaches the bot over its own connections instead).
+pub fn router(
+    app: Arc<App>,
+    slack_client: Arc<SlackApiClient>,
+    signing_secret: Option<&str>,
+) -> Router {
+    let slack = match signing_secret {
+        Some(secret) => slack::router(slack_client, secret),
+        None => Router::new(),
+    };
     Router::new()
-        .merge(slack::router(slack_client, signing_secret))
+        .merge(slack)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

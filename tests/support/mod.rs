@@ -56,7 +56,17 @@ pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
+/// How Slack reaches the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Signed HTTP requests to `/slack/commands` and `/slack/interactions`.
+    Http,
+    /// Envelopes over the WebSockets the bot opens (`SLACK_APP_TOKEN` set).
+    Socket,
+}
+
 pub struct Harness {
+    pub mode: Mode,
     pub slack: FakeSlack,
     pub kube: FakeKube,
     /// The `us` cluster of `start_multi_cluster`.
@@ -128,6 +138,11 @@ impl Harness {
         Harness::start_with(None, "").await
     }
 
+    /// Slack in `mode`; the configuration is the same.
+    pub async fn start_in(mode: Mode) -> Harness {
+        Harness::start_in_mode(mode, None, "").await
+    }
+
     /// With every audit entry sent to the webhook at `url`.
     pub async fn start_with_webhook(url: &str) -> Harness {
         let audit = format!("audit:\n  webhook:\n    url: {url}\n");
@@ -143,6 +158,10 @@ impl Harness {
 
     /// `extra_yaml`: top-level configuration keys added to the standard ones.
     async fn start_with(second_kube: Option<FakeKube>, extra_yaml: &str) -> Harness {
+        Harness::start_in_mode(Mode::Http, second_kube, extra_yaml).await
+    }
+
+    async fn start_in_mode(mode: Mode, second_kube: Option<FakeKube>, extra_yaml: &str) -> Harness {
         init();
         let slack = FakeSlack::start(BOT_TOKEN).await;
         slack.add_user(ALICE, "alice", Some("alice@example.com"));
@@ -167,6 +186,7 @@ impl Harness {
         let config = Config::parse(&yaml).unwrap();
         assert!(config.problems().is_empty(), "{:?}", config.problems());
         let mut harness = Harness {
+            mode,
             slack,
             kube,
             second_kube,
@@ -183,7 +203,9 @@ impl Harness {
     async fn start_server(&mut self) {
         let secrets = Secrets {
             slack_bot_token: BOT_TOKEN.into(),
-            slack_signing_secret: SIGNING_SECRET.into(),
+            // Socket Mode needs no signing secret: nothing is served to Slack over HTTP.
+            slack_signing_secret: (self.mode == Mode::Http).then(|| SIGNING_SECRET.into()),
+            slack_app_token: (self.mode == Mode::Socket).then(|| fake_slack::APP_TOKEN.into()),
             audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -252,6 +274,14 @@ impl Harness {
 
     /// `/prod-access <text>` typed by `user`; returns the HTTP status and the JSON reply.
     pub async fn slash(&self, user: &str, text: &str) -> (u16, Value) {
+        if self.mode == Mode::Socket {
+            let ack = self
+                .slack
+                .socket
+                .send("slash_commands", command_payload(user, text), true)
+                .await;
+            return (200, ack.get("payload").cloned().unwrap_or(Value::Null));
+        }
         let response = self
             .post_signed(
                 "/slack/commands",
@@ -361,6 +391,11 @@ impl Harness {
 
     /// `user` clicks `action` ("approve" or "deny") on the approval message of `grant`.
     pub async fn click(&self, user: &str, action: &str, grant: &str) -> u16 {
+        if self.mode == Mode::Socket {
+            let payload = interaction_payload(user, action, grant);
+            self.slack.socket.send("interactive", payload, false).await;
+            return 200;
+        }
         self.post_signed(
             "/slack/interactions",
             interaction_body(user, action, grant),
@@ -415,7 +450,22 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 /// A slash-command body with every field Slack sends.
 pub fn command_body(user: &str, text: &str) -> String {
-    form(&[
+    form(&command_fields(user, text))
+}
+
+/// The same fields as Socket Mode's `slash_commands` envelope carries them: a JSON object.
+pub fn command_payload(user: &str, text: &str) -> Value {
+    let fields = command_fields(user, text);
+    Value::Object(
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+fn command_fields<'a>(user: &'a str, text: &'a str) -> [(&'a str, &'a str); 13] {
+    [
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0FAKE"),
         ("team_domain", "acme"),
@@ -432,12 +482,20 @@ pub fn command_body(user: &str, text: &str) -> String {
             "https://hooks.slack.com/commands/T0FAKE/1/abc",
         ),
         ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
-    ])
+    ]
 }
 
-/// A `block_actions` payload as Slack sends it for a button click on the approval message.
+/// A `block_actions` body as Slack sends it for a button click on the approval message.
 pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
-    let payload = json!({
+    form(&[(
+        "payload",
+        &interaction_payload(user, action, grant).to_string(),
+    )])
+}
+
+/// The `block_actions` payload of a button click (Socket Mode sends it as is).
+pub fn interaction_payload(user: &str, action: &str, grant: &str) -> Value {
+    json!({
         "type": "block_actions",
         "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
         "api_app_id": "A0PRODACCESS",
@@ -462,12 +520,19 @@ pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
             "value": grant, "style": "primary", "type": "button",
             "action_ts": "1700000001.000200"
         }]
-    });
-    form(&[("payload", &payload.to_string())])
+    })
 }
 
-/// A `view_submission` payload for the request form, as Slack sends it when the user submits.
+/// A `view_submission` body for the request form, as Slack sends it when the user submits.
 pub fn form_submission_body(user: &str, view: &Value, fields: &[(&str, &str)]) -> String {
+    form(&[(
+        "payload",
+        &form_submission_payload(user, view, fields).to_string(),
+    )])
+}
+
+/// The `view_submission` payload itself (Socket Mode sends it as is).
+pub fn form_submission_payload(user: &str, view: &Value, fields: &[(&str, &str)]) -> Value {
     let mut values = serde_json::Map::new();
     for (block, value) in fields {
         let element = view["blocks"]
@@ -491,7 +556,7 @@ pub fn form_submission_body(user: &str, view: &Value, fields: &[(&str, &str)]) -
     submitted["app_id"] = json!("A0PRODACCESS");
     submitted["bot_id"] = json!("B0FAKE");
     submitted["root_view_id"] = json!("V0FAKEVIEW");
-    let payload = json!({
+    json!({
         "type": "view_submission",
         "team": { "id": "T0FAKE", "domain": "acme" },
         "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
@@ -501,8 +566,7 @@ pub fn form_submission_body(user: &str, view: &Value, fields: &[(&str, &str)]) -
         "view": submitted,
         "response_urls": [],
         "is_enterprise_install": false
-    });
-    form(&[("payload", &payload.to_string())])
+    })
 }
 
 /// The `value` of the button with `action_id` in a message's blocks.

@@ -17,6 +17,9 @@ use tokio::sync::Notify;
 
 mod blocks;
 mod files;
+mod socket;
+
+pub use socket::SocketServer;
 
 use blocks::blocks_within_limits;
 use files::{UploadedFile, upload};
@@ -80,13 +83,19 @@ pub struct FakeSlack {
     token: String,
     state: Arc<Mutex<State_>>,
     changed: Arc<Notify>,
+    /// Socket Mode: the connections the bot opened with `apps.connections.open`.
+    pub socket: SocketServer,
 }
+
+/// The app-level token Socket Mode connects with (`apps.connections.open` takes no other).
+pub const APP_TOKEN: &str = "xapp-1-A0PRODACCESS-test";
 
 #[derive(Clone)]
 pub(super) struct Shared {
     token: String,
     state: Arc<Mutex<State_>>,
     changed: Arc<Notify>,
+    socket: SocketServer,
 }
 
 impl FakeSlack {
@@ -96,10 +105,12 @@ impl FakeSlack {
             ..State_::default()
         }));
         let changed = Arc::new(Notify::new());
+        let socket = SocketServer::start().await;
         let shared = Shared {
             token: token.to_string(),
             state: state.clone(),
             changed: changed.clone(),
+            socket: socket.clone(),
         };
         let router = Router::new()
             .route("/api/{method}", any(handle))
@@ -114,6 +125,7 @@ impl FakeSlack {
             token: token.to_string(),
             state,
             changed,
+            socket,
         }
     }
 
@@ -308,7 +320,11 @@ async fn handle(
     let params = params(query, &headers, &body);
     let reply = {
         let mut state = shared.state.lock().unwrap();
-        let reply = respond(&shared.token, &mut state, &method, &headers, &params);
+        let reply = if method == "apps.connections.open" {
+            open_connection(&shared, &headers)
+        } else {
+            respond(&shared.token, &mut state, &method, &headers, &params)
+        };
         if reply.body["error"] != "not_authed" && reply.body["error"] != "invalid_auth" {
             state.calls.push(Call {
                 method: method.clone(),
@@ -328,6 +344,23 @@ async fn handle(
     response
 }
 
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// `apps.connections.open` takes the app-level token only, as Slack does.
+fn open_connection(shared: &Shared, headers: &HeaderMap) -> Reply {
+    match bearer(headers) {
+        None => slack_error("not_authed"),
+        Some(APP_TOKEN) => ok(json!({ "ok": true, "url": shared.socket.ticket_url() })),
+        Some(sent) if sent == shared.token => slack_error("not_allowed_token_type"),
+        Some(_) => slack_error("invalid_auth"),
+    }
+}
+
 fn respond(
     token: &str,
     state: &mut State_,
@@ -335,11 +368,7 @@ fn respond(
     headers: &HeaderMap,
     params: &Value,
 ) -> Reply {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
+    match bearer(headers) {
         None => return slack_error("not_authed"),
         Some(sent) if sent != token => return slack_error("invalid_auth"),
         Some(_) => {}

@@ -36,7 +36,8 @@ impl SocketMode {
         );
         let callbacks = SlackSocketModeListenerCallbacks::new()
             .with_command_events(on_command)
-            .with_interaction_events(on_interaction);
+            .with_interaction_events(on_interaction)
+            .with_push_events(on_push_event);
         let listener = SlackClientSocketModeListener::new(
             &SlackClientSocketModeConfig::new(),
             environment,
@@ -123,4 +124,14 @@ async fn on_interaction(
         }
         Interaction::Ignored => Ok(SlackInteractionResponse::Empty),
     }
+}
+
+async fn on_push_event(
+    event: SlackPushEventCallback,
+    _client: Arc<SlackClient<SlackConnector>>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let app = app_of(&state).await.ok_or(BareAck)?;
+    crate::http::events::handle(&app, event.event);
+    Ok(())
 }

@@ -249,3 +249,58 @@ impl<'a> DigestView<'a> {
         }
     }
 }
+
+/// A grant on the App Home, with the time its access has left.
+#[derive(Serialize)]
+pub(super) struct HomeGrantView<'a> {
+    #[serde(flatten)]
+    grant: GrantView<'a>,
+    left: Option<String>,
+}
+
+impl<'a> HomeGrantView<'a> {
+    pub(super) fn of(g: &'a Grant, now: DateTime<Utc>) -> Self {
+        let left = g
+            .expires_at
+            .filter(|_| g.state == crate::domain::grant::GrantState::Active)
+            .map(|at| {
+                // Whole minutes: the tab is a snapshot, seconds would only look precise.
+                let minutes = (at - now).num_minutes().max(0).unsigned_abs();
+                human(Duration::from_secs(minutes * 60).max(Duration::from_secs(60)))
+            });
+        HomeGrantView {
+            grant: GrantView::of(g),
+            left,
+        }
+    }
+}
+
+/// One of the user's recent decisions, from the audit log.
+#[derive(Serialize)]
+pub(super) struct DecisionView<'a> {
+    kind: &'static str,
+    grant: Option<&'a str>,
+    requester: Option<&'a str>,
+    role: Option<&'a str>,
+    namespaces: &'a [String],
+    cluster_wide: bool,
+    cluster: Option<&'a str>,
+    at_slack: String,
+}
+
+impl<'a> DecisionView<'a> {
+    pub(super) fn of(e: &'a crate::domain::audit::AuditEntry) -> Self {
+        let event = &e.event;
+        let scope = event.scope.as_ref();
+        DecisionView {
+            kind: event.kind.as_str(),
+            grant: event.grant.as_deref(),
+            requester: event.requester.as_deref(),
+            role: event.role.as_deref(),
+            namespaces: scope.map(|s| s.namespaces()).unwrap_or(&[]),
+            cluster_wide: scope.is_some_and(|s| s.is_cluster()),
+            cluster: event.cluster.as_deref().and_then(cluster_name),
+            at_slack: slack_time(event.at),
+        }
+    }
+}

@@ -16,7 +16,10 @@ use crate::domain::retry::Alert;
 #[path = "template_views.rs"]
 mod views;
 
-use views::{DigestView, GrantView, clip, human, mentions, roles, slack_escape, slack_time};
+use views::{
+    DecisionView, DigestView, GrantView, HomeGrantView, clip, human, mentions, roles, slack_escape,
+    slack_time,
+};
 
 const SOURCES: &[(&str, &str)] = &[
     (
@@ -59,9 +62,13 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("drift", include_str!("../templates/slack/drift.json")),
     ("digest", include_str!("../templates/slack/digest.json")),
+    ("home", include_str!("../templates/slack/home.json")),
     ("macros", include_str!("../templates/slack/macros.jinja")),
     ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),
 ];
+
+/// Grants the App Home shows in each of its lists.
+const HOME_LIST_MAX: usize = 20;
 
 /// Grants the digest lists by name in each list; the rest are counted.
 const DIGEST_LIST_MAX: usize = 15;
@@ -353,6 +360,36 @@ impl Templates {
                 )
             }
         }
+    }
+
+    /// The App Home tab: the user's grants, what waits for them, their recent decisions (at
+    /// most `HOME_LIST_MAX` of the first two; the view holds 100 blocks).
+    pub fn home(
+        &self,
+        mine: &[Grant],
+        waiting: &[Grant],
+        decisions: &[crate::domain::audit::AuditEntry],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Message, TemplateError> {
+        let mine: Vec<_> = mine
+            .iter()
+            .take(HOME_LIST_MAX)
+            .map(|g| HomeGrantView::of(g, now))
+            .collect();
+        let waiting: Vec<_> = waiting
+            .iter()
+            .take(HOME_LIST_MAX)
+            .map(GrantView::of)
+            .collect();
+        let decisions: Vec<_> = decisions.iter().map(DecisionView::of).collect();
+        self.render(
+            "home",
+            context! {
+                mine => Value::from(Serde(mine)),
+                waiting => Value::from(Serde(waiting)),
+                decisions => Value::from(Serde(decisions)),
+            },
+        )
     }
 
     /// The daily digest for the audit channel.

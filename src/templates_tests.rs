@@ -608,3 +608,26 @@ fn the_digest_lists_the_day_and_anchors_the_chain_head() {
     );
     assert!(json.contains("could not be checked: disk"), "{json}");
 }
+
+#[test]
+fn the_home_tab_is_a_valid_view_within_slacks_block_limit_however_much_there_is() {
+    let templates = Templates::new().unwrap();
+    let all: Vec<Grant> = grants().into_iter().map(|(_, g)| g).collect();
+    let many: Vec<Grant> = (0..40).flat_map(|_| all.clone()).collect();
+    for (mine, waiting) in [
+        (&all[..], &all[..]),
+        (&many[..], &many[..]),
+        (&[][..], &[][..]),
+    ] {
+        let view = templates.home(mine, waiting, &[], t0()).unwrap();
+        let parsed: Result<slack_morphism::prelude::SlackView, _> =
+            serde_json::from_value(view.0.clone());
+        assert!(parsed.is_ok(), "{:?}: {}", parsed.err(), view.0);
+        let blocks = view.0["blocks"].as_array().unwrap().len();
+        assert!(blocks <= 100, "{blocks} blocks");
+        assert!(
+            !view.0.to_string().contains("<!channel>"),
+            "user text is escaped"
+        );
+    }
+}

@@ -63,25 +63,17 @@ fn deployed_config() -> Config {
     Config::parse(&std::fs::read_to_string("deploy/config.yaml").unwrap()).unwrap()
 }
 
-#[test]
-fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
-    let manifest = yaml("app-manifest.yaml");
-    let command = &manifest["features"]["slash_commands"][0];
-    assert_eq!(command["command"], "/prod-access");
-    assert!(
-        command["url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/slack/commands")
+/// What both Slack app manifests must give the bot: the command, interactivity, the Home tab
+/// and its event, and every scope a Web API call of the bot needs.
+fn the_bot_gets_what_it_uses(manifest: &Value) {
+    assert_eq!(
+        manifest["features"]["slash_commands"][0]["command"],
+        "/prod-access"
     );
-    let interactivity = &manifest["settings"]["interactivity"];
-    assert_eq!(interactivity["is_enabled"], true);
-    assert!(
-        interactivity["request_url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/slack/interactions")
-    );
+    assert_eq!(manifest["settings"]["interactivity"]["is_enabled"], true);
+    assert_eq!(manifest["features"]["app_home"]["home_tab_enabled"], true);
+    let events = strings(&manifest["settings"]["event_subscriptions"]["bot_events"]);
+    assert_eq!(events, ["app_home_opened"]);
     let scopes = strings(&manifest["oauth_config"]["scopes"]["bot"]);
     for needed in [
         "commands",
@@ -94,6 +86,30 @@ fn the_slack_app_manifest_has_the_command_interactivity_and_scopes() {
     ] {
         assert!(scopes.iter().any(|s| s == needed), "missing scope {needed}");
     }
+}
+
+#[test]
+fn the_default_slack_app_manifest_runs_in_socket_mode_without_urls() {
+    let manifest = yaml("app-manifest.yaml");
+    the_bot_gets_what_it_uses(&manifest);
+    assert_eq!(manifest["settings"]["socket_mode_enabled"], true);
+    let text = std::fs::read_to_string("app-manifest.yaml").unwrap();
+    assert!(!text.contains("url:"), "Socket Mode needs no Request URL");
+}
+
+#[test]
+fn the_http_slack_app_manifest_points_every_request_url_at_the_bot() {
+    let manifest = yaml("app-manifest.http.yaml");
+    the_bot_gets_what_it_uses(&manifest);
+    assert_eq!(manifest["settings"]["socket_mode_enabled"], false);
+    let url = |v: &Value| v.as_str().unwrap().to_string();
+    assert!(url(&manifest["features"]["slash_commands"][0]["url"]).ends_with("/slack/commands"));
+    assert!(
+        url(&manifest["settings"]["interactivity"]["request_url"]).ends_with("/slack/interactions")
+    );
+    assert!(
+        url(&manifest["settings"]["event_subscriptions"]["request_url"]).ends_with("/slack/events")
+    );
 }
 
 #[test]

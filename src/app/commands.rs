@@ -225,6 +225,16 @@ impl App {
 
     /// The user's open grants, and the requests (and extensions) they may decide.
     async fn list(&self, user: &str) -> Result<Message, AppError> {
+        let (mine, waiting) = self.mine_and_waiting(user).await?;
+        Ok(self.templates.list(&mine, &waiting)?)
+    }
+
+    /// The user's open grants, and the requests (and extensions) waiting for them to decide,
+    /// oldest first.
+    pub(super) async fn mine_and_waiting(
+        &self,
+        user: &str,
+    ) -> Result<(Vec<Grant>, Vec<Grant>), AppError> {
         let open = self.adapters.store.open_grants().await?;
         let (mut mine, mut waiting) = (Vec::new(), Vec::new());
         let mut policies: HashMap<String, crate::domain::policy::Policy> = HashMap::new();
@@ -244,7 +254,7 @@ impl App {
         }
         mine.sort_by_key(|g| g.requested_at);
         waiting.sort_by_key(|g| g.requested_at);
-        Ok(self.templates.list(&mine, &waiting)?)
+        Ok((mine, waiting))
     }
 
     /// Whether `approver` still has a decision to make on `grant`.

@@ -5,6 +5,7 @@ mod actors;
 mod commands;
 mod digest;
 mod effects;
+mod home;
 mod locks;
 mod reconcile;
 
@@ -162,26 +163,32 @@ impl App {
     }
 
     /// Takes a button click in the background (Slack wants its answer within 3 seconds);
-    /// shutdown waits for it to finish.
+    /// shutdown waits for it to finish. `channel` is `None` for a click on the App Home.
     pub fn spawn_click(
         self: &Arc<Self>,
         grant_id: String,
         user: String,
-        channel: String,
+        channel: Option<String>,
         action: Action,
     ) {
         let app = Arc::clone(self);
         self.tasks.spawn(async move {
-            app.handle_click(&grant_id, &user, &channel, action).await;
+            app.handle_click(&grant_id, &user, channel.as_deref(), action)
+                .await;
+            // The Home tab shows the grant as it is now.
+            if channel.is_none() {
+                app.publish_home(&user).await;
+            }
         });
     }
 
-    /// Handles a click; a refused click is answered ephemerally and changes nothing.
+    /// Handles a click; a refused click is answered (ephemerally in its channel, by DM from the
+    /// App Home) and changes nothing.
     pub async fn handle_click(
         self: &Arc<Self>,
         grant_id: &str,
         user: &str,
-        channel: &str,
+        channel: Option<&str>,
         action: Action,
     ) {
         let event = match action {
@@ -229,12 +236,12 @@ impl App {
         };
         match refusal {
             Ok(message) => {
-                if let Err(e) = self
-                    .adapters
-                    .chat
-                    .post_ephemeral(channel, user, &message)
-                    .await
-                {
+                let chat = &self.adapters.chat;
+                let told = match channel {
+                    Some(channel) => chat.post_ephemeral(channel, user, &message).await,
+                    None => chat.dm(user, &message).await.map(|_| ()),
+                };
+                if let Err(e) = told {
                     warn!(grant = grant_id, user, error = %e, "could not tell the user why their click was refused");
                 }
             }

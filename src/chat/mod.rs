@@ -38,6 +38,8 @@ pub trait Chat: Send + Sync {
         user: &str,
         message: &Message,
     ) -> Result<(), ChatError>;
+    /// Shows `view` as the user's App Home tab, replacing what it showed.
+    async fn publish_home(&self, user: &str, view: &Message) -> Result<(), ChatError>;
     /// Opens a modal form for the user whose click or command carried `trigger_id`.
     async fn open_modal(&self, trigger_id: &str, view: &Message) -> Result<(), ChatError>;
     /// A file sent to `user` by direct message, with `comment` as its message.

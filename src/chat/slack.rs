@@ -139,6 +139,15 @@ impl Chat for SlackChat {
         Ok(())
     }
 
+    async fn publish_home(&self, user: &str, view: &Message) -> Result<(), ChatError> {
+        let view: SlackView = serde_json::from_value(view.0.clone())
+            .map_err(|e| ChatError::Encoding(e.to_string()))?;
+        let request = SlackApiViewsPublishRequest::new(user.to_string().into(), view);
+        let session = self.client.open_session(&self.token);
+        bounded(session.views_publish(&request)).await?;
+        Ok(())
+    }
+
     /// Slack's external upload: ask for an upload URL, send the bytes there, then share the file
     /// in the DM.
     async fn send_file_dm(

@@ -15,10 +15,11 @@ const FIELD: &str = "value";
 /// What an interaction asks the bot to do.
 #[derive(Debug, Clone)]
 pub enum Interaction {
-    /// Buttons clicked by `user` on a message in `channel`; unknown buttons are already left out.
+    /// Buttons clicked by `user` on a message in `channel`, or (no channel) on their App Home;
+    /// unknown buttons are already left out.
     Clicks {
         user: String,
-        channel: String,
+        channel: Option<String>,
         clicks: Vec<Click>,
     },
     /// The request form, submitted by `user`.
@@ -45,8 +46,6 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     #[error("the click names no user")]
     NoUser,
-    #[error("the click names no channel")]
-    NoChannel,
     #[error("the `{action_id}` button carries no grant id")]
     NoValue { action_id: String },
 }
@@ -98,8 +97,7 @@ fn clicks(actions: SlackInteractionBlockActionsEvent) -> Result<Interaction, Dec
                 m.channel_id.as_ref().map(|c| c.to_string())
             }
             _ => None,
-        })
-        .ok_or(DecodeError::NoChannel)?;
+        });
     let mut clicks = Vec::new();
     for action in actions.actions.unwrap_or_default() {
         let Some(kind) = Action::from_id(action.action_id.as_ref()) else {
@@ -241,7 +239,10 @@ mod tests {
         else {
             panic!("not read as a click");
         };
-        assert_eq!((user.as_str(), channel.as_str()), ("U0BOB", "C0APPROVALS"));
+        assert_eq!(
+            (user.as_str(), channel.as_deref().unwrap_or("")),
+            ("U0BOB", "C0APPROVALS")
+        );
         assert_eq!(
             clicks,
             vec![Click {
@@ -252,18 +253,23 @@ mod tests {
     }
 
     #[test]
-    fn without_a_channel_the_message_container_names_it() {
+    fn without_a_channel_the_message_container_names_it_and_the_home_tab_has_none() {
         let mut payload = click("deny", Some("g-1"));
         payload.as_object_mut().unwrap().remove("channel");
         let Ok(Interaction::Clicks { channel, .. }) = decode(&body(&payload)) else {
             panic!("not read as a click");
         };
-        assert_eq!(channel, "C0APPROVALS");
+        assert_eq!(channel.as_deref(), Some("C0APPROVALS"));
+        // A click on the App Home is in no channel.
         payload["container"] = json!({ "type": "view", "view_id": "V0FAKEVIEW" });
-        assert!(matches!(
-            decode(&body(&payload)),
-            Err(DecodeError::NoChannel)
-        ));
+        let Ok(Interaction::Clicks {
+            channel, clicks, ..
+        }) = decode(&body(&payload))
+        else {
+            panic!("not read as a click");
+        };
+        assert_eq!(channel, None);
+        assert_eq!(clicks.len(), 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP surface: Slack's signed webhooks and health checks.
 
+pub mod events;
 pub mod interaction;
 mod slack;
 

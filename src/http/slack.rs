@@ -1,4 +1,4 @@
-//! `POST /slack/commands` and `POST /slack/interactions`. slack-morphism's events layer verifies
+//! `POST /slack/commands`, `POST /slack/interactions` and `POST /slack/events`. slack-morphism's events layer verifies
 //! the v0 signature and its age before a handler runs; handlers answer Slack at once and leave
 //! slow work to background tasks. Interactions are decoded by [`super::interaction`].
 
@@ -42,6 +42,34 @@ pub fn router(client: Arc<SlackApiClient>, signing_secret: &str) -> Router<Arc<A
             // Signature check only: `interaction` decodes the body itself.
             post(interaction).layer(listener.events_layer(&secret)),
         )
+        .route(
+            "/slack/events",
+            post(event).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::push_event()),
+            ),
+        )
+}
+
+/// The Events API: the URL check Slack makes when the Request URL is set, then events.
+async fn event(
+    State(app): State<Arc<App>>,
+    Extension(event): Extension<SlackPushEvent>,
+) -> Response {
+    match event {
+        SlackPushEvent::UrlVerification(check) => {
+            Json(json!({ "challenge": check.challenge })).into_response()
+        }
+        SlackPushEvent::EventCallback(callback) => {
+            super::events::handle(&app, callback.event);
+            StatusCode::OK.into_response()
+        }
+        SlackPushEvent::AppRateLimited(limited) => {
+            warn!(?limited, "Slack is rate-limiting the events it sends");
+            StatusCode::OK.into_response()
+        }
+    }
 }
 
 /// A missing, wrong or stale signature is 401; a signed body we cannot read is 400.

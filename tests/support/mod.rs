@@ -272,6 +272,65 @@ impl Harness {
             .unwrap()
     }
 
+    /// `user` opens the bot's App Home tab (`app_home_opened`, by HTTP or Socket Mode).
+    pub async fn open_home(&self, user: &str) -> u16 {
+        let callback = app_home_opened(user);
+        if self.mode == Mode::Socket {
+            self.slack.socket.send("events_api", callback, false).await;
+            return 200;
+        }
+        let body = callback.to_string();
+        let ts = Utc::now().timestamp();
+        self.http
+            .post(self.url("/slack/events"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Waits until `user`'s Home tab satisfies `test`, and returns its text.
+    pub async fn home_showing(&self, user: &str, test: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        for _ in 0..500 {
+            if let Some(home) = self.slack.home(user) {
+                last = all_text(&home);
+                if test(&last) {
+                    return last;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{user}'s Home tab never showed what was expected; last: {last}");
+    }
+
+    /// `user` clicks `action` on their App Home (a view: no channel).
+    pub async fn click_on_home(&self, user: &str, action: &str, grant: &str) -> u16 {
+        let mut payload = interaction_payload(user, action, grant);
+        payload["container"] = json!({ "type": "view", "view_id": format!("VHOME{user}") });
+        payload.as_object_mut().unwrap().remove("channel");
+        payload.as_object_mut().unwrap().remove("message");
+        payload["view"] = json!({ "id": format!("VHOME{user}"), "type": "home", "blocks": [] });
+        if self.mode == Mode::Socket {
+            self.slack.socket.send("interactive", payload, false).await;
+            return 200;
+        }
+        self.post_signed(
+            "/slack/interactions",
+            form(&[("payload", &payload.to_string())]),
+            SIGNING_SECRET,
+            Utc::now().timestamp(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
     /// `/prod-access <text>` typed by `user`; returns the HTTP status and the JSON reply.
     pub async fn slash(&self, user: &str, text: &str) -> (u16, Value) {
         if self.mode == Mode::Socket {
@@ -485,6 +544,19 @@ fn command_fields<'a>(user: &'a str, text: &'a str) -> [(&'a str, &'a str); 13] 
     ]
 }
 
+/// The Events API callback Slack sends when `user` opens the Home tab.
+pub fn app_home_opened(user: &str) -> Value {
+    json!({
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": "T0FAKE", "api_app_id": "A0PRODACCESS",
+        "event": {
+            "type": "app_home_opened", "user": user, "channel": format!("D{user}"),
+            "tab": "home", "event_ts": "1700000000.000300"
+        },
+        "type": "event_callback", "event_id": "Ev0PRODACCESS1", "event_time": 1700000000,
+        "authorizations": [{ "team_id": "T0FAKE", "user_id": "U0BOT", "is_bot": true, "is_enterprise_install": false }]
+    })
+}
+
 /// A `block_actions` body as Slack sends it for a button click on the approval message.
 pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
     form(&[(
@@ -575,10 +647,11 @@ pub fn button_value(message: &Value, action_id: &str) -> Option<String> {
         Value::String(s) => serde_json::from_str(s).ok()?,
         other => other.clone(),
     };
+    let value_of =
+        |e: &Value| (e["action_id"] == action_id).then(|| e["value"].as_str().map(String::from))?;
     blocks.as_array()?.iter().find_map(|block| {
-        block["elements"].as_array()?.iter().find_map(|e| {
-            (e["action_id"] == action_id).then(|| e["value"].as_str().map(String::from))?
-        })
+        value_of(&block["accessory"])
+            .or_else(|| block["elements"].as_array()?.iter().find_map(value_of))
     })
 }
 

@@ -21,7 +21,7 @@ mod socket;
 
 pub use socket::SocketServer;
 
-use blocks::blocks_within_limits;
+use blocks::{blocks_within_limits, view_blocks_within_limits};
 use files::{UploadedFile, upload};
 
 #[derive(Debug, Clone)]
@@ -68,6 +68,8 @@ pub(super) struct State_ {
     users: HashMap<String, Value>,
     usergroups: HashMap<String, Vec<String>>,
     files: BTreeMap<String, UploadedFile>,
+    /// The Home tab each user was last shown.
+    homes: HashMap<String, Value>,
     base_url: String,
     faults: HashMap<String, VecDeque<Fault>>,
     failing: HashMap<String, &'static str>,
@@ -251,6 +253,11 @@ impl FakeSlack {
             .messages
             .get(&(channel.to_string(), ts.to_string()))
             .cloned()
+    }
+
+    /// The Home tab `user` was last shown (`views.publish`).
+    pub fn home(&self, user: &str) -> Option<Value> {
+        self.lock().homes.get(user).cloned()
     }
 
     /// The text of every message in `channel`, oldest first.
@@ -504,8 +511,7 @@ fn respond(
             let title_ok = view["title"]["text"]
                 .as_str()
                 .is_some_and(|t| !t.is_empty() && t.chars().count() <= 24);
-            let blocks_ok = view["blocks"].as_array().is_some_and(|b| b.len() <= 100)
-                && blocks_within_limits(view.get("blocks"));
+            let blocks_ok = view_blocks_within_limits(view.get("blocks"));
             if text("trigger_id").is_empty() {
                 slack_error("invalid_trigger_id")
             } else if view["type"] != "modal" || !title_ok || !blocks_ok {
@@ -517,6 +523,30 @@ fn respond(
                 opened["hash"] = json!("1700000000.abcdef");
                 opened["state"] = json!({ "values": {} });
                 ok(json!({ "ok": true, "view": opened }))
+            }
+        }
+        "views.publish" => {
+            let view = match params.get("view") {
+                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                Some(v) => v.clone(),
+                None => Value::Null,
+            };
+            let user = text("user_id");
+            if !state.users.contains_key(&user) {
+                slack_error("user_not_found")
+            } else if view["type"] != "home" || !view_blocks_within_limits(view.get("blocks")) {
+                slack_error("invalid_arguments")
+            } else {
+                let mut published = view.clone();
+                published["id"] = json!(format!("VHOME{user}"));
+                published["team_id"] = json!("T0FAKE");
+                published["hash"] = json!("1700000000.home0001");
+                published["state"] = json!({ "values": {} });
+                published["app_id"] = json!("A0PRODACCESS");
+                published["bot_id"] = json!("B0FAKE");
+                published["root_view_id"] = json!(format!("VHOME{user}"));
+                state.homes.insert(user, published.clone());
+                ok(json!({ "ok": true, "view": published }))
             }
         }
         "files.getUploadURLExternal" => {

@@ -18,10 +18,11 @@ use tokio::sync::Notify;
 mod blocks;
 mod files;
 mod socket;
+mod views;
 
 pub use socket::SocketServer;
 
-use blocks::{blocks_within_limits, view_blocks_within_limits};
+use blocks::blocks_within_limits;
 use files::{UploadedFile, upload};
 
 #[derive(Debug, Clone)]
@@ -299,13 +300,13 @@ fn params(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Value {
     Value::Object(params)
 }
 
-struct Reply {
+pub(super) struct Reply {
     status: StatusCode,
     retry_after_secs: Option<u64>,
     body: Value,
 }
 
-fn ok(body: Value) -> Reply {
+pub(super) fn ok(body: Value) -> Reply {
     Reply {
         status: StatusCode::OK,
         retry_after_secs: None,
@@ -313,7 +314,7 @@ fn ok(body: Value) -> Reply {
     }
 }
 
-fn slack_error(code: &str) -> Reply {
+pub(super) fn slack_error(code: &str) -> Reply {
     ok(json!({ "ok": false, "error": code }))
 }
 
@@ -349,6 +350,24 @@ async fn handle(
             .insert(header::RETRY_AFTER, secs.to_string().parse().unwrap());
     }
     response
+}
+
+/// A string parameter of a Web API call, empty when absent.
+pub(super) fn param(params: &Value, name: &str) -> String {
+    params
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A parameter that holds JSON: sent as a string in form bodies, as a value in JSON ones.
+pub(super) fn json_param(params: &Value, name: &str) -> Value {
+    match params.get(name) {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -502,104 +521,10 @@ fn respond(
             }
             ok(json!({ "ok": true, "message_ts": "1700000000.999999" }))
         }
-        "views.open" => {
-            let view = match params.get("view") {
-                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
-                Some(v) => v.clone(),
-                None => Value::Null,
-            };
-            let title_ok = view["title"]["text"]
-                .as_str()
-                .is_some_and(|t| !t.is_empty() && t.chars().count() <= 24);
-            let blocks_ok = view_blocks_within_limits(view.get("blocks"));
-            if text("trigger_id").is_empty() {
-                slack_error("invalid_trigger_id")
-            } else if view["type"] != "modal" || !title_ok || !blocks_ok {
-                slack_error("invalid_arguments")
-            } else {
-                let mut opened = view.clone();
-                opened["id"] = json!("V0FAKEVIEW");
-                opened["team_id"] = json!("T0FAKE");
-                opened["hash"] = json!("1700000000.abcdef");
-                opened["state"] = json!({ "values": {} });
-                ok(json!({ "ok": true, "view": opened }))
-            }
-        }
-        "views.publish" => {
-            let view = match params.get("view") {
-                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
-                Some(v) => v.clone(),
-                None => Value::Null,
-            };
-            let user = text("user_id");
-            if !state.users.contains_key(&user) {
-                slack_error("user_not_found")
-            } else if view["type"] != "home" || !view_blocks_within_limits(view.get("blocks")) {
-                slack_error("invalid_arguments")
-            } else {
-                let mut published = view.clone();
-                published["id"] = json!(format!("VHOME{user}"));
-                published["team_id"] = json!("T0FAKE");
-                published["hash"] = json!("1700000000.home0001");
-                published["state"] = json!({ "values": {} });
-                published["app_id"] = json!("A0PRODACCESS");
-                published["bot_id"] = json!("B0FAKE");
-                published["root_view_id"] = json!(format!("VHOME{user}"));
-                state.homes.insert(user, published.clone());
-                ok(json!({ "ok": true, "view": published }))
-            }
-        }
-        "files.getUploadURLExternal" => {
-            let (filename, length) = (text("filename"), text("length"));
-            let Ok(length) = length.parse::<usize>() else {
-                return slack_error("invalid_arguments");
-            };
-            if filename.is_empty() || length == 0 {
-                return slack_error("invalid_arguments");
-            }
-            let id = format!("F{:08}", state.files.len() + 1);
-            let url = format!("{}/upload/{id}", state.base_url);
-            state.files.insert(
-                id.clone(),
-                UploadedFile {
-                    name: filename,
-                    length,
-                    bytes: None,
-                    shared_in: None,
-                },
-            );
-            ok(json!({ "ok": true, "upload_url": url, "file_id": id }))
-        }
-        "files.completeUploadExternal" => {
-            let files = match params.get("files") {
-                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
-                Some(v) => v.clone(),
-                None => Value::Null,
-            };
-            let ids: Vec<String> = files
-                .as_array()
-                .map(|f| {
-                    f.iter()
-                        .filter_map(|f| f["id"].as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let channel = text("channel_id");
-            if ids.is_empty() {
-                return slack_error("invalid_arguments");
-            }
-            for id in &ids {
-                match state.files.get_mut(id) {
-                    Some(file) if file.bytes.as_ref().is_some_and(|b| b.len() == file.length) => {
-                        file.shared_in = Some(channel.clone());
-                    }
-                    _ => return slack_error("file_upload_failed"),
-                }
-            }
-            ok(
-                json!({ "ok": true, "files": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() }),
-            )
-        }
+        "views.open" => views::open(params),
+        "views.publish" => views::publish(state, params),
+        "files.getUploadURLExternal" => files::upload_url(state, params),
+        "files.completeUploadExternal" => files::complete_upload(state, params),
         "chat.getPermalink" => {
             let ts = text("message_ts");
             if state.missing_channels.contains(&channel) {

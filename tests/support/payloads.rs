@@ -1,0 +1,190 @@
+//! What Slack sends, built the way Slack builds it: signatures, slash-command bodies, button
+//! clicks, form submissions and events (form-encoded for HTTP, JSON for Socket Mode), and
+//! helpers that read messages back.
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::APPROVALS;
+use super::DEV_CHANNEL;
+
+pub fn sign(secret: &str, unix_ts: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{unix_ts}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        serializer.append_pair(k, v);
+    }
+    serializer.finish()
+}
+
+/// A slash-command body with every field Slack sends.
+pub fn command_body(user: &str, text: &str) -> String {
+    form(&command_fields(user, text))
+}
+
+/// The same fields as Socket Mode's `slash_commands` envelope carries them: a JSON object.
+pub fn command_payload(user: &str, text: &str) -> Value {
+    let fields = command_fields(user, text);
+    Value::Object(
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+fn command_fields<'a>(user: &'a str, text: &'a str) -> [(&'a str, &'a str); 13] {
+    [
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", "T0FAKE"),
+        ("team_domain", "acme"),
+        ("channel_id", DEV_CHANNEL),
+        ("channel_name", "dev"),
+        ("user_id", user),
+        ("user_name", "someone"),
+        ("command", "/prod-access"),
+        ("text", text),
+        ("api_app_id", "A0PRODACCESS"),
+        ("is_enterprise_install", "false"),
+        (
+            "response_url",
+            "https://hooks.slack.com/commands/T0FAKE/1/abc",
+        ),
+        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+    ]
+}
+
+/// The Events API callback Slack sends when `user` opens the Home tab.
+pub fn app_home_opened(user: &str) -> Value {
+    json!({
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": "T0FAKE", "api_app_id": "A0PRODACCESS",
+        "event": {
+            "type": "app_home_opened", "user": user, "channel": format!("D{user}"),
+            "tab": "home", "event_ts": "1700000000.000300"
+        },
+        "type": "event_callback", "event_id": "Ev0PRODACCESS1", "event_time": 1700000000,
+        "authorizations": [{ "team_id": "T0FAKE", "user_id": "U0BOT", "is_bot": true, "is_enterprise_install": false }]
+    })
+}
+
+/// A `block_actions` body as Slack sends it for a button click on the approval message.
+pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
+    form(&[(
+        "payload",
+        &interaction_payload(user, action, grant).to_string(),
+    )])
+}
+
+/// The `block_actions` payload of a button click (Socket Mode sends it as is).
+pub fn interaction_payload(user: &str, action: &str, grant: &str) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
+        "api_app_id": "A0PRODACCESS",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "container": {
+            "type": "message", "message_ts": "1700000000.000101",
+            "channel_id": APPROVALS, "is_ephemeral": false
+        },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "is_enterprise_install": false,
+        "channel": { "id": APPROVALS, "name": "prod-access-approvals" },
+        "message": {
+            "type": "message", "subtype": "bot_message", "text": "approval request",
+            "ts": "1700000000.000101", "bot_id": "B0FAKE"
+        },
+        "state": { "values": {} },
+        "response_url": "https://hooks.slack.com/actions/T0FAKE/1/xyz",
+        "actions": [{
+            "action_id": action, "block_id": "decision",
+            "text": { "type": "plain_text", "text": action, "emoji": true },
+            "value": grant, "style": "primary", "type": "button",
+            "action_ts": "1700000001.000200"
+        }]
+    })
+}
+
+/// A `view_submission` body for the request form, as Slack sends it when the user submits.
+pub fn form_submission_body(user: &str, view: &Value, fields: &[(&str, &str)]) -> String {
+    form(&[(
+        "payload",
+        &form_submission_payload(user, view, fields).to_string(),
+    )])
+}
+
+/// The `view_submission` payload itself (Socket Mode sends it as is).
+pub fn form_submission_payload(user: &str, view: &Value, fields: &[(&str, &str)]) -> Value {
+    let mut values = serde_json::Map::new();
+    for (block, value) in fields {
+        let element = view["blocks"]
+            .as_array()
+            .and_then(|blocks| blocks.iter().find(|b| b["block_id"] == *block))
+            .map(|b| b["element"].clone())
+            .unwrap_or(Value::Null);
+        let state = if element["type"] == "static_select" {
+            json!({ "type": "static_select", "selected_option": {
+                "text": { "type": "plain_text", "text": value, "emoji": true }, "value": value } })
+        } else {
+            json!({ "type": "plain_text_input", "value": value })
+        };
+        values.insert(block.to_string(), json!({ "value": state }));
+    }
+    let mut submitted = view.clone();
+    submitted["id"] = json!("V0FAKEVIEW");
+    submitted["team_id"] = json!("T0FAKE");
+    submitted["hash"] = json!("1700000000.abcdef");
+    submitted["state"] = json!({ "values": values });
+    submitted["app_id"] = json!("A0PRODACCESS");
+    submitted["bot_id"] = json!("B0FAKE");
+    submitted["root_view_id"] = json!("V0FAKEVIEW");
+    json!({
+        "type": "view_submission",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
+        "api_app_id": "A0PRODACCESS",
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": false
+    })
+}
+
+/// The `value` of the button with `action_id` in a message's blocks.
+pub fn button_value(message: &Value, action_id: &str) -> Option<String> {
+    let blocks = match &message["blocks"] {
+        Value::String(s) => serde_json::from_str(s).ok()?,
+        other => other.clone(),
+    };
+    let value_of =
+        |e: &Value| (e["action_id"] == action_id).then(|| e["value"].as_str().map(String::from))?;
+    blocks.as_array()?.iter().find_map(|block| {
+        value_of(&block["accessory"])
+            .or_else(|| block["elements"].as_array()?.iter().find_map(value_of))
+    })
+}
+
+/// Every piece of text in a message (its `text` and all block texts), for assertions.
+pub fn all_text(message: &Value) -> String {
+    fn collect(v: &Value, out: &mut String) {
+        match v {
+            Value::String(s) => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            Value::Object(fields) => fields.values().for_each(|f| collect(f, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    collect(message, &mut out);
+    out
+}

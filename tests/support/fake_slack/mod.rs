@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 mod blocks;
 mod files;
 mod socket;
+mod users;
 mod views;
 
 pub use socket::SocketServer;
@@ -453,25 +454,7 @@ fn respond(
         {
             slack_error("invalid_blocks")
         }
-        "conversations.open" => {
-            let users = match params.get("users") {
-                Some(Value::Array(users)) => users
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect::<Vec<_>>(),
-                Some(Value::String(users)) => users.split(',').map(String::from).collect(),
-                _ => vec![],
-            };
-            match users.as_slice() {
-                [] => slack_error("users_list_not_supplied"),
-                [user] if state.users.contains_key(user) => {
-                    ok(json!({ "ok": true, "channel": { "id": format!("D{user}") } }))
-                }
-                [_] => slack_error("user_not_found"),
-                _ => slack_error("not_implemented"),
-            }
-        }
+        "conversations.open" => users::open_dm(state, params),
         "chat.postMessage" => {
             state.next_ts += 1;
             let ts = format!(
@@ -539,25 +522,9 @@ fn respond(
             );
             ok(json!({ "ok": true, "channel": channel, "permalink": permalink }))
         }
-        "usergroups.users.list" => match state.usergroups.get(&text("usergroup")) {
-            Some(members) => ok(json!({ "ok": true, "users": members })),
-            None => slack_error("no_such_subteam"),
-        },
-        "users.lookupByEmail" => {
-            let email = text("email");
-            let found = state
-                .users
-                .values()
-                .find(|u| u["profile"]["email"].as_str() == Some(email.as_str()));
-            match found {
-                Some(user) => ok(json!({ "ok": true, "user": user })),
-                None => slack_error("users_not_found"),
-            }
-        }
-        "users.info" => match state.users.get(&text("user")) {
-            Some(user) => ok(json!({ "ok": true, "user": user })),
-            None => slack_error("user_not_found"),
-        },
+        "usergroups.users.list" => users::usergroup_members(state, params),
+        "users.lookupByEmail" => users::by_email(state, params),
+        "users.info" => users::info(state, params),
         _ => slack_error("unknown_method"),
     }
 }

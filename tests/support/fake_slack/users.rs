@@ -1,0 +1,53 @@
+//! The fake Slack's people: profiles (`users.info`, `users.lookupByEmail`), user groups
+//! (`usergroups.users.list`) and direct-message channels (`conversations.open`).
+
+use serde_json::{Value, json};
+
+use super::{Reply, State_, ok, param, slack_error};
+
+/// `conversations.open` for one user: their DM channel, `D` + their ID.
+pub(super) fn open_dm(state: &State_, params: &Value) -> Reply {
+    let users = match params.get("users") {
+        Some(Value::Array(users)) => users
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect::<Vec<_>>(),
+        Some(Value::String(users)) => users.split(',').map(String::from).collect(),
+        _ => vec![],
+    };
+    match users.as_slice() {
+        [] => slack_error("users_list_not_supplied"),
+        [user] if state.users.contains_key(user) => {
+            ok(json!({ "ok": true, "channel": { "id": format!("D{user}") } }))
+        }
+        [_] => slack_error("user_not_found"),
+        _ => slack_error("not_implemented"),
+    }
+}
+
+pub(super) fn usergroup_members(state: &State_, params: &Value) -> Reply {
+    match state.usergroups.get(&param(params, "usergroup")) {
+        Some(members) => ok(json!({ "ok": true, "users": members })),
+        None => slack_error("no_such_subteam"),
+    }
+}
+
+pub(super) fn by_email(state: &State_, params: &Value) -> Reply {
+    let email = param(params, "email");
+    let found = state
+        .users
+        .values()
+        .find(|u| u["profile"]["email"].as_str() == Some(email.as_str()));
+    match found {
+        Some(user) => ok(json!({ "ok": true, "user": user })),
+        None => slack_error("users_not_found"),
+    }
+}
+
+pub(super) fn info(state: &State_, params: &Value) -> Reply {
+    match state.users.get(&param(params, "user")) {
+        Some(user) => ok(json!({ "ok": true, "user": user })),
+        None => slack_error("user_not_found"),
+    }
+}

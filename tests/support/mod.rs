@@ -4,6 +4,7 @@
 
 pub mod fake_kube;
 pub mod fake_slack;
+pub mod fake_teams;
 pub mod payloads;
 pub mod webhook_receiver;
 

@@ -1,0 +1,236 @@
+//! Talking to Teams: the Bot Connector REST API on the conversation's `serviceUrl`, with a
+//! token from the client-credentials grant (app id and password), kept until shortly before it
+//! expires. Sends, updates and replies to activities, and opens a one-to-one conversation for a
+//! direct message.
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::chat::ChatError;
+use crate::clock::SharedClock;
+
+/// The public cloud's token endpoint for bots.
+pub const DEFAULT_TOKEN_URL: &str =
+    "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token";
+const SCOPE: &str = "https://api.botframework.com/.default";
+/// A token is replaced this long before it expires.
+const RENEW_BEFORE: chrono::Duration = chrono::Duration::minutes(5);
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub app_id: String,
+    pub app_password: String,
+    pub token_url: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials {{ app_id: {}, .. }}", self.app_id)
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: i64,
+}
+
+struct Token {
+    value: String,
+    renew_at: DateTime<Utc>,
+}
+
+pub struct Connector {
+    credentials: Credentials,
+    http: reqwest::Client,
+    clock: SharedClock,
+    token: Mutex<Option<Token>>,
+}
+
+/// Where an activity lives, so it can be updated or replied to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRef {
+    pub service_url: String,
+    pub conversation_id: String,
+    pub activity_id: String,
+}
+
+impl Connector {
+    pub fn new(credentials: Credentials, clock: SharedClock) -> anyhow::Result<Connector> {
+        Ok(Connector {
+            credentials,
+            http: reqwest::Client::builder().timeout(CALL_TIMEOUT).build()?,
+            clock,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Posts `activity` to the conversation; returns where it is.
+    pub async fn send(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity: &Value,
+    ) -> Result<ActivityRef, ChatError> {
+        let url = activities_url(service_url, conversation_id, None);
+        let answer = self.call(reqwest::Method::POST, &url, activity).await?;
+        Ok(ActivityRef {
+            service_url: service_url.to_string(),
+            conversation_id: conversation_id.to_string(),
+            activity_id: id_of(&answer)?,
+        })
+    }
+
+    /// Replaces the activity at `at` (an Adaptive Card edited in place).
+    pub async fn update(&self, at: &ActivityRef, activity: &Value) -> Result<(), ChatError> {
+        let url = activities_url(&at.service_url, &at.conversation_id, Some(&at.activity_id));
+        let mut activity = activity.clone();
+        activity["id"] = json!(at.activity_id);
+        self.call(reqwest::Method::PUT, &url, &activity).await?;
+        Ok(())
+    }
+
+    /// Posts `activity` as a reply to the one at `at` (its thread in a channel).
+    pub async fn reply(
+        &self,
+        at: &ActivityRef,
+        activity: &Value,
+    ) -> Result<ActivityRef, ChatError> {
+        let url = activities_url(&at.service_url, &at.conversation_id, Some(&at.activity_id));
+        let mut activity = activity.clone();
+        activity["replyToId"] = json!(at.activity_id);
+        let answer = self.call(reqwest::Method::POST, &url, &activity).await?;
+        Ok(ActivityRef {
+            activity_id: id_of(&answer)?,
+            ..at.clone()
+        })
+    }
+
+    /// Opens (or finds) the one-to-one conversation of the bot and `user` in `tenant_id`.
+    pub async fn open_personal(
+        &self,
+        service_url: &str,
+        tenant_id: &str,
+        user: &str,
+    ) -> Result<String, ChatError> {
+        let url = format!("{}/v3/conversations", service_url.trim_end_matches('/'));
+        let body = json!({
+            "isGroup": false,
+            "bot": { "id": format!("28:{}", self.credentials.app_id) },
+            "members": [{ "id": user }],
+            "tenantId": tenant_id,
+            "channelData": { "tenant": { "id": tenant_id } },
+        });
+        let answer = self.call(reqwest::Method::POST, &url, &body).await?;
+        id_of(&answer)
+    }
+
+    /// One call with the bot's token; a 401 gets one more try with a fresh token.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: &Value,
+    ) -> Result<Value, ChatError> {
+        for attempt in 0..2 {
+            let token = self.token(attempt > 0).await?;
+            let response = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(&token)
+                .json(body)
+                .send()
+                .await
+                .map_err(|e| ChatError::Unavailable(format!("Teams: {e}")))?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
+                continue;
+            }
+            if status.is_success() {
+                return Ok(response.json().await.unwrap_or(Value::Null));
+            }
+            let detail = response.text().await.unwrap_or_default();
+            return Err(classify(status, &detail));
+        }
+        Err(ChatError::Refused("Teams refused the bot's token".into()))
+    }
+
+    /// The bot's token, fetched again when `renew` or when it is about to expire.
+    async fn token(&self, renew: bool) -> Result<String, ChatError> {
+        let mut held = self.token.lock().await;
+        let now = self.clock.now();
+        if let Some(token) = held.as_ref().filter(|t| !renew && now < t.renew_at) {
+            return Ok(token.value.clone());
+        }
+        let c = &self.credentials;
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("client_id", &c.app_id)
+            .append_pair("client_secret", &c.app_password)
+            .append_pair("scope", SCOPE)
+            .finish();
+        let response = self
+            .http
+            .post(&c.token_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| ChatError::Unavailable(format!("Teams token: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            // The body may echo what was sent; only the status is kept.
+            return Err(classify(status, "the token request was refused"));
+        }
+        let token: TokenResponse = response
+            .json()
+            .await
+            .map_err(|e| ChatError::Unavailable(format!("Teams token: {e}")))?;
+        let lifetime = chrono::Duration::seconds(token.expires_in);
+        *held = Some(Token {
+            value: token.access_token.clone(),
+            renew_at: now + lifetime - RENEW_BEFORE,
+        });
+        Ok(token.access_token)
+    }
+}
+
+fn activities_url(service_url: &str, conversation_id: &str, activity_id: Option<&str>) -> String {
+    let base = service_url.trim_end_matches('/');
+    let conversation =
+        url::form_urlencoded::byte_serialize(conversation_id.as_bytes()).collect::<String>();
+    match activity_id {
+        Some(id) => {
+            let id = url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+            format!("{base}/v3/conversations/{conversation}/activities/{id}")
+        }
+        None => format!("{base}/v3/conversations/{conversation}/activities"),
+    }
+}
+
+fn id_of(answer: &Value) -> Result<String, ChatError> {
+    answer["id"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| ChatError::Unavailable("Teams answered without an id".into()))
+}
+
+/// Throttling and server errors are worth retrying; the rest will not get better.
+fn classify(status: StatusCode, detail: &str) -> ChatError {
+    let text = format!(
+        "Teams: HTTP {status}: {}",
+        detail.chars().take(200).collect::<String>()
+    );
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        ChatError::Unavailable(text)
+    } else {
+        ChatError::Refused(text)
+    }
+}

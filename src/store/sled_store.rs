@@ -26,8 +26,8 @@ pub struct SledStore {
 
 impl SledStore {
     pub fn open(path: &Path) -> StoreResult<SledStore> {
-        let db = sled::open(path).map_err(|e| {
-            let hint = if e.to_string().contains("lock") {
+        let db = open_waiting_for_lock(path).map_err(|e| {
+            let hint = if is_lock_error(&e) {
                 " (another prod-access process has it open: stop it, or work on a copy)"
             } else {
                 ""
@@ -129,6 +129,28 @@ impl SledStore {
     fn decode(bytes: &[u8]) -> StoreResult<Grant> {
         serde_json::from_slice(bytes).map_err(backend)
     }
+}
+
+/// How long opening waits for the store's file lock: a store just closed (a restart in the
+/// same process, the previous process exiting) releases it a moment after its last handle goes,
+/// when sled's background threads finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn open_waiting_for_lock(path: &Path) -> sled::Result<Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::open(path) {
+            Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+        || e.to_string().contains("could not acquire lock")
 }
 
 #[derive(Clone, Copy)]

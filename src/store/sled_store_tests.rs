@@ -199,3 +199,16 @@ async fn a_deadline_between_milliseconds_is_not_due_early() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_store_in_use_is_refused_with_what_to_do_about_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let _running = SledStore::open(dir.path()).unwrap();
+    let Err(StoreError::Backend(message)) = SledStore::open(dir.path()) else {
+        panic!("a second open of a store in use must fail");
+    };
+    assert!(
+        message.contains("another prod-access process has it open"),
+        "{message}"
+    );
+}

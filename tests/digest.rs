@@ -20,11 +20,11 @@ async fn next_digest(h: &Harness) -> support::fake_slack::Call {
 async fn approve(h: &Harness, user: &str, text: &str) -> String {
     let grant = h.request(user, text).await;
     h.click(BOB, "approve", &grant).await;
-    h.kube
-        .wait_until("bound", |k| {
-            k.all_bindings()
-                .iter()
-                .any(|b| b["metadata"]["name"] == format!("prod-access-{grant}").as_str())
+    h.slack
+        .next_matching("access granted", |c| {
+            c.param("channel") == AUDIT
+                && c.text().contains("Access granted")
+                && c.text().contains(&grant)
         })
         .await;
     grant
@@ -36,6 +36,11 @@ async fn at_nine_the_digest_tells_the_day_and_who_holds_access_now() {
     let expired = approve(&h, ALICE, "edit payments 2h INC-1 stuck queue").await;
     let denied = h.request(CAROL, "view payments 1h reading logs").await;
     h.click(BOB, "deny", &denied).await;
+    h.slack
+        .next_matching("the denial", |c| {
+            c.param("channel") == AUDIT && c.text().contains("denied")
+        })
+        .await;
     h.clock.advance(Duration::hours(2));
     h.kube
         .wait_until("alice's access removed", |k| k.binding_count() == 0)

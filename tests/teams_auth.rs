@@ -280,3 +280,28 @@ async fn a_key_nobody_published_is_refused_without_hammering_the_metadata_server
         Err(AuthError::WrongAlgorithm(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_metadata_cannot_be_fetched_requests_are_refused_without_a_fetch_each() {
+    init();
+    let clock = ManualClock::new(t0());
+    // Nothing listens here: every fetch fails at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1/.well-known/openidconfiguration");
+    let auth = BotAuth::new(APP_ID, &url, clock.clone()).unwrap();
+    let signing = key("key-1", &["msteams"]);
+    let header = token(&signing, t0().timestamp(), json!({}));
+    assert!(matches!(
+        auth.verify(Some(&header), "msteams", SERVICE_URL).await,
+        Err(AuthError::KeysUnavailable(_))
+    ));
+    // Within 30 s there is no new fetch; the key is simply unknown.
+    assert_eq!(
+        auth.verify(Some(&header), "msteams", SERVICE_URL).await,
+        Err(AuthError::UnknownKey)
+    );
+}

@@ -117,3 +117,35 @@ async fn entries_written_while_the_receiver_is_down_survive_a_restart_and_are_de
     assert_eq!(receiver.accepted_seqs(), [1, 2, 3, 4]);
     assert_eq!(receiver.accepted()[3].json()["kind"], "revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_the_stored_log_stops_delivery_instead_of_being_skipped() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.set_down(true);
+    let mut h = Harness::start_with_webhook(receiver.url()).await;
+    let grant = h.request(ALICE, "edit payments 1h INC-7 deploy").await;
+    h.next_audit().await;
+    h.click(BOB, "approve", &grant).await;
+    assert_says(&h.next_audit().await, "Access granted");
+    h.stop().await;
+    {
+        let db = sled::open(h.store_path()).unwrap();
+        db.open_tree("audit")
+            .unwrap()
+            .remove(2u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    h.restart().await;
+    receiver.set_down(false);
+    retry_until(&h, "entry 1 delivered", || receiver.accepted().len() == 1).await;
+    for _ in 0..5 {
+        h.clock.advance(Duration::minutes(5));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        receiver.accepted_seqs(),
+        [1],
+        "entry 3 is not sent past the missing 2"
+    );
+}

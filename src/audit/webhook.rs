@@ -75,9 +75,11 @@ impl WebhookSink {
     pub async fn run(self) {
         let mut failures = 0u32;
         loop {
-            let outcome = self.deliver_pending().await;
-            match outcome {
-                Ok(()) => failures = 0,
+            match self.deliver_pending().await {
+                Ok(delivered) => {
+                    failures = 0;
+                    self.log.wait_for_entry_after(delivered).await;
+                }
                 Err(e) => {
                     failures += 1;
                     let wait = BACKOFF.delay(failures, fastrand::f64());
@@ -88,37 +90,48 @@ impl WebhookSink {
                     }
                     let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                     self.clock.sleep_until(self.clock.now() + wait).await;
-                    continue;
                 }
-            }
-            match self.log.cursor(CURSOR).await {
-                Ok(delivered) => self.log.wait_for_entry_after(delivered).await,
-                Err(e) => error!(error = %e, "audit webhook cannot read its cursor"),
             }
         }
     }
 
-    /// Sends every entry after the cursor, moving the cursor after each; stops at the first
-    /// that fails.
-    async fn deliver_pending(&self) -> Result<(), String> {
+    /// Sends every durable entry after the cursor, in order, moving the cursor after each;
+    /// stops at the first that fails. Returns how far delivery got.
+    async fn deliver_pending(&self) -> Result<u64, String> {
         loop {
             let delivered = self.log.cursor(CURSOR).await.map_err(|e| e.to_string())?;
+            let durable = self.log.durable_seq();
+            if delivered >= durable {
+                return Ok(delivered);
+            }
             let page = self
                 .log
                 .entries_after(delivered, PAGE)
                 .await
                 .map_err(|e| e.to_string())?;
-            if page.is_empty() {
-                return Ok(());
-            }
-            for entry in &page {
+            let mut expected = delivered + 1;
+            for entry in page.iter().take_while(|e| e.key <= durable) {
+                // A gap or a damaged entry is never skipped: the receiver would miss it silently.
+                if entry.key != expected
+                    || entry.json.get("seq").and_then(|s| s.as_u64()) != Some(expected)
+                {
+                    return Err(format!(
+                        "audit entry {expected} is missing or damaged in the store; delivery waits (run `prod-access audit verify`)"
+                    ));
+                }
                 self.deliver(entry).await?;
                 self.log
                     .set_cursor(CURSOR, entry.key)
                     .await
                     .map_err(|e| e.to_string())?;
+                expected += 1;
             }
-            info!(url = %self.url, up_to = page.last().map(|e| e.key), "audit entries delivered");
+            if expected == delivered + 1 {
+                return Err(format!(
+                    "audit entry {expected} is missing from the store; delivery waits (run `prod-access audit verify`)"
+                ));
+            }
+            info!(url = %self.url, up_to = expected - 1, "audit entries delivered");
         }
     }
 

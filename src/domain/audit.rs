@@ -338,6 +338,8 @@ pub enum ChainBreak {
     Unlinked { seq: u64 },
     /// The entries from `seq` on lie past where the store recorded the chain's end.
     BeyondHead { seq: u64 },
+    /// The store holds entries (up to `last`) but no record of where the chain ends.
+    HeadMissing { last: u64 },
 }
 
 impl ChainBreak {
@@ -349,6 +351,7 @@ impl ChainBreak {
             | ChainBreak::Missing { seq, .. }
             | ChainBreak::Unlinked { seq }
             | ChainBreak::BeyondHead { seq } => *seq,
+            ChainBreak::HeadMissing { last } => *last,
             ChainBreak::OutOfPlace { expected, .. } => *expected,
         }
     }
@@ -377,6 +380,10 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::Unlinked { seq } => write!(
                 f,
                 "entry {seq} does not follow the entry before it (entries were removed, replaced or reordered)"
+            ),
+            ChainBreak::HeadMissing { last } => write!(
+                f,
+                "the record of the chain's end is gone (entries up to {last} remain): entries after {last} may have been removed"
             ),
             ChainBreak::BeyondHead { seq } => write!(
                 f,
@@ -458,6 +465,11 @@ impl ChainVerifier {
             hash: hash.to_string(),
         };
         Ok(())
+    }
+
+    /// The last entry checked so far (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        self.head.as_ref().map_or(0, |h| h.seq)
     }
 
     /// The chain so far, checked against where the store recorded its end.

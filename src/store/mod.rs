@@ -58,7 +58,9 @@ pub trait AuditLog: Send + Sync {
     async fn entries_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<AuditEntry>>;
     /// Where the store recorded the chain's end; `None` while the log is empty.
     async fn head(&self) -> StoreResult<Option<ChainHead>>;
-    /// Waits until the log holds an entry after `seq`.
+    /// The last entry known to be on disk; sinks send nothing past it.
+    fn durable_seq(&self) -> u64;
+    /// Waits until the log durably holds an entry after `seq`.
     async fn wait_for_entry_after(&self, seq: u64);
     /// A named delivery position (the webhook's), 0 when never set.
     async fn cursor(&self, name: &str) -> StoreResult<u64>;

@@ -15,6 +15,8 @@ use super::{AuditLog, SledStore, StoreError, StoreResult};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry, chain};
 
 const HEAD: &[u8] = b"head";
+/// How far before `since` the backward scan of `entries_since` keeps looking.
+const SINCE_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 
 pub(super) struct AuditTrees {
     pub(super) entries: Tree,
@@ -68,7 +70,13 @@ pub(super) fn append_in(
     for event in events {
         let entry = chain(&head, event.clone());
         let encoded = serde_json::to_vec(&entry).map_err(|e| abort(backend(e)))?;
-        entries.insert(&entry.seq.to_be_bytes(), encoded)?;
+        // Never over an existing entry: a missing or stale head must not rewrite history.
+        if entries.insert(&entry.seq.to_be_bytes(), encoded)?.is_some() {
+            return Err(abort(StoreError::Backend(format!(
+                "audit entry {} already exists: the chain's recorded head is missing or behind; run `prod-access audit verify`",
+                entry.seq
+            ))));
+        }
         head = ChainHead {
             seq: entry.seq,
             hash: entry.hash,
@@ -111,11 +119,10 @@ impl AuditLog for SledStore {
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(backend(e)),
         };
-        self.flush().await?;
         let Some(head) = head else {
             return Ok(Vec::new());
         };
-        self.audit.announce(head);
+        self.flush_and_announce(Some(head)).await?;
         let appended = self.entries_after(before, events.len()).await?;
         Ok(appended
             .into_iter()
@@ -140,10 +147,14 @@ impl AuditLog for SledStore {
             let Ok(entry) = serde_json::from_slice::<AuditEntry>(&value) else {
                 continue;
             };
-            if entry.event.at < since {
+            // Times follow sequence numbers only roughly (concurrent writers, a clock step), so
+            // the scan goes a little past the boundary before it stops.
+            if entry.event.at < since - SINCE_SLACK {
                 break;
             }
-            found.push(entry);
+            if entry.event.at >= since {
+                found.push(entry);
+            }
         }
         found.reverse();
         Ok(found)
@@ -154,6 +165,10 @@ impl AuditLog for SledStore {
             Some(bytes) => Ok(Some(decode_head(&bytes)?)),
             None => Ok(None),
         }
+    }
+
+    fn durable_seq(&self) -> u64 {
+        *self.audit.last_seq.borrow()
     }
 
     async fn wait_for_entry_after(&self, seq: u64) {

@@ -159,3 +159,26 @@ async fn a_waiting_sink_wakes_when_an_entry_is_appended() {
         .expect("woke")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_lost_head_stops_appends_instead_of_overwriting_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    store.insert(&grant("g1")).await.unwrap();
+    store.audit.meta.remove(HEAD).unwrap();
+    let refused = store.insert(&grant("g2")).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Backend(e)) if e.contains("audit entry 1 already exists")),
+        "{:?}",
+        refused.err()
+    );
+    assert!(
+        store.get("g2").await.unwrap().is_none(),
+        "nothing half-done"
+    );
+    let walked = crate::audit::walk_chain(&store).await.unwrap();
+    assert_eq!(
+        walked,
+        Err(crate::domain::audit::ChainBreak::HeadMissing { last: 1 })
+    );
+}

@@ -13,6 +13,7 @@ use sled::{Db, Transactional, Tree};
 
 use super::sled_audit::{AuditTrees, append_in};
 use super::{GrantStore, StoreError, StoreResult};
+use crate::domain::audit::ChainHead;
 use crate::domain::grant::Grant;
 
 pub struct SledStore {
@@ -51,6 +52,16 @@ impl SledStore {
     /// sled 0.34's `flush_async` can hang forever when several flushes overlap
     /// (spacejam/sled#1308, fixed only after the last release), so the blocking flush runs on
     /// the blocking pool instead.
+    /// Flushes, then tells sinks how far the audit log now durably reaches: an entry is never
+    /// sent anywhere before it is on disk (a crash could otherwise reuse its number).
+    pub(super) async fn flush_and_announce(&self, head: Option<ChainHead>) -> StoreResult<()> {
+        self.flush().await?;
+        if let Some(head) = head {
+            self.audit.announce(head);
+        }
+        Ok(())
+    }
+
     pub(super) async fn flush(&self) -> StoreResult<()> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
@@ -60,7 +71,9 @@ impl SledStore {
         Ok(())
     }
 
-    fn write(&self, mode: WriteMode, next: &Grant) -> StoreResult<()> {
+    /// Writes the grant and appends its journal; the new head of the audit chain, if it moved.
+    /// Nothing is durable until the caller flushes.
+    fn write(&self, mode: WriteMode, next: &Grant) -> StoreResult<Option<ChainHead>> {
         // The journal goes into the audit log, not onto the stored grant.
         let mut stored = next.clone();
         let journal = std::mem::take(&mut stored.journal);
@@ -108,19 +121,14 @@ impl SledStore {
                 // Events of versions already stored were appended with them.
                 let new_events: Vec<_> = journal
                     .iter()
-                    .filter(|e| e.grant_version.is_none_or(|v| v > stored_version))
+                    .filter(|e| e.grant_version.is_some_and(|v| v > stored_version))
                     .cloned()
                     .collect();
                 append_in(audit_entries, audit_meta, &new_events)
             },
         );
         match result {
-            Ok(appended_to) => {
-                if let Some(head) = appended_to {
-                    self.audit.announce(head);
-                }
-                Ok(())
-            }
+            Ok(appended_to) => Ok(appended_to),
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(backend(e)),
         }
@@ -241,8 +249,8 @@ impl SledStore {
 #[async_trait]
 impl GrantStore for SledStore {
     async fn insert(&self, grant: &Grant) -> StoreResult<()> {
-        self.write(WriteMode::Insert, grant)?;
-        self.flush().await
+        let head = self.write(WriteMode::Insert, grant)?;
+        self.flush_and_announce(head).await
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<Grant>> {
@@ -253,8 +261,8 @@ impl GrantStore for SledStore {
     }
 
     async fn replace(&self, expected_version: u64, next: &Grant) -> StoreResult<()> {
-        self.write(WriteMode::Replace { expected_version }, next)?;
-        self.flush().await
+        let head = self.write(WriteMode::Replace { expected_version }, next)?;
+        self.flush_and_announce(head).await
     }
 
     async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>> {

@@ -74,6 +74,8 @@ struct SigningKey {
 struct KeyCache {
     keys: HashMap<String, SigningKey>,
     fetched_at: Option<DateTime<Utc>>,
+    /// The last fetch, successful or not: an outage must not turn every request into a fetch.
+    attempted_at: Option<DateTime<Utc>>,
 }
 
 pub struct BotAuth {
@@ -150,13 +152,14 @@ impl BotAuth {
     async fn refresh_if_needed(&self, cache: &mut KeyCache, kid: &str) -> Result<(), AuthError> {
         let now = self.clock.now();
         let stale = cache.fetched_at.is_none_or(|at| now - at >= KEYS_KEPT_FOR);
-        let unknown = !cache.keys.contains_key(kid)
-            && cache
-                .fetched_at
-                .is_none_or(|at| now - at >= REFRESH_AT_MOST_EVERY);
-        if !stale && !unknown {
+        let unknown = !cache.keys.contains_key(kid);
+        let may_fetch = cache
+            .attempted_at
+            .is_none_or(|at| now - at >= REFRESH_AT_MOST_EVERY);
+        if !(stale || unknown) || !may_fetch {
             return Ok(());
         }
+        cache.attempted_at = Some(now);
         match self.fetch_keys().await {
             Ok(keys) => {
                 info!(keys = keys.len(), "Bot Framework signing keys fetched");

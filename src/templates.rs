@@ -494,3 +494,7 @@ impl Templates {
 #[cfg(test)]
 #[path = "templates_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "templates_audit_tests.rs"]
+mod audit_tests;

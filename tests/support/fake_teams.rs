@@ -219,26 +219,40 @@ async fn send(
     Json(json!({ "id": id })).into_response()
 }
 
+/// The token check and the activity's existence, shared by reply and update; the locked state.
+fn existing<'a>(
+    state: &'a Mutex<State_>,
+    headers: &HeaderMap,
+    conversation: &str,
+    activity: &str,
+) -> Result<std::sync::MutexGuard<'a, State_>, Box<Response>> {
+    let mut state = state.lock().unwrap();
+    if let Some(refusal) = refused(&mut state, headers) {
+        return Err(Box::new(refusal));
+    }
+    if !state
+        .stored
+        .contains_key(&(conversation.to_string(), activity.to_string()))
+    {
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "ActivityNotFound",
+            "Activity not found.",
+        )));
+    }
+    Ok(state)
+}
+
 async fn reply(
     State(state): State<Arc<Mutex<State_>>>,
     Path((conversation, activity)): Path<(String, String)>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut state = state.lock().unwrap();
-    if let Some(refusal) = refused(&mut state, &headers) {
-        return refusal;
-    }
-    if !state
-        .stored
-        .contains_key(&(conversation.clone(), activity.clone()))
-    {
-        return error(
-            StatusCode::NOT_FOUND,
-            "ActivityNotFound",
-            "The activity replied to does not exist.",
-        );
-    }
+    let mut state = match existing(&state, &headers, &conversation, &activity) {
+        Ok(state) => state,
+        Err(refusal) => return *refusal,
+    };
     record(&mut state, "reply", &conversation, Some(&activity), &body);
     let id = new_id(&mut state);
     state.stored.insert((conversation, id.clone()), body);
@@ -251,20 +265,12 @@ async fn update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut state = state.lock().unwrap();
-    if let Some(refusal) = refused(&mut state, &headers) {
-        return refusal;
-    }
-    let key = (conversation.clone(), activity.clone());
-    if !state.stored.contains_key(&key) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "ActivityNotFound",
-            "Activity not found.",
-        );
-    }
+    let mut state = match existing(&state, &headers, &conversation, &activity) {
+        Ok(state) => state,
+        Err(refusal) => return *refusal,
+    };
     record(&mut state, "update", &conversation, Some(&activity), &body);
-    state.stored.insert(key, body);
+    state.stored.insert((conversation, activity.clone()), body);
     Json(json!({ "id": activity })).into_response()
 }
 

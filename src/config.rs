@@ -2,7 +2,6 @@
 //! only ever come from the environment.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +28,12 @@ pub struct ConfigFile {
     pub listen: SocketAddr,
     /// Directory of the embedded store; created if missing.
     pub store_path: PathBuf,
-    pub slack: SlackSettings,
+    /// Serve Slack. Give either this or `teams`.
+    #[serde(default)]
+    pub slack: Option<SlackSettings>,
+    /// Serve Microsoft Teams. Give either this or `slack`.
+    #[serde(default)]
+    pub teams: Option<TeamsSettings>,
     #[serde(default)]
     pub kubernetes: KubernetesSettings,
     /// The policy, inline. Give either this or `policy_file`.
@@ -99,7 +103,7 @@ pub struct ClusterSettings {
 pub struct Config {
     pub listen: SocketAddr,
     pub store_path: PathBuf,
-    pub slack: SlackSettings,
+    pub chat: ChatSettings,
     pub kubernetes: KubernetesSettings,
     pub clusters: BTreeMap<String, ClusterSettings>,
     pub audit: AuditSettings,
@@ -226,10 +230,21 @@ impl Config {
             }
             (None, None) => return Err("missing `policy` (or `policy_file`)".into()),
         };
+        let chat = match (file.slack, file.teams) {
+            (Some(slack), None) => ChatSettings::Slack(slack),
+            (None, Some(teams)) => ChatSettings::Teams(teams),
+            (Some(_), Some(_)) => {
+                return Err(
+                    "give either `slack` or `teams`, not both (run one prod-access per platform)"
+                        .into(),
+                );
+            }
+            (None, None) => return Err("missing `slack` (or `teams`)".into()),
+        };
         Ok(Config {
             listen: file.listen,
             store_path: file.store_path,
-            slack: file.slack,
+            chat,
             kubernetes: file.kubernetes,
             clusters: file.clusters,
             audit: file.audit,
@@ -303,9 +318,7 @@ impl Config {
                 "a role has `kubeconfig: true`: set kubernetes.kubeconfig.server (and its CA) so the files can reach the cluster".into(),
             ));
         }
-        if let Err(e) = check_api_url(&self.slack.api_url) {
-            problems.push(at(&["slack", "api_url"], e));
-        }
+        problems.extend(self.chat_problems());
         if let Err(e) = crate::audit::digest::parse_schedule(&self.audit.digest_schedule) {
             problems.push(at(&["audit", "digest_schedule"], e));
         }
@@ -313,17 +326,6 @@ impl Config {
             && let Err(e) = check_api_url(&webhook.url)
         {
             problems.push(at(&["audit", "webhook", "url"], e));
-        }
-        for (key, value) in [
-            ("approvals_channel", &self.slack.approvals_channel),
-            ("audit_channel", &self.slack.audit_channel),
-        ] {
-            if value.trim().is_empty() {
-                problems.push(at(
-                    &["slack", key],
-                    "must be a Slack channel ID such as C0123ABCD".into(),
-                ));
-            }
         }
         problems
     }
@@ -409,7 +411,7 @@ pub fn schema(policy_only: bool) -> serde_json::Value {
 
 /// HTTPS anywhere; plain HTTP only to this machine, so the bot token never crosses a network in
 /// clear text.
-fn check_api_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_api_url(url: &str) -> Result<(), String> {
     let uri: axum::http::Uri = url
         .parse()
         .map_err(|e| format!("`{url}` is not a URL ({e})"))?;
@@ -433,51 +435,10 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Secrets, read from the environment only and never printed.
-#[derive(Clone)]
-pub struct Secrets {
-    pub slack_bot_token: String,
-    /// Verifies Slack's HTTP requests; not needed in Socket Mode.
-    pub slack_signing_secret: Option<String>,
-    /// The app-level token (`xapp-…`, scope `connections:write`): set, the bot runs in Socket
-    /// Mode and needs no public URL.
-    pub slack_app_token: Option<String>,
-    /// Signs what the audit webhook sends (`PROD_ACCESS_AUDIT_WEBHOOK_SECRET`).
-    pub audit_webhook_secret: Option<String>,
-}
+#[path = "config_chat.rs"]
+mod chat;
 
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secrets { .. }")
-    }
-}
-
-impl Secrets {
-    pub fn from_env() -> anyhow::Result<Secrets> {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| anyhow::anyhow!("the environment variable {name} must be set"))
-        };
-        let slack_app_token = var("SLACK_APP_TOKEN").ok();
-        let slack_signing_secret = match (&slack_app_token, var("SLACK_SIGNING_SECRET")) {
-            (_, Ok(secret)) => Some(secret),
-            (Some(_), Err(_)) => None,
-            (None, Err(e)) => {
-                return Err(
-                    e.context("HTTP mode needs it (or set SLACK_APP_TOKEN to run in Socket Mode)")
-                );
-            }
-        };
-        Ok(Secrets {
-            slack_bot_token: var("SLACK_BOT_TOKEN")?,
-            slack_signing_secret,
-            slack_app_token,
-            audit_webhook_secret: var(WEBHOOK_SECRET_VAR).ok(),
-        })
-    }
-}
+pub use chat::{ChatSettings, Secrets, TeamsSettings};
 
 #[path = "config_locate.rs"]
 mod locate;

@@ -22,6 +22,16 @@ pub(super) fn locate(text: &str, path: &[String]) -> Option<(usize, usize)> {
             };
             return Some(value.map_or_else(|| position(&slack), position));
         }
+        ["teams", key] => {
+            let spans: ConfigSpans = serde_saphyr::from_str(text).ok()?;
+            let teams = spans.teams?;
+            return Some(
+                teams
+                    .value
+                    .get(*key)
+                    .map_or_else(|| position(&teams), position),
+            );
+        }
         ["audit", key, ..] => {
             let spans: ConfigSpans = serde_saphyr::from_str(text).ok()?;
             let audit = spans.audit?;
@@ -86,6 +96,8 @@ type At = Option<Spanned<IgnoredAny>>;
 struct ConfigSpans {
     #[serde(default)]
     slack: Option<Spanned<SlackSpans>>,
+    #[serde(default)]
+    teams: Option<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>,
     #[serde(default)]
     policy: Option<Spanned<PolicySpans>>,
     #[serde(default)]

@@ -19,7 +19,10 @@ fn check_error(path: &Path) -> String {
 fn the_shipped_example_is_valid() {
     let config = Config::parse(EXAMPLE).unwrap();
     assert_eq!(config.problems(), Vec::<Problem>::new());
-    assert_eq!(config.slack.api_url, DEFAULT_SLACK_API_URL);
+    match &config.chat {
+        ChatSettings::Slack(slack) => assert_eq!(slack.api_url, DEFAULT_SLACK_API_URL),
+        other => panic!("{other:?}"),
+    }
     assert!(config.policy.roles.contains_key("edit"));
 }
 
@@ -159,10 +162,11 @@ fn plain_http_is_only_allowed_to_loopback() {
 #[test]
 fn secrets_never_print() {
     let secrets = Secrets {
-        slack_bot_token: "xoxb-secret".into(),
+        slack_bot_token: Some("xoxb-secret".into()),
         slack_signing_secret: Some("shh".into()),
         slack_app_token: Some("xapp-hidden".into()),
         audit_webhook_secret: Some("hush".into()),
+        teams_app_password: Some("teams-hidden".into()),
     };
     let printed = format!("{secrets:?}");
     assert!(
@@ -170,6 +174,96 @@ fn secrets_never_print() {
             && !printed.contains("shh")
             && !printed.contains("hush")
             && !printed.contains("xapp")
+            && !printed.contains("teams-hidden")
+    );
+}
+
+const TEAMS_EXAMPLE: &str = include_str!("../config.teams.example.yaml");
+
+#[test]
+fn the_shipped_teams_example_is_valid() {
+    let config = Config::parse(TEAMS_EXAMPLE).unwrap();
+    assert_eq!(config.problems(), Vec::<Problem>::new());
+    assert_eq!(config.platform(), crate::chat::Platform::Teams);
+    assert_eq!(
+        config.chat.approvals_channel(),
+        "19:approvals0000000000000000000@thread.tacv2"
+    );
+    match &config.chat {
+        ChatSettings::Teams(teams) => {
+            assert_eq!(teams.service_url, chat::DEFAULT_TEAMS_SERVICE_URL)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn one_platform_per_deployment() {
+    let slack_part = EXAMPLE
+        .split("kubernetes:")
+        .next()
+        .unwrap()
+        .split("slack:")
+        .nth(1)
+        .unwrap();
+    let both = TEAMS_EXAMPLE.replace("teams:", &format!("slack:{slack_part}teams:"));
+    let error = Config::parse(&both).unwrap_err();
+    assert!(error.contains("either `slack` or `teams`"), "{error}");
+    let neither = EXAMPLE.replace("slack:", "slackk:");
+    assert!(Config::parse(&neither).is_err());
+}
+
+#[test]
+fn in_teams_approvers_are_emails_and_no_role_sends_a_kubeconfig() {
+    let text = TEAMS_EXAMPLE
+        .replace(
+            "[bob.smith@example.com, carol.jones@example.com]",
+            "[U0BOBSMITH, S0SRE]",
+        )
+        .replace(
+            "      approvals: 2",
+            "      approvals: 2\n      kubeconfig: true",
+        );
+    let config = Config::parse(&text).unwrap();
+    let problems: Vec<String> = config
+        .problems()
+        .iter()
+        .map(|p| format!("{}: {}", p.path.join("."), p.message))
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("policy.approvers: `U0BOBSMITH` is not an email")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`S0SRE` is not an email")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("policy.roles.admin.kubeconfig: Teams cannot deliver")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn teams_settings_must_be_filled_and_urls_safe() {
+    let text = TEAMS_EXAMPLE
+        .replace("00000000-0000-0000-0000-000000000000", "\"\"")
+        .replace(
+            "https://smba.trafficmanager.net/teams/",
+            "http://smba.example.com/",
+        );
+    let config = Config::parse(&text).unwrap();
+    let paths: Vec<String> = config.problems().iter().map(|p| p.path.join(".")).collect();
+    assert!(paths.contains(&"teams.app_id".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"teams.service_url".to_string()),
+        "{paths:?}"
     );
 }
 

@@ -198,7 +198,7 @@ fn audit(command: AuditCommand, args: StoreArgs) -> anyhow::Result<()> {
 
 fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path)?;
-    let secrets = Secrets::from_env()?;
+    let secrets = Secrets::from_env(config.platform())?;
     tokio::runtime::Runtime::new()?.block_on(async move {
         let clusters = connect_clusters(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;

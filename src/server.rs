@@ -12,13 +12,96 @@ use tracing::info;
 
 use crate::app::{Adapters, App, Settings};
 use crate::audit::webhook::WebhookSink;
-use crate::chat::slack::{SlackChat, api_client};
+use crate::chat::Chat;
+use crate::chat::slack::{SlackApiClient, SlackChat, api_client};
+use crate::chat::teams::auth::BotAuth;
+use crate::chat::teams::chat::{TeamsChat, TeamsPlace};
+use crate::chat::teams::connector::{Connector, Credentials};
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
-use crate::config::{Config, Secrets, WEBHOOK_SECRET_VAR};
+use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
+use crate::http::teams::TeamsEndpoint;
 use crate::socket_mode::SocketMode;
 use crate::store::SledStore;
 use crate::{audit, http, reconciler, scheduler};
+
+/// The chat platform's adapter and what it needs to reach the bot.
+enum Platform {
+    Slack {
+        client: Arc<SlackApiClient>,
+        chat: Arc<SlackChat>,
+        /// Set: Socket Mode.
+        app_token: Option<String>,
+        /// Empty in Socket Mode.
+        signing_secret: String,
+    },
+    Teams(Arc<TeamsEndpoint>),
+}
+
+impl Platform {
+    fn connect(config: &Config, secrets: &Secrets, clock: &SharedClock) -> anyhow::Result<Self> {
+        match &config.chat {
+            ChatSettings::Slack(slack) => {
+                let token = secrets
+                    .slack_bot_token
+                    .as_deref()
+                    .context("SLACK_BOT_TOKEN must be set")?;
+                let signing_secret = match (&secrets.slack_app_token, &secrets.slack_signing_secret)
+                {
+                    (Some(_), _) => String::new(),
+                    (None, Some(secret)) => secret.clone(),
+                    (None, None) => anyhow::bail!(
+                        "SLACK_SIGNING_SECRET must be set for HTTP mode (or SLACK_APP_TOKEN for Socket Mode)"
+                    ),
+                };
+                let client = api_client(&slack.api_url)?;
+                Ok(Platform::Slack {
+                    chat: Arc::new(SlackChat::new(client.clone(), token)),
+                    client,
+                    app_token: secrets.slack_app_token.clone(),
+                    signing_secret,
+                })
+            }
+            ChatSettings::Teams(teams) => {
+                let password = secrets
+                    .teams_app_password
+                    .clone()
+                    .context("TEAMS_APP_PASSWORD must be set")?;
+                let connector = Connector::new(
+                    Credentials {
+                        app_id: teams.app_id.clone(),
+                        app_password: password,
+                        token_url: teams.token_url.clone(),
+                    },
+                    Arc::clone(clock),
+                )?;
+                let chat = TeamsChat::new(
+                    connector,
+                    TeamsPlace {
+                        tenant_id: teams.tenant_id.clone(),
+                        service_url: teams.service_url.clone(),
+                        directory_conversation: teams.approvals_channel.clone(),
+                    },
+                );
+                Ok(Platform::Teams(Arc::new(TeamsEndpoint {
+                    auth: BotAuth::new(
+                        &teams.app_id,
+                        &teams.openid_metadata_url,
+                        Arc::clone(clock),
+                    )?,
+                    chat: Arc::new(chat),
+                })))
+            }
+        }
+    }
+
+    fn chat(&self) -> Arc<dyn Chat> {
+        match self {
+            Platform::Slack { chat, .. } => chat.clone(),
+            Platform::Teams(endpoint) => endpoint.chat.clone(),
+        }
+    }
+}
 
 pub struct Server {
     addr: SocketAddr,
@@ -42,10 +125,7 @@ impl Server {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Server> {
-        anyhow::ensure!(
-            secrets.slack_app_token.is_some() || secrets.slack_signing_secret.is_some(),
-            "SLACK_SIGNING_SECRET must be set for HTTP mode (or SLACK_APP_TOKEN for Socket Mode)"
-        );
+        let platform = Platform::connect(config, secrets, &clock)?;
         std::fs::create_dir_all(&config.store_path).with_context(|| {
             format!(
                 "cannot create the store directory {}",
@@ -69,23 +149,19 @@ impl Server {
             }
             None => None,
         };
-        let slack_client = api_client(&config.slack.api_url)?;
-        let chat = Arc::new(SlackChat::new(
-            slack_client.clone(),
-            &secrets.slack_bot_token,
-        ));
         let app = App::new(
             Adapters {
                 audit: store.clone(),
                 store: store.clone(),
-                chat,
+                chat: platform.chat(),
                 clusters,
                 clock: Arc::clone(&clock),
             },
             config.policy.clone(),
             Settings {
-                approvals_channel: config.slack.approvals_channel.clone(),
-                audit_channel: config.slack.audit_channel.clone(),
+                platform: config.platform(),
+                approvals_channel: config.chat.approvals_channel().to_string(),
+                audit_channel: config.chat.audit_channel().to_string(),
                 subject_prefix: config.kubernetes.subject_prefix.clone(),
                 group_prefix: config.kubernetes.group_prefix.clone(),
                 identities: config.kubernetes.identities.clone(),
@@ -122,21 +198,31 @@ impl Server {
             audit_tasks.push(tokio::spawn(sink.run()));
         }
 
-        // Socket Mode when there is an app token: Slack then reaches the bot over connections
-        // it opens, and the HTTP server keeps only the health checks.
-        let socket_mode = match &secrets.slack_app_token {
-            Some(token) => {
-                Some(SocketMode::start(Arc::clone(&app), slack_client.clone(), token).await?)
-            }
-            None => None,
+        let (socket_mode, routes) = match platform {
+            // Socket Mode when there is an app token: Slack then reaches the bot over connections
+            // it opens, and the HTTP server keeps only the health checks.
+            Platform::Slack {
+                client,
+                app_token: Some(token),
+                ..
+            } => (
+                Some(SocketMode::start(Arc::clone(&app), client, &token).await?),
+                http::ChatRoutes::None,
+            ),
+            Platform::Slack {
+                client,
+                signing_secret,
+                ..
+            } => (
+                None,
+                http::ChatRoutes::Slack {
+                    client,
+                    signing_secret,
+                },
+            ),
+            Platform::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),
         };
-        let signing_secret = match socket_mode {
-            Some(_) => None,
-            None => Some(secrets.slack_signing_secret.as_deref().context(
-                "SLACK_SIGNING_SECRET must be set for HTTP mode (or SLACK_APP_TOKEN for Socket Mode)",
-            )?),
-        };
-        let router = http::router(Arc::clone(&app), slack_client, signing_secret);
+        let router = http::router(Arc::clone(&app), routes);
         let addr = listener.local_addr()?;
         let (stop_http, stopped) = oneshot::channel();
         let http = tokio::spawn(async move {

@@ -6,13 +6,35 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::chat::Platform;
 use crate::domain::grant::{Extension, Grant};
 use crate::domain::policy::{ApproverRef, Policy};
 
-pub(super) fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// Escapes user-typed text so it cannot ping people, forge links or change the formatting:
+/// Slack's three control characters; for Teams, the markdown that makes links, HTML and emphasis.
+pub(super) fn escape(platform: Platform, text: &str) -> String {
+    match platform {
+        Platform::Slack => text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+        Platform::Teams => {
+            let mut out = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '&' => out.push_str("&amp;"),
+                    '\\' | '*' | '_' | '[' | ']' | '`' | '#' | '~' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+    }
 }
 
 /// At most `max` characters, ending in an ellipsis when cut, for Slack's per-field limits.
@@ -29,23 +51,31 @@ pub(super) fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// A Slack date token: shown in each reader's time zone, with RFC 3339 as the fallback text.
-pub(super) fn slack_time(at: DateTime<Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
-        at.timestamp(),
-        at.to_rfc3339_opts(SecondsFormat::Secs, true)
-    )
+/// A time as each platform shows it: in Slack a date token (each reader's time zone, RFC 3339
+/// as the fallback text); in Teams, which has no such token in messages, the time in UTC.
+pub(super) fn shown_time(platform: Platform, at: DateTime<Utc>) -> String {
+    match platform {
+        Platform::Slack => format!(
+            "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+            at.timestamp(),
+            at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+        Platform::Teams => at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
 }
 
-/// How Slack shows each kind of approver: users and groups as mentions, emails as text.
-pub(super) fn mentions(approvers: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+/// How each platform shows approvers: in Slack users and groups as mentions, emails as text; in
+/// Teams, where people are known by their email (UPN), as text.
+pub(super) fn mentions(
+    platform: Platform,
+    approvers: impl IntoIterator<Item = impl AsRef<str>>,
+) -> String {
     approvers
         .into_iter()
-        .map(|a| match ApproverRef::parse(a.as_ref()) {
-            ApproverRef::User(id) => format!("<@{id}>"),
-            ApproverRef::Group(id) => format!("<!subteam^{id}>"),
-            ApproverRef::Email(email) | ApproverRef::Invalid(email) => slack_escape(email),
+        .map(|a| match (platform, ApproverRef::parse(a.as_ref())) {
+            (Platform::Slack, ApproverRef::User(id)) => format!("<@{id}>"),
+            (Platform::Slack, ApproverRef::Group(id)) => format!("<!subteam^{id}>"),
+            _ => escape(platform, a.as_ref()),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -70,9 +100,9 @@ pub(super) struct GrantView<'a> {
     denied_by: Option<&'a str>,
     ended_by: Option<&'a str>,
     subject: Option<&'a str>,
-    review_deadline_slack: String,
-    expires_at_slack: Option<String>,
-    ended_at_slack: Option<String>,
+    review_deadline_text: String,
+    expires_at_text: Option<String>,
+    ended_at_text: Option<String>,
     failure: Option<&'a str>,
     extension: Option<ExtensionView<'a>>,
     retry: Option<RetryView<'a>>,
@@ -84,7 +114,7 @@ pub(super) struct RetryView<'a> {
     effect: &'static str,
     failures: u32,
     error: &'a str,
-    next_at_slack: String,
+    next_at_text: String,
 }
 
 #[derive(Serialize)]
@@ -98,7 +128,7 @@ pub(super) struct ExtensionView<'a> {
 }
 
 impl<'a> ExtensionView<'a> {
-    pub(super) fn of(x: &'a Extension) -> Self {
+    pub(super) fn of(x: &'a Extension, p: Platform) -> Self {
         ExtensionView {
             by: human(Duration::from_secs(x.by_secs)),
             state: match x.state {
@@ -108,14 +138,14 @@ impl<'a> ExtensionView<'a> {
             },
             required_approvals: x.required_approvals,
             approvals: x.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: mentions(x.approvals.iter().map(|a| &a.by)),
+            approvers_text: mentions(p, x.approvals.iter().map(|a| &a.by)),
             denied_by: x.denial.as_ref().map(|d| d.by.as_str()),
         }
     }
 }
 
 impl<'a> GrantView<'a> {
-    pub(super) fn of(g: &'a Grant) -> Self {
+    pub(super) fn of(g: &'a Grant, p: Platform) -> Self {
         GrantView {
             id: &g.id,
             state: g.state.as_str(),
@@ -130,20 +160,20 @@ impl<'a> GrantView<'a> {
             reason: &g.reason,
             required_approvals: g.required_approvals,
             approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: mentions(g.approvals.iter().map(|a| &a.by)),
+            approvers_text: mentions(p, g.approvals.iter().map(|a| &a.by)),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             subject: g.subject.as_deref(),
-            review_deadline_slack: slack_time(g.review_deadline),
-            expires_at_slack: g.expires_at.map(slack_time),
-            ended_at_slack: g.ended_at.map(slack_time),
+            review_deadline_text: shown_time(p, g.review_deadline),
+            expires_at_text: g.expires_at.map(|at| shown_time(p, at)),
+            ended_at_text: g.ended_at.map(|at| shown_time(p, at)),
             failure: g.failure.as_deref(),
-            extension: g.extension.as_ref().map(ExtensionView::of),
+            extension: g.extension.as_ref().map(|x| ExtensionView::of(x, p)),
             retry: g.retry.as_ref().map(|r| RetryView {
                 effect: r.effect.kind(),
                 failures: r.failures,
                 error: &r.last_error,
-                next_at_slack: slack_time(r.next_at),
+                next_at_text: shown_time(p, r.next_at),
             }),
         }
     }
@@ -189,14 +219,14 @@ pub(super) struct DigestGrantView<'a> {
     incident: Option<&'a str>,
     outcome: &'static str,
     approvers_text: String,
-    expires_at_slack: Option<String>,
+    expires_at_text: Option<String>,
 }
 
 /// The digest's lists, at most `max` each, and how many did not fit.
 #[derive(Serialize)]
 pub(super) struct DigestView<'a> {
-    since_slack: String,
-    until_slack: String,
+    since_text: String,
+    until_text: String,
     counts: &'a std::collections::BTreeMap<&'static str, usize>,
     requested: Vec<DigestGrantView<'a>>,
     more_requested: usize,
@@ -210,7 +240,7 @@ fn cluster_name(cluster: &str) -> Option<&str> {
 }
 
 impl<'a> DigestView<'a> {
-    pub(super) fn of(d: &'a crate::domain::digest::Digest, max: usize) -> Self {
+    pub(super) fn of(d: &'a crate::domain::digest::Digest, max: usize, p: Platform) -> Self {
         let requested = d.requested.iter().take(max).map(|g| DigestGrantView {
             id: &g.id,
             requester: &g.requester,
@@ -222,7 +252,7 @@ impl<'a> DigestView<'a> {
             incident: g.incident.as_deref(),
             outcome: g.outcome,
             approvers_text: String::new(),
-            expires_at_slack: None,
+            expires_at_text: None,
         });
         let active = d.active.iter().take(max).map(|g| DigestGrantView {
             id: &g.id,
@@ -234,12 +264,12 @@ impl<'a> DigestView<'a> {
             reason: "",
             incident: None,
             outcome: "granted",
-            approvers_text: mentions(&g.approvers),
-            expires_at_slack: g.expires_at.map(slack_time),
+            approvers_text: mentions(p, &g.approvers),
+            expires_at_text: g.expires_at.map(|at| shown_time(p, at)),
         });
         DigestView {
-            since_slack: slack_time(d.since),
-            until_slack: slack_time(d.until),
+            since_text: shown_time(p, d.since),
+            until_text: shown_time(p, d.until),
             counts: &d.counts,
             requested: requested.collect(),
             more_requested: d.requested.len().saturating_sub(max),
@@ -259,7 +289,7 @@ pub(super) struct HomeGrantView<'a> {
 }
 
 impl<'a> HomeGrantView<'a> {
-    pub(super) fn of(g: &'a Grant, now: DateTime<Utc>) -> Self {
+    pub(super) fn of(g: &'a Grant, now: DateTime<Utc>, p: Platform) -> Self {
         let left = g
             .expires_at
             .filter(|_| g.state == crate::domain::grant::GrantState::Active)
@@ -269,7 +299,7 @@ impl<'a> HomeGrantView<'a> {
                 human(Duration::from_secs(minutes * 60).max(Duration::from_secs(60)))
             });
         HomeGrantView {
-            grant: GrantView::of(g),
+            grant: GrantView::of(g, p),
             left,
         }
     }
@@ -285,11 +315,11 @@ pub(super) struct DecisionView<'a> {
     namespaces: &'a [String],
     cluster_wide: bool,
     cluster: Option<&'a str>,
-    at_slack: String,
+    at_text: String,
 }
 
 impl<'a> DecisionView<'a> {
-    pub(super) fn of(e: &'a crate::domain::audit::AuditEntry) -> Self {
+    pub(super) fn of(e: &'a crate::domain::audit::AuditEntry, p: Platform) -> Self {
         let event = &e.event;
         let scope = event.scope.as_ref();
         DecisionView {
@@ -300,7 +330,7 @@ impl<'a> DecisionView<'a> {
             namespaces: scope.map(|s| s.namespaces()).unwrap_or(&[]),
             cluster_wide: scope.is_some_and(|s| s.is_cluster()),
             cluster: event.cluster.as_deref().and_then(cluster_name),
-            at_slack: slack_time(event.at),
+            at_text: shown_time(p, event.at),
         }
     }
 }

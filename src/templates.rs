@@ -1,5 +1,6 @@
 //! Every user-visible text, rendered from `templates/` (embedded at build time so the binary
-//! stands alone). Templates produce Slack message JSON; the chat adapter sends it as it is.
+//! stands alone). Each platform has its own set: Slack message JSON in `templates/slack/`, Bot
+//! Framework activities in `templates/teams/`; the chat adapter sends them as they are.
 
 use std::time::Duration;
 
@@ -16,56 +17,14 @@ use crate::domain::retry::Alert;
 #[path = "template_views.rs"]
 mod views;
 
-use views::{
-    DecisionView, DigestView, GrantView, HomeGrantView, clip, human, mentions, roles, slack_escape,
-    slack_time,
-};
+#[path = "template_sources.rs"]
+mod sources;
 
-const SOURCES: &[(&str, &str)] = &[
-    (
-        "approval_request",
-        include_str!("../templates/slack/approval_request.json"),
-    ),
-    ("audit", include_str!("../templates/slack/audit.json")),
-    (
-        "request_received",
-        include_str!("../templates/slack/request_received.json"),
-    ),
-    ("help", include_str!("../templates/slack/help.json")),
-    (
-        "request_refused",
-        include_str!("../templates/slack/request_refused.json"),
-    ),
-    (
-        "action_refused",
-        include_str!("../templates/slack/action_refused.json"),
-    ),
-    (
-        "extension_request",
-        include_str!("../templates/slack/extension_request.json"),
-    ),
-    ("notify", include_str!("../templates/slack/notify.json")),
-    ("list", include_str!("../templates/slack/list.json")),
-    ("status", include_str!("../templates/slack/status.json")),
-    ("alert", include_str!("../templates/slack/alert.json")),
-    (
-        "command_done",
-        include_str!("../templates/slack/command_done.json"),
-    ),
-    (
-        "request_modal",
-        include_str!("../templates/slack/request_modal.json"),
-    ),
-    (
-        "form_error",
-        include_str!("../templates/slack/form_error.json"),
-    ),
-    ("drift", include_str!("../templates/slack/drift.json")),
-    ("digest", include_str!("../templates/slack/digest.json")),
-    ("home", include_str!("../templates/slack/home.json")),
-    ("macros", include_str!("../templates/slack/macros.jinja")),
-    ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),
-];
+pub use crate::chat::Platform;
+use views::{
+    DecisionView, DigestView, GrantView, HomeGrantView, clip, escape, human, mentions, roles,
+    shown_time,
+};
 
 /// Grants the App Home shows in each of its lists.
 const HOME_LIST_MAX: usize = 20;
@@ -83,6 +42,7 @@ pub enum FormProblem {
 
 pub struct Templates {
     env: Environment<'static>,
+    platform: Platform,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,20 +52,25 @@ pub struct TemplateError {
     detail: String,
 }
 
-/// Escapes the three characters Slack's mrkdwn treats as control characters, so user-typed text
-/// cannot ping channels or forge links.
 impl Templates {
+    /// Slack's templates.
     pub fn new() -> Result<Self, TemplateError> {
+        Templates::for_platform(Platform::Slack)
+    }
+
+    /// The templates of `platform`: Block Kit for Slack, Bot Framework activities with Adaptive
+    /// Cards for Teams. Both see the same views, formatted for their platform.
+    pub fn for_platform(platform: Platform) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
-        env.add_filter("esc", |s: String| slack_escape(&s));
+        env.add_filter("esc", move |s: String| escape(platform, &s));
         env.add_filter("clip", |s: String, max: usize| clip(&s, max));
-        for (name, source) in SOURCES {
+        for (name, source) in sources::of(platform) {
             env.add_template(name, source).map_err(|e| TemplateError {
                 name,
                 detail: e.to_string(),
             })?;
         }
-        Ok(Templates { env })
+        Ok(Templates { env, platform })
     }
 
     fn render(&self, name: &'static str, ctx: Value) -> Result<Message, TemplateError> {
@@ -120,10 +85,14 @@ impl Templates {
         Ok(Message(json))
     }
 
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+
     pub fn approval_message(&self, grant: &Grant) -> Result<Message, TemplateError> {
         self.render(
             "approval_request",
-            context! { grant => Value::from(Serde(GrantView::of(grant))) },
+            context! { grant => Value::from(Serde(GrantView::of(grant, self.platform))) },
         )
     }
 
@@ -138,7 +107,7 @@ impl Templates {
         self.render(
             "audit",
             context! {
-                grant => Value::from(Serde(GrantView::of(grant))),
+                grant => Value::from(Serde(GrantView::of(grant, self.platform))),
                 step => step.as_str(),
                 link => (!in_thread).then(|| grant.approval_message.as_ref()?.permalink.clone()).flatten(),
             },
@@ -148,7 +117,7 @@ impl Templates {
     pub fn extension_message(&self, grant: &Grant) -> Result<Message, TemplateError> {
         self.render(
             "extension_request",
-            context! { grant => Value::from(Serde(GrantView::of(grant))) },
+            context! { grant => Value::from(Serde(GrantView::of(grant, self.platform))) },
         )
     }
 
@@ -162,7 +131,7 @@ impl Templates {
         self.render(
             "notify",
             context! {
-                grant => Value::from(Serde(GrantView::of(grant))),
+                grant => Value::from(Serde(GrantView::of(grant, self.platform))),
                 note => note.as_str(),
                 extend_by => extend_by.map(human),
             },
@@ -171,7 +140,12 @@ impl Templates {
 
     pub fn list(&self, mine: &[Grant], waiting: &[Grant]) -> Result<Message, TemplateError> {
         let views = |grants: &[Grant]| {
-            Value::from(Serde(grants.iter().map(GrantView::of).collect::<Vec<_>>()))
+            Value::from(Serde(
+                grants
+                    .iter()
+                    .map(|g| GrantView::of(g, self.platform))
+                    .collect::<Vec<_>>(),
+            ))
         };
         self.render(
             "list",
@@ -182,7 +156,7 @@ impl Templates {
     pub fn status(&self, grant: &Grant) -> Result<Message, TemplateError> {
         self.render(
             "status",
-            context! { grant => Value::from(Serde(GrantView::of(grant))) },
+            context! { grant => Value::from(Serde(GrantView::of(grant, self.platform))) },
         )
     }
 
@@ -190,7 +164,7 @@ impl Templates {
     pub fn command_done(&self, action: &str, grant: &Grant) -> Result<Message, TemplateError> {
         self.render(
             "command_done",
-            context! { action, grant => Value::from(Serde(GrantView::of(grant))) },
+            context! { action, grant => Value::from(Serde(GrantView::of(grant, self.platform))) },
         )
     }
 
@@ -201,7 +175,7 @@ impl Templates {
     ) -> Result<Message, TemplateError> {
         self.render(
             "request_received",
-            context! { grant => Value::from(Serde(GrantView::of(grant))), approvers_text => mentions(approvers) },
+            context! { grant => Value::from(Serde(GrantView::of(grant, self.platform))), approvers_text => mentions(self.platform, approvers) },
         )
     }
 
@@ -272,7 +246,7 @@ impl Templates {
             RequestRefusal::ReasonRequired { role } => context! { problem, role },
             RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
             RequestRefusal::RateLimited { max, per, next_at } => context! {
-                problem, max, per => human(*per), next_at => slack_time(*next_at)
+                problem, max, per => human(*per), next_at => shown_time(self.platform, *next_at)
             },
             RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
             RequestRefusal::ClusterNotChosen {
@@ -313,10 +287,10 @@ impl Templates {
         self.render(
             "alert",
             context! {
-                grant => Value::from(Serde(GrantView::of(grant))),
+                grant => Value::from(Serde(GrantView::of(grant, self.platform))),
                 alert => Value::from(Serde(alert)),
                 binding => grant.binding_name(),
-                since => slack_time(alert.since),
+                since => shown_time(self.platform, alert.since),
             },
         )
     }
@@ -374,14 +348,17 @@ impl Templates {
         let mine: Vec<_> = mine
             .iter()
             .take(HOME_LIST_MAX)
-            .map(|g| HomeGrantView::of(g, now))
+            .map(|g| HomeGrantView::of(g, now, self.platform))
             .collect();
         let waiting: Vec<_> = waiting
             .iter()
             .take(HOME_LIST_MAX)
-            .map(GrantView::of)
+            .map(|g| GrantView::of(g, self.platform))
             .collect();
-        let decisions: Vec<_> = decisions.iter().map(DecisionView::of).collect();
+        let decisions: Vec<_> = decisions
+            .iter()
+            .map(|e| DecisionView::of(e, self.platform))
+            .collect();
         self.render(
             "home",
             context! {
@@ -396,7 +373,7 @@ impl Templates {
     pub fn digest(&self, digest: &crate::domain::digest::Digest) -> Result<Message, TemplateError> {
         self.render(
             "digest",
-            context! { digest => Value::from(Serde(DigestView::of(digest, DIGEST_LIST_MAX))) },
+            context! { digest => Value::from(Serde(DigestView::of(digest, DIGEST_LIST_MAX, self.platform))) },
         )
     }
 
@@ -471,7 +448,7 @@ impl Templates {
                 state,
                 max,
                 left,
-                approvers_text => mentions(policy.approvers_for(&grant.role)),
+                approvers_text => mentions(self.platform, policy.approvers_for(&grant.role)),
             },
         )
     }
@@ -498,3 +475,7 @@ mod tests;
 #[cfg(test)]
 #[path = "templates_audit_tests.rs"]
 mod audit_tests;
+
+#[cfg(test)]
+#[path = "templates_teams_tests.rs"]
+mod teams_tests;

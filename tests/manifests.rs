@@ -273,3 +273,34 @@ fn the_rendered_base_puts_everything_in_its_namespace_and_mounts_the_generated_c
     let config = config_map["data"]["config.yaml"].as_str().unwrap();
     assert!(Config::parse(config).unwrap().problems().is_empty());
 }
+
+#[test]
+fn the_teams_app_package_names_the_bot_and_only_commands_it_knows() {
+    let text = std::fs::read_to_string("deploy/teams-app/manifest.json").unwrap();
+    let manifest: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(manifest["bots"][0]["botId"], manifest["id"]);
+    assert_eq!(
+        strings(&manifest["bots"][0]["scopes"]),
+        ["personal", "team"]
+    );
+    for command in manifest["bots"][0]["commandLists"][0]["commands"]
+        .as_array()
+        .unwrap()
+    {
+        let title = command["title"].as_str().unwrap();
+        let typed = format!("{title} abc123def456 1h");
+        let parsed = prod_access::domain::command::parse(&typed);
+        assert!(
+            matches!(parsed, Ok(ref c) if !matches!(c, prod_access::domain::command::Command::Request(_))),
+            "`{title}` is not a subcommand: {parsed:?}"
+        );
+    }
+    for (icon, size) in [("color", 192u32), ("outline", 32)] {
+        let file = manifest["icons"][icon].as_str().unwrap();
+        let png = std::fs::read(format!("deploy/teams-app/{file}")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+        assert_eq!((width, height), (size, size), "{file}");
+    }
+}

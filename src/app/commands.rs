@@ -36,7 +36,10 @@ impl App {
         text: &str,
         trigger_id: &str,
     ) -> Option<Message> {
-        if command::parse(text) == Ok(Command::Form) {
+        // Teams has no forms: a bare command is answered with how to type one.
+        if self.templates.platform() == crate::chat::Platform::Slack
+            && command::parse(text) == Ok(Command::Form)
+        {
             match self.open_form(channel, trigger_id).await {
                 Ok(()) => return None,
                 Err(e) => warn!(error = %e, user, "could not open the request form"),

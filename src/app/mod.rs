@@ -2,6 +2,7 @@
 //! acting on it, and carries out the grant's outbox of effects through the adapters.
 
 mod actors;
+mod clicks;
 mod commands;
 mod digest;
 mod effects;
@@ -37,6 +38,8 @@ use locks::GrantLocks;
 /// Where the bot posts and how it names Kubernetes subjects.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The chat platform, whose templates the bot renders.
+    pub platform: crate::chat::Platform,
     pub approvals_channel: String,
     pub audit_channel: String,
     pub subject_prefix: String,
@@ -132,11 +135,12 @@ impl App {
         policy: Policy,
         settings: Settings,
     ) -> Result<Arc<App>, AppError> {
+        let templates = Templates::for_platform(settings.platform)?;
         Ok(Arc::new(App {
             adapters,
             policy,
             settings,
-            templates: Templates::new()?,
+            templates,
             locks: GrantLocks::default(),
             scheduler_wake: Notify::new(),
             missing_permissions: Mutex::new(None),
@@ -160,107 +164,6 @@ impl App {
             group_prefix: &self.settings.group_prefix,
             table: Some(&self.settings.identities),
         }
-    }
-
-    /// Takes a button click in the background (Slack wants its answer within 3 seconds);
-    /// shutdown waits for it to finish. `channel` is `None` for a click on the App Home.
-    pub fn spawn_click(
-        self: &Arc<Self>,
-        grant_id: String,
-        user: String,
-        channel: Option<String>,
-        action: Action,
-    ) {
-        let app = Arc::clone(self);
-        self.tasks.spawn(async move {
-            app.handle_click(&grant_id, &user, channel.as_deref(), action)
-                .await;
-            // The Home tab shows the grant as it is now.
-            if channel.is_none() {
-                app.publish_home(&user).await;
-            }
-        });
-    }
-
-    /// Handles a click; a refused click is answered (ephemerally in its channel, by DM from the
-    /// App Home) and changes nothing.
-    pub async fn handle_click(
-        self: &Arc<Self>,
-        grant_id: &str,
-        user: &str,
-        channel: Option<&str>,
-        action: Action,
-    ) {
-        let event = match action {
-            Action::Approve => Event::Approve {
-                approver: user.into(),
-            },
-            Action::Deny => Event::Deny {
-                approver: user.into(),
-            },
-            Action::ApproveExtension => Event::ApproveExtension {
-                approver: user.into(),
-            },
-            Action::DenyExtension => Event::DenyExtension {
-                approver: user.into(),
-            },
-            Action::Drop => Event::Revoke { by: user.into() },
-            Action::Extend => match self.adapters.store.get(grant_id).await {
-                Ok(Some(grant)) => Event::RequestExtension {
-                    by: user.into(),
-                    secs: self.reminder_extension(&grant).map_or(0, |d| d.as_secs()),
-                },
-                _ => Event::RequestExtension {
-                    by: user.into(),
-                    secs: 0,
-                },
-            },
-        };
-        let refusal = match self.apply_event(grant_id, &event).await {
-            Ok(Applied::Done(_)) => return,
-            Ok(Applied::Rejected(grant, rejection)) => {
-                info!(
-                    grant = grant_id,
-                    user,
-                    reason = rejection.kind(),
-                    "click refused"
-                );
-                self.templates
-                    .action_refused(&rejection, &grant, &self.policy)
-            }
-            Ok(Applied::Unknown) => self.templates.unknown_grant(grant_id),
-            Err(e) => {
-                error!(grant = grant_id, user, error = %e, "click failed");
-                self.templates.internal_error_on_action(grant_id)
-            }
-        };
-        match refusal {
-            Ok(message) => {
-                let chat = &self.adapters.chat;
-                let told = match channel {
-                    Some(channel) => chat.post_ephemeral(channel, user, &message).await,
-                    None => chat.dm(user, &message).await.map(|_| ()),
-                };
-                if let Err(e) = told {
-                    warn!(grant = grant_id, user, error = %e, "could not tell the user why their click was refused");
-                }
-            }
-            Err(e) => error!(error = %e, "could not render a refusal"),
-        }
-    }
-
-    /// What the reminder's Extend button asks for: the role's default, within what is left.
-    fn reminder_extension(&self, grant: &Grant) -> Option<std::time::Duration> {
-        let role = self.policy.roles.get(&grant.role)?;
-        if !role.extensions.allowed {
-            return None;
-        }
-        let left = role
-            .max_duration
-            .as_secs()
-            .saturating_sub(grant.duration_secs);
-        let by = role.default_duration().as_secs().min(left);
-        (by > 0).then(|| std::time::Duration::from_secs(by))
     }
 
     /// Sends `Tick` to every grant whose next deadline has passed (timeouts, reminders, expiry)

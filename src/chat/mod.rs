@@ -63,3 +63,10 @@ pub trait Chat: Send + Sync {
     /// The members of a user group.
     async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
 }
+
+/// The chat platform a deployment serves; each renders its own templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Slack,
+    Teams,
+}

@@ -443,9 +443,13 @@ impl Policy {
         }
     }
 
+    /// Whether `user` (a Slack user ID, or in Teams the email people are known by) may approve
+    /// requests for `role`, in a policy whose groups and emails were resolved to users.
     pub fn may_approve(&self, role: &str, user: &str) -> bool {
-        matches!(ApproverRef::parse(user), ApproverRef::User(_))
-            && self.approvers_for(role).iter().any(|a| a == user)
+        matches!(
+            ApproverRef::parse(user),
+            ApproverRef::User(_) | ApproverRef::Email(_)
+        ) && self.approvers_for(role).iter().any(|a| a == user)
     }
 
     /// The approver references of `role` that name a user group or an email, which must be

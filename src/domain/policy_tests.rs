@@ -349,6 +349,25 @@ fn groups_and_emails_expand_to_users_and_fail_closed() {
 }
 
 #[test]
+fn in_teams_people_are_their_email_and_approve_once_it_is_resolved() {
+    let mut policy = example();
+    policy.approvers = vec!["Lead@Example.com".into()];
+    let found = std::collections::HashMap::from([(
+        "Lead@Example.com".to_string(),
+        vec!["lead@example.com".to_string()],
+    )]);
+    let resolved = policy.resolved(&found);
+    assert!(resolved.may_approve("edit", "lead@example.com"));
+    assert!(!resolved.may_approve("edit", "other@example.com"));
+    assert!(
+        !policy
+            .resolved(&std::collections::HashMap::new())
+            .may_approve("edit", "lead@example.com"),
+        "an email nobody resolved stands for nobody"
+    );
+}
+
+#[test]
 fn malformed_approver_references_are_problems() {
     let mut policy = example();
     policy.approvers.push("bob".into());

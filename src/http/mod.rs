@@ -1,8 +1,10 @@
-//! The HTTP surface: Slack's signed webhooks and health checks.
+//! The HTTP surface: the chat platform's webhooks (Slack's signed requests, or the Bot
+//! Framework's activities for Teams) and health checks.
 
 pub mod events;
 pub mod interaction;
 mod slack;
+pub mod teams;
 
 use std::sync::Arc;
 
@@ -19,19 +21,30 @@ use crate::chat::slack::SlackApiClient;
 /// Slack's payloads are a few KiB; anything far larger is not from Slack.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The health checks, and Slack's webhooks when a signing secret is given (HTTP mode; in
-/// Socket Mode Slack reaches the bot over its own connections instead).
-pub fn router(
-    app: Arc<App>,
-    slack_client: Arc<SlackApiClient>,
-    signing_secret: Option<&str>,
-) -> Router {
-    let slack = match signing_secret {
-        Some(secret) => slack::router(slack_client, secret),
-        None => Router::new(),
+/// Where the chat platform reaches the bot over HTTP.
+pub enum ChatRoutes {
+    /// Slack in HTTP mode: its webhooks, checked with the signing secret.
+    Slack {
+        client: Arc<SlackApiClient>,
+        signing_secret: String,
+    },
+    /// Slack in Socket Mode: Slack reaches the bot over connections the bot opens.
+    None,
+    Teams(Arc<teams::TeamsEndpoint>),
+}
+
+/// The health checks and the platform's routes.
+pub fn router(app: Arc<App>, chat: ChatRoutes) -> Router {
+    let chat = match chat {
+        ChatRoutes::Slack {
+            client,
+            signing_secret,
+        } => slack::router(client, &signing_secret),
+        ChatRoutes::None => Router::new(),
+        ChatRoutes::Teams(endpoint) => teams::router(endpoint),
     };
     Router::new()
-        .merge(slack)
+        .merge(chat)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

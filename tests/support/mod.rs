@@ -6,6 +6,7 @@ pub mod fake_kube;
 pub mod fake_slack;
 pub mod fake_teams;
 pub mod payloads;
+pub mod teams_harness;
 pub mod webhook_receiver;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_slack::{FakeSlack, Fault};
 pub use payloads::*;
+pub use teams_harness::*;
 pub use webhook_receiver::WebhookReceiver;
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -203,11 +205,12 @@ impl Harness {
 
     async fn start_server(&mut self) {
         let secrets = Secrets {
-            slack_bot_token: BOT_TOKEN.into(),
+            slack_bot_token: Some(BOT_TOKEN.into()),
             // Socket Mode needs no signing secret: nothing is served to Slack over HTTP.
             slack_signing_secret: (self.mode == Mode::Http).then(|| SIGNING_SECRET.into()),
             slack_app_token: (self.mode == Mode::Socket).then(|| fake_slack::APP_TOKEN.into()),
             audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
+            teams_app_password: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let adapter =

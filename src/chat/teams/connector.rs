@@ -33,6 +33,34 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// A Teams user as the connector describes them (`TeamsChannelAccount`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The Teams id (`29:…`), what conversations are opened with.
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub aad_object_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+}
+
+impl Member {
+    /// Who they are to prod-access (approver lists, Kubernetes subjects): their email, else
+    /// their UPN, in lower case.
+    pub fn key(&self) -> Option<String> {
+        [&self.email, &self.user_principal_name]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim().to_lowercase())
+            .find(|s| s.contains('@'))
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -77,7 +105,9 @@ impl Connector {
         activity: &Value,
     ) -> Result<ActivityRef, ChatError> {
         let url = activities_url(service_url, conversation_id, None);
-        let answer = self.call(reqwest::Method::POST, &url, activity).await?;
+        let answer = self
+            .call(reqwest::Method::POST, &url, Some(activity))
+            .await?;
         Ok(ActivityRef {
             service_url: service_url.to_string(),
             conversation_id: conversation_id.to_string(),
@@ -90,7 +120,8 @@ impl Connector {
         let url = activities_url(&at.service_url, &at.conversation_id, Some(&at.activity_id));
         let mut activity = activity.clone();
         activity["id"] = json!(at.activity_id);
-        self.call(reqwest::Method::PUT, &url, &activity).await?;
+        self.call(reqwest::Method::PUT, &url, Some(&activity))
+            .await?;
         Ok(())
     }
 
@@ -103,7 +134,9 @@ impl Connector {
         let url = activities_url(&at.service_url, &at.conversation_id, Some(&at.activity_id));
         let mut activity = activity.clone();
         activity["replyToId"] = json!(at.activity_id);
-        let answer = self.call(reqwest::Method::POST, &url, &activity).await?;
+        let answer = self
+            .call(reqwest::Method::POST, &url, Some(&activity))
+            .await?;
         Ok(ActivityRef {
             activity_id: id_of(&answer)?,
             ..at.clone()
@@ -125,8 +158,31 @@ impl Connector {
             "tenantId": tenant_id,
             "channelData": { "tenant": { "id": tenant_id } },
         });
-        let answer = self.call(reqwest::Method::POST, &url, &body).await?;
+        let answer = self.call(reqwest::Method::POST, &url, Some(&body)).await?;
         id_of(&answer)
+    }
+
+    /// One member of a conversation (a channel's team, a chat), by Teams id (`29:…`), Entra
+    /// object id or UPN; `None` if they are not in it.
+    pub async fn member(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        member: &str,
+    ) -> Result<Option<Member>, ChatError> {
+        let url = format!(
+            "{}/v3/conversations/{}/members/{}",
+            service_url.trim_end_matches('/'),
+            encode(conversation_id),
+            encode(member)
+        );
+        match self.call(reqwest::Method::GET, &url, None).await {
+            Ok(answer) => serde_json::from_value(answer)
+                .map(Some)
+                .map_err(|e| ChatError::Unavailable(format!("Teams member: {e}"))),
+            Err(ChatError::Refused(e)) if e.contains("HTTP 404") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// One call with the bot's token; a 401 gets one more try with a fresh token.
@@ -134,15 +190,15 @@ impl Connector {
         &self,
         method: reqwest::Method,
         url: &str,
-        body: &Value,
+        body: Option<&Value>,
     ) -> Result<Value, ChatError> {
         for attempt in 0..2 {
             let token = self.token(attempt > 0).await?;
-            let response = self
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(&token)
-                .json(body)
+            let mut request = self.http.request(method.clone(), url).bearer_auth(&token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
                 .send()
                 .await
                 .map_err(|e| ChatError::Unavailable(format!("Teams: {e}")))?;
@@ -202,13 +258,16 @@ impl Connector {
     }
 }
 
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
 fn activities_url(service_url: &str, conversation_id: &str, activity_id: Option<&str>) -> String {
     let base = service_url.trim_end_matches('/');
-    let conversation =
-        url::form_urlencoded::byte_serialize(conversation_id.as_bytes()).collect::<String>();
+    let conversation = encode(conversation_id);
     match activity_id {
         Some(id) => {
-            let id = url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+            let id = encode(id);
             format!("{base}/v3/conversations/{conversation}/activities/{id}")
         }
         None => format!("{base}/v3/conversations/{conversation}/activities"),

@@ -1,6 +1,10 @@
 //! A fake Bot Framework on 127.0.0.1: the client-credentials token endpoint and the Bot
 //! Connector REST API (`/v3/conversations…`), answering like the real ones, checking the token
-//! on every call, recording every activity and keeping the latest version of each.
+//! on every call, recording every activity and keeping the latest version of each; a member
+//! directory; and the signing side (`keys`): the OpenID metadata and the tokens it signs
+//! activities sent to the bot with.
+
+pub mod keys;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -8,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::{Form, Json, Router};
 use serde_json::{Value, json};
 
@@ -37,12 +41,19 @@ struct State_ {
     next_id: u64,
     /// Statuses to answer the next connector calls with.
     faults: VecDeque<StatusCode>,
+    /// Teams users (`TeamsChannelAccount`s) in every conversation.
+    members: Vec<Value>,
+    member_lookups: usize,
+    /// (conversation, id) of every activity the bot sent or replied with, in order.
+    sent: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
 pub struct FakeTeams {
     pub url: String,
     state: Arc<Mutex<State_>>,
+    metadata: keys::Metadata,
+    signing: Arc<keys::SigningKey>,
 }
 
 impl FakeTeams {
@@ -56,11 +67,80 @@ impl FakeTeams {
                 "/v3/conversations/{conversation}/activities/{activity}",
                 post(reply).merge(put(update)),
             )
+            .route(
+                "/v3/conversations/{conversation}/members/{member}",
+                get(member),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
-        FakeTeams { url, state }
+        let metadata = keys::metadata_server().await;
+        let signing = keys::key("fake-bot-framework-key", &["msteams"]);
+        metadata.publish(&signing);
+        FakeTeams {
+            url,
+            state,
+            metadata,
+            signing: Arc::new(signing),
+        }
+    }
+
+    /// The OpenID metadata that publishes the key activities to the bot are signed with.
+    pub fn metadata_url(&self) -> String {
+        self.metadata.url.clone()
+    }
+
+    /// The `Authorization` header the Bot Connector sends the bot at `now`.
+    pub fn authorization(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        self.authorization_for(now, TEAMS_APP_ID)
+    }
+
+    /// The same, for the bot whose app id is `audience`.
+    pub fn authorization_for(&self, now: chrono::DateTime<chrono::Utc>, audience: &str) -> String {
+        let claims = json!({
+            "iss": prod_access::chat::teams::auth::ISSUER,
+            "aud": audience,
+            "serviceurl": self.service_url(),
+            "nbf": now.timestamp() - 60,
+            "exp": now.timestamp() + 3600,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(self.signing.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing.private).unwrap();
+        format!("Bearer {token}")
+    }
+
+    /// A Teams user, known to every conversation by Teams id, email and UPN.
+    pub fn add_member(&self, id: &str, name: &str, email: &str) {
+        self.lock().members.push(json!({
+            "id": id, "name": name, "aadObjectId": format!("aad-{name}"),
+            "givenName": name, "email": email, "userPrincipalName": email,
+            "tenantId": TENANT, "userRole": "user"
+        }));
+    }
+
+    /// A message a user typed in `conversation`, as Teams keeps it (the bot may reply to it).
+    pub fn receive(&self, conversation: &str, id: &str, activity: &Value) {
+        self.lock()
+            .stored
+            .insert((conversation.to_string(), id.to_string()), activity.clone());
+    }
+
+    pub fn member_lookups(&self) -> usize {
+        self.lock().member_lookups
+    }
+
+    /// What the bot sent to a conversation (posts and replies), oldest first, each as it stands
+    /// now, with its id.
+    pub fn conversation(&self, conversation: &str) -> Vec<(String, Value)> {
+        let state = self.lock();
+        state
+            .sent
+            .iter()
+            .filter(|(c, _)| c == conversation)
+            .map(|key| (key.1.clone(), state.stored[key].clone()))
+            .collect()
     }
 
     pub fn token_url(&self) -> String {
@@ -215,6 +295,7 @@ async fn send(
     }
     record(&mut state, "send", &conversation, None, &body);
     let id = new_id(&mut state);
+    state.sent.push((conversation.clone(), id.clone()));
     state.stored.insert((conversation, id.clone()), body);
     Json(json!({ "id": id })).into_response()
 }
@@ -255,6 +336,7 @@ async fn reply(
     };
     record(&mut state, "reply", &conversation, Some(&activity), &body);
     let id = new_id(&mut state);
+    state.sent.push((conversation.clone(), id.clone()));
     state.stored.insert((conversation, id.clone()), body);
     Json(json!({ "id": id })).into_response()
 }
@@ -296,4 +378,37 @@ async fn create_conversation(
         state.conversations.push(id.clone());
     }
     Json(json!({ "id": id })).into_response()
+}
+
+async fn member(
+    State(state): State<Arc<Mutex<State_>>>,
+    Path((conversation, member)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    if let Some(refusal) = refused(&mut state, &headers) {
+        return refusal;
+    }
+    state.member_lookups += 1;
+    if !state.conversations.contains(&conversation) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ConversationNotFound",
+            "Conversation not found.",
+        );
+    }
+    let wanted = member.to_lowercase();
+    let found = state.members.iter().find(|m| {
+        ["id", "email", "userPrincipalName", "aadObjectId"]
+            .iter()
+            .any(|k| m[k].as_str().is_some_and(|v| v.to_lowercase() == wanted))
+    });
+    match found {
+        Some(m) => Json(m.clone()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "MemberNotFoundInConversation",
+            "The member was not found in the conversation.",
+        ),
+    }
 }

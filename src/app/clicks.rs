@@ -1,0 +1,147 @@
+//! Buttons on the bot's messages: Slack's are answered in the background (a refusal goes to the
+//! clicker alone); Teams' Adaptive Card actions are answered with the card as it now stands.
+
+use std::sync::Arc;
+
+use tracing::{error, info, warn};
+
+use super::{Action, App, Applied};
+use crate::chat::Message;
+use crate::domain::grant::{Event, Grant};
+
+impl App {
+    /// Takes a button click in the background (Slack wants its answer within 3 seconds);
+    /// shutdown waits for it to finish. `channel` is `None` for a click on the App Home.
+    pub fn spawn_click(
+        self: &Arc<Self>,
+        grant_id: String,
+        user: String,
+        channel: Option<String>,
+        action: Action,
+    ) {
+        let app = Arc::clone(self);
+        self.tasks.spawn(async move {
+            app.handle_click(&grant_id, &user, channel.as_deref(), action)
+                .await;
+            // The Home tab shows the grant as it is now.
+            if channel.is_none() {
+                app.publish_home(&user).await;
+            }
+        });
+    }
+
+    /// Handles a click; a refused click is answered (ephemerally in its channel, by DM from the
+    /// App Home) and changes nothing.
+    pub async fn handle_click(
+        self: &Arc<Self>,
+        grant_id: &str,
+        user: &str,
+        channel: Option<&str>,
+        action: Action,
+    ) {
+        let Err(refusal) = self.decide(grant_id, user, action).await else {
+            return;
+        };
+        let chat = &self.adapters.chat;
+        let told = match channel {
+            Some(channel) => chat.post_ephemeral(channel, user, &refusal).await,
+            None => chat.dm(user, &refusal).await.map(|_| ()),
+        };
+        if let Err(e) = told {
+            warn!(grant = grant_id, user, error = %e, "could not tell the user why their click was refused");
+        }
+    }
+
+    /// Applies a click and returns the message it acted on as it now stands (Teams shows it in
+    /// place of the clicked card), or the refusal to show the clicker.
+    pub async fn click_for_card(
+        self: &Arc<Self>,
+        grant_id: &str,
+        user: &str,
+        action: Action,
+    ) -> Result<Message, Message> {
+        let grant = self.decide(grant_id, user, action).await?;
+        let card = match action {
+            Action::Approve | Action::Deny => self.templates.approval_message(&grant),
+            Action::ApproveExtension | Action::DenyExtension => {
+                self.templates.extension_message(&grant)
+            }
+            Action::Extend => self.templates.command_done("extend", &grant),
+            Action::Drop => self.templates.command_done("revoke", &grant),
+        };
+        card.map_err(|e| {
+            error!(grant = grant_id, error = %e, "could not render the refreshed card");
+            super::fallback(super::LAST_RESORT)
+        })
+    }
+
+    /// Decides and persists a click: the grant after it, or the refusal to show the clicker.
+    async fn decide(
+        self: &Arc<Self>,
+        grant_id: &str,
+        user: &str,
+        action: Action,
+    ) -> Result<Grant, Message> {
+        let event = match action {
+            Action::Approve => Event::Approve {
+                approver: user.into(),
+            },
+            Action::Deny => Event::Deny {
+                approver: user.into(),
+            },
+            Action::ApproveExtension => Event::ApproveExtension {
+                approver: user.into(),
+            },
+            Action::DenyExtension => Event::DenyExtension {
+                approver: user.into(),
+            },
+            Action::Drop => Event::Revoke { by: user.into() },
+            Action::Extend => {
+                let secs = match self.adapters.store.get(grant_id).await {
+                    Ok(Some(grant)) => self.reminder_extension(&grant).map_or(0, |d| d.as_secs()),
+                    _ => 0,
+                };
+                Event::RequestExtension {
+                    by: user.into(),
+                    secs,
+                }
+            }
+        };
+        let refusal = match self.apply_event(grant_id, &event).await {
+            Ok(Applied::Done(grant)) => return Ok(grant),
+            Ok(Applied::Rejected(grant, rejection)) => {
+                info!(
+                    grant = grant_id,
+                    user,
+                    reason = rejection.kind(),
+                    "click refused"
+                );
+                self.templates
+                    .action_refused(&rejection, &grant, &self.policy)
+            }
+            Ok(Applied::Unknown) => self.templates.unknown_grant(grant_id),
+            Err(e) => {
+                error!(grant = grant_id, user, error = %e, "click failed");
+                self.templates.internal_error_on_action(grant_id)
+            }
+        };
+        Err(refusal.unwrap_or_else(|e| {
+            error!(error = %e, "could not render a refusal");
+            super::fallback(super::LAST_RESORT)
+        }))
+    }
+
+    /// What the reminder's Extend button asks for: the role's default, within what is left.
+    pub(super) fn reminder_extension(&self, grant: &Grant) -> Option<std::time::Duration> {
+        let role = self.policy.roles.get(&grant.role)?;
+        if !role.extensions.allowed {
+            return None;
+        }
+        let left = role
+            .max_duration
+            .as_secs()
+            .saturating_sub(grant.duration_secs);
+        let by = role.default_duration().as_secs().min(left);
+        (by > 0).then(|| std::time::Duration::from_secs(by))
+    }
+}

@@ -1,0 +1,288 @@
+//! `POST /teams/messages`: Bot Framework activities. Each is authenticated (the JWT the Bot
+//! Connector signs) and must come from the configured tenant. Messages are requests and
+//! subcommands (`prod-access edit payments 2h reason`); Adaptive Card `Action.Execute` clicks
+//! are answered with the card as it now stands, or with the refusal as a message to the clicker.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::app::{Action, App};
+use crate::chat::teams::auth::BotAuth;
+use crate::chat::teams::chat::TeamsChat;
+use crate::chat::teams::connector::ActivityRef;
+use crate::chat::{Chat, Message};
+
+pub struct TeamsEndpoint {
+    pub auth: BotAuth,
+    pub chat: Arc<TeamsChat>,
+}
+
+pub fn router(endpoint: Arc<TeamsEndpoint>) -> Router<Arc<App>> {
+    Router::new().route("/teams/messages", post(messages).layer(Extension(endpoint)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Activity {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    service_url: String,
+    channel_id: String,
+    from: Account,
+    conversation: Conversation,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    channel_data: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Account {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Conversation {
+    id: String,
+    #[serde(default)]
+    conversation_type: Option<String>,
+    #[serde(default)]
+    tenant_id: Option<String>,
+}
+
+impl Activity {
+    fn tenant(&self) -> Option<&str> {
+        self.conversation.tenant_id.as_deref().or_else(|| {
+            self.channel_data
+                .as_ref()?
+                .pointer("/tenant/id")
+                .and_then(Value::as_str)
+        })
+    }
+}
+
+async fn messages(
+    State(app): State<Arc<App>>,
+    Extension(teams): Extension<Arc<TeamsEndpoint>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if authorization.is_none() {
+        return (StatusCode::UNAUTHORIZED, "no bearer token").into_response();
+    }
+    let activity: Activity = match serde_json::from_slice(&body) {
+        Ok(activity) => activity,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("not an activity: {e}")).into_response();
+        }
+    };
+    if let Err(e) = teams
+        .auth
+        .verify(authorization, &activity.channel_id, &activity.service_url)
+        .await
+    {
+        warn!(error = %e, "refused a Teams request");
+        return (StatusCode::UNAUTHORIZED, e.to_string()).into_response();
+    }
+    if activity.tenant() != Some(teams.chat.tenant_id()) {
+        warn!(tenant = ?activity.tenant(), "refused an activity from another tenant");
+        return (StatusCode::FORBIDDEN, "this bot serves another tenant").into_response();
+    }
+    match (activity.kind.as_str(), activity.name.as_deref()) {
+        ("message", _) => message(&app, &teams.chat, &activity).await,
+        ("invoke", Some("adaptiveCard/action")) => card_action(&app, &teams.chat, &activity).await,
+        // Installs, members joining, reactions: nothing to do.
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+/// The sender's email (their name to prod-access), or the answer to give instead.
+async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Response> {
+    match chat
+        .identify(
+            &activity.service_url,
+            &activity.conversation.id,
+            &activity.from.id,
+        )
+        .await
+    {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(StatusCode::FORBIDDEN.into_response()),
+        Err(e) => {
+            warn!(error = %e, "cannot tell who sent a Teams activity");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Response {
+    let user = match sender(chat, activity).await {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    let text = command_text(activity.text.as_deref().unwrap_or(""));
+    let Some(reply) = app
+        .handle_command(&user, &activity.conversation.id, &text, "")
+        .await
+    else {
+        return StatusCode::OK.into_response();
+    };
+    // Answers are for the person who asked: in their chat with the bot, not in a channel.
+    let sent = match (
+        activity.conversation.conversation_type.as_deref(),
+        &activity.id,
+    ) {
+        (Some("personal"), Some(id)) => {
+            let at = ActivityRef {
+                service_url: activity.service_url.clone(),
+                conversation_id: activity.conversation.id.clone(),
+                activity_id: id.clone(),
+            };
+            chat.connector().reply(&at, &reply.0).await.map(|_| ())
+        }
+        _ => chat.dm(&user, &reply).await.map(|_| ()),
+    };
+    if let Err(e) = sent {
+        warn!(error = %e, user, "could not answer a Teams message");
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Response {
+    let value = activity.value.as_ref();
+    let verb = value
+        .and_then(|v| v.pointer("/action/verb"))
+        .and_then(Value::as_str);
+    let grant = value
+        .and_then(|v| v.pointer("/action/data/grant"))
+        .and_then(Value::as_str);
+    let (Some(action), Some(grant)) = (verb.and_then(Action::from_id), grant) else {
+        return invoke_answer(json!({
+            "statusCode": 400,
+            "type": "application/vnd.microsoft.error",
+            "value": { "code": "BadRequest", "message": "unknown action" }
+        }));
+    };
+    let user = match sender(chat, activity).await {
+        Ok(user) => user,
+        Err(answer) => return answer,
+    };
+    info!(grant, user, verb, "card action");
+    invoke_answer(match app.click_for_card(grant, &user, action).await {
+        Ok(card) => json!({
+            "statusCode": 200,
+            "type": "application/vnd.microsoft.card.adaptive",
+            "value": adaptive_card(&card),
+        }),
+        Err(refusal) => json!({
+            "statusCode": 200,
+            "type": "application/vnd.microsoft.activity.message",
+            "value": refusal.text(),
+        }),
+    })
+}
+
+/// An invoke is answered in the HTTP response: always 200, the outcome in the body.
+fn invoke_answer(body: Value) -> Response {
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// The message's Adaptive Card, or its text as one.
+fn adaptive_card(message: &Message) -> Value {
+    let attached = message.0["attachments"].as_array().and_then(|a| {
+        a.iter()
+            .find(|a| a["contentType"] == "application/vnd.microsoft.card.adaptive")
+    });
+    match attached {
+        Some(attachment) => attachment["content"].clone(),
+        None => json!({
+            "type": "AdaptiveCard",
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "version": "1.4",
+            "body": [ { "type": "TextBlock", "wrap": true, "text": message.text() } ]
+        }),
+    }
+}
+
+/// What the person typed, as the slash command's text: the bot's @mention (`<at>…</at>`) and a
+/// leading `prod-access` (or `/prod-access`) removed, HTML entities Teams adds decoded.
+pub fn command_text(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<at>") {
+        plain.push_str(&rest[..start]);
+        match rest[start..].find("</at>") {
+            Some(end) => rest = &rest[start + end + "</at>".len()..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    plain.push_str(rest);
+    let plain = plain
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let words = match words.first() {
+        Some(first)
+            if first
+                .trim_start_matches('/')
+                .eq_ignore_ascii_case("prod-access") =>
+        {
+            &words[1..]
+        }
+        _ => &words[..],
+    };
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_text;
+
+    #[test]
+    fn the_mention_and_the_bot_name_are_not_part_of_the_command() {
+        assert_eq!(
+            command_text("<at>prod-access</at> edit payments 2h fix &amp; check\n"),
+            "edit payments 2h fix & check"
+        );
+        assert_eq!(
+            command_text("prod-access edit payments 2h"),
+            "edit payments 2h"
+        );
+        assert_eq!(command_text("/Prod-Access list"), "list");
+        assert_eq!(command_text("status abc123"), "status abc123");
+        assert_eq!(command_text("<at>prod-access</at>"), "");
+        assert_eq!(command_text("edit <at>unclosed"), "edit");
+    }
+
+    #[test]
+    fn a_name_inside_the_reason_stays() {
+        assert_eq!(
+            command_text("edit payments 2h prod-access docs said so"),
+            "edit payments 2h prod-access docs said so"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! The real server serving Teams: a fake Bot Framework (connector, member directory, signed
+//! activities) and a fake Kubernetes API on 127.0.0.1, and a manual clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prod_access::clock::{Clock, ManualClock};
+use prod_access::cluster::{Cluster, KubeCluster};
+use prod_access::config::{Config, Secrets};
+use prod_access::server::Server;
+use serde_json::{Value, json};
+
+use super::fake_teams::{FakeTeams, TEAMS_APP_ID, TEAMS_APP_PASSWORD, TENANT};
+use super::{FakeKube, WEBHOOK_SECRET, init, t0};
+
+pub const T_APPROVALS: &str = "19:approvals0123456789abcdef@thread.tacv2";
+pub const T_AUDIT: &str = "19:auditlog0123456789abcdef@thread.tacv2";
+/// alice's chat with the bot, where she types her requests.
+pub const ALICE_CHAT: &str = "a:1alice-chat-with-prod-access";
+pub const T_ALICE: &str = "29:1alice-teams-id";
+pub const T_BOB: &str = "29:1bob-teams-id";
+pub const T_CAROL: &str = "29:1carol-teams-id";
+/// In Teams, the bot opens 1:1 conversations with this id (the fake's naming).
+pub fn personal_chat(teams_id: &str) -> String {
+    format!("a:personal-{teams_id}")
+}
+
+pub struct TeamsHarness {
+    pub teams: FakeTeams,
+    pub kube: FakeKube,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    server: Option<Server>,
+    _store: tempfile::TempDir,
+    http: reqwest::Client,
+    next_id: AtomicU64,
+}
+
+fn config_yaml(teams: &FakeTeams, store: &std::path::Path) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+store_path: {store}
+teams:
+  app_id: {TEAMS_APP_ID}
+  tenant_id: {TENANT}
+  approvals_channel: "{T_APPROVALS}"
+  audit_channel: "{T_AUDIT}"
+  service_url: {service_url}
+  openid_metadata_url: {metadata}
+  token_url: {token_url}
+kubernetes:
+  subject_prefix: "oidc:"
+policy:
+  approvers: [bob@example.com, Carol@Example.com]
+  requests:
+    review_timeout: 1h
+    reminder_before: 10m
+  roles:
+    edit:
+      cluster_role: edit
+      namespaces: [payments, orders]
+      max_duration: 4h
+"#,
+        store = store.display(),
+        service_url = teams.service_url(),
+        metadata = teams.metadata_url(),
+        token_url = teams.token_url(),
+    )
+}
+
+impl TeamsHarness {
+    pub async fn start() -> TeamsHarness {
+        init();
+        let teams = FakeTeams::start().await;
+        teams.add_member(T_ALICE, "Alice", "alice@example.com");
+        teams.add_member(T_BOB, "Bob", "bob@example.com");
+        teams.add_member(T_CAROL, "Carol", "carol@example.com");
+        for conversation in [T_APPROVALS, T_AUDIT, ALICE_CHAT] {
+            teams.add_conversation(conversation);
+        }
+        let kube = FakeKube::start(&["payments", "orders"]).await;
+        let store = tempfile::tempdir().unwrap();
+        let config = Config::parse(&config_yaml(&teams, store.path())).unwrap();
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let mut harness = TeamsHarness {
+            teams,
+            kube,
+            clock: ManualClock::new(t0()),
+            config,
+            server: None,
+            _store: store,
+            http: reqwest::Client::new(),
+            next_id: AtomicU64::new(1),
+        };
+        harness.start_server().await;
+        harness
+    }
+
+    async fn start_server(&mut self) {
+        let secrets = Secrets {
+            teams_app_password: Some(TEAMS_APP_PASSWORD.into()),
+            audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
+            ..Secrets::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cluster: Arc<dyn Cluster> = Arc::new(KubeCluster::new(self.kube.client()));
+        let clusters = BTreeMap::from([("default".to_string(), cluster)]);
+        let server = Server::start(
+            &self.config,
+            &secrets,
+            clusters,
+            self.clock.clone(),
+            listener,
+        )
+        .await
+        .unwrap();
+        self.server = Some(server);
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.unwrap();
+        }
+    }
+
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.config.store_path
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.as_ref().unwrap().addr())
+    }
+
+    fn activity_id(&self) -> String {
+        format!("1f{:010}", self.next_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// An activity as the Bot Connector sends it, from Teams user `from` in `conversation`.
+    pub fn activity(&self, from: &str, conversation: &str, kind: &str) -> Value {
+        let personal = conversation.starts_with("a:");
+        json!({
+            "type": kind,
+            "id": self.activity_id(),
+            "timestamp": self.clock.now().to_rfc3339(),
+            "serviceUrl": self.teams.service_url(),
+            "channelId": "msteams",
+            "from": { "id": from, "aadObjectId": format!("aad-{from}") },
+            "conversation": {
+                "id": conversation,
+                "conversationType": if personal { "personal" } else { "channel" },
+                "tenantId": TENANT,
+                "isGroup": !personal
+            },
+            "recipient": { "id": format!("28:{TEAMS_APP_ID}"), "name": "prod-access" },
+            "channelData": { "tenant": { "id": TENANT } },
+            "locale": "en-US"
+        })
+    }
+
+    /// POSTs `activity` to `/teams/messages` with the Bot Framework's token (or `authorization`).
+    pub async fn deliver(
+        &self,
+        activity: &Value,
+        authorization: Option<String>,
+    ) -> reqwest::Response {
+        let authorization =
+            authorization.unwrap_or_else(|| self.teams.authorization(self.clock.now()));
+        self.http
+            .post(self.url("/teams/messages"))
+            .header("authorization", authorization)
+            .json(activity)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `from` types `text` in `conversation` (stored in the fake, so the bot can reply to it).
+    pub async fn say(&self, from: &str, conversation: &str, text: &str) -> u16 {
+        let mut activity = self.activity(from, conversation, "message");
+        activity["text"] = json!(text);
+        activity["textFormat"] = json!("plain");
+        let id = activity["id"].as_str().unwrap().to_string();
+        self.teams.receive(conversation, &id, &activity);
+        self.deliver(&activity, None).await.status().as_u16()
+    }
+
+    /// `from` clicks the card button `verb` for `grant`; returns the invoke's status and body.
+    pub async fn click(&self, from: &str, verb: &str, grant: &str) -> (u16, Value) {
+        let mut activity = self.activity(from, T_APPROVALS, "invoke");
+        activity["name"] = json!("adaptiveCard/action");
+        activity["value"] = json!({
+            "action": { "type": "Action.Execute", "verb": verb, "data": { "grant": grant } },
+            "trigger": "manual"
+        });
+        let response = self.deliver(&activity, None).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until `conversation` holds more than `seen` activities and returns the next one's
+    /// text (as it stands now).
+    pub async fn next_in(&self, conversation: &str, seen: usize) -> String {
+        for _ in 0..500 {
+            let activities = self.teams.conversation(conversation);
+            if activities.len() > seen {
+                return activity_text(&activities[seen].1);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!(
+            "nothing new in {conversation}: {:#?}",
+            self.teams.conversation(conversation)
+        );
+    }
+
+    /// Waits until the approval card of `grant` satisfies `test`, and returns all its text.
+    pub async fn card_showing(&self, grant: &str, test: impl Fn(&str) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..500 {
+            if let Some((_, card)) =
+                self.teams
+                    .conversation(T_APPROVALS)
+                    .into_iter()
+                    .find(|(_, a)| {
+                        a.to_string().contains(&format!("\"grant\":\"{grant}\""))
+                            || activity_text(a).contains(grant)
+                    })
+            {
+                if test(&activity_text(&card)) {
+                    return card;
+                }
+                last = card;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the card of {grant} never showed what was expected: {last:#}");
+    }
+}
+
+/// Every text of an activity: its `text` and every string in its Adaptive Cards.
+pub fn activity_text(activity: &Value) -> String {
+    fn collect(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = vec![activity["text"].as_str().unwrap_or("").to_string()];
+    collect(&activity["attachments"], &mut out);
+    out.join("\n")
+}
+
+/// The Action.Execute buttons of an activity's cards: (verb, grant).
+pub fn card_actions(activity: &Value) -> Vec<(String, String)> {
+    fn collect(value: &Value, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            Value::Object(map) => {
+                if map.get("type") == Some(&json!("Action.Execute")) {
+                    out.push((
+                        map["verb"].as_str().unwrap_or("").to_string(),
+                        map["data"]["grant"].as_str().unwrap_or("").to_string(),
+                    ));
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    collect(activity, &mut out);
+    out
+}

@@ -21,6 +21,8 @@ pub const ALICE_CHAT: &str = "a:1alice-chat-with-prod-access";
 pub const T_ALICE: &str = "29:1alice-teams-id";
 pub const T_BOB: &str = "29:1bob-teams-id";
 pub const T_CAROL: &str = "29:1carol-teams-id";
+/// In the team, but not an approver.
+pub const T_MALLORY: &str = "29:1mallory-teams-id";
 /// In Teams, the bot opens 1:1 conversations with this id (the fake's naming).
 pub fn personal_chat(teams_id: &str) -> String {
     format!("a:personal-{teams_id}")
@@ -77,6 +79,7 @@ impl TeamsHarness {
         teams.add_member(T_ALICE, "Alice", "alice@example.com");
         teams.add_member(T_BOB, "Bob", "bob@example.com");
         teams.add_member(T_CAROL, "Carol", "carol@example.com");
+        teams.add_member(T_MALLORY, "Mallory", "mallory@example.com");
         for conversation in [T_APPROVALS, T_AUDIT, ALICE_CHAT] {
             teams.add_conversation(conversation);
         }

@@ -7,13 +7,18 @@ use async_trait::async_trait;
 
 use crate::domain::grant::MessageRef;
 
-/// A rendered message body in Slack's message JSON (`text`, optional `blocks`).
+/// A rendered message as its platform takes it: Slack's message JSON (`text`, optional
+/// `blocks`), or a Bot Framework activity (`text`, or a card with its one-line `summary`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message(pub serde_json::Value);
 
 impl Message {
+    /// The message in one line of text.
     pub fn text(&self) -> &str {
-        self.0.get("text").and_then(|t| t.as_str()).unwrap_or("")
+        ["text", "summary"]
+            .iter()
+            .find_map(|k| self.0.get(*k).and_then(|t| t.as_str()))
+            .unwrap_or("")
     }
 }
 

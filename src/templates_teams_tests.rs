@@ -76,6 +76,7 @@ fn teams_grants() -> Vec<(&'static str, Grant)> {
         id: "abc123".into(),
         requester: ALICE,
         requested_in: "19:dev@thread.tacv2",
+        incident: None,
         reason: EVIL,
         terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),
     };

@@ -40,6 +40,7 @@ pub(super) fn grants() -> Vec<(&'static str, Grant)> {
             id: "abc123".into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            incident: None,
             reason: "fix <!channel> & \"quotes\"",
             terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),
         },

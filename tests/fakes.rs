@@ -22,6 +22,7 @@ fn grant(id: &str) -> Grant {
             id: id.into(),
             requester: ALICE,
             requested_in: DEV_CHANNEL,
+            incident: None,
             reason: "r",
             terms: GrantTerms {
                 role: "edit".into(),

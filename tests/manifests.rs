@@ -83,6 +83,8 @@ fn the_bot_gets_what_it_uses(manifest: &Value) {
         "usergroups:read",
         "files:write",
         "im:write",
+        "channels:read",
+        "groups:read",
     ] {
         assert!(scopes.iter().any(|s| s == needed), "missing scope {needed}");
     }

@@ -203,12 +203,16 @@ impl App {
         args: &command::RequestArgs,
         terms: crate::domain::policy::GrantTerms,
     ) -> Result<Message, AppError> {
-        let email = self.email_of_within(user, REQUEST_EMAIL_WAIT).await;
+        let (email, incident) = tokio::join!(
+            self.email_of_within(user, REQUEST_EMAIL_WAIT),
+            self.incident_context(channel, &args.reason)
+        );
         let mut grant = Grant::request(
             NewRequest {
                 id: new_grant_id(),
                 requester: user,
                 requested_in: channel,
+                incident,
                 reason: &args.reason,
                 terms,
             },

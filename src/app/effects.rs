@@ -123,7 +123,12 @@ impl App {
         }
     }
 
+    /// A request from an incident channel is decided there; others in the role's approvals
+    /// channel, else the bot's.
     fn approvals_channel_for(&self, grant: &Grant) -> String {
+        if let Some(incident) = &grant.incident {
+            return incident.channel.clone();
+        }
         self.policy
             .roles
             .get(&grant.role)

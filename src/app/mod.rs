@@ -7,6 +7,7 @@ mod commands;
 mod digest;
 mod effects;
 mod home;
+mod incidents;
 mod locks;
 mod reconcile;
 

@@ -230,4 +230,30 @@ impl Chat for SlackChat {
             .and_then(|p| p.email)
             .map(|e| e.to_string()))
     }
+
+    /// `conversations.info` (scope `channels:read`, `groups:read` for private channels).
+    async fn channel_info(
+        &self,
+        channel: &str,
+    ) -> Result<Option<crate::chat::ChannelInfo>, ChatError> {
+        let request = SlackApiConversationsInfoRequest::new(channel.to_string().into());
+        let session = self.client.open_session(&self.token);
+        match bounded(session.conversations_info(&request)).await {
+            Ok(response) => {
+                let info = response.channel;
+                let topic = [info.topic, info.purpose]
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d.value)
+                    .filter(|v| !v.trim().is_empty())
+                    .collect::<Vec<_>>();
+                Ok(Some(crate::chat::ChannelInfo {
+                    name: info.name,
+                    topic: (!topic.is_empty()).then(|| topic.join("\n")),
+                }))
+            }
+            Err(ChatError::Refused(code)) if code == "channel_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }

@@ -147,7 +147,11 @@ impl AuditEvent {
             cluster: Some(grant.cluster.clone()),
             reason: Some(grant.reason.clone()),
             channel: Some(grant.requested_in.clone()),
-            incident: incident_reference(&grant.reason),
+            incident: grant
+                .incident
+                .as_ref()
+                .and_then(|i| i.reference.clone())
+                .or_else(|| incident_reference(&grant.reason)),
             approvers,
             expires_at: grant.expires_at,
             detail,

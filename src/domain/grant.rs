@@ -157,6 +157,9 @@ pub struct Grant {
     pub failure: Option<String>,
     pub approval_message: Option<MessageRef>,
     pub extension: Option<Extension>,
+    /// The incident channel the request was typed in (and decided in), and its incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<super::incident::IncidentContext>,
     /// Effects decided but not yet carried out, oldest first.
     #[serde(default)]
     pub outbox: Vec<Effect>,

@@ -8,12 +8,15 @@ use super::grant::{
     Decision, Effect, Event, Extension, ExtensionState, Grant, GrantState, Note, Rejection, Step,
     secs,
 };
+use super::incident::IncidentContext;
 use super::policy::{GrantTerms, Policy};
 
 pub struct NewRequest<'a> {
     pub id: String,
     pub requester: &'a str,
     pub requested_in: &'a str,
+    /// Set when the request was typed in an incident channel: it is decided there.
+    pub incident: Option<IncidentContext>,
     pub reason: &'a str,
     pub terms: GrantTerms,
 }
@@ -43,6 +46,7 @@ impl Grant {
             state: GrantState::Requested,
             requester: new.requester.to_string(),
             requested_in: new.requested_in.to_string(),
+            incident: new.incident,
             role: new.terms.role,
             cluster_role: new.terms.cluster_role,
             scope: new.terms.scope,

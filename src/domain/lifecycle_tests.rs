@@ -24,6 +24,7 @@ pub(crate) fn requested(role: &str) -> Grant {
             id: "abc123".into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            incident: None,
             reason: "stuck queue",
             terms: GrantTerms {
                 cluster_role: rule.cluster_role.clone(),

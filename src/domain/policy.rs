@@ -17,6 +17,12 @@ pub struct Policy {
     pub approvers: Vec<String>,
     #[serde(default)]
     pub requests: RequestRules,
+    /// Channels where a request is answered, approved and followed in the channel itself.
+    #[serde(
+        default,
+        skip_serializing_if = "super::incident::IncidentChannels::is_empty"
+    )]
+    pub incidents: super::incident::IncidentChannels,
     pub roles: BTreeMap<String, RolePolicy>,
 }
 

@@ -16,6 +16,17 @@ impl Policy {
                 problems.push(Problem::at(&["approvers"], not_an_approver(text)));
             }
         }
+        for (key, entries) in [
+            ("channels", &self.incidents.channels),
+            ("name_patterns", &self.incidents.name_patterns),
+        ] {
+            if entries.iter().any(|e| e.trim().is_empty()) {
+                problems.push(Problem::at(
+                    &["incidents", key],
+                    "an empty entry would name no channel; remove it",
+                ));
+            }
+        }
         for (name, role) in &self.roles {
             let at = |field: &'static str| vec!["roles", name.as_str(), field];
             let mut push =

@@ -22,6 +22,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
             id: id.into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            incident: None,
             reason: "r",
             terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),
         },

@@ -40,6 +40,11 @@ pub const DANA: &str = "U0DANA";
 pub const ERIN: &str = "U0ERIN";
 pub const ONCALL: &str = "S0ONCALL";
 pub const ONCALL_CHANNEL: &str = "C0ONCALL";
+/// An incident channel by its name (`inc-*`), with a PagerDuty link in its topic.
+pub const INCIDENT_CHANNEL: &str = "C0INC42";
+pub const INCIDENT_TOPIC: &str = "Paged: https://acme.pagerduty.com/incidents/Q1ABC2DEF | IC: Dana";
+/// An incident channel the policy lists by ID.
+pub const WAR_ROOM: &str = "C0WARROOM";
 
 pub fn init() {
     static ONCE: Once = Once::new();
@@ -100,6 +105,9 @@ kubernetes:
     certificate_authority_data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
 policy:
   approvers: [{BOB}, {CAROL}]
+  incidents:
+    channels: [{WAR_ROOM}]
+    name_patterns: ["inc-*"]
   requests:
     review_timeout: 1h
     reminder_before: 10m
@@ -174,7 +182,16 @@ impl Harness {
         slack.add_user(DANA, "dana", Some("dana@example.com"));
         slack.add_user(ERIN, "erin", Some("erin@example.com"));
         slack.set_usergroup(ONCALL, &[ERIN]);
-        slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL, ONCALL_CHANNEL]);
+        slack.add_channel(INCIDENT_CHANNEL, "inc-42-payments-down", INCIDENT_TOPIC);
+        slack.add_channel(DEV_CHANNEL, "dev", "Deploys and chatter");
+        slack.bot_member_of(&[
+            APPROVALS,
+            AUDIT,
+            DEV_CHANNEL,
+            ONCALL_CHANNEL,
+            INCIDENT_CHANNEL,
+            WAR_ROOM,
+        ]);
         let kube = FakeKube::start(&["payments", "orders", "prod-access"]).await;
         let store = tempfile::tempdir().unwrap();
         let mut yaml = config_yaml(slack.api_url(), store.path());
@@ -356,6 +373,20 @@ impl Harness {
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// `/prod-access <text>` typed by `user` in `channel` (HTTP mode).
+    pub async fn slash_in(&self, user: &str, channel: &str, text: &str) -> (u16, Value) {
+        let response = self
+            .post_signed(
+                "/slack/commands",
+                command_body_in(user, channel, text),
+                SIGNING_SECRET,
+                Utc::now().timestamp(),
+            )
+            .await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of

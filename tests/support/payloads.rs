@@ -25,12 +25,17 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
 
 /// A slash-command body with every field Slack sends.
 pub fn command_body(user: &str, text: &str) -> String {
-    form(&command_fields(user, text))
+    form(&command_fields(user, DEV_CHANNEL, text))
+}
+
+/// The slash command typed in `channel`.
+pub fn command_body_in(user: &str, channel: &str, text: &str) -> String {
+    form(&command_fields(user, channel, text))
 }
 
 /// The same fields as Socket Mode's `slash_commands` envelope carries them: a JSON object.
 pub fn command_payload(user: &str, text: &str) -> Value {
-    let fields = command_fields(user, text);
+    let fields = command_fields(user, DEV_CHANNEL, text);
     Value::Object(
         fields
             .iter()
@@ -39,12 +44,12 @@ pub fn command_payload(user: &str, text: &str) -> Value {
     )
 }
 
-fn command_fields<'a>(user: &'a str, text: &'a str) -> [(&'a str, &'a str); 13] {
+fn command_fields<'a>(user: &'a str, channel: &'a str, text: &'a str) -> [(&'a str, &'a str); 13] {
     [
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0FAKE"),
         ("team_domain", "acme"),
-        ("channel_id", DEV_CHANNEL),
+        ("channel_id", channel),
         ("channel_name", "dev"),
         ("user_id", user),
         ("user_name", "someone"),

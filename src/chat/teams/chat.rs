@@ -227,6 +227,14 @@ impl Chat for TeamsChat {
         Ok(email.contains('@').then_some(email))
     }
 
+    /// Teams channels are named in the policy by conversation ID; their names are not needed.
+    async fn channel_info(
+        &self,
+        _channel: &str,
+    ) -> Result<Option<crate::chat::ChannelInfo>, ChatError> {
+        Ok(None)
+    }
+
     async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
         info!(
             group,

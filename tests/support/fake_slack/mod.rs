@@ -68,6 +68,8 @@ pub(super) struct State_ {
     consumed: HashSet<usize>,
     messages: BTreeMap<(String, String), Value>,
     users: HashMap<String, Value>,
+    /// Channels' `conversations.info`, by ID.
+    channels: HashMap<String, Value>,
     usergroups: HashMap<String, Vec<String>>,
     files: BTreeMap<String, UploadedFile>,
     /// The Home tab each user was last shown.
@@ -179,6 +181,18 @@ impl FakeSlack {
 
     /// From now on the bot may post only in these channels (and DMs), like a bot that was invited
     /// to them and nowhere else.
+    /// A channel `conversations.info` describes, with its name and topic.
+    pub fn add_channel(&self, id: &str, name: &str, topic: &str) {
+        let channel = json!({
+            "id": id, "name": name, "name_normalized": name, "created": 1_795_000_000,
+            "creator": "U0ADMIN", "is_channel": true, "is_private": false, "is_archived": false,
+            "is_member": true, "num_members": 12,
+            "topic": { "value": topic, "creator": "U0ADMIN", "last_set": 1_795_000_100 },
+            "purpose": { "value": "", "creator": "", "last_set": 0 },
+        });
+        self.lock().channels.insert(id.to_string(), channel);
+    }
+
     pub fn bot_member_of(&self, channels: &[&str]) {
         self.lock().member_of = Some(channels.iter().map(|c| c.to_string()).collect());
     }
@@ -525,6 +539,7 @@ fn respond(
         "usergroups.users.list" => users::usergroup_members(state, params),
         "users.lookupByEmail" => users::by_email(state, params),
         "users.info" => users::info(state, params),
+        "conversations.info" => users::channel_info(state, params),
         _ => slack_error("unknown_method"),
     }
 }

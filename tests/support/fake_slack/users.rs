@@ -1,5 +1,6 @@
-//! The fake Slack's people: profiles (`users.info`, `users.lookupByEmail`), user groups
-//! (`usergroups.users.list`) and direct-message channels (`conversations.open`).
+//! The fake Slack's people and places: profiles (`users.info`, `users.lookupByEmail`), user
+//! groups (`usergroups.users.list`), direct-message channels (`conversations.open`) and channels
+//! (`conversations.info`).
 
 use serde_json::{Value, json};
 
@@ -49,5 +50,12 @@ pub(super) fn info(state: &State_, params: &Value) -> Reply {
     match state.users.get(&param(params, "user")) {
         Some(user) => ok(json!({ "ok": true, "user": user })),
         None => slack_error("user_not_found"),
+    }
+}
+
+pub(super) fn channel_info(state: &State_, params: &Value) -> Reply {
+    match state.channels.get(&param(params, "channel")) {
+        Some(channel) => ok(json!({ "ok": true, "channel": channel })),
+        None => slack_error("channel_not_found"),
     }
 }

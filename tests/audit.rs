@@ -65,7 +65,7 @@ async fn a_whole_grant() -> (Harness, String) {
 
 /// Rewrites the stored entry `seq` (the bot is stopped).
 fn tamper(store: &Path, seq: u64, change: impl FnOnce(&mut Value)) {
-    let db = sled::open(store).unwrap();
+    let db = open_raw_store(store);
     let audit = db.open_tree("audit").unwrap();
     let mut entry: Value =
         serde_json::from_slice(&audit.get(seq.to_be_bytes()).unwrap().unwrap()).unwrap();
@@ -143,7 +143,7 @@ async fn verify_names_an_edited_entry() {
 async fn verify_names_a_removed_entry_and_entries_cut_from_the_end() {
     let (h, _) = a_whole_grant().await;
     {
-        let db = sled::open(h.store_path()).unwrap();
+        let db = open_raw_store(h.store_path());
         let audit = db.open_tree("audit").unwrap();
         audit.remove(2u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
@@ -157,7 +157,7 @@ async fn verify_names_a_removed_entry_and_entries_cut_from_the_end() {
 
     let (h, _) = a_whole_grant().await;
     {
-        let db = sled::open(h.store_path()).unwrap();
+        let db = open_raw_store(h.store_path());
         let audit = db.open_tree("audit").unwrap();
         audit.remove(4u64.to_be_bytes()).unwrap();
         audit.remove(3u64.to_be_bytes()).unwrap();
@@ -175,7 +175,7 @@ async fn verify_names_a_removed_entry_and_entries_cut_from_the_end() {
 async fn verify_names_reordered_entries_even_when_renumbered() {
     let (h, _) = a_whole_grant().await;
     let read = |seq: u64| {
-        let db = sled::open(h.store_path()).unwrap();
+        let db = open_raw_store(h.store_path());
         let audit = db.open_tree("audit").unwrap();
         let value: Value =
             serde_json::from_slice(&audit.get(seq.to_be_bytes()).unwrap().unwrap()).unwrap();

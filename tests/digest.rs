@@ -90,7 +90,7 @@ async fn the_digest_raises_the_alarm_when_the_stored_log_was_changed() {
     h.settle().await;
     h.stop().await;
     {
-        let db = sled::open(h.store_path()).unwrap();
+        let db = open_raw_store(h.store_path());
         let audit = db.open_tree("audit").unwrap();
         let key = 2u64.to_be_bytes();
         let mut entry: serde_json::Value =

@@ -105,3 +105,23 @@ async fn other_channels_and_failed_lookups_go_to_the_approvals_channel() {
     let second = h.request_posted().await;
     assert_eq!(h.approval_post(&second).param("channel"), APPROVALS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_channel_the_bot_is_not_in_still_gets_the_request_to_approvers() {
+    let h = Harness::start().await;
+    let (status, _) = h
+        .slash_in(
+            ALICE,
+            UNINVITED_INCIDENT,
+            "edit payments 1h INC-99 db is slow",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let grant = h.request_posted().await;
+    assert_eq!(h.approval_post(&grant).param("channel"), APPROVALS);
+    let refused = h.slack.calls("chat.postMessage");
+    assert_eq!(refused[0].param("channel"), UNINVITED_INCIDENT);
+    assert_eq!(refused[0].response["error"], "not_in_channel");
+    h.click(BOB, "approve", &grant).await;
+    assert_says(&h.next_thread_reply().await, "approved");
+}

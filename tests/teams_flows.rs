@@ -104,3 +104,17 @@ async fn an_unknown_role_is_answered_with_what_is_allowed_and_nothing_is_stored(
     let help = h.next_in(ALICE_CHAT, 2).await;
     assert!(help.contains("edit") && help.contains("payments"), "{help}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_teams_knows_no_email_for_is_told_why_and_nothing_is_requested() {
+    let h = TeamsHarness::start().await;
+    h.teams.add_member_without_email("29:1guest", "Guest");
+    assert_eq!(
+        h.say("29:1guest", ALICE_CHAT, "edit payments 1h let me in")
+            .await,
+        200
+    );
+    let answer = h.next_in(ALICE_CHAT, 0).await;
+    assert!(answer.contains("email"), "{answer}");
+    assert!(h.teams.conversation(T_APPROVALS).is_empty());
+}

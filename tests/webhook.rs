@@ -129,7 +129,7 @@ async fn a_gap_in_the_stored_log_stops_delivery_instead_of_being_skipped() {
     assert_says(&h.next_audit().await, "Access granted");
     h.stop().await;
     {
-        let db = sled::open(h.store_path()).unwrap();
+        let db = open_raw_store(h.store_path());
         db.open_tree("audit")
             .unwrap()
             .remove(2u64.to_be_bytes())

@@ -129,6 +129,11 @@ impl App {
         if let Some(incident) = &grant.incident {
             return incident.channel.clone();
         }
+        self.ordinary_approvals_channel(grant)
+    }
+
+    /// The role's approvals channel, else the bot's.
+    fn ordinary_approvals_channel(&self, grant: &Grant) -> String {
         self.policy
             .roles
             .get(&grant.role)
@@ -142,9 +147,19 @@ impl App {
         match effect {
             Effect::PostApprovalMessage => {
                 let message = templates.approval_message(grant)?;
-                let mut posted = chat
+                let mut posted = match chat
                     .post(&self.approvals_channel_for(grant), &message)
-                    .await?;
+                    .await
+                {
+                    // The bot was not invited to the incident channel (or it is archived): the
+                    // request must still reach approvers.
+                    Err(ChatError::Refused(e)) if grant.incident.is_some() => {
+                        warn!(grant = %grant.id, error = %e, "cannot post in the incident channel; posting in the approvals channel");
+                        chat.post(&self.ordinary_approvals_channel(grant), &message)
+                            .await?
+                    }
+                    posted => posted?,
+                };
                 // Only for the audit posts' link: the grant must not wait for it.
                 match chat.permalink(&posted).await {
                     Ok(link) => posted.permalink = Some(link),

@@ -134,9 +134,24 @@ async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Respons
     }
 }
 
+/// Said to a sender Teams knows no email or UPN for: prod-access names people by it.
+const NO_EMAIL: &str = "prod-access knows people by their email address, and Teams gives none \
+    for your account. Ask your Teams administrator to set one; nothing was requested.";
+
 async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Response {
     let user = match sender(chat, activity).await {
         Ok(user) => user,
+        Err(answer) if answer.status() == StatusCode::FORBIDDEN => {
+            let reply = Message(json!({ "type": "message", "text": NO_EMAIL }));
+            if let Err(e) = chat
+                .connector()
+                .reply(&activity_ref(activity), &reply.0)
+                .await
+            {
+                warn!(error = %e, "could not answer a sender without an email");
+            }
+            return StatusCode::OK.into_response();
+        }
         Err(answer) => return answer,
     };
     let text = command_text(activity.text.as_deref().unwrap_or(""));
@@ -151,14 +166,11 @@ async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Respo
         activity.conversation.conversation_type.as_deref(),
         &activity.id,
     ) {
-        (Some("personal"), Some(id)) => {
-            let at = ActivityRef {
-                service_url: activity.service_url.clone(),
-                conversation_id: activity.conversation.id.clone(),
-                activity_id: id.clone(),
-            };
-            chat.connector().reply(&at, &reply.0).await.map(|_| ())
-        }
+        (Some("personal"), Some(_)) => chat
+            .connector()
+            .reply(&activity_ref(activity), &reply.0)
+            .await
+            .map(|_| ()),
         _ => chat.dm(&user, &reply).await.map(|_| ()),
     };
     if let Err(e) = sent {
@@ -184,6 +196,13 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
     };
     let user = match sender(chat, activity).await {
         Ok(user) => user,
+        Err(answer) if answer.status() == StatusCode::FORBIDDEN => {
+            return invoke_answer(json!({
+                "statusCode": 200,
+                "type": "application/vnd.microsoft.activity.message",
+                "value": NO_EMAIL,
+            }));
+        }
         Err(answer) => return answer,
     };
     info!(grant, user, verb, "card action");
@@ -199,6 +218,15 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
             "value": refusal.text(),
         }),
     })
+}
+
+/// Where a reply to `activity` goes.
+fn activity_ref(activity: &Activity) -> ActivityRef {
+    ActivityRef {
+        service_url: activity.service_url.clone(),
+        conversation_id: activity.conversation.id.clone(),
+        activity_id: activity.id.clone().unwrap_or_default(),
+    }
 }
 
 /// An invoke is answered in the HTTP response: always 200, the outcome in the body.

@@ -43,6 +43,8 @@ pub const ONCALL_CHANNEL: &str = "C0ONCALL";
 /// An incident channel by its name (`inc-*`), with a PagerDuty link in its topic.
 pub const INCIDENT_CHANNEL: &str = "C0INC42";
 pub const INCIDENT_TOPIC: &str = "Paged: https://acme.pagerduty.com/incidents/Q1ABC2DEF | IC: Dana";
+/// An incident channel (by name) the bot was not invited to.
+pub const UNINVITED_INCIDENT: &str = "C0INC99";
 /// An incident channel the policy lists by ID.
 pub const WAR_ROOM: &str = "C0WARROOM";
 
@@ -58,6 +60,18 @@ pub fn init() {
             .with_test_writer()
             .try_init();
     });
+}
+
+/// The stopped bot's sled database, opened directly (to damage it). sled keeps its file lock a
+/// moment after the last handle is dropped, so this waits for it as the bot's own open does.
+pub fn open_raw_store(path: &std::path::Path) -> sled::Db {
+    for _ in 0..60 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    sled::open(path).unwrap()
 }
 
 pub fn t0() -> DateTime<Utc> {
@@ -184,6 +198,7 @@ impl Harness {
         slack.set_usergroup(ONCALL, &[ERIN]);
         slack.add_channel(INCIDENT_CHANNEL, "inc-42-payments-down", INCIDENT_TOPIC);
         slack.add_channel(DEV_CHANNEL, "dev", "Deploys and chatter");
+        slack.add_channel(UNINVITED_INCIDENT, "inc-99-db", "");
         slack.bot_member_of(&[
             APPROVALS,
             AUDIT,
@@ -501,12 +516,15 @@ impl Harness {
         .as_u16()
     }
 
-    /// Where the approval message of `grant` was posted.
+    /// Where the approval message of `grant` was posted (the post Slack took).
     pub fn approval_post(&self, grant: &str) -> fake_slack::Call {
         self.slack
             .calls("chat.postMessage")
             .into_iter()
-            .find(|c| button_value(&c.params, "approve").as_deref() == Some(grant))
+            .find(|c| {
+                c.response["ok"] == true
+                    && button_value(&c.params, "approve").as_deref() == Some(grant)
+            })
             .expect("approval message posted")
     }
 

@@ -120,6 +120,13 @@ impl FakeTeams {
         }));
     }
 
+    /// A Teams user (a guest, a service account) with neither email nor UPN.
+    pub fn add_member_without_email(&self, id: &str, name: &str) {
+        self.lock().members.push(json!({
+            "id": id, "name": name, "aadObjectId": format!("aad-{name}"), "tenantId": TENANT
+        }));
+    }
+
     /// A message a user typed in `conversation`, as Teams keeps it (the bot may reply to it).
     pub fn receive(&self, conversation: &str, id: &str, activity: &Value) {
         self.lock()

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Config, SlackSettings, check_api_url};
 use crate::chat::Platform;
-use crate::chat::teams::{auth, connector};
+use crate::chat::teams::auth;
 use crate::domain::policy::{ApproverRef, Problem};
 
 /// The Bot Connector's global `serviceUrl` for Teams in the public cloud.
@@ -62,9 +62,21 @@ pub struct TeamsSettings {
     /// Where the Bot Framework publishes the keys that sign its requests.
     #[serde(default = "default_metadata_url")]
     pub openid_metadata_url: String,
-    /// Where the bot gets its own token (client credentials).
-    #[serde(default = "default_token_url")]
-    pub token_url: String,
+    /// Where the bot gets its own token (client credentials); by default the tenant's own
+    /// endpoint, as single-tenant bots need.
+    #[serde(default)]
+    pub token_url: Option<String>,
+}
+
+impl TeamsSettings {
+    pub fn token_url(&self) -> String {
+        self.token_url.clone().unwrap_or_else(|| {
+            format!(
+                "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+                self.tenant_id.trim()
+            )
+        })
+    }
 }
 
 fn default_service_url() -> String {
@@ -73,10 +85,6 @@ fn default_service_url() -> String {
 
 fn default_metadata_url() -> String {
     auth::DEFAULT_METADATA_URL.into()
-}
-
-fn default_token_url() -> String {
-    connector::DEFAULT_TOKEN_URL.into()
 }
 
 impl Config {
@@ -111,7 +119,7 @@ impl Config {
                 for (key, url) in [
                     ("service_url", &teams.service_url),
                     ("openid_metadata_url", &teams.openid_metadata_url),
-                    ("token_url", &teams.token_url),
+                    ("token_url", &teams.token_url()),
                 ] {
                     if let Err(e) = check_api_url(url) {
                         problems.push(at(&["teams", key], e));
@@ -145,6 +153,12 @@ impl Config {
     /// kubeconfig file cannot be sent by message.
     fn teams_policy_problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
+        if !self.policy.incidents.name_patterns.is_empty() {
+            problems.push(Problem {
+                path: vec!["policy".into(), "incidents".into(), "name_patterns".into()],
+                message: "Teams channels are not looked up by name: list incident channels by conversation ID in `channels`".into(),
+            });
+        }
         let not_email = |refs: &[String], path: Vec<String>, problems: &mut Vec<Problem>| {
             for approver in refs {
                 if !matches!(ApproverRef::parse(approver), ApproverRef::Email(_)) {

@@ -71,7 +71,7 @@ impl Platform {
                     Credentials {
                         app_id: teams.app_id.clone(),
                         app_password: password,
-                        token_url: teams.token_url.clone(),
+                        token_url: teams.token_url(),
                     },
                     Arc::clone(clock),
                 )?;

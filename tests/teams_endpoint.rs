@@ -70,3 +70,35 @@ async fn other_activities_are_acknowledged_and_ignored() {
     assert_eq!(answer["type"], "application/vnd.microsoft.error");
     assert!(h.teams.activities().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_teams_may_speak_and_guests_of_other_tenants_are_nobody() {
+    let h = TeamsHarness::start().await;
+    // Web Chat / Direct Line activities carry a genuine token but let the client say who it is.
+    let mut webchat = h.activity(T_BOB, ALICE_CHAT, "message");
+    webchat["channelId"] = json!("webchat");
+    webchat["text"] = json!("list");
+    // (Refused by the key's endorsements already, and by the channel check if a key were
+    // endorsed for both.)
+    let status = h.deliver(&webchat, None).await.status().as_u16();
+    assert!([401, 403].contains(&status), "{status}");
+    assert!(h.teams.activities().is_empty());
+
+    // A guest whose address is an approver's cannot approve as them.
+    h.teams
+        .add_guest("29:1guest-bob", "Not Bob", "bob@example.com");
+    h.say(T_ALICE, ALICE_CHAT, "edit payments 1h INC-5 restart")
+        .await;
+    let grant = loop {
+        if let Some((_, card)) = h.teams.conversation(T_APPROVALS).first() {
+            break card_actions(card)[0].1.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let (_, answer) = h.click("29:1guest-bob", "approve", &grant).await;
+    assert_eq!(
+        answer["type"], "application/vnd.microsoft.activity.message",
+        "{answer}"
+    );
+    assert_eq!(h.kube.binding_count(), 0);
+}

@@ -67,13 +67,28 @@ struct Conversation {
 }
 
 impl Activity {
+    /// The tenant as the Bot Connector states it (not `channelData`, which the client writes).
     fn tenant(&self) -> Option<&str> {
-        self.conversation.tenant_id.as_deref().or_else(|| {
-            self.channel_data
-                .as_ref()?
-                .pointer("/tenant/id")
-                .and_then(Value::as_str)
-        })
+        self.conversation.tenant_id.as_deref()
+    }
+
+    /// The conversation without a channel thread's `;messageid=…`: the channel itself.
+    fn base_conversation(&self) -> &str {
+        self.conversation
+            .id
+            .split(';')
+            .next()
+            .unwrap_or(&self.conversation.id)
+    }
+
+    /// Where the sender is looked up: in a channel its team (member calls on a channel thread
+    /// fail), otherwise the conversation.
+    fn member_conversation(&self) -> &str {
+        self.channel_data
+            .as_ref()
+            .and_then(|d| d.pointer("/team/id"))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| self.base_conversation())
     }
 }
 
@@ -103,6 +118,16 @@ async fn messages(
         warn!(error = %e, "refused a Teams request");
         return (StatusCode::UNAUTHORIZED, e.to_string()).into_response();
     }
+    // Only Teams: other channels of the same Azure Bot (Web Chat, Direct Line) let the client
+    // say who it is.
+    if activity.channel_id != "msteams" {
+        warn!(channel = %activity.channel_id, "refused an activity from another channel than Teams");
+        return (
+            StatusCode::FORBIDDEN,
+            "this bot serves Microsoft Teams only",
+        )
+            .into_response();
+    }
     if activity.tenant() != Some(teams.chat.tenant_id()) {
         warn!(tenant = ?activity.tenant(), "refused an activity from another tenant");
         return (StatusCode::FORBIDDEN, "this bot serves another tenant").into_response();
@@ -120,7 +145,7 @@ async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Respons
     match chat
         .identify(
             &activity.service_url,
-            &activity.conversation.id,
+            activity.member_conversation(),
             &activity.from.id,
         )
         .await
@@ -156,7 +181,7 @@ async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Respo
     };
     let text = command_text(activity.text.as_deref().unwrap_or(""));
     let Some(reply) = app
-        .handle_command(&user, &activity.conversation.id, &text, "")
+        .handle_command(&user, activity.base_conversation(), &text, "")
         .await
     else {
         return StatusCode::OK.into_response();

@@ -16,6 +16,8 @@ use super::{FakeKube, WEBHOOK_SECRET, init, t0};
 
 pub const T_APPROVALS: &str = "19:approvals0123456789abcdef@thread.tacv2";
 pub const T_AUDIT: &str = "19:auditlog0123456789abcdef@thread.tacv2";
+/// The team of both channels (its General channel's conversation ID, as Teams gives it).
+pub const T_TEAM: &str = "19:team0123456789abcdef@thread.tacv2";
 /// alice's chat with the bot, where she types her requests.
 pub const ALICE_CHAT: &str = "a:1alice-chat-with-prod-access";
 pub const T_ALICE: &str = "29:1alice-teams-id";
@@ -80,7 +82,7 @@ impl TeamsHarness {
         teams.add_member(T_BOB, "Bob", "bob@example.com");
         teams.add_member(T_CAROL, "Carol", "carol@example.com");
         teams.add_member(T_MALLORY, "Mallory", "mallory@example.com");
-        for conversation in [T_APPROVALS, T_AUDIT, ALICE_CHAT] {
+        for conversation in [T_APPROVALS, T_AUDIT, T_TEAM, ALICE_CHAT] {
             teams.add_conversation(conversation);
         }
         let kube = FakeKube::start(&["payments", "orders"]).await;
@@ -143,6 +145,22 @@ impl TeamsHarness {
     /// An activity as the Bot Connector sends it, from Teams user `from` in `conversation`.
     pub fn activity(&self, from: &str, conversation: &str, kind: &str) -> Value {
         let personal = conversation.starts_with("a:");
+        // In a channel, Teams names the thread: `<channel>;messageid=<root>`, and says the team.
+        let (conversation, channel_data) = if personal {
+            (
+                conversation.to_string(),
+                json!({ "tenant": { "id": TENANT } }),
+            )
+        } else {
+            (
+                format!("{conversation};messageid=1700000000000001"),
+                json!({
+                    "tenant": { "id": TENANT },
+                    "team": { "id": T_TEAM, "name": "Platform" },
+                    "channel": { "id": conversation }
+                }),
+            )
+        };
         json!({
             "type": kind,
             "id": self.activity_id(),
@@ -157,7 +175,7 @@ impl TeamsHarness {
                 "isGroup": !personal
             },
             "recipient": { "id": format!("28:{TEAMS_APP_ID}"), "name": "prod-access" },
-            "channelData": { "tenant": { "id": TENANT } },
+            "channelData": channel_data,
             "locale": "en-US"
         })
     }
@@ -185,7 +203,8 @@ impl TeamsHarness {
         activity["text"] = json!(text);
         activity["textFormat"] = json!("plain");
         let id = activity["id"].as_str().unwrap().to_string();
-        self.teams.receive(conversation, &id, &activity);
+        let thread = activity["conversation"]["id"].as_str().unwrap().to_string();
+        self.teams.receive(&thread, &id, &activity);
         self.deliver(&activity, None).await.status().as_u16()
     }
 

@@ -74,7 +74,16 @@ impl TeamsChat {
         Ok(member.and_then(|m| self.remember(&m)))
     }
 
+    /// Keeps who `member` is; `None` for someone of another tenant (a guest's home tenant, an
+    /// external user), who cannot be told apart from a member of ours by email.
     fn remember(&self, member: &Member) -> Option<String> {
+        if member
+            .tenant_id
+            .as_deref()
+            .is_some_and(|t| t != self.place.tenant_id)
+        {
+            return None;
+        }
         let key = member.key()?;
         lock(&self.keys).insert(member.id.clone(), key.clone());
         lock(&self.ids).insert(key.clone(), member.id.clone());

@@ -47,13 +47,15 @@ pub struct Member {
     pub email: Option<String>,
     #[serde(default)]
     pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
 }
 
 impl Member {
-    /// Who they are to prod-access (approver lists, Kubernetes subjects): their email, else
-    /// their UPN, in lower case.
+    /// Who they are to prod-access (approver lists, Kubernetes subjects): their UPN (unique in
+    /// the tenant, on a verified domain), else their email, in lower case.
     pub fn key(&self) -> Option<String> {
-        [&self.email, &self.user_principal_name]
+        [&self.user_principal_name, &self.email]
             .into_iter()
             .flatten()
             .map(|s| s.trim().to_lowercase())

@@ -120,6 +120,15 @@ impl FakeTeams {
         }));
     }
 
+    /// A guest: in our team, but of another tenant.
+    pub fn add_guest(&self, id: &str, name: &str, email: &str) {
+        self.lock().members.push(json!({
+            "id": id, "name": name, "aadObjectId": format!("aad-{name}"), "email": email,
+            "userPrincipalName": email, "tenantId": "9c1d0000-0000-0000-0000-00000000face",
+            "userRole": "guest"
+        }));
+    }
+
     /// A Teams user (a guest, a service account) with neither email nor UPN.
     pub fn add_member_without_email(&self, id: &str, name: &str) {
         self.lock().members.push(json!({

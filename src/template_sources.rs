@@ -89,6 +89,10 @@ const TEAMS: &[(&str, &str)] = &[
         include_str!("../templates/teams/command_done.json"),
     ),
     ("drift", include_str!("../templates/teams/drift.json")),
+    (
+        "unidentified",
+        include_str!("../templates/teams/unidentified.json"),
+    ),
     ("digest", include_str!("../templates/teams/digest.json")),
     ("macros", include_str!("../templates/teams/macros.jinja")),
     ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),

@@ -453,6 +453,11 @@ impl Templates {
         )
     }
 
+    /// Teams: to a sender who cannot be named (no UPN or email, or another organisation's).
+    pub fn unidentified_sender(&self) -> Result<Message, TemplateError> {
+        self.render("unidentified", context! {})
+    }
+
     pub fn unknown_grant(&self, grant_id: &str) -> Result<Message, TemplateError> {
         self.render(
             "action_refused",

@@ -497,6 +497,9 @@ fn help_and_refusals_teach_the_typed_command_without_a_slash() {
     assert!(json.contains("**prod-access list**"), "{json}");
     let debug = "default 30m, up to 2h, 1 approval(s), reason must name a ticket";
     assert!(json.contains(debug), "{json}");
+    let unidentified = templates.unidentified_sender().unwrap();
+    activity("unidentified", &unidentified, None);
+    assert!(unidentified.text().contains("UPN or email"));
     let bare = ParseError::Missing("role and namespace");
     let refused = templates.parse_refused(&bare, &policy()).unwrap();
     let text = refused.text();

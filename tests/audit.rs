@@ -5,45 +5,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use chrono::Duration;
 use prod_access::domain::audit::AuditEntry;
-use prod_access::store::{AuditLog, SledStore};
 use serde_json::Value;
 use support::*;
 
-/// The stopped bot's audit log, entry by entry.
-async fn entries(store: &Path) -> Vec<AuditEntry> {
-    let store = SledStore::open(store).unwrap();
-    store
-        .entries_after(0, usize::MAX)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| serde_json::from_value(e.json).unwrap())
-        .collect()
-}
-
 fn kinds(entries: &[AuditEntry]) -> Vec<&'static str> {
     entries.iter().map(|e| e.event.kind.as_str()).collect()
-}
-
-/// `prod-access audit <args> --store <store>`: exit success, stdout, stderr.
-fn audit_command(store: &Path, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .arg("audit")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .env_remove("PROD_ACCESS_CONFIG")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// alice asks for edit on payments for 2h (INC-77), bob approves, the access expires.
@@ -79,7 +48,7 @@ fn tamper(store: &Path, seq: u64, change: impl FnOnce(&mut Value)) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_of_a_grant_is_in_the_audit_log_with_who_when_what_and_why() {
     let (h, grant) = a_whole_grant().await;
-    let log = entries(h.store_path()).await;
+    let log = audit_entries(h.store_path()).await;
     assert_eq!(kinds(&log), ["requested", "approval", "granted", "expired"]);
     let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
@@ -212,7 +181,7 @@ async fn export_writes_the_chosen_entries_as_stored_json_lines() {
     h.next_audit().await;
     h.settle().await;
     h.stop().await;
-    let log = entries(h.store_path()).await;
+    let log = audit_entries(h.store_path()).await;
     assert_eq!(
         log.len(),
         5,
@@ -274,7 +243,7 @@ async fn an_event_is_in_the_log_even_when_slack_could_not_take_its_post() {
         "the audit channel took nothing"
     );
     h.stop().await;
-    let log = entries(h.store_path()).await;
+    let log = audit_entries(h.store_path()).await;
     assert_eq!(kinds(&log), ["requested"]);
     assert_eq!(log[0].event.grant.as_deref(), Some(grant.as_str()));
 }
@@ -299,7 +268,7 @@ async fn a_repair_by_the_reconciler_is_recorded_before_it_is_reported() {
     h.clock.advance(Duration::seconds(61));
     assert_says(&h.next_audit().await, "outlived its expiry and was deleted");
     h.stop().await;
-    let log = entries(h.store_path()).await;
+    let log = audit_entries(h.store_path()).await;
     assert_eq!(kinds(&log), ["drift_repaired"]);
     let repair = &log[0].event;
     assert_eq!(repair.grant.as_deref(), Some("lostgrant"));

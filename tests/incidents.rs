@@ -3,20 +3,7 @@
 
 mod support;
 
-use prod_access::domain::audit::AuditEntry;
-use prod_access::store::{AuditLog, SledStore};
 use support::*;
-
-async fn audit_entries(store: &std::path::Path) -> Vec<AuditEntry> {
-    let store = SledStore::open(store).unwrap();
-    store
-        .entries_after(0, usize::MAX)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| serde_json::from_value(e.json).unwrap())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_an_inc_channel_is_approved_and_followed_there_with_the_topics_incident() {

@@ -4,8 +4,6 @@
 mod support;
 
 use chrono::Duration;
-use prod_access::domain::audit::AuditEntry;
-use prod_access::store::{AuditLog, SledStore};
 use serde_json::json;
 use support::*;
 
@@ -193,14 +191,7 @@ async fn alice_gets_edit_on_payments_in_teams_and_loses_it_at_expiry() {
 
     // the audit log holds every step of both grants, chained
     h.stop().await;
-    let store = SledStore::open(h.store_path()).unwrap();
-    let entries: Vec<AuditEntry> = store
-        .entries_after(0, usize::MAX)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| serde_json::from_value(e.json).unwrap())
-        .collect();
+    let entries = audit_entries(h.store_path()).await;
     let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -220,21 +211,6 @@ async fn alice_gets_edit_on_payments_in_teams_and_loses_it_at_expiry() {
         first.actor.as_ref().map(|a| a.user.as_str()),
         Some("alice@example.com")
     );
-    drop(store);
-    let (ok, out, err) = audit_verify(h.store_path());
+    let (ok, out, err) = audit_command(h.store_path(), &["verify"]);
     assert!(ok, "{out}{err}");
-}
-
-fn audit_verify(store: &std::path::Path) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["audit", "verify", "--store"])
-        .arg(store)
-        .env_remove("PROD_ACCESS_CONFIG")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }

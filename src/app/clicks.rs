@@ -75,6 +75,14 @@ impl App {
         })
     }
 
+    /// What a sender the chat platform cannot name is told.
+    pub fn unidentified_sender(&self) -> Message {
+        self.templates.unidentified_sender().unwrap_or_else(|e| {
+            error!(error = %e, "could not render the unidentified-sender text");
+            super::fallback(super::LAST_RESORT)
+        })
+    }
+
     /// Decides and persists a click: the grant after it, or the refusal to show the clicker.
     async fn decide(
         self: &Arc<Self>,

@@ -159,15 +159,11 @@ async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Respons
     }
 }
 
-/// Said to a sender Teams knows no email or UPN for: prod-access names people by it.
-const NO_EMAIL: &str = "prod-access knows people by their email address, and Teams gives none \
-    for your account. Ask your Teams administrator to set one; nothing was requested.";
-
 async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Response {
     let user = match sender(chat, activity).await {
         Ok(user) => user,
         Err(answer) if answer.status() == StatusCode::FORBIDDEN => {
-            let reply = Message(json!({ "type": "message", "text": NO_EMAIL }));
+            let reply = app.unidentified_sender();
             if let Err(e) = chat
                 .connector()
                 .reply(&activity_ref(activity), &reply.0)
@@ -225,7 +221,7 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
             return invoke_answer(json!({
                 "statusCode": 200,
                 "type": "application/vnd.microsoft.activity.message",
-                "value": NO_EMAIL,
+                "value": app.unidentified_sender().text(),
             }));
         }
         Err(answer) => return answer,

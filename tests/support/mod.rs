@@ -2,6 +2,7 @@
 //! 127.0.0.1, a manual clock, and requests signed the way Slack signs them.
 #![allow(dead_code, unused_imports)]
 
+pub mod audit_log;
 pub mod fake_kube;
 pub mod fake_slack;
 pub mod fake_teams;
@@ -20,6 +21,7 @@ use prod_access::config::{Config, Secrets};
 use prod_access::server::Server;
 use serde_json::{Value, json};
 
+pub use audit_log::{audit_command, audit_entries};
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_slack::{FakeSlack, Fault};
 pub use payloads::*;

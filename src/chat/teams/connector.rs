@@ -12,9 +12,6 @@ use tokio::sync::Mutex;
 use crate::chat::ChatError;
 use crate::clock::SharedClock;
 
-/// The public cloud's token endpoint for bots.
-pub const DEFAULT_TOKEN_URL: &str =
-    "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token";
 const SCOPE: &str = "https://api.botframework.com/.default";
 /// A token is replaced this long before it expires.
 const RENEW_BEFORE: chrono::Duration = chrono::Duration::minutes(5);

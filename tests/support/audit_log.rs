@@ -1,0 +1,36 @@
+//! The stopped bot's audit log, read in the store and through the `prod-access audit` command.
+
+use std::path::Path;
+use std::process::Command;
+
+use prod_access::domain::audit::AuditEntry;
+use prod_access::store::{AuditLog, SledStore};
+
+/// The stopped bot's audit log, entry by entry.
+pub async fn audit_entries(store: &Path) -> Vec<AuditEntry> {
+    let store = SledStore::open(store).unwrap();
+    store
+        .entries_after(0, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_value(e.json).unwrap())
+        .collect()
+}
+
+/// `prod-access audit <args> --store <store>`: exit success, stdout, stderr.
+pub fn audit_command(store: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .arg("audit")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .env_remove("PROD_ACCESS_CONFIG")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

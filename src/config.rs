@@ -49,6 +49,9 @@ pub struct ConfigFile {
     /// The audit log's digest and webhook.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// PagerDuty and Opsgenie, for roles that approve whoever is on call.
+    #[serde(default)]
+    pub on_call: crate::on_call::OnCallSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -107,6 +110,7 @@ pub struct Config {
     pub kubernetes: KubernetesSettings,
     pub clusters: BTreeMap<String, ClusterSettings>,
     pub audit: AuditSettings,
+    pub on_call: crate::on_call::OnCallSettings,
     pub policy: Policy,
 }
 
@@ -248,6 +252,7 @@ impl Config {
             kubernetes: file.kubernetes,
             clusters: file.clusters,
             audit: file.audit,
+            on_call: file.on_call,
             policy,
         })
     }
@@ -319,6 +324,7 @@ impl Config {
             ));
         }
         problems.extend(self.chat_problems());
+        problems.extend(self.on_call_problems());
         if let Err(e) = crate::audit::digest::parse_schedule(&self.audit.digest_schedule) {
             problems.push(at(&["audit", "digest_schedule"], e));
         }
@@ -328,6 +334,54 @@ impl Config {
             problems.push(at(&["audit", "webhook", "url"], e));
         }
         problems
+    }
+}
+
+impl Config {
+    /// On-call rules need their provider configured, at a URL the token may be sent to.
+    fn on_call_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (key, provider) in [
+            ("pagerduty", &self.on_call.pagerduty),
+            ("opsgenie", &self.on_call.opsgenie),
+        ] {
+            if let Some(settings) = provider
+                && let Err(e) = check_api_url(&settings.api_url)
+            {
+                problems.push(Problem::at(&["on_call", key, "api_url"], e));
+            }
+        }
+        for (name, role) in &self.policy.roles {
+            let Some(rule) = &role.on_call else { continue };
+            let provider = rule.provider();
+            if self.on_call.of(provider).is_none() {
+                let key = match provider {
+                    crate::domain::on_call::OnCallProvider::Pagerduty => "pagerduty",
+                    crate::domain::on_call::OnCallProvider::Opsgenie => "opsgenie",
+                };
+                problems.push(Problem::at(
+                    &["policy", "roles", name, "on_call"],
+                    format!(
+                        "{} is not configured: add on_call.{key}.api_url",
+                        provider.name()
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The on-call providers the policy uses, whose tokens must be in the environment.
+    pub fn on_call_providers_used(&self) -> Vec<crate::domain::on_call::OnCallProvider> {
+        let mut used: Vec<_> = self
+            .policy
+            .roles
+            .values()
+            .filter_map(|r| r.on_call.as_ref().map(|rule| rule.provider()))
+            .collect();
+        used.sort_by_key(|p| p.name());
+        used.dedup();
+        used
     }
 }
 

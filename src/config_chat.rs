@@ -208,6 +208,10 @@ pub struct Secrets {
     pub teams_app_password: Option<String>,
     /// Signs what the audit webhook sends (`PROD_ACCESS_AUDIT_WEBHOOK_SECRET`).
     pub audit_webhook_secret: Option<String>,
+    /// PagerDuty's REST API token (`PAGERDUTY_API_TOKEN`), for on-call roles.
+    pub pagerduty_token: Option<String>,
+    /// An Opsgenie API key (`OPSGENIE_API_KEY`), for on-call roles.
+    pub opsgenie_api_key: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -226,10 +230,14 @@ impl Secrets {
                 .ok_or_else(|| anyhow::anyhow!("the environment variable {name} must be set"))
         };
         let audit_webhook_secret = var(super::WEBHOOK_SECRET_VAR).ok();
+        let pagerduty_token = var(crate::on_call::PAGERDUTY_TOKEN_VAR).ok();
+        let opsgenie_api_key = var(crate::on_call::OPSGENIE_KEY_VAR).ok();
         if platform == Platform::Teams {
             return Ok(Secrets {
                 teams_app_password: Some(var("TEAMS_APP_PASSWORD")?),
                 audit_webhook_secret,
+                pagerduty_token,
+                opsgenie_api_key,
                 ..Secrets::default()
             });
         }
@@ -249,6 +257,8 @@ impl Secrets {
             slack_app_token,
             teams_app_password: None,
             audit_webhook_secret,
+            pagerduty_token,
+            opsgenie_api_key,
         })
     }
 }

@@ -167,12 +167,16 @@ fn secrets_never_print() {
         slack_app_token: Some("xapp-hidden".into()),
         audit_webhook_secret: Some("hush".into()),
         teams_app_password: Some("teams-hidden".into()),
+        pagerduty_token: Some("pd-hidden".into()),
+        opsgenie_api_key: Some("genie-hidden".into()),
     };
     let printed = format!("{secrets:?}");
     assert!(
         !printed.contains("xoxb")
             && !printed.contains("shh")
             && !printed.contains("hush")
+            && !printed.contains("pd-hidden")
+            && !printed.contains("genie-hidden")
             && !printed.contains("xapp")
             && !printed.contains("teams-hidden")
     );

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cron_job;
 pub mod domain;
 pub mod http;
+pub mod on_call;
 pub mod reconciler;
 pub mod scheduler;
 pub mod server;

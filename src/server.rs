@@ -103,6 +103,36 @@ impl Platform {
     }
 }
 
+/// The on-call providers the policy uses; each needs its token in the environment.
+fn on_call_providers(
+    config: &Config,
+    secrets: &Secrets,
+) -> anyhow::Result<Arc<dyn crate::on_call::OnCallDirectory>> {
+    use crate::domain::on_call::OnCallProvider;
+    for provider in config.on_call_providers_used() {
+        let (token, var) = match provider {
+            OnCallProvider::Pagerduty => (
+                &secrets.pagerduty_token,
+                crate::on_call::PAGERDUTY_TOKEN_VAR,
+            ),
+            OnCallProvider::Opsgenie => {
+                (&secrets.opsgenie_api_key, crate::on_call::OPSGENIE_KEY_VAR)
+            }
+        };
+        if token.is_none() {
+            anyhow::bail!(
+                "a role approves whoever is on call in {}: the environment variable {var} must hold its API token",
+                provider.name()
+            );
+        }
+    }
+    Ok(Arc::new(crate::on_call::OnCallProviders::new(
+        &config.on_call,
+        secrets.pagerduty_token.as_deref(),
+        secrets.opsgenie_api_key.as_deref(),
+    )?))
+}
+
 pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
@@ -149,6 +179,7 @@ impl Server {
             }
             None => None,
         };
+        let on_call = on_call_providers(config, secrets)?;
         let app = App::new(
             Adapters {
                 audit: store.clone(),
@@ -156,6 +187,7 @@ impl Server {
                 chat: platform.chat(),
                 clusters,
                 clock: Arc::clone(&clock),
+                on_call,
             },
             config.policy.clone(),
             Settings {

@@ -51,6 +51,14 @@ const SLACK: &[(&str, &str)] = &[
     ("drift", include_str!("../templates/slack/drift.json")),
     ("digest", include_str!("../templates/slack/digest.json")),
     ("home", include_str!("../templates/slack/home.json")),
+    (
+        "review_request",
+        include_str!("../templates/slack/review_request.json"),
+    ),
+    (
+        "review_reminder",
+        include_str!("../templates/slack/review_reminder.json"),
+    ),
     ("macros", include_str!("../templates/slack/macros.jinja")),
     ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),
 ];
@@ -94,6 +102,14 @@ const TEAMS: &[(&str, &str)] = &[
         include_str!("../templates/teams/unidentified.json"),
     ),
     ("digest", include_str!("../templates/teams/digest.json")),
+    (
+        "review_request",
+        include_str!("../templates/teams/review_request.json"),
+    ),
+    (
+        "review_reminder",
+        include_str!("../templates/teams/review_reminder.json"),
+    ),
     ("macros", include_str!("../templates/teams/macros.jinja")),
     ("kubeconfig", include_str!("../templates/kubeconfig.yaml")),
 ];

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::chat::Platform;
 use crate::domain::grant::{Extension, Grant};
+use crate::domain::on_call::OnCallCheck;
 use crate::domain::policy::{ApproverRef, Policy};
 
 /// Escapes user-typed text so it cannot ping people, forge links or change the formatting:
@@ -106,6 +107,62 @@ pub(super) struct GrantView<'a> {
     failure: Option<&'a str>,
     extension: Option<ExtensionView<'a>>,
     retry: Option<RetryView<'a>>,
+    /// The incident it was requested for (a reference such as `INC-123`, or a link).
+    incident: Option<&'a str>,
+    /// The incident channel it was requested (and decided) in.
+    incident_channel: Option<&'a str>,
+    /// For a break-glass role: the longest the requester may approve themself.
+    break_glass_cap: Option<String>,
+    /// Longer than the requester may approve themself.
+    over_break_glass_cap: bool,
+    break_glass: Option<BreakGlassView<'a>>,
+    /// The on-call lookup has still to answer.
+    on_call_pending: bool,
+    on_call: Option<OnCallView>,
+}
+
+/// A self-approved break-glass use and its review.
+#[derive(Serialize)]
+pub(super) struct BreakGlassView<'a> {
+    at_text: String,
+    reviewed_by: Option<&'a str>,
+    reviewed_at_text: Option<String>,
+    /// A link to the review request, once posted.
+    review_link: Option<&'a str>,
+}
+
+/// What the on-call lookup found.
+#[derive(Serialize)]
+pub(super) struct OnCallView {
+    /// `on_call`, `not_on_call` or `unavailable`.
+    outcome: &'static str,
+    via: Option<String>,
+    why: Option<String>,
+}
+
+impl OnCallView {
+    fn of(check: &OnCallCheck, p: Platform) -> Self {
+        let (outcome, via, why) = match check {
+            OnCallCheck::OnCall { via } => ("on_call", Some(escape(p, via)), None),
+            OnCallCheck::NotOnCall => ("not_on_call", None, None),
+            OnCallCheck::Unavailable { why } => ("unavailable", None, Some(escape(p, why))),
+        };
+        OnCallView { outcome, via, why }
+    }
+}
+
+/// Who approved a grant, as the messages say it: the approvers; the requester themself under
+/// break-glass; or the policy, for whoever is on call.
+fn approved_by(g: &Grant, p: Platform) -> String {
+    if let (true, Some(OnCallCheck::OnCall { via })) = (g.approvals.is_empty(), &g.on_call) {
+        return format!("policy (on call in {})", escape(p, via));
+    }
+    let people = mentions(p, g.approvals.iter().map(|a| &a.by));
+    if g.break_glass.is_some() {
+        format!("{people} themself (break-glass)")
+    } else {
+        people
+    }
 }
 
 /// A Kubernetes step that failed and waits to be tried again.
@@ -160,7 +217,7 @@ impl<'a> GrantView<'a> {
             reason: &g.reason,
             required_approvals: g.required_approvals,
             approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: mentions(p, g.approvals.iter().map(|a| &a.by)),
+            approvers_text: approved_by(g, p),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             subject: g.subject.as_deref(),
@@ -175,6 +232,27 @@ impl<'a> GrantView<'a> {
                 error: &r.last_error,
                 next_at_text: shown_time(p, r.next_at),
             }),
+            incident: g.incident.as_ref().and_then(|i| i.reference.as_deref()),
+            incident_channel: g.incident.as_ref().map(|i| i.channel.as_str()),
+            break_glass_cap: g
+                .break_glass_cap_secs
+                .map(|secs| human(Duration::from_secs(secs))),
+            over_break_glass_cap: g
+                .break_glass_cap_secs
+                .is_some_and(|cap| g.duration_secs > cap),
+            on_call_pending: g
+                .outbox
+                .contains(&crate::domain::grant::Effect::CheckOnCall),
+            break_glass: g.break_glass.as_ref().map(|b| BreakGlassView {
+                at_text: shown_time(p, b.at),
+                reviewed_by: b.review.as_ref().map(|r| r.by.as_str()),
+                reviewed_at_text: b.review.as_ref().map(|r| shown_time(p, r.at)),
+                review_link: b
+                    .review_message
+                    .as_ref()
+                    .and_then(|m| m.permalink.as_deref()),
+            }),
+            on_call: g.on_call.as_ref().map(|c| OnCallView::of(c, p)),
         }
     }
 }
@@ -232,7 +310,23 @@ pub(super) struct DigestView<'a> {
     more_requested: usize,
     active: Vec<DigestGrantView<'a>>,
     more_active: usize,
+    unreviewed: Vec<UnreviewedView<'a>>,
+    more_unreviewed: usize,
     chain: &'a crate::domain::digest::ChainState,
+}
+
+/// A break-glass use the digest lists as waiting for review.
+#[derive(Serialize)]
+pub(super) struct UnreviewedView<'a> {
+    id: &'a str,
+    requester: &'a str,
+    role: &'a str,
+    namespaces: &'a [String],
+    cluster_wide: bool,
+    cluster: Option<&'a str>,
+    incident: Option<&'a str>,
+    used_at_text: String,
+    review_link: Option<&'a str>,
 }
 
 fn cluster_name(cluster: &str) -> Option<&str> {
@@ -275,6 +369,23 @@ impl<'a> DigestView<'a> {
             more_requested: d.requested.len().saturating_sub(max),
             active: active.collect(),
             more_active: d.active.len().saturating_sub(max),
+            unreviewed: d
+                .unreviewed
+                .iter()
+                .take(max)
+                .map(|u| UnreviewedView {
+                    id: &u.id,
+                    requester: &u.requester,
+                    role: &u.role,
+                    namespaces: u.scope.namespaces(),
+                    cluster_wide: u.scope.is_cluster(),
+                    cluster: cluster_name(&u.cluster),
+                    incident: u.incident.as_deref(),
+                    used_at_text: shown_time(p, u.used_at),
+                    review_link: u.review_link.as_deref(),
+                })
+                .collect(),
+            more_unreviewed: d.unreviewed.len().saturating_sub(max),
             chain: &d.chain,
         }
     }

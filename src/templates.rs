@@ -20,6 +20,9 @@ mod views;
 #[path = "template_sources.rs"]
 mod sources;
 
+#[path = "templates_incident.rs"]
+mod incident;
+
 pub use crate::chat::Platform;
 use views::{
     DecisionView, DigestView, GrantView, HomeGrantView, clip, escape, human, mentions, roles,
@@ -109,6 +112,7 @@ impl Templates {
             context! {
                 grant => Value::from(Serde(GrantView::of(grant, self.platform))),
                 step => step.as_str(),
+                in_thread,
                 link => (!in_thread).then(|| grant.approval_message.as_ref()?.permalink.clone()).flatten(),
             },
         )
@@ -223,7 +227,12 @@ impl Templates {
         let ctx = self.refusal_context(refusal);
         self.render(
             "request_refused",
-            context! { roles => Value::from(Serde(roles(policy))), ..ctx },
+            context! {
+                roles => Value::from(Serde(roles(policy))),
+                incident_channels => &policy.incidents.channels,
+                incident_patterns => &policy.incidents.name_patterns,
+                ..ctx
+            },
         )
     }
 
@@ -254,6 +263,7 @@ impl Templates {
                 asked,
                 allowed,
             } => context! { problem, role, asked, allowed },
+            RequestRefusal::BreakGlassOutsideIncident { role } => context! { problem, role },
         }
     }
 
@@ -436,6 +446,9 @@ impl Templates {
                 human(Duration::from_secs(*max_secs)),
                 human(Duration::from_secs(*left_secs)),
             ),
+            Rejection::BreakGlassTooLong { max_secs } => {
+                (human(Duration::from_secs(*max_secs)), String::new())
+            }
             _ => (String::new(), String::new()),
         };
         self.render(

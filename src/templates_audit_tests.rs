@@ -57,6 +57,7 @@ fn digest_of(
             approvers: vec!["UBOB".into()],
             expires_at: Some(t0() + chrono::Duration::hours(25)),
         }],
+        unreviewed: vec![],
         chain,
     }
 }

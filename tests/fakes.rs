@@ -32,6 +32,8 @@ fn grant(id: &str) -> Grant {
                 required_approvals: 1,
                 kubeconfig: false,
                 cluster: "default".into(),
+                on_call: false,
+                break_glass: None,
             },
         },
         t0(),

@@ -68,6 +68,9 @@ impl App {
             }
             Action::Extend => self.templates.command_done("extend", &grant),
             Action::Drop => self.templates.command_done("revoke", &grant),
+            Action::Review => self
+                .templates
+                .review_message(&grant, self.policy.approvers_for(&grant.role)),
         };
         card.map_err(|e| {
             error!(grant = grant_id, error = %e, "could not render the refreshed card");
@@ -104,6 +107,7 @@ impl App {
                 approver: user.into(),
             },
             Action::Drop => Event::Revoke { by: user.into() },
+            Action::Review => Event::Review { by: user.into() },
             Action::Extend => {
                 let secs = match self.adapters.store.get(grant_id).await {
                     Ok(Some(grant)) => self.reminder_extension(&grant).map_or(0, |d| d.as_secs()),

@@ -108,10 +108,10 @@ impl App {
             Ok(terms) => terms,
             Err(refusal) => return Ok(Some(FormProblem::Policy(refusal))),
         };
-        if let Err(refusal) = self.admit_request(user) {
-            return Ok(Some(FormProblem::Policy(refusal)));
-        }
-        let reply = self.create_grant(user, &form.channel, &args, terms).await?;
+        let reply = match self.create_grant(user, &form.channel, &args, terms).await? {
+            Ok(reply) => reply,
+            Err(refusal) => return Ok(Some(FormProblem::Policy(refusal))),
+        };
         // The form closes on success; the confirmation goes by DM, which works wherever the form
         // was opened (an ephemeral post fails in channels the bot is not in).
         let (app, user) = (Arc::clone(self), user.to_string());
@@ -170,15 +170,14 @@ impl App {
         channel: &str,
         args: &command::RequestArgs,
     ) -> Result<Message, AppError> {
-        let terms = match self
-            .policy
-            .evaluate(args, &self.cluster_names())
-            .and_then(|terms| self.admit_request(user).map(|()| terms))
-        {
-            Ok(terms) => terms,
-            Err(refusal) => return Ok(self.templates.policy_refused(&refusal, &self.policy)?),
+        let created = match self.policy.evaluate(args, &self.cluster_names()) {
+            Ok(terms) => self.create_grant(user, channel, args, terms).await?,
+            Err(refusal) => Err(refusal),
         };
-        self.create_grant(user, channel, args, terms).await
+        match created {
+            Ok(reply) => Ok(reply),
+            Err(refusal) => Ok(self.templates.policy_refused(&refusal, &self.policy)?),
+        }
     }
 
     /// Counts a request against the requester's rate limit, or refuses it.
@@ -195,18 +194,29 @@ impl App {
         })
     }
 
-    /// Stores a new grant the policy accepted and starts its effects; returns the confirmation.
+    /// Stores a new grant the policy accepted and starts its effects; returns the confirmation,
+    /// or why the request is refused after all (a break-glass role outside an incident channel,
+    /// the rate limit), with nothing stored.
     async fn create_grant(
         self: &Arc<Self>,
         user: &str,
         channel: &str,
         args: &command::RequestArgs,
         terms: crate::domain::policy::GrantTerms,
-    ) -> Result<Message, AppError> {
+    ) -> Result<Result<Message, RequestRefusal>, AppError> {
         let (email, incident) = tokio::join!(
             self.email_of_within(user, REQUEST_EMAIL_WAIT),
             self.incident_context(channel, &args.reason)
         );
+        if terms.break_glass.is_some() && incident.is_none() {
+            info!(user, role = %terms.role, channel, "break-glass request refused: not in an incident channel");
+            return Ok(Err(RequestRefusal::BreakGlassOutsideIncident {
+                role: terms.role,
+            }));
+        }
+        if let Err(refusal) = self.admit_request(user) {
+            return Ok(Err(refusal));
+        }
         let mut grant = Grant::request(
             NewRequest {
                 id: new_grant_id(),
@@ -227,7 +237,7 @@ impl App {
         info!(grant = %grant.id, user, role = %grant.role, scope = ?grant.scope, "access requested");
         self.scheduler_wake.notify_one();
         self.spawn_drive(grant.id);
-        Ok(reply)
+        Ok(Ok(reply))
     }
 
     /// The user's open grants, and the requests (and extensions) they may decide.

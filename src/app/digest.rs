@@ -18,10 +18,18 @@ impl App {
         let audit = &self.adapters.audit;
         let entries = audit.entries_since(since).await?;
         let open = self.adapters.store.open_grants().await?;
+        let unreviewed = self.adapters.store.unreviewed().await?;
         let chain = crate::audit::walk_chain(audit.as_ref())
             .await
             .map_err(|e| e.to_string());
-        let digest = Digest::of(&entries, &open, ChainState::of(chain), since, until);
+        let digest = Digest::of(
+            &entries,
+            &open,
+            &unreviewed,
+            ChainState::of(chain),
+            since,
+            until,
+        );
         let message = self.templates.digest(&digest)?;
         for attempt in 1..=POST_ATTEMPTS {
             match self

@@ -222,6 +222,10 @@ impl App {
                 chat.dm(&grant.requester, &message).await?;
                 Ok(None)
             }
+            Effect::CheckOnCall => self.check_on_call(grant).await,
+            Effect::PostReviewMessage | Effect::UpdateReviewMessage | Effect::RemindReview => {
+                self.review_effect(grant, effect).await
+            }
             Effect::Bind => self.bind(grant).await,
             Effect::IssueKubeconfig => self.send_kubeconfig(grant).await,
             Effect::UpdateBindingExpiry => {

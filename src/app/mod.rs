@@ -9,7 +9,9 @@ mod effects;
 mod home;
 mod incidents;
 mod locks;
+mod on_call;
 mod reconcile;
+mod review;
 
 pub use reconcile::ReconcileReport;
 
@@ -59,6 +61,8 @@ pub struct Adapters {
     /// One adapter per configured cluster, by name.
     pub clusters: BTreeMap<String, Arc<dyn Cluster>>,
     pub clock: SharedClock,
+    /// PagerDuty and Opsgenie, for roles that approve whoever is on call.
+    pub on_call: Arc<dyn crate::on_call::OnCallDirectory>,
 }
 
 pub struct App {
@@ -108,6 +112,8 @@ pub enum Action {
     Extend,
     /// From the reminder: revoke my own access now.
     Drop,
+    /// On the post-incident review request of a break-glass use.
+    Review,
 }
 
 impl Action {
@@ -119,6 +125,7 @@ impl Action {
             "deny_extension" => Action::DenyExtension,
             "extend" => Action::Extend,
             "drop" => Action::Drop,
+            "review" => Action::Review,
             _ => return None,
         })
     }
@@ -364,6 +371,7 @@ impl App {
             | Event::Deny { .. }
             | Event::ApproveExtension { .. }
             | Event::DenyExtension { .. }
+            | Event::Review { .. }
             | Event::Revoke { .. } => match self.adapters.store.get(grant_id).await? {
                 Some(grant) => self.policy_for(&grant.role).await,
                 None => return Ok(Applied::Unknown),

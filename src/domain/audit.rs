@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::grant::{Event, Grant, Scope, Step};
 use super::incident::incident_reference;
+use super::on_call::OnCallCheck;
 
 /// The `prev_hash` of the first entry: 32 zero bytes.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -36,6 +37,14 @@ pub enum AuditKind {
     KubernetesRecovered,
     /// The reconciler found the cluster different from the grants and repaired it.
     DriftRepaired,
+    /// The requester approved their own request of a break-glass role.
+    BreakGlass,
+    /// An approver reviewed a break-glass use after the incident.
+    BreakGlassReviewed,
+    /// The requester was on call, and the role approves whoever is: no person approved it.
+    ApprovedByPolicy,
+    /// The on-call lookup failed; the request waits for approvers.
+    OnCallUnavailable,
 }
 
 impl AuditKind {
@@ -57,6 +66,10 @@ impl AuditKind {
             AuditKind::KubernetesFailing => "kubernetes_failing",
             AuditKind::KubernetesRecovered => "kubernetes_recovered",
             AuditKind::DriftRepaired => "drift_repaired",
+            AuditKind::BreakGlass => "break_glass",
+            AuditKind::BreakGlassReviewed => "break_glass_reviewed",
+            AuditKind::ApprovedByPolicy => "approved_by_policy",
+            AuditKind::OnCallUnavailable => "on_call_unavailable",
         }
     }
 
@@ -75,6 +88,8 @@ impl AuditKind {
             Step::ExtensionApprovalRecorded => AuditKind::ExtensionApproval,
             Step::Extended => AuditKind::Extended,
             Step::ExtensionDenied => AuditKind::ExtensionDenied,
+            Step::BreakGlass => AuditKind::BreakGlass,
+            Step::Reviewed => AuditKind::BreakGlassReviewed,
         }
     }
 }
@@ -129,6 +144,22 @@ impl AuditEvent {
                 extension.map(|x| format!("extension by {}s", x.by_secs)),
             ),
             AuditKind::Failed => (approvers_of(grant), grant.failure.clone()),
+            AuditKind::BreakGlass => (
+                approvers_of(grant),
+                Some("approved by the requester under the break-glass rule; needs a post-incident review".into()),
+            ),
+            AuditKind::ApprovedByPolicy | AuditKind::OnCallUnavailable => {
+                let detail = match &grant.on_call {
+                    Some(OnCallCheck::OnCall { via }) => {
+                        format!("approved by policy: the requester is on call in {via}")
+                    }
+                    Some(OnCallCheck::Unavailable { why }) => {
+                        format!("the on-call lookup failed ({why}); the request waits for approvers")
+                    }
+                    _ => String::new(),
+                };
+                (approvers_of(grant), Some(detail))
+            }
             _ => (approvers_of(grant), None),
         };
         AuditEvent {
@@ -193,6 +224,12 @@ impl AuditEvent {
         let implied = match event {
             Event::Approve { .. } => Some(AuditKind::Approval),
             Event::ApproveExtension { .. } => Some(AuditKind::ExtensionApproval),
+            Event::OnCallChecked {
+                check: OnCallCheck::OnCall { .. },
+            } => Some(AuditKind::ApprovedByPolicy),
+            Event::OnCallChecked {
+                check: OnCallCheck::Unavailable { .. },
+            } => Some(AuditKind::OnCallUnavailable),
             _ => None,
         };
         if let Some(kind) = implied
@@ -220,11 +257,14 @@ impl Event {
             | Event::Deny { approver }
             | Event::ApproveExtension { approver }
             | Event::DenyExtension { approver } => Some(approver),
-            Event::Cancel { by } | Event::Revoke { by } | Event::RequestExtension { by, .. } => {
-                Some(by)
-            }
+            Event::Cancel { by }
+            | Event::Revoke { by }
+            | Event::RequestExtension { by, .. }
+            | Event::Review { by } => Some(by),
             Event::ApprovalMessagePosted { .. }
             | Event::ExtensionMessagePosted { .. }
+            | Event::ReviewMessagePosted { .. }
+            | Event::OnCallChecked { .. }
             | Event::Bound { .. }
             | Event::BindFailed { .. }
             | Event::Tick => None,

@@ -36,6 +36,39 @@ pub struct ActiveGrant {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A break-glass use still waiting for its post-incident review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreviewedUse {
+    pub id: String,
+    pub requester: String,
+    pub role: String,
+    pub scope: Scope,
+    pub cluster: String,
+    pub incident: Option<String>,
+    pub used_at: DateTime<Utc>,
+    /// The review request, to click Reviewed on.
+    pub review_link: Option<String>,
+}
+
+impl UnreviewedUse {
+    fn of(grant: &Grant) -> Option<UnreviewedUse> {
+        let use_ = grant.break_glass.as_ref().filter(|b| b.needs_review())?;
+        Some(UnreviewedUse {
+            id: grant.id.clone(),
+            requester: grant.requester.clone(),
+            role: grant.role.clone(),
+            scope: grant.scope.clone(),
+            cluster: grant.cluster.clone(),
+            incident: grant.incident.as_ref().and_then(|i| i.reference.clone()),
+            used_at: use_.at,
+            review_link: use_
+                .review_message
+                .as_ref()
+                .and_then(|m| m.permalink.clone()),
+        })
+    }
+}
+
 /// The chain as the digest reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -80,14 +113,18 @@ pub struct Digest {
     pub counts: BTreeMap<&'static str, usize>,
     pub requested: Vec<RequestedGrant>,
     pub active: Vec<ActiveGrant>,
+    /// Break-glass uses not reviewed yet, oldest first.
+    pub unreviewed: Vec<UnreviewedUse>,
     pub chain: ChainState,
 }
 
 impl Digest {
-    /// `entries` are the log's entries from `since` on; `open` the grants not yet finished.
+    /// `entries` are the log's entries from `since` on; `open` the grants not yet finished;
+    /// `unreviewed` the break-glass uses waiting for review.
     pub fn of(
         entries: &[AuditEntry],
         open: &[Grant],
+        unreviewed: &[Grant],
         chain: ChainState,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -140,12 +177,16 @@ impl Digest {
             })
             .collect();
         active.sort_by_key(|g| g.expires_at);
+        let mut unreviewed: Vec<UnreviewedUse> =
+            unreviewed.iter().filter_map(UnreviewedUse::of).collect();
+        unreviewed.sort_by_key(|u| u.used_at);
         Digest {
             since,
             until,
             counts,
             requested,
             active,
+            unreviewed,
             chain,
         }
     }

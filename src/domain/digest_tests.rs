@@ -66,6 +66,7 @@ fn the_digest_counts_the_periods_events_and_tells_each_requests_outcome() {
     let digest = Digest::of(
         &logged(events),
         std::slice::from_ref(&active),
+        &[],
         intact(),
         day,
         day + Duration::days(1),
@@ -98,6 +99,7 @@ fn only_the_period_counts_and_active_grants_come_soonest_expiry_first() {
     let digest = Digest::of(
         &logged([early_events, events].concat()),
         &[late, soon],
+        &[],
         intact(),
         t0(),
         t0() + Duration::days(1),

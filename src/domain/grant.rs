@@ -160,6 +160,16 @@ pub struct Grant {
     /// The incident channel the request was typed in (and decided in), and its incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<super::incident::IncidentContext>,
+    /// For a break-glass role: the longest the requester may approve themself, as the policy
+    /// said when it was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass_cap_secs: Option<u64>,
+    /// Set when the requester approved it themself under the role's break-glass rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<super::break_glass::BreakGlassUse>,
+    /// What the on-call lookup found, for a role that approves whoever is on call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_call: Option<super::on_call::OnCallCheck>,
     /// Effects decided but not yet carried out, oldest first.
     #[serde(default)]
     pub outbox: Vec<Effect>,
@@ -216,6 +226,17 @@ pub enum Event {
     DenyExtension {
         approver: String,
     },
+    /// The on-call lookup of a role that approves whoever is on call has an answer.
+    OnCallChecked {
+        check: super::on_call::OnCallCheck,
+    },
+    ReviewMessagePosted {
+        message: MessageRef,
+    },
+    /// An approver has reviewed a break-glass use after the incident.
+    Review {
+        by: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +273,14 @@ pub enum Effect {
     Alert {
         alert: Alert,
     },
+    /// Look up whether the requester is on call; answered by `OnCallChecked`.
+    CheckOnCall,
+    /// Post the post-incident review request of a break-glass use; answered by
+    /// `ReviewMessagePosted`.
+    PostReviewMessage,
+    UpdateReviewMessage,
+    /// Ask again for the overdue review, in the review message's thread.
+    RemindReview,
 }
 
 /// A lifecycle step as the audit channel and the thread tell it.
@@ -271,6 +300,10 @@ pub enum Step {
     ExtensionApprovalRecorded,
     Extended,
     ExtensionDenied,
+    /// The requester approved their own request of a break-glass role.
+    BreakGlass,
+    /// An approver reviewed a break-glass use.
+    Reviewed,
 }
 
 impl Step {
@@ -289,6 +322,8 @@ impl Step {
             Step::ExtensionApprovalRecorded => "extension_approval_recorded",
             Step::Extended => "extended",
             Step::ExtensionDenied => "extension_denied",
+            Step::BreakGlass => "break_glass",
+            Step::Reviewed => "reviewed",
         }
     }
 }
@@ -352,6 +387,16 @@ pub enum Rejection {
         max_secs: u64,
         left_secs: u64,
     },
+    /// A self-approved break-glass grant would be longer than the role's break-glass cap.
+    BreakGlassTooLong {
+        max_secs: u64,
+    },
+    /// A break-glass self-approval outside an incident channel.
+    BreakGlassOutsideIncident,
+    /// The requester cannot review their own break-glass use.
+    SelfReview,
+    /// Nothing waits for review: no break-glass use, or already reviewed.
+    NothingToReview,
 }
 
 impl Rejection {
@@ -369,6 +414,10 @@ impl Rejection {
             Rejection::NoExtensionPending => "no_extension_pending",
             Rejection::ExtensionsNotAllowed => "extensions_not_allowed",
             Rejection::ExtensionTooLong { .. } => "extension_too_long",
+            Rejection::BreakGlassTooLong { .. } => "break_glass_too_long",
+            Rejection::BreakGlassOutsideIncident => "break_glass_outside_incident",
+            Rejection::SelfReview => "self_review",
+            Rejection::NothingToReview => "nothing_to_review",
         }
     }
 }
@@ -413,8 +462,18 @@ impl Grant {
                 (Some(remind), Some(expiry)) => Some(remind.min(expiry)),
                 (_, expiry) => expiry,
             },
-            _ => None,
+            // A finished break-glass use is chased until it is reviewed.
+            _ => self
+                .break_glass
+                .as_ref()
+                .filter(|b| b.needs_review())
+                .and_then(|b| b.remind_at),
         }
+    }
+
+    /// Whether this is a break-glass use that no approver has reviewed yet.
+    pub fn needs_review(&self) -> bool {
+        self.break_glass.as_ref().is_some_and(|b| b.needs_review())
     }
 
     /// The extension waiting for approval, if any.

@@ -68,15 +68,23 @@ impl Grant {
             failure: None,
             approval_message: None,
             extension: None,
+            break_glass_cap_secs: new.terms.break_glass.map(|d| d.as_secs()),
+            break_glass: None,
+            on_call: None,
             retry: None,
-            outbox: vec![
-                Effect::PostApprovalMessage,
-                Effect::Audit {
-                    step: Step::Requested,
-                },
-            ],
+            outbox: Vec::new(),
             journal: Vec::new(),
         };
+        // The on-call answer comes first, so the approval message shows the request decided.
+        if new.terms.on_call {
+            grant.outbox.push(Effect::CheckOnCall);
+        }
+        grant.outbox.extend([
+            Effect::PostApprovalMessage,
+            Effect::Audit {
+                step: Step::Requested,
+            },
+        ]);
         let requested = AuditEvent::about(&grant, AuditKind::Requested, Some(new.requester), now);
         grant.journal.push(requested);
         grant
@@ -127,6 +135,26 @@ impl Grant {
                     vec![Effect::UpdateExtensionMessage]
                 }
             }
+            (GrantState::Requested, Event::Approve { approver }) if approver == &self.requester => {
+                next.self_approve(now, policy)?
+            }
+            (GrantState::Requested, Event::OnCallChecked { check }) => {
+                next.on_call_checked(check, policy)?
+            }
+            (_, Event::ReviewMessagePosted { message }) => {
+                let use_ = next
+                    .break_glass
+                    .as_mut()
+                    .ok_or(Rejection::NothingToReview)?;
+                use_.review_message = Some(message.clone());
+                if use_.needs_review() {
+                    vec![]
+                } else {
+                    vec![Effect::UpdateReviewMessage]
+                }
+            }
+            (_, Event::Review { by }) => next.review(by, now, policy)?,
+            (state, Event::Tick) if state.is_final() => next.tick_review(now)?,
             (GrantState::Requested, Event::Approve { approver }) => {
                 self.check_approver(approver, &self.approvals, policy)?;
                 next.approvals.push(decision(approver, now));
@@ -355,6 +383,7 @@ impl Grant {
         }
         effects.extend(told(step));
         effects.extend(note.map(|note| Effect::Notify { note }));
+        effects.extend(self.review_on_ending());
         effects
     }
 
@@ -378,10 +407,7 @@ impl Grant {
 
     /// The whole grant, extensions included, never exceeds the role's maximum as it is now.
     fn check_extension_fits(&self, extra: u64, policy: &Policy) -> Result<(), Rejection> {
-        let max_secs = policy
-            .roles
-            .get(&self.role)
-            .map_or(0, |role| role.max_duration.as_secs());
+        let max_secs = self.max_secs(policy);
         let left_secs = max_secs.saturating_sub(self.duration_secs);
         if extra == 0 || extra > left_secs {
             return Err(Rejection::ExtensionTooLong {

@@ -161,6 +161,9 @@ fn all_events() -> Vec<Event> {
         Event::DenyExtension {
             approver: "UBOB".into(),
         },
+        Event::OnCallChecked {
+            check: crate::domain::on_call::OnCallCheck::NotOnCall,
+        },
     ]
 }
 
@@ -171,7 +174,11 @@ fn is_considered(state: GrantState, event: &Event) -> bool {
         (state, event),
         (
             Requested,
-            Event::Approve { .. } | Event::Deny { .. } | Event::Cancel { .. } | Event::Tick
+            Event::Approve { .. }
+                | Event::Deny { .. }
+                | Event::Cancel { .. }
+                | Event::Tick
+                | Event::OnCallChecked { .. }
         ) | (
             Approved,
             Event::Bound { .. } | Event::BindFailed { .. } | Event::Revoke { .. }

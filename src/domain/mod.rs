@@ -2,6 +2,7 @@
 //! Nothing here performs I/O; callers pass in the time and carry out the returned effects.
 
 pub mod audit;
+pub mod break_glass;
 pub mod command;
 pub mod digest;
 mod duration_serde;
@@ -9,6 +10,8 @@ pub mod grant;
 pub mod identity;
 pub mod incident;
 pub mod lifecycle;
+mod lifecycle_incident;
+pub mod on_call;
 pub mod permissions;
 pub mod policy;
 mod policy_check;

@@ -164,6 +164,12 @@ pub struct RolePolicy {
     /// How many distinct approvers must approve.
     #[serde(default = "one")]
     pub approvals: u32,
+    /// Makes this a break-glass role: requested only in incident channels, self-approvable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<super::break_glass::BreakGlassRule>,
+    /// Approves requests by whoever is on call now, without waiting for an approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_call: Option<super::on_call::OnCallRule>,
 }
 
 /// Long enough for any ticket and sentence; short enough that every message quoting it stays
@@ -210,6 +216,11 @@ pub struct GrantTerms {
     pub cluster: String,
     pub duration: Duration,
     pub required_approvals: u32,
+    /// The requester's on-call status is looked up first and may approve the request.
+    pub on_call: bool,
+    /// For a break-glass role (only in incident channels): the longest the requester may
+    /// approve themself.
+    pub break_glass: Option<Duration>,
 }
 
 #[cfg(test)]
@@ -225,6 +236,8 @@ impl GrantTerms {
             required_approvals: 1,
             kubeconfig: false,
             cluster: super::grant::DEFAULT_CLUSTER.into(),
+            on_call: false,
+            break_glass: None,
         }
     }
 }
@@ -268,6 +281,10 @@ pub enum RequestRefusal {
         per: Duration,
         next_at: chrono::DateTime<chrono::Utc>,
     },
+    /// A break-glass role asked for outside the policy's incident channels.
+    BreakGlassOutsideIncident {
+        role: String,
+    },
 }
 
 impl RequestRefusal {
@@ -282,6 +299,7 @@ impl RequestRefusal {
             RequestRefusal::ClusterNotChosen { .. } => "cluster_not_chosen",
             RequestRefusal::TicketRequired { .. } => "ticket_required",
             RequestRefusal::RateLimited { .. } => "rate_limited",
+            RequestRefusal::BreakGlassOutsideIncident { .. } => "break_glass_outside_incident",
         }
     }
 }
@@ -369,7 +387,9 @@ impl RolePolicy {
                 max_chars: MAX_REASON_CHARS,
             });
         }
-        if self.reason.required && reason.trim().is_empty() {
+        // Break-glass is justified in writing, whatever the role's reason rule says.
+        let required = self.reason.required || self.break_glass.is_some();
+        if required && reason.trim().is_empty() {
             return Err(RequestRefusal::ReasonRequired { role: role.into() });
         }
         if let Some(pattern) = &self.reason.ticket {
@@ -437,6 +457,8 @@ impl Policy {
             cluster,
             duration,
             required_approvals: role.approvals,
+            on_call: role.on_call.is_some(),
+            break_glass: role.break_glass.as_ref().map(|b| b.max_duration),
         })
     }
 

@@ -98,6 +98,44 @@ impl Policy {
                     "at least one approval is needed".into(),
                 );
             }
+            if let Some(rule) = &role.break_glass {
+                let path = vec!["roles", name.as_str(), "break_glass", "max_duration"];
+                if rule.max_duration.is_zero() || rule.max_duration > role.max_duration {
+                    push(
+                        path,
+                        format!(
+                            "must be longer than zero and at most max_duration ({})",
+                            humantime::format_duration(role.max_duration)
+                        ),
+                    );
+                }
+                if self.incidents.is_empty() {
+                    push(
+                        vec!["roles", name, "break_glass"],
+                        "a break-glass role is only allowed in incident channels, and \
+                         `incidents` names none"
+                            .into(),
+                    );
+                }
+            }
+            if let Some(rule) = &role.on_call {
+                if rule.is_empty() {
+                    push(
+                        vec!["roles", name, "on_call"],
+                        "names no schedule (or escalation policy) to look up".into(),
+                    );
+                }
+                if let crate::domain::on_call::OnCallRule::Pagerduty {
+                    max_escalation_level: 0,
+                    ..
+                } = rule
+                {
+                    push(
+                        vec!["roles", name, "on_call", "max_escalation_level"],
+                        "escalation levels start at 1".into(),
+                    );
+                }
+            }
             for approver in &role.approvers {
                 if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
                     push(at("approvers"), not_an_approver(text));
@@ -145,3 +183,7 @@ impl Policy {
 fn not_an_approver(text: &str) -> String {
     format!("`{text}` is not a Slack user ID (U…/W…), user group ID (S…) or email")
 }
+
+#[cfg(test)]
+#[path = "policy_incident_tests.rs"]
+mod incident_tests;

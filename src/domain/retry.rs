@@ -117,6 +117,10 @@ impl Effect {
             Effect::PostExtensionMessage => "post_extension_message",
             Effect::UpdateExtensionMessage => "update_extension_message",
             Effect::Alert { .. } => "alert",
+            Effect::CheckOnCall => "check_on_call",
+            Effect::PostReviewMessage => "post_review_message",
+            Effect::UpdateReviewMessage => "update_review_message",
+            Effect::RemindReview => "remind_review",
         }
     }
 }

@@ -42,6 +42,8 @@ pub trait GrantStore: Send + Sync {
     async fn next_deadline(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Grants that are not finished (requested, approved or active).
     async fn open_grants(&self) -> StoreResult<Vec<Grant>>;
+    /// Break-glass uses that no approver has reviewed yet.
+    async fn unreviewed(&self) -> StoreResult<Vec<Grant>>;
     /// Grants with effects still to carry out.
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>>;
 }

@@ -1,6 +1,7 @@
 //! The sled-backed store: trees `grants` (id → grant JSON), `deadlines` (next deadline ms + id →
 //! id), `open` (id → ()) for unfinished grants and `pending` (id → ()) for grants with effects
-//! still to carry out, and the audit log (see `sled_audit`). The indexes and the audit events of
+//! still to carry out, `unreviewed` (id → ()) for break-glass uses awaiting their review, and
+//! the audit log (see `sled_audit`). The indexes and the audit events of
 //! a grant's change are written in the same transaction as the grant, so they can never
 //! disagree with it.
 
@@ -22,6 +23,7 @@ pub struct SledStore {
     deadlines: Tree,
     open: Tree,
     pending: Tree,
+    unreviewed: Tree,
     pub(super) audit: AuditTrees,
 }
 
@@ -44,6 +46,7 @@ impl SledStore {
             deadlines: tree("deadlines")?,
             open: tree("open")?,
             pending: tree("pending")?,
+            unreviewed: tree("unreviewed")?,
             audit: AuditTrees::open(&db)?,
             db,
         })
@@ -83,15 +86,17 @@ impl SledStore {
             &self.deadlines,
             &self.open,
             &self.pending,
+            &self.unreviewed,
             &self.audit.entries,
             &self.audit.meta,
         );
         let result = trees.transaction(
-            |(grants, deadlines, open, pending, audit_entries, audit_meta)| {
+            |(grants, deadlines, open, pending, unreviewed, audit_entries, audit_meta)| {
                 let indexes = Indexes {
                     deadlines,
                     open,
                     pending,
+                    unreviewed,
                 };
                 let stored = grants.get(next.id.as_bytes())?;
                 let mut stored_version = 0;
@@ -202,6 +207,7 @@ struct Indexes<'a> {
     deadlines: &'a TransactionalTree,
     open: &'a TransactionalTree,
     pending: &'a TransactionalTree,
+    unreviewed: &'a TransactionalTree,
 }
 
 impl Indexes<'_> {
@@ -216,6 +222,9 @@ impl Indexes<'_> {
         if !grant.outbox.is_empty() {
             self.pending.insert(id, &[])?;
         }
+        if grant.needs_review() {
+            self.unreviewed.insert(id, &[])?;
+        }
         Ok(())
     }
 
@@ -225,6 +234,7 @@ impl Indexes<'_> {
         }
         self.open.remove(grant.id.as_bytes())?;
         self.pending.remove(grant.id.as_bytes())?;
+        self.unreviewed.remove(grant.id.as_bytes())?;
         Ok(())
     }
 }
@@ -296,6 +306,10 @@ impl GrantStore for SledStore {
 
     async fn open_grants(&self) -> StoreResult<Vec<Grant>> {
         self.grants_in(&self.open).await
+    }
+
+    async fn unreviewed(&self) -> StoreResult<Vec<Grant>> {
+        self.grants_in(&self.unreviewed).await
     }
 }
 

@@ -245,6 +245,8 @@ impl Harness {
             slack_app_token: (self.mode == Mode::Socket).then(|| fake_slack::APP_TOKEN.into()),
             audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
             teams_app_password: None,
+            pagerduty_token: None,
+            opsgenie_api_key: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let adapter =

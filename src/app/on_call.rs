@@ -1,0 +1,50 @@
+//! On-call auto-approval: before a request of an on-call role is posted, the requester is
+//! looked up in the role's PagerDuty or Opsgenie schedules. Any failure leaves the request to
+//! the approvers.
+
+use tracing::{info, warn};
+
+use super::{App, EffectError};
+use crate::domain::grant::{Event, Grant};
+use crate::domain::on_call::OnCallCheck;
+
+impl App {
+    /// Carries out `Effect::CheckOnCall`; always answers, so the request goes on either way.
+    pub(super) async fn check_on_call(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
+        let check = self.on_call_check(grant).await;
+        match &check {
+            OnCallCheck::OnCall { via } => {
+                info!(grant = %grant.id, requester = %grant.requester, %via, "the requester is on call: approved by policy")
+            }
+            OnCallCheck::NotOnCall => {
+                info!(grant = %grant.id, "the requester is not on call; the request waits for approvers")
+            }
+            OnCallCheck::Unavailable { why } => {
+                warn!(grant = %grant.id, %why, "on-call lookup failed; the request waits for approvers")
+            }
+        }
+        Ok(Some(Event::OnCallChecked { check }))
+    }
+
+    async fn on_call_check(&self, grant: &Grant) -> OnCallCheck {
+        let Some(rule) = self
+            .policy
+            .roles
+            .get(&grant.role)
+            .and_then(|r| r.on_call.as_ref())
+        else {
+            return OnCallCheck::NotOnCall;
+        };
+        let unavailable = |why: String| OnCallCheck::Unavailable { why };
+        let email = match self.adapters.chat.user_email(&grant.requester).await {
+            Ok(Some(email)) => email,
+            Ok(None) => return unavailable("the requester's profile has no email address".into()),
+            Err(e) => return unavailable(format!("cannot look up the requester's email: {e}")),
+        };
+        match self.adapters.on_call.on_call_via(rule, &email).await {
+            Ok(Some(via)) => OnCallCheck::OnCall { via },
+            Ok(None) => OnCallCheck::NotOnCall,
+            Err(e) => unavailable(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! On-call auto-approval: a role may let whoever is on call right now (in a PagerDuty schedule
+//! or escalation policy, or an Opsgenie schedule) have access without waiting for an approver.
+//! A lookup that fails leaves the request to the approvers; it never grants.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `roles.<name>.on_call`: whom the role approves by policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OnCallRule {
+    /// People on call (`GET /oncalls`) in any of these schedules or escalation policies (IDs).
+    Pagerduty {
+        #[serde(default)]
+        schedules: Vec<String>,
+        #[serde(default)]
+        escalation_policies: Vec<String>,
+        /// The deepest escalation level that counts as on call (1: the first responder).
+        #[serde(default = "first_level")]
+        max_escalation_level: u32,
+    },
+    /// People on call now in any of these Opsgenie schedules (by name).
+    Opsgenie { schedules: Vec<String> },
+}
+
+fn first_level() -> u32 {
+    1
+}
+
+impl OnCallRule {
+    pub fn provider(&self) -> OnCallProvider {
+        match self {
+            OnCallRule::Pagerduty { .. } => OnCallProvider::Pagerduty,
+            OnCallRule::Opsgenie { .. } => OnCallProvider::Opsgenie,
+        }
+    }
+
+    /// Whether the rule names nothing to look in.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            OnCallRule::Pagerduty {
+                schedules,
+                escalation_policies,
+                ..
+            } => schedules.is_empty() && escalation_policies.is_empty(),
+            OnCallRule::Opsgenie { schedules } => schedules.is_empty(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCallProvider {
+    Pagerduty,
+    Opsgenie,
+}
+
+impl OnCallProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnCallProvider::Pagerduty => "PagerDuty",
+            OnCallProvider::Opsgenie => "Opsgenie",
+        }
+    }
+}
+
+/// What the on-call lookup for a request found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OnCallCheck {
+    /// The requester is on call; `via` says where (e.g. `PagerDuty schedule Primary (PABC123)`).
+    OnCall {
+        via: String,
+    },
+    NotOnCall,
+    /// The lookup failed: the request waits for approvers as any other.
+    Unavailable {
+        why: String,
+    },
+}

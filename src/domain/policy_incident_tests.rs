@@ -1,0 +1,72 @@
+use crate::domain::policy::Policy;
+
+fn problems(yaml: &str) -> Vec<String> {
+    let policy: Policy = serde_saphyr::from_str(yaml).unwrap();
+    policy.problems().iter().map(|p| p.to_string()).collect()
+}
+
+const ROLE: &str =
+    "cluster_role: admin, namespaces: [payments], max_duration: 1h, approvers: [UBOB]";
+
+#[test]
+fn a_break_glass_cap_is_shorter_than_the_role_and_needs_incident_channels() {
+    let fine = format!(
+        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m}}}}}}"
+    );
+    assert_eq!(problems(&fine), Vec::<String>::new());
+    let defaulted: Policy = serde_saphyr::from_str(&format!(
+        "incidents: {{name_patterns: [inc-*]}}\nroles: {{bg: {{{ROLE}, break_glass: {{}}}}}}"
+    ))
+    .unwrap();
+    assert_eq!(
+        defaulted.roles["bg"]
+            .break_glass
+            .as_ref()
+            .unwrap()
+            .max_duration,
+        std::time::Duration::from_secs(3600)
+    );
+    let too_long = format!(
+        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 2h}}}}}}"
+    );
+    assert_eq!(
+        problems(&too_long),
+        [
+            "roles.bg.break_glass.max_duration: must be longer than zero and at most max_duration (1h)"
+        ]
+    );
+    let nowhere = format!("roles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m}}}}}}");
+    let found = problems(&nowhere);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with(
+            "roles.bg.break_glass: a break-glass role is only allowed in incident channels"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_on_call_rule_names_where_to_look() {
+    let pagerduty = format!(
+        "roles: {{oc: {{{ROLE}, on_call: {{pagerduty: {{escalation_policies: [PEP1]}}}}}}}}"
+    );
+    assert_eq!(problems(&pagerduty), Vec::<String>::new());
+    let opsgenie =
+        format!("roles: {{oc: {{{ROLE}, on_call: {{opsgenie: {{schedules: [Payments]}}}}}}}}");
+    assert_eq!(problems(&opsgenie), Vec::<String>::new());
+    let empty = format!("roles: {{oc: {{{ROLE}, on_call: {{pagerduty: {{}}}}}}}}");
+    assert_eq!(
+        problems(&empty),
+        ["roles.oc.on_call: names no schedule (or escalation policy) to look up"]
+    );
+    let level = format!(
+        "roles: {{oc: {{{ROLE}, on_call: {{pagerduty: {{schedules: [P1], max_escalation_level: 0}}}}}}}}"
+    );
+    assert_eq!(
+        problems(&level),
+        ["roles.oc.on_call.max_escalation_level: escalation levels start at 1"]
+    );
+    let unknown = format!("roles: {{oc: {{{ROLE}, on_call: {{victorops: {{}}}}}}}}");
+    assert!(serde_saphyr::from_str::<Policy>(&unknown).is_err());
+}

@@ -23,6 +23,9 @@ mod sources;
 #[path = "templates_incident.rs"]
 mod incident;
 
+#[path = "templates_form.rs"]
+mod form;
+
 pub use crate::chat::Platform;
 use views::{
     DecisionView, DigestView, GrantView, HomeGrantView, clip, escape, human, mentions, roles,
@@ -387,40 +390,6 @@ impl Templates {
         )
     }
 
-    /// The request form; namespaces are a picker unless a role allows a pattern.
-    pub fn request_modal(&self, policy: &Policy, channel: &str) -> Result<Message, TemplateError> {
-        let mut namespaces: Vec<String> = policy
-            .roles
-            .values()
-            .flat_map(|r| r.namespaces.iter().cloned())
-            .collect();
-        namespaces.sort();
-        namespaces.dedup();
-        let namespace_patterns = namespaces.iter().any(|ns| ns.contains(['*', '?']));
-        self.render(
-            "request_modal",
-            context! {
-                roles => Value::from(Serde(roles(policy))),
-                namespaces,
-                namespace_patterns,
-                channel,
-                max_reason => crate::domain::policy::MAX_REASON_CHARS,
-            },
-        )
-    }
-
-    /// The inline error for a refused form: which field, and what to write there.
-    pub fn form_error(&self, problem: &FormProblem) -> Result<(String, String), TemplateError> {
-        let ctx = match problem {
-            FormProblem::Policy(refusal) => self.refusal_context(refusal),
-            FormProblem::Parse(error) => context! { problem => error.kind() },
-            FormProblem::Internal => context! { problem => "internal" },
-        };
-        let message = self.render("form_error", ctx)?;
-        let field = |k: &str| message.0[k].as_str().unwrap_or_default().to_string();
-        Ok((field("block"), field("text")))
-    }
-
     pub fn internal_error_on_request(&self, policy: &Policy) -> Result<Message, TemplateError> {
         self.render(
             "request_refused",
@@ -497,3 +466,11 @@ mod audit_tests;
 #[cfg(test)]
 #[path = "templates_teams_tests.rs"]
 mod teams_tests;
+
+#[cfg(test)]
+#[path = "templates_incident_tests.rs"]
+mod incident_tests;
+
+#[cfg(test)]
+#[path = "templates_incident_teams_tests.rs"]
+mod incident_teams_tests;

@@ -156,6 +156,8 @@ fn every_message_renders_valid_block_kit_in_every_state() {
         Step::ExtensionApprovalRecorded,
         Step::Extended,
         Step::ExtensionDenied,
+        Step::BreakGlass,
+        Step::Reviewed,
     ];
     let notes = [
         Note::Approved,

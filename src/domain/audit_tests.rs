@@ -1,6 +1,8 @@
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::domain::audit_chain::entry_hash;
 use crate::domain::grant::GrantState;
 use crate::domain::lifecycle::tests::{apply, approve, bound, minutes, requested, t0};
 

@@ -2,11 +2,13 @@
 //! Nothing here performs I/O; callers pass in the time and carry out the returned effects.
 
 pub mod audit;
+mod audit_chain;
 pub mod break_glass;
 pub mod command;
 pub mod digest;
 mod duration_serde;
 pub mod grant;
+mod grant_rejection;
 pub mod identity;
 pub mod incident;
 pub mod lifecycle;
@@ -15,6 +17,7 @@ pub mod on_call;
 pub mod permissions;
 pub mod policy;
 mod policy_check;
+mod policy_refusal;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod retry;

@@ -4,9 +4,12 @@
 
 pub mod audit_log;
 pub mod fake_kube;
+pub mod fake_on_call;
 pub mod fake_slack;
 pub mod fake_teams;
+mod incident_harness;
 pub mod payloads;
+mod standard_config;
 pub mod teams_harness;
 pub mod webhook_receiver;
 
@@ -23,8 +26,11 @@ use serde_json::{Value, json};
 
 pub use audit_log::{audit_command, audit_entries};
 pub use fake_kube::{FakeKube, KubeFault};
+pub use fake_on_call::FakeOnCall;
 pub use fake_slack::{FakeSlack, Fault};
+pub use incident_harness::*;
 pub use payloads::*;
+use standard_config::config_yaml;
 pub use teams_harness::*;
 pub use webhook_receiver::WebhookReceiver;
 
@@ -97,67 +103,11 @@ pub struct Harness {
     pub second_kube: Option<FakeKube>,
     pub clock: Arc<ManualClock>,
     pub config: Config,
+    /// PagerDuty and Opsgenie, for `start_for_incidents`.
+    pub on_call: Option<FakeOnCall>,
     server: Option<Server>,
     _store: tempfile::TempDir,
     http: reqwest::Client,
-}
-
-fn config_yaml(api_url: &str, store: &std::path::Path) -> String {
-    format!(
-        r#"
-listen: 127.0.0.1:0
-store_path: {store}
-slack:
-  api_url: {api_url}
-  approvals_channel: {APPROVALS}
-  audit_channel: {AUDIT}
-kubernetes:
-  subject_prefix: "oidc:"
-  group_prefix: "oidc:"
-  identities:
-    {DANA}: {{ user: dana, groups: [orders-oncall] }}
-  kubeconfig:
-    server: https://api.prod.example.com:6443
-    certificate_authority_data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
-policy:
-  approvers: [{BOB}, {CAROL}]
-  incidents:
-    channels: [{WAR_ROOM}]
-    name_patterns: ["inc-*"]
-  requests:
-    review_timeout: 1h
-    reminder_before: 10m
-  roles:
-    admin:
-      cluster_role: admin
-      namespaces: [payments]
-      max_duration: 1h
-      approvals: 2
-      reason: {{ ticket: "INC-[0-9]+" }}
-    debug:
-      cluster_role: view
-      namespaces: [orders]
-      max_duration: 1h
-      approvers: [S0ONCALL, dana@example.com]
-      approvals_channel: {ONCALL_CHANNEL}
-      reason: {{ required: false }}
-    edit:
-      cluster_role: edit
-      namespaces: [payments, orders]
-      max_duration: 4h
-    nodes:
-      cluster_role: node-reader
-      scope: cluster
-      max_duration: 1h
-    view:
-      cluster_role: view
-      namespaces: [payments]
-      max_duration: 8h
-      extensions: {{ allowed: false }}
-      kubeconfig: true
-"#,
-        store = store.display()
-    )
 }
 
 impl Harness {
@@ -189,6 +139,17 @@ impl Harness {
     }
 
     async fn start_in_mode(mode: Mode, second_kube: Option<FakeKube>, extra_yaml: &str) -> Harness {
+        Harness::start_full(mode, second_kube, extra_yaml, "", None).await
+    }
+
+    /// `extra_roles`: policy roles added to the standard ones; `on_call`: its tokens are set.
+    async fn start_full(
+        mode: Mode,
+        second_kube: Option<FakeKube>,
+        extra_yaml: &str,
+        extra_roles: &str,
+        on_call: Option<FakeOnCall>,
+    ) -> Harness {
         init();
         let slack = FakeSlack::start(BOT_TOKEN).await;
         slack.add_user(ALICE, "alice", Some("alice@example.com"));
@@ -220,6 +181,7 @@ impl Harness {
             );
         }
         yaml.push_str(extra_yaml);
+        yaml = yaml.replace("  roles:\n", &format!("  roles:\n{extra_roles}"));
         let config = Config::parse(&yaml).unwrap();
         assert!(config.problems().is_empty(), "{:?}", config.problems());
         let mut harness = Harness {
@@ -229,6 +191,7 @@ impl Harness {
             second_kube,
             clock: ManualClock::new(t0()),
             config,
+            on_call,
             server: None,
             _store: store,
             http: reqwest::Client::new(),
@@ -245,8 +208,14 @@ impl Harness {
             slack_app_token: (self.mode == Mode::Socket).then(|| fake_slack::APP_TOKEN.into()),
             audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
             teams_app_password: None,
-            pagerduty_token: None,
-            opsgenie_api_key: None,
+            pagerduty_token: self
+                .on_call
+                .as_ref()
+                .map(|_| fake_on_call::PAGERDUTY_TOKEN.into()),
+            opsgenie_api_key: self
+                .on_call
+                .as_ref()
+                .map(|_| fake_on_call::OPSGENIE_KEY.into()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let adapter =

@@ -1,0 +1,62 @@
+//! The configuration every harness starts from: Slack on the fake, the standard roles, and the
+//! incident channels.
+
+use super::*;
+
+pub(super) fn config_yaml(api_url: &str, store: &std::path::Path) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+store_path: {store}
+slack:
+  api_url: {api_url}
+  approvals_channel: {APPROVALS}
+  audit_channel: {AUDIT}
+kubernetes:
+  subject_prefix: "oidc:"
+  group_prefix: "oidc:"
+  identities:
+    {DANA}: {{ user: dana, groups: [orders-oncall] }}
+  kubeconfig:
+    server: https://api.prod.example.com:6443
+    certificate_authority_data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
+policy:
+  approvers: [{BOB}, {CAROL}]
+  incidents:
+    channels: [{WAR_ROOM}]
+    name_patterns: ["inc-*"]
+  requests:
+    review_timeout: 1h
+    reminder_before: 10m
+  roles:
+    admin:
+      cluster_role: admin
+      namespaces: [payments]
+      max_duration: 1h
+      approvals: 2
+      reason: {{ ticket: "INC-[0-9]+" }}
+    debug:
+      cluster_role: view
+      namespaces: [orders]
+      max_duration: 1h
+      approvers: [S0ONCALL, dana@example.com]
+      approvals_channel: {ONCALL_CHANNEL}
+      reason: {{ required: false }}
+    edit:
+      cluster_role: edit
+      namespaces: [payments, orders]
+      max_duration: 4h
+    nodes:
+      cluster_role: node-reader
+      scope: cluster
+      max_duration: 1h
+    view:
+      cluster_role: view
+      namespaces: [payments]
+      max_duration: 8h
+      extensions: {{ allowed: false }}
+      kubeconfig: true
+"#,
+        store = store.display()
+    )
+}

@@ -28,6 +28,10 @@ pub const GRANT_LABEL: &str = "prod-access/grant";
 pub const EXPIRES_AT_ANNOTATION: &str = "prod-access/expires-at";
 pub const REQUESTER_ANNOTATION: &str = "prod-access/requester";
 pub const APPROVERS_ANNOTATION: &str = "prod-access/approvers";
+/// Set when nobody approved the grant because its requester was on call: where they were.
+pub const ON_CALL_ANNOTATION: &str = "prod-access/approved-on-call";
+/// Set on a break-glass grant its requester approved themself.
+pub const BREAK_GLASS_ANNOTATION: &str = "prod-access/break-glass";
 pub const REASON_ANNOTATION: &str = "prod-access/reason";
 pub const ROLE_ANNOTATION: &str = "prod-access/role";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -165,6 +169,12 @@ fn binding_metadata(grant: &Grant, namespace: Option<&str>) -> ObjectMeta {
     ]);
     if let Some(expires_at) = grant.expires_at {
         annotations.insert(EXPIRES_AT_ANNOTATION.to_string(), rfc3339(expires_at));
+    }
+    if let Some(crate::domain::on_call::OnCallCheck::OnCall { via }) = &grant.on_call {
+        annotations.insert(ON_CALL_ANNOTATION.to_string(), via.clone());
+    }
+    if grant.break_glass.is_some() {
+        annotations.insert(BREAK_GLASS_ANNOTATION.to_string(), "true".to_string());
     }
     ObjectMeta {
         name: Some(grant.binding_name()),

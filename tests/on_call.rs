@@ -27,7 +27,14 @@ async fn whoever_is_on_call_in_pagerduty_gets_access_without_an_approver() {
         &granted,
         "approved by policy (on call in PagerDuty schedule Payments Primary (PPRIMARY))",
     );
-    assert!(binding(&h, "payments", &grant));
+    let bound = h
+        .kube
+        .binding("payments", &format!("prod-access-{grant}"))
+        .unwrap();
+    assert_eq!(
+        bound["metadata"]["annotations"]["prod-access/approved-on-call"],
+        "PagerDuty schedule Payments Primary (PPRIMARY)"
+    );
     let shown = h
         .slack
         .calls("chat.postMessage")

@@ -17,6 +17,8 @@ use super::{FakeKube, WEBHOOK_SECRET, init, t0};
 pub const T_APPROVALS: &str = "19:approvals0123456789abcdef@thread.tacv2";
 pub const T_AUDIT: &str = "19:auditlog0123456789abcdef@thread.tacv2";
 /// The team of both channels (its General channel's conversation ID, as Teams gives it).
+/// An incident channel, listed by its conversation ID.
+pub const T_INCIDENT: &str = "19:incident0123456789abcdef@thread.tacv2";
 pub const T_TEAM: &str = "19:team0123456789abcdef@thread.tacv2";
 /// alice's chat with the bot, where she types her requests.
 pub const ALICE_CHAT: &str = "a:1alice-chat-with-prod-access";
@@ -58,6 +60,8 @@ kubernetes:
   subject_prefix: "oidc:"
 policy:
   approvers: [bob@example.com, Carol@Example.com]
+  incidents:
+    channels: ["{T_INCIDENT}"]
   requests:
     review_timeout: 1h
     reminder_before: 10m
@@ -66,6 +70,11 @@ policy:
       cluster_role: edit
       namespaces: [payments, orders]
       max_duration: 4h
+    emergency:
+      cluster_role: admin
+      namespaces: [payments]
+      max_duration: 2h
+      break_glass: {{ max_duration: 30m }}
 "#,
         store = store.display(),
         service_url = teams.service_url(),
@@ -82,7 +91,7 @@ impl TeamsHarness {
         teams.add_member(T_BOB, "Bob", "bob@example.com");
         teams.add_member(T_CAROL, "Carol", "carol@example.com");
         teams.add_member(T_MALLORY, "Mallory", "mallory@example.com");
-        for conversation in [T_APPROVALS, T_AUDIT, T_TEAM, ALICE_CHAT] {
+        for conversation in [T_APPROVALS, T_AUDIT, T_TEAM, T_INCIDENT, ALICE_CHAT] {
             teams.add_conversation(conversation);
         }
         let kube = FakeKube::start(&["payments", "orders"]).await;

@@ -51,9 +51,11 @@ impl App {
             .into_iter()
             .filter(|e| e.event.actor.as_ref().is_some_and(|a| a.user == user))
             .filter(|e| is_decision(e.event.kind))
-            // Revoking one's own access is not a decision about someone else's.
+            // Revoking one's own access, or approving it under break-glass, is not a decision
+            // about someone else's.
             .filter(|e| {
-                e.event.kind != AuditKind::Revoked || e.event.requester.as_deref() != Some(user)
+                !matches!(e.event.kind, AuditKind::Revoked | AuditKind::Approval)
+                    || e.event.requester.as_deref() != Some(user)
             })
             .collect();
         decisions.reverse();
@@ -70,5 +72,6 @@ fn is_decision(kind: AuditKind) -> bool {
             | AuditKind::ExtensionApproval
             | AuditKind::ExtensionDenied
             | AuditKind::Revoked
+            | AuditKind::BreakGlassReviewed
     )
 }

@@ -170,7 +170,9 @@ fn binding_metadata(grant: &Grant, namespace: Option<&str>) -> ObjectMeta {
     if let Some(expires_at) = grant.expires_at {
         annotations.insert(EXPIRES_AT_ANNOTATION.to_string(), rfc3339(expires_at));
     }
-    if let Some(crate::domain::on_call::OnCallCheck::OnCall { via }) = &grant.on_call {
+    if let (Some(crate::domain::on_call::OnCallCheck::OnCall { via }), true) =
+        (&grant.on_call, grant.approvals.is_empty())
+    {
         annotations.insert(ON_CALL_ANNOTATION.to_string(), via.clone());
     }
     if grant.break_glass.is_some() {

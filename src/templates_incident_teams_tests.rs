@@ -107,6 +107,7 @@ fn every_incident_message_is_a_valid_activity() {
     let rejections = [
         Rejection::BreakGlassTooLong { max_secs: 3600 },
         Rejection::BreakGlassOutsideIncident,
+        Rejection::NotABreakGlassRequester,
         Rejection::SelfReview,
         Rejection::NothingToReview,
     ];
@@ -291,6 +292,11 @@ fn refusals_name_the_break_glass_problem() {
     );
     assert!(
         text.contains("was not requested in an incident channel"),
+        "{text}"
+    );
+    let text = refused(Rejection::NotABreakGlassRequester, "on-call lookup pending");
+    assert!(
+        text.contains("not one of the people who may break glass for **edit**"),
         "{text}"
     );
     let text = refused(Rejection::SelfReview, "break-glass expired, not reviewed");

@@ -319,4 +319,14 @@ fn a_break_glass_request_outside_an_incident_lists_the_incident_channels() {
         .unwrap();
     let text = refused.text();
     assert!(text.contains("is for at most 1h;"), "{text}");
+    let rejection = Rejection::NotABreakGlassRequester;
+    let refused = templates
+        .action_refused(&rejection, &grant("break-glass over its cap"), &policy())
+        .unwrap();
+    let text = refused.text();
+    assert!(
+        text.contains("not one of the people who may break glass for *edit*")
+            && text.contains("<@UBOB>"),
+        "{text}"
+    );
 }

@@ -236,3 +236,37 @@ async fn past_the_break_glass_cap_the_requester_needs_an_approver() {
     assert_eq!(h.kube.binding_count(), 0);
     assert!(review_request(&h, &grant).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_named_requesters_may_break_glass_a_group_looked_up_at_the_click() {
+    let h = Harness::start_for_incidents().await;
+    h.slash_in(
+        DANA,
+        INCIDENT_CHANNEL,
+        "emergency payments 30m INC-9 db down",
+    )
+    .await;
+    let dana = h.request_posted().await;
+    h.click(DANA, "approve", &dana).await;
+    let refusal = h.slack.next_call("chat.postEphemeral").await;
+    assert_says(
+        &refusal,
+        "You are not one of the people who may break glass for *emergency*",
+    );
+    // erin is in the on-call user group the rule names.
+    h.slash_in(
+        ERIN,
+        INCIDENT_CHANNEL,
+        "emergency payments 30m INC-9 db down",
+    )
+    .await;
+    let erin = h.request_posted().await;
+    h.click(ERIN, "approve", &erin).await;
+    h.audit_saying(&erin, "Break-glass").await;
+    h.audit_saying(&erin, "Access granted").await;
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{dana}"))
+            .is_none()
+    );
+}

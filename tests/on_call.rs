@@ -174,7 +174,7 @@ async fn a_failing_lookup_falls_back_to_the_approvers_never_to_access() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_first_escalation_level_counts_unless_the_policy_says_more() {
+async fn someone_at_a_deeper_escalation_level_is_not_on_call() {
     let h = Harness::start_for_incidents().await;
     // alice is the manager at level 2: that is not on call.
     h.fake_on_call()
@@ -185,4 +185,32 @@ async fn only_the_first_escalation_level_counts_unless_the_policy_says_more() {
     assert_eq!(h.request_posted().await, grant);
     h.settle().await;
     assert!(!binding(&h, "payments", &grant));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_is_found_on_a_later_page_of_on_calls() {
+    let h = Harness::start_for_incidents().await;
+    for n in 0..150 {
+        let email = format!("responder{n}@example.com");
+        h.fake_on_call()
+            .pagerduty_on_call(&email, Some(PD_SCHEDULE), PD_POLICY, 1);
+    }
+    h.fake_on_call()
+        .pagerduty_on_call("alice@example.com", Some(PD_SCHEDULE), PD_POLICY, 1);
+    let grant = h
+        .request_in(ALICE, DEV_CHANNEL, "oncall-edit payments 1h INC-5 failover")
+        .await;
+    h.audit_saying(&grant, "Access granted").await;
+    let offsets: Vec<String> = h
+        .fake_on_call()
+        .calls()
+        .iter()
+        .flat_map(|c| {
+            c.query
+                .iter()
+                .filter(|(k, _)| k == "offset")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(offsets, ["0", "100"]);
 }

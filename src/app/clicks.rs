@@ -149,9 +149,8 @@ impl App {
         if !role.extensions.allowed {
             return None;
         }
-        let left = role
-            .max_duration
-            .as_secs()
+        let left = grant
+            .max_secs(&self.policy)
             .saturating_sub(grant.duration_secs);
         let by = role.default_duration().as_secs().min(left);
         (by > 0).then(|| std::time::Duration::from_secs(by))

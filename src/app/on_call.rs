@@ -8,10 +8,19 @@ use super::{App, EffectError};
 use crate::domain::grant::{Event, Grant};
 use crate::domain::on_call::OnCallCheck;
 
+/// The longest the whole lookup (the requester's email, then every page and schedule) may take
+/// before the request is left to the approvers; each HTTP call has its own, shorter timeout.
+const LOOKUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl App {
     /// Carries out `Effect::CheckOnCall`; always answers, so the request goes on either way.
     pub(super) async fn check_on_call(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
-        let check = self.on_call_check(grant).await;
+        let check = match tokio::time::timeout(LOOKUP_BUDGET, self.on_call_check(grant)).await {
+            Ok(check) => check,
+            Err(_) => OnCallCheck::Unavailable {
+                why: format!("the lookup took longer than {}s", LOOKUP_BUDGET.as_secs()),
+            },
+        };
         match &check {
             OnCallCheck::OnCall { via } => {
                 info!(grant = %grant.id, requester = %grant.requester, %via, "the requester is on call: approved by policy")

@@ -4,6 +4,7 @@
 use tracing::warn;
 
 use super::{App, EffectError};
+use crate::chat::ChatError;
 use crate::domain::grant::{Effect, Event, Grant};
 
 impl App {
@@ -16,15 +17,7 @@ impl App {
         let chat = &self.adapters.chat;
         let approvers = self.policy.approvers_for(&grant.role);
         match effect {
-            Effect::PostReviewMessage => {
-                let message = self.templates.review_message(grant, approvers)?;
-                let mut posted = chat.post(&self.settings.audit_channel, &message).await?;
-                match chat.permalink(&posted).await {
-                    Ok(link) => posted.permalink = Some(link),
-                    Err(e) => warn!(grant = %grant.id, error = %e, "no link to the review request"),
-                }
-                Ok(Some(Event::ReviewMessagePosted { message: posted }))
-            }
+            Effect::PostReviewMessage => self.post_review_request(grant, approvers).await,
             Effect::UpdateReviewMessage => {
                 if let Some(at) = grant
                     .break_glass
@@ -37,20 +30,40 @@ impl App {
                 Ok(None)
             }
             Effect::RemindReview => {
-                let reminder = self.templates.review_reminder(grant, approvers)?;
-                match grant
+                let posted_at = grant
                     .break_glass
                     .as_ref()
-                    .and_then(|b| b.review_message.as_ref())
-                {
-                    Some(at) => chat.reply_in_thread(at, &reminder).await?,
-                    None => {
-                        chat.post(&self.settings.audit_channel, &reminder).await?;
-                    }
-                }
-                Ok(None)
+                    .and_then(|b| b.review_message.clone());
+                let reminder = self.templates.review_reminder(grant, approvers)?;
+                let refused = match &posted_at {
+                    Some(at) => match chat.reply_in_thread(at, &reminder).await {
+                        Ok(()) => return Ok(None),
+                        Err(ChatError::Refused(e)) => e,
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => "never posted".to_string(),
+                };
+                // Without its review request (never posted, or deleted) the use could never be
+                // reviewed: post the request again, with its Reviewed button.
+                warn!(grant = %grant.id, why = %refused, "the review request is gone; posting it again");
+                self.post_review_request(grant, approvers).await
             }
             _ => Ok(None),
         }
+    }
+
+    async fn post_review_request(
+        &self,
+        grant: &Grant,
+        approvers: &[String],
+    ) -> Result<Option<Event>, EffectError> {
+        let chat = &self.adapters.chat;
+        let message = self.templates.review_message(grant, approvers)?;
+        let mut posted = chat.post(&self.settings.audit_channel, &message).await?;
+        match chat.permalink(&posted).await {
+            Ok(link) => posted.permalink = Some(link),
+            Err(e) => warn!(grant = %grant.id, error = %e, "no link to the review request"),
+        }
+        Ok(Some(Event::ReviewMessagePosted { message: posted }))
     }
 }

@@ -223,7 +223,9 @@ impl AuditEvent {
             Event::ApproveExtension { .. } => Some(AuditKind::ExtensionApproval),
             Event::OnCallChecked {
                 check: OnCallCheck::OnCall { .. },
-            } => Some(AuditKind::ApprovedByPolicy),
+            } if grant.state == super::grant::GrantState::Approved => {
+                Some(AuditKind::ApprovedByPolicy)
+            }
             Event::OnCallChecked {
                 check: OnCallCheck::Unavailable { .. },
             } => Some(AuditKind::OnCallUnavailable),

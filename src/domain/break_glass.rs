@@ -22,12 +22,17 @@ pub struct BreakGlassRule {
     )]
     #[schemars(with = "String", example = "30m")]
     pub max_duration: Duration,
+    /// Who may approve their own request (user IDs, user group IDs or emails, as approvers
+    /// are named); empty: anyone who may request it in an incident channel.
+    #[serde(default)]
+    pub requesters: Vec<String>,
 }
 
 impl Default for BreakGlassRule {
     fn default() -> Self {
         BreakGlassRule {
             max_duration: default_max_duration(),
+            requesters: Vec::new(),
         }
     }
 }

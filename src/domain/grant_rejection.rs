@@ -32,6 +32,8 @@ pub enum Rejection {
     },
     /// A break-glass self-approval outside an incident channel.
     BreakGlassOutsideIncident,
+    /// The requester is not among the role's break-glass requesters.
+    NotABreakGlassRequester,
     /// The requester cannot review their own break-glass use.
     SelfReview,
     /// Nothing waits for review: no break-glass use, or already reviewed.
@@ -55,6 +57,7 @@ impl Rejection {
             Rejection::ExtensionTooLong { .. } => "extension_too_long",
             Rejection::BreakGlassTooLong { .. } => "break_glass_too_long",
             Rejection::BreakGlassOutsideIncident => "break_glass_outside_incident",
+            Rejection::NotABreakGlassRequester => "not_a_break_glass_requester",
             Rejection::SelfReview => "self_review",
             Rejection::NothingToReview => "nothing_to_review",
         }

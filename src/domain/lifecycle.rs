@@ -153,7 +153,7 @@ impl Grant {
                     vec![Effect::UpdateReviewMessage]
                 }
             }
-            (_, Event::Review { by }) => next.review(by, now, policy)?,
+            (state, Event::Review { by }) if state.is_final() => next.review(by, now, policy)?,
             (state, Event::Tick) if state.is_final() => next.tick_review(now)?,
             (GrantState::Requested, Event::Approve { approver }) => {
                 self.check_approver(approver, &self.approvals, policy)?;
@@ -366,7 +366,10 @@ impl Grant {
         self.outbox.retain(|e| {
             !matches!(
                 e,
-                Effect::Bind | Effect::UpdateBindingExpiry | Effect::IssueKubeconfig
+                Effect::Bind
+                    | Effect::UpdateBindingExpiry
+                    | Effect::IssueKubeconfig
+                    | Effect::CheckOnCall
             )
         });
         if let Some(retry) = &self.retry

@@ -17,20 +17,24 @@ impl Grant {
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<Effect>, Rejection> {
-        let Some(rule) = policy
+        // Break-glass both when it was requested and now: a role that gained the rule later
+        // does not make old requests self-approvable, and the shorter cap of the two applies.
+        let rule = policy
             .roles
             .get(&self.role)
-            .and_then(|r| r.break_glass.as_ref())
-        else {
+            .and_then(|r| r.break_glass.as_ref());
+        let (Some(rule), Some(recorded_cap)) = (rule, self.break_glass_cap_secs) else {
             return Err(Rejection::SelfApproval);
         };
         if self.incident.is_none() {
             return Err(Rejection::BreakGlassOutsideIncident);
         }
-        if self.duration_secs > rule.max_duration.as_secs() {
-            return Err(Rejection::BreakGlassTooLong {
-                max_secs: rule.max_duration.as_secs(),
-            });
+        if !rule.requesters.is_empty() && !rule.requesters.contains(&self.requester) {
+            return Err(Rejection::NotABreakGlassRequester);
+        }
+        let cap = recorded_cap.min(rule.max_duration.as_secs());
+        if self.duration_secs > cap {
+            return Err(Rejection::BreakGlassTooLong { max_secs: cap });
         }
         if self.reason.trim().is_empty() {
             return Err(Rejection::SelfApproval);
@@ -137,7 +141,7 @@ impl Grant {
     }
 
     /// The longest this grant may run in all, extensions included, under the policy as it is.
-    pub(super) fn max_secs(&self, policy: &Policy) -> u64 {
+    pub fn max_secs(&self, policy: &Policy) -> u64 {
         let Some(role) = policy.roles.get(&self.role) else {
             return 0;
         };

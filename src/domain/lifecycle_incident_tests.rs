@@ -284,7 +284,10 @@ fn an_approver_other_than_the_requester_reviews_it_once() {
         apply(&quiet(reviewed), review("UCAROL"), at),
         Err(Rejection::NothingToReview)
     );
-    let ordinary = quiet(apply(&requested("edit", 60, true), approve("UBOB"), at).unwrap());
+    let cancel = Event::Cancel {
+        by: "UALICE".into(),
+    };
+    let ordinary = quiet(apply(&requested("edit", 60, true), cancel, at).unwrap());
     assert_eq!(
         apply(&ordinary, review("UCAROL"), at),
         Err(Rejection::NothingToReview)
@@ -388,4 +391,56 @@ fn an_on_call_answer_for_a_role_that_no_longer_approves_on_call_grants_nothing()
         .unwrap();
     assert_eq!(next.state, GrantState::Requested);
     assert!(next.outbox.is_empty());
+}
+
+#[test]
+fn only_the_named_requesters_may_break_glass_and_groups_are_resolved_first() {
+    let grant = requested("emergency", 30, true);
+    let mut named = policy();
+    let rule = named.roles.get_mut("emergency").unwrap();
+    rule.break_glass.as_mut().unwrap().requesters = vec!["S0SRE".into()];
+    let unresolved = named.unresolved_approvers("emergency");
+    assert!(unresolved.contains(&"S0SRE"), "{unresolved:?}");
+    let nobody = named.resolved(&Default::default());
+    assert_eq!(
+        grant.apply(&approve("UALICE"), t0(), &nobody),
+        Err(Rejection::NotABreakGlassRequester),
+        "a group that cannot be looked up stands for nobody"
+    );
+    let sre = std::collections::HashMap::from([("S0SRE".to_string(), vec!["UALICE".to_string()])]);
+    let approved = grant
+        .apply(&approve("UALICE"), t0(), &named.resolved(&sre))
+        .unwrap();
+    assert_eq!(approved.state, GrantState::Approved);
+}
+
+#[test]
+fn a_role_that_became_break_glass_after_the_request_does_not_make_it_self_approvable() {
+    let grant = requested("edit", 30, true);
+    let mut changed = policy();
+    changed.roles.get_mut("edit").unwrap().break_glass = Some(Default::default());
+    assert_eq!(
+        grant.apply(&approve("UALICE"), t0(), &changed),
+        Err(Rejection::SelfApproval)
+    );
+    // And a cap shortened since the request applies.
+    let long = requested("emergency", 50, true);
+    let mut shorter = policy();
+    let rule = shorter.roles.get_mut("emergency").unwrap();
+    rule.break_glass.as_mut().unwrap().max_duration = Duration::from_secs(1800);
+    assert_eq!(
+        long.apply(&approve("UALICE"), t0(), &shorter),
+        Err(Rejection::BreakGlassTooLong { max_secs: 1800 })
+    );
+}
+
+#[test]
+fn a_review_waits_for_the_access_to_end() {
+    let active = self_approved_and_active();
+    assert_eq!(
+        apply(&active, review("UBOB"), t0() + minutes(10)),
+        Err(Rejection::WrongState {
+            state: GrantState::Active
+        })
+    );
 }

@@ -422,9 +422,17 @@ impl Policy {
 
     /// The approver references of `role` that name a user group or an email, which must be
     /// looked up before the role's approvers are known.
+    /// So are its break-glass requesters.
     pub fn unresolved_approvers(&self, role: &str) -> Vec<&str> {
+        let requesters = self
+            .roles
+            .get(role)
+            .and_then(|r| r.break_glass.as_ref())
+            .map(|b| b.requesters.as_slice())
+            .unwrap_or_default();
         self.approvers_for(role)
             .iter()
+            .chain(requesters)
             .map(String::as_str)
             .filter(|a| ApproverRef::parse(a) != ApproverRef::User(a))
             .collect()
@@ -454,6 +462,14 @@ impl Policy {
                 if role.approvers.is_empty() {
                     // Every reference resolved to nobody: nobody may approve, not the default list.
                     role.approvers.push(NOBODY.to_string());
+                }
+            }
+            if let Some(rule) = role.break_glass.as_mut()
+                && !rule.requesters.is_empty()
+            {
+                rule.requesters = expand(&rule.requesters);
+                if rule.requesters.is_empty() {
+                    rule.requesters.push(NOBODY.to_string());
                 }
             }
         }

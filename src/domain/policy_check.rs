@@ -109,6 +109,22 @@ impl Policy {
                         ),
                     );
                 }
+                for requester in &rule.requesters {
+                    if let ApproverRef::Invalid(text) = ApproverRef::parse(requester) {
+                        push(
+                            vec!["roles", name, "break_glass", "requesters"],
+                            not_an_approver(text),
+                        );
+                    }
+                }
+                if rule.requesters.is_empty() && !self.incidents.name_patterns.is_empty() {
+                    push(
+                        vec!["roles", name, "break_glass"],
+                        "anyone who can name a channel to match incidents.name_patterns could \
+                         break glass: name who may in break_glass.requesters"
+                            .into(),
+                    );
+                }
                 if self.incidents.is_empty() {
                     push(
                         vec!["roles", name, "break_glass"],

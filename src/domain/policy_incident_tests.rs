@@ -35,6 +35,23 @@ fn a_break_glass_cap_is_shorter_than_the_role_and_needs_incident_channels() {
             "roles.bg.break_glass.max_duration: must be longer than zero and at most max_duration (1h)"
         ]
     );
+    let by_name = format!(
+        "incidents: {{name_patterns: [inc-*]}}\nroles: {{bg: {{{ROLE}, break_glass: {{}}}}}}"
+    );
+    let found = problems(&by_name);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("roles.bg.break_glass: anyone who can name a channel"),
+        "{found:?}"
+    );
+    let named = format!(
+        "incidents: {{name_patterns: [inc-*]}}\nroles: {{bg: {{{ROLE}, break_glass: {{requesters: [S0SRE, dana@example.com]}}}}}}"
+    );
+    assert_eq!(problems(&named), Vec::<String>::new());
+    let bad = format!(
+        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{requesters: [alice]}}}}}}"
+    );
+    assert_eq!(problems(&bad).len(), 1, "{:?}", problems(&bad));
     let nowhere = format!("roles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m}}}}}}");
     let found = problems(&nowhere);
     assert_eq!(found.len(), 1);

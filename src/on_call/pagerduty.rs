@@ -7,7 +7,7 @@ use super::{OnCallError, json_of};
 const PROVIDER: &str = "PagerDuty";
 /// PagerDuty's largest page.
 const PAGE: usize = 100;
-/// Enough for every on-call entry of a few schedules; a longer answer is cut, not followed.
+/// Enough for every on-call entry of a few schedules; a longer answer fails the lookup.
 const MAX_PAGES: usize = 10;
 
 pub struct PagerDuty {
@@ -76,7 +76,10 @@ impl PagerDuty {
                 continue;
             }
             for entry in self.entries(filter, ids).await? {
-                let level = entry.escalation_level.unwrap_or(1);
+                // An entry that does not say its level cannot show that it is shallow enough.
+                let Some(level) = entry.escalation_level else {
+                    continue;
+                };
                 let is_them = entry
                     .user
                     .as_ref()
@@ -131,9 +134,13 @@ impl PagerDuty {
             let answer: Page = json_of(PROVIDER, sent).await?;
             entries.extend(answer.oncalls);
             if !answer.more {
-                break;
+                return Ok(entries);
             }
         }
-        Ok(entries)
+        // A cut-off answer might have left the requester out: say so rather than "not on call".
+        Err(OnCallError::Unavailable {
+            provider: PROVIDER,
+            detail: format!("more than {} on-call entries", MAX_PAGES * PAGE),
+        })
     }
 }

@@ -14,7 +14,7 @@ const INCIDENT_ROLES: &str = r#"    emergency:
       namespaces: [payments, orders]
       max_duration: 4h
       approvals: 2
-      break_glass: { max_duration: 1h }
+      break_glass: { max_duration: 1h, requesters: [U0ALICE, S0ONCALL] }
     oncall-edit:
       cluster_role: edit
       namespaces: [payments]

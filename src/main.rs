@@ -27,6 +27,13 @@ enum Commands {
         #[arg(long, env = "PROD_ACCESS_CONFIG", default_value = "config.yaml")]
         config: PathBuf,
     },
+    /// Play the whole lifecycle (request, approval, binding, expiry, revocation, audit) against
+    /// a simulated Slack workspace and Kubernetes API on 127.0.0.1: no Slack app, no cluster.
+    Demo {
+        /// How many times faster than real time the demo's clock runs.
+        #[arg(long, default_value_t = prod_access::demo::DEFAULT_SPEED)]
+        speed: f64,
+    },
     /// Work with the access policy.
     Policy {
         #[command(subcommand)]
@@ -91,27 +98,38 @@ enum PolicyCommand {
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    // The demo's transcript is the point; its server's logs would drown it.
+    let default_filter = match cli.command {
+        Commands::Demo { .. } => "warn,sled=warn",
+        _ => "info,sled=warn,hyper=warn",
+    };
     // Logs go to stderr: stdout is for what a command prints (`audit export` writes JSON lines).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sled=warn,hyper=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Commands::Serve { config } => serve(config),
-        Commands::Policy {
-            command: PolicyCommand::Check { file },
-        } => check_file(&file).map(|_| println!("{}: ok", file.display())),
-        Commands::Policy {
-            command: PolicyCommand::Schema { policy },
-        } => serde_json::to_string_pretty(&schema(policy))
-            .map(|text| println!("{text}"))
-            .map_err(Into::into),
-        Commands::Audit { command, store } => audit(command, store),
-    };
+    let result =
+        match cli.command {
+            Commands::Serve { config } => serve(config),
+            Commands::Demo { speed } => tokio::runtime::Runtime::new()
+                .map_err(Into::into)
+                .and_then(|runtime| {
+                    runtime.block_on(prod_access::demo::run(speed, &mut std::io::stdout()))
+                }),
+            Commands::Policy {
+                command: PolicyCommand::Check { file },
+            } => check_file(&file).map(|_| println!("{}: ok", file.display())),
+            Commands::Policy {
+                command: PolicyCommand::Schema { policy },
+            } => serde_json::to_string_pretty(&schema(policy))
+                .map(|text| println!("{text}"))
+                .map_err(Into::into),
+            Commands::Audit { command, store } => audit(command, store),
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

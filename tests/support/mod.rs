@@ -3,9 +3,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit_log;
-pub mod fake_kube;
+pub use prod_access::fakes::kube as fake_kube;
 pub mod fake_on_call;
-pub mod fake_slack;
+pub use prod_access::fakes::slack as fake_slack;
 pub mod fake_teams;
 mod incident_harness;
 pub mod payloads;

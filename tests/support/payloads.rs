@@ -2,26 +2,13 @@
 //! clicks, form submissions and events (form-encoded for HTTP, JSON for Socket Mode), and
 //! helpers that read messages back.
 
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::APPROVALS;
 use super::DEV_CHANNEL;
 
-pub fn sign(secret: &str, unix_ts: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("v0:{unix_ts}:{body}").as_bytes());
-    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-pub fn form(pairs: &[(&str, &str)]) -> String {
-    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        serializer.append_pair(k, v);
-    }
-    serializer.finish()
-}
+pub use prod_access::fakes::slack::requests::{button_value, form, sign};
+use prod_access::fakes::slack::requests::{command_fields, interaction_payload_in};
 
 /// A slash-command body with every field Slack sends.
 pub fn command_body(user: &str, text: &str) -> String {
@@ -42,27 +29,6 @@ pub fn command_payload(user: &str, text: &str) -> Value {
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect(),
     )
-}
-
-fn command_fields<'a>(user: &'a str, channel: &'a str, text: &'a str) -> [(&'a str, &'a str); 13] {
-    [
-        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
-        ("team_id", "T0FAKE"),
-        ("team_domain", "acme"),
-        ("channel_id", channel),
-        ("channel_name", "dev"),
-        ("user_id", user),
-        ("user_name", "someone"),
-        ("command", "/prod-access"),
-        ("text", text),
-        ("api_app_id", "A0PRODACCESS"),
-        ("is_enterprise_install", "false"),
-        (
-            "response_url",
-            "https://hooks.slack.com/commands/T0FAKE/1/abc",
-        ),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
-    ]
 }
 
 /// The Events API callback Slack sends when `user` opens the Home tab.
@@ -88,32 +54,7 @@ pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
 
 /// The `block_actions` payload of a button click (Socket Mode sends it as is).
 pub fn interaction_payload(user: &str, action: &str, grant: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
-        "api_app_id": "A0PRODACCESS",
-        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "container": {
-            "type": "message", "message_ts": "1700000000.000101",
-            "channel_id": APPROVALS, "is_ephemeral": false
-        },
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-        "team": { "id": "T0FAKE", "domain": "acme" },
-        "is_enterprise_install": false,
-        "channel": { "id": APPROVALS, "name": "prod-access-approvals" },
-        "message": {
-            "type": "message", "subtype": "bot_message", "text": "approval request",
-            "ts": "1700000000.000101", "bot_id": "B0FAKE"
-        },
-        "state": { "values": {} },
-        "response_url": "https://hooks.slack.com/actions/T0FAKE/1/xyz",
-        "actions": [{
-            "action_id": action, "block_id": "decision",
-            "text": { "type": "plain_text", "text": action, "emoji": true },
-            "value": grant, "style": "primary", "type": "button",
-            "action_ts": "1700000001.000200"
-        }]
-    })
+    interaction_payload_in(user, APPROVALS, action, grant)
 }
 
 /// A `view_submission` body for the request form, as Slack sends it when the user submits.
@@ -159,20 +100,6 @@ pub fn form_submission_payload(user: &str, view: &Value, fields: &[(&str, &str)]
         "view": submitted,
         "response_urls": [],
         "is_enterprise_install": false
-    })
-}
-
-/// The `value` of the button with `action_id` in a message's blocks.
-pub fn button_value(message: &Value, action_id: &str) -> Option<String> {
-    let blocks = match &message["blocks"] {
-        Value::String(s) => serde_json::from_str(s).ok()?,
-        other => other.clone(),
-    };
-    let value_of =
-        |e: &Value| (e["action_id"] == action_id).then(|| e["value"].as_str().map(String::from))?;
-    blocks.as_array()?.iter().find_map(|block| {
-        value_of(&block["accessory"])
-            .or_else(|| block["elements"].as_array()?.iter().find_map(value_of))
     })
 }
 

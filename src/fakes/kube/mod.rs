@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 
 mod accounts;
@@ -16,7 +16,7 @@ mod bindings;
 mod review;
 mod status;
 
-use axum::{Json, Router};
+use axum::Router;
 use bindings as b;
 use serde_json::{Value, json};
 use status::{internal_error, status};
@@ -168,7 +168,7 @@ impl FakeKube {
     pub fn client(&self) -> kube::Client {
         let mut config = kube::Config::new(self.url.parse().unwrap());
         config.read_timeout = Some(CLIENT_TIMEOUT);
-        prod_access::cluster::client_for(config).unwrap()
+        crate::cluster::client_for(config).unwrap()
     }
 
     /// While on, every request gets 500 InternalError.

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 mod blocks;
 mod files;
+pub mod requests;
 mod socket;
 mod users;
 mod views;

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod bench;
 pub mod chat;
 pub mod clock;
 pub mod cluster;

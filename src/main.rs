@@ -34,6 +34,23 @@ enum Commands {
         #[arg(long, default_value_t = prod_access::demo::DEFAULT_SPEED)]
         speed: f64,
     },
+    /// Measure this binary: acknowledgement latency, click → binding, revocation lag, catch-up,
+    /// start-up and memory (runs `serve` in child processes against fakes on 127.0.0.1). Build
+    /// with --release first; BENCHMARKS.md has the figures.
+    Bench {
+        /// Request rates for the acknowledgement runs, per second.
+        #[arg(long, value_delimiter = ',', default_values_t = [50, 200, 1000])]
+        rates: Vec<u32>,
+        /// Seconds each rate is held.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Grants expiring within a minute (and, for catch-up, already expired).
+        #[arg(long, default_value_t = 10_000)]
+        expiring: usize,
+        /// Active grants in the store for the start-up measurement.
+        #[arg(long, default_value_t = 100_000)]
+        stored: usize,
+    },
     /// Work with the access policy.
     Policy {
         #[command(subcommand)]
@@ -101,7 +118,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's transcript is the point; its server's logs would drown it.
     let default_filter = match cli.command {
-        Commands::Demo { .. } => "warn,sled=warn",
+        Commands::Demo { .. } | Commands::Bench { .. } => "warn,sled=warn",
         _ => "info,sled=warn,hyper=warn",
     };
     // Logs go to stderr: stdout is for what a command prints (`audit export` writes JSON lines).
@@ -115,6 +132,24 @@ fn main() -> ExitCode {
     let result =
         match cli.command {
             Commands::Serve { config } => serve(config),
+            Commands::Bench {
+                rates,
+                seconds,
+                expiring,
+                stored,
+            } => {
+                let options = prod_access::bench::BenchOptions {
+                    rates,
+                    seconds_per_rate: seconds,
+                    expiring_grants: expiring,
+                    stored_grants: stored,
+                };
+                tokio::runtime::Runtime::new()
+                    .map_err(Into::into)
+                    .and_then(|runtime| {
+                        runtime.block_on(prod_access::bench::run(&options, &mut std::io::stdout()))
+                    })
+            }
             Commands::Demo { speed } => tokio::runtime::Runtime::new()
                 .map_err(Into::into)
                 .and_then(|runtime| {

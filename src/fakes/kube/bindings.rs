@@ -100,6 +100,9 @@ async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
     metadata["resourceVersion"] = json!(fake.next_version());
     metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
     metadata["creationTimestamp"] = json!("2026-11-23T09:00:00Z");
+    inner
+        .created_at
+        .insert(key.clone(), std::time::SystemTime::now());
     inner.bindings.insert(key, object.clone());
     drop(inner);
     FakeKube::after_write(fault, (StatusCode::CREATED, Json(object)).into_response())

@@ -28,6 +28,8 @@ const BASE: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/ro
 pub struct KubeCall {
     pub method: String,
     pub path: String,
+    /// When the call arrived.
+    pub at: std::time::SystemTime,
 }
 
 /// How the fake misbehaves.
@@ -74,6 +76,8 @@ impl Flaky {
 struct Inner {
     namespaces: BTreeSet<String>,
     bindings: BTreeMap<(String, String), Value>,
+    /// When each binding was created through the API.
+    created_at: BTreeMap<(String, String), std::time::SystemTime>,
     calls: Vec<KubeCall>,
     fault: KubeFault,
     /// HTTP methods answered 403 Forbidden, as for a service account lacking the verb.
@@ -336,6 +340,7 @@ impl FakeKube {
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path,
+                at: std::time::SystemTime::now(),
             });
             let (mut fault, mut latency) = special.unwrap_or((inner.fault, Duration::ZERO));
             if special.is_none() && fault == KubeFault::None {
@@ -370,6 +375,28 @@ impl FakeKube {
             KubeFault::Unavailable => Err(status::service_unavailable()),
             _ => Ok(fault),
         }
+    }
+
+    /// When the binding `namespace`/`name` was created through the API.
+    pub fn created_at(&self, namespace: &str, name: &str) -> Option<std::time::SystemTime> {
+        let key = (namespace.to_string(), name.to_string());
+        self.lock().created_at.get(&key).copied()
+    }
+
+    /// Puts a RoleBinding in `namespace` as if it had been created through the API (benchmarks
+    /// start from many).
+    pub fn seed_binding(&self, namespace: &str, mut object: Value) {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        object["apiVersion"] = json!(format!("{GROUP}/v1"));
+        object["kind"] = json!("RoleBinding");
+        object["metadata"]["namespace"] = json!(namespace);
+        object["metadata"]["resourceVersion"] = json!(self.next_version());
+        self.lock()
+            .bindings
+            .insert((namespace.to_string(), name), object);
     }
 
     fn next_version(&self) -> String {

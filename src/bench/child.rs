@@ -1,0 +1,176 @@
+//! The bot under measurement: the real `prod-access serve` in its own process (this binary),
+//! configured against the fakes on loopback, with its start-up time and memory read from
+//! `/proc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::fakes::kube::FakeKube;
+use crate::fakes::slack::FakeSlack;
+
+pub const BOT_TOKEN: &str = "xoxb-bench-token";
+pub const SIGNING_SECRET: &str = "bench-signing-secret";
+pub const APPROVER: &str = "U0BOB";
+
+/// A directory of its own for one run's store and files, removed afterwards.
+pub struct WorkDir(pub PathBuf);
+
+impl WorkDir {
+    pub fn new(name: &str) -> anyhow::Result<WorkDir> {
+        let unique = format!("prod-access-bench-{name}-{}", uuid::Uuid::new_v4().simple());
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path)?;
+        Ok(WorkDir(path))
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the bot's configuration (one role, rate limit out of the way) and kubeconfig.
+pub fn write_files(
+    dir: &WorkDir,
+    port: u16,
+    slack: &FakeSlack,
+    kube: &FakeKube,
+) -> anyhow::Result<()> {
+    let config = format!(
+        r#"
+listen: 127.0.0.1:{port}
+store_path: "{store}"
+slack:
+  api_url: {api}
+  approvals_channel: C0APPROVALS
+  audit_channel: C0AUDIT
+kubernetes:
+  subject_prefix: "oidc:"
+audit:
+  digest_schedule: "off"
+policy:
+  approvers: [{APPROVER}]
+  requests:
+    review_timeout: 8h
+    rate_limit: {{ requests: 1000000, per: 1h }}
+  roles:
+    edit:
+      cluster_role: edit
+      namespaces: [payments]
+      max_duration: 8h
+"#,
+        store = dir.store().display(),
+        api = slack.api_url(),
+    );
+    std::fs::write(dir.0.join("config.yaml"), config)?;
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{ name: fake, cluster: {{ server: \"{}\" }} }}]\n\
+         users: [{{ name: bot, user: {{}} }}]\n\
+         contexts: [{{ name: fake, context: {{ cluster: fake, user: bot }} }}]\ncurrent-context: fake\n",
+        kube.url()
+    );
+    std::fs::write(dir.0.join("kubeconfig"), kubeconfig)?;
+    Ok(())
+}
+
+pub struct Bot {
+    child: tokio::process::Child,
+    pub port: u16,
+    /// From spawning the process to its first healthy answer.
+    pub started_in: Duration,
+}
+
+impl Bot {
+    /// Starts `prod-access serve` on `dir`'s files and waits until it answers `/healthz`.
+    pub async fn start(dir: &WorkDir, port: u16) -> anyhow::Result<Bot> {
+        let log = std::fs::File::create(dir.0.join("bot.log"))?;
+        let spawned = Instant::now();
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--config"])
+            .arg(dir.0.join("config.yaml"))
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("KUBECONFIG", dir.0.join("kubeconfig"))
+            .env("RUST_LOG", "warn")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start prod-access serve")?;
+        let http = reqwest::Client::new();
+        let health = format!("http://127.0.0.1:{port}/healthz");
+        for _ in 0..12_000 {
+            if http
+                .get(&health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(Bot {
+                    child,
+                    port,
+                    started_in: spawned.elapsed(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let log = std::fs::read_to_string(dir.0.join("bot.log")).unwrap_or_default();
+        anyhow::bail!("the bot did not start within a minute: {log}")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// (resident now, peak resident) in bytes, from `/proc/<pid>/status`.
+    pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let pid = self.child.id().context("the bot has exited")?;
+        proc_memory(Path::new(&format!("/proc/{pid}/status")))
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            // SIGTERM: the bot finishes what is in flight and flushes its store.
+            let _ = tokio::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let _ = self.child.kill().await;
+        Ok(())
+    }
+}
+
+fn proc_memory(status: &Path) -> anyhow::Result<(u64, u64)> {
+    let text = std::fs::read_to_string(status).with_context(|| {
+        format!(
+            "cannot read {} (memory is measured on Linux)",
+            status.display()
+        )
+    })?;
+    let kib = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|k| k * 1024)
+            .unwrap_or(0)
+    };
+    Ok((kib("VmRSS:"), kib("VmHWM:")))
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

@@ -1,0 +1,135 @@
+//! `prod-access bench`: measured, not hoped. Runs this binary's `serve` in a child process
+//! against the fake Slack and Kubernetes API on loopback and prints what it measured: command
+//! and click acknowledgement latency next to a bare axum handler, click → RoleBinding, revocation
+//! lag with many grants expiring at once, catch-up after downtime, start-up time and memory with
+//! a large store, and the binary's size. Build with `--release` for figures worth comparing.
+
+mod child;
+mod load;
+mod scenarios;
+mod seed;
+
+use std::time::Duration;
+
+/// What `bench` measures, and how much of it.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Request rates for the acknowledgement runs, per second.
+    pub rates: Vec<u32>,
+    /// How long each rate is held.
+    pub seconds_per_rate: f64,
+    /// Grants expiring within one minute (revocation lag), and already expired (catch-up).
+    pub expiring_grants: usize,
+    /// Active grants in the store for the start-up measurement.
+    pub stored_grants: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            rates: vec![50, 200, 1000],
+            seconds_per_rate: 5.0,
+            expiring_grants: 10_000,
+            stored_grants: 100_000,
+        }
+    }
+}
+
+/// Latencies, summarised.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub count: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Stats {
+    pub fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort();
+        let at = |q: f64| {
+            let index = ((samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
+            samples.get(index).copied().unwrap_or_default()
+        };
+        Stats {
+            count: samples.len(),
+            p50: at(0.50),
+            p99: at(0.99),
+            max: samples.last().copied().unwrap_or_default(),
+        }
+    }
+
+    fn shown(&self) -> String {
+        format!(
+            "p50 {:>8} p99 {:>8} max {:>8} (n={})",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.count
+        )
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Runs every measurement and writes the report to `out` as it goes.
+pub async fn run(
+    options: &BenchOptions,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    writeln!(out, "prod-access bench: {}", exe.display())?;
+    writeln!(out, "{}", machine())?;
+    writeln!(
+        out,
+        "binary size: {}",
+        mib(std::fs::metadata(&exe).map(|m| m.len()).unwrap_or(0))
+    )?;
+    scenarios::acknowledgements(options, out).await?;
+    scenarios::revocation_lag(options, out).await?;
+    scenarios::catch_up(options, out).await?;
+    scenarios::start_up(options, out).await?;
+    Ok(())
+}
+
+/// Cores and memory of this machine, from `/proc` (Linux).
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or("unknown".to_string(), |kib| mib(kib * 1024));
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            let line = c.lines().find(|l| l.starts_with("model name"))?;
+            Some(line.split(':').nth(1)?.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("machine: {cores} cores ({cpu}), {memory} memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stats;
+    use std::time::Duration;
+
+    #[test]
+    fn percentiles_are_the_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let stats = Stats::of(samples);
+        assert_eq!(stats.p50, Duration::from_millis(50));
+        assert_eq!(stats.p99, Duration::from_millis(99));
+        assert_eq!(stats.max, Duration::from_millis(100));
+        assert_eq!(Stats::of(vec![]).count, 0);
+    }
+}

@@ -1,0 +1,290 @@
+//! The measurements, each against a fresh bot, fake Slack and fake Kubernetes API.
+
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use super::child::{APPROVER, BOT_TOKEN, Bot, SIGNING_SECRET, WorkDir, free_port, write_files};
+use super::load::{bare_handler, open_loop};
+use super::{BenchOptions, Stats, mib, ms, seed::seed};
+use crate::fakes::kube::FakeKube;
+use crate::fakes::slack::FakeSlack;
+use crate::fakes::slack::requests::{command_fields, form, interaction_payload_in, sign};
+
+type Out<'a> = &'a mut (dyn Write + Send);
+
+struct World {
+    slack: FakeSlack,
+    kube: FakeKube,
+    dir: WorkDir,
+    port: u16,
+}
+
+async fn world(name: &str, users: usize) -> anyhow::Result<World> {
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    slack.add_user(APPROVER, "bob", Some("bob@example.com"));
+    for n in 0..users {
+        let email = format!("user{n}@example.com");
+        slack.add_user(&format!("U0R{n}"), "someone", Some(&email));
+    }
+    slack.bot_member_of(&["C0APPROVALS", "C0AUDIT", "C0DEV"]);
+    let kube = FakeKube::start(&["payments", "prod-access"]).await;
+    let dir = WorkDir::new(name)?;
+    let port = free_port()?;
+    write_files(&dir, port, &slack, &kube)?;
+    Ok(World {
+        slack,
+        kube,
+        dir,
+        port,
+    })
+}
+
+fn signed(http: &reqwest::Client, url: String, body: String) -> reqwest::RequestBuilder {
+    let ts = Utc::now().timestamp();
+    http.post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
+        .body(body)
+}
+
+fn grant_in(reply: &str) -> Option<String> {
+    Some(
+        reply
+            .split("Request `")
+            .nth(1)?
+            .split('`')
+            .next()?
+            .to_string(),
+    )
+}
+
+/// Command and click acknowledgement latency at each rate, next to a bare handler; and click →
+/// RoleBinding created.
+pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
+    let total: usize = o
+        .rates
+        .iter()
+        .map(|r| (f64::from(*r) * o.seconds_per_rate) as usize)
+        .sum();
+    let w = world("ack", total).await?;
+    let bot = Bot::start(&w.dir, w.port).await?;
+    let bare = bare_handler().await?;
+    let http = reqwest::Client::new();
+    writeln!(
+        out,
+        "\n== acknowledgement latency (open loop, signed requests; the bare handler in the same run)"
+    )?;
+    let mut offset = 0;
+    for &rate in &o.rates {
+        let count = (f64::from(rate) * o.seconds_per_rate) as usize;
+        let command = |i: usize| {
+            form(&command_fields(
+                &format!("U0R{}", offset + i),
+                "C0DEV",
+                "edit payments 1h INC-1 benchmark",
+            ))
+        };
+        let baseline = open_loop(rate, count, |i| {
+            signed(&http, format!("{bare}/slack/commands"), command(i))
+        })
+        .await;
+        let commands = open_loop(rate, count, |i| {
+            signed(&http, bot.url("/slack/commands"), command(i))
+        })
+        .await;
+        let grants: Vec<String> = commands
+            .answers
+            .iter()
+            .filter_map(|a| grant_in(&a.as_ref()?.1))
+            .collect();
+        let clicks = open_loop(rate, grants.len(), |i| {
+            let payload = interaction_payload_in(APPROVER, "C0APPROVALS", "approve", &grants[i]);
+            let body = form(&[("payload", &payload.to_string())]);
+            signed(&http, bot.url("/slack/interactions"), body)
+        })
+        .await;
+        let (b, c, k) = (baseline.stats(), commands.stats(), clicks.stats());
+        let ratio = |s: &Stats| s.p99.as_secs_f64() / b.p99.as_secs_f64().max(1e-9);
+        writeln!(out, "{rate:>5} req/s  bare handler  {}", b.shown())?;
+        writeln!(
+            out,
+            "{rate:>5} req/s  slash command {}  p99 {:.1}× bare, {} failed",
+            c.shown(),
+            ratio(&c),
+            commands.failed()
+        )?;
+        writeln!(
+            out,
+            "{rate:>5} req/s  button click  {}  p99 {:.1}× bare, {} failed",
+            k.shown(),
+            ratio(&k),
+            clicks.failed()
+        )?;
+        // Click → the RoleBinding's POST at the fake API.
+        let names: Vec<String> = grants.iter().map(|g| format!("prod-access-{g}")).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline
+            && names
+                .iter()
+                .any(|n| w.kube.created_at("payments", n).is_none())
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let lags: Vec<Duration> = names
+            .iter()
+            .zip(&clicks.due)
+            .filter_map(|(name, clicked)| {
+                let created = w.kube.created_at("payments", name)?;
+                created.duration_since(*clicked).ok()
+            })
+            .collect();
+        writeln!(
+            out,
+            "{rate:>5} req/s  click → RoleBinding POST {}",
+            Stats::of(lags).shown()
+        )?;
+        offset += count;
+    }
+    bot.stop().await?;
+    drop(w.slack);
+    Ok(())
+}
+
+/// When the fake API received the DELETE of each binding, by name.
+fn deleted_at(kube: &FakeKube) -> std::collections::HashMap<String, SystemTime> {
+    let mut deleted = std::collections::HashMap::new();
+    for call in kube.calls_of("DELETE") {
+        if let Some(name) = call.path.rsplit('/').next() {
+            deleted.entry(name.to_string()).or_insert(call.at);
+        }
+    }
+    deleted
+}
+
+/// Waits until every binding in `names` was deleted, or `limit` passes.
+async fn until_deleted(kube: &FakeKube, count: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && deleted_at(kube).len() < count {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Many grants expiring within the same minute: scheduled expiry → DELETE received.
+pub async fn revocation_lag(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
+    let count = o.expiring_grants;
+    let w = world("revocation", 0).await?;
+    let now = Utc::now();
+    // Time to seed and start; then one minute of expiries.
+    let first = now + chrono::Duration::seconds(30);
+    let spread = chrono::Duration::seconds(60);
+    let expiries = seed(&w.dir.store(), &w.kube, count, now, |n| {
+        first
+            + spread * i32::try_from(n).unwrap_or(i32::MAX)
+                / i32::try_from(count.max(1)).unwrap_or(1)
+    })
+    .await?;
+    let bot = Bot::start(&w.dir, w.port).await?;
+    until_deleted(&w.kube, count, Duration::from_secs(150)).await;
+    let deleted = deleted_at(&w.kube);
+    let mut early = 0;
+    let lags: Vec<Duration> = expiries
+        .iter()
+        .filter_map(|(name, expires_at)| {
+            let at: chrono::DateTime<Utc> = (*deleted.get(name)?).into();
+            match (at - *expires_at).to_std() {
+                Ok(lag) => Some(lag),
+                Err(_) => {
+                    early += 1;
+                    None
+                }
+            }
+        })
+        .collect();
+    writeln!(
+        out,
+        "\n== revocation lag: {count} grants expiring within one minute"
+    )?;
+    writeln!(
+        out,
+        "scheduled expiry → DELETE received: {}; {} never deleted, {early} deleted early",
+        Stats::of(lags).shown(),
+        count - deleted.len().min(count)
+    )?;
+    bot.stop().await
+}
+
+/// Downtime: the bot starts on a store whose grants all expired an hour ago.
+pub async fn catch_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
+    let count = o.expiring_grants;
+    let w = world("catch-up", 0).await?;
+    let now = Utc::now();
+    seed(
+        &w.dir.store(),
+        &w.kube,
+        count,
+        now - chrono::Duration::hours(2),
+        |_| now - chrono::Duration::hours(1),
+    )
+    .await?;
+    let spawned = SystemTime::now();
+    let bot = Bot::start(&w.dir, w.port).await?;
+    until_deleted(&w.kube, count, Duration::from_secs(300)).await;
+    let deleted = deleted_at(&w.kube);
+    let last = deleted.values().max().copied().unwrap_or(spawned);
+    writeln!(
+        out,
+        "\n== catch-up after downtime: {count} grants already expired"
+    )?;
+    writeln!(
+        out,
+        "start → last DELETE: {} ({} of {count} deleted; healthy after {})",
+        ms(last.duration_since(spawned).unwrap_or_default()),
+        deleted.len(),
+        ms(bot.started_in)
+    )?;
+    bot.stop().await
+}
+
+/// Start-up time and memory with a large store, and idle memory with an empty one.
+pub async fn start_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
+    let idle = {
+        let w = world("idle", 0).await?;
+        let bot = Bot::start(&w.dir, w.port).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (rss, _) = bot.memory()?;
+        bot.stop().await?;
+        rss
+    };
+    let count = o.stored_grants;
+    let w = world("start-up", 0).await?;
+    let now = Utc::now();
+    let seeding = Instant::now();
+    seed(&w.dir.store(), &w.kube, count, now, |_| {
+        now + chrono::Duration::hours(8)
+    })
+    .await
+    .context("seeding the store")?;
+    let seeded_in = seeding.elapsed();
+    let bot = Bot::start(&w.dir, w.port).await?;
+    let mut peak = 0;
+    let mut rss = 0;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (rss, peak) = bot.memory()?;
+    }
+    writeln!(out, "\n== start-up and memory")?;
+    writeln!(out, "idle, empty store: RSS {}", mib(idle))?;
+    writeln!(
+        out,
+        "{count} active grants (seeded in {}): healthy after {}, RSS {} after 3 s, peak RSS {}",
+        ms(seeded_in),
+        ms(bot.started_in),
+        mib(rss),
+        mib(peak)
+    )?;
+    bot.stop().await
+}

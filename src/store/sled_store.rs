@@ -25,6 +25,20 @@ pub struct SledStore {
     pending: Tree,
     unreviewed: Tree,
     pub(super) audit: AuditTrees,
+    flushes: GroupCommit,
+}
+
+/// Flushes shared by every writer waiting at the same time: a flush makes durable every write
+/// finished before it began, so a writer whose write an earlier or running flush covers does not
+/// start another. Many grants changing at once (10,000 expiring in a minute, a restart after
+/// downtime) then cost a few flushes, not one each.
+#[derive(Default)]
+struct GroupCommit {
+    /// Writes that asked for durability, counted as they ask.
+    asked: std::sync::atomic::AtomicU64,
+    /// Every ask up to this number is durable.
+    durable: std::sync::atomic::AtomicU64,
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl SledStore {
@@ -49,6 +63,7 @@ impl SledStore {
             unreviewed: tree("unreviewed")?,
             audit: AuditTrees::open(&db)?,
             db,
+            flushes: GroupCommit::default(),
         })
     }
 
@@ -65,12 +80,23 @@ impl SledStore {
         Ok(())
     }
 
+    /// Makes every write finished before this call durable (see `GroupCommit`).
     pub(super) async fn flush(&self) -> StoreResult<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let flushes = &self.flushes;
+        let ticket = flushes.asked.fetch_add(1, SeqCst) + 1;
+        let _turn = flushes.one_at_a_time.lock().await;
+        if flushes.durable.load(SeqCst) >= ticket {
+            return Ok(());
+        }
+        // Every ask counted by now was made after its write finished: this flush covers it.
+        let covers = flushes.asked.load(SeqCst);
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(backend)?
             .map_err(backend)?;
+        flushes.durable.fetch_max(covers, SeqCst);
         Ok(())
     }
 
@@ -159,10 +185,18 @@ impl SledStore {
 /// when sled's background threads finish.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// sled's page cache; its default (1 GiB) would let a large store's pages fill the bot's memory.
+/// Grants are small and read by key, so a modest cache serves them.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 fn open_waiting_for_lock(path: &Path) -> sled::Result<Db> {
     let started = std::time::Instant::now();
     loop {
-        match sled::open(path) {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

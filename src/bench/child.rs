@@ -128,6 +128,20 @@ impl Bot {
         anyhow::bail!("the bot did not start within a minute: {log}")
     }
 
+    /// Waits until `/readyz` says the start-up work is done (the pre-flight against the cluster
+    /// answered and every permission is there).
+    pub async fn wait_until_ready(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        for _ in 0..3_000 {
+            let ready = http.get(self.url("/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("the bot never became ready")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

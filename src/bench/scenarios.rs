@@ -16,7 +16,8 @@ use crate::fakes::slack::requests::{command_fields, form, interaction_payload_in
 type Out<'a> = &'a mut (dyn Write + Send);
 
 struct World {
-    slack: FakeSlack,
+    /// Serves the bot for as long as the run lasts.
+    _slack: FakeSlack,
     kube: FakeKube,
     dir: WorkDir,
     port: u16,
@@ -35,7 +36,7 @@ async fn world(name: &str, users: usize) -> anyhow::Result<World> {
     let port = free_port()?;
     write_files(&dir, port, &slack, &kube)?;
     Ok(World {
-        slack,
+        _slack: slack,
         kube,
         dir,
         port,
@@ -149,9 +150,7 @@ pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<
         )?;
         offset += count;
     }
-    bot.stop().await?;
-    drop(w.slack);
-    Ok(())
+    bot.stop().await
 }
 
 /// When the fake API received the DELETE of each binding, by name.
@@ -254,7 +253,7 @@ pub async fn start_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let idle = {
         let w = world("idle", 0).await?;
         let bot = Bot::start(&w.dir, w.port).await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        bot.wait_until_ready().await?;
         let (rss, _) = bot.memory()?;
         bot.stop().await?;
         rss
@@ -270,17 +269,14 @@ pub async fn start_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     .context("seeding the store")?;
     let seeded_in = seeding.elapsed();
     let bot = Bot::start(&w.dir, w.port).await?;
-    let mut peak = 0;
-    let mut rss = 0;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        (rss, peak) = bot.memory()?;
-    }
+    bot.wait_until_ready().await?;
+    // VmHWM is the peak since the process started, so one reading after start-up covers it.
+    let (rss, peak) = bot.memory()?;
     writeln!(out, "\n== start-up and memory")?;
     writeln!(out, "idle, empty store: RSS {}", mib(idle))?;
     writeln!(
         out,
-        "{count} active grants (seeded in {}): healthy after {}, RSS {} after 3 s, peak RSS {}",
+        "{count} active grants (seeded in {}): healthy after {}, RSS {} once ready, peak RSS {}",
         ms(seeded_in),
         ms(bot.started_in),
         mib(rss),

@@ -106,7 +106,7 @@ pub async fn run(speed: f64, out: &mut (dyn std::io::Write + Send)) -> anyhow::R
     let server = Server::start(&config, &secrets, clusters, clock.clone(), listener).await?;
     let workspace = Workspace::new(slack, format!("http://{}", server.addr()));
     let mut t = Transcript::new(out, clock.clone());
-    t.title(&format!(
+    t.line(&format!(
         "prod-access demo: a simulated Slack workspace (alice, bob, carol) and an in-memory \
          Kubernetes API on 127.0.0.1, with the real server in between. Time runs {speed}× faster."
     ))?;

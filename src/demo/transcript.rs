@@ -25,10 +25,6 @@ impl<'a> Transcript<'a> {
         Ok(())
     }
 
-    pub fn title(&mut self, text: &str) -> anyhow::Result<()> {
-        self.line(text)
-    }
-
     pub fn section(&mut self, name: &str) -> anyhow::Result<()> {
         self.line("")?;
         self.line(&format!("== {name}"))

@@ -17,6 +17,10 @@ pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// The environment variable holding the audit webhook's signing secret.
 pub const WEBHOOK_SECRET_VAR: &str = "PROD_ACCESS_AUDIT_WEBHOOK_SECRET";
+/// The bearer token of the apiserver's audit webhook (session activity).
+pub const K8S_AUDIT_TOKEN_VAR: &str = "PROD_ACCESS_K8S_AUDIT_TOKEN";
+/// Shorter tokens are refused: the webhook URL is reachable by whatever reaches the bot.
+pub const K8S_AUDIT_TOKEN_MIN_LEN: usize = 32;
 
 /// The configuration file as written.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -212,6 +212,9 @@ pub struct Secrets {
     pub pagerduty_token: Option<String>,
     /// An Opsgenie API key (`OPSGENIE_API_KEY`), for on-call roles.
     pub opsgenie_api_key: Option<String>,
+    /// The bearer token the apiserver's audit webhook presents (`PROD_ACCESS_K8S_AUDIT_TOKEN`);
+    /// set, `POST /k8s/audit` records session activity.
+    pub k8s_audit_token: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -232,12 +235,14 @@ impl Secrets {
         let audit_webhook_secret = var(super::WEBHOOK_SECRET_VAR).ok();
         let pagerduty_token = var(crate::on_call::PAGERDUTY_TOKEN_VAR).ok();
         let opsgenie_api_key = var(crate::on_call::OPSGENIE_KEY_VAR).ok();
+        let k8s_audit_token = var(super::K8S_AUDIT_TOKEN_VAR).ok();
         if platform == Platform::Teams {
             return Ok(Secrets {
                 teams_app_password: Some(var("TEAMS_APP_PASSWORD")?),
                 audit_webhook_secret,
                 pagerduty_token,
                 opsgenie_api_key,
+                k8s_audit_token,
                 ..Secrets::default()
             });
         }
@@ -259,6 +264,7 @@ impl Secrets {
             audit_webhook_secret,
             pagerduty_token,
             opsgenie_api_key,
+            k8s_audit_token,
         })
     }
 }

@@ -169,6 +169,7 @@ fn secrets_never_print() {
         teams_app_password: Some("teams-hidden".into()),
         pagerduty_token: Some("pd-hidden".into()),
         opsgenie_api_key: Some("genie-hidden".into()),
+        k8s_audit_token: Some("k8s-audit-hidden".into()),
     };
     let printed = format!("{secrets:?}");
     assert!(
@@ -177,6 +178,7 @@ fn secrets_never_print() {
             && !printed.contains("hush")
             && !printed.contains("pd-hidden")
             && !printed.contains("genie-hidden")
+            && !printed.contains("k8s-audit-hidden")
             && !printed.contains("xapp")
             && !printed.contains("teams-hidden")
     );

@@ -133,6 +133,17 @@ fn on_call_providers(
     )?))
 }
 
+/// The audit webhook's token, when session activity is on; a short one is refused.
+fn k8s_audit_token(secrets: &Secrets) -> anyhow::Result<Option<String>> {
+    use crate::config::{K8S_AUDIT_TOKEN_MIN_LEN, K8S_AUDIT_TOKEN_VAR};
+    match &secrets.k8s_audit_token {
+        Some(token) if token.trim().len() < K8S_AUDIT_TOKEN_MIN_LEN => anyhow::bail!(
+            "{K8S_AUDIT_TOKEN_VAR} must be at least {K8S_AUDIT_TOKEN_MIN_LEN} characters (e.g. `openssl rand -hex 32`)"
+        ),
+        token => Ok(token.as_ref().map(|t| t.trim().to_string())),
+    }
+}
+
 pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
@@ -180,9 +191,11 @@ impl Server {
             None => None,
         };
         let on_call = on_call_providers(config, secrets)?;
+        let k8s_audit_token = k8s_audit_token(secrets)?;
         let app = App::new(
             Adapters {
                 audit: store.clone(),
+                activity: store.clone(),
                 store: store.clone(),
                 chat: platform.chat(),
                 clusters,
@@ -203,6 +216,7 @@ impl Server {
                     .iter()
                     .filter_map(|(name, c)| Some((name.clone(), c.kubeconfig.clone()?)))
                     .collect(),
+                session_activity: k8s_audit_token.is_some(),
             },
         )?;
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.
@@ -229,6 +243,14 @@ impl Server {
         if let Some(sink) = webhook {
             audit_tasks.push(tokio::spawn(sink.run()));
         }
+        if app.session_activity_enabled() {
+            // Before serving: a request of an active grant must never find it missing.
+            let indexed = app.index_active_grants().await?;
+            info!(grants = indexed, "session activity: active grants indexed");
+            audit_tasks.push(tokio::spawn(crate::app::report_activity_until_stopped(
+                Arc::clone(&app),
+            )));
+        }
 
         let (socket_mode, routes) = match platform {
             // Socket Mode when there is an app token: Slack then reaches the bot over connections
@@ -254,7 +276,7 @@ impl Server {
             ),
             Platform::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),
         };
-        let router = http::router(Arc::clone(&app), routes);
+        let router = http::router(Arc::clone(&app), routes, k8s_audit_token);
         let addr = listener.local_addr()?;
         let (stop_http, stopped) = oneshot::channel();
         let http = tokio::spawn(async move {

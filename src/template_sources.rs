@@ -35,6 +35,7 @@ const SLACK: &[(&str, &str)] = &[
     ("notify", include_str!("../templates/slack/notify.json")),
     ("list", include_str!("../templates/slack/list.json")),
     ("status", include_str!("../templates/slack/status.json")),
+    ("activity", include_str!("../templates/slack/activity.json")),
     ("alert", include_str!("../templates/slack/alert.json")),
     (
         "command_done",
@@ -91,6 +92,7 @@ const TEAMS: &[(&str, &str)] = &[
     ("notify", include_str!("../templates/teams/notify.json")),
     ("list", include_str!("../templates/teams/list.json")),
     ("status", include_str!("../templates/teams/status.json")),
+    ("activity", include_str!("../templates/teams/activity.json")),
     ("alert", include_str!("../templates/teams/alert.json")),
     (
         "command_done",

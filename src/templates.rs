@@ -26,6 +26,9 @@ mod incident;
 #[path = "templates_form.rs"]
 mod form;
 
+#[path = "templates_activity.rs"]
+mod activity;
+
 pub use crate::chat::Platform;
 use views::{
     DecisionView, DigestView, GrantView, HomeGrantView, clip, escape, human, mentions, roles,
@@ -161,10 +164,7 @@ impl Templates {
     }
 
     pub fn status(&self, grant: &Grant) -> Result<Message, TemplateError> {
-        self.render(
-            "status",
-            context! { grant => Value::from(Serde(GrantView::of(grant, self.platform))) },
-        )
+        self.status_with_activity(grant, None)
     }
 
     /// `action` is `cancel`, `revoke` or `extend`.
@@ -474,3 +474,7 @@ mod incident_tests;
 #[cfg(test)]
 #[path = "templates_incident_teams_tests.rs"]
 mod incident_teams_tests;
+
+#[cfg(test)]
+#[path = "templates_activity_tests.rs"]
+mod activity_tests;

@@ -43,7 +43,7 @@ fn every<T: serde::de::DeserializeOwned>(names: &str) -> Vec<T> {
     names.split_whitespace().map(name).collect()
 }
 
-fn teams() -> Templates {
+pub(super) fn teams() -> Templates {
     Templates::for_platform(Platform::Teams).unwrap()
 }
 
@@ -70,7 +70,7 @@ roles:
 
 /// One grant in every state and extension state, with email ids and a reason that tries to
 /// forge a link and a mention; named by what it shows.
-fn teams_grants() -> Vec<(&'static str, Grant)> {
+pub(super) fn teams_grants() -> Vec<(&'static str, Grant)> {
     let policy = policy();
     let at = |m| t0() + chrono::Duration::minutes(m);
     let apply = |g: &Grant, e: Event, m| g.apply(&e, at(m), &policy).unwrap();

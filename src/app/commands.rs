@@ -143,7 +143,10 @@ impl App {
             Command::Request(args) => self.submit(user, channel, &args).await,
             Command::List => self.list(user).await,
             Command::Status { grant } => match self.adapters.store.get(&grant).await? {
-                Some(g) => Ok(templates.status(&g)?),
+                Some(g) => {
+                    let activity = self.activity_of(&g.id).await?;
+                    Ok(templates.status_with_activity(&g, activity.as_ref())?)
+                }
                 None => Ok(templates.unknown_grant(&grant)?),
             },
             Command::Cancel { grant } => {

@@ -80,6 +80,7 @@ impl App {
                 error!(grant = grant_id, error = %e, "cannot record a carried-out effect");
                 return;
             }
+            self.observe_for_activity(&next);
             self.scheduler_wake.notify_one();
         }
     }

@@ -1,6 +1,7 @@
 //! The application layer: turns chat input into domain events, persists every decision before
 //! acting on it, and carries out the grant's outbox of effects through the adapters.
 
+mod activity;
 mod actors;
 mod clicks;
 mod commands;
@@ -13,6 +14,7 @@ mod on_call;
 mod reconcile;
 mod review;
 
+pub use activity::{SUMMARY_DELAY, run as report_activity_until_stopped};
 pub use reconcile::ReconcileReport;
 
 pub use commands::RequestForm;
@@ -34,7 +36,7 @@ use crate::domain::identity::{IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
 use crate::domain::rate_limit::RequestLog;
-use crate::store::{AuditLog, GrantStore, StoreError};
+use crate::store::{ActivityStore, AuditLog, GrantStore, StoreError};
 use crate::templates::{TemplateError, Templates};
 use locks::GrantLocks;
 
@@ -51,10 +53,14 @@ pub struct Settings {
     pub kubeconfig: Option<crate::config::KubeconfigSettings>,
     /// Per-cluster kubeconfig settings, where they differ from `kubeconfig`.
     pub cluster_kubeconfigs: BTreeMap<String, crate::config::KubeconfigSettings>,
+    /// The apiserver's audit webhook is configured: requests are matched to grants.
+    pub session_activity: bool,
 }
 
 pub struct Adapters {
     pub store: Arc<dyn GrantStore>,
+    /// What grants' subjects did in the cluster (for sled, the same store).
+    pub activity: Arc<dyn ActivityStore>,
     /// The audit log (for sled, the same store: grant changes append to it in their write).
     pub audit: Arc<dyn AuditLog>,
     pub chat: Arc<dyn Chat>,
@@ -79,6 +85,10 @@ pub struct App {
     request_log: Mutex<RequestLog>,
     /// Actors' emails for the audit log, as Slack last gave them.
     emails: actors::EmailCache,
+    /// Which grant a Kubernetes username acts with, for session activity.
+    activity: activity::ActivityIndex,
+    /// Wakes the activity reporter when there is something new to post.
+    activity_wake: Notify,
     tasks: TaskTracker,
 }
 
@@ -154,6 +164,8 @@ impl App {
             missing_permissions: Mutex::new(None),
             request_log: Mutex::new(RequestLog::default()),
             emails: actors::EmailCache::default(),
+            activity: activity::ActivityIndex::default(),
+            activity_wake: Notify::new(),
             tasks: TaskTracker::new(),
         }))
     }
@@ -392,6 +404,7 @@ impl App {
                 actors::record_email(&mut next.journal, user, actor_email.as_deref());
             }
             self.adapters.store.replace(grant.version, &next).await?;
+            self.observe_for_activity(&next);
             next
         };
         self.scheduler_wake.notify_one();

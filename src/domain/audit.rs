@@ -42,6 +42,11 @@ pub enum AuditKind {
     ApprovedByPolicy,
     /// The on-call lookup failed; the request waits for approvers.
     OnCallUnavailable,
+    /// A notable Kubernetes request made with the grant (exec, reading a secret, a delete, a
+    /// 403…), as the apiserver's audit webhook reported it.
+    SessionActivity,
+    /// Everything the grant's subject did in the cluster, when the grant ended.
+    SessionSummary,
 }
 
 impl AuditKind {
@@ -67,6 +72,8 @@ impl AuditKind {
             AuditKind::BreakGlassReviewed => "break_glass_reviewed",
             AuditKind::ApprovedByPolicy => "approved_by_policy",
             AuditKind::OnCallUnavailable => "on_call_unavailable",
+            AuditKind::SessionActivity => "session_activity",
+            AuditKind::SessionSummary => "session_summary",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The pure core: command parsing, policy decisions and the grant state machine.
 //! Nothing here performs I/O; callers pass in the time and carry out the returned effects.
 
+pub mod activity;
 pub mod audit;
 mod audit_chain;
 pub mod break_glass;

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod interaction;
+pub mod k8s_audit;
 mod slack;
 pub mod teams;
 
@@ -33,8 +34,9 @@ pub enum ChatRoutes {
     Teams(Arc<teams::TeamsEndpoint>),
 }
 
-/// The health checks and the platform's routes.
-pub fn router(app: Arc<App>, chat: ChatRoutes) -> Router {
+/// The health checks, the platform's routes, and the apiserver's audit webhook when its token
+/// (`k8s_audit_token`) is set.
+pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_token: Option<String>) -> Router {
     let chat = match chat {
         ChatRoutes::Slack {
             client,
@@ -48,6 +50,8 @@ pub fn router(app: Arc<App>, chat: ChatRoutes) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Audit batches are far larger than chat payloads: that route has its own limit.
+        .merge(k8s_audit_token.map(k8s_audit::router).unwrap_or_default())
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

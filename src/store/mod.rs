@@ -1,11 +1,13 @@
 //! Durable grant state. The application sees only this trait; sled is the embedded default.
 
+mod sled_activity;
 mod sled_audit;
 mod sled_store;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::activity::{KubeRequest, SessionActivity, Tally};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 
@@ -68,4 +70,38 @@ pub trait AuditLog: Send + Sync {
     async fn cursor(&self, name: &str) -> StoreResult<u64>;
     /// Moves a named delivery position; durable when this returns.
     async fn set_cursor(&self, name: &str, seq: u64) -> StoreResult<()>;
+}
+
+/// Requests one grant's subject made, and the grant's audit entry its notable ones are logged
+/// like (see `domain::activity::notable_event`).
+pub struct GrantRequests {
+    pub grant: String,
+    pub about: AuditEvent,
+    pub requests: Vec<KubeRequest>,
+}
+
+/// What each grant's subject did in the cluster (from the apiserver's audit webhook).
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// Adds a batch's requests to their grants' activity, and appends the notable ones to the
+    /// audit log, in one write; durable when this returns. The grants now holding unposted
+    /// activity.
+    async fn record_activity(&self, batch: Vec<GrantRequests>) -> StoreResult<Vec<String>>;
+    async fn activity(&self, grant: &str) -> StoreResult<Option<SessionActivity>>;
+    /// The activity of grants whose final summary has not been posted yet.
+    async fn unsummarised_activity(&self) -> StoreResult<Vec<SessionActivity>>;
+    /// Records a thread reply that said `posted`; durable when this returns.
+    async fn activity_replied(
+        &self,
+        grant: &str,
+        posted: &Tally,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Records the final summary, and appends `summary` to the audit log, in one write.
+    async fn activity_summarised(
+        &self,
+        grant: &str,
+        at: DateTime<Utc>,
+        summary: AuditEvent,
+    ) -> StoreResult<()>;
 }

@@ -1,7 +1,7 @@
 //! The sled-backed store: trees `grants` (id → grant JSON), `deadlines` (next deadline ms + id →
 //! id), `open` (id → ()) for unfinished grants and `pending` (id → ()) for grants with effects
 //! still to carry out, `unreviewed` (id → ()) for break-glass uses awaiting their review, and
-//! the audit log (see `sled_audit`). The indexes and the audit events of
+//! the audit log (see `sled_audit`) and session activity (see `sled_activity`). The indexes and the audit events of
 //! a grant's change are written in the same transaction as the grant, so they can never
 //! disagree with it.
 
@@ -25,6 +25,9 @@ pub struct SledStore {
     pending: Tree,
     unreviewed: Tree,
     pub(super) audit: AuditTrees,
+    /// Session activity by grant id, and the ids whose final summary is still to come.
+    pub(super) activity: Tree,
+    pub(super) activity_open: Tree,
     flushes: GroupCommit,
 }
 
@@ -62,6 +65,8 @@ impl SledStore {
             pending: tree("pending")?,
             unreviewed: tree("unreviewed")?,
             audit: AuditTrees::open(&db)?,
+            activity: tree("activity")?,
+            activity_open: tree("activity_open")?,
             db,
             flushes: GroupCommit::default(),
         })
@@ -218,7 +223,7 @@ enum WriteMode {
 
 type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
 
-fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+pub(super) fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
 }
 

@@ -8,6 +8,7 @@ pub mod fake_on_call;
 pub use prod_access::fakes::slack as fake_slack;
 pub mod fake_teams;
 mod incident_harness;
+pub mod kube_audit;
 pub mod payloads;
 mod standard_config;
 pub mod teams_harness;
@@ -29,6 +30,7 @@ pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_on_call::FakeOnCall;
 pub use fake_slack::{FakeSlack, Fault};
 pub use incident_harness::*;
+pub use kube_audit::{K8S_AUDIT_TOKEN, KubeCall, event_list, kube_call};
 pub use payloads::*;
 use standard_config::config_yaml;
 pub use teams_harness::*;
@@ -216,6 +218,7 @@ impl Harness {
                 .on_call
                 .as_ref()
                 .map(|_| fake_on_call::OPSGENIE_KEY.into()),
+            k8s_audit_token: Some(K8S_AUDIT_TOKEN.into()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let adapter =

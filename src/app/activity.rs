@@ -1,0 +1,338 @@
+//! Session activity: which grant a Kubernetes request was made with, and the thread replies
+//! and final summary that say what was done. The apiserver's audit webhook sends every request
+//! in the cluster; the index answers "whose grant?" from memory, so the many requests of no
+//! grant cost one map lookup each.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::{error, info, warn};
+
+use super::{App, AppError};
+use crate::domain::activity::{KubeRequest, SessionActivity, Tally, summary_event};
+use crate::domain::audit::{AuditEvent, AuditKind};
+use crate::domain::grant::{Grant, GrantState, Scope};
+use crate::store::GrantRequests;
+
+/// The apiserver's clock and the bot's differ a little; requests this close outside a grant's
+/// window still count as made with it.
+const CLOCK_SKEW: Duration = Duration::seconds(5);
+/// How long after a grant ends its subject's requests are still matched: the apiserver sends
+/// its audit events in batches, up to 30 s late by default.
+const LATE_EVENTS: Duration = Duration::minutes(10);
+/// The final summary waits this long after the grant ends, so the apiserver's last batch of
+/// the session is in it.
+pub const SUMMARY_DELAY: Duration = Duration::minutes(1);
+/// How many kinds of request a reply lists; the rest are counted.
+const LINES_PER_REPLY: usize = 12;
+/// After a failed post or store read, the reporter tries again this much later.
+const REPORT_RETRY: Duration = Duration::seconds(30);
+
+/// Where and when one grant's subject acts with it.
+#[derive(Debug, Clone)]
+struct Window {
+    grant: String,
+    cluster: String,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    namespaces: Option<Vec<String>>,
+}
+
+impl Window {
+    fn covers(&self, at: DateTime<Utc>) -> bool {
+        self.from - CLOCK_SKEW <= at && at <= self.until + CLOCK_SKEW
+    }
+
+    /// Prefer the grant whose scope holds the request's namespace, then a cluster-wide one.
+    fn fit(&self, namespace: Option<&str>) -> u8 {
+        match (&self.namespaces, namespace) {
+            (Some(names), Some(ns)) if names.iter().any(|n| n == ns) => 2,
+            (None, _) => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// Kubernetes usernames → the windows of the grants bound to them.
+#[derive(Default)]
+pub(crate) struct ActivityIndex {
+    inner: RwLock<IndexInner>,
+}
+
+#[derive(Default)]
+struct IndexInner {
+    by_user: HashMap<String, Vec<Window>>,
+    /// Ended grants' usernames, in the order they stop being matched.
+    forget: VecDeque<(DateTime<Utc>, String, String)>,
+}
+
+impl ActivityIndex {
+    /// The grant `username` made a request with at `at` in `cluster`, if any.
+    pub(crate) fn grant_for(
+        &self,
+        cluster: &str,
+        username: &str,
+        at: DateTime<Utc>,
+        namespace: Option<&str>,
+    ) -> Option<String> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner
+            .by_user
+            .get(username)?
+            .iter()
+            .filter(|w| w.cluster == cluster && w.covers(at))
+            .max_by_key(|w| (w.fit(namespace), std::cmp::Reverse(w.from)))
+            .map(|w| w.grant.clone())
+    }
+
+    /// Brings the index in line with `grant` as just stored; true when a matched grant ended.
+    fn observe(&self, grant: &Grant, usernames: Vec<String>, now: DateTime<Utc>) -> bool {
+        let window = match (grant.state, grant.expires_at) {
+            (GrantState::Active, Some(expires_at)) => Window {
+                grant: grant.id.clone(),
+                cluster: grant.cluster.clone(),
+                from: expires_at - Duration::seconds(grant.duration_secs as i64),
+                until: expires_at,
+                namespaces: match &grant.scope {
+                    Scope::Namespaces { names } => Some(names.clone()),
+                    Scope::Cluster => None,
+                },
+            },
+            (GrantState::Expired | GrantState::Revoked, _) => {
+                return self.end(grant, &usernames, now);
+            }
+            _ => return false,
+        };
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        for username in usernames {
+            let windows = inner.by_user.entry(username).or_default();
+            windows.retain(|w| w.grant != window.grant);
+            windows.push(window.clone());
+        }
+        false
+    }
+
+    fn end(&self, grant: &Grant, usernames: &[String], now: DateTime<Utc>) -> bool {
+        let ended = grant.ended_at.unwrap_or(now);
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut found = false;
+        for username in usernames {
+            let Some(windows) = inner.by_user.get_mut(username) else {
+                continue;
+            };
+            for w in windows.iter_mut().filter(|w| w.grant == grant.id) {
+                w.until = w.until.min(ended);
+                found = true;
+            }
+        }
+        if found {
+            for username in usernames {
+                inner
+                    .forget
+                    .push_back((ended + LATE_EVENTS, username.clone(), grant.id.clone()));
+            }
+        }
+        while inner.forget.front().is_some_and(|(at, _, _)| *at <= now) {
+            let Some((_, username, id)) = inner.forget.pop_front() else {
+                break;
+            };
+            if let Some(windows) = inner.by_user.get_mut(&username) {
+                windows.retain(|w| w.grant != id);
+                if windows.is_empty() {
+                    inner.by_user.remove(&username);
+                }
+            }
+        }
+        found
+    }
+}
+
+impl App {
+    /// Whether the audit webhook is configured (the index and the reporter then run).
+    pub fn session_activity_enabled(&self) -> bool {
+        self.settings.session_activity
+    }
+
+    /// The cluster whose apiserver calls the webhook: `named` (`?cluster=`), or the only one.
+    pub(crate) fn cluster_of_audit_webhook(&self, named: Option<&str>) -> Result<String, String> {
+        let clusters = self.cluster_names();
+        match named {
+            Some(name) if clusters.iter().any(|c| c == name) => Ok(name.to_string()),
+            Some(name) => Err(format!(
+                "unknown cluster `{name}`; the configured ones are: {}",
+                clusters.join(", ")
+            )),
+            None if clusters.len() == 1 => Ok(clusters[0].clone()),
+            None => Err(format!(
+                "several clusters are configured: add ?cluster=<name> to the webhook URL (one of: {})",
+                clusters.join(", ")
+            )),
+        }
+    }
+
+    pub(crate) fn activity_index(&self) -> &ActivityIndex {
+        &self.activity
+    }
+
+    /// The Kubernetes usernames `grant`'s subject acts as: the bound user, and the grant's
+    /// ServiceAccount when it issues a token.
+    fn usernames(&self, grant: &Grant) -> Vec<String> {
+        let mut names: Vec<String> = grant.subject.iter().cloned().collect();
+        if grant.kubeconfig
+            && let Some(kubeconfig) = self.kubeconfig_for(&grant.cluster)
+        {
+            names.push(format!(
+                "system:serviceaccount:{}:{}",
+                kubeconfig.namespace,
+                grant.binding_name()
+            ));
+        }
+        names
+    }
+
+    /// Called after every stored change of a grant.
+    pub(super) fn observe_for_activity(&self, grant: &Grant) {
+        if !self.settings.session_activity {
+            return;
+        }
+        if self
+            .activity
+            .observe(grant, self.usernames(grant), self.now())
+        {
+            self.activity_wake.notify_one();
+        }
+    }
+
+    /// Fills the index with every active grant (at start-up, before the webhook is served).
+    pub async fn index_active_grants(&self) -> Result<usize, AppError> {
+        let mut count = 0;
+        for grant in self.adapters.store.open_grants().await? {
+            if grant.state == GrantState::Active {
+                self.activity
+                    .observe(&grant, self.usernames(&grant), self.now());
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Stores the requests of a webhook batch that were made with grants (by grant id); durable
+    /// when this returns.
+    pub async fn record_activity(
+        &self,
+        by_grant: BTreeMap<String, Vec<KubeRequest>>,
+    ) -> Result<(), AppError> {
+        let mut batch = Vec::with_capacity(by_grant.len());
+        for (id, requests) in by_grant {
+            let Some(grant) = self.adapters.store.get(&id).await? else {
+                continue;
+            };
+            batch.push(GrantRequests {
+                about: AuditEvent::about(&grant, AuditKind::SessionActivity, None, self.now()),
+                grant: id,
+                requests,
+            });
+        }
+        let unposted = self.adapters.activity.record_activity(batch).await?;
+        if !unposted.is_empty() {
+            self.activity_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn activity_of(
+        &self,
+        grant: &str,
+    ) -> Result<Option<SessionActivity>, AppError> {
+        Ok(self.adapters.activity.activity(grant).await?)
+    }
+
+    /// Posts what is due (replies at most once a minute per grant, final summaries a minute
+    /// after the grant ended); when to look again.
+    pub async fn report_activity(&self) -> DateTime<Utc> {
+        let now = self.now();
+        let mut next = now + Duration::hours(1);
+        let records = match self.adapters.activity.unsummarised_activity().await {
+            Ok(records) => records,
+            Err(e) => {
+                error!(error = %e, "cannot read session activity");
+                return now + REPORT_RETRY;
+            }
+        };
+        for record in records {
+            match self.report_one(&record, now).await {
+                Ok(Some(at)) => next = next.min(at),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(grant = %record.grant, error = %e, "cannot post session activity; trying again");
+                    next = next.min(now + REPORT_RETRY);
+                }
+            }
+        }
+        next
+    }
+
+    /// Posts `record`'s due reply or summary; when it next has something due.
+    async fn report_one(
+        &self,
+        record: &SessionActivity,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let Some(grant) = self.adapters.store.get(&record.grant).await? else {
+            return Ok(None);
+        };
+        let ended = grant
+            .state
+            .is_final()
+            .then(|| grant.ended_at.unwrap_or(now));
+        if let Some(ended) = ended {
+            let summary_at = ended + SUMMARY_DELAY;
+            if now < summary_at {
+                return Ok(Some(summary_at));
+            }
+            if let Some(at) = &grant.approval_message {
+                let lines = record.total.lines(LINES_PER_REPLY);
+                let message = self.templates.activity(&grant, &lines, true)?;
+                self.adapters.chat.reply_in_thread(at, &message).await?;
+            }
+            let about = AuditEvent::about(&grant, AuditKind::SessionSummary, None, now);
+            let summary = summary_event(&about, &record.total, now);
+            self.adapters
+                .activity
+                .activity_summarised(&grant.id, now, summary)
+                .await?;
+            info!(grant = %grant.id, requests = record.total.requests, "session activity summarised");
+            return Ok(None);
+        }
+        match record.reply_due() {
+            Some(due) if due <= now => {
+                let posted: Tally = record.unposted.clone();
+                if let Some(at) = &grant.approval_message {
+                    let lines = posted.lines(LINES_PER_REPLY);
+                    let message = self.templates.activity(&grant, &lines, false)?;
+                    self.adapters.chat.reply_in_thread(at, &message).await?;
+                }
+                self.adapters
+                    .activity
+                    .activity_replied(&grant.id, &posted, now)
+                    .await?;
+                // Requests that arrived while this was posted wait for the next reply.
+                Ok(Some(now + crate::domain::activity::REPLY_INTERVAL))
+            }
+            Some(due) => Ok(Some(due)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Posts session activity as it becomes due, until the server stops.
+pub async fn run(app: Arc<App>) {
+    loop {
+        let next = app.report_activity().await;
+        tokio::select! {
+            _ = app.clock().sleep_until(next) => {}
+            _ = app.activity_wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Session activity: what a grant's subject did in the cluster, from the apiserver's audit
+//! events. Counting each request once, deciding which actions matter enough to keep one by one,
+//! and the short "2 exec into payments/api-7f9c, 14 get pods" lines posted about them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::audit::{AuditEvent, AuditKind};
+
+/// The audit stages a request goes through (`audit.k8s.io/v1` `Stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    RequestReceived,
+    /// Sent only for long-running requests (exec, attach, port-forward, watch) once the response
+    /// headers are out: the session has begun.
+    ResponseStarted,
+    ResponseComplete,
+    Panic,
+}
+
+impl Stage {
+    pub fn parse(stage: &str) -> Option<Stage> {
+        Some(match stage {
+            "RequestReceived" => Stage::RequestReceived,
+            "ResponseStarted" => Stage::ResponseStarted,
+            "ResponseComplete" => Stage::ResponseComplete,
+            "Panic" => Stage::Panic,
+            _ => return None,
+        })
+    }
+}
+
+/// One audit event of a request, reduced to what activity needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeRequest {
+    pub audit_id: String,
+    pub stage: Stage,
+    pub at: DateTime<Utc>,
+    pub verb: String,
+    pub resource: Option<String>,
+    pub subresource: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// The response's HTTP status, when the stage has one.
+    pub code: Option<u16>,
+    /// The request path, for requests that are not about a resource (`/version`, `/healthz`).
+    pub uri: String,
+}
+
+/// Actions kept one by one, not only counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notable {
+    Exec,
+    Attach,
+    PortForward,
+    ReadSecret,
+    Delete,
+    /// A patch or update of a workload (deployments, pods, jobs…).
+    WorkloadChange,
+    /// Any request the apiserver refused with 403: the subject tried beyond what it may do.
+    Forbidden,
+}
+
+const WORKLOADS: &[&str] = &[
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "replicasets",
+    "replicationcontrollers",
+    "jobs",
+    "cronjobs",
+    "pods",
+];
+
+impl KubeRequest {
+    /// What the request did: `get pods`, `create pods/exec`, `get /version`.
+    pub fn action(&self) -> String {
+        match (&self.resource, &self.subresource) {
+            (Some(resource), Some(sub)) => format!("{} {resource}/{sub}", self.verb),
+            (Some(resource), None) => format!("{} {resource}", self.verb),
+            (None, _) => format!("{} {}", self.verb, path_only(&self.uri)),
+        }
+    }
+
+    /// Why it is kept individually, if it is.
+    pub fn notable(&self) -> Option<Notable> {
+        if self.code == Some(403) {
+            return Some(Notable::Forbidden);
+        }
+        let resource = self.resource.as_deref()?;
+        match (resource, self.subresource.as_deref(), self.verb.as_str()) {
+            ("pods", Some("exec"), _) => Some(Notable::Exec),
+            ("pods", Some("attach"), _) => Some(Notable::Attach),
+            ("pods", Some("portforward"), _) => Some(Notable::PortForward),
+            ("secrets", None, "get" | "list" | "watch") => Some(Notable::ReadSecret),
+            (_, None, "delete" | "deletecollection") => Some(Notable::Delete),
+            (r, _, "patch" | "update") if WORKLOADS.contains(&r) => Some(Notable::WorkloadChange),
+            _ => None,
+        }
+    }
+
+    /// `payments/api-7f9c`, `deployments/worker in payments`, `secrets in payments`.
+    fn target(&self) -> String {
+        let resource = self.resource.as_deref().unwrap_or("");
+        let within = |what: String| match &self.namespace {
+            Some(ns) => format!("{what} in {ns}"),
+            None => what,
+        };
+        match &self.name {
+            Some(name) => within(format!("{resource}/{name}")),
+            None => within(resource.to_string()),
+        }
+    }
+
+    /// The line a notable action gets in posts and in the audit log.
+    pub fn phrase(&self, notable: Notable) -> String {
+        let pod = || match (&self.namespace, &self.name) {
+            (Some(ns), Some(name)) => format!("{ns}/{name}"),
+            (_, Some(name)) => name.clone(),
+            _ => "a pod".into(),
+        };
+        match notable {
+            Notable::Exec => format!("exec into {}", pod()),
+            Notable::Attach => format!("attach to {}", pod()),
+            Notable::PortForward => format!("port-forward to {}", pod()),
+            Notable::ReadSecret => format!("{} {}", self.verb, self.target()),
+            Notable::Delete | Notable::WorkloadChange => {
+                format!("{} {}", self.verb, self.target())
+            }
+            Notable::Forbidden => match &self.resource {
+                Some(_) => format!("refused (403): {} {}", self.action(), self.target_place()),
+                None => format!("refused (403): {}", self.action()),
+            },
+        }
+    }
+
+    fn target_place(&self) -> String {
+        match (&self.namespace, &self.name) {
+            (Some(ns), Some(name)) => format!("{name} in {ns}"),
+            (Some(ns), None) => format!("in {ns}"),
+            (None, Some(name)) => name.clone(),
+            (None, None) => "cluster-wide".into(),
+        }
+    }
+}
+
+fn path_only(uri: &str) -> &str {
+    uri.split('?').next().unwrap_or(uri)
+}
+
+/// One notable action, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotableAction {
+    pub at: DateTime<Utc>,
+    pub kind: Notable,
+    /// What is said of it: `exec into payments/api-7f9c`.
+    pub what: String,
+    pub code: Option<u16>,
+    /// The action it is counted under in `Tally::by_action` (`create pods/exec`).
+    pub counted_as: String,
+    pub audit_id: String,
+}
+
+/// Requests counted over some span.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub requests: u64,
+    /// Every request, by action (`get pods`).
+    pub by_action: BTreeMap<String, u64>,
+    /// The notable ones, oldest first, up to `MAX_NOTABLE`.
+    pub notable: Vec<NotableAction>,
+    /// Notable actions counted but no longer kept one by one.
+    pub notable_dropped: u64,
+}
+
+/// Notable actions kept per grant (and per reply); more are counted only.
+pub const MAX_NOTABLE: usize = 500;
+/// Long-running requests remembered as begun, so their completion is not counted again.
+const MAX_OPEN_STREAMS: usize = 256;
+
+impl Tally {
+    fn add(&mut self, request: &KubeRequest, notable: Option<&NotableAction>) {
+        self.requests += 1;
+        *self.by_action.entry(request.action()).or_default() += 1;
+        if let Some(action) = notable {
+            if self.notable.len() < MAX_NOTABLE {
+                self.notable.push(action.clone());
+            } else {
+                self.notable_dropped += 1;
+            }
+        }
+    }
+
+    /// Takes away what `posted` held: activity that arrived after it was read stays.
+    fn subtract(&mut self, posted: &Tally) {
+        self.requests = self.requests.saturating_sub(posted.requests);
+        for (action, count) in &posted.by_action {
+            if let Some(left) = self.by_action.get_mut(action) {
+                *left = left.saturating_sub(*count);
+                if *left == 0 {
+                    self.by_action.remove(action);
+                }
+            }
+        }
+        let kept = posted.notable.len().min(self.notable.len());
+        self.notable.drain(..kept);
+        self.notable_dropped = self.notable_dropped.saturating_sub(posted.notable_dropped);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests == 0
+    }
+
+    /// What a post says: notable actions grouped by what they were (first seen first), then
+    /// the other requests by count, most first; `limit` items at most.
+    pub fn lines(&self, limit: usize) -> ActivityLines {
+        let mut notable: Vec<(String, u64)> = Vec::new();
+        let mut notable_by_action: BTreeMap<String, u64> = BTreeMap::new();
+        for action in &self.notable {
+            match notable.iter_mut().find(|(what, _)| *what == action.what) {
+                Some((_, count)) => *count += 1,
+                None => notable.push((action.what.clone(), 1)),
+            }
+            *notable_by_action
+                .entry(action.counted_as.clone())
+                .or_default() += 1;
+        }
+        let mut routine: Vec<(String, u64)> = self
+            .by_action
+            .iter()
+            .filter_map(|(action, count)| {
+                let left = count.saturating_sub(*notable_by_action.get(action).unwrap_or(&0));
+                (left > 0).then(|| (action.clone(), left))
+            })
+            .collect();
+        routine.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut items: Vec<ActivityItem> = notable
+            .into_iter()
+            .map(|(what, count)| ActivityItem {
+                count,
+                what,
+                notable: true,
+            })
+            .chain(routine.into_iter().map(|(what, count)| ActivityItem {
+                count,
+                what,
+                notable: false,
+            }))
+            .collect();
+        let shown: u64 = items.iter().take(limit).map(|i| i.count).sum();
+        items.truncate(limit);
+        ActivityLines {
+            requests: self.requests,
+            items,
+            more: self.requests.saturating_sub(shown),
+        }
+    }
+}
+
+/// A post's content: `items` as "2 exec into payments/api-7f9c", and `more` requests not listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityLines {
+    pub requests: u64,
+    pub items: Vec<ActivityItem>,
+    pub more: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActivityItem {
+    pub count: u64,
+    pub what: String,
+    pub notable: bool,
+}
+
+/// A grant's recorded activity: the whole grant, and what is not posted yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionActivity {
+    pub grant: String,
+    pub total: Tally,
+    /// Since the last thread reply.
+    pub unposted: Tally,
+    pub first_at: Option<DateTime<Utc>>,
+    pub last_at: Option<DateTime<Utc>>,
+    /// When the last thread reply about it was posted.
+    pub last_reply_at: Option<DateTime<Utc>>,
+    /// The final summary has been posted: nothing more is said of it.
+    pub summarised: bool,
+    /// Long-running requests counted when they began, by audit ID.
+    #[serde(default)]
+    open_streams: Vec<String>,
+}
+
+/// At most one thread reply a minute per grant.
+pub const REPLY_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
+
+impl SessionActivity {
+    pub fn new(grant: &str) -> SessionActivity {
+        SessionActivity {
+            grant: grant.to_string(),
+            total: Tally::default(),
+            unposted: Tally::default(),
+            first_at: None,
+            last_at: None,
+            last_reply_at: None,
+            summarised: false,
+            open_streams: Vec::new(),
+        }
+    }
+
+    /// Counts `request` once whatever stages the apiserver sends of it: a long-running one when
+    /// its response starts (so an open exec shows while it is open), any other when it
+    /// completes. The notable action it is, if it is one and was counted now.
+    pub fn record(&mut self, request: &KubeRequest) -> Option<NotableAction> {
+        match request.stage {
+            Stage::RequestReceived => return None,
+            Stage::ResponseStarted => {
+                if self.open_streams.contains(&request.audit_id) {
+                    return None;
+                }
+                if self.open_streams.len() >= MAX_OPEN_STREAMS {
+                    self.open_streams.remove(0);
+                }
+                self.open_streams.push(request.audit_id.clone());
+            }
+            Stage::ResponseComplete | Stage::Panic => {
+                if let Some(i) = self
+                    .open_streams
+                    .iter()
+                    .position(|id| *id == request.audit_id)
+                {
+                    self.open_streams.remove(i);
+                    return None;
+                }
+            }
+        }
+        let notable = request.notable().map(|kind| NotableAction {
+            at: request.at,
+            kind,
+            what: request.phrase(kind),
+            code: request.code,
+            counted_as: request.action(),
+            audit_id: request.audit_id.clone(),
+        });
+        self.total.add(request, notable.as_ref());
+        self.unposted.add(request, notable.as_ref());
+        self.first_at = Some(self.first_at.map_or(request.at, |t| t.min(request.at)));
+        self.last_at = Some(self.last_at.map_or(request.at, |t| t.max(request.at)));
+        notable
+    }
+
+    /// When the unposted activity may be posted: at once if no reply went out in the last
+    /// minute; `None` when there is nothing to post.
+    pub fn reply_due(&self) -> Option<DateTime<Utc>> {
+        if self.unposted.is_empty() || self.summarised {
+            return None;
+        }
+        Some(match self.last_reply_at {
+            Some(at) => at + REPLY_INTERVAL,
+            None => DateTime::<Utc>::MIN_UTC,
+        })
+    }
+
+    /// Records that a reply holding `posted` went out at `at`.
+    pub fn replied(&mut self, posted: &Tally, at: DateTime<Utc>) {
+        self.unposted.subtract(posted);
+        self.last_reply_at = Some(at);
+    }
+
+    /// Records that the final summary went out: what was unposted is in it.
+    pub fn summary_posted(&mut self, at: DateTime<Utc>) {
+        self.unposted = Tally::default();
+        self.last_reply_at = Some(at);
+        self.summarised = true;
+    }
+}
+
+/// The audit-log entry of a notable action, about the grant `base` describes.
+pub fn notable_event(base: &AuditEvent, action: &NotableAction) -> AuditEvent {
+    AuditEvent {
+        at: action.at,
+        kind: AuditKind::SessionActivity,
+        actor: None,
+        grant_version: None,
+        detail: Some(match action.code {
+            Some(code) => format!(
+                "{} (HTTP {code}, audit ID {})",
+                action.what, action.audit_id
+            ),
+            None => format!("{} (audit ID {})", action.what, action.audit_id),
+        }),
+        ..base.clone()
+    }
+}
+
+/// The audit-log entry of a grant's final activity summary.
+pub fn summary_event(base: &AuditEvent, total: &Tally, at: DateTime<Utc>) -> AuditEvent {
+    let lines = total.lines(usize::MAX);
+    let listed: Vec<String> = lines
+        .items
+        .iter()
+        .map(|i| format!("{} {}", i.count, i.what))
+        .collect();
+    AuditEvent {
+        at,
+        kind: AuditKind::SessionSummary,
+        actor: None,
+        grant_version: None,
+        detail: Some(format!(
+            "{} Kubernetes request{}: {}",
+            total.requests,
+            if total.requests == 1 { "" } else { "s" },
+            listed.join(", ")
+        )),
+        ..base.clone()
+    }
+}
+
+#[cfg(test)]
+#[path = "activity_tests.rs"]
+mod tests;

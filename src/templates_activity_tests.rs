@@ -1,0 +1,120 @@
+//! Session activity replies, summaries and the status activity part, in Slack and Teams, for
+//! every grant state; names taken from the cluster are escaped like any user text.
+
+use super::teams_tests::{activity as teams_activity, teams, teams_grants};
+use super::tests::{grants, valid};
+use super::*;
+use crate::domain::activity::{KubeRequest, SessionActivity, Stage};
+
+/// Activity with a notable action on a pod whose name tries to mention everyone.
+fn busy() -> SessionActivity {
+    let mut activity = SessionActivity::new("abc123");
+    let request =
+        |id: &str, verb: &str, resource: &str, sub: Option<&str>, name: &str| KubeRequest {
+            audit_id: id.into(),
+            stage: Stage::ResponseComplete,
+            at: super::tests::t0(),
+            verb: verb.into(),
+            resource: Some(resource.into()),
+            subresource: sub.map(String::from),
+            namespace: Some("payments".into()),
+            name: Some(name.into()),
+            code: Some(200),
+            uri: "/api/v1/namespaces/payments/pods".into(),
+        };
+    activity.record(&request("1", "create", "pods", Some("exec"), "<!channel>"));
+    activity.record(&request(
+        "2",
+        "create",
+        "pods",
+        Some("exec"),
+        "[x](https://evil.example)",
+    ));
+    for i in 0..30 {
+        activity.record(&request(&format!("g{i}"), "get", "pods", None, "api"));
+    }
+    activity
+}
+
+#[test]
+fn activity_replies_and_status_are_valid_slack_messages_in_every_state() {
+    let templates = Templates::new().unwrap();
+    let activity = busy();
+    for (name, grant) in grants() {
+        for summary in [false, true] {
+            let json = valid(
+                name,
+                &templates
+                    .activity(&grant, &activity.total.lines(12), summary)
+                    .unwrap(),
+            );
+            assert!(json.contains("30 get pods"), "{name}: {json}");
+        }
+        let status = valid(
+            name,
+            &templates
+                .status_with_activity(&grant, Some(&activity))
+                .unwrap(),
+        );
+        assert!(
+            status.contains("Kubernetes activity: 32 requests"),
+            "{name}: {status}"
+        );
+        assert!(
+            status.contains("Latest notable actions (2 in all)"),
+            "{name}: {status}"
+        );
+    }
+}
+
+#[test]
+fn activity_replies_and_status_are_valid_teams_activities_in_every_state() {
+    let templates = teams();
+    let activity = busy();
+    for (name, grant) in teams_grants() {
+        let id = Some(grant.id.as_str());
+        for summary in [false, true] {
+            let message = templates
+                .activity(&grant, &activity.total.lines(12), summary)
+                .unwrap();
+            let json = teams_activity(name, &message, id);
+            assert!(json.contains("30 get pods"), "{name}: {json}");
+        }
+        let status = templates
+            .status_with_activity(&grant, Some(&activity))
+            .unwrap();
+        let json = teams_activity(name, &status, id);
+        assert!(json.contains("Kubernetes activity:"), "{name}: {json}");
+    }
+}
+
+#[test]
+fn a_long_list_ends_with_how_many_more_requests_there_were() {
+    let templates = Templates::new().unwrap();
+    let (_, grant) = grants().remove(0);
+    let mut activity = SessionActivity::new(&grant.id);
+    for verb in ["get", "list", "watch"] {
+        for resource in ["pods", "services", "configmaps", "events", "endpoints"] {
+            activity.record(&KubeRequest {
+                audit_id: format!("{verb}{resource}"),
+                stage: Stage::ResponseComplete,
+                at: super::tests::t0(),
+                verb: verb.into(),
+                resource: Some(resource.into()),
+                subresource: None,
+                namespace: Some("payments".into()),
+                name: None,
+                code: Some(200),
+                uri: String::new(),
+            });
+        }
+    }
+    let json = valid(
+        "long",
+        &templates
+            .activity(&grant, &activity.unposted.lines(12), false)
+            .unwrap(),
+    );
+    assert!(json.contains(": 15 requests: "), "{json}");
+    assert!(json.contains(" and 3 more."), "{json}");
+}

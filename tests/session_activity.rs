@@ -1,0 +1,462 @@
+//! Session activity: the apiserver's audit webhook posts batches of every request in the
+//! cluster; those made with an active grant are counted, the notable ones kept and logged, and
+//! said in the approval thread at most once a minute, with a summary when the grant ends.
+
+mod support;
+
+use chrono::Duration;
+use prod_access::clock::Clock;
+use prod_access::domain::audit::AuditKind;
+use serde_json::json;
+use support::*;
+
+const ALICE_SUBJECT: &str = "oidc:alice@example.com";
+
+/// alice asks for `text`, bob approves, and the grant is active.
+async fn active_grant(h: &Harness, text: &str) -> String {
+    let grant = h.request(ALICE, text).await;
+    assert_eq!(h.click(BOB, "approve", &grant).await, 200);
+    h.audit_saying(&grant, "Access granted").await;
+    grant
+}
+
+/// Hundreds of requests of the cluster's own components and of bob, who has no grant.
+fn background_noise(at: chrono::DateTime<chrono::Utc>) -> Vec<KubeCall> {
+    let mut calls = Vec::new();
+    for i in 0..120 {
+        calls.push(
+            kube_call(
+                "system:serviceaccount:kube-system:replicaset-controller",
+                "update",
+                "replicasets/status",
+                at,
+            )
+            .in_ns("payments")
+            .named(&format!("api-{i}")),
+        );
+        calls.push(
+            kube_call("system:node:ip-10-0-1-5.ec2.internal", "get", "pods", at)
+                .in_ns("payments")
+                .named("api-7f9c"),
+        );
+        calls.push(
+            kube_call("system:kube-scheduler", "create", "pods/binding", at)
+                .in_ns("orders")
+                .named("worker"),
+        );
+    }
+    for _ in 0..20 {
+        calls.push(
+            kube_call("oidc:bob@example.com", "get", "secrets", at)
+                .in_ns("payments")
+                .named("db"),
+        );
+    }
+    calls
+}
+
+/// Moves the manual clock forward to `at`.
+fn move_clock(h: &Harness, at: chrono::DateTime<chrono::Utc>) {
+    h.clock.advance(at - h.clock.now());
+}
+
+/// The replies in `grant`'s approval thread that are about Kubernetes activity, oldest first.
+fn activity_replies(h: &Harness, grant: &str) -> Vec<String> {
+    let ts = h.approval_post(grant).response["ts"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.thread_ts() == Some(ts.as_str()))
+        .map(|c| c.text().to_string())
+        .filter(|t| t.contains("Kubernetes activity") || t.contains("Session summary"))
+        .collect()
+}
+
+async fn next_activity_reply(h: &Harness, grant: &str) -> String {
+    let ts = h.approval_post(grant).response["ts"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.slack
+        .next_matching("activity reply", move |c| {
+            c.thread_ts() == Some(ts.as_str())
+                && (c.text().contains("Kubernetes activity")
+                    || c.text().contains("Session summary"))
+        })
+        .await
+        .text()
+        .to_string()
+}
+
+#[tokio::test]
+async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summarised_at_the_end() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 2h fixing stuck queue").await;
+    let start = h.clock.now();
+
+    // One batch of 400 events: alice's requests among the cluster's own and bob's.
+    let at = start + Duration::minutes(5);
+    move_clock(&h, at);
+    let mut calls = background_noise(at);
+    for _ in 0..14 {
+        calls.push(kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments"));
+    }
+    for _ in 0..3 {
+        calls.push(kube_call(ALICE_SUBJECT, "list", "deployments", at).in_ns("payments"));
+    }
+    for _ in 0..2 {
+        calls.push(
+            kube_call(ALICE_SUBJECT, "create", "pods/exec", at)
+                .in_ns("payments")
+                .named("api-7f9c"),
+        );
+    }
+    calls.push(
+        kube_call(ALICE_SUBJECT, "delete", "deployments", at)
+            .in_ns("payments")
+            .named("worker"),
+    );
+    calls.push(
+        kube_call(ALICE_SUBJECT, "get", "secrets", at)
+            .in_ns("payments")
+            .named("db"),
+    );
+    calls.push(
+        kube_call(ALICE_SUBJECT, "get", "secrets", at)
+            .in_ns("billing")
+            .named("ledger")
+            .answered(403),
+    );
+    // Before the grant: alice's own standing access is not the grant's.
+    for _ in 0..5 {
+        calls.push(
+            kube_call(ALICE_SUBJECT, "get", "pods", start - Duration::minutes(10))
+                .in_ns("payments"),
+        );
+    }
+    let events: usize = calls.iter().map(|c| c.events().len()).sum();
+    assert!(events > 800, "{events} events");
+    h.send_audit(&calls).await;
+
+    let first = next_activity_reply(&h, &grant).await;
+    assert!(
+        first.contains(&format!("Kubernetes activity of <@{ALICE}> with grant `{grant}`: 22 requests: 2 *exec into payments/api-7f9c*, 1 *delete deployments/worker in payments*, 1 *get secrets/db in payments*, 1 *refused (403): get secrets ledger in billing*, 14 get pods, 3 list deployments.")),
+        "{first}"
+    );
+
+    // More within the minute: counted, but said only once the minute is over.
+    let later = start + Duration::minutes(5) + Duration::seconds(30);
+    move_clock(&h, later);
+    let more: Vec<KubeCall> = (0..4)
+        .map(|_| kube_call(ALICE_SUBJECT, "get", "pods", later).in_ns("payments"))
+        .collect();
+    h.send_audit(&more).await;
+    h.settle().await;
+    assert_eq!(
+        activity_replies(&h, &grant).len(),
+        1,
+        "at most one reply a minute"
+    );
+    move_clock(&h, start + Duration::minutes(6));
+    let second = next_activity_reply(&h, &grant).await;
+    assert!(second.ends_with(": 4 requests: 4 get pods."), "{second}");
+
+    // status shows the whole grant's activity.
+    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    let status = status["text"].as_str().unwrap().to_string();
+    assert!(
+        status.contains("Kubernetes activity: 26 requests: 2 exec into payments/api-7f9c"),
+        "{status}"
+    );
+    assert!(status.contains("18 get pods"), "{status}");
+    assert!(
+        status.contains("Latest notable actions (5 in all):"),
+        "{status}"
+    );
+    assert!(
+        status.contains("2026-11-23 09:05:00 UTC: refused (403): get secrets ledger in billing"),
+        "{status}"
+    );
+
+    // The grant expires; a late batch still counts what was done before the end.
+    let expiry = start + Duration::hours(2);
+    move_clock(&h, expiry);
+    h.audit_saying(&grant, "expired").await;
+    move_clock(&h, expiry + Duration::seconds(20));
+    h.send_audit(&[
+        kube_call(ALICE_SUBJECT, "get", "pods", expiry - Duration::seconds(10)).in_ns("payments"),
+        // After the end: not the grant's.
+        kube_call(ALICE_SUBJECT, "get", "pods", expiry + Duration::seconds(15)).in_ns("payments"),
+    ])
+    .await;
+    h.settle().await;
+    assert_eq!(
+        activity_replies(&h, &grant).len(),
+        2,
+        "no reply after the grant ended"
+    );
+    move_clock(&h, expiry + Duration::minutes(1));
+    let summary = next_activity_reply(&h, &grant).await;
+    assert!(
+        summary.contains(&format!("*Session summary* of grant `{grant}` (edit in `payments`): 27 Kubernetes requests while the access lasted: 2 *exec into payments/api-7f9c*")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("19 get pods, 3 list deployments."),
+        "{summary}"
+    );
+    move_clock(&h, expiry + Duration::minutes(5));
+    h.settle().await;
+    assert_eq!(activity_replies(&h, &grant).len(), 3, "one summary");
+
+    h.stop().await;
+    let entries = audit_entries(h.store_path()).await;
+    let notable: Vec<String> = entries
+        .iter()
+        .filter(|e| e.event.kind == AuditKind::SessionActivity)
+        .map(|e| e.event.detail.clone().unwrap())
+        .collect();
+    assert_eq!(notable.len(), 5, "{notable:?}");
+    assert!(
+        notable[0].starts_with("exec into payments/api-7f9c (HTTP 101, audit ID "),
+        "{notable:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.event.kind == AuditKind::SessionActivity)
+            .all(|e| e.event.grant.as_deref() == Some(grant.as_str())
+                && e.event.requester.as_deref() == Some(ALICE))
+    );
+    let summaries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event.kind == AuditKind::SessionSummary)
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    assert!(
+        summaries[0]
+            .event
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("27 Kubernetes requests: 2 exec into payments/api-7f9c"),
+        "{:?}",
+        summaries[0].event.detail
+    );
+    let (ok, out, err) = audit_command(h.store_path(), &["verify"]);
+    assert!(ok, "{out}{err}");
+}
+
+#[tokio::test]
+async fn a_token_grant_is_matched_by_its_service_account_and_survives_a_restart() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h, "view payments 1h checking the ledger").await;
+    let service_account = format!("system:serviceaccount:prod-access:prod-access-{grant}");
+    let at = h.clock.now() + Duration::minutes(1);
+    h.send_audit(&[
+        kube_call(&service_account, "get", "pods/log", at)
+            .in_ns("payments")
+            .named("api-7f9c"),
+        kube_call(&service_account, "list", "pods", at).in_ns("payments"),
+        // Another grant's ServiceAccount, and one that only looks like it.
+        kube_call(
+            "system:serviceaccount:prod-access:prod-access-000000",
+            "list",
+            "pods",
+            at,
+        )
+        .in_ns("payments"),
+        kube_call(
+            &format!("system:serviceaccount:default:prod-access-{grant}"),
+            "list",
+            "pods",
+            at,
+        )
+        .in_ns("payments"),
+    ])
+    .await;
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(
+        reply.ends_with(": 2 requests: 1 get pods/log, 1 list pods."),
+        "{reply}"
+    );
+
+    // After a restart the grant is still matched, and what it did is still there.
+    h.restart().await;
+    h.clock.advance(Duration::minutes(2));
+    let at = h.clock.now();
+    h.send_audit(&[kube_call(&service_account, "get", "secrets", at)
+        .in_ns("payments")
+        .named("api-key")])
+        .await;
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(
+        reply.ends_with(": 1 request: 1 *get secrets/api-key in payments*."),
+        "{reply}"
+    );
+    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    assert!(
+        status["text"]
+            .as_str()
+            .unwrap()
+            .contains("Kubernetes activity: 3 requests"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn an_impersonated_request_is_the_impersonated_users() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    let mut event = kube_call("oidc:mallory@example.com", "delete", "pods", at)
+        .in_ns("payments")
+        .named("api-7f9c")
+        .event("ResponseComplete");
+    event["impersonatedUser"] = json!({ "username": ALICE_SUBJECT });
+    let bob_as_nobody = {
+        let mut e = kube_call(ALICE_SUBJECT, "get", "pods", at)
+            .in_ns("payments")
+            .event("ResponseComplete");
+        e["impersonatedUser"] = json!({ "username": "oidc:nobody@example.com" });
+        e
+    };
+    let body = serde_json::to_vec(&event_list(vec![event, bob_as_nobody])).unwrap();
+    assert_eq!(
+        h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body).await.0,
+        200
+    );
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(
+        reply.ends_with(": 1 request: 1 *delete pods/api-7f9c in payments*."),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_change_nothing() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    let good = serde_json::to_vec(&event_list(
+        kube_call(ALICE_SUBJECT, "get", "pods", at)
+            .in_ns("payments")
+            .events(),
+    ))
+    .unwrap();
+
+    assert_eq!(h.post_audit_raw("", None, good.clone()).await.0, 401);
+    assert_eq!(
+        h.post_audit_raw("", Some("not-the-token"), good.clone())
+            .await
+            .0,
+        401
+    );
+    let basic = reqwest::Client::new()
+        .post(h.url("/k8s/audit"))
+        .basic_auth("apiserver", Some(K8S_AUDIT_TOKEN))
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status().as_u16(), 401);
+
+    let (status, why) = h
+        .post_audit_raw(
+            "",
+            Some(K8S_AUDIT_TOKEN),
+            "{\"kind\": \"EventList\", \"items\": [",
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(why.contains("not an audit.k8s.io/v1 EventList"), "{why}");
+    let pod_list = json!({ "kind": "PodList", "apiVersion": "v1", "items": [] }).to_string();
+    let (status, why) = h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), pod_list).await;
+    assert_eq!(status, 400);
+    assert!(
+        why.contains("expected kind EventList of apiVersion audit.k8s.io/v1, got PodList of v1"),
+        "{why}"
+    );
+    let mut missing_user = kube_call(ALICE_SUBJECT, "get", "pods", at).event("ResponseComplete");
+    missing_user.as_object_mut().unwrap().remove("user");
+    let (status, _) = h
+        .post_audit_raw(
+            "",
+            Some(K8S_AUDIT_TOKEN),
+            event_list(vec![missing_user]).to_string(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, why) = h
+        .post_audit_raw("?cluster=us", Some(K8S_AUDIT_TOKEN), good.clone())
+        .await;
+    assert_eq!(status, 400);
+    assert!(why.contains("unknown cluster `us`"), "{why}");
+
+    let huge = vec![b' '; prod_access::http::k8s_audit::MAX_AUDIT_BODY_BYTES + 1];
+    assert_eq!(
+        h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), huge).await.0,
+        413
+    );
+
+    h.settle().await;
+    assert!(activity_replies(&h, &grant).is_empty());
+    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    assert!(
+        !status["text"]
+            .as_str()
+            .unwrap()
+            .contains("Kubernetes activity"),
+        "{status}"
+    );
+
+    // The same batch with the token is taken.
+    assert_eq!(
+        h.post_audit_raw("?cluster=default", Some(K8S_AUDIT_TOKEN), good)
+            .await
+            .0,
+        200
+    );
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(reply.ends_with(": 1 request: 1 get pods."), "{reply}");
+}
+
+#[tokio::test]
+async fn with_several_clusters_the_webhook_names_its_cluster() {
+    let h = Harness::start_multi_cluster().await;
+    let grant = active_grant(&h, "edit payments@us 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    let calls = [kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments")];
+    let body = || {
+        serde_json::to_vec(&event_list(
+            calls.iter().flat_map(KubeCall::events).collect(),
+        ))
+        .unwrap()
+    };
+    let (status, why) = h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body()).await;
+    assert_eq!(status, 400);
+    assert!(
+        why.contains("add ?cluster=<name> to the webhook URL (one of: eu, us)"),
+        "{why}"
+    );
+    // The eu apiserver's events are not the us grant's.
+    assert_eq!(
+        h.post_audit_raw("?cluster=eu", Some(K8S_AUDIT_TOKEN), body())
+            .await
+            .0,
+        200
+    );
+    h.settle().await;
+    assert!(activity_replies(&h, &grant).is_empty());
+    assert_eq!(
+        h.post_audit_raw("?cluster=us", Some(K8S_AUDIT_TOKEN), body())
+            .await
+            .0,
+        200
+    );
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(reply.ends_with(": 1 request: 1 get pods."), "{reply}");
+}

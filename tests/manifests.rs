@@ -306,3 +306,69 @@ fn the_teams_app_package_names_the_bot_and_only_commands_it_knows() {
         assert_eq!((width, height), (size, size), "{file}");
     }
 }
+
+#[test]
+fn the_apiserver_audit_policy_sends_what_session_activity_counts_and_no_secret_values() {
+    let policy = yaml("deploy/apiserver/audit-policy.yaml");
+    assert_eq!(policy["apiVersion"], "audit.k8s.io/v1");
+    assert_eq!(policy["kind"], "Policy");
+    assert_eq!(strings(&policy["omitStages"]), ["RequestReceived"]);
+    let rules = policy["rules"].as_array().unwrap();
+    let rule_for = |resource: &str, verb: &str| {
+        rules
+            .iter()
+            .find(|r| {
+                let resources = r["resources"].as_array();
+                let verbs = strings(&r["verbs"]);
+                let user_rule = r.get("users").is_some() || r.get("userGroups").is_some();
+                let url_rule = r.get("nonResourceURLs").is_some();
+                !user_rule
+                    && !url_rule
+                    && (verbs.is_empty() || verbs.iter().any(|v| v == verb))
+                    && resources.is_none_or(|rs| {
+                        rs.iter()
+                            .any(|g| strings(&g["resources"]).iter().any(|r| r == resource))
+                    })
+            })
+            .map(|r| r["level"].as_str().unwrap().to_string())
+    };
+    assert_eq!(rule_for("pods/exec", "create").as_deref(), Some("Request"));
+    assert_eq!(
+        rule_for("pods/portforward", "create").as_deref(),
+        Some("Request")
+    );
+    assert_eq!(rule_for("secrets", "get").as_deref(), Some("Request"));
+    // A secret's value is in the body of its writes: never logged.
+    assert_eq!(rule_for("secrets", "update").as_deref(), Some("Metadata"));
+    assert_eq!(
+        rule_for("deployments", "delete").as_deref(),
+        Some("Metadata")
+    );
+    let last = rules.last().unwrap();
+    assert_eq!(last["level"], "Metadata");
+    assert!(
+        last.get("resources").is_none(),
+        "the last rule catches everything"
+    );
+}
+
+#[test]
+fn the_audit_webhook_kubeconfig_points_at_the_bot_with_its_token() {
+    let config = yaml("deploy/apiserver/audit-webhook-kubeconfig.yaml");
+    assert_eq!(config["kind"], "Config");
+    let server = config["clusters"][0]["cluster"]["server"].as_str().unwrap();
+    assert!(
+        server.starts_with("https://") && server.ends_with("/k8s/audit"),
+        "{server}"
+    );
+    let token = config["users"][0]["user"]["token"].as_str().unwrap();
+    assert!(
+        token.contains(prod_access::config::K8S_AUDIT_TOKEN_VAR),
+        "{token}"
+    );
+    assert_eq!(config["current-context"], config["contexts"][0]["name"]);
+    assert_eq!(
+        config["contexts"][0]["context"]["user"],
+        config["users"][0]["name"]
+    );
+}

@@ -35,7 +35,7 @@ enum Commands {
         speed: f64,
     },
     /// Measure this binary: acknowledgement latency, click → binding, revocation lag, catch-up,
-    /// start-up and memory (runs `serve` in child processes against fakes on 127.0.0.1). Build
+    /// start-up and memory, audit webhook throughput (runs `serve` in child processes against fakes on 127.0.0.1). Build
     /// with --release first; BENCHMARKS.md has the figures.
     Bench {
         /// Request rates for the acknowledgement runs, per second.
@@ -50,6 +50,9 @@ enum Commands {
         /// Active grants in the store for the start-up measurement.
         #[arg(long, default_value_t = 100_000)]
         stored: usize,
+        /// Only these measurements: ack, revocation, catch-up, start-up, audit-webhook.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Work with the access policy.
     Policy {
@@ -137,12 +140,14 @@ fn main() -> ExitCode {
                 seconds,
                 expiring,
                 stored,
+                only,
             } => {
                 let options = prod_access::bench::BenchOptions {
                     rates,
                     seconds_per_rate: seconds,
                     expiring_grants: expiring,
                     stored_grants: stored,
+                    only,
                 };
                 tokio::runtime::Runtime::new()
                     .map_err(Into::into)

@@ -91,9 +91,29 @@ pub struct Bot {
 impl Bot {
     /// Starts `prod-access serve` on `dir`'s files and waits until it answers `/healthz`.
     pub async fn start(dir: &WorkDir, port: u16) -> anyhow::Result<Bot> {
+        Bot::start_with(dir, port, &[], false).await
+    }
+
+    /// Like `start`, with `env` set and, when `one_core` (and `taskset` is there), every thread
+    /// of the bot on CPU 0 only.
+    pub async fn start_with(
+        dir: &WorkDir,
+        port: u16,
+        env: &[(&str, &str)],
+        one_core: bool,
+    ) -> anyhow::Result<Bot> {
         let log = std::fs::File::create(dir.0.join("bot.log"))?;
         let spawned = Instant::now();
-        let child = tokio::process::Command::new(std::env::current_exe()?)
+        let exe = std::env::current_exe()?;
+        let mut command = if one_core {
+            let mut taskset = tokio::process::Command::new("taskset");
+            taskset.args(["--cpu-list", "0"]).arg(exe);
+            taskset
+        } else {
+            tokio::process::Command::new(exe)
+        };
+        command.envs(env.iter().copied());
+        let child = command
             .args(["serve", "--config"])
             .arg(dir.0.join("config.yaml"))
             .env("SLACK_BOT_TOKEN", BOT_TOKEN)

@@ -4,6 +4,7 @@
 //! lag with many grants expiring at once, catch-up after downtime, start-up time and memory with
 //! a large store, and the binary's size. Build with `--release` for figures worth comparing.
 
+mod audit_webhook;
 mod child;
 mod load;
 mod scenarios;
@@ -22,7 +23,12 @@ pub struct BenchOptions {
     pub expiring_grants: usize,
     /// Active grants in the store for the start-up measurement.
     pub stored_grants: usize,
+    /// Run only these measurements (`SCENARIOS` names them); all when empty.
+    pub only: Vec<String>,
 }
+
+/// The measurements, by the names `--only` takes.
+pub const SCENARIOS: &[&str] = &["ack", "revocation", "catch-up", "start-up", "audit-webhook"];
 
 impl Default for BenchOptions {
     fn default() -> Self {
@@ -31,6 +37,7 @@ impl Default for BenchOptions {
             seconds_per_rate: 5.0,
             expiring_grants: 10_000,
             stored_grants: 100_000,
+            only: Vec::new(),
         }
     }
 }
@@ -91,10 +98,32 @@ pub async fn run(
         "binary size: {}",
         mib(std::fs::metadata(&exe).map(|m| m.len()).unwrap_or(0))
     )?;
-    scenarios::acknowledgements(options, out).await?;
-    scenarios::revocation_lag(options, out).await?;
-    scenarios::catch_up(options, out).await?;
-    scenarios::start_up(options, out).await?;
+    if let Some(unknown) = options
+        .only
+        .iter()
+        .find(|s| !SCENARIOS.contains(&s.as_str()))
+    {
+        anyhow::bail!(
+            "no measurement `{unknown}`; there are: {}",
+            SCENARIOS.join(", ")
+        );
+    }
+    let runs = |name: &str| options.only.is_empty() || options.only.iter().any(|s| s == name);
+    if runs("ack") {
+        scenarios::acknowledgements(options, out).await?;
+    }
+    if runs("revocation") {
+        scenarios::revocation_lag(options, out).await?;
+    }
+    if runs("catch-up") {
+        scenarios::catch_up(options, out).await?;
+    }
+    if runs("start-up") {
+        scenarios::start_up(options, out).await?;
+    }
+    if runs("audit-webhook") {
+        audit_webhook::throughput(options.seconds_per_rate, out).await?;
+    }
     Ok(())
 }
 

@@ -13,17 +13,17 @@ use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
 use crate::fakes::slack::requests::{command_fields, form, interaction_payload_in, sign};
 
-type Out<'a> = &'a mut (dyn Write + Send);
+pub(super) type Out<'a> = &'a mut (dyn Write + Send);
 
-struct World {
+pub(super) struct World {
     /// Serves the bot for as long as the run lasts.
     _slack: FakeSlack,
-    kube: FakeKube,
-    dir: WorkDir,
-    port: u16,
+    pub(super) kube: FakeKube,
+    pub(super) dir: WorkDir,
+    pub(super) port: u16,
 }
 
-async fn world(name: &str, users: usize) -> anyhow::Result<World> {
+pub(super) async fn world(name: &str, users: usize) -> anyhow::Result<World> {
     let slack = FakeSlack::start(BOT_TOKEN).await;
     slack.add_user(APPROVER, "bob", Some("bob@example.com"));
     for n in 0..users {

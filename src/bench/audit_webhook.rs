@@ -1,0 +1,159 @@
+//! Session activity throughput: how many apiserver audit events a second `POST /k8s/audit`
+//! takes on one core, with the bot pinned to CPU 0 and the load generator on the others. The
+//! batches are shaped as the apiserver sends them (`EventList` of 400 `ResponseComplete` events)
+//! and mixed as a cluster is: most events are the control plane's and other people's, some are
+//! made with active grants and are stored (with a durable flush) before each batch is answered.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::child::Bot;
+use super::scenarios::{Out, world};
+use super::{Stats, seed::seed};
+
+const TOKEN: &str = "bench-k8s-audit-token-0123456789abcdef0123";
+/// The apiserver's default `--audit-webhook-batch-max-size`.
+const EVENTS_PER_BATCH: usize = 400;
+/// Batches in flight at once (the apiserver's webhook backend sends several in parallel).
+const SENDERS: usize = 4;
+const ACTIVE_GRANTS: usize = 1_000;
+/// One event in this many is made with an active grant.
+const GRANTED_ONE_IN: usize = 20;
+
+fn event(n: usize, user: &str, at: &str) -> Value {
+    let (verb, resource, name) = match n % 5 {
+        0 => ("get", "pods", Some("api-7f9c")),
+        1 => ("list", "pods", None),
+        2 => ("watch", "configmaps", None),
+        3 => ("update", "leases", Some("kube-controller-manager")),
+        _ => ("get", "secrets", Some("db")),
+    };
+    let mut object = json!({ "resource": resource, "namespace": "payments", "apiVersion": "v1" });
+    if let Some(name) = name {
+        object["name"] = json!(name);
+    }
+    json!({
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": format!("0b8f3c2e-1d2a-4c7e-9f00-{n:012x}"),
+        "stage": "ResponseComplete",
+        "requestURI": format!("/api/v1/namespaces/payments/{resource}{}", name.map(|n| format!("/{n}")).unwrap_or_default()),
+        "verb": verb,
+        "user": { "username": user, "groups": ["system:authenticated"] },
+        "sourceIPs": ["10.20.3.17"],
+        "userAgent": "kubectl/v1.33.2 (linux/amd64) kubernetes/a57b6f7",
+        "objectRef": object,
+        "responseStatus": { "metadata": {}, "code": 200 },
+        "requestReceivedTimestamp": at,
+        "stageTimestamp": at,
+        "annotations": {
+            "authorization.k8s.io/decision": "allow",
+            "authorization.k8s.io/reason": "RBAC: allowed by ClusterRoleBinding \"system:kube-controller-manager\""
+        }
+    })
+}
+
+/// `count` batches, each with a different mix of users.
+fn batches(count: usize) -> Vec<Vec<u8>> {
+    let at = (Utc::now() + chrono::Duration::seconds(1))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    (0..count)
+        .map(|b| {
+            let items: Vec<Value> = (0..EVENTS_PER_BATCH)
+                .map(|i| {
+                    let n = b * EVENTS_PER_BATCH + i;
+                    let user = if n % GRANTED_ONE_IN == 0 {
+                        format!(
+                            "oidc:user{}@example.com",
+                            (n / GRANTED_ONE_IN) % ACTIVE_GRANTS
+                        )
+                    } else if n % 3 == 0 {
+                        format!("oidc:someone{}@example.com", n % 500)
+                    } else {
+                        "system:serviceaccount:kube-system:replicaset-controller".to_string()
+                    };
+                    event(n, &user, &at)
+                })
+                .collect();
+            serde_json::to_vec(&json!({
+                "kind": "EventList",
+                "apiVersion": "audit.k8s.io/v1",
+                "metadata": {},
+                "items": items
+            }))
+            .expect("a batch serialises")
+        })
+        .collect()
+}
+
+/// Events a second the webhook takes on one core, and each batch's answer time.
+pub async fn throughput(seconds: f64, out: Out<'_>) -> anyhow::Result<()> {
+    let w = world("audit", 0).await?;
+    seed(&w.dir.store(), &w.kube, ACTIVE_GRANTS, Utc::now(), |_| {
+        Utc::now() + chrono::Duration::hours(8)
+    })
+    .await?;
+    let pinned = std::process::Command::new("taskset")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let env = [
+        ("PROD_ACCESS_K8S_AUDIT_TOKEN", TOKEN),
+        ("TOKIO_WORKER_THREADS", "1"),
+    ];
+    let bot = Bot::start_with(&w.dir, w.port, &env, pinned).await?;
+    writeln!(
+        out,
+        "\n== session activity: POST /k8s/audit, {EVENTS_PER_BATCH}-event batches, {SENDERS} in flight, {ACTIVE_GRANTS} active grants, 1 event in {GRANTED_ONE_IN} theirs; bot {}",
+        if pinned {
+            "pinned to CPU 0 (taskset), 1 tokio worker"
+        } else {
+            "NOT pinned (no taskset), 1 tokio worker"
+        }
+    )?;
+    let bodies = std::sync::Arc::new(batches(64));
+    let http = reqwest::Client::new();
+    let url = bot.url("/k8s/audit");
+    let run_for = Duration::from_secs_f64(seconds.max(1.0));
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let (http, url, bodies) = (http.clone(), url.clone(), bodies.clone());
+        senders.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            let mut next = s;
+            while started.elapsed() < run_for {
+                let body = bodies[next % bodies.len()].clone();
+                next += SENDERS;
+                let sent = Instant::now();
+                let answer = http.post(&url).bearer_auth(TOKEN).body(body).send().await;
+                match answer {
+                    Ok(r) if r.status().is_success() => latencies.push(sent.elapsed()),
+                    _ => failed += 1,
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for sender in senders {
+        let (l, f) = sender.await?;
+        latencies.extend(l);
+        failed += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = latencies.len() * EVENTS_PER_BATCH;
+    writeln!(
+        out,
+        "accepted {events} events in {elapsed:.1}s: {:.0} events/s ({failed} batches failed); batch answer {}",
+        events as f64 / elapsed,
+        Stats::of(latencies).shown()
+    )?;
+    bot.stop().await
+}

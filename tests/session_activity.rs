@@ -460,3 +460,29 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
     let reply = next_activity_reply(&h, &grant).await;
     assert!(reply.ends_with(": 1 request: 1 get pods."), "{reply}");
 }
+
+#[tokio::test]
+async fn a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back() {
+    let mut h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    move_clock(&h, at);
+    h.send_audit(&[kube_call(ALICE_SUBJECT, "create", "pods/exec", at)
+        .in_ns("payments")
+        .named("api-7f9c")])
+        .await;
+    next_activity_reply(&h, &grant).await;
+    h.clock.advance(Duration::hours(1));
+    h.audit_saying(&grant, "expired").await;
+    // Stopped before the summary was due, started again after.
+    h.stop().await;
+    h.clock.advance(Duration::minutes(5));
+    h.restart().await;
+    let summary = next_activity_reply(&h, &grant).await;
+    assert!(
+        summary.contains(
+            "1 Kubernetes request while the access lasted: 1 *exec into payments/api-7f9c*."
+        ),
+        "{summary}"
+    );
+}

@@ -54,6 +54,46 @@ impl Window {
     }
 }
 
+/// What session activity keeps in memory: the index, and when each grant has something to post.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    pub(crate) index: ActivityIndex,
+    /// Grant id → when the reporter should look at it next (only grants with something coming).
+    due: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Wakes the reporter when something may have fallen due earlier than it sleeps.
+    pub(super) wake: tokio::sync::Notify,
+}
+
+impl Tracker {
+    /// The reporter looks at `grant` at `at` (or earlier, if it already would).
+    fn schedule(&self, grant: &str, at: DateTime<Utc>) {
+        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = due.entry(grant.to_string()).or_insert(at);
+        *slot = (*slot).min(at);
+        drop(due);
+        self.wake.notify_one();
+    }
+
+    /// Takes the grants due at `now`.
+    fn take_due(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        let ready: Vec<String> = due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(grant, _)| grant.clone())
+            .collect();
+        for grant in &ready {
+            due.remove(grant);
+        }
+        ready
+    }
+
+    fn next_due(&self) -> Option<DateTime<Utc>> {
+        let due = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        due.values().min().copied()
+    }
+}
+
 /// Kubernetes usernames → the windows of the grants bound to them.
 #[derive(Default)]
 pub(crate) struct ActivityIndex {
@@ -172,7 +212,7 @@ impl App {
     }
 
     pub(crate) fn activity_index(&self) -> &ActivityIndex {
-        &self.activity
+        &self.activity.index
     }
 
     /// The Kubernetes usernames `grant`'s subject acts as: the bound user, and the grant's
@@ -196,23 +236,31 @@ impl App {
         if !self.settings.session_activity {
             return;
         }
+        let now = self.now();
         if self
             .activity
-            .observe(grant, self.usernames(grant), self.now())
+            .index
+            .observe(grant, self.usernames(grant), now)
         {
-            self.activity_wake.notify_one();
+            let ended = grant.ended_at.unwrap_or(now);
+            self.activity.schedule(&grant.id, ended + SUMMARY_DELAY);
         }
     }
 
-    /// Fills the index with every active grant (at start-up, before the webhook is served).
+    /// Fills the index with every active grant, and has the reporter look at every grant with
+    /// something still to post (at start-up, before the webhook is served).
     pub async fn index_active_grants(&self) -> Result<usize, AppError> {
         let mut count = 0;
         for grant in self.adapters.store.open_grants().await? {
             if grant.state == GrantState::Active {
                 self.activity
+                    .index
                     .observe(&grant, self.usernames(&grant), self.now());
                 count += 1;
             }
+        }
+        for record in self.adapters.activity.unsummarised_activity().await? {
+            self.activity.schedule(&record.grant, self.now());
         }
         Ok(count)
     }
@@ -234,9 +282,8 @@ impl App {
                 requests,
             });
         }
-        let unposted = self.adapters.activity.record_activity(batch).await?;
-        if !unposted.is_empty() {
-            self.activity_wake.notify_one();
+        for (grant, due) in self.adapters.activity.record_activity(batch).await? {
+            self.activity.schedule(&grant, due);
         }
         Ok(())
     }
@@ -249,28 +296,29 @@ impl App {
     }
 
     /// Posts what is due (replies at most once a minute per grant, final summaries a minute
-    /// after the grant ended); when to look again.
-    pub async fn report_activity(&self) -> DateTime<Utc> {
+    /// after the grant ended); when something is due next.
+    pub async fn report_activity(&self) -> Option<DateTime<Utc>> {
         let now = self.now();
-        let mut next = now + Duration::hours(1);
-        let records = match self.adapters.activity.unsummarised_activity().await {
-            Ok(records) => records,
-            Err(e) => {
-                error!(error = %e, "cannot read session activity");
-                return now + REPORT_RETRY;
-            }
-        };
-        for record in records {
+        for grant in self.activity.take_due(now) {
+            let record = match self.adapters.activity.activity(&grant).await {
+                Ok(Some(record)) if !record.summarised => record,
+                Ok(_) => continue,
+                Err(e) => {
+                    error!(%grant, error = %e, "cannot read session activity; trying again");
+                    self.activity.schedule(&grant, now + REPORT_RETRY);
+                    continue;
+                }
+            };
             match self.report_one(&record, now).await {
-                Ok(Some(at)) => next = next.min(at),
+                Ok(Some(at)) => self.activity.schedule(&grant, at),
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(grant = %record.grant, error = %e, "cannot post session activity; trying again");
-                    next = next.min(now + REPORT_RETRY);
+                    warn!(%grant, error = %e, "cannot post session activity; trying again");
+                    self.activity.schedule(&grant, now + REPORT_RETRY);
                 }
             }
         }
-        next
+        self.activity.next_due()
     }
 
     /// Posts `record`'s due reply or summary; when it next has something due.
@@ -330,9 +378,15 @@ impl App {
 pub async fn run(app: Arc<App>) {
     loop {
         let next = app.report_activity().await;
+        let sleep = async {
+            match next {
+                Some(at) => app.clock().sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = app.clock().sleep_until(next) => {}
-            _ = app.activity_wake.notified() => {}
+            _ = sleep => {}
+            _ = app.activity.wake.notified() => {}
         }
     }
 }

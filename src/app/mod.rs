@@ -85,10 +85,8 @@ pub struct App {
     request_log: Mutex<RequestLog>,
     /// Actors' emails for the audit log, as Slack last gave them.
     emails: actors::EmailCache,
-    /// Which grant a Kubernetes username acts with, for session activity.
-    activity: activity::ActivityIndex,
-    /// Wakes the activity reporter when there is something new to post.
-    activity_wake: Notify,
+    /// Which grant a Kubernetes username acts with, and what is due to be posted of it.
+    activity: activity::Tracker,
     tasks: TaskTracker,
 }
 
@@ -164,8 +162,7 @@ impl App {
             missing_permissions: Mutex::new(None),
             request_log: Mutex::new(RequestLog::default()),
             emails: actors::EmailCache::default(),
-            activity: activity::ActivityIndex::default(),
-            activity_wake: Notify::new(),
+            activity: activity::Tracker::default(),
             tasks: TaskTracker::new(),
         }))
     }

@@ -85,8 +85,11 @@ pub struct GrantRequests {
 pub trait ActivityStore: Send + Sync {
     /// Adds a batch's requests to their grants' activity, and appends the notable ones to the
     /// audit log, in one write; durable when this returns. The grants now holding unposted
-    /// activity.
-    async fn record_activity(&self, batch: Vec<GrantRequests>) -> StoreResult<Vec<String>>;
+    /// activity, with when their next reply is due.
+    async fn record_activity(
+        &self,
+        batch: Vec<GrantRequests>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
     async fn activity(&self, grant: &str) -> StoreResult<Option<SessionActivity>>;
     /// The activity of grants whose final summary has not been posted yet.
     async fn unsummarised_activity(&self) -> StoreResult<Vec<SessionActivity>>;

@@ -69,7 +69,10 @@ impl SledStore {
 
 #[async_trait]
 impl ActivityStore for SledStore {
-    async fn record_activity(&self, batch: Vec<GrantRequests>) -> StoreResult<Vec<String>> {
+    async fn record_activity(
+        &self,
+        batch: Vec<GrantRequests>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -95,9 +98,9 @@ impl ActivityStore for SledStore {
                     continue;
                 }
                 save(activity, &record)?;
-                if !record.summarised {
+                if let Some(due) = record.reply_due() {
                     open.insert(grant.grant.as_bytes(), &[])?;
-                    unposted.push(grant.grant.clone());
+                    unposted.push((grant.grant.clone(), due));
                 }
             }
             Ok((append_in(entries, meta, &events)?, unposted))

@@ -219,6 +219,12 @@ impl Server {
                 session_activity: k8s_audit_token.is_some(),
             },
         )?;
+        if app.session_activity_enabled() {
+            // Before anything changes a grant or the webhook is served: a request of an active
+            // grant must never find it missing, and an end must find what it ends.
+            let indexed = app.index_active_grants().await?;
+            info!(grants = indexed, "session activity: active grants indexed");
+        }
         // Left-over effects run in the background, so start-up (and Slack) never wait on them.
         app.resume().await?;
         // A slow or unreachable API server must not hold up serving Slack; /readyz says "not run
@@ -244,9 +250,6 @@ impl Server {
             audit_tasks.push(tokio::spawn(sink.run()));
         }
         if app.session_activity_enabled() {
-            // Before serving: a request of an active grant must never find it missing.
-            let indexed = app.index_active_grants().await?;
-            info!(grants = indexed, "session activity: active grants indexed");
             audit_tasks.push(tokio::spawn(crate::app::report_activity_until_stopped(
                 Arc::clone(&app),
             )));

@@ -21,6 +21,8 @@ fn busy() -> SessionActivity {
             name: Some(name.into()),
             code: Some(200),
             uri: "/api/v1/namespaces/payments/pods".into(),
+            after_end: false,
+            impersonating: None,
         };
     activity.record(&request("1", "create", "pods", Some("exec"), "<!channel>"));
     activity.record(&request(
@@ -106,6 +108,8 @@ fn a_long_list_ends_with_how_many_more_requests_there_were() {
                 name: None,
                 code: Some(200),
                 uri: String::new(),
+                after_end: false,
+                impersonating: None,
             });
         }
     }
@@ -117,4 +121,33 @@ fn a_long_list_ends_with_how_many_more_requests_there_were() {
     );
     assert!(json.contains(": 15 requests: "), "{json}");
     assert!(json.contains(" and 3 more."), "{json}");
+}
+
+#[test]
+fn long_object_names_keep_a_reply_within_slacks_section_limit() {
+    let templates = Templates::new().unwrap();
+    let (_, grant) = grants().remove(0);
+    let mut activity = SessionActivity::new(&grant.id);
+    for i in 0..40 {
+        activity.record(&KubeRequest {
+            audit_id: i.to_string(),
+            stage: Stage::ResponseComplete,
+            at: super::tests::t0(),
+            verb: "delete".into(),
+            resource: Some("configmaps".into()),
+            subresource: None,
+            namespace: Some("payments".into()),
+            name: Some(format!("{i}-{}", "x".repeat(250))),
+            code: Some(200),
+            uri: String::new(),
+            after_end: false,
+            impersonating: None,
+        });
+    }
+    let message = templates
+        .activity(&grant, &activity.total.lines(12), true)
+        .unwrap();
+    valid("long names", &message);
+    let section = message.0["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(section.chars().count() <= 3000, "{}", section.len());
 }

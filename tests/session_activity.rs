@@ -198,7 +198,7 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
         2,
         "no reply after the grant ended"
     );
-    move_clock(&h, expiry + Duration::minutes(1));
+    move_clock(&h, expiry + Duration::minutes(3));
     let summary = next_activity_reply(&h, &grant).await;
     assert!(
         summary.contains(&format!("*Session summary* of grant `{grant}` (edit in `payments`): 27 Kubernetes requests while the access lasted: 2 *exec into payments/api-7f9c*")),
@@ -317,21 +317,22 @@ async fn an_impersonated_request_is_the_impersonated_users() {
         .named("api-7f9c")
         .event("ResponseComplete");
     event["impersonatedUser"] = json!({ "username": ALICE_SUBJECT });
-    let bob_as_nobody = {
+    let alice_as_nobody = {
         let mut e = kube_call(ALICE_SUBJECT, "get", "pods", at)
             .in_ns("payments")
             .event("ResponseComplete");
         e["impersonatedUser"] = json!({ "username": "oidc:nobody@example.com" });
         e
     };
-    let body = serde_json::to_vec(&event_list(vec![event, bob_as_nobody])).unwrap();
+    let body = serde_json::to_vec(&event_list(vec![event, alice_as_nobody])).unwrap();
     assert_eq!(
         h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body).await.0,
         200
     );
     let reply = next_activity_reply(&h, &grant).await;
+    // mallory acting as alice is alice's grant at work; alice acting as nobody is still alice.
     assert!(
-        reply.ends_with(": 1 request: 1 *delete pods/api-7f9c in payments*."),
+        reply.ends_with(": 2 requests: 1 *delete pods/api-7f9c in payments*, 1 *get pods in payments as oidc:nobody@example.com*."),
         "{reply}"
     );
 }
@@ -391,7 +392,7 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
         .await;
     assert_eq!(status, 400);
     let (status, why) = h
-        .post_audit_raw("?cluster=us", Some(K8S_AUDIT_TOKEN), good.clone())
+        .post_audit_raw("/us", Some(K8S_AUDIT_TOKEN), good.clone())
         .await;
     assert_eq!(status, 400);
     assert!(why.contains("unknown cluster `us`"), "{why}");
@@ -415,7 +416,7 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
 
     // The same batch with the token is taken.
     assert_eq!(
-        h.post_audit_raw("?cluster=default", Some(K8S_AUDIT_TOKEN), good)
+        h.post_audit_raw("/default", Some(K8S_AUDIT_TOKEN), good)
             .await
             .0,
         200
@@ -439,12 +440,12 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
     let (status, why) = h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body()).await;
     assert_eq!(status, 400);
     assert!(
-        why.contains("add ?cluster=<name> to the webhook URL (one of: eu, us)"),
+        why.contains("add the cluster to the webhook URL, as in …/k8s/audit/eu (one of: eu, us)"),
         "{why}"
     );
     // The eu apiserver's events are not the us grant's.
     assert_eq!(
-        h.post_audit_raw("?cluster=eu", Some(K8S_AUDIT_TOKEN), body())
+        h.post_audit_raw("/eu", Some(K8S_AUDIT_TOKEN), body())
             .await
             .0,
         200
@@ -452,7 +453,7 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
     assert_eq!(
-        h.post_audit_raw("?cluster=us", Some(K8S_AUDIT_TOKEN), body())
+        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN), body())
             .await
             .0,
         200
@@ -484,5 +485,83 @@ async fn a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back() {
             "1 Kubernetes request while the access lasted: 1 *exec into payments/api-7f9c*."
         ),
         "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_sent_again_is_counted_once_and_an_impersonating_holder_is_still_theirs() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    move_clock(&h, at);
+    let mut as_bob = kube_call(ALICE_SUBJECT, "patch", "deployments", at)
+        .in_ns("payments")
+        .named("api")
+        .event("ResponseComplete");
+    as_bob["impersonatedUser"] = json!({ "username": "oidc:bob@example.com" });
+    let body = serde_json::to_vec(&event_list(vec![as_bob])).unwrap();
+    for _ in 0..2 {
+        // The apiserver sends a batch again when it did not see the answer.
+        assert_eq!(
+            h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body.clone())
+                .await
+                .0,
+            200
+        );
+    }
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(
+        reply.ends_with(
+            ": 1 request: 1 *patch deployments/api in payments as oidc:bob@example.com*."
+        ),
+        "{reply}"
+    );
+    h.settle().await;
+    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    assert!(
+        status["text"]
+            .as_str()
+            .unwrap()
+            .contains("Kubernetes activity: 1 request"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_still_allowed_by_the_grants_binding_after_it_ended_is_called_out() {
+    let h = Harness::start().await;
+    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
+    let binding = format!("prod-access-{grant}");
+    let start = h.clock.now();
+    move_clock(&h, start + Duration::hours(1));
+    h.audit_saying(&grant, "expired").await;
+    let after = start + Duration::hours(1) + Duration::seconds(20);
+    move_clock(&h, after);
+    h.send_audit(&[
+        // The binding's removal had not reached this apiserver yet.
+        kube_call(ALICE_SUBJECT, "delete", "pods", after)
+            .in_ns("payments")
+            .named("api-1")
+            .allowed_by(&binding),
+        // Allowed by alice's own standing access: not the grant's.
+        kube_call(ALICE_SUBJECT, "get", "pods", after).in_ns("payments"),
+    ])
+    .await;
+    move_clock(&h, start + Duration::hours(1) + Duration::minutes(3));
+    let summary = next_activity_reply(&h, &grant).await;
+    assert!(
+        summary.contains(": 1 Kubernetes request while the access lasted: 1 *after the access ended, still allowed: delete pods api-1 in payments*."),
+        "{summary}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_token_even_a_huge_body_is_refused_before_it_is_read() {
+    let h = Harness::start().await;
+    let huge = vec![b' '; prod_access::http::k8s_audit::MAX_AUDIT_BODY_BYTES + 1];
+    assert_eq!(h.post_audit_raw("", None, huge.clone()).await.0, 401);
+    assert_eq!(
+        h.post_audit_raw("/default", Some("wrong"), huge).await.0,
+        401
     );
 }

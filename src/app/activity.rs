@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{error, info, warn};
 
 use super::{App, AppError};
+use crate::chat::{ChatError, Message};
 use crate::domain::activity::{KubeRequest, SessionActivity, Tally, summary_event};
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState, Scope};
@@ -21,13 +22,15 @@ const CLOCK_SKEW: Duration = Duration::seconds(5);
 /// How long after a grant ends its subject's requests are still matched: the apiserver sends
 /// its audit events in batches, up to 30 s late by default.
 const LATE_EVENTS: Duration = Duration::minutes(10);
-/// The final summary waits this long after the grant ends, so the apiserver's last batch of
-/// the session is in it.
-pub const SUMMARY_DELAY: Duration = Duration::minutes(1);
+/// The final summary waits this long after the grant ends, so the apiserver's last batches of
+/// the session (30 s apart by default, and retried with backoff) are in it.
+pub const SUMMARY_DELAY: Duration = Duration::minutes(3);
 /// How many kinds of request a reply lists; the rest are counted.
 const LINES_PER_REPLY: usize = 12;
 /// After a failed post or store read, the reporter tries again this much later.
 const REPORT_RETRY: Duration = Duration::seconds(30);
+/// A reply that failed this many times in a row (about 5 minutes) is given up.
+const MAX_POST_ATTEMPTS: u32 = 10;
 
 /// Where and when one grant's subject acts with it.
 #[derive(Debug, Clone)]
@@ -62,9 +65,23 @@ pub(crate) struct Tracker {
     due: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
     /// Wakes the reporter when something may have fallen due earlier than it sleeps.
     pub(super) wake: tokio::sync::Notify,
+    /// Failed posts in a row, by grant.
+    failures: std::sync::Mutex<HashMap<String, u32>>,
 }
 
 impl Tracker {
+    /// Counts a failed post of `grant` (`failed`), or forgets its failures; how many there are.
+    fn attempts(&self, grant: &str, failed: bool) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if !failed {
+            failures.remove(grant);
+            return 0;
+        }
+        let count = failures.entry(grant.to_string()).or_default();
+        *count += 1;
+        *count
+    }
+
     /// The reporter looks at `grant` at `at` (or earlier, if it already would).
     fn schedule(&self, grant: &str, at: DateTime<Utc>) {
         let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
@@ -94,6 +111,13 @@ impl Tracker {
     }
 }
 
+/// The grant a request was made with.
+pub(crate) struct Found {
+    pub(crate) grant: String,
+    /// After the grant ended, allowed by its binding all the same.
+    pub(crate) after_end: bool,
+}
+
 /// Kubernetes usernames → the windows of the grants bound to them.
 #[derive(Default)]
 pub(crate) struct ActivityIndex {
@@ -108,22 +132,37 @@ struct IndexInner {
 }
 
 impl ActivityIndex {
-    /// The grant `username` made a request with at `at` in `cluster`, if any.
+    /// The grant `username` made a request with at `at` in `cluster`, if any: one whose
+    /// window holds `at`, or one that had ended whose own binding still allowed the request
+    /// (`allowed_by`, the apiserver's `authorization.k8s.io/reason`).
     pub(crate) fn grant_for(
         &self,
         cluster: &str,
         username: &str,
         at: DateTime<Utc>,
         namespace: Option<&str>,
-    ) -> Option<String> {
+        allowed_by: Option<&str>,
+    ) -> Option<Found> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner
-            .by_user
-            .get(username)?
-            .iter()
-            .filter(|w| w.cluster == cluster && w.covers(at))
+        let windows = inner.by_user.get(username)?;
+        let mine = windows.iter().filter(|w| w.cluster == cluster);
+        if let Some(w) = mine
+            .clone()
+            .filter(|w| w.covers(at))
             .max_by_key(|w| (w.fit(namespace), std::cmp::Reverse(w.from)))
-            .map(|w| w.grant.clone())
+        {
+            return Some(Found {
+                grant: w.grant.clone(),
+                after_end: false,
+            });
+        }
+        let reason = allowed_by?;
+        mine.filter(|w| at > w.until && at <= w.until + LATE_EVENTS)
+            .find(|w| reason.contains(&format!("\"prod-access-{}", w.grant)))
+            .map(|w| Found {
+                grant: w.grant.clone(),
+                after_end: true,
+            })
     }
 
     /// Brings the index in line with `grant` as just stored; true when a matched grant ended.
@@ -194,7 +233,8 @@ impl App {
         self.settings.session_activity
     }
 
-    /// The cluster whose apiserver calls the webhook: `named` (`?cluster=`), or the only one.
+    /// The cluster whose apiserver calls the webhook: `named` (`/k8s/audit/<cluster>`), or the
+    /// only one.
     pub(crate) fn cluster_of_audit_webhook(&self, named: Option<&str>) -> Result<String, String> {
         let clusters = self.cluster_names();
         match named {
@@ -205,7 +245,8 @@ impl App {
             )),
             None if clusters.len() == 1 => Ok(clusters[0].clone()),
             None => Err(format!(
-                "several clusters are configured: add ?cluster=<name> to the webhook URL (one of: {})",
+                "several clusters are configured: add the cluster to the webhook URL, as in …/k8s/audit/{} (one of: {})",
+                clusters[0],
                 clusters.join(", ")
             )),
         }
@@ -295,8 +336,8 @@ impl App {
         Ok(self.adapters.activity.activity(grant).await?)
     }
 
-    /// Posts what is due (replies at most once a minute per grant, final summaries a minute
-    /// after the grant ended); when something is due next.
+    /// Posts what is due (replies at most once a minute per grant, final summaries
+    /// `SUMMARY_DELAY` after the grant ended); when something is due next.
     pub async fn report_activity(&self) -> Option<DateTime<Utc>> {
         let now = self.now();
         for grant in self.activity.take_due(now) {
@@ -330,20 +371,20 @@ impl App {
         let Some(grant) = self.adapters.store.get(&record.grant).await? else {
             return Ok(None);
         };
-        let ended = grant
-            .state
-            .is_final()
-            .then(|| grant.ended_at.unwrap_or(now));
+        let ended = grant.state.is_final().then(|| {
+            grant
+                .ended_at
+                .or(grant.expires_at)
+                .unwrap_or(grant.requested_at)
+        });
         if let Some(ended) = ended {
             let summary_at = ended + SUMMARY_DELAY;
             if now < summary_at {
                 return Ok(Some(summary_at));
             }
-            if let Some(at) = &grant.approval_message {
-                let lines = record.total.lines(LINES_PER_REPLY);
-                let message = self.templates.activity(&grant, &lines, true)?;
-                self.adapters.chat.reply_in_thread(at, &message).await?;
-            }
+            let lines = record.total.lines(LINES_PER_REPLY);
+            self.post_in_thread(&grant, self.templates.activity(&grant, &lines, true)?)
+                .await?;
             let about = AuditEvent::about(&grant, AuditKind::SessionSummary, None, now);
             let summary = summary_event(&about, &record.total, now);
             self.adapters
@@ -356,11 +397,9 @@ impl App {
         match record.reply_due() {
             Some(due) if due <= now => {
                 let posted: Tally = record.unposted.clone();
-                if let Some(at) = &grant.approval_message {
-                    let lines = posted.lines(LINES_PER_REPLY);
-                    let message = self.templates.activity(&grant, &lines, false)?;
-                    self.adapters.chat.reply_in_thread(at, &message).await?;
-                }
+                let lines = posted.lines(LINES_PER_REPLY);
+                self.post_in_thread(&grant, self.templates.activity(&grant, &lines, false)?)
+                    .await?;
                 self.adapters
                     .activity
                     .activity_replied(&grant.id, &posted, now)
@@ -371,6 +410,32 @@ impl App {
             Some(due) => Ok(Some(due)),
             None => Ok(None),
         }
+    }
+
+    /// Replies under the grant's approval message. A post the platform refuses (the channel
+    /// archived, the message deleted), or one that failed `MAX_POST_ATTEMPTS` times, is given
+    /// up so the activity is still recorded as said; the store and the audit log keep it.
+    async fn post_in_thread(&self, grant: &Grant, message: Message) -> anyhow::Result<()> {
+        let Some(at) = &grant.approval_message else {
+            return Ok(());
+        };
+        let failed = match self.adapters.chat.reply_in_thread(at, &message).await {
+            Ok(()) => {
+                self.activity.attempts(&grant.id, false);
+                return Ok(());
+            }
+            Err(ChatError::Refused(why)) => {
+                warn!(grant = %grant.id, %why, "the chat platform refused a session activity reply; it stays in the store and the audit log");
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if self.activity.attempts(&grant.id, true) >= MAX_POST_ATTEMPTS {
+            warn!(grant = %grant.id, error = %failed, "giving up a session activity reply; it stays in the store and the audit log");
+            self.activity.attempts(&grant.id, false);
+            return Ok(());
+        }
+        Err(failed.into())
     }
 }
 

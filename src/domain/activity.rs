@@ -47,6 +47,11 @@ pub struct KubeRequest {
     pub code: Option<u16>,
     /// The request path, for requests that are not about a resource (`/version`, `/healthz`).
     pub uri: String,
+    /// Made after the grant ended, and still allowed by the grant's own binding (its removal
+    /// had not reached the apiserver yet).
+    pub after_end: bool,
+    /// The grant's subject made it impersonating this user.
+    pub impersonating: Option<String>,
 }
 
 /// Actions kept one by one, not only counted.
@@ -62,6 +67,10 @@ pub enum Notable {
     WorkloadChange,
     /// Any request the apiserver refused with 403: the subject tried beyond what it may do.
     Forbidden,
+    /// Allowed by the grant's binding after the grant ended.
+    AfterEnd,
+    /// Made impersonating another user.
+    Impersonation,
 }
 
 const WORKLOADS: &[&str] = &[
@@ -76,20 +85,31 @@ const WORKLOADS: &[&str] = &[
 ];
 
 impl KubeRequest {
-    /// What the request did: `get pods`, `create pods/exec`, `get /version`.
+    /// What the request did: `get pods`, `create pods/exec`, `get /version`, `get /apis/apps`.
     pub fn action(&self) -> String {
         match (&self.resource, &self.subresource) {
             (Some(resource), Some(sub)) => format!("{} {resource}/{sub}", self.verb),
             (Some(resource), None) => format!("{} {resource}", self.verb),
-            (None, _) => format!("{} {}", self.verb, path_only(&self.uri)),
+            (None, _) => format!("{} {}", self.verb, path_bucket(&self.uri)),
         }
     }
 
     /// Why it is kept individually, if it is.
     pub fn notable(&self) -> Option<Notable> {
+        if self.after_end {
+            return Some(Notable::AfterEnd);
+        }
         if self.code == Some(403) {
             return Some(Notable::Forbidden);
         }
+        let by_kind = self.notable_kind();
+        match (by_kind, &self.impersonating) {
+            (None, Some(_)) => Some(Notable::Impersonation),
+            (kind, _) => kind,
+        }
+    }
+
+    fn notable_kind(&self) -> Option<Notable> {
         let resource = self.resource.as_deref()?;
         match (resource, self.subresource.as_deref(), self.verb.as_str()) {
             ("pods", Some("exec"), _) => Some(Notable::Exec),
@@ -117,6 +137,14 @@ impl KubeRequest {
 
     /// The line a notable action gets in posts and in the audit log.
     pub fn phrase(&self, notable: Notable) -> String {
+        let said = self.phrase_of(notable);
+        match &self.impersonating {
+            Some(user) => format!("{said} as {user}"),
+            None => said,
+        }
+    }
+
+    fn phrase_of(&self, notable: Notable) -> String {
         let pod = || match (&self.namespace, &self.name) {
             (Some(ns), Some(name)) => format!("{ns}/{name}"),
             (_, Some(name)) => name.clone(),
@@ -134,6 +162,18 @@ impl KubeRequest {
                 Some(_) => format!("refused (403): {} {}", self.action(), self.target_place()),
                 None => format!("refused (403): {}", self.action()),
             },
+            Notable::AfterEnd => match &self.resource {
+                Some(_) => format!(
+                    "after the access ended, still allowed: {} {}",
+                    self.action(),
+                    self.target_place()
+                ),
+                None => format!("after the access ended, still allowed: {}", self.action()),
+            },
+            Notable::Impersonation => match &self.resource {
+                Some(_) => format!("{} {}", self.action(), self.target_place()),
+                None => self.action(),
+            },
         }
     }
 
@@ -147,8 +187,12 @@ impl KubeRequest {
     }
 }
 
-fn path_only(uri: &str) -> &str {
-    uri.split('?').next().unwrap_or(uri)
+/// A path's first two segments (`/apis/metrics.k8s.io`, `/version`): discovery and
+/// non-resource URLs are many, and each would otherwise be its own count.
+fn path_bucket(uri: &str) -> String {
+    let path = uri.split('?').next().unwrap_or(uri);
+    let kept: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
+    format!("/{}", kept.join("/"))
 }
 
 /// One notable action, as kept.
@@ -178,13 +222,20 @@ pub struct Tally {
 
 /// Notable actions kept per grant (and per reply); more are counted only.
 pub const MAX_NOTABLE: usize = 500;
+/// Kinds of request counted apart; the rest are counted together as `OTHER_ACTIONS`.
+pub const MAX_ACTIONS: usize = 200;
+const OTHER_ACTIONS: &str = "other requests";
 /// Long-running requests remembered as begun, so their completion is not counted again.
 const MAX_OPEN_STREAMS: usize = 256;
 
 impl Tally {
     fn add(&mut self, request: &KubeRequest, notable: Option<&NotableAction>) {
         self.requests += 1;
-        *self.by_action.entry(request.action()).or_default() += 1;
+        let mut action = request.action();
+        if self.by_action.len() >= MAX_ACTIONS && !self.by_action.contains_key(&action) {
+            action = OTHER_ACTIONS.into();
+        }
+        *self.by_action.entry(action).or_default() += 1;
         if let Some(action) = notable {
             if self.notable.len() < MAX_NOTABLE {
                 self.notable.push(action.clone());
@@ -349,6 +400,11 @@ impl SessionActivity {
         self.first_at = Some(self.first_at.map_or(request.at, |t| t.min(request.at)));
         self.last_at = Some(self.last_at.map_or(request.at, |t| t.max(request.at)));
         notable
+    }
+
+    /// Long-running requests begun and not yet seen to complete.
+    pub fn open_stream_count(&self) -> usize {
+        self.open_streams.len()
     }
 
     /// When the unposted activity may be posted: at once if no reply went out in the last

@@ -22,6 +22,8 @@ fn request(id: &str, verb: &str, resource: &str, namespace: Option<&str>) -> Kub
         name: None,
         code: Some(200),
         uri: "/api/v1/whatever?limit=500".into(),
+        after_end: false,
+        impersonating: None,
     }
 }
 
@@ -293,4 +295,44 @@ fn audit_events_carry_the_action_and_its_audit_id() {
         summary.detail.as_deref(),
         Some("2 Kubernetes requests: 1 exec into payments/api, 1 get pods")
     );
+}
+
+#[test]
+fn after_the_end_and_impersonation_are_notable_and_said() {
+    let mut late = named(request("1", "get", "pods", Some("payments")), "api");
+    late.after_end = true;
+    assert_eq!(late.notable(), Some(Notable::AfterEnd));
+    assert_eq!(
+        late.phrase(Notable::AfterEnd),
+        "after the access ended, still allowed: get pods api in payments"
+    );
+    let mut as_bob = request("2", "list", "pods", Some("payments"));
+    as_bob.impersonating = Some("oidc:bob@example.com".into());
+    assert_eq!(as_bob.notable(), Some(Notable::Impersonation));
+    assert_eq!(
+        as_bob.phrase(Notable::Impersonation),
+        "list pods in payments as oidc:bob@example.com"
+    );
+    let mut exec_as_bob = named(request("3", "create", "pods/exec", Some("payments")), "api");
+    exec_as_bob.impersonating = Some("oidc:bob@example.com".into());
+    assert_eq!(exec_as_bob.notable(), Some(Notable::Exec));
+    assert_eq!(
+        exec_as_bob.phrase(Notable::Exec),
+        "exec into payments/api as oidc:bob@example.com"
+    );
+}
+
+#[test]
+fn paths_are_counted_by_their_first_two_segments_and_kinds_are_capped() {
+    let mut discovery = request("1", "get", "", None);
+    discovery.uri = "/apis/metrics.k8s.io/v1beta1?timeout=32s".into();
+    assert_eq!(discovery.action(), "get /apis/metrics.k8s.io");
+    let mut activity = SessionActivity::new("g1");
+    for i in 0..(MAX_ACTIONS + 50) {
+        let mut r = request(&i.to_string(), "get", "", None);
+        r.uri = format!("/apis/group{i}.example.com/v1");
+        activity.record(&r);
+    }
+    assert_eq!(activity.total.by_action.len(), MAX_ACTIONS + 1);
+    assert_eq!(activity.total.by_action.get("other requests"), Some(&50));
 }

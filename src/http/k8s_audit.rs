@@ -4,17 +4,21 @@
 //! answered only once its activity is durable, so the apiserver sends a failed batch again.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::{error, warn};
 
@@ -24,23 +28,76 @@ use crate::domain::activity::{KubeRequest, Stage};
 /// The apiserver caps a batch at 10 MiB when `--audit-webhook-truncate-enabled` is set;
 /// anything larger is refused with 413.
 pub const MAX_AUDIT_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Batches read at once: each may hold up to `MAX_AUDIT_BODY_BYTES` in memory.
+const BATCHES_AT_ONCE: usize = 4;
+/// Batches remembered as stored, so one the apiserver sends again (its answer was lost) is
+/// not counted twice.
+const REMEMBERED_BATCHES: usize = 4096;
 
-/// The bearer token the apiserver's webhook kubeconfig presents.
-#[derive(Clone)]
-struct WebhookToken(Arc<String>);
-
-pub fn router(token: String) -> Router<Arc<App>> {
-    Router::new()
-        .route("/k8s/audit", post(receive))
-        .layer(Extension(WebhookToken(Arc::new(token))))
-        .layer(DefaultBodyLimit::max(MAX_AUDIT_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_AUDIT_BODY_BYTES))
+/// The bearer token the apiserver's webhook kubeconfig presents, and what limits the calls.
+struct Webhook {
+    token: String,
+    reading: Semaphore,
+    stored: Mutex<RecentBatches>,
 }
 
-#[derive(Deserialize)]
-struct Target {
-    /// Which configured cluster's apiserver sends: needed when there are several.
-    cluster: Option<String>,
+#[derive(Default)]
+struct RecentBatches {
+    order: VecDeque<[u8; 32]>,
+    known: HashSet<[u8; 32]>,
+}
+
+impl RecentBatches {
+    fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.known.contains(digest)
+    }
+
+    fn remember(&mut self, digest: [u8; 32]) {
+        if self.known.insert(digest) {
+            self.order.push_back(digest);
+        }
+        while self.order.len() > REMEMBERED_BATCHES {
+            if let Some(old) = self.order.pop_front() {
+                self.known.remove(&old);
+            }
+        }
+    }
+}
+
+/// `POST /k8s/audit` (one cluster) and `POST /k8s/audit/<cluster>` (several: the apiserver's
+/// webhook client drops a query string, so the cluster is in the path).
+pub fn router(token: String) -> Router<Arc<App>> {
+    let webhook = Arc::new(Webhook {
+        token,
+        reading: Semaphore::new(BATCHES_AT_ONCE),
+        stored: Mutex::new(RecentBatches::default()),
+    });
+    Router::new()
+        .route("/k8s/audit", post(receive_default))
+        .route("/k8s/audit/{cluster}", post(receive_for))
+        .layer(DefaultBodyLimit::max(MAX_AUDIT_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_AUDIT_BODY_BYTES))
+        // Outermost: nobody without the token makes the bot read a body.
+        .layer(middleware::from_fn(authorise))
+        .layer(Extension(webhook))
+}
+
+/// Refuses a call without the token before its body is read, and lets only a few bodies be
+/// read at once.
+async fn authorise(
+    Extension(webhook): Extension<Arc<Webhook>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !authorised(request.headers(), &webhook.token) {
+        warn!("audit webhook call without the right bearer token refused");
+        return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
+            .into_response();
+    }
+    let Ok(_permit) = webhook.reading.acquire().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    };
+    next.run(request).await
 }
 
 #[derive(Deserialize)]
@@ -76,6 +133,15 @@ struct AuditEvent<'a> {
     request_received: Option<DateTime<Utc>>,
     #[serde(rename = "stageTimestamp", default)]
     stage_timestamp: Option<DateTime<Utc>>,
+    #[serde(default, borrow)]
+    annotations: Option<Annotations<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Annotations<'a> {
+    /// `RBAC: allowed by RoleBinding "prod-access-x7k2/payments" of ClusterRole "edit" to User …`
+    #[serde(rename = "authorization.k8s.io/reason", default, borrow)]
+    reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -115,20 +181,32 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Answer {
     (status, why.into() + "\n")
 }
 
-async fn receive(
+async fn receive_default(
     State(app): State<Arc<App>>,
-    Extension(WebhookToken(token)): Extension<WebhookToken>,
-    Query(target): Query<Target>,
-    headers: HeaderMap,
+    Extension(webhook): Extension<Arc<Webhook>>,
     body: Bytes,
-) -> Answer {
-    if !authorised(&headers, &token) {
-        warn!("audit webhook call without the right bearer token refused");
-        return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    }
-    let cluster = match app.cluster_of_audit_webhook(target.cluster.as_deref()) {
+) -> Response {
+    receive(app, &webhook, None, body).await
+}
+
+async fn receive_for(
+    State(app): State<Arc<App>>,
+    Extension(webhook): Extension<Arc<Webhook>>,
+    Path(cluster): Path<String>,
+    body: Bytes,
+) -> Response {
+    receive(app, &webhook, Some(cluster), body).await
+}
+
+async fn receive(
+    app: Arc<App>,
+    webhook: &Webhook,
+    cluster: Option<String>,
+    body: Bytes,
+) -> Response {
+    let cluster = match app.cluster_of_audit_webhook(cluster.as_deref()) {
         Ok(cluster) => cluster,
-        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why).into_response(),
     };
     let list: EventList = match serde_json::from_slice(&body) {
         Ok(list) => list,
@@ -136,7 +214,8 @@ async fn receive(
             return refuse(
                 StatusCode::BAD_REQUEST,
                 format!("not an audit.k8s.io/v1 EventList: {e}"),
-            );
+            )
+            .into_response();
         }
     };
     if list.kind != "EventList" || list.api_version != "audit.k8s.io/v1" {
@@ -146,20 +225,48 @@ async fn receive(
                 "expected kind EventList of apiVersion audit.k8s.io/v1, got {} of {}",
                 list.kind, list.api_version
             ),
-        );
+        )
+        .into_response();
     }
     let by_grant = match_to_grants(&app, &cluster, &list.items);
     if by_grant.is_empty() {
-        return (StatusCode::OK, String::new());
+        return StatusCode::OK.into_response();
+    }
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(cluster.as_bytes())
+        .chain_update(&body)
+        .finalize()
+        .into();
+    let seen = |w: &Webhook| {
+        w.stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&digest)
+    };
+    if seen(webhook) {
+        return StatusCode::OK.into_response();
     }
     match app.record_activity(by_grant).await {
-        Ok(()) => (StatusCode::OK, String::new()),
+        Ok(()) => {
+            webhook
+                .stored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remember(digest);
+            StatusCode::OK.into_response()
+        }
         Err(e) => {
             error!(error = %e, "cannot store session activity; the apiserver will send it again");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
+            // 500 with Retry-After: the apiserver's webhook client retries those.
+            let mut answer = refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "cannot store the activity now",
             )
+            .into_response();
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            answer
         }
     }
 }
@@ -173,23 +280,33 @@ fn match_to_grants(
     let index = app.activity_index();
     let mut by_grant: BTreeMap<String, Vec<KubeRequest>> = BTreeMap::new();
     for event in items {
-        // With impersonation, RBAC decides for the impersonated user: that is who acts.
-        let user = event.impersonated_user.as_ref().unwrap_or(&event.user);
-        let Some(username) = user.username.as_deref() else {
-            continue;
-        };
         let Some(at) = event.request_received.or(event.stage_timestamp) else {
             continue;
         };
         let object = event.object_ref.as_ref();
         let namespace = object.and_then(|o| o.namespace.as_deref());
-        let Some(grant) = index.grant_for(cluster, username, at, namespace) else {
+        let allowed_by = event.annotations.as_ref().and_then(|a| a.reason.as_deref());
+        let impersonated = event
+            .impersonated_user
+            .as_ref()
+            .and_then(|u| u.username.as_deref());
+        let real = event.user.username.as_deref();
+        // With impersonation RBAC decides for the impersonated user, so that is looked up
+        // first; a grant holder impersonating someone else is still theirs.
+        let found = impersonated
+            .and_then(|user| index.grant_for(cluster, user, at, namespace, allowed_by))
+            .map(|found| (found, None))
+            .or_else(|| {
+                let found = index.grant_for(cluster, real?, at, namespace, allowed_by)?;
+                Some((found, impersonated.map(str::to_string)))
+            });
+        let Some((found, impersonating)) = found else {
             continue;
         };
         let Some(stage) = Stage::parse(&event.stage) else {
             continue;
         };
-        by_grant.entry(grant).or_default().push(KubeRequest {
+        by_grant.entry(found.grant).or_default().push(KubeRequest {
             audit_id: event.audit_id.to_string(),
             stage,
             at,
@@ -200,6 +317,8 @@ fn match_to_grants(
             name: object.and_then(|o| owned(&o.name)),
             code: event.response_status.as_ref().and_then(|s| s.code),
             uri: event.request_uri.to_string(),
+            after_end: found.after_end,
+            impersonating,
         });
     }
     by_grant

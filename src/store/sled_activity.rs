@@ -88,13 +88,13 @@ impl ActivityStore for SledStore {
             for grant in &batch {
                 let mut record = load(activity, &grant.grant)?
                     .unwrap_or_else(|| SessionActivity::new(&grant.grant));
-                let before = record.total.requests;
+                let before = (record.total.requests, record.open_stream_count());
                 for request in &grant.requests {
                     if let Some(action) = record.record(request) {
                         events.push(notable_event(&grant.about, &action));
                     }
                 }
-                if record.total.requests == before {
+                if (record.total.requests, record.open_stream_count()) == before {
                     continue;
                 }
                 save(activity, &record)?;

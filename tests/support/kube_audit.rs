@@ -26,6 +26,8 @@ pub struct KubeCall {
     pub code: u16,
     pub at: DateTime<Utc>,
     pub audit_id: String,
+    /// The RoleBinding (`name/namespace`) RBAC allowed it by, as its audit annotation says.
+    pub allowed_by: Option<String>,
 }
 
 /// `user` did `verb` on `resource` (`pods`, `pods/exec`) at `at`, answered 200.
@@ -42,6 +44,7 @@ pub fn kube_call(user: &str, verb: &str, resource: &str, at: DateTime<Utc>) -> K
             "5c0a6f3e-2b1d-4c7e-9f00-{:012x}",
             NEXT_ID.fetch_add(1, Ordering::Relaxed)
         ),
+        allowed_by: None,
     }
 }
 
@@ -53,6 +56,13 @@ impl KubeCall {
 
     pub fn named(mut self, name: &str) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Allowed by the RoleBinding `binding` in the call's namespace.
+    pub fn allowed_by(mut self, binding: &str) -> Self {
+        let ns = self.namespace.clone().unwrap_or_default();
+        self.allowed_by = Some(format!("{binding}/{ns}"));
         self
     }
 
@@ -147,10 +157,20 @@ impl KubeCall {
             } else {
                 json!({ "metadata": {}, "code": self.code })
             };
-            let decision = if self.code == 403 { "forbid" } else { "allow" };
+            let (decision, reason) = match (&self.allowed_by, self.code) {
+                (_, 403) => ("forbid", String::new()),
+                (Some(binding), _) => (
+                    "allow",
+                    format!("RBAC: allowed by RoleBinding \"{binding}\" of ClusterRole \"edit\" to User \"{}\"", self.user),
+                ),
+                (None, _) => (
+                    "allow",
+                    "RBAC: allowed by ClusterRoleBinding \"engineering-view\" of ClusterRole \"view\" to Group \"oidc:engineering\"".to_string(),
+                ),
+            };
             event["annotations"] = json!({
                 "authorization.k8s.io/decision": decision,
-                "authorization.k8s.io/reason": "RBAC: allowed by RoleBinding"
+                "authorization.k8s.io/reason": reason
             });
         }
         event

@@ -56,8 +56,8 @@ fn event(n: usize, user: &str, at: &str) -> Value {
     })
 }
 
-/// `count` batches, each with a different mix of users.
-fn batches(count: usize) -> Vec<Vec<u8>> {
+/// The `items` of `count` batches, each with a different mix of users, as JSON arrays.
+fn batch_items(count: usize) -> Vec<Vec<u8>> {
     let at = (Utc::now() + chrono::Duration::seconds(1))
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string();
@@ -79,15 +79,21 @@ fn batches(count: usize) -> Vec<Vec<u8>> {
                     event(n, &user, &at)
                 })
                 .collect();
-            serde_json::to_vec(&json!({
-                "kind": "EventList",
-                "apiVersion": "audit.k8s.io/v1",
-                "metadata": {},
-                "items": items
-            }))
-            .expect("a batch serialises")
+            serde_json::to_vec(&items).expect("a batch serialises")
         })
         .collect()
+}
+
+/// Batch `n` as sent: every body differs (the bot counts a body it has already stored once).
+fn body(n: usize, items: &[u8]) -> Vec<u8> {
+    let head = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{"resourceVersion":"{n}"}},"items":"#
+    );
+    let mut body = Vec::with_capacity(head.len() + items.len() + 1);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(items);
+    body.push(b'}');
+    body
 }
 
 /// Events a second the webhook takes on one core, and each batch's answer time.
@@ -115,7 +121,7 @@ pub async fn throughput(seconds: f64, out: Out<'_>) -> anyhow::Result<()> {
             "NOT pinned (no taskset), 1 tokio worker"
         }
     )?;
-    let bodies = std::sync::Arc::new(batches(64));
+    let bodies = std::sync::Arc::new(batch_items(64));
     let http = reqwest::Client::new();
     let url = bot.url("/k8s/audit");
     let run_for = Duration::from_secs_f64(seconds.max(1.0));
@@ -128,7 +134,7 @@ pub async fn throughput(seconds: f64, out: Out<'_>) -> anyhow::Result<()> {
             let mut failed = 0usize;
             let mut next = s;
             while started.elapsed() < run_for {
-                let body = bodies[next % bodies.len()].clone();
+                let body = body(next, &bodies[next % bodies.len()]);
                 next += SENDERS;
                 let sent = Instant::now();
                 let answer = http.post(&url).bearer_auth(TOKEN).body(body).send().await;

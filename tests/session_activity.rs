@@ -565,3 +565,16 @@ async fn without_the_token_even_a_huge_body_is_refused_before_it_is_read() {
         401
     );
 }
+
+#[tokio::test]
+async fn the_webhooks_token_guards_only_the_webhook() {
+    let h = Harness::start().await;
+    let other = reqwest::Client::new()
+        .post(h.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 404);
+    let health = reqwest::get(h.url("/healthz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

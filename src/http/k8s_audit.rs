@@ -75,11 +75,12 @@ pub fn router(token: String) -> Router<Arc<App>> {
     Router::new()
         .route("/k8s/audit", post(receive_default))
         .route("/k8s/audit/{cluster}", post(receive_for))
-        .layer(DefaultBodyLimit::max(MAX_AUDIT_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_AUDIT_BODY_BYTES))
+        // Route layers only: the rest of the bot's routes (and its 404) are not the webhook's.
+        .route_layer(DefaultBodyLimit::max(MAX_AUDIT_BODY_BYTES))
+        .route_layer(RequestBodyLimitLayer::new(MAX_AUDIT_BODY_BYTES))
         // Outermost: nobody without the token makes the bot read a body.
-        .layer(middleware::from_fn(authorise))
-        .layer(Extension(webhook))
+        .route_layer(middleware::from_fn(authorise))
+        .route_layer(Extension(webhook))
 }
 
 /// Refuses a call without the token before its body is read, and lets only a few bodies be

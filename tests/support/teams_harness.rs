@@ -116,6 +116,7 @@ impl TeamsHarness {
         let secrets = Secrets {
             teams_app_password: Some(TEAMS_APP_PASSWORD.into()),
             audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
+            k8s_audit_token: Some(super::K8S_AUDIT_TOKEN.into()),
             ..Secrets::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,6 +3,7 @@
 //! accelerated clock and printing what each person and system sees. It uses a temporary store
 //! and sends nothing beyond loopback.
 
+mod activity;
 mod transcript;
 mod workspace;
 
@@ -98,6 +99,7 @@ pub async fn run(speed: f64, out: &mut (dyn std::io::Write + Send)) -> anyhow::R
     let secrets = Secrets {
         slack_bot_token: Some(workspace::BOT_TOKEN.into()),
         slack_signing_secret: Some(workspace::SIGNING_SECRET.into()),
+        k8s_audit_token: Some(activity::TOKEN.into()),
         ..Secrets::default()
     };
     let cluster: Arc<dyn Cluster> = Arc::new(KubeCluster::new(kube.client()));
@@ -151,7 +153,22 @@ async fn play(
     let granted = workspace.next_dm("the confirmation", ALICE).await?;
     t.posted("DM to alice", &granted.text, "")?;
 
-    t.section("3. time passes: a reminder, then the access expires on its own")?;
+    t.section("3. alice works; the cluster's audit webhook tells the bot what she does")?;
+    let subject = created["subjects"][0]["name"].as_str().unwrap_or_default();
+    t.says(
+        "alice",
+        "kubectl get/logs/exec/delete in payments (11 requests)",
+    )?;
+    workspace
+        .audit_webhook(&activity::batch(subject, clock.now()))
+        .await?;
+    t.event("Kubernetes: the apiserver posts a batch of 22 audit events to /k8s/audit")?;
+    let said = workspace
+        .next_reply_saying("the activity reply", APPROVALS, "Kubernetes activity")
+        .await?;
+    t.posted("#approvals, in the request's thread", &said, "")?;
+
+    t.section("4. time passes: a reminder, then the access expires on its own")?;
     let reminder = workspace.next_dm("the reminder", ALICE).await?;
     t.posted("DM to alice", &reminder.text, "[Extend] [Drop now]")?;
     let expires_at = created["metadata"]["annotations"]["prod-access/expires-at"]
@@ -172,8 +189,12 @@ async fn play(
     })?;
     let expired = workspace.next_dm("the expiry notice", ALICE).await?;
     t.posted("DM to alice", &expired.text, "")?;
+    let summary = workspace
+        .next_reply_saying("the session summary", APPROVALS, "Session summary")
+        .await?;
+    t.posted("#approvals, in the request's thread", &summary, "")?;
 
-    t.section("4. carol gets read access; bob revokes it early")?;
+    t.section("5. carol gets read access; bob revokes it early")?;
     let ask = "view orders 2h checking a refund";
     t.says("carol", &format!("/prod-access {ask}"))?;
     workspace.slash(CAROL, DEV, ask).await?;
@@ -207,7 +228,7 @@ async fn play(
     let told = workspace.next_dm("the revocation notice", CAROL).await?;
     t.posted("DM to carol", &told.text, "")?;
 
-    t.section("5. what the audit channel saw")?;
+    t.section("6. what the audit channel saw")?;
     for post in workspace.posts_in(AUDIT) {
         t.line(&format!("  #audit: {post}"))?;
     }
@@ -248,7 +269,7 @@ fn binding_shown(binding: &serde_json::Value) -> serde_json::Value {
 }
 
 async fn verify_audit_log(store: &std::path::Path, t: &mut Transcript<'_>) -> anyhow::Result<()> {
-    t.section("6. the tamper-evident audit log (prod-access audit verify / export)")?;
+    t.section("7. the tamper-evident audit log (prod-access audit verify / export)")?;
     let log = crate::audit::cli::open_store(store)?;
     let mut exported = Vec::new();
     crate::audit::cli::export(&log, &Default::default(), &mut exported).await?;

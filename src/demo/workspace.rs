@@ -128,6 +128,47 @@ impl Workspace {
         Err(anyhow::anyhow!("{what} never came")).context(format!("waiting in {channel}"))
     }
 
+    /// The next reply in a thread of `channel` that says `phrase`, not shown yet.
+    pub async fn next_reply_saying(
+        &self,
+        what: &str,
+        channel: &str,
+        phrase: &str,
+    ) -> anyhow::Result<String> {
+        for _ in 0..3000 {
+            let fresh = self.slack.calls("chat.postMessage").into_iter().find(|c| {
+                c.param("channel") == channel
+                    && c.response["ok"] == true
+                    && c.params.get("thread_ts").is_some()
+                    && c.text().contains(phrase)
+                    && !self.was_shown(c)
+            });
+            if let Some(call) = fresh {
+                self.mark_shown(&call);
+                return Ok(readable(call.text()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(anyhow::anyhow!("{what} never came")).context(format!("waiting in {channel}"))
+    }
+
+    /// The apiserver's audit webhook posts `batch` to the bot.
+    pub async fn audit_webhook(&self, batch: &Value) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/k8s/audit", self.server))
+            .bearer_auth(super::activity::TOKEN)
+            .json(batch)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "/k8s/audit answered {}",
+            response.status()
+        );
+        Ok(())
+    }
+
     /// The next direct message to `user` not shown yet.
     pub async fn next_dm(&self, what: &str, user: &str) -> anyhow::Result<Post> {
         self.next_post(what, &format!("D{user}")).await
@@ -198,7 +239,7 @@ pub fn readable(text: &str) -> String {
 }
 
 /// The emoji the templates use, as a terminal shows them.
-const EMOJI: [(&str, &str); 15] = [
+const EMOJI: [(&str, &str); 17] = [
     (":inbox_tray:", "📥"),
     (":hourglass_flowing_sand:", "⏳"),
     (":hourglass:", "⌛"),
@@ -214,6 +255,8 @@ const EMOJI: [(&str, &str); 15] = [
     (":ballot_box_with_check:", "☑️"),
     (":rotating_light:", "🚨"),
     (":x:", "❌"),
+    (":mag:", "🔎"),
+    (":memo:", "📝"),
 ];
 
 #[cfg(test)]

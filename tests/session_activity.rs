@@ -55,6 +55,12 @@ fn background_noise(at: chrono::DateTime<chrono::Utc>) -> Vec<KubeCall> {
     calls
 }
 
+/// What `/prod-access status <grant>` tells alice.
+async fn status_text(h: &Harness, grant: &str) -> String {
+    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    status["text"].as_str().unwrap_or_default().to_string()
+}
+
 /// Moves the manual clock forward to `at`.
 fn move_clock(h: &Harness, at: chrono::DateTime<chrono::Utc>) {
     h.clock.advance(at - h.clock.now());
@@ -165,8 +171,7 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
     assert!(second.ends_with(": 4 requests: 4 get pods."), "{second}");
 
     // status shows the whole grant's activity.
-    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
-    let status = status["text"].as_str().unwrap().to_string();
+    let status = status_text(&h, &grant).await;
     assert!(
         status.contains("Kubernetes activity: 26 requests: 2 exec into payments/api-7f9c"),
         "{status}"
@@ -297,12 +302,9 @@ async fn a_token_grant_is_matched_by_its_service_account_and_survives_a_restart(
         reply.ends_with(": 1 request: 1 *get secrets/api-key in payments*."),
         "{reply}"
     );
-    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    let status = status_text(&h, &grant).await;
     assert!(
-        status["text"]
-            .as_str()
-            .unwrap()
-            .contains("Kubernetes activity: 3 requests"),
+        status.contains("Kubernetes activity: 3 requests"),
         "{status}"
     );
 }
@@ -405,14 +407,8 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
 
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
-    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
-    assert!(
-        !status["text"]
-            .as_str()
-            .unwrap()
-            .contains("Kubernetes activity"),
-        "{status}"
-    );
+    let status = status_text(&h, &grant).await;
+    assert!(!status.contains("Kubernetes activity"), "{status}");
 
     // The same batch with the token is taken.
     assert_eq!(
@@ -517,12 +513,9 @@ async fn a_batch_sent_again_is_counted_once_and_an_impersonating_holder_is_still
         "{reply}"
     );
     h.settle().await;
-    let (_, status) = h.slash(ALICE, &format!("status {grant}")).await;
+    let status = status_text(&h, &grant).await;
     assert!(
-        status["text"]
-            .as_str()
-            .unwrap()
-            .contains("Kubernetes activity: 1 request"),
+        status.contains("Kubernetes activity: 1 request"),
         "{status}"
     );
 }

@@ -6,25 +6,6 @@ mod support;
 use chrono::Duration;
 use support::*;
 
-/// Waits for an activity in `conversation` whose text says `phrase`.
-async fn showing(h: &TeamsHarness, conversation: &str, phrase: &str) -> serde_json::Value {
-    for _ in 0..500 {
-        let found = h
-            .teams
-            .conversation(conversation)
-            .into_iter()
-            .find(|(_, a)| activity_text(a).contains(phrase));
-        if let Some((_, activity)) = found {
-            return activity;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{conversation} never said {phrase}: {:#?}",
-        h.teams.conversation(conversation)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_glass_in_teams_is_self_approved_in_the_incident_and_reviewed_afterwards() {
     let h = TeamsHarness::start().await;
@@ -43,20 +24,20 @@ async fn break_glass_in_teams_is_self_approved_in_the_incident_and_reviewed_afte
         "<at>prod-access</at> emergency payments 20m INC-3 db down",
     )
     .await;
-    let card = showing(&h, T_INCIDENT, "may approve this themself").await;
+    let card = h.showing(T_INCIDENT, "may approve this themself").await;
     let grant = card_actions(&card)[0].1.clone();
     let (_, answer) = h.click(T_ALICE, "approve", &grant).await;
     assert_eq!(
         answer["type"], "application/vnd.microsoft.card.adaptive",
         "{answer}"
     );
-    let announced = showing(&h, T_AUDIT, "Break-glass").await;
+    let announced = h.showing(T_AUDIT, "Break-glass").await;
     assert!(activity_text(&announced).contains("alice@example.com approved their own request"));
-    showing(&h, T_AUDIT, "themself (break-glass)").await;
+    h.showing(T_AUDIT, "themself (break-glass)").await;
     assert_eq!(h.kube.binding_count(), 1);
 
     h.clock.advance(Duration::minutes(20));
-    let review = showing(&h, T_AUDIT, "Post-incident review").await;
+    let review = h.showing(T_AUDIT, "Post-incident review").await;
     let verbs: Vec<String> = card_actions(&review)
         .into_iter()
         .map(|(verb, _)| verb)

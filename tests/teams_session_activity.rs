@@ -7,24 +7,9 @@ use chrono::Duration;
 use prod_access::clock::Clock;
 use support::*;
 
-/// Waits for a reply to the approval card that says `phrase`.
+/// Waits for a post in the approvals conversation (the card, or a reply to it) saying `phrase`.
 async fn reply_saying(h: &TeamsHarness, phrase: &str) -> String {
-    for _ in 0..500 {
-        let found = h
-            .teams
-            .conversation(T_APPROVALS)
-            .into_iter()
-            .map(|(_, a)| activity_text(&a))
-            .find(|text| text.contains(phrase));
-        if let Some(text) = found {
-            return text;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!(
-        "no reply said {phrase}: {:#?}",
-        h.teams.conversation(T_APPROVALS)
-    );
+    activity_text(&h.showing(T_APPROVALS, phrase).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

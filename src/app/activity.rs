@@ -32,6 +32,11 @@ const REPORT_RETRY: Duration = Duration::seconds(30);
 /// A reply that failed this many times in a row (about 5 minutes) is given up.
 const MAX_POST_ATTEMPTS: u32 = 10;
 
+/// When a finished grant's access ended: its recorded end, else its expiry, else `now`.
+fn ended_at(grant: &Grant, now: DateTime<Utc>) -> DateTime<Utc> {
+    grant.ended_at.or(grant.expires_at).unwrap_or(now)
+}
+
 /// Where and when one grant's subject acts with it.
 #[derive(Debug, Clone)]
 struct Window {
@@ -70,16 +75,18 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    /// Counts a failed post of `grant` (`failed`), or forgets its failures; how many there are.
-    fn attempts(&self, grant: &str, failed: bool) -> u32 {
+    /// Counts a failed post about `grant`; how many in a row there are now.
+    fn post_failed(&self, grant: &str) -> u32 {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if !failed {
-            failures.remove(grant);
-            return 0;
-        }
         let count = failures.entry(grant.to_string()).or_default();
         *count += 1;
         *count
+    }
+
+    /// A post about `grant` went out (or was given up): its failures are forgotten.
+    fn post_done(&self, grant: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(grant);
     }
 
     /// The reporter looks at `grant` at `at` (or earlier, if it already would).
@@ -193,7 +200,7 @@ impl ActivityIndex {
     }
 
     fn end(&self, grant: &Grant, usernames: &[String], now: DateTime<Utc>) -> bool {
-        let ended = grant.ended_at.unwrap_or(now);
+        let ended = ended_at(grant, now);
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let mut found = false;
         for username in usernames {
@@ -283,8 +290,8 @@ impl App {
             .index
             .observe(grant, self.usernames(grant), now)
         {
-            let ended = grant.ended_at.unwrap_or(now);
-            self.activity.schedule(&grant.id, ended + SUMMARY_DELAY);
+            self.activity
+                .schedule(&grant.id, ended_at(grant, now) + SUMMARY_DELAY);
         }
     }
 
@@ -371,12 +378,7 @@ impl App {
         let Some(grant) = self.adapters.store.get(&record.grant).await? else {
             return Ok(None);
         };
-        let ended = grant.state.is_final().then(|| {
-            grant
-                .ended_at
-                .or(grant.expires_at)
-                .unwrap_or(grant.requested_at)
-        });
+        let ended = grant.state.is_final().then(|| ended_at(&grant, now));
         if let Some(ended) = ended {
             let summary_at = ended + SUMMARY_DELAY;
             if now < summary_at {
@@ -421,7 +423,7 @@ impl App {
         };
         let failed = match self.adapters.chat.reply_in_thread(at, &message).await {
             Ok(()) => {
-                self.activity.attempts(&grant.id, false);
+                self.activity.post_done(&grant.id);
                 return Ok(());
             }
             Err(ChatError::Refused(why)) => {
@@ -430,9 +432,9 @@ impl App {
             }
             Err(e) => e,
         };
-        if self.activity.attempts(&grant.id, true) >= MAX_POST_ATTEMPTS {
+        if self.activity.post_failed(&grant.id) >= MAX_POST_ATTEMPTS {
             warn!(grant = %grant.id, error = %failed, "giving up a session activity reply; it stays in the store and the audit log");
-            self.activity.attempts(&grant.id, false);
+            self.activity.post_done(&grant.id);
             return Ok(());
         }
         Err(failed.into())

@@ -6,12 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::child::Bot;
 use super::scenarios::{Out, world};
 use super::{Stats, seed::seed};
+use crate::fakes::kube::audit_events::kube_call;
 
 const TOKEN: &str = "bench-k8s-audit-token-0123456789abcdef0123";
 /// The apiserver's default `--audit-webhook-batch-max-size`.
@@ -22,45 +23,21 @@ const ACTIVE_GRANTS: usize = 1_000;
 /// One event in this many is made with an active grant.
 const GRANTED_ONE_IN: usize = 20;
 
-fn event(n: usize, user: &str, at: &str) -> Value {
-    let (verb, resource, name) = match n % 5 {
-        0 => ("get", "pods", Some("api-7f9c")),
-        1 => ("list", "pods", None),
-        2 => ("watch", "configmaps", None),
-        3 => ("update", "leases", Some("kube-controller-manager")),
-        _ => ("get", "secrets", Some("db")),
+/// Request `n` of the mix, by `user`, completed at `at`.
+fn event(n: usize, user: &str, at: DateTime<Utc>) -> Value {
+    let call = match n % 5 {
+        0 => kube_call(user, "get", "pods", at).named("api-7f9c"),
+        1 => kube_call(user, "list", "pods", at),
+        2 => kube_call(user, "watch", "configmaps", at),
+        3 => kube_call(user, "update", "leases", at).named("kube-controller-manager"),
+        _ => kube_call(user, "get", "secrets", at).named("db"),
     };
-    let mut object = json!({ "resource": resource, "namespace": "payments", "apiVersion": "v1" });
-    if let Some(name) = name {
-        object["name"] = json!(name);
-    }
-    json!({
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": format!("0b8f3c2e-1d2a-4c7e-9f00-{n:012x}"),
-        "stage": "ResponseComplete",
-        "requestURI": format!("/api/v1/namespaces/payments/{resource}{}", name.map(|n| format!("/{n}")).unwrap_or_default()),
-        "verb": verb,
-        "user": { "username": user, "groups": ["system:authenticated"] },
-        "sourceIPs": ["10.20.3.17"],
-        "userAgent": "kubectl/v1.33.2 (linux/amd64) kubernetes/a57b6f7",
-        "objectRef": object,
-        "responseStatus": { "metadata": {}, "code": 200 },
-        "requestReceivedTimestamp": at,
-        "stageTimestamp": at,
-        "annotations": {
-            "authorization.k8s.io/decision": "allow",
-            "authorization.k8s.io/reason": "RBAC: allowed by ClusterRoleBinding \"system:kube-controller-manager\""
-        }
-    })
+    call.in_ns("payments").event("ResponseComplete")
 }
 
 /// The `items` of `count` batches, each with a different mix of users, as JSON arrays.
 fn batch_items(count: usize) -> Vec<Vec<u8>> {
-    let at = (Utc::now() + chrono::Duration::seconds(1))
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let at = Utc::now() + chrono::Duration::seconds(1);
     (0..count)
         .map(|b| {
             let items: Vec<Value> = (0..EVENTS_PER_BATCH)
@@ -76,7 +53,7 @@ fn batch_items(count: usize) -> Vec<Vec<u8>> {
                     } else {
                         "system:serviceaccount:kube-system:replicaset-controller".to_string()
                     };
-                    event(n, &user, &at)
+                    event(n, &user, at)
                 })
                 .collect();
             serde_json::to_vec(&items).expect("a batch serialises")

@@ -155,14 +155,16 @@ async fn play(
 
     t.section("3. alice works; the cluster's audit webhook tells the bot what she does")?;
     let subject = created["subjects"][0]["name"].as_str().unwrap_or_default();
+    let (batch, requests) = activity::batch(subject, clock.now());
     t.says(
         "alice",
-        "kubectl get/logs/exec/delete in payments (11 requests)",
+        &format!("kubectl get/logs/exec/delete in payments ({requests} requests)"),
     )?;
-    workspace
-        .audit_webhook(&activity::batch(subject, clock.now()))
-        .await?;
-    t.event("Kubernetes: the apiserver posts a batch of 22 audit events to /k8s/audit")?;
+    workspace.audit_webhook(&batch).await?;
+    let events = batch["items"].as_array().map_or(0, Vec::len);
+    t.event(&format!(
+        "Kubernetes: the apiserver posts a batch of {events} audit events to /k8s/audit"
+    ))?;
     let said = workspace
         .next_reply_saying("the activity reply", APPROVALS, "Kubernetes activity")
         .await?;

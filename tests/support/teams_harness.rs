@@ -233,6 +233,25 @@ impl TeamsHarness {
 
     /// Waits until `conversation` holds more than `seen` activities and returns the next one's
     /// text (as it stands now).
+    /// Waits for an activity in `conversation` whose text says `phrase`.
+    pub async fn showing(&self, conversation: &str, phrase: &str) -> Value {
+        for _ in 0..500 {
+            let found = self
+                .teams
+                .conversation(conversation)
+                .into_iter()
+                .find(|(_, a)| activity_text(a).contains(phrase));
+            if let Some((_, activity)) = found {
+                return activity;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!(
+            "{conversation} never said {phrase}: {:#?}",
+            self.teams.conversation(conversation)
+        );
+    }
+
     pub async fn next_in(&self, conversation: &str, seen: usize) -> String {
         for _ in 0..500 {
             let activities = self.teams.conversation(conversation);

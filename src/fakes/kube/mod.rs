@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 mod accounts;
+pub mod audit_events;
 mod bindings;
 mod review;
 mod status;

@@ -47,6 +47,8 @@ pub enum AuditKind {
     SessionActivity,
     /// Everything the grant's subject did in the cluster, when the grant ended.
     SessionSummary,
+    /// The kubeconfig file of a token-issuing grant could not be made.
+    KubeconfigFailed,
 }
 
 impl AuditKind {
@@ -74,6 +76,7 @@ impl AuditKind {
             AuditKind::OnCallUnavailable => "on_call_unavailable",
             AuditKind::SessionActivity => "session_activity",
             AuditKind::SessionSummary => "session_summary",
+            AuditKind::KubeconfigFailed => "kubeconfig_failed",
         }
     }
 
@@ -153,6 +156,9 @@ impl AuditEvent {
                 extension.map(|x| format!("extension by {}s", x.by_secs)),
             ),
             AuditKind::Failed => (approvers_of(grant), grant.failure.clone()),
+            AuditKind::KubeconfigFailed => {
+                (approvers_of(grant), grant.kubeconfig_failure.clone())
+            }
             AuditKind::BreakGlass => (
                 approvers_of(grant),
                 Some("approved by the requester under the break-glass rule; needs a post-incident review".into()),
@@ -245,6 +251,7 @@ impl AuditEvent {
             Event::OnCallChecked {
                 check: OnCallCheck::Unavailable { .. },
             } => Some(AuditKind::OnCallUnavailable),
+            Event::KubeconfigFailed { .. } => Some(AuditKind::KubeconfigFailed),
             _ => None,
         };
         if let Some(kind) = implied
@@ -282,6 +289,7 @@ impl Event {
             | Event::OnCallChecked { .. }
             | Event::Bound { .. }
             | Event::BindFailed { .. }
+            | Event::KubeconfigFailed { .. }
             | Event::Tick => None,
         }
     }

@@ -478,3 +478,7 @@ mod incident_teams_tests;
 #[cfg(test)]
 #[path = "templates_activity_tests.rs"]
 mod activity_tests;
+
+#[cfg(test)]
+#[path = "templates_escaping_tests.rs"]
+mod escaping_tests;

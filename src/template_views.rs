@@ -169,9 +169,7 @@ impl OnCallView {
         let (outcome, via, why) = match check {
             OnCallCheck::OnCall { via } => ("on_call", Some(Markup(escape(p, via))), None),
             OnCallCheck::NotOnCall => ("not_on_call", None, None),
-            OnCallCheck::Unavailable { why } => {
-                ("unavailable", None, Some(Markup(escape(p, why))))
-            }
+            OnCallCheck::Unavailable { why } => ("unavailable", None, Some(Markup(escape(p, why)))),
         };
         OnCallView { outcome, via, why }
     }

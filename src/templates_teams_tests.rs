@@ -138,7 +138,10 @@ pub(super) fn activity(name: &str, message: &Message, grant: Option<&str>) -> St
         assert_eq!(m["textFormat"], "markdown", "{name}: {json}");
     } else {
         let summary = markdown.as_object_mut().unwrap().remove("summary");
-        let summary = summary.as_ref().and_then(|s| s.as_str()).unwrap_or_default();
+        let summary = summary
+            .as_ref()
+            .and_then(|s| s.as_str())
+            .unwrap_or_default();
         let escapes = ["\\", "&lt;", "&gt;", "&amp;"];
         let escaped = escapes.iter().find(|e| summary.contains(*e));
         assert_eq!(escaped, None, "{name}: plain summary: {json}");
@@ -188,8 +191,14 @@ pub(super) fn activity(name: &str, message: &Message, grant: Option<&str>) -> St
     let slack = regex::Regex::new(r#"<@|<!|<#|mrkdwn|"blocks"|:[a-z_]+:|\|View"#);
     let found = slack.unwrap().find(&markdown).map(|m| m.as_str());
     assert_eq!(found, None, "{name}: Slack syntax: {json}");
-    assert!(!markdown.contains("[click]("), "{name}: a forged link: {json}");
-    assert!(!markdown.contains("<at>"), "{name}: a forged mention: {json}");
+    assert!(
+        !markdown.contains("[click]("),
+        "{name}: a forged link: {json}"
+    );
+    assert!(
+        !markdown.contains("<at>"),
+        "{name}: a forged mention: {json}"
+    );
     json
 }
 

@@ -29,7 +29,10 @@ pub(super) fn install(env: &mut Environment<'static>, platform: Platform) {
                 Value::from(Markup::new(format!("<#{}>", escape(Platform::Slack, &id))))
             });
             env.add_filter("link", |url: String, text: String| {
-                let (url, text) = (escape(Platform::Slack, &url), escape(Platform::Slack, &text));
+                let (url, text) = (
+                    escape(Platform::Slack, &url),
+                    escape(Platform::Slack, &text),
+                );
                 Value::from(Markup::new(format!("<{url}|{text}>")))
             });
         }
@@ -131,3 +134,6 @@ pub(super) fn markdown_to_plain(markdown: &str) -> String {
     }
     plain.trim_end().to_string()
 }
+
+#[cfg(test)]
+mod tests;

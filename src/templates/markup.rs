@@ -22,6 +22,7 @@ pub(super) fn install(env: &mut Environment<'static>, platform: Platform) {
                 _ => AutoEscape::Custom(SLACK_MRKDWN.into()),
             });
             env.set_formatter(slack_formatter);
+            // Escapes at once, so a `clip` after it measures the text Slack is sent.
             env.add_filter("esc", |v: Value| as_markup(&v));
             env.add_filter("mrkdwn", |v: Value| json_string(&as_markup(&v)));
             env.add_filter("plain", slack_plain);
@@ -44,6 +45,7 @@ pub(super) fn install(env: &mut Environment<'static>, platform: Platform) {
         }
     }
     env.add_filter("clip", clip_value);
+    // Nobody to name (a step the grant has not reached) is left out, not a broken `<@>`.
     env.add_filter("mention", move |id: Option<String>| {
         Value::from(id.map_or_else(Markup::default, |id| mentions(platform, [id])))
     });

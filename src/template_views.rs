@@ -125,10 +125,16 @@ pub(super) struct GrantView<'a> {
     denied_by: Option<&'a str>,
     ended_by: Option<&'a str>,
     subject: Option<&'a str>,
+    groups: &'a [String],
+    /// What the requester's profile gives now, when it no longer gives `subject`.
+    subject_drift: Option<&'a crate::domain::grant::SubjectDrift>,
+    /// Approvals that stopped counting because their approver lost the right.
+    lapsed_text: Option<Markup>,
     review_deadline_text: Markup,
     expires_at_text: Option<Markup>,
     ended_at_text: Option<Markup>,
     failure: Option<&'a str>,
+    kubeconfig_failure: Option<&'a str>,
     extension: Option<ExtensionView<'a>>,
     retry: Option<RetryView<'a>>,
     /// The incident it was requested for (a reference such as `INC-123`, or a link).
@@ -205,7 +211,13 @@ pub(super) struct ExtensionView<'a> {
     required_approvals: u32,
     approvals: Vec<&'a str>,
     approvers_text: Markup,
+    lapsed_text: Option<Markup>,
     denied_by: Option<&'a str>,
+}
+
+/// Who approved but no longer counts, as the platform mentions people; `None` for nobody.
+fn lapsed_text(lapsed: &[crate::domain::grant::Decision], p: Platform) -> Option<Markup> {
+    (!lapsed.is_empty()).then(|| mentions(p, lapsed.iter().map(|a| &a.by)))
 }
 
 impl<'a> ExtensionView<'a> {
@@ -220,6 +232,7 @@ impl<'a> ExtensionView<'a> {
             required_approvals: x.required_approvals,
             approvals: x.approvals.iter().map(|a| a.by.as_str()).collect(),
             approvers_text: mentions(p, x.approvals.iter().map(|a| &a.by)),
+            lapsed_text: lapsed_text(&x.lapsed_approvals, p),
             denied_by: x.denial.as_ref().map(|d| d.by.as_str()),
         }
     }
@@ -245,10 +258,14 @@ impl<'a> GrantView<'a> {
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             subject: g.subject.as_deref(),
+            groups: &g.groups,
+            subject_drift: g.subject_drift.as_ref(),
+            lapsed_text: lapsed_text(&g.lapsed_approvals, p),
             review_deadline_text: shown_time(p, g.review_deadline),
             expires_at_text: g.expires_at.map(|at| shown_time(p, at)),
             ended_at_text: g.ended_at.map(|at| shown_time(p, at)),
             failure: g.failure.as_deref(),
+            kubeconfig_failure: g.kubeconfig_failure.as_deref(),
             extension: g.extension.as_ref().map(|x| ExtensionView::of(x, p)),
             retry: g.retry.as_ref().map(|r| RetryView {
                 effect: r.effect.kind(),

@@ -10,6 +10,7 @@ use minijinja::{Environment, Value, context};
 use crate::chat::Message;
 use crate::domain::command::ParseError;
 use crate::domain::grant::{Grant, Note, Rejection, Step};
+use crate::domain::identity::IdentityRefusal;
 use crate::domain::policy::{Policy, RequestRefusal};
 use crate::domain::reconcile::{Drift, Repair};
 use crate::domain::retry::Alert;
@@ -267,6 +268,10 @@ impl Templates {
                 allowed,
             } => context! { problem, role, asked, allowed },
             RequestRefusal::BreakGlassOutsideIncident { role } => context! { problem, role },
+            RequestRefusal::Identity(IdentityRefusal::EmailDomain { domain, allowed }) => {
+                context! { problem, domain, allowed }
+            }
+            RequestRefusal::Identity(_) => context! { problem },
         }
     }
 
@@ -482,3 +487,6 @@ mod activity_tests;
 #[cfg(test)]
 #[path = "templates_escaping_tests.rs"]
 mod escaping_tests;
+
+#[cfg(test)]
+mod slack_syntax;

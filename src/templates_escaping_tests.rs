@@ -3,17 +3,14 @@
 //! names and text, must escape them everywhere but in Slack's own syntax. Plain-text fields
 //! show text as it is.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-use serde_json::Value as Json;
-
 use super::incident_tests::{SLACK, incident_grants};
+use super::slack_syntax::{texts, unescaped};
 use super::tests::{grants, t0};
 use super::*;
 use crate::domain::audit::{AuditEvent, AuditKind, ChainHead, chain};
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant, UnreviewedUse};
-use crate::domain::grant::{Effect, Note, Scope, Step};
+use crate::domain::grant::{Decision, Effect, Note, Scope, Step, SubjectDrift};
+use crate::domain::identity::IdentityRefusal;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::reconcile::{Drift, ObservedBinding, Repair};
 use crate::domain::retry::{AlertKind, Retry};
@@ -49,6 +46,19 @@ fn hostile(mut g: Grant) -> Grant {
     g.scope = Scope::namespace("team_<x>&*");
     g.cluster = "eu_<1>&".into();
     g.subject = g.subject.map(|_| "oidc:mallory_<x>&@example.com".into());
+    g.groups = vec!["team_<x>&".into()];
+    g.subject_drift = Some(SubjectDrift::Changed {
+        subject: "oidc:mallory_<y>&@example.com".into(),
+    });
+    let lapsed = || Decision {
+        by: "mallory_<x>&@example.com".into(),
+        at: t0(),
+    };
+    g.lapsed_approvals = vec![lapsed()];
+    if let Some(x) = g.extension.as_mut() {
+        x.lapsed_approvals = vec![lapsed()];
+    }
+    g.kubeconfig_failure = Some(EVIL.into());
     g.failure = g.failure.map(|_| EVIL.into());
     if let Some(incident) = g.incident.as_mut() {
         incident.reference = Some(EVIL.into());
@@ -69,6 +79,9 @@ fn every_grant() -> Vec<(String, Grant)> {
     plain
         .flat_map(|(name, g)| {
             let mut retrying = hostile(g.clone());
+            retrying.subject_drift = Some(SubjectDrift::Refused {
+                rule: "identity_<x>&".into(),
+            });
             retrying.retry = Some(Retry {
                 effect: Effect::Unbind,
                 failures: 2,
@@ -117,6 +130,7 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
         Note::Extended,
         Note::ExtensionDenied,
         Note::Kubeconfig,
+        Note::KubeconfigFailed,
     ];
     let approvers = vec!["UBOB".to_string(), "mallory_<x>&@example.com".to_string()];
     let mut out = vec![
@@ -241,6 +255,17 @@ fn refusals() -> Vec<RequestRefusal> {
             next_at: t0(),
         },
         RequestRefusal::BreakGlassOutsideIncident { role: role() },
+        RequestRefusal::Identity(IdentityRefusal::EmailDomain {
+            domain: "evil_<x>&.example".into(),
+            allowed: allowed(),
+        }),
+        RequestRefusal::Identity(IdentityRefusal::Deactivated),
+        RequestRefusal::Identity(IdentityRefusal::Bot),
+        RequestRefusal::Identity(IdentityRefusal::Guest),
+        RequestRefusal::Identity(IdentityRefusal::NoEmail),
+        RequestRefusal::Identity(IdentityRefusal::EmailUnconfirmed),
+        RequestRefusal::Identity(IdentityRefusal::PlusAddress),
+        RequestRefusal::Identity(IdentityRefusal::ProfileUnavailable),
     ]
 }
 
@@ -400,62 +425,6 @@ fn every_slack_message() -> Vec<Rendered> {
     out
 }
 
-/// The texts of a Slack message or view: (mrkdwn, plain text). A message's top-level `text` is
-/// mrkdwn (Slack's default); so is every text object of that type.
-fn texts(message: &Json) -> (Vec<String>, Vec<String>) {
-    fn walk(v: &Json, mrkdwn: &mut Vec<String>, plain: &mut Vec<String>) {
-        match v {
-            Json::Object(o) => {
-                let text = o.get("text").and_then(Json::as_str).map(String::from);
-                match (o.get("type").and_then(Json::as_str), text) {
-                    (Some("mrkdwn"), Some(t)) => mrkdwn.push(t),
-                    (Some("plain_text"), Some(t)) => plain.push(t),
-                    _ => {}
-                }
-                o.values().for_each(|v| walk(v, mrkdwn, plain));
-            }
-            Json::Array(a) => a.iter().for_each(|v| walk(v, mrkdwn, plain)),
-            _ => {}
-        }
-    }
-    let (mut mrkdwn, mut plain) = (Vec::new(), Vec::new());
-    let is_view = matches!(message["type"].as_str(), Some("home" | "modal"));
-    if let (false, Some(text)) = (is_view, message["text"].as_str()) {
-        mrkdwn.push(text.to_string());
-    }
-    walk(message, &mut mrkdwn, &mut plain);
-    (mrkdwn, plain)
-}
-
-/// Slack's own syntax in mrkdwn: user, channel, `here`, user group and date tokens, and links.
-static SLACK_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^<(?:@[UW][A-Z0-9]+|#C[A-Z0-9]+|!here|!subteam\^[A-Z0-9]+|!date\^[0-9]+\^[^<>|]+\|[^<>|]+|https://[^<>|\s]+\|[^<>|]+)>",
-    )
-    .unwrap()
-});
-
-/// The first control character in `text` that is not part of Slack's own syntax or one of the
-/// three entities Slack decodes, with what follows it; or a link made of user text.
-fn unescaped(text: &str) -> Option<String> {
-    let mut rest = text;
-    while let Some(at) = rest.find(['<', '>', '&']) {
-        rest = &rest[at..];
-        let token = match rest.as_bytes()[0] {
-            b'<' => SLACK_TOKEN.find(rest).map(|m| m.as_str()),
-            b'&' => ["&amp;", "&lt;", "&gt;"]
-                .into_iter()
-                .find(|e| rest.starts_with(e)),
-            _ => None,
-        };
-        match token {
-            Some(t) if !t.contains("evil.example") => rest = &rest[t.len()..],
-            _ => return Some(rest.chars().take(40).collect()),
-        }
-    }
-    None
-}
-
 #[test]
 fn every_slack_text_escapes_what_is_not_slack_syntax_and_plain_text_is_shown_as_is() {
     let mut problems = Vec::new();
@@ -501,18 +470,13 @@ fn the_usage_line_shows_its_angle_brackets() {
 }
 
 #[test]
-fn the_checker_finds_what_slack_would_misread() {
-    assert_eq!(
-        unescaped("<@UBOB> in <#CINC42> <!here> &amp; &lt;x&gt;"),
-        None
-    );
-    assert_eq!(
-        unescaped("<https://acme.slack.com/a?b=1&amp;c=2|View>"),
-        None
-    );
-    assert!(unescaped("fix <!channel>").is_some());
-    assert!(unescaped("a & b").is_some());
-    assert!(unescaped("x > y").is_some());
-    assert!(unescaped("<https://evil.example|click>").is_some());
-    assert!(unescaped("`/prod-access <role>`").is_some());
+fn form_errors_are_plain_text_shown_as_it_is() {
+    let t = Templates::new().unwrap();
+    let parse = ParseError::BadDuration(EVIL.into());
+    let problems = refusals().into_iter().map(FormProblem::Policy);
+    for problem in problems.chain([FormProblem::Parse(parse), FormProblem::Internal]) {
+        let (_, text) = t.form_error(&problem).unwrap();
+        let escaped = ["&amp;", "&lt;", "&gt;"].iter().find(|e| text.contains(*e));
+        assert_eq!(escaped, None, "{text}");
+    }
 }

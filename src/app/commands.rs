@@ -207,10 +207,14 @@ impl App {
         args: &command::RequestArgs,
         terms: crate::domain::policy::GrantTerms,
     ) -> Result<Result<Message, RequestRefusal>, AppError> {
-        let (email, incident) = tokio::join!(
-            self.email_of_within(user, REQUEST_EMAIL_WAIT),
+        let (identity, incident) = tokio::join!(
+            self.identity_for_request(user, &terms.role),
             self.incident_context(channel, &args.reason)
         );
+        let identity = match identity {
+            Ok(identity) => identity,
+            Err(refusal) => return Ok(Err(RequestRefusal::Identity(refusal))),
+        };
         if terms.break_glass.is_some() && incident.is_none() {
             info!(user, role = %terms.role, channel, "break-glass request refused: not in an incident channel");
             return Ok(Err(RequestRefusal::BreakGlassOutsideIncident {
@@ -225,6 +229,7 @@ impl App {
                 id: new_grant_id(),
                 requester: user,
                 requested_in: channel,
+                identity,
                 incident,
                 reason: &args.reason,
                 terms,
@@ -232,6 +237,7 @@ impl App {
             self.now(),
             &self.policy,
         );
+        let email = self.email_of(user).await;
         super::actors::record_email(&mut grant.journal, user, email.as_deref());
         let reply = self
             .templates
@@ -311,10 +317,6 @@ impl App {
         })
     }
 }
-
-/// How long a request waits for the requester's email for its audit entry: Slack wants the
-/// command answered within 3 seconds, and the entry is complete without it.
-const REQUEST_EMAIL_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Short, lowercase and label-safe, so it fits Kubernetes names and labels.
 fn new_grant_id() -> String {

@@ -47,6 +47,8 @@ pub enum AuditKind {
     SessionActivity,
     /// Everything the grant's subject did in the cluster, when the grant ended.
     SessionSummary,
+    /// The kubeconfig file of a token-issuing grant could not be made.
+    KubeconfigFailed,
 }
 
 impl AuditKind {
@@ -74,6 +76,7 @@ impl AuditKind {
             AuditKind::OnCallUnavailable => "on_call_unavailable",
             AuditKind::SessionActivity => "session_activity",
             AuditKind::SessionSummary => "session_summary",
+            AuditKind::KubeconfigFailed => "kubeconfig_failed",
         }
     }
 
@@ -128,6 +131,11 @@ pub struct AuditEvent {
     pub incident: Option<String>,
     /// Who has approved so far.
     pub approvers: Vec<String>,
+    /// The Kubernetes user the grant binds, as its approvers were shown it, and its groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     /// What else there is to say: a failure's reason, an extension's length, a repair.
     pub detail: Option<String>,
@@ -148,6 +156,9 @@ impl AuditEvent {
                 extension.map(|x| format!("extension by {}s", x.by_secs)),
             ),
             AuditKind::Failed => (approvers_of(grant), grant.failure.clone()),
+            AuditKind::KubeconfigFailed => {
+                (approvers_of(grant), grant.kubeconfig_failure.clone())
+            }
             AuditKind::BreakGlass => (
                 approvers_of(grant),
                 Some("approved by the requester under the break-glass rule; needs a post-incident review".into()),
@@ -188,6 +199,8 @@ impl AuditEvent {
                 .and_then(|i| i.reference.clone())
                 .or_else(|| incident_reference(&grant.reason)),
             approvers,
+            subject: grant.subject.clone(),
+            groups: grant.groups.clone(),
             expires_at: grant.expires_at,
             detail,
         }
@@ -210,6 +223,8 @@ impl AuditEvent {
             channel: None,
             incident: None,
             approvers: Vec::new(),
+            subject: None,
+            groups: Vec::new(),
             expires_at: None,
             detail: Some(detail),
         }
@@ -236,6 +251,7 @@ impl AuditEvent {
             Event::OnCallChecked {
                 check: OnCallCheck::Unavailable { .. },
             } => Some(AuditKind::OnCallUnavailable),
+            Event::KubeconfigFailed { .. } => Some(AuditKind::KubeconfigFailed),
             _ => None,
         };
         if let Some(kind) = implied
@@ -273,6 +289,7 @@ impl Event {
             | Event::OnCallChecked { .. }
             | Event::Bound { .. }
             | Event::BindFailed { .. }
+            | Event::KubeconfigFailed { .. }
             | Event::Tick => None,
         }
     }

@@ -45,6 +45,9 @@ pub enum RequestRefusal {
     BreakGlassOutsideIncident {
         role: String,
     },
+    /// The requester cannot be given a Kubernetes identity (a guest, a bot, an address on
+    /// another domain, …).
+    Identity(super::identity::IdentityRefusal),
 }
 
 impl RequestRefusal {
@@ -60,6 +63,7 @@ impl RequestRefusal {
             RequestRefusal::TicketRequired { .. } => "ticket_required",
             RequestRefusal::RateLimited { .. } => "rate_limited",
             RequestRefusal::BreakGlassOutsideIncident { .. } => "break_glass_outside_incident",
+            RequestRefusal::Identity(refusal) => refusal.kind(),
         }
     }
 }

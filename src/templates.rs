@@ -248,6 +248,9 @@ impl Templates {
                 namespace,
                 allowed,
             } => context! { problem, role, namespace, allowed },
+            RequestRefusal::NamespaceNeverGranted { role, namespace } => {
+                context! { problem, role, namespace }
+            }
             RequestRefusal::TooLong {
                 role,
                 requested,
@@ -478,3 +481,7 @@ mod incident_teams_tests;
 #[cfg(test)]
 #[path = "templates_activity_tests.rs"]
 mod activity_tests;
+
+#[cfg(test)]
+#[path = "templates_never_namespace_tests.rs"]
+mod never_namespace_tests;

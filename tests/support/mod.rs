@@ -135,6 +135,11 @@ impl Harness {
         Harness::start_with(Some(us), "").await
     }
 
+    /// `extra_roles`: policy roles (indented as under `roles:`) added to the standard ones.
+    pub async fn start_with_roles(extra_roles: &str) -> Harness {
+        Harness::start_full(Mode::Http, None, "", extra_roles, None).await
+    }
+
     /// `extra_yaml`: top-level configuration keys added to the standard ones.
     async fn start_with(second_kube: Option<FakeKube>, extra_yaml: &str) -> Harness {
         Harness::start_in_mode(Mode::Http, second_kube, extra_yaml).await

@@ -5,7 +5,7 @@
 
 mod support;
 
-use cel_interpreter::{Context, Program, Value as Cel};
+use cel::{Context, Program, Value as Cel};
 use prod_access::admission::{BotAccount, render_yaml};
 use prod_access::config::Config;
 use serde_json::{Value, json};
@@ -99,7 +99,7 @@ impl AdmissionPolicy {
     }
 }
 
-fn context(request: &Value, object: &Value) -> Context<'static> {
+fn context(request: &Value, object: &Value) -> Context<'static, 'static> {
     let mut context = Context::default();
     context.add_variable("request", request.clone()).unwrap();
     context.add_variable("object", object.clone()).unwrap();

@@ -121,14 +121,12 @@ async fn command(
 /// [`interaction::decode`] the fuzz target exercises.
 async fn interaction(State(app): State<Arc<App>>, body: Bytes) -> Response {
     match interaction::decode(&body) {
-        Ok(Interaction::Clicks {
+        Ok(Interaction::Click {
             user,
             channel,
-            clicks,
+            click,
         }) => {
-            for click in clicks {
-                app.spawn_click(click.grant_id, user.clone(), channel.clone(), click.action);
-            }
+            app.spawn_click(click.grant_id, user, channel, click.action);
             StatusCode::OK.into_response()
         }
         Ok(Interaction::Form { user, form }) => {

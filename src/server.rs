@@ -275,6 +275,7 @@ impl Server {
                 http::ChatRoutes::Slack {
                     client,
                     signing_secret,
+                    seen: store.clone(),
                 },
             ),
             Platform::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),

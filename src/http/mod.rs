@@ -4,6 +4,7 @@
 pub mod events;
 pub mod interaction;
 pub mod k8s_audit;
+mod replay;
 mod slack;
 pub mod teams;
 
@@ -18,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::chat::slack::SlackApiClient;
+use crate::store::SeenRequests;
 
 /// Slack's payloads are a few KiB; anything far larger is not from Slack.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,6 +30,8 @@ pub enum ChatRoutes {
     Slack {
         client: Arc<SlackApiClient>,
         signing_secret: String,
+        /// Where the signatures already taken are remembered.
+        seen: Arc<dyn SeenRequests>,
     },
     /// Slack in Socket Mode: Slack reaches the bot over connections the bot opens.
     None,
@@ -41,7 +45,8 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_token: Option<String>) 
         ChatRoutes::Slack {
             client,
             signing_secret,
-        } => slack::router(client, &signing_secret),
+            seen,
+        } => slack::router(client, &signing_secret, seen),
         ChatRoutes::None => Router::new(),
         ChatRoutes::Teams(endpoint) => teams::router(endpoint),
     };

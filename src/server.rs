@@ -20,6 +20,7 @@ use crate::chat::teams::connector::{Connector, Credentials};
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
+use crate::http::k8s_audit_tokens::AuditWebhookTokens;
 use crate::http::teams::TeamsEndpoint;
 use crate::socket_mode::SocketMode;
 use crate::store::SledStore;
@@ -133,15 +134,19 @@ fn on_call_providers(
     )?))
 }
 
-/// The audit webhook's token, when session activity is on; a short one is refused.
-fn k8s_audit_token(secrets: &Secrets) -> anyhow::Result<Option<String>> {
-    use crate::config::{K8S_AUDIT_TOKEN_MIN_LEN, K8S_AUDIT_TOKEN_VAR};
-    match &secrets.k8s_audit_token {
-        Some(token) if token.trim().len() < K8S_AUDIT_TOKEN_MIN_LEN => anyhow::bail!(
-            "{K8S_AUDIT_TOKEN_VAR} must be at least {K8S_AUDIT_TOKEN_MIN_LEN} characters (e.g. `openssl rand -hex 32`)"
-        ),
-        token => Ok(token.as_ref().map(|t| t.trim().to_string())),
-    }
+/// Each cluster's audit webhook token, when session activity is on; see
+/// [`AuditWebhookTokens::resolve`] for what is refused.
+fn k8s_audit_tokens(
+    secrets: &Secrets,
+    clusters: &BTreeMap<String, Arc<dyn Cluster>>,
+) -> anyhow::Result<AuditWebhookTokens> {
+    let names: Vec<String> = clusters.keys().cloned().collect();
+    AuditWebhookTokens::resolve(
+        &names,
+        secrets.k8s_audit_token.as_deref(),
+        &secrets.k8s_audit_cluster_tokens,
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 pub struct Server {
@@ -191,7 +196,7 @@ impl Server {
             None => None,
         };
         let on_call = on_call_providers(config, secrets)?;
-        let k8s_audit_token = k8s_audit_token(secrets)?;
+        let k8s_audit_tokens = k8s_audit_tokens(secrets, &clusters)?;
         let app = App::new(
             Adapters {
                 audit: store.clone(),
@@ -216,7 +221,7 @@ impl Server {
                     .iter()
                     .filter_map(|(name, c)| Some((name.clone(), c.kubeconfig.clone()?)))
                     .collect(),
-                session_activity: k8s_audit_token.is_some(),
+                session_activity: !k8s_audit_tokens.is_empty(),
             },
         )?;
         if app.session_activity_enabled() {
@@ -280,7 +285,7 @@ impl Server {
             ),
             Platform::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),
         };
-        let router = http::router(Arc::clone(&app), routes, k8s_audit_token);
+        let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens);
         let addr = listener.local_addr()?;
         let (stop_http, stopped) = oneshot::channel();
         let http = tokio::spawn(async move {

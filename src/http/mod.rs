@@ -4,6 +4,7 @@
 pub mod events;
 pub mod interaction;
 pub mod k8s_audit;
+pub mod k8s_audit_tokens;
 mod replay;
 mod slack;
 pub mod teams;
@@ -20,6 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::App;
 use crate::chat::slack::SlackApiClient;
 use crate::store::SeenRequests;
+use k8s_audit_tokens::AuditWebhookTokens;
 
 /// Slack's payloads are a few KiB; anything far larger is not from Slack.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -38,9 +40,9 @@ pub enum ChatRoutes {
     Teams(Arc<teams::TeamsEndpoint>),
 }
 
-/// The health checks, the platform's routes, and the apiserver's audit webhook when its token
-/// (`k8s_audit_token`) is set.
-pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_token: Option<String>) -> Router {
+/// The health checks, the platform's routes, and the apiserver's audit webhook when a
+/// cluster's token is set.
+pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTokens) -> Router {
     let chat = match chat {
         ChatRoutes::Slack {
             client,
@@ -56,7 +58,11 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_token: Option<String>) 
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
-        .merge(k8s_audit_token.map(k8s_audit::router).unwrap_or_default())
+        .merge(
+            (!k8s_audit_tokens.is_empty())
+                .then(|| k8s_audit::router(k8s_audit_tokens))
+                .unwrap_or_default(),
+        )
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

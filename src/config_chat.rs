@@ -240,7 +240,9 @@ impl Secrets {
         let k8s_audit_token = var(super::K8S_AUDIT_TOKEN_VAR).ok();
         let per_cluster_prefix = format!("{}_", super::K8S_AUDIT_TOKEN_VAR);
         let k8s_audit_cluster_tokens = std::env::vars()
-            .filter(|(name, value)| name.starts_with(&per_cluster_prefix) && !value.trim().is_empty())
+            .filter(|(name, value)| {
+                name.starts_with(&per_cluster_prefix) && !value.trim().is_empty()
+            })
             .collect();
         if platform == Platform::Teams {
             return Ok(Secrets {

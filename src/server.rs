@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::app::{Adapters, App, Settings};
 use crate::audit::webhook::WebhookSink;
@@ -153,7 +153,9 @@ pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
     stop_http: oneshot::Sender<()>,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
+    /// How long stopping waits for requests in flight and the work they started.
+    shutdown_grace: std::time::Duration,
     scheduler: JoinHandle<()>,
     reconciler: JoinHandle<()>,
     /// The digest and the webhook, when configured.
@@ -288,12 +290,12 @@ impl Server {
         let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens);
         let addr = listener.local_addr()?;
         let (stop_http, stopped) = oneshot::channel();
+        let http_settings = config.http.clone();
         let http = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            http::serve::serve(listener, router, &http_settings, stopped).await;
         });
         info!(%addr, "prod-access is listening");
         Ok(Server {
@@ -301,6 +303,7 @@ impl Server {
             app,
             stop_http,
             http,
+            shutdown_grace: config.http.shutdown_grace,
             scheduler,
             reconciler,
             audit_tasks,
@@ -312,10 +315,18 @@ impl Server {
         self.addr
     }
 
-    /// Stops serving, lets work in progress finish, and releases the store.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    /// Stops serving, lets work in progress finish within the grace period (whatever is left
+    /// then was persisted first and is resumed at the next start), and releases the store.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         let _ = self.stop_http.send(());
-        self.http.await??;
+        if tokio::time::timeout_at(deadline, &mut self.http)
+            .await
+            .is_err()
+        {
+            warn!(grace = ?self.shutdown_grace, "closed HTTP connections still open after the grace period");
+            self.http.abort();
+        }
         if let Some(socket_mode) = self.socket_mode {
             socket_mode.stop().await;
         }
@@ -328,7 +339,10 @@ impl Server {
             task.abort();
             let _ = task.await;
         }
-        self.app.wait_for_background_work().await;
+        let background = self.app.wait_for_background_work();
+        if tokio::time::timeout_at(deadline, background).await.is_err() {
+            warn!(grace = ?self.shutdown_grace, "stopped with work still under way after the grace period; it is resumed at the next start");
+        }
         Ok(())
     }
 

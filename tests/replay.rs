@@ -44,12 +44,18 @@ async fn a_replayed_approve_click_is_not_acted_on_again() {
     let grant = h.request(ALICE, REQUEST).await;
     let click = interaction_body(BOB, "approve", &grant);
     let signed_at = Utc::now().timestamp();
-    assert_eq!(send(&h, "/slack/interactions", &click, signed_at).await, 200);
+    assert_eq!(
+        send(&h, "/slack/interactions", &click, signed_at).await,
+        200
+    );
     h.kube.wait_until("bound", |k| k.binding_count() == 1).await;
     h.settle().await;
     let (slack_calls, kube_calls) = (h.slack.call_count(), h.kube.calls().len());
 
-    assert_eq!(send(&h, "/slack/interactions", &click, signed_at).await, 401);
+    assert_eq!(
+        send(&h, "/slack/interactions", &click, signed_at).await,
+        401
+    );
     h.settle().await;
     assert_eq!(h.slack.call_count(), slack_calls, "nothing was said");
     assert_eq!(h.kube.calls().len(), kube_calls, "nothing was asked");

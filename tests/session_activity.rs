@@ -477,14 +477,24 @@ async fn a_clusters_token_reports_for_that_cluster_only() {
         assert_eq!(status, 401, "{cluster}: {why}");
     }
     // Percent-encoding the name does not make it another cluster's.
-    let (status, _) = h.post_audit_raw("/%75s", Some(K8S_AUDIT_TOKEN), body()).await;
+    let (status, _) = h
+        .post_audit_raw("/%75s", Some(K8S_AUDIT_TOKEN), body())
+        .await;
     assert_eq!(status, 401);
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
 
-    assert_eq!(h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN_US), body()).await.0, 200);
+    assert_eq!(
+        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN_US), body())
+            .await
+            .0,
+        200
+    );
     let reply = next_activity_reply(&h, &grant).await;
-    assert!(reply.ends_with(": 1 request: 1 *delete pods in payments*."), "{reply}");
+    assert!(
+        reply.ends_with(": 1 request: 1 *delete pods in payments*."),
+        "{reply}"
+    );
 }
 
 #[tokio::test]

@@ -371,7 +371,10 @@ mod tests {
         // Whatever the other action is: nothing in the payload is acted on.
         let mut payload = click("approve", Some("g-1"));
         let unknown = json!({ "action_id": "open_docs", "block_id": "decision", "type": "button" });
-        payload["actions"].as_array_mut().unwrap().insert(0, unknown);
+        payload["actions"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, unknown);
         assert!(matches!(
             decode(&body(&payload)),
             Err(DecodeError::SeveralActions(_))

@@ -33,7 +33,8 @@ impl AuditWebhookTokens {
         single: Option<&str>,
         per_cluster: &BTreeMap<String, String>,
     ) -> Result<AuditWebhookTokens, String> {
-        let var_of: BTreeMap<String, &String> = clusters.iter().map(|c| (token_var(c), c)).collect();
+        let var_of: BTreeMap<String, &String> =
+            clusters.iter().map(|c| (token_var(c), c)).collect();
         if let Some(unknown) = per_cluster.keys().find(|var| !var_of.contains_key(*var)) {
             let expected: Vec<&str> = var_of.keys().map(String::as_str).collect();
             return Err(format!(
@@ -137,7 +138,10 @@ mod tests {
 
     #[test]
     fn a_clusters_variable_is_its_name_upper_cased_with_underscores() {
-        assert_eq!(token_var("us-east.1"), "PROD_ACCESS_K8S_AUDIT_TOKEN_US_EAST_1");
+        assert_eq!(
+            token_var("us-east.1"),
+            "PROD_ACCESS_K8S_AUDIT_TOKEN_US_EAST_1"
+        );
     }
 
     #[test]
@@ -146,7 +150,8 @@ mod tests {
             ("PROD_ACCESS_K8S_AUDIT_TOKEN_EU", EU),
             ("PROD_ACCESS_K8S_AUDIT_TOKEN_US", US),
         ]);
-        let tokens = AuditWebhookTokens::resolve(&names(&["eu", "us"]), None, &per_cluster).unwrap();
+        let tokens =
+            AuditWebhookTokens::resolve(&names(&["eu", "us"]), None, &per_cluster).unwrap();
         assert_eq!(tokens.cluster_holding(US), Some("us"));
         assert_eq!(tokens.cluster_holding(EU), Some("eu"));
         assert_eq!(tokens.cluster_holding("eu-token"), None);
@@ -159,7 +164,10 @@ mod tests {
         assert_eq!(one.cluster_holding(EU), Some("default"));
         let several = AuditWebhookTokens::resolve(&names(&["eu", "us"]), Some(EU), &none);
         let why = several.err().unwrap();
-        assert!(why.contains("PROD_ACCESS_K8S_AUDIT_TOKEN_EU, PROD_ACCESS_K8S_AUDIT_TOKEN_US"), "{why}");
+        assert!(
+            why.contains("PROD_ACCESS_K8S_AUDIT_TOKEN_EU, PROD_ACCESS_K8S_AUDIT_TOKEN_US"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -171,14 +179,26 @@ mod tests {
                 .unwrap()
         };
         let why = refused(None, &[("PROD_ACCESS_K8S_AUDIT_TOKEN_ASIA", EU)]);
-        assert!(why.starts_with("PROD_ACCESS_K8S_AUDIT_TOKEN_ASIA names no configured cluster"), "{why}");
+        assert!(
+            why.starts_with("PROD_ACCESS_K8S_AUDIT_TOKEN_ASIA names no configured cluster"),
+            "{why}"
+        );
         let why = refused(None, &[("PROD_ACCESS_K8S_AUDIT_TOKEN_US", "short")]);
-        assert!(why.starts_with("PROD_ACCESS_K8S_AUDIT_TOKEN_US must be at least 32"), "{why}");
+        assert!(
+            why.starts_with("PROD_ACCESS_K8S_AUDIT_TOKEN_US must be at least 32"),
+            "{why}"
+        );
         let why = refused(
             None,
-            &[("PROD_ACCESS_K8S_AUDIT_TOKEN_EU", EU), ("PROD_ACCESS_K8S_AUDIT_TOKEN_US", EU)],
+            &[
+                ("PROD_ACCESS_K8S_AUDIT_TOKEN_EU", EU),
+                ("PROD_ACCESS_K8S_AUDIT_TOKEN_US", EU),
+            ],
         );
-        assert!(why.ends_with("hold the same token: each cluster needs its own"), "{why}");
+        assert!(
+            why.ends_with("hold the same token: each cluster needs its own"),
+            "{why}"
+        );
         let why = AuditWebhookTokens::resolve(
             &names(&["eu"]),
             Some(US),

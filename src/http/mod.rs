@@ -6,6 +6,7 @@ pub mod interaction;
 pub mod k8s_audit;
 pub mod k8s_audit_tokens;
 mod replay;
+pub mod serve;
 mod slack;
 pub mod teams;
 

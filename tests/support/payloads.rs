@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::APPROVALS;
 use super::DEV_CHANNEL;
 
-pub use prod_access::fakes::slack::requests::{TRIGGER_ID_PREFIX, button_value, form, sign};
 use prod_access::fakes::slack::requests::trigger_id;
+pub use prod_access::fakes::slack::requests::{TRIGGER_ID_PREFIX, button_value, form, sign};
 use prod_access::fakes::slack::requests::{command_fields, interaction_payload_in};
 
 /// A slash-command body with every field Slack sends.

@@ -53,17 +53,18 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
         ChatRoutes::None => Router::new(),
         ChatRoutes::Teams(endpoint) => teams::router(endpoint),
     };
+    let audit_webhook = if k8s_audit_tokens.is_empty() {
+        Router::new()
+    } else {
+        k8s_audit::router(k8s_audit_tokens)
+    };
     Router::new()
         .merge(chat)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
-        .merge(
-            (!k8s_audit_tokens.is_empty())
-                .then(|| k8s_audit::router(k8s_audit_tokens))
-                .unwrap_or_default(),
-        )
+        .merge(audit_webhook)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

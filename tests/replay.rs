@@ -87,3 +87,22 @@ async fn a_request_signed_more_than_five_minutes_ago_is_refused_as_stale() {
     h.settle().await;
     assert_eq!(approval_messages(&h), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_event_is_refused() {
+    let h = Harness::start().await;
+    let body = app_home_opened(ALICE).to_string();
+    let signed_at = Utc::now().timestamp();
+    let send = || {
+        reqwest::Client::new()
+            .post(h.url("/slack/events"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", signed_at.to_string())
+            .header("x-slack-signature", sign(SIGNING_SECRET, signed_at, &body))
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    h.home_showing(ALICE, |_| true).await;
+    assert_eq!(send().await.unwrap().status(), 401);
+}

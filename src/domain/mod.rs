@@ -7,7 +7,7 @@ mod audit_chain;
 pub mod break_glass;
 pub mod command;
 pub mod digest;
-mod duration_serde;
+pub(crate) mod duration_serde;
 pub mod grant;
 mod grant_rejection;
 pub mod identity;

@@ -4,6 +4,7 @@
 mod activity;
 mod actors;
 mod clicks;
+mod cluster_effects;
 mod commands;
 mod digest;
 mod effects;
@@ -76,7 +77,11 @@ pub struct App {
     policy: Policy,
     settings: Settings,
     templates: Templates,
-    locks: GrantLocks,
+    /// Held to decide and write a grant, and around its Kubernetes calls; never across a chat
+    /// call (see `locks`).
+    state_locks: GrantLocks,
+    /// Held by the one task carrying out a grant's outbox, across its chat calls.
+    outbox_locks: GrantLocks,
     /// Wakes the scheduler when the set of deadlines may have changed.
     pub(crate) scheduler_wake: Notify,
     /// The permissions the last pre-flight found missing, by cluster; `None` before the first.
@@ -107,6 +112,8 @@ enum EffectError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error("`{0}` is a Kubernetes effect, carried out under the grant's state lock")]
+    NotAChatEffect(&'static str),
 }
 
 /// A button on one of the bot's messages.
@@ -157,7 +164,8 @@ impl App {
             policy,
             settings,
             templates,
-            locks: GrantLocks::default(),
+            state_locks: GrantLocks::default(),
+            outbox_locks: GrantLocks::default(),
             scheduler_wake: Notify::new(),
             missing_permissions: Mutex::new(None),
             request_log: Mutex::new(RequestLog::default()),
@@ -323,12 +331,15 @@ impl App {
         self.tasks.wait().await;
     }
 
+    /// Carries out the grant's outbox in the background: an `Unbind` in it first, at once, then
+    /// the rest in order, once no other run of this grant's outbox is busy (see `locks`).
     fn spawn_drive(self: &Arc<Self>, grant_id: String) {
         let app = Arc::clone(self);
         self.tasks.spawn(async move {
-            let lock = app.locks.get(&grant_id);
+            app.remove_access(&grant_id).await;
+            let lock = app.outbox_locks.get(&grant_id);
             let _held = lock.lock().await;
-            app.drive_locked(&grant_id).await;
+            app.run_outbox(&grant_id).await;
         });
     }
 
@@ -388,7 +399,7 @@ impl App {
             _ => self.policy.clone(),
         };
         let next = {
-            let lock = self.locks.get(grant_id);
+            let lock = self.state_locks.get(grant_id);
             let _held = lock.lock().await;
             let Some(grant) = self.adapters.store.get(grant_id).await? else {
                 return Ok(Applied::Unknown);

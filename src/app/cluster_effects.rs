@@ -82,7 +82,8 @@ impl App {
                 Err(e) => Err(e),
             },
             (Effect::UpdateBindingExpiry, _) => self.update_binding_expiry(&grant).await,
-            _ => self.unbind(&grant).await,
+            (Effect::Unbind, _) => self.unbind(&grant).await,
+            (other, _) => Err(EffectError::Misrouted(other.kind())),
         };
         self.commit(&grant, at, outcome(&grant, effect, result))
             .await

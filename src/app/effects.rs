@@ -262,7 +262,7 @@ impl App {
             Effect::Bind
             | Effect::IssueKubeconfig
             | Effect::UpdateBindingExpiry
-            | Effect::Unbind => Err(EffectError::NotAChatEffect(effect.kind())),
+            | Effect::Unbind => Err(EffectError::Misrouted(effect.kind())),
         }
     }
 }
@@ -299,7 +299,7 @@ pub(super) fn outcome(
             warn!(grant = %grant.id, ?effect, error = %e, "Slack unavailable; will retry");
             Outcome::Deferred
         }
-        Err(e @ EffectError::NotAChatEffect(_)) => {
+        Err(e @ EffectError::Misrouted(_)) => {
             error!(grant = %grant.id, ?effect, error = %e, "left in the outbox");
             Outcome::Deferred
         }

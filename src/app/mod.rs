@@ -112,8 +112,12 @@ enum EffectError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Template(#[from] TemplateError),
-    #[error("`{0}` is a Kubernetes effect, carried out under the grant's state lock")]
-    NotAChatEffect(&'static str),
+    /// Chat effects are carried out by the outbox run, Kubernetes effects under the grant's
+    /// state lock; one that reached the other is left in the outbox.
+    #[error(
+        "`{0}` was sent to the wrong path (chat effects run in the outbox run, Kubernetes effects under the state lock)"
+    )]
+    Misrouted(&'static str),
 }
 
 /// A button on one of the bot's messages.
@@ -382,9 +386,13 @@ impl App {
         event: &Event,
     ) -> Result<Applied, AppError> {
         // Approver and email lookups call Slack; do them before taking the grant's lock.
-        let actor_email = match event.actor() {
-            Some(user) => self.email_of(user).await,
-            None => None,
+        let actor_email = match event {
+            // Ending access never waits for Slack.
+            Event::Revoke { by } => self.email_without_waiting(by),
+            _ => match event.actor() {
+                Some(user) => self.email_of(user).await,
+                None => None,
+            },
         };
         let policy = match event {
             Event::Approve { .. }
@@ -393,6 +401,15 @@ impl App {
             | Event::DenyExtension { .. }
             | Event::Review { .. }
             | Event::Revoke { .. } => match self.adapters.store.get(grant_id).await? {
+                // Requesters may end their own access: no approver needs looking up.
+                Some(grant)
+                    if *event
+                        == (Event::Revoke {
+                            by: grant.requester.clone(),
+                        }) =>
+                {
+                    self.policy.clone()
+                }
                 Some(grant) => self.policy_for(&grant.role).await,
                 None => return Ok(Applied::Unknown),
             },

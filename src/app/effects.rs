@@ -309,3 +309,38 @@ pub(super) fn outcome(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+    use crate::domain::grant::{Effect, Step};
+
+    const UPDATE: Effect = Effect::UpdateApprovalMessage;
+    const EXPIRED: Effect = Effect::Audit {
+        step: Step::Expired,
+    };
+
+    #[test]
+    fn an_effect_is_found_where_it_was_read() {
+        assert_eq!(locate(&[UPDATE, EXPIRED], &EXPIRED, 1), Some(1));
+    }
+
+    #[test]
+    fn an_effect_is_found_after_effects_ahead_of_it_were_removed() {
+        assert_eq!(locate(&[EXPIRED, Effect::Unbind], &EXPIRED, 2), Some(0));
+    }
+
+    #[test]
+    fn of_equal_effects_the_nearest_one_at_or_before_where_it_was_read_is_taken() {
+        let outbox = [UPDATE, EXPIRED, UPDATE, UPDATE];
+        assert_eq!(locate(&outbox, &UPDATE, 2), Some(2));
+    }
+
+    #[test]
+    fn an_effect_dropped_meanwhile_is_not_found() {
+        assert_eq!(locate(&[UPDATE], &EXPIRED, 0), None);
+        assert_eq!(locate(&[], &EXPIRED, 3), None);
+        // One appended after it was read is not it.
+        assert_eq!(locate(&[UPDATE, EXPIRED], &EXPIRED, 0), None);
+    }
+}

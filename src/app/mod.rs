@@ -402,12 +402,7 @@ impl App {
             | Event::Review { .. }
             | Event::Revoke { .. } => match self.adapters.store.get(grant_id).await? {
                 // Requesters may end their own access: no approver needs looking up.
-                Some(grant)
-                    if *event
-                        == (Event::Revoke {
-                            by: grant.requester.clone(),
-                        }) =>
-                {
+                Some(grant) if matches!(event, Event::Revoke { by } if *by == grant.requester) => {
                     self.policy.clone()
                 }
                 Some(grant) => self.policy_for(&grant.role).await,

@@ -73,13 +73,13 @@ impl App {
             (Effect::Bind, Some(identity)) => self.bind(&grant, identity).await,
             (Effect::IssueKubeconfig, _) => match self.make_kubeconfig(&grant).await {
                 Ok(Some(kubeconfig)) => {
+                    // The DM is a chat call: it is made once the state lock is let go.
                     drop(held);
                     let sent = self.send_kubeconfig(&grant, kubeconfig).await;
                     let outcome = outcome(&grant, effect, sent);
                     return self.record(&grant.id, effect, at, outcome).await;
                 }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
+                nothing_to_send => nothing_to_send.map(|_| None),
             },
             (Effect::UpdateBindingExpiry, _) => self.update_binding_expiry(&grant).await,
             (Effect::Unbind, _) => self.unbind(&grant).await,

@@ -110,6 +110,31 @@ async fn a_requester_revokes_their_access_at_once_while_slack_hangs_on_who_they_
     audit_post_about(&h, &grant, "revoked").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bind_is_cleaned_up_at_once_while_slack_hangs_on_its_announcement() {
+    let h = Harness::start().await;
+    // orders is bound first; payments, a moment later, does not exist: the grant fails and
+    // the orders binding must go. Dana's identity is mapped, so binding asks Slack nothing.
+    h.kube.remove_namespace("payments");
+    h.kube.on_path(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/payments",
+        KubeFault::None,
+        std::time::Duration::from_millis(300),
+    );
+    let grant = h.request(DANA, "edit payments,orders 1h INC-21").await;
+    h.click(BOB, "approve", &grant).await;
+    h.kube
+        .wait_until("orders is bound", |k| k.binding_count() == 1)
+        .await;
+
+    h.slack.hang();
+    h.slack.wait_until_held("chat.update").await;
+    binding_gone_while_slack_holds(&h, "chat.update").await;
+
+    h.slack.stop_hanging();
+    audit_post_about(&h, &grant, "could not be created").await;
+}
+
 fn expired_orphan(name: &str) -> Value {
     serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -51,7 +51,8 @@ enum Commands {
         /// Active grants in the store for the start-up measurement.
         #[arg(long, default_value_t = 100_000)]
         stored: usize,
-        /// Only these measurements: ack, revocation, catch-up, start-up, audit-webhook.
+        /// Only these measurements: ack, revocation, revocation-chat-hanging, catch-up, start-up,
+        /// audit-webhook.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

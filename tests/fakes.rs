@@ -235,6 +235,38 @@ async fn the_fake_slack_answers_like_slack_to_the_real_client() {
     );
 }
 
+#[tokio::test]
+async fn a_hanging_fake_slack_holds_calls_open_until_released_or_abandoned() {
+    init();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    let chat = SlackChat::new(api_client(slack.api_url()).unwrap(), BOT_TOKEN);
+    let hello = Message(json!({ "text": "hello" }));
+    slack.hang();
+
+    // A caller that gives up hangs up; the fake stops holding its call.
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        chat.post(APPROVALS, &hello),
+    );
+    assert!(abandoned.await.is_err(), "a hanging Slack answered");
+    for _ in 0..100 {
+        if slack.held("chat.postMessage") == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(slack.held("chat.postMessage"), 0);
+    assert!(slack.calls("chat.postMessage").is_empty());
+
+    // A caller that waits is answered once Slack answers again.
+    let waiting = tokio::spawn(async move { chat.post(APPROVALS, &hello).await });
+    slack.wait_until_held("chat.postMessage").await;
+    slack.stop_hanging();
+    let posted = waiting.await.unwrap().unwrap();
+    assert_eq!(posted.channel, APPROVALS);
+    assert_eq!(slack.held("chat.postMessage"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_message_that_slack_could_not_take_is_posted_on_the_next_retry() {
     let h = Harness::start().await;

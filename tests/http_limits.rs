@@ -32,7 +32,7 @@ impl Bot {
             .unwrap()
             .port();
         let config = format!(
-            "listen: 127.0.0.1:{port}\nstore_path: {store}\n{http}\nslack:\n  api_url: {api}\n  approvals_channel: {APPROVALS}\n  audit_channel: {AUDIT}\nkubernetes:\n  subject_prefix: \"oidc:\"\npolicy:\n  approvers: [{BOB}]\n  roles:\n    edit: {{ cluster_role: edit, namespaces: [payments], max_duration: 1h }}\n",
+            "listen: 127.0.0.1:{port}\nstore_path: {store}\n{http}\nslack:\n  api_url: {api}\n  approvals_channel: {APPROVALS}\n  audit_channel: {AUDIT}\nidentity:\n  allowed_email_domains: [example.com]\nkubernetes:\n  subject_prefix: \"oidc:\"\npolicy:\n  approvers: [{BOB}]\n  roles:\n    edit: {{ cluster_role: edit, namespaces: [payments], max_duration: 1h }}\n",
             store = dir.join("store").display(),
             api = slack.api_url(),
         );

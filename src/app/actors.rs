@@ -3,7 +3,7 @@
 //! for an hour, so a busy approver costs one `users.info` call, not one per click.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +25,19 @@ impl App {
     /// The email on `user`'s Slack profile, or `None` when there is none or Slack cannot say.
     pub(super) async fn email_of(&self, user: &str) -> Option<String> {
         self.email_of_within(user, Duration::from_secs(10)).await
+    }
+
+    /// The email remembered for `user`, without waiting for Slack: when none is, it is looked up
+    /// in the background for next time and the entry made now names the user by ID alone.
+    pub(super) fn email_without_waiting(self: &Arc<Self>, user: &str) -> Option<String> {
+        if let Some((email, at)) = self.emails.lock().get(user)
+            && self.now() - *at < REMEMBERED_FOR
+        {
+            return email.clone();
+        }
+        let (app, user) = (Arc::clone(self), user.to_string());
+        self.tasks.spawn(async move { app.email_of(&user).await });
+        None
     }
 
     /// As `email_of`, waiting at most `wait` for Slack.

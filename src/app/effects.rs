@@ -1,25 +1,25 @@
-//! Carrying out a grant's outbox. A Kubernetes effect that fails stops the run, because what
-//! follows may announce its result ("access removed"); it is retried with backoff and jitter as
-//! `domain::retry` decides, the scheduler waking at its retry time. A chat effect never holds up
-//! the others:
-//! a transient failure stays in the outbox for the next retry, a permanent refusal (deleted
-//! message, archived channel) is logged and dropped, so revocation can never be stuck behind it.
+//! Carrying out a grant's outbox (see `locks` for who may do what at the same time). A
+//! Kubernetes effect that fails stops the run, because what follows may announce its result
+//! ("access removed"); it is retried with backoff and jitter as `domain::retry` decides, the
+//! scheduler waking at its retry time. A chat effect never holds up the others: a transient
+//! failure stays in the outbox for the next retry, a permanent refusal (deleted message,
+//! archived channel) is logged and dropped, and a slow or hanging one holds only the outbox
+//! lock, which removing access never takes.
 
-use tracing::{error, info, warn};
+use std::sync::Arc;
+
+use tracing::{error, warn};
 
 use super::{App, EffectError};
 use crate::chat::ChatError;
 use crate::cluster::ClusterError;
-use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
+use crate::domain::grant::{Effect, Event, Grant, Note};
 use crate::domain::retry::{AfterFailure, RetryPolicy};
 
 /// How failed Kubernetes effects are retried.
 pub const RETRY_POLICY: RetryPolicy = RetryPolicy::DEFAULT;
 
-/// The shortest token the API server issues.
-const MIN_TOKEN_SECONDS: i64 = 600;
-
-enum Outcome {
+pub(super) enum Outcome {
     Done(Option<Event>),
     /// Try this effect again later, for this reason; nothing after it may run first.
     Blocked(String),
@@ -29,18 +29,22 @@ enum Outcome {
     Dropped,
 }
 
+/// Where the outbox run goes on after an effect.
+pub(super) enum Next {
+    /// At this position of the outbox as it is now.
+    At(usize),
+    Stop,
+}
+
 impl App {
-    /// Runs the outbox in order; the caller holds the grant's lock.
-    pub(super) async fn drive_locked(&self, grant_id: &str) {
+    /// Carries out the outbox in order; the caller holds the grant's outbox lock. Every result
+    /// is recorded on the grant as it is then (see `record`), so work done meanwhile by a
+    /// decision or by the removal of access is never undone.
+    pub(super) async fn run_outbox(self: &Arc<Self>, grant_id: &str) {
         let mut index = 0;
         loop {
-            let grant = match self.adapters.store.get(grant_id).await {
-                Ok(Some(grant)) => grant,
-                Ok(None) => return,
-                Err(e) => {
-                    error!(grant = grant_id, error = %e, "cannot load grant");
-                    return;
-                }
+            let Some(grant) = self.load(grant_id).await else {
+                return;
             };
             let Some(effect) = grant.outbox.get(index).cloned() else {
                 return;
@@ -48,41 +52,89 @@ impl App {
             if grant.waits_for_retry(&effect, self.now()) {
                 return;
             }
-            let next = match self.attempt(&grant, &effect).await {
-                Outcome::Done(follow_up) => {
-                    self.follow_up(grant.effect_done(index, self.now()), follow_up)
-                }
-                Outcome::Dropped => grant.complete_effect(index),
-                Outcome::Deferred => {
-                    index += 1;
-                    continue;
-                }
-                Outcome::Blocked(error) => {
-                    match grant.effect_failed(
-                        index,
-                        &error,
-                        self.now(),
-                        fastrand::f64(),
-                        &RETRY_POLICY,
-                    ) {
-                        AfterFailure::RetryLater(next) => *next,
-                        AfterFailure::GiveUp { reason } => {
-                            warn!(grant = grant_id, %reason, "binding given up");
-                            self.follow_up(
-                                grant.complete_effect(index),
-                                Some(Event::BindFailed { reason }),
-                            )
-                        }
+            let next = if effect.is_cluster_effect() {
+                self.carry_out_cluster_effect(&grant, &effect, index).await
+            } else {
+                let outcome = self.attempt(&grant, &effect).await;
+                self.record(grant_id, &effect, index, outcome).await
+            };
+            match next {
+                Next::At(at) => index = at,
+                Next::Stop => return,
+            }
+        }
+    }
+
+    pub(super) async fn load(&self, grant_id: &str) -> Option<Grant> {
+        match self.adapters.store.get(grant_id).await {
+            Ok(grant) => grant,
+            Err(e) => {
+                error!(grant = grant_id, error = %e, "cannot load grant");
+                None
+            }
+        }
+    }
+
+    /// Records what became of `effect`, read at `hint` in the outbox, on the grant as it is now.
+    pub(super) async fn record(
+        self: &Arc<Self>,
+        grant_id: &str,
+        effect: &Effect,
+        hint: usize,
+        outcome: Outcome,
+    ) -> Next {
+        if matches!(outcome, Outcome::Deferred) {
+            return Next::At(hint + 1);
+        }
+        let lock = self.state_locks.get(grant_id);
+        let _held = lock.lock().await;
+        let Some(grant) = self.load(grant_id).await else {
+            return Next::Stop;
+        };
+        match locate(&grant.outbox, effect, hint) {
+            Some(at) => self.commit(&grant, at, outcome).await,
+            // Ended meanwhile by a decision that dropped it: its result no longer matters.
+            None => Next::At(hint.min(grant.outbox.len())),
+        }
+    }
+
+    /// Writes the grant with the outcome of its outbox effect at `at`; the caller holds its
+    /// state lock.
+    pub(super) async fn commit(
+        self: &Arc<Self>,
+        grant: &Grant,
+        at: usize,
+        outcome: Outcome,
+    ) -> Next {
+        let now = self.now();
+        let next = match outcome {
+            Outcome::Deferred => return Next::At(at + 1),
+            Outcome::Done(follow_up) => self.follow_up(grant.effect_done(at, now), follow_up),
+            Outcome::Dropped => grant.complete_effect(at),
+            Outcome::Blocked(error) => {
+                match grant.effect_failed(at, &error, now, fastrand::f64(), &RETRY_POLICY) {
+                    AfterFailure::RetryLater(next) => *next,
+                    AfterFailure::GiveUp { reason } => {
+                        warn!(grant = %grant.id, %reason, "binding given up");
+                        self.follow_up(
+                            grant.complete_effect(at),
+                            Some(Event::BindFailed { reason }),
+                        )
                     }
                 }
-            };
-            if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
-                error!(grant = grant_id, error = %e, "cannot record a carried-out effect");
-                return;
             }
-            self.observe_for_activity(&next);
-            self.scheduler_wake.notify_one();
+        };
+        if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
+            error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");
+            return Next::Stop;
         }
+        self.observe_for_activity(&next);
+        self.scheduler_wake.notify_one();
+        if !grant.outbox.contains(&Effect::Unbind) && next.outbox.contains(&Effect::Unbind) {
+            // A failed bind's clean-up must not wait behind the chat effects told before it.
+            self.spawn_remove_access(next.id.clone());
+        }
+        Next::At(at)
     }
 
     fn follow_up(&self, grant: Grant, event: Option<Event>) -> Grant {
@@ -99,29 +151,7 @@ impl App {
     }
 
     async fn attempt(&self, grant: &Grant, effect: &Effect) -> Outcome {
-        match self.execute(grant, effect).await {
-            Ok(follow_up) => Outcome::Done(follow_up),
-            // The expiry annotation is informational (the store decides when access ends), so a
-            // cluster that refuses to move it must not hold up anything behind it.
-            Err(EffectError::Cluster(ClusterError::Refused(e)))
-                if *effect == Effect::UpdateBindingExpiry =>
-            {
-                error!(grant = %grant.id, error = %e, "the binding's expiry annotation could not be updated; dropped");
-                Outcome::Dropped
-            }
-            Err(EffectError::Cluster(e)) => {
-                warn!(grant = %grant.id, ?effect, error = %e, "Kubernetes effect failed; will retry");
-                Outcome::Blocked(e.to_string())
-            }
-            Err(EffectError::Chat(ChatError::Unavailable(e))) => {
-                warn!(grant = %grant.id, ?effect, error = %e, "Slack unavailable; will retry");
-                Outcome::Deferred
-            }
-            Err(e) => {
-                error!(grant = %grant.id, ?effect, error = %e, "effect cannot succeed; dropped");
-                Outcome::Dropped
-            }
-        }
+        outcome(grant, effect, self.execute(grant, effect).await)
     }
 
     /// A request from an incident channel is decided there; others in the role's approvals
@@ -227,100 +257,90 @@ impl App {
             Effect::PostReviewMessage | Effect::UpdateReviewMessage | Effect::RemindReview => {
                 self.review_effect(grant, effect).await
             }
-            Effect::Bind => self.bind(grant).await,
-            Effect::IssueKubeconfig => self.send_kubeconfig(grant).await,
-            Effect::UpdateBindingExpiry => {
-                self.cluster(&grant.cluster)?.update_expiry(grant).await?;
-                Ok(None)
-            }
-            Effect::Unbind => {
-                self.cluster(&grant.cluster)?.unbind(grant).await?;
-                info!(grant = %grant.id, scope = ?grant.scope, "binding removed");
-                Ok(None)
-            }
+            // Carried out under the grant's state lock by `carry_out_cluster_effect`, which
+            // keeps their chat calls out of it; never by this chat path.
+            Effect::Bind
+            | Effect::IssueKubeconfig
+            | Effect::UpdateBindingExpiry
+            | Effect::Unbind => Err(EffectError::Misrouted(effect.kind())),
         }
     }
+}
 
-    async fn bind(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
-        let failed = |reason: String| Ok(Some(Event::BindFailed { reason }));
-        // Exactly the subject resolved at the request and shown to the approvers: a profile
-        // changed since must not change who is bound.
-        let Some(identity) = grant.identity() else {
-            return failed(
-                "the request was made before prod-access recorded whom to bind; request it again"
-                    .into(),
-            );
-        };
-        // The access clock starts now, when the binding is created.
-        let expires_at = self.now() + grant.duration();
-        let cluster = match self.cluster(&grant.cluster) {
-            Ok(cluster) => cluster,
-            Err(e) => return failed(e.to_string()),
-        };
-        match cluster.bind(grant, &identity, expires_at).await {
-            Ok(expires_at) => {
-                info!(
-                    grant = %grant.id,
-                    scope = ?grant.scope,
-                    user = %identity.user,
-                    groups = ?identity.groups,
-                    %expires_at,
-                    "binding created"
-                );
-                Ok(Some(Event::Bound {
-                    subject: identity.user,
-                    groups: identity.groups,
-                    expires_at,
-                }))
-            }
-            Err(ClusterError::Refused(reason)) => failed(reason),
-            // Retried with backoff by the outbox run, within the binding's budget.
-            Err(e) => Err(e.into()),
-        }
-    }
+/// The position of `effect`, read at `hint`, in the outbox as it is now. Effects ahead of it can
+/// only have been removed (never inserted) meanwhile, so it is at `hint` or before; equal effects
+/// render the grant as it is when carried out, so any of them stands for it.
+pub(super) fn locate(outbox: &[Effect], effect: &Effect, hint: usize) -> Option<usize> {
+    let last = hint.min(outbox.len().checked_sub(1)?);
+    (0..=last).rev().find(|at| outbox[*at] == *effect)
+}
 
-    /// A token valid until the grant expires, as a kubeconfig file by DM. The token only lives in
-    /// this function: it is not stored, logged or put in any message text.
-    async fn send_kubeconfig(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
-        let Some(expires_at) = grant.expires_at else {
-            return Ok(None);
-        };
-        let remaining = (expires_at - self.now()).num_seconds();
-        if grant.state != GrantState::Active || remaining <= 0 {
-            return Ok(None);
-        }
-        let failed = |reason: String| {
-            warn!(grant = %grant.id, cluster = %grant.cluster, %reason, "no kubeconfig could be made");
-            Ok(Some(Event::KubeconfigFailed { reason }))
-        };
-        // The file must reach the grant's own cluster: its server and CA, not the default's.
-        let Some(settings) = self.kubeconfig_for(&grant.cluster) else {
-            return failed(format!(
-                "cluster `{}` has no kubeconfig settings (clusters.{}.kubeconfig or kubernetes.kubeconfig)",
-                grant.cluster, grant.cluster
-            ));
-        };
-        // The API server refuses tokens shorter than ten minutes; a longer one is still cut off
-        // at expiry, when the ServiceAccount is deleted.
-        let seconds = remaining.max(MIN_TOKEN_SECONDS);
-        let token = match self
-            .cluster(&grant.cluster)?
-            .issue_token(grant, seconds)
-            .await
+/// How an attempt at `effect` turned out.
+pub(super) fn outcome(
+    grant: &Grant,
+    effect: &Effect,
+    result: Result<Option<Event>, EffectError>,
+) -> Outcome {
+    match result {
+        Ok(follow_up) => Outcome::Done(follow_up),
+        // The expiry annotation is informational (the store decides when access ends), so a
+        // cluster that refuses to move it must not hold up anything behind it.
+        Err(EffectError::Cluster(ClusterError::Refused(e)))
+            if *effect == Effect::UpdateBindingExpiry =>
         {
-            Ok(token) => token,
-            Err(ClusterError::Refused(reason)) => return failed(reason),
-            // Retried with backoff by the outbox run.
-            Err(e) => return Err(e.into()),
-        };
-        let file = self.templates.kubeconfig(grant, settings, &token)?;
-        let comment = self.templates.note(grant, Note::Kubeconfig, None)?;
-        let filename = format!("{}.kubeconfig", grant.binding_name());
-        self.adapters
-            .chat
-            .send_file_dm(&grant.requester, &filename, file.as_bytes(), &comment)
-            .await?;
-        info!(grant = %grant.id, cluster = %grant.cluster, seconds, "kubeconfig sent");
-        Ok(None)
+            error!(grant = %grant.id, error = %e, "the binding's expiry annotation could not be updated; dropped");
+            Outcome::Dropped
+        }
+        Err(EffectError::Cluster(e)) => {
+            warn!(grant = %grant.id, ?effect, error = %e, "Kubernetes effect failed; will retry");
+            Outcome::Blocked(e.to_string())
+        }
+        Err(EffectError::Chat(ChatError::Unavailable(e))) => {
+            warn!(grant = %grant.id, ?effect, error = %e, "Slack unavailable; will retry");
+            Outcome::Deferred
+        }
+        Err(e @ EffectError::Misrouted(_)) => {
+            error!(grant = %grant.id, ?effect, error = %e, "left in the outbox");
+            Outcome::Deferred
+        }
+        Err(e) => {
+            error!(grant = %grant.id, ?effect, error = %e, "effect cannot succeed; dropped");
+            Outcome::Dropped
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+    use crate::domain::grant::{Effect, Step};
+
+    const UPDATE: Effect = Effect::UpdateApprovalMessage;
+    const EXPIRED: Effect = Effect::Audit {
+        step: Step::Expired,
+    };
+
+    #[test]
+    fn an_effect_is_found_where_it_was_read() {
+        assert_eq!(locate(&[UPDATE, EXPIRED], &EXPIRED, 1), Some(1));
+    }
+
+    #[test]
+    fn an_effect_is_found_after_effects_ahead_of_it_were_removed() {
+        assert_eq!(locate(&[EXPIRED, Effect::Unbind], &EXPIRED, 2), Some(0));
+    }
+
+    #[test]
+    fn of_equal_effects_the_nearest_one_at_or_before_where_it_was_read_is_taken() {
+        let outbox = [UPDATE, EXPIRED, UPDATE, UPDATE];
+        assert_eq!(locate(&outbox, &UPDATE, 2), Some(2));
+    }
+
+    #[test]
+    fn an_effect_dropped_meanwhile_is_not_found() {
+        assert_eq!(locate(&[UPDATE], &EXPIRED, 0), None);
+        assert_eq!(locate(&[], &EXPIRED, 3), None);
+        // One appended after it was read is not it.
+        assert_eq!(locate(&[UPDATE, EXPIRED], &EXPIRED, 0), None);
     }
 }

@@ -4,6 +4,7 @@
 mod activity;
 mod actors;
 mod clicks;
+mod cluster_effects;
 mod commands;
 mod digest;
 mod effects;
@@ -79,7 +80,11 @@ pub struct App {
     policy: Policy,
     settings: Settings,
     templates: Templates,
-    locks: GrantLocks,
+    /// Held to decide and write a grant, and around its Kubernetes calls; never across a chat
+    /// call (see `locks`).
+    state_locks: GrantLocks,
+    /// Held by the one task carrying out a grant's outbox, across its chat calls.
+    outbox_locks: GrantLocks,
     /// Wakes the scheduler when the set of deadlines may have changed.
     pub(crate) scheduler_wake: Notify,
     /// The permissions the last pre-flight found missing, by cluster; `None` before the first.
@@ -110,6 +115,12 @@ enum EffectError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// Chat effects are carried out by the outbox run, Kubernetes effects under the grant's
+    /// state lock; one that reached the other is left in the outbox.
+    #[error(
+        "`{0}` was sent to the wrong path (chat effects run in the outbox run, Kubernetes effects under the state lock)"
+    )]
+    Misrouted(&'static str),
 }
 
 /// A button on one of the bot's messages.
@@ -160,7 +171,8 @@ impl App {
             policy,
             settings,
             templates,
-            locks: GrantLocks::default(),
+            state_locks: GrantLocks::default(),
+            outbox_locks: GrantLocks::default(),
             scheduler_wake: Notify::new(),
             missing_permissions: Mutex::new(None),
             request_log: Mutex::new(RequestLog::default()),
@@ -327,12 +339,15 @@ impl App {
         self.tasks.wait().await;
     }
 
+    /// Carries out the grant's outbox in the background: an `Unbind` in it first, at once, then
+    /// the rest in order, once no other run of this grant's outbox is busy (see `locks`).
     fn spawn_drive(self: &Arc<Self>, grant_id: String) {
         let app = Arc::clone(self);
         self.tasks.spawn(async move {
-            let lock = app.locks.get(&grant_id);
+            app.remove_access(&grant_id).await;
+            let lock = app.outbox_locks.get(&grant_id);
             let _held = lock.lock().await;
-            app.drive_locked(&grant_id).await;
+            app.run_outbox(&grant_id).await;
         });
     }
 
@@ -375,9 +390,13 @@ impl App {
         event: &Event,
     ) -> Result<Applied, AppError> {
         // Approver and email lookups call Slack; do them before taking the grant's lock.
-        let actor_email = match event.actor() {
-            Some(user) => self.email_of(user).await,
-            None => None,
+        let actor_email = match event {
+            // Ending access never waits for Slack.
+            Event::Revoke { by } => self.email_without_waiting(by),
+            _ => match event.actor() {
+                Some(user) => self.email_of(user).await,
+                None => None,
+            },
         };
         let (policy, drift) = match event {
             Event::Approve { .. }
@@ -386,6 +405,10 @@ impl App {
             | Event::DenyExtension { .. }
             | Event::Review { .. }
             | Event::Revoke { .. } => match self.adapters.store.get(grant_id).await? {
+                // Requesters may end their own access: no approver needs looking up.
+                Some(grant) if matches!(event, Event::Revoke { by } if *by == grant.requester) => {
+                    (self.policy.clone(), None)
+                }
                 Some(grant) => {
                     let drift = match event {
                         Event::Approve { .. } => self.subject_drift(&grant).await,
@@ -398,7 +421,7 @@ impl App {
             _ => (self.policy.clone(), None),
         };
         let next = {
-            let lock = self.locks.get(grant_id);
+            let lock = self.state_locks.get(grant_id);
             let _held = lock.lock().await;
             let Some(grant) = self.adapters.store.get(grant_id).await? else {
                 return Ok(Applied::Unknown);

@@ -1,5 +1,6 @@
 //! The reconcile pass: list what prod-access manages in the cluster, compare it with the grants,
-//! repair every difference and report each one to the audit channel.
+//! repair every difference, record each in the audit log as it is made and tell the audit
+//! channel in the background, so a slow or hanging chat never holds up the next repair.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ impl App {
     }
 
     async fn reconcile_cluster(
-        &self,
+        self: &Arc<Self>,
         cluster_name: &str,
         report: &mut ReconcileReport,
     ) -> Result<(), AppError> {
@@ -66,6 +67,7 @@ impl App {
             }
         }
         report.observed += observed.len();
+        let mut repaired = Vec::new();
         for repair in reconcile(&observed, &grants, self.now()) {
             match self.repair(cluster_name, &repair).await {
                 Ok(None) => {}
@@ -75,13 +77,22 @@ impl App {
                         Repair::Rebind { .. } => report.rebound += 1,
                     }
                     info!(cluster = cluster_name, ?repair, "reconcile: repaired drift");
-                    self.report_drift(&repair, &fresh).await;
+                    self.record_drift(&repair, &fresh).await;
+                    repaired.push((repair, fresh));
                 }
                 Err(e) => {
                     report.failed += 1;
                     warn!(cluster = cluster_name, ?repair, error = %e, "reconcile: repair failed; will try at the next run");
                 }
             }
+        }
+        if !repaired.is_empty() {
+            let app = Arc::clone(self);
+            self.tasks.spawn(async move {
+                for (repair, fresh) in repaired {
+                    app.report_drift(&repair, &fresh).await;
+                }
+            });
         }
         Ok(())
     }
@@ -98,7 +109,7 @@ impl App {
             Repair::Delete { binding, .. } => binding.grant_id.clone(),
             Repair::Rebind { grant_id } => Some(grant_id.clone()),
         };
-        let lock = grant_id.as_deref().map(|id| self.locks.get(id));
+        let lock = grant_id.as_deref().map(|id| self.state_locks.get(id));
         let _held = match &lock {
             Some(lock) => Some(lock.lock().await),
             None => None,
@@ -137,12 +148,16 @@ impl App {
         }
     }
 
-    /// Records the repair in the audit log, then tells the audit channel.
-    async fn report_drift(&self, repair: &Repair, grants: &HashMap<String, Grant>) {
+    /// Records the repair in the audit log; durable when this returns.
+    async fn record_drift(&self, repair: &Repair, grants: &HashMap<String, Grant>) {
         let event = drift_event(repair, grants, self.now());
         if let Err(e) = self.adapters.audit.append(vec![event]).await {
             error!(?repair, error = %e, "reconcile: could not record a repair in the audit log");
         }
+    }
+
+    /// Tells the audit channel about a repair.
+    async fn report_drift(&self, repair: &Repair, grants: &HashMap<String, Grant>) {
         match self.templates.drift(repair, grants) {
             Ok(message) => {
                 let audit = &self.settings.audit_channel;

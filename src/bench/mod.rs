@@ -1,7 +1,7 @@
 //! `prod-access bench`: measured, not hoped. Runs this binary's `serve` in a child process
 //! against the fake Slack and Kubernetes API on loopback and prints what it measured: command
 //! and click acknowledgement latency next to a bare axum handler, click → RoleBinding, revocation
-//! lag with many grants expiring at once, catch-up after downtime, start-up time and memory with
+//! lag with many grants expiring at once (and again with Slack hanging), catch-up after downtime, start-up time and memory with
 //! a large store, and the binary's size. Build with `--release` for figures worth comparing.
 
 mod audit_webhook;
@@ -28,7 +28,14 @@ pub struct BenchOptions {
 }
 
 /// The measurements, by the names `--only` takes.
-pub const SCENARIOS: &[&str] = &["ack", "revocation", "catch-up", "start-up", "audit-webhook"];
+pub const SCENARIOS: &[&str] = &[
+    "ack",
+    "revocation",
+    "revocation-chat-hanging",
+    "catch-up",
+    "start-up",
+    "audit-webhook",
+];
 
 impl Default for BenchOptions {
     fn default() -> Self {
@@ -114,6 +121,9 @@ pub async fn run(
     }
     if runs("revocation") {
         scenarios::revocation_lag(options, out).await?;
+    }
+    if runs("revocation-chat-hanging") {
+        scenarios::revocation_lag_with_chat_hanging(options, out).await?;
     }
     if runs("catch-up") {
         scenarios::catch_up(options, out).await?;

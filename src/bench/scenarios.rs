@@ -8,7 +8,8 @@ use chrono::Utc;
 
 use super::child::{APPROVER, BOT_TOKEN, Bot, SIGNING_SECRET, WorkDir, free_port, write_files};
 use super::load::{bare_handler, open_loop};
-use super::{BenchOptions, Stats, mib, ms, seed::seed};
+use super::seed::{seed, seed_extending};
+use super::{BenchOptions, Stats, mib, ms};
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
 use crate::fakes::slack::requests::{command_fields, form, interaction_payload_in, sign};
@@ -17,7 +18,7 @@ pub(super) type Out<'a> = &'a mut (dyn Write + Send);
 
 pub(super) struct World {
     /// Serves the bot for as long as the run lasts.
-    _slack: FakeSlack,
+    pub(super) slack: FakeSlack,
     pub(super) kube: FakeKube,
     pub(super) dir: WorkDir,
     pub(super) port: u16,
@@ -36,7 +37,7 @@ pub(super) async fn world(name: &str, users: usize) -> anyhow::Result<World> {
     let port = free_port()?;
     write_files(&dir, port, &slack, &kube)?;
     Ok(World {
-        _slack: slack,
+        slack,
         kube,
         dir,
         port,
@@ -176,16 +177,66 @@ async fn until_deleted(kube: &FakeKube, count: usize, limit: Duration) {
 pub async fn revocation_lag(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let count = o.expiring_grants;
     let w = world("revocation", 0).await?;
-    let now = Utc::now();
-    // Time to seed and start; then one minute of expiries.
-    let first = now + chrono::Duration::seconds(30);
-    let spread = chrono::Duration::seconds(60);
-    let expiries = seed(&w.dir.store(), &w.kube, count, now, |n| {
-        first
-            + spread * i32::try_from(n).unwrap_or(i32::MAX)
-                / i32::try_from(count.max(1)).unwrap_or(1)
+    let first = Utc::now() + chrono::Duration::seconds(30);
+    let expiries = seed(&w.dir.store(), &w.kube, count, Utc::now(), |n| {
+        spread_over_a_minute(first, n, count)
     })
     .await?;
+    let title = format!("{count} grants expiring within one minute");
+    measure_revocation(&w, &expiries, &title, out)
+        .await?
+        .stop()
+        .await
+}
+
+/// As `revocation_lag`, with a tenth of the grants, each with its extension request still to be
+/// posted, and a Slack that holds every call open unanswered: what chat does must not delay
+/// any DELETE.
+pub async fn revocation_lag_with_chat_hanging(
+    o: &BenchOptions,
+    out: Out<'_>,
+) -> anyhow::Result<()> {
+    let count = o.expiring_grants.div_ceil(10);
+    let w = world("revocation-chat-hanging", 0).await?;
+    let first = Utc::now() + chrono::Duration::seconds(30);
+    let expiries = seed_extending(&w.dir.store(), &w.kube, count, Utc::now(), |n| {
+        spread_over_a_minute(first, n, count)
+    })
+    .await?;
+    w.slack.hang();
+    let title = format!(
+        "{count} grants expiring within one minute, each with chat work held open by a hanging Slack"
+    );
+    let bot = measure_revocation(&w, &expiries, &title, out).await?;
+    writeln!(
+        out,
+        "Slack calls held open unanswered when the last DELETE was in: {}",
+        w.slack.held("chat.postMessage") + w.slack.held("chat.update")
+    )?;
+    // Slack answers again, so the bot's calls in flight end and it stops at once.
+    w.slack.stop_hanging();
+    bot.stop().await
+}
+
+/// Grant `n` of `count` expires `n/count` of a minute after `first`.
+fn spread_over_a_minute(
+    first: chrono::DateTime<Utc>,
+    n: usize,
+    count: usize,
+) -> chrono::DateTime<Utc> {
+    let spread = chrono::Duration::seconds(60);
+    first + spread * i32::try_from(n).unwrap_or(i32::MAX) / i32::try_from(count.max(1)).unwrap_or(1)
+}
+
+/// Starts the bot on `w`'s seeded store and reports how long after its expiry each binding in
+/// `expiries` was deleted; returns the bot, still running.
+async fn measure_revocation(
+    w: &World,
+    expiries: &[(String, chrono::DateTime<Utc>)],
+    title: &str,
+    out: Out<'_>,
+) -> anyhow::Result<Bot> {
+    let count = expiries.len();
     let bot = Bot::start(&w.dir, w.port).await?;
     until_deleted(&w.kube, count, Duration::from_secs(150)).await;
     let deleted = deleted_at(&w.kube);
@@ -203,17 +254,14 @@ pub async fn revocation_lag(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()
             }
         })
         .collect();
-    writeln!(
-        out,
-        "\n== revocation lag: {count} grants expiring within one minute"
-    )?;
+    writeln!(out, "\n== revocation lag: {title}")?;
     writeln!(
         out,
         "scheduled expiry → DELETE received: {}; {} never deleted, {early} deleted early",
         Stats::of(lags).shown(),
         count - deleted.len().min(count)
     )?;
-    bot.stop().await
+    Ok(bot)
 }
 
 /// Downtime: the bot starts on a store whose grants all expired an hour ago.

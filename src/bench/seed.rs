@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::cluster::{EXPIRES_AT_ANNOTATION, GRANT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, Scope};
+use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, MessageRef, Scope};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::{GrantTerms, Policy};
 use crate::fakes::kube::FakeKube;
@@ -69,9 +69,49 @@ pub async fn seed(
     expiry: impl Fn(usize) -> DateTime<Utc>,
 ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
     let policy = policy();
-    let grants: Vec<Grant> = (0..count)
+    let grants = (0..count)
         .map(|n| active_grant(n, now, expiry(n), &policy))
         .collect();
+    write(store, kube, grants, now).await
+}
+
+/// As `seed`, each grant's requester having just asked for an extension: its outbox holds the
+/// extension message, the audit post and the thread reply, still to be posted.
+pub async fn seed_extending(
+    store: &std::path::Path,
+    kube: &FakeKube,
+    count: usize,
+    now: DateTime<Utc>,
+    expiry: impl Fn(usize) -> DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
+    let policy = policy();
+    let grants = (0..count)
+        .map(|n| {
+            let mut grant = active_grant(n, now, expiry(n), &policy);
+            grant.approval_message = Some(MessageRef {
+                channel: "C0APPROVALS".into(),
+                ts: format!("1700000000.{n:06}"),
+                permalink: None,
+            });
+            let extend = Event::RequestExtension {
+                by: grant.requester.clone(),
+                secs: 3600,
+            };
+            grant
+                .apply(&extend, now, &policy)
+                .expect("the bench role allows a one-hour extension")
+        })
+        .collect();
+    write(store, kube, grants, now).await
+}
+
+/// Writes `grants` and their RoleBindings.
+async fn write(
+    store: &std::path::Path,
+    kube: &FakeKube,
+    grants: Vec<Grant>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
     for grant in &grants {
         kube.seed_binding(
             "payments",

@@ -1,6 +1,6 @@
 //! A fake Slack Web API on 127.0.0.1 that answers like Slack (`ok`, `error`, `channel`, `ts`),
 //! checks the bot token, records every call, keeps the latest version of every message, and can
-//! be told to fail the next call of a method.
+//! be told to fail the next call of a method, or to hang (see `hang`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 mod blocks;
 mod files;
+mod hang;
 pub mod requests;
 mod socket;
 mod users;
@@ -26,6 +27,7 @@ pub use socket::SocketServer;
 
 use blocks::blocks_within_limits;
 use files::{UploadedFile, upload};
+use hang::Hang;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -90,6 +92,7 @@ pub struct FakeSlack {
     token: String,
     state: Arc<Mutex<State_>>,
     changed: Arc<Notify>,
+    hang: Hang,
     /// Socket Mode: the connections the bot opened with `apps.connections.open`.
     pub socket: SocketServer,
 }
@@ -102,6 +105,7 @@ pub(super) struct Shared {
     token: String,
     state: Arc<Mutex<State_>>,
     changed: Arc<Notify>,
+    hang: Hang,
     socket: SocketServer,
 }
 
@@ -113,10 +117,12 @@ impl FakeSlack {
         }));
         let changed = Arc::new(Notify::new());
         let socket = SocketServer::start().await;
+        let hang = Hang::new(changed.clone());
         let shared = Shared {
             token: token.to_string(),
             state: state.clone(),
             changed: changed.clone(),
+            hang: hang.clone(),
             socket: socket.clone(),
         };
         let router = Router::new()
@@ -132,6 +138,7 @@ impl FakeSlack {
             token: token.to_string(),
             state,
             changed,
+            hang,
             socket,
         }
     }
@@ -194,6 +201,27 @@ impl FakeSlack {
     pub fn set_usergroup(&self, id: &str, members: &[&str]) {
         let members = members.iter().map(|m| m.to_string()).collect();
         self.lock().usergroups.insert(id.to_string(), members);
+    }
+
+    /// From now on every Web API call is read and held open with no answer, as when Slack hangs,
+    /// until `stop_hanging` or until the caller gives up.
+    pub fn hang(&self) {
+        self.hang.set(true);
+    }
+
+    /// Slack answers again, the calls held open included.
+    pub fn stop_hanging(&self) {
+        self.hang.set(false);
+    }
+
+    /// How many calls of `method` are held open, unanswered, right now.
+    pub fn held(&self, method: &str) -> usize {
+        self.hang.held(method)
+    }
+
+    /// Waits until a call of `method` is held open; panics after 10 seconds.
+    pub async fn wait_until_held(&self, method: &str) {
+        self.hang.wait_until_held(method).await;
     }
 
     /// Every call of `method` fails with `code` from now on.
@@ -366,6 +394,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    shared.hang.hold(&method).await;
     let params = params(query, &headers, &body);
     let reply = {
         let mut state = shared.state.lock().unwrap();

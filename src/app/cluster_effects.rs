@@ -1,0 +1,213 @@
+//! Kubernetes effects: each is carried out under the grant's state lock, on the grant read again
+//! under it, and its result recorded before the lock is let go (see `locks`). What they need
+//! from chat (the requester's email before a bind, the DM carrying a kubeconfig) is done outside
+//! that lock, so a chat call can never hold up a decision or the removal of access.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::effects::{Next, Outcome, locate, outcome};
+use super::{App, EffectError};
+use crate::cluster::ClusterError;
+use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
+use crate::domain::identity::Identity;
+
+/// The shortest token the API server issues.
+const MIN_TOKEN_SECONDS: i64 = 600;
+
+/// What making a grant's kubeconfig came to.
+enum Made {
+    /// The grant is not active (any more): nothing to send.
+    NothingDue,
+    Kubeconfig(Kubeconfig),
+    /// It cannot be made, for this reason; the requester is told and the audit log records it.
+    Impossible(String),
+}
+
+/// A kubeconfig made for the requester, to be sent by DM once the state lock is let go.
+struct Kubeconfig {
+    file: String,
+    comment: crate::chat::Message,
+}
+
+impl App {
+    /// Removes the grant's access now if its outbox holds an `Unbind`, without waiting for an
+    /// outbox run that may be stuck in a chat call.
+    pub(super) async fn remove_access(self: &Arc<Self>, grant_id: &str) {
+        let Some(grant) = self.load(grant_id).await else {
+            return;
+        };
+        if let Some(at) = grant.outbox.iter().position(|e| *e == Effect::Unbind) {
+            self.carry_out_cluster_effect(&grant, &Effect::Unbind, at)
+                .await;
+        }
+    }
+
+    /// Runs `remove_access` in the background (shutdown waits for it).
+    pub(super) fn spawn_remove_access(self: &Arc<Self>, grant_id: String) {
+        let app = Arc::clone(self);
+        self.tasks
+            .spawn(async move { app.remove_access(&grant_id).await });
+    }
+
+    /// Carries out the Kubernetes effect `effect`, read at `hint` in `read`'s outbox.
+    pub(super) async fn carry_out_cluster_effect(
+        self: &Arc<Self>,
+        read: &Grant,
+        effect: &Effect,
+        hint: usize,
+    ) -> Next {
+        let identity = match effect {
+            Effect::Bind => match self.identity_to_bind(read).await {
+                Ok(identity) => Some(identity),
+                Err(outcome) => return self.record(&read.id, effect, hint, outcome).await,
+            },
+            _ => None,
+        };
+        let lock = self.state_locks.get(&read.id);
+        let held = lock.lock().await;
+        let Some(grant) = self.load(&read.id).await else {
+            return Next::Stop;
+        };
+        let Some(at) = locate(&grant.outbox, effect, hint) else {
+            // Carried out or dropped meanwhile: look at the outbox again.
+            return Next::At(hint.min(grant.outbox.len()));
+        };
+        if grant.waits_for_retry(effect, self.now()) {
+            return Next::Stop;
+        }
+        let result = match (effect, identity) {
+            (Effect::Bind, Some(identity)) => self.bind(&grant, identity).await,
+            (Effect::IssueKubeconfig, _) => match self.make_kubeconfig(&grant).await {
+                Ok(Made::Kubeconfig(kubeconfig)) => {
+                    // The DM is a chat call: it is made once the state lock is let go.
+                    drop(held);
+                    let sent = self.send_kubeconfig(&grant, kubeconfig).await;
+                    let outcome = outcome(&grant, effect, sent);
+                    return self.record(&grant.id, effect, at, outcome).await;
+                }
+                Ok(Made::Impossible(reason)) => {
+                    warn!(grant = %grant.id, cluster = %grant.cluster, %reason, "no kubeconfig could be made");
+                    Ok(Some(Event::KubeconfigFailed { reason }))
+                }
+                Ok(Made::NothingDue) => Ok(None),
+                Err(e) => Err(e),
+            },
+            (Effect::UpdateBindingExpiry, _) => self.update_binding_expiry(&grant).await,
+            (Effect::Unbind, _) => self.unbind(&grant).await,
+            (other, _) => Err(EffectError::Misrouted(other.kind())),
+        };
+        self.commit(&grant, at, outcome(&grant, effect, result))
+            .await
+    }
+
+    /// Exactly the subject resolved at the request and shown to the approvers (a profile changed
+    /// since must not change who is bound), or the outcome that ends the attempt.
+    async fn identity_to_bind(&self, grant: &Grant) -> Result<Identity, Outcome> {
+        grant.identity().ok_or_else(|| {
+            Outcome::Done(Some(Event::BindFailed {
+                reason: "the request was made before prod-access recorded whom to bind; \
+                         request it again"
+                    .into(),
+            }))
+        })
+    }
+
+    async fn bind(&self, grant: &Grant, identity: Identity) -> Result<Option<Event>, EffectError> {
+        let failed = |reason: String| Ok(Some(Event::BindFailed { reason }));
+        // The access clock starts now, when the binding is created.
+        let expires_at = self.now() + grant.duration();
+        let cluster = match self.cluster(&grant.cluster) {
+            Ok(cluster) => cluster,
+            Err(e) => return failed(e.to_string()),
+        };
+        match cluster.bind(grant, &identity, expires_at).await {
+            Ok(expires_at) => {
+                info!(
+                    grant = %grant.id,
+                    scope = ?grant.scope,
+                    user = %identity.user,
+                    groups = ?identity.groups,
+                    %expires_at,
+                    "binding created"
+                );
+                Ok(Some(Event::Bound {
+                    subject: identity.user,
+                    groups: identity.groups,
+                    expires_at,
+                }))
+            }
+            Err(ClusterError::Refused(reason)) => failed(reason),
+            // Retried with backoff by the outbox run, within the binding's budget.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update_binding_expiry(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
+        self.cluster(&grant.cluster)?.update_expiry(grant).await?;
+        Ok(None)
+    }
+
+    async fn unbind(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
+        self.cluster(&grant.cluster)?.unbind(grant).await?;
+        info!(grant = %grant.id, scope = ?grant.scope, "binding removed");
+        Ok(None)
+    }
+
+    /// A kubeconfig for the grant's own cluster (its server, CA and name) with a token from it,
+    /// valid until the grant expires. The token only lives in the file, which is not stored,
+    /// logged or put in any message text.
+    async fn make_kubeconfig(&self, grant: &Grant) -> Result<Made, EffectError> {
+        let Some(expires_at) = grant.expires_at else {
+            return Ok(Made::NothingDue);
+        };
+        let remaining = (expires_at - self.now()).num_seconds();
+        if grant.state != GrantState::Active || remaining <= 0 {
+            return Ok(Made::NothingDue);
+        }
+        let Some(settings) = self.kubeconfig_for(&grant.cluster) else {
+            return Ok(Made::Impossible(format!(
+                "cluster `{0}` has no kubeconfig settings (clusters.{0}.kubeconfig or kubernetes.kubeconfig)",
+                grant.cluster
+            )));
+        };
+        // The API server refuses tokens shorter than ten minutes; a longer one is still cut off
+        // at expiry, when the ServiceAccount is deleted.
+        let seconds = remaining.max(MIN_TOKEN_SECONDS);
+        let token = match self
+            .cluster(&grant.cluster)?
+            .issue_token(grant, seconds)
+            .await
+        {
+            Ok(token) => token,
+            Err(ClusterError::Refused(reason)) => return Ok(Made::Impossible(reason)),
+            // Retried with backoff by the outbox run.
+            Err(e) => return Err(e.into()),
+        };
+        info!(grant = %grant.id, cluster = %grant.cluster, seconds, "token issued");
+        Ok(Made::Kubeconfig(Kubeconfig {
+            file: self.templates.kubeconfig(grant, settings, &token)?,
+            comment: self.templates.note(grant, Note::Kubeconfig, None)?,
+        }))
+    }
+
+    async fn send_kubeconfig(
+        &self,
+        grant: &Grant,
+        kubeconfig: Kubeconfig,
+    ) -> Result<Option<Event>, EffectError> {
+        let filename = format!("{}.kubeconfig", grant.binding_name());
+        self.adapters
+            .chat
+            .send_file_dm(
+                &grant.requester,
+                &filename,
+                kubeconfig.file.as_bytes(),
+                &kubeconfig.comment,
+            )
+            .await?;
+        info!(grant = %grant.id, "kubeconfig sent");
+        Ok(None)
+    }
+}

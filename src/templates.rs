@@ -267,6 +267,12 @@ impl Templates {
                 allowed,
             } => context! { problem, role, asked, allowed },
             RequestRefusal::BreakGlassOutsideIncident { role } => context! { problem, role },
+            RequestRefusal::BreakGlassChannelTooNew { role, min_age } => {
+                context! { problem, role, min_age => human(*min_age) }
+            }
+            RequestRefusal::BreakGlassWithoutIncident { role, pattern } => {
+                context! { problem, role, pattern }
+            }
         }
     }
 

@@ -21,6 +21,7 @@ pub struct RequestForm {
     pub channel: String,
 }
 
+use crate::domain::break_glass;
 use crate::domain::command::{self, Command, ParseError};
 use crate::domain::grant::{Event, Grant, GrantState};
 use crate::domain::lifecycle::NewRequest;
@@ -198,7 +199,7 @@ impl App {
     }
 
     /// Stores a new grant the policy accepted and starts its effects; returns the confirmation,
-    /// or why the request is refused after all (a break-glass role outside an incident channel,
+    /// or why the request is refused after all (a break-glass role where no incident is shown,
     /// the rate limit), with nothing stored.
     async fn create_grant(
         self: &Arc<Self>,
@@ -207,16 +208,17 @@ impl App {
         args: &command::RequestArgs,
         terms: crate::domain::policy::GrantTerms,
     ) -> Result<Result<Message, RequestRefusal>, AppError> {
-        let (email, incident) = tokio::join!(
+        let (email, place) = tokio::join!(
             self.email_of_within(user, REQUEST_EMAIL_WAIT),
             self.incident_context(channel, &args.reason)
         );
-        if terms.break_glass.is_some() && incident.is_none() {
-            info!(user, role = %terms.role, channel, "break-glass request refused: not in an incident channel");
-            return Ok(Err(RequestRefusal::BreakGlassOutsideIncident {
-                role: terms.role,
-            }));
+        if terms.break_glass.is_some()
+            && let Err(refusal) = break_glass::admit(&terms.role, &place, &self.policy.incidents)
+        {
+            info!(user, role = %terms.role, channel, why = refusal.kind(), "break-glass request refused");
+            return Ok(Err(refusal));
         }
+        let incident = place.ok();
         if let Err(refusal) = self.admit_request(user) {
             return Ok(Err(refusal));
         }

@@ -67,17 +67,11 @@ pub trait Chat: Send + Sync {
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError>;
     /// The members of a user group.
     async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
-    /// The channel's name and topic, where the platform says.
+    /// The channel's name, topic, creator and creation time, where the platform says.
     async fn channel_info(&self, channel: &str) -> Result<Option<ChannelInfo>, ChatError>;
 }
 
-/// What a channel says about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChannelInfo {
-    pub name: Option<String>,
-    /// Its topic and purpose, where incident tools put the incident's link.
-    pub topic: Option<String>,
-}
+pub use crate::domain::incident::ChannelInfo;
 
 /// The chat platform a deployment serves; each renders its own templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

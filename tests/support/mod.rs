@@ -57,6 +57,8 @@ pub const INCIDENT_TOPIC: &str = "Paged: https://acme.pagerduty.com/incidents/Q1
 pub const UNINVITED_INCIDENT: &str = "C0INC99";
 /// An incident channel the policy lists by ID.
 pub const WAR_ROOM: &str = "C0WARROOM";
+/// The incident tool's bot user: channels it creates are incident channels.
+pub const INCIDENT_BOT: &str = "U0INCIDENTBOT";
 
 pub fn init() {
     static ONCE: Once = Once::new();

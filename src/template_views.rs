@@ -100,6 +100,8 @@ pub(super) struct GrantView<'a> {
     approvers_text: String,
     denied_by: Option<&'a str>,
     ended_by: Option<&'a str>,
+    /// Why it ended when its requester left: `deactivated`, `became_guest`, ….
+    ended_because: Option<&'static str>,
     subject: Option<&'a str>,
     review_deadline_text: String,
     expires_at_text: Option<String>,
@@ -220,6 +222,7 @@ impl<'a> GrantView<'a> {
             approvers_text: approved_by(g, p),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
+            ended_because: g.ended_because.map(|why| why.as_str()),
             subject: g.subject.as_deref(),
             review_deadline_text: shown_time(p, g.review_deadline),
             expires_at_text: g.expires_at.map(|at| shown_time(p, at)),

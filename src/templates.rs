@@ -484,3 +484,7 @@ mod incident_teams_tests;
 #[cfg(test)]
 #[path = "templates_activity_tests.rs"]
 mod activity_tests;
+
+#[cfg(test)]
+#[path = "templates_departure_tests.rs"]
+mod departure_tests;

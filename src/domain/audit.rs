@@ -47,6 +47,9 @@ pub enum AuditKind {
     SessionActivity,
     /// Everything the grant's subject did in the cluster, when the grant ended.
     SessionSummary,
+    /// The requester left (deactivated, turned guest, removed from the team): their access
+    /// ended or their request was withdrawn; `detail` says which.
+    RequesterGone,
 }
 
 impl AuditKind {
@@ -74,6 +77,7 @@ impl AuditKind {
             AuditKind::OnCallUnavailable => "on_call_unavailable",
             AuditKind::SessionActivity => "session_activity",
             AuditKind::SessionSummary => "session_summary",
+            AuditKind::RequesterGone => "requester_gone",
         }
     }
 
@@ -94,6 +98,7 @@ impl AuditKind {
             Step::ExtensionDenied => AuditKind::ExtensionDenied,
             Step::BreakGlass => AuditKind::BreakGlass,
             Step::Reviewed => AuditKind::BreakGlassReviewed,
+            Step::RequesterGone => AuditKind::RequesterGone,
         }
     }
 }
@@ -148,6 +153,10 @@ impl AuditEvent {
                 extension.map(|x| format!("extension by {}s", x.by_secs)),
             ),
             AuditKind::Failed => (approvers_of(grant), grant.failure.clone()),
+            AuditKind::RequesterGone => (
+                approvers_of(grant),
+                grant.ended_because.map(|why| why.detail().to_string()),
+            ),
             AuditKind::BreakGlass => (
                 approvers_of(grant),
                 Some("approved by the requester under the break-glass rule; needs a post-incident review".into()),
@@ -273,6 +282,7 @@ impl Event {
             | Event::OnCallChecked { .. }
             | Event::Bound { .. }
             | Event::BindFailed { .. }
+            | Event::RequesterGone { .. }
             | Event::Tick => None,
         }
     }

@@ -145,6 +145,9 @@ pub struct Grant {
     pub denial: Option<Decision>,
     /// Who revoked or cancelled it, when that ended it.
     pub ended_by: Option<Decision>,
+    /// Why it ended when its requester left (deactivated, turned guest, removed from the team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_because: Option<super::departure::Departure>,
     /// The Kubernetes user bound, once known.
     pub subject: Option<String>,
     /// Kubernetes groups bound as well.
@@ -237,6 +240,10 @@ pub enum Event {
     Review {
         by: String,
     },
+    /// The requester's chat account was deactivated, turned guest or removed from the team.
+    RequesterGone {
+        why: super::departure::Departure,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,6 +311,8 @@ pub enum Step {
     BreakGlass,
     /// An approver reviewed a break-glass use.
     Reviewed,
+    /// The requester left (deactivated, turned guest, removed): access ended, request withdrawn.
+    RequesterGone,
 }
 
 impl Step {
@@ -324,6 +333,7 @@ impl Step {
             Step::ExtensionDenied => "extension_denied",
             Step::BreakGlass => "break_glass",
             Step::Reviewed => "reviewed",
+            Step::RequesterGone => "requester_gone",
         }
     }
 }
@@ -344,6 +354,8 @@ pub enum Note {
     ExtensionDenied,
     /// Goes with the kubeconfig file.
     Kubeconfig,
+    /// The requester's account became a guest account: their access ended.
+    RequesterGone,
 }
 
 impl Note {
@@ -359,6 +371,7 @@ impl Note {
             Note::Extended => "extended",
             Note::ExtensionDenied => "extension_denied",
             Note::Kubeconfig => "kubeconfig",
+            Note::RequesterGone => "requester_gone",
         }
     }
 }

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::domain::identity::MappedIdentity;
+use crate::domain::identity::{IdentityPolicy, MappedIdentity};
 use crate::domain::policy::{Policy, Problem};
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -40,6 +40,10 @@ pub struct ConfigFile {
     pub teams: Option<TeamsSettings>,
     #[serde(default)]
     pub kubernetes: KubernetesSettings,
+    /// Who may become a Kubernetes user: allowed email domains, how the user name is spelled,
+    /// tagged and unconfirmed addresses.
+    #[serde(default)]
+    pub identity: IdentityPolicy,
     /// The policy, inline. Give either this or `policy_file`.
     #[serde(default)]
     pub policy: Option<Policy>,
@@ -112,6 +116,7 @@ pub struct Config {
     pub store_path: PathBuf,
     pub chat: ChatSettings,
     pub kubernetes: KubernetesSettings,
+    pub identity: IdentityPolicy,
     pub clusters: BTreeMap<String, ClusterSettings>,
     pub audit: AuditSettings,
     pub on_call: crate::on_call::OnCallSettings,
@@ -254,6 +259,7 @@ impl Config {
             store_path: file.store_path,
             chat,
             kubernetes: file.kubernetes,
+            identity: file.identity,
             clusters: file.clusters,
             audit: file.audit,
             on_call: file.on_call,
@@ -287,6 +293,21 @@ impl Config {
         };
         if let Err(e) = crate::reconciler::parse_schedule(&self.kubernetes.reconcile_schedule) {
             problems.push(at(&["kubernetes", "reconcile_schedule"], e));
+        }
+        if self.identity.allowed_email_domains.is_empty() {
+            problems.push(at(
+                &["identity", "allowed_email_domains"],
+                "list the email domains whose addresses may become Kubernetes users (e.g. [example.com]): without it, anyone whose chat profile has an address — a guest's gmail.com included — could be bound".into(),
+            ));
+        }
+        for (i, domain) in self.identity.allowed_email_domains.iter().enumerate() {
+            let domain = domain.trim();
+            if domain.is_empty() || domain.contains('@') || domain.contains(char::is_whitespace) {
+                problems.push(at(
+                    &["identity", "allowed_email_domains", &i.to_string()],
+                    format!("`{domain}` is not a domain: write it as example.com"),
+                ));
+            }
         }
         for (name, cluster) in &self.clusters {
             if cluster.in_cluster && cluster.context.is_some() {

@@ -210,6 +210,7 @@ impl Server {
                 subject_prefix: config.kubernetes.subject_prefix.clone(),
                 group_prefix: config.kubernetes.group_prefix.clone(),
                 identities: config.kubernetes.identities.clone(),
+                identity: config.identity.clone(),
                 kubeconfig: config.kubernetes.kubeconfig.clone(),
                 cluster_kubeconfigs: config
                     .clusters

@@ -10,6 +10,7 @@ use minijinja::{Environment, Value, context};
 use crate::chat::Message;
 use crate::domain::command::ParseError;
 use crate::domain::grant::{Grant, Note, Rejection, Step};
+use crate::domain::identity::IdentityRefusal;
 use crate::domain::policy::{Policy, RequestRefusal};
 use crate::domain::reconcile::{Drift, Repair};
 use crate::domain::retry::Alert;
@@ -273,6 +274,10 @@ impl Templates {
             RequestRefusal::BreakGlassWithoutIncident { role, pattern } => {
                 context! { problem, role, pattern }
             }
+            RequestRefusal::Identity(IdentityRefusal::EmailDomain { domain, allowed }) => {
+                context! { problem, domain, allowed }
+            }
+            RequestRefusal::Identity(_) => context! { problem },
         }
     }
 

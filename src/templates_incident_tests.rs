@@ -61,6 +61,7 @@ pub(super) fn incident_grants(who: &Cast<'_>, policy: &Policy) -> Vec<(&'static 
             id: "bg1".into(),
             requester: who.requester,
             requested_in: who.channel,
+            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
             incident,
             reason: who.reason,
             terms,

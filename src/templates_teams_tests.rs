@@ -78,6 +78,7 @@ pub(super) fn teams_grants() -> Vec<(&'static str, Grant)> {
         id: "abc123".into(),
         requester: ALICE,
         requested_in: "19:dev@thread.tacv2",
+        identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
         incident: None,
         reason: EVIL,
         terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),

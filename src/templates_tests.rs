@@ -40,6 +40,7 @@ pub(super) fn grants() -> Vec<(&'static str, Grant)> {
             id: "abc123".into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
             incident: None,
             reason: "fix <!channel> & \"quotes\"",
             terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),

@@ -22,6 +22,7 @@ fn grant(id: &str) -> Grant {
             id: id.into(),
             requester: ALICE,
             requested_in: DEV_CHANNEL,
+            identity: prod_access::domain::identity::Identity::user("oidc:alice@example.com"),
             incident: None,
             reason: "r",
             terms: GrantTerms {

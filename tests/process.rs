@@ -35,6 +35,8 @@ slack:
   api_url: {api}
   approvals_channel: {APPROVALS}
   audit_channel: {AUDIT}
+identity:
+  allowed_email_domains: [example.com]
 kubernetes:
   subject_prefix: "oidc:"
 policy:

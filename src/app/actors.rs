@@ -54,6 +54,15 @@ impl App {
     }
 }
 
+impl App {
+    /// Keeps an email a profile lookup gave, for the audit log.
+    pub(super) fn remember_email(&self, user: &str, email: Option<String>) {
+        self.emails
+            .lock()
+            .insert(user.to_string(), (email, self.now()));
+    }
+}
+
 impl EmailCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Remembered> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())

@@ -208,10 +208,14 @@ impl App {
         args: &command::RequestArgs,
         terms: crate::domain::policy::GrantTerms,
     ) -> Result<Result<Message, RequestRefusal>, AppError> {
-        let (email, place) = tokio::join!(
-            self.email_of_within(user, REQUEST_EMAIL_WAIT),
+        let (identity, place) = tokio::join!(
+            self.identity_for_request(user, &terms.role),
             self.incident_context(channel, &args.reason)
         );
+        let identity = match identity {
+            Ok(identity) => identity,
+            Err(refusal) => return Ok(Err(RequestRefusal::Identity(refusal))),
+        };
         if terms.break_glass.is_some()
             && let Err(refusal) = break_glass::admit(&terms.role, &place, &self.policy.incidents)
         {
@@ -227,6 +231,7 @@ impl App {
                 id: new_grant_id(),
                 requester: user,
                 requested_in: channel,
+                identity,
                 incident,
                 reason: &args.reason,
                 terms,
@@ -234,6 +239,7 @@ impl App {
             self.now(),
             &self.policy,
         );
+        let email = self.email_of(user).await;
         super::actors::record_email(&mut grant.journal, user, email.as_deref());
         let reply = self
             .templates
@@ -313,10 +319,6 @@ impl App {
         })
     }
 }
-
-/// How long a request waits for the requester's email for its audit entry: Slack wants the
-/// command answered within 3 seconds, and the entry is complete without it.
-const REQUEST_EMAIL_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Short, lowercase and label-safe, so it fits Kubernetes names and labels.
 fn new_grant_id() -> String {

@@ -249,22 +249,11 @@ impl App {
 
     async fn bind(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
         let failed = |reason: String| Ok(Some(Event::BindFailed { reason }));
-        let rules = self.identity_rules();
-        let email = if rules.is_mapped(&grant.requester) {
-            None
-        } else {
-            match self.adapters.chat.user_email(&grant.requester).await {
-                Ok(email) => email,
-                Err(ChatError::Refused(code)) => {
-                    return failed(format!("Slack could not look up the requester ({code})"));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let Some(identity) = rules.resolve(&grant.requester, email.as_deref()) else {
+        // Exactly the subject resolved at the request and shown to the approvers: a profile
+        // changed since must not change who is bound.
+        let Some(identity) = grant.identity() else {
             return failed(
-                "the requester's Slack profile has no email address and kubernetes.identities \
-                 does not name them"
+                "the request was made before prod-access recorded whom to bind; request it again"
                     .into(),
             );
         };

@@ -8,6 +8,7 @@ mod commands;
 mod digest;
 mod effects;
 mod home;
+mod identity;
 mod incidents;
 mod locks;
 mod on_call;
@@ -32,7 +33,7 @@ use crate::chat::{Chat, ChatError, Message};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
 use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, Rejection};
-use crate::domain::identity::{IdentityRules, MappedIdentity};
+use crate::domain::identity::{IdentityPolicy, IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
 use crate::domain::rate_limit::RequestLog;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub subject_prefix: String,
     pub group_prefix: String,
     pub identities: BTreeMap<String, MappedIdentity>,
+    /// Who may become a Kubernetes user at all.
+    pub identity: IdentityPolicy,
     pub kubeconfig: Option<crate::config::KubeconfigSettings>,
     /// Per-cluster kubeconfig settings, where they differ from `kubeconfig`.
     pub cluster_kubeconfigs: BTreeMap<String, crate::config::KubeconfigSettings>,
@@ -180,6 +183,7 @@ impl App {
             subject_prefix: &self.settings.subject_prefix,
             group_prefix: &self.settings.group_prefix,
             table: Some(&self.settings.identities),
+            policy: self.settings.identity.clone(),
         }
     }
 
@@ -375,17 +379,23 @@ impl App {
             Some(user) => self.email_of(user).await,
             None => None,
         };
-        let policy = match event {
+        let (policy, drift) = match event {
             Event::Approve { .. }
             | Event::Deny { .. }
             | Event::ApproveExtension { .. }
             | Event::DenyExtension { .. }
             | Event::Review { .. }
             | Event::Revoke { .. } => match self.adapters.store.get(grant_id).await? {
-                Some(grant) => self.policy_for(&grant.role).await,
+                Some(grant) => {
+                    let drift = match event {
+                        Event::Approve { .. } => self.subject_drift(&grant).await,
+                        _ => None,
+                    };
+                    (self.policy_for(&grant.role).await, drift)
+                }
                 None => return Ok(Applied::Unknown),
             },
-            _ => self.policy.clone(),
+            _ => (self.policy.clone(), None),
         };
         let next = {
             let lock = self.locks.get(grant_id);
@@ -399,6 +409,9 @@ impl App {
             };
             if let Some(user) = event.actor() {
                 actors::record_email(&mut next.journal, user, actor_email.as_deref());
+            }
+            if drift.is_some() {
+                next.subject_drift = drift;
             }
             self.adapters.store.replace(grant.version, &next).await?;
             self.observe_for_activity(&next);

@@ -9,7 +9,6 @@ use tracing::{error, info, warn};
 use super::{App, AppError, EffectError};
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState};
-use crate::domain::identity::Identity;
 use crate::domain::reconcile::{Repair, reconcile};
 
 /// What one pass found and did.
@@ -127,13 +126,8 @@ impl App {
                 };
                 let live = grant.state == GrantState::Active
                     && grant.expires_at.is_some_and(|at| self.now() < at);
-                match (live, &grant.subject, grant.expires_at) {
-                    (true, Some(user), Some(expires_at)) => {
-                        let identity = Identity {
-                            user: user.clone(),
-                            groups: grant.groups.clone(),
-                            service_account: None,
-                        };
+                match (live, grant.identity(), grant.expires_at) {
+                    (true, Some(identity), Some(expires_at)) => {
                         cluster.bind(grant, &identity, expires_at).await?;
                         Ok(Some(fresh))
                     }

@@ -52,6 +52,8 @@ slack:
   api_url: {api}
   approvals_channel: C0APPROVALS
   audit_channel: C0AUDIT
+identity:
+  allowed_email_domains: [example.com]
 kubernetes:
   subject_prefix: "oidc:"
 audit:

@@ -38,6 +38,7 @@ fn active_grant(n: usize, now: DateTime<Utc>, expires_at: DateTime<Utc>, policy:
         id: format!("b{n:011}"),
         requester: &requester,
         requested_in: "C0DEV",
+        identity: crate::domain::identity::Identity::user(&format!("oidc:user{n}@example.com")),
         incident: None,
         reason: "benchmark",
         terms,

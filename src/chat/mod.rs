@@ -6,6 +6,7 @@ pub mod teams;
 use async_trait::async_trait;
 
 use crate::domain::grant::MessageRef;
+use crate::domain::identity::Profile;
 
 /// A rendered message as its platform takes it: Slack's message JSON (`text`, optional
 /// `blocks`), or a Bot Framework activity (`text`, or a card with its one-line `summary`).
@@ -61,8 +62,12 @@ pub trait Chat: Send + Sync {
     async fn reply_in_thread(&self, at: &MessageRef, message: &Message) -> Result<(), ChatError>;
     /// A link that opens the message.
     async fn permalink(&self, at: &MessageRef) -> Result<String, ChatError>;
+    /// Who `user` is on the platform now: their address and what kind of account they have.
+    async fn user_profile(&self, user: &str) -> Result<Profile, ChatError>;
     /// The email on the user's profile, if they have one.
-    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError>;
+    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
+        Ok(self.user_profile(user).await?.email)
+    }
     /// The user with this email, if there is one.
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError>;
     /// The members of a user group.

@@ -11,6 +11,7 @@ use slack_morphism::prelude::*;
 
 use super::{Chat, ChatError, Message};
 use crate::domain::grant::MessageRef;
+use crate::domain::identity::{Profile, Standing};
 
 pub type SlackConnector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 pub type SlackApiClient = SlackClient<SlackConnector>;
@@ -220,15 +221,18 @@ impl Chat for SlackChat {
         Ok(response.users.into_iter().map(|u| u.to_string()).collect())
     }
 
-    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
-        let request = SlackApiUsersInfoRequest::new(user.to_string().into());
+    /// `users.info`, read into our own type: slack-morphism's user model drops
+    /// `is_email_confirmed`.
+    async fn user_profile(&self, user: &str) -> Result<Profile, ChatError> {
         let session = self.client.open_session(&self.token);
-        let response = bounded(session.users_info(&request)).await?;
-        Ok(response
-            .user
-            .profile
-            .and_then(|p| p.email)
-            .map(|e| e.to_string()))
+        let params = vec![("user", Some(user))];
+        let response: UsersInfo = bounded(session.http_session_api.http_get(
+            "users.info",
+            &params,
+            None,
+        ))
+        .await?;
+        Ok(response.user.profile())
     }
 
     /// `conversations.info` (scope `channels:read`, `groups:read` for private channels).
@@ -256,6 +260,58 @@ impl Chat for SlackChat {
             }
             Err(ChatError::Refused(code)) if code == "channel_not_found" => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct UsersInfo {
+    user: SlackUserRecord,
+}
+
+/// The fields of Slack's user object that say who someone is.
+#[derive(serde::Deserialize)]
+struct SlackUserRecord {
+    /// Slackbot is a bot whose `is_bot` is false.
+    id: String,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    is_bot: bool,
+    #[serde(default)]
+    is_restricted: bool,
+    #[serde(default)]
+    is_ultra_restricted: bool,
+    /// Slack Connect users of another organisation.
+    #[serde(default)]
+    is_stranger: bool,
+    #[serde(default)]
+    is_email_confirmed: bool,
+    #[serde(default)]
+    profile: SlackProfileRecord,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SlackProfileRecord {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+impl SlackUserRecord {
+    fn profile(self) -> Profile {
+        let standing = if self.deleted {
+            Standing::Deactivated
+        } else if self.is_bot || self.id == "USLACKBOT" {
+            Standing::Bot
+        } else if self.is_restricted || self.is_ultra_restricted || self.is_stranger {
+            Standing::Guest
+        } else {
+            Standing::Member
+        };
+        Profile {
+            email: self.profile.email,
+            email_confirmed: self.is_email_confirmed,
+            standing,
         }
     }
 }

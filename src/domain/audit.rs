@@ -133,6 +133,11 @@ pub struct AuditEvent {
     pub incident: Option<String>,
     /// Who has approved so far.
     pub approvers: Vec<String>,
+    /// The Kubernetes user the grant binds, as its approvers were shown it, and its groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     /// What else there is to say: a failure's reason, an extension's length, a repair.
     pub detail: Option<String>,
@@ -197,6 +202,8 @@ impl AuditEvent {
                 .and_then(|i| i.reference.clone())
                 .or_else(|| incident_reference(&grant.reason)),
             approvers,
+            subject: grant.subject.clone(),
+            groups: grant.groups.clone(),
             expires_at: grant.expires_at,
             detail,
         }
@@ -219,6 +226,8 @@ impl AuditEvent {
             channel: None,
             incident: None,
             approvers: Vec::new(),
+            subject: None,
+            groups: Vec::new(),
             expires_at: None,
             detail: Some(detail),
         }

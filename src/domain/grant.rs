@@ -93,6 +93,16 @@ pub struct MessageRef {
     pub permalink: Option<String>,
 }
 
+/// What the requester's profile says now, when it no longer gives the stored subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SubjectDrift {
+    /// It would now be bound as `subject`.
+    Changed { subject: String },
+    /// It would now be refused, by the identity rule `rule` (a refusal kind).
+    Refused { rule: String },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtensionState {
@@ -110,6 +120,10 @@ pub struct Extension {
     pub required_approvals: u32,
     #[serde(default)]
     pub approvals: Vec<Decision>,
+    /// Approvals that stopped counting: their approver lost the right before the extension was
+    /// decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lapsed_approvals: Vec<Decision>,
     pub denial: Option<Decision>,
     pub message: Option<MessageRef>,
 }
@@ -142,17 +156,26 @@ pub struct Grant {
     pub review_deadline: DateTime<Utc>,
     #[serde(default)]
     pub approvals: Vec<Decision>,
+    /// Approvals that stopped counting: their approver lost the right (removed from the role or
+    /// its user group) before the request was decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lapsed_approvals: Vec<Decision>,
     pub denial: Option<Decision>,
     /// Who revoked or cancelled it, when that ended it.
     pub ended_by: Option<Decision>,
     /// Why it ended when its requester left (deactivated, turned guest, removed from the team).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_because: Option<super::departure::Departure>,
-    /// The Kubernetes user bound, once known.
+    /// The Kubernetes user to bind, resolved once when the request was made and shown to the
+    /// approvers; exactly this is bound. `None` only for requests stored by older versions.
     pub subject: Option<String>,
     /// Kubernetes groups bound as well.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Set when the requester's profile, looked up again at an approval, no longer gives
+    /// `subject`; the grant still binds `subject`, and approvers are warned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_drift: Option<SubjectDrift>,
     pub expires_at: Option<DateTime<Utc>>,
     /// When the requester is reminded of the coming expiry; `None` once reminded or too short.
     pub remind_at: Option<DateTime<Utc>>,
@@ -381,6 +404,15 @@ pub use super::grant_rejection::Rejection;
 impl Grant {
     pub fn duration(&self) -> ChronoDuration {
         secs(self.duration_secs)
+    }
+
+    /// The subjects its bindings name, once known.
+    pub fn identity(&self) -> Option<super::identity::Identity> {
+        Some(super::identity::Identity {
+            user: self.subject.clone()?,
+            groups: self.groups.clone(),
+            service_account: None,
+        })
     }
 
     /// The deterministic name of this grant's binding objects.

@@ -15,6 +15,8 @@ pub struct NewRequest<'a> {
     pub id: String,
     pub requester: &'a str,
     pub requested_in: &'a str,
+    /// Who the requester is in Kubernetes, resolved now and bound exactly as approved.
+    pub identity: super::identity::Identity,
     /// Set when the request was typed in an incident channel: it is decided there.
     pub incident: Option<IncidentContext>,
     pub reason: &'a str,
@@ -58,11 +60,13 @@ impl Grant {
             requested_at: now,
             review_deadline: now.checked_add_signed(review_timeout).unwrap_or(now),
             approvals: Vec::new(),
+            lapsed_approvals: Vec::new(),
             denial: None,
             ended_by: None,
             ended_because: None,
-            subject: None,
-            groups: Vec::new(),
+            subject: Some(new.identity.user),
+            groups: new.identity.groups,
+            subject_drift: None,
             expires_at: None,
             remind_at: None,
             ended_at: None,
@@ -158,6 +162,8 @@ impl Grant {
             (state, Event::Tick) if state.is_final() => next.tick_review(now)?,
             (GrantState::Requested, Event::Approve { approver }) => {
                 self.check_approver(approver, &self.approvals, policy)?;
+                let lapsed = lapse(&mut next.approvals, &self.role, policy);
+                next.lapsed_approvals.extend(lapsed);
                 next.approvals.push(decision(approver, now));
                 if next.approvals.len() as u64 >= u64::from(self.required_approvals) {
                     // The expiry is fixed when the binding is created (`Bound`), so time spent
@@ -265,6 +271,7 @@ impl Grant {
                     state: ExtensionState::Pending,
                     required_approvals,
                     approvals: Vec::new(),
+                    lapsed_approvals: Vec::new(),
                     denial: None,
                     message: None,
                 });
@@ -282,6 +289,8 @@ impl Grant {
                     .extension
                     .as_mut()
                     .ok_or(Rejection::NoExtensionPending)?;
+                let lapsed = lapse(&mut extension.approvals, &self.role, policy);
+                extension.lapsed_approvals.extend(lapsed);
                 extension.approvals.push(decision(approver, now));
                 if (extension.approvals.len() as u64) < u64::from(extension.required_approvals) {
                     let mut effects = vec![Effect::UpdateExtensionMessage];
@@ -425,6 +434,17 @@ impl Grant {
         }
         Ok(())
     }
+}
+
+/// Takes out of `approvals` those whose approver may no longer approve `role` (removed from the
+/// role or its user group since they clicked) and returns them: an approval counts only while
+/// its approver still qualifies under the policy as it is at the click that counts it.
+fn lapse(approvals: &mut Vec<Decision>, role: &str, policy: &Policy) -> Vec<Decision> {
+    let (kept, lapsed) = std::mem::take(approvals)
+        .into_iter()
+        .partition(|a| policy.may_approve(role, &a.by));
+    *approvals = kept;
+    lapsed
 }
 
 fn decision(by: &str, at: DateTime<Utc>) -> Decision {

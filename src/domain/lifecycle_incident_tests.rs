@@ -54,6 +54,7 @@ fn requested(role: &str, mins: u64, in_incident: bool) -> Grant {
             id: "bg1".into(),
             requester: "UALICE",
             requested_in: channel,
+            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
             incident: in_incident.then(|| war_room(&args.reason)),
             reason: &args.reason,
             terms,

@@ -24,6 +24,7 @@ pub(crate) fn requested(role: &str) -> Grant {
             id: "abc123".into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
             incident: None,
             reason: "stuck queue",
             terms: GrantTerms {

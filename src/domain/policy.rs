@@ -15,6 +15,10 @@ pub struct Policy {
     /// Slack user IDs that may approve any role that does not name its own approvers.
     #[serde(default)]
     pub approvers: Vec<String>,
+    /// People who may see every grant's details with `status` (Slack user IDs, user groups or
+    /// emails); others see only their own requests and those they may decide.
+    #[serde(default)]
+    pub auditors: Vec<String>,
     #[serde(default)]
     pub requests: RequestRules,
     /// Channels where a request is answered, approved and followed in the channel itself.
@@ -170,6 +174,10 @@ pub struct RolePolicy {
     /// Approves requests by whoever is on call now, without waiting for an approver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_call: Option<super::on_call::OnCallRule>,
+    /// Lets guests of the workspace (Slack single- and multi-channel guests) request this role;
+    /// they are refused otherwise. Teams guests are never served.
+    #[serde(default)]
+    pub allow_guests: bool,
 }
 
 /// Long enough for any ticket and sentence; short enough that every message quoting it stays
@@ -411,6 +419,16 @@ impl Policy {
         }
     }
 
+    /// Whether `user` may see the details of a grant of `role` they did not request: its
+    /// approvers and the policy's auditors, in a policy whose groups and emails were resolved.
+    pub fn may_see(&self, role: &str, user: &str) -> bool {
+        self.may_approve(role, user)
+            || (matches!(
+                ApproverRef::parse(user),
+                ApproverRef::User(_) | ApproverRef::Email(_)
+            ) && self.auditors.iter().any(|a| a == user))
+    }
+
     /// Whether `user` (a Slack user ID, or in Teams the email people are known by) may approve
     /// requests for `role`, in a policy whose groups and emails were resolved to users.
     pub fn may_approve(&self, role: &str, user: &str) -> bool {
@@ -421,8 +439,8 @@ impl Policy {
     }
 
     /// The approver references of `role` that name a user group or an email, which must be
-    /// looked up before the role's approvers are known.
-    /// So are its break-glass requesters.
+    /// looked up before the role's approvers are known; so are its break-glass requesters and
+    /// the policy's auditors.
     pub fn unresolved_approvers(&self, role: &str) -> Vec<&str> {
         let requesters = self
             .roles
@@ -433,6 +451,7 @@ impl Policy {
         self.approvers_for(role)
             .iter()
             .chain(requesters)
+            .chain(&self.auditors)
             .map(String::as_str)
             .filter(|a| ApproverRef::parse(a) != ApproverRef::User(a))
             .collect()
@@ -455,6 +474,7 @@ impl Policy {
         };
         let mut policy = self.clone();
         policy.approvers = expand(&self.approvers);
+        policy.auditors = expand(&self.auditors);
         for role in policy.roles.values_mut() {
             // An empty list means "the default approvers"; keep it empty rather than expanding it.
             if !role.approvers.is_empty() {

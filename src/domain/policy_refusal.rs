@@ -57,6 +57,9 @@ pub enum RequestRefusal {
         role: String,
         pattern: Option<String>,
     },
+    /// The requester cannot be given a Kubernetes identity (a guest, a bot, an address on
+    /// another domain, …).
+    Identity(super::identity::IdentityRefusal),
 }
 
 impl RequestRefusal {
@@ -74,6 +77,7 @@ impl RequestRefusal {
             RequestRefusal::BreakGlassOutsideIncident { .. } => "break_glass_outside_incident",
             RequestRefusal::BreakGlassChannelTooNew { .. } => "break_glass_channel_too_new",
             RequestRefusal::BreakGlassWithoutIncident { .. } => "break_glass_without_incident",
+            RequestRefusal::Identity(refusal) => refusal.kind(),
         }
     }
 }

@@ -22,6 +22,7 @@ fn grant(id: &str, state: GrantState) -> Grant {
             id: id.into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
             incident: None,
             reason: "r",
             terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),

@@ -25,6 +25,7 @@ pub(in crate::store) fn grant(id: &str) -> Grant {
             id: id.into(),
             requester: "UALICE",
             requested_in: "CDEV",
+            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
             incident: None,
             reason: "r",
             terms: GrantTerms::example("edit", "payments", Duration::from_secs(3600)),

@@ -12,6 +12,8 @@ slack:
   api_url: {api_url}
   approvals_channel: {APPROVALS}
   audit_channel: {AUDIT}
+identity:
+  allowed_email_domains: [example.com]
 kubernetes:
   subject_prefix: "oidc:"
   group_prefix: "oidc:"

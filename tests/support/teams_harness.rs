@@ -56,6 +56,8 @@ teams:
   service_url: {service_url}
   openid_metadata_url: {metadata}
   token_url: {token_url}
+identity:
+  allowed_email_domains: [example.com]
 kubernetes:
   subject_prefix: "oidc:"
 policy:

@@ -11,6 +11,7 @@ use tracing::info;
 use super::connector::{ActivityRef, Connector, Member};
 use crate::chat::{Chat, ChatError, Message};
 use crate::domain::grant::MessageRef;
+use crate::domain::identity::{Profile, Standing};
 
 /// Where the bot is in Teams: its tenant, the connector's `serviceUrl` for messages it starts,
 /// and a conversation all its users are members of (the approvals channel), where they are
@@ -75,13 +76,15 @@ impl TeamsChat {
     }
 
     /// Keeps who `member` is; `None` for someone of another tenant (a guest's home tenant, an
-    /// external user), who cannot be told apart from a member of ours by email.
+    /// external user), who cannot be told apart from a member of ours by email, and for guests
+    /// of ours.
     fn remember(&self, member: &Member) -> Option<String> {
-        if member
+        let foreign = member
             .tenant_id
             .as_deref()
-            .is_some_and(|t| t != self.place.tenant_id)
-        {
+            .is_some_and(|t| t != self.place.tenant_id);
+        // A B2B guest carries our tenant id: only its role (or `#EXT#` UPN) tells it apart.
+        if foreign || member.is_guest() {
             return None;
         }
         let key = member.key()?;
@@ -226,9 +229,37 @@ impl Chat for TeamsChat {
         ))
     }
 
-    /// People are known by their email already.
-    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
-        Ok(user.contains('@').then(|| user.to_string()))
+    /// Looked up afresh in the approvals channel's team each time: someone removed from it, or
+    /// turned guest, must not keep their standing.
+    async fn user_profile(&self, user: &str) -> Result<Profile, ChatError> {
+        let member = self
+            .connector
+            .member(
+                &self.place.service_url,
+                &self.place.directory_conversation,
+                user,
+            )
+            .await?
+            .ok_or_else(|| {
+                ChatError::Refused(format!(
+                    "Teams knows nobody called {user} in the approvals channel's team"
+                ))
+            })?;
+        let foreign = member
+            .tenant_id
+            .as_deref()
+            .is_some_and(|t| t != self.place.tenant_id);
+        let standing = if foreign || member.is_guest() {
+            Standing::Guest
+        } else {
+            Standing::Member
+        };
+        Ok(Profile {
+            email: member.key(),
+            // Teams only knows the addresses of its directory, which are verified.
+            email_confirmed: true,
+            standing,
+        })
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError> {

@@ -46,6 +46,9 @@ pub struct Member {
     pub user_principal_name: Option<String>,
     #[serde(default)]
     pub tenant_id: Option<String>,
+    /// `user`, `guest` (B2B guests, even when listed in our tenant) or `anonymous`.
+    #[serde(default)]
+    pub user_role: Option<String>,
 }
 
 impl Member {
@@ -57,6 +60,16 @@ impl Member {
             .flatten()
             .map(|s| s.trim().to_lowercase())
             .find(|s| s.contains('@'))
+    }
+
+    /// A guest of our tenant: Teams says so, or the UPN is a B2B guest's (`…#EXT#@…`).
+    pub fn is_guest(&self) -> bool {
+        let role = self.user_role.as_deref().map(str::to_ascii_lowercase);
+        matches!(role.as_deref(), Some("guest" | "anonymous"))
+            || self
+                .user_principal_name
+                .as_deref()
+                .is_some_and(|upn| upn.to_ascii_uppercase().contains("#EXT#"))
     }
 }
 

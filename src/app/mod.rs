@@ -5,6 +5,7 @@ mod activity;
 mod actors;
 mod clicks;
 mod commands;
+mod departures;
 mod digest;
 mod effects;
 mod home;

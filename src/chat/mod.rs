@@ -35,6 +35,18 @@ pub enum ChatError {
     Encoding(String),
 }
 
+/// What a platform answers for an account it does not know: Slack's own error code, which the
+/// Teams adapter uses too for someone not in the bot's team.
+pub const UNKNOWN_USER: &str = "user_not_found";
+
+impl ChatError {
+    /// Whether the platform said it does not know the user (as opposed to an outage, a missing
+    /// scope or any other refusal).
+    pub fn is_unknown_user(&self) -> bool {
+        matches!(self, ChatError::Refused(why) if why.split(':').next() == Some(UNKNOWN_USER))
+    }
+}
+
 #[async_trait]
 pub trait Chat: Send + Sync {
     async fn post(&self, channel: &str, message: &Message) -> Result<MessageRef, ChatError>;

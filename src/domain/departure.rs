@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::grant::{Effect, Grant, GrantState, Note, Rejection, Step};
+use super::identity::Standing;
+use super::policy::Policy;
 
 /// Why the requester is no longer someone who may hold access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,22 @@ impl Departure {
         }
     }
 
+    /// Whether an account of this standing (as the periodic lookup finds it) has left; a bot
+    /// never held access of its own, and is refused at request time.
+    pub fn of_standing(standing: Standing) -> Option<Self> {
+        match standing {
+            Standing::Deactivated => Some(Departure::Deactivated),
+            Standing::Guest => Some(Departure::BecameGuest),
+            Standing::Member | Standing::Bot => None,
+        }
+    }
+
+    /// Whether this ends access to `role`: a guest keeps a role the policy allows guests
+    /// (`allow_guests`).
+    pub fn ends_access_to(self, role: &str, policy: &Policy) -> bool {
+        self != Departure::BecameGuest || !policy.roles.get(role).is_some_and(|r| r.allow_guests)
+    }
+
     /// Only a guest can still read a direct message; a deactivated or removed account cannot.
     fn can_be_told(self) -> bool {
         self == Departure::BecameGuest
@@ -66,7 +84,11 @@ impl Grant {
         &mut self,
         why: Departure,
         now: DateTime<Utc>,
+        policy: &Policy,
     ) -> Result<Vec<Effect>, Rejection> {
+        if !why.ends_access_to(&self.role, policy) {
+            return Err(Rejection::NotDue);
+        }
         let mut effects = match self.state {
             GrantState::Requested => {
                 self.state = GrantState::Cancelled;

@@ -111,3 +111,35 @@ fn a_grant_that_already_ended_stays_as_it_ended() {
         assert!(apply(&ended, gone(Departure::Deactivated), t0()).is_err());
     }
 }
+
+#[test]
+fn the_periodic_lookup_ends_access_of_the_deactivated_and_of_guests() {
+    use crate::domain::identity::Standing;
+    assert_eq!(
+        Departure::of_standing(Standing::Deactivated),
+        Some(Departure::Deactivated)
+    );
+    assert_eq!(
+        Departure::of_standing(Standing::Guest),
+        Some(Departure::BecameGuest)
+    );
+    assert_eq!(Departure::of_standing(Standing::Member), None);
+    assert_eq!(Departure::of_standing(Standing::Bot), None);
+}
+
+#[test]
+fn a_guest_keeps_a_role_that_allows_guests() {
+    let mut policy = crate::domain::policy::tests::example();
+    policy.roles.get_mut("edit").unwrap().allow_guests = true;
+    let grant = quiet(active());
+    assert!(!Departure::BecameGuest.ends_access_to(&grant.role, &policy));
+    assert!(Departure::Deactivated.ends_access_to(&grant.role, &policy));
+    assert_eq!(
+        grant.apply(&gone(Departure::BecameGuest), t0(), &policy),
+        Err(crate::domain::grant::Rejection::NotDue)
+    );
+    let ended = grant
+        .apply(&gone(Departure::Deactivated), t0(), &policy)
+        .unwrap();
+    assert_eq!(ended.state, GrantState::Revoked);
+}

@@ -249,7 +249,7 @@ impl Grant {
             (
                 GrantState::Requested | GrantState::Approved | GrantState::Active,
                 Event::RequesterGone { why },
-            ) => next.requester_gone(*why, now)?,
+            ) => next.requester_gone(*why, now, policy)?,
             (GrantState::Active, Event::RequestExtension { by, secs: extra }) => {
                 if by != &self.requester {
                     return Err(Rejection::NotTheRequester);

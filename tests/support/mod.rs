@@ -288,7 +288,11 @@ impl Harness {
 
     /// `user` opens the bot's App Home tab (`app_home_opened`, by HTTP or Socket Mode).
     pub async fn open_home(&self, user: &str) -> u16 {
-        let callback = app_home_opened(user);
+        self.send_event(app_home_opened(user)).await
+    }
+
+    /// Slack delivers an Events API callback (by HTTP, signed, or by Socket Mode).
+    pub async fn send_event(&self, callback: Value) -> u16 {
         if self.mode == Mode::Socket {
             self.slack.socket.send("events_api", callback, false).await;
             return 200;

@@ -182,6 +182,11 @@ impl FakeSlack {
         }
     }
 
+    /// The user as `users.info` would show them now.
+    pub fn user(&self, id: &str) -> Value {
+        self.lock().users.get(id).cloned().unwrap_or(Value::Null)
+    }
+
     pub fn fail_next(&self, method: &str, fault: Fault) {
         self.lock()
             .faults

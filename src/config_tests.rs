@@ -380,3 +380,17 @@ fn the_audit_webhook_must_be_https_unless_it_is_on_this_machine() {
         "the secret never goes in the file"
     );
 }
+
+#[test]
+fn policy_check_requires_the_allowed_email_domains() {
+    let dir = tempfile::tempdir().unwrap();
+    let without = EXAMPLE.replace("  allowed_email_domains: [example.com]\n", "");
+    let error = check_error(&write(dir.path(), "config.yaml", &without));
+    assert!(
+        error.contains("identity.allowed_email_domains: list the email domains"),
+        "{error}"
+    );
+    let not_a_domain = EXAMPLE.replace("[example.com]", "[\"alice@example.com\"]");
+    let error = check_error(&write(dir.path(), "config.yaml", &not_a_domain));
+    assert!(error.contains("is not a domain"), "{error}");
+}

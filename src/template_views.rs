@@ -4,12 +4,36 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use minijinja::Value;
+use serde::{Serialize, Serializer};
 
 use crate::chat::Platform;
 use crate::domain::grant::{Extension, Grant};
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::policy::{ApproverRef, Policy};
+
+/// Text already in the platform's markup: escaped text, mentions, date tokens. The Slack
+/// templates' auto-escaping writes it as it is and escapes every other value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Markup(String);
+
+impl Markup {
+    pub(super) fn new(markup: String) -> Self {
+        Markup(markup)
+    }
+}
+
+impl Serialize for Markup {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Value::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl From<Markup> for Value {
+    fn from(markup: Markup) -> Value {
+        Value::from_safe_string(markup.0)
+    }
+}
 
 /// Escapes user-typed text so it cannot ping people, forge links or change the formatting:
 /// Slack's three control characters; for Teams, the markdown that makes links, HTML and emphasis.
@@ -54,15 +78,15 @@ pub(super) fn human(d: Duration) -> String {
 
 /// A time as each platform shows it: in Slack a date token (each reader's time zone, RFC 3339
 /// as the fallback text); in Teams, which has no such token in messages, the time in UTC.
-pub(super) fn shown_time(platform: Platform, at: DateTime<Utc>) -> String {
-    match platform {
+pub(super) fn shown_time(platform: Platform, at: DateTime<Utc>) -> Markup {
+    Markup(match platform {
         Platform::Slack => format!(
             "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
             at.timestamp(),
             at.to_rfc3339_opts(SecondsFormat::Secs, true)
         ),
         Platform::Teams => at.format("%Y-%m-%d %H:%M UTC").to_string(),
-    }
+    })
 }
 
 /// How each platform shows approvers: in Slack users and groups as mentions, emails as text; in
@@ -70,16 +94,16 @@ pub(super) fn shown_time(platform: Platform, at: DateTime<Utc>) -> String {
 pub(super) fn mentions(
     platform: Platform,
     approvers: impl IntoIterator<Item = impl AsRef<str>>,
-) -> String {
-    approvers
+) -> Markup {
+    let shown: Vec<_> = approvers
         .into_iter()
         .map(|a| match (platform, ApproverRef::parse(a.as_ref())) {
             (Platform::Slack, ApproverRef::User(id)) => format!("<@{id}>"),
             (Platform::Slack, ApproverRef::Group(id)) => format!("<!subteam^{id}>"),
             _ => escape(platform, a.as_ref()),
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    Markup(shown.join(", "))
 }
 
 #[derive(Serialize)]
@@ -97,16 +121,22 @@ pub(super) struct GrantView<'a> {
     reason: &'a str,
     required_approvals: u32,
     approvals: Vec<&'a str>,
-    approvers_text: String,
+    approvers_text: Markup,
     denied_by: Option<&'a str>,
     ended_by: Option<&'a str>,
     /// Why it ended when its requester left: `deactivated`, `became_guest`, ….
     ended_because: Option<&'static str>,
     subject: Option<&'a str>,
-    review_deadline_text: String,
-    expires_at_text: Option<String>,
-    ended_at_text: Option<String>,
+    groups: &'a [String],
+    /// What the requester's profile gives now, when it no longer gives `subject`.
+    subject_drift: Option<&'a crate::domain::grant::SubjectDrift>,
+    /// Approvals that stopped counting because their approver lost the right.
+    lapsed_text: Option<Markup>,
+    review_deadline_text: Markup,
+    expires_at_text: Option<Markup>,
+    ended_at_text: Option<Markup>,
     failure: Option<&'a str>,
+    kubeconfig_failure: Option<&'a str>,
     extension: Option<ExtensionView<'a>>,
     retry: Option<RetryView<'a>>,
     /// The incident it was requested for (a reference such as `INC-123`, or a link).
@@ -126,9 +156,9 @@ pub(super) struct GrantView<'a> {
 /// A self-approved break-glass use and its review.
 #[derive(Serialize)]
 pub(super) struct BreakGlassView<'a> {
-    at_text: String,
+    at_text: Markup,
     reviewed_by: Option<&'a str>,
-    reviewed_at_text: Option<String>,
+    reviewed_at_text: Option<Markup>,
     /// A link to the review request, once posted.
     review_link: Option<&'a str>,
 }
@@ -138,16 +168,16 @@ pub(super) struct BreakGlassView<'a> {
 pub(super) struct OnCallView {
     /// `on_call`, `not_on_call` or `unavailable`.
     outcome: &'static str,
-    via: Option<String>,
-    why: Option<String>,
+    via: Option<Markup>,
+    why: Option<Markup>,
 }
 
 impl OnCallView {
     fn of(check: &OnCallCheck, p: Platform) -> Self {
         let (outcome, via, why) = match check {
-            OnCallCheck::OnCall { via } => ("on_call", Some(escape(p, via)), None),
+            OnCallCheck::OnCall { via } => ("on_call", Some(Markup(escape(p, via))), None),
             OnCallCheck::NotOnCall => ("not_on_call", None, None),
-            OnCallCheck::Unavailable { why } => ("unavailable", None, Some(escape(p, why))),
+            OnCallCheck::Unavailable { why } => ("unavailable", None, Some(Markup(escape(p, why)))),
         };
         OnCallView { outcome, via, why }
     }
@@ -155,13 +185,13 @@ impl OnCallView {
 
 /// Who approved a grant, as the messages say it: the approvers; the requester themself under
 /// break-glass; or the policy, for whoever is on call.
-fn approved_by(g: &Grant, p: Platform) -> String {
+fn approved_by(g: &Grant, p: Platform) -> Markup {
     if let (true, Some(OnCallCheck::OnCall { via })) = (g.approvals.is_empty(), &g.on_call) {
-        return format!("policy (on call in {})", escape(p, via));
+        return Markup(format!("policy (on call in {})", escape(p, via)));
     }
     let people = mentions(p, g.approvals.iter().map(|a| &a.by));
     if g.break_glass.is_some() {
-        format!("{people} themself (break-glass)")
+        Markup(format!("{} themself (break-glass)", people.0))
     } else {
         people
     }
@@ -173,7 +203,7 @@ pub(super) struct RetryView<'a> {
     effect: &'static str,
     failures: u32,
     error: &'a str,
-    next_at_text: String,
+    next_at_text: Markup,
 }
 
 #[derive(Serialize)]
@@ -182,8 +212,14 @@ pub(super) struct ExtensionView<'a> {
     state: &'static str,
     required_approvals: u32,
     approvals: Vec<&'a str>,
-    approvers_text: String,
+    approvers_text: Markup,
+    lapsed_text: Option<Markup>,
     denied_by: Option<&'a str>,
+}
+
+/// Who approved but no longer counts, as the platform mentions people; `None` for nobody.
+fn lapsed_text(lapsed: &[crate::domain::grant::Decision], p: Platform) -> Option<Markup> {
+    (!lapsed.is_empty()).then(|| mentions(p, lapsed.iter().map(|a| &a.by)))
 }
 
 impl<'a> ExtensionView<'a> {
@@ -198,6 +234,7 @@ impl<'a> ExtensionView<'a> {
             required_approvals: x.required_approvals,
             approvals: x.approvals.iter().map(|a| a.by.as_str()).collect(),
             approvers_text: mentions(p, x.approvals.iter().map(|a| &a.by)),
+            lapsed_text: lapsed_text(&x.lapsed_approvals, p),
             denied_by: x.denial.as_ref().map(|d| d.by.as_str()),
         }
     }
@@ -224,10 +261,14 @@ impl<'a> GrantView<'a> {
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             ended_because: g.ended_because.map(|why| why.as_str()),
             subject: g.subject.as_deref(),
+            groups: &g.groups,
+            subject_drift: g.subject_drift.as_ref(),
+            lapsed_text: lapsed_text(&g.lapsed_approvals, p),
             review_deadline_text: shown_time(p, g.review_deadline),
             expires_at_text: g.expires_at.map(|at| shown_time(p, at)),
             ended_at_text: g.ended_at.map(|at| shown_time(p, at)),
             failure: g.failure.as_deref(),
+            kubeconfig_failure: g.kubeconfig_failure.as_deref(),
             extension: g.extension.as_ref().map(|x| ExtensionView::of(x, p)),
             retry: g.retry.as_ref().map(|r| RetryView {
                 effect: r.effect.kind(),
@@ -299,15 +340,15 @@ pub(super) struct DigestGrantView<'a> {
     reason: &'a str,
     incident: Option<&'a str>,
     outcome: &'static str,
-    approvers_text: String,
-    expires_at_text: Option<String>,
+    approvers_text: Markup,
+    expires_at_text: Option<Markup>,
 }
 
 /// The digest's lists, at most `max` each, and how many did not fit.
 #[derive(Serialize)]
 pub(super) struct DigestView<'a> {
-    since_text: String,
-    until_text: String,
+    since_text: Markup,
+    until_text: Markup,
     counts: &'a std::collections::BTreeMap<&'static str, usize>,
     requested: Vec<DigestGrantView<'a>>,
     more_requested: usize,
@@ -328,7 +369,7 @@ pub(super) struct UnreviewedView<'a> {
     cluster_wide: bool,
     cluster: Option<&'a str>,
     incident: Option<&'a str>,
-    used_at_text: String,
+    used_at_text: Markup,
     review_link: Option<&'a str>,
 }
 
@@ -348,7 +389,7 @@ impl<'a> DigestView<'a> {
             reason: &g.reason,
             incident: g.incident.as_deref(),
             outcome: g.outcome,
-            approvers_text: String::new(),
+            approvers_text: Markup::default(),
             expires_at_text: None,
         });
         let active = d.active.iter().take(max).map(|g| DigestGrantView {
@@ -429,7 +470,7 @@ pub(super) struct DecisionView<'a> {
     namespaces: &'a [String],
     cluster_wide: bool,
     cluster: Option<&'a str>,
-    at_text: String,
+    at_text: Markup,
 }
 
 impl<'a> DecisionView<'a> {

@@ -30,10 +30,11 @@ mod form;
 #[path = "templates_activity.rs"]
 mod activity;
 
+mod markup;
+
 pub use crate::chat::Platform;
 use views::{
-    DecisionView, DigestView, GrantView, HomeGrantView, clip, escape, human, mentions, roles,
-    shown_time,
+    DecisionView, DigestView, GrantView, HomeGrantView, human, mentions, roles, shown_time,
 };
 
 /// Grants the App Home shows in each of its lists.
@@ -72,8 +73,7 @@ impl Templates {
     /// Cards for Teams. Both see the same views, formatted for their platform.
     pub fn for_platform(platform: Platform) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
-        env.add_filter("esc", move |s: String| escape(platform, &s));
-        env.add_filter("clip", |s: String, max: usize| clip(&s, max));
+        markup::install(&mut env, platform);
         for (name, source) in sources::of(platform) {
             env.add_template(name, source).map_err(|e| TemplateError {
                 name,
@@ -493,3 +493,10 @@ mod activity_tests;
 #[cfg(test)]
 #[path = "templates_departure_tests.rs"]
 mod departure_tests;
+
+#[cfg(test)]
+#[path = "templates_escaping_tests.rs"]
+mod escaping_tests;
+
+#[cfg(test)]
+mod slack_syntax;

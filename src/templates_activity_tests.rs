@@ -7,7 +7,7 @@ use super::*;
 use crate::domain::activity::{KubeRequest, SessionActivity, Stage};
 
 /// Activity with a notable action on a pod whose name tries to mention everyone.
-fn busy() -> SessionActivity {
+pub(super) fn busy() -> SessionActivity {
     let mut activity = SessionActivity::new("abc123");
     let request =
         |id: &str, verb: &str, resource: &str, sub: Option<&str>, name: &str| KubeRequest {

@@ -22,7 +22,7 @@ pub(super) struct Cast<'a> {
     pub reason: &'a str,
 }
 
-const SLACK: Cast<'static> = Cast {
+pub(super) const SLACK: Cast<'static> = Cast {
     requester: "UALICE",
     reviewer: "UBOB",
     channel: "CINC42",

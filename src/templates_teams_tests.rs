@@ -128,17 +128,26 @@ fn by_name(name: &str) -> Grant {
 
 /// Asserts `message` is a Bot Framework message activity (a markdown line, or one Adaptive
 /// Card 1.4 of text blocks and fact sets whose buttons are Universal Actions on `grant` or
-/// links), with no Slack syntax and no link or mention made of user text; returns its JSON.
+/// links), with no Slack syntax and no link or mention made of user text in its markdown, and a
+/// plain-text summary (user text as typed, no escapes); returns its JSON.
 pub(super) fn activity(name: &str, message: &Message, grant: Option<&str>) -> String {
     let m = &message.0;
     let json = m.to_string();
     assert_eq!(m["type"], "message", "{name}: {json}");
+    let mut markdown = m.clone();
     if m.get("text").is_some() {
         assert_eq!(m["textFormat"], "markdown", "{name}: {json}");
     } else {
-        let summary = m["summary"].as_str().unwrap_or_default();
-        assert!(!summary.contains("**"), "{name}: plain summary: {json}");
+        let summary = markdown.as_object_mut().unwrap().remove("summary");
+        let summary = summary
+            .as_ref()
+            .and_then(|s| s.as_str())
+            .unwrap_or_default();
+        let escapes = ["\\", "&lt;", "&gt;", "&amp;"];
+        let escaped = escapes.iter().find(|e| summary.contains(*e));
+        assert_eq!(escaped, None, "{name}: plain summary: {json}");
     }
+    let markdown = markdown.to_string();
     assert!(!message.text().trim().is_empty(), "{name}: no text: {json}");
     for attachment in m["attachments"].as_array().into_iter().flatten() {
         let adaptive = "application/vnd.microsoft.card.adaptive";
@@ -181,10 +190,16 @@ pub(super) fn activity(name: &str, message: &Message, grant: Option<&str>) -> St
         }
     }
     let slack = regex::Regex::new(r#"<@|<!|<#|mrkdwn|"blocks"|:[a-z_]+:|\|View"#);
-    let found = slack.unwrap().find(&json).map(|m| m.as_str());
+    let found = slack.unwrap().find(&markdown).map(|m| m.as_str());
     assert_eq!(found, None, "{name}: Slack syntax: {json}");
-    assert!(!json.contains("[click]("), "{name}: a forged link: {json}");
-    assert!(!json.contains("<at>"), "{name}: a forged mention: {json}");
+    assert!(
+        !markdown.contains("[click]("),
+        "{name}: a forged link: {json}"
+    );
+    assert!(
+        !markdown.contains("<at>"),
+        "{name}: a forged mention: {json}"
+    );
     json
 }
 

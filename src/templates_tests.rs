@@ -1,5 +1,6 @@
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::views::clip;
 use super::*;
 use crate::chat::slack::content;
 use crate::domain::grant::{Event, GrantState};

@@ -14,7 +14,8 @@ use support::*;
 /// What `status` says of `grant`: its state (e.g. `active`) and whether a Kubernetes step
 /// waits for a retry.
 async fn status_of(h: &Harness, grant: &str) -> (String, bool) {
-    let (_, reply) = h.slash(ALICE, &format!("status {grant}")).await;
+    // Erin is an auditor: she may see everyone's grants.
+    let (_, reply) = h.slash(ERIN, &format!("status {grant}")).await;
     let text = reply["text"].as_str().unwrap_or_default().to_string();
     let state = text
         .split("State: *")

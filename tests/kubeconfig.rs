@@ -132,3 +132,63 @@ async fn roles_without_kubeconfig_create_no_service_account() {
     assert!(h.kube.tokens().is_empty());
     assert!(h.slack.shared_files().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_on_another_cluster_gets_that_clusters_server_ca_and_token() {
+    let h = Harness::start_multi_cluster_with_kubeconfigs().await;
+    let us = h.second_kube.clone().unwrap();
+    let grant = active_view_grant(&h, "token payments 1h INC-50").await;
+
+    let (_, _, kubeconfig) = shared_kubeconfig(&h).await;
+    let cluster = &kubeconfig["clusters"][0];
+    assert_eq!(cluster["name"], "us-prod");
+    assert_eq!(
+        cluster["cluster"]["server"], "https://api.us.example.com:6443",
+        "not the default cluster's server"
+    );
+    assert_eq!(cluster["cluster"]["certificate-authority-data"], "VVMtQ0EK");
+    let tokens = us.tokens();
+    assert_eq!(tokens.len(), 1, "the token comes from the grant's cluster");
+    assert_eq!(
+        kubeconfig["users"][0]["user"]["token"],
+        tokens[0].3.as_str()
+    );
+    assert!(h.kube.tokens().is_empty());
+    assert!(
+        us.service_account("prod-access", &format!("prod-access-{grant}"))
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_that_cannot_be_made_is_told_to_the_requester_and_audited() {
+    let mut h = Harness::start().await;
+    h.kube.on_path(
+        "/api/v1/namespaces/prod-access/serviceaccounts/",
+        prod_access::fakes::kube::KubeFault::Forbidden,
+        std::time::Duration::ZERO,
+    );
+    let grant = active_view_grant(&h, "view payments 1h INC-51").await;
+
+    assert_says(&h.next_dm(ALICE).await, "Your access to *view*");
+    let told = h.next_dm(ALICE).await;
+    assert_says(&told, "your kubeconfig file could not be made");
+    assert_says(&told, "forbidden");
+    assert!(h.slack.shared_files().is_empty());
+    // The access itself stands: the requester can use their own credentials.
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_some()
+    );
+    h.settle().await;
+    h.stop().await;
+    let log = audit_entries(h.store_path()).await;
+    let failed = log
+        .iter()
+        .find(|e| e.event.kind.as_str() == "kubeconfig_failed")
+        .unwrap_or_else(|| panic!("no kubeconfig_failed entry in {log:#?}"));
+    assert_eq!(failed.event.grant.as_deref(), Some(grant.as_str()));
+    let detail = failed.event.detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("forbidden"), "{detail}");
+}

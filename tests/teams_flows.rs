@@ -118,3 +118,28 @@ async fn a_sender_teams_knows_no_email_for_is_told_why_and_nothing_is_requested(
     assert!(answer.contains("email"), "{answer}");
     assert!(h.teams.conversation(T_APPROVALS).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_listed_in_our_own_tenant_cannot_request() {
+    let h = TeamsHarness::start().await;
+    // Teams says guest, though the address is on our domain.
+    h.teams.add_tenant_guest(
+        "29:1b2b",
+        "Mallory",
+        "mallory@example.com",
+        "mallory@example.com",
+    );
+    // A B2B guest's UPN, whatever Teams says of its role.
+    h.teams
+        .add_member("29:1ext", "Eve", "eve_gmail.com#EXT#@example.com");
+    for (n, sender) in ["29:1b2b", "29:1ext"].into_iter().enumerate() {
+        assert_eq!(
+            h.say(sender, ALICE_CHAT, "edit payments 1h let me in")
+                .await,
+            200
+        );
+        let answer = h.next_in(ALICE_CHAT, n).await;
+        assert!(answer.contains("guests"), "{answer}");
+    }
+    assert!(h.teams.conversation(T_APPROVALS).is_empty());
+}

@@ -144,6 +144,12 @@ impl App {
             Command::Request(args) => self.submit(user, channel, &args).await,
             Command::List => self.list(user).await,
             Command::Status { grant } => match self.adapters.store.get(&grant).await? {
+                // Ids are posted in channels: to anyone else, a grant they may not see does
+                // not exist.
+                Some(g) if !self.may_see(&g, user).await => {
+                    info!(grant = %g.id, user, "status refused: not the requester, an approver or an auditor");
+                    Ok(templates.unknown_grant(&grant)?)
+                }
                 Some(g) => {
                     let activity = self.activity_of(&g.id).await?;
                     Ok(templates.status_with_activity(&g, activity.as_ref())?)
@@ -283,6 +289,16 @@ impl App {
         mine.sort_by_key(|g| g.requested_at);
         waiting.sort_by_key(|g| g.requested_at);
         Ok((mine, waiting))
+    }
+
+    /// Whether `user` may see `grant`'s details: its requester, its approvers and the policy's
+    /// auditors, with user groups as they are now.
+    async fn may_see(&self, grant: &Grant, user: &str) -> bool {
+        grant.requester == user
+            || self
+                .policy_for(&grant.role)
+                .await
+                .may_see(&grant.role, user)
     }
 
     /// Whether `approver` still has a decision to make on `grant`.

@@ -288,29 +288,45 @@ impl App {
     /// A token valid until the grant expires, as a kubeconfig file by DM. The token only lives in
     /// this function: it is not stored, logged or put in any message text.
     async fn send_kubeconfig(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
-        let (Some(cluster), Some(expires_at)) = (&self.settings.kubeconfig, grant.expires_at)
-        else {
+        let Some(expires_at) = grant.expires_at else {
             return Ok(None);
         };
         let remaining = (expires_at - self.now()).num_seconds();
         if grant.state != GrantState::Active || remaining <= 0 {
             return Ok(None);
         }
+        let failed = |reason: String| {
+            warn!(grant = %grant.id, cluster = %grant.cluster, %reason, "no kubeconfig could be made");
+            Ok(Some(Event::KubeconfigFailed { reason }))
+        };
+        // The file must reach the grant's own cluster: its server and CA, not the default's.
+        let Some(settings) = self.kubeconfig_for(&grant.cluster) else {
+            return failed(format!(
+                "cluster `{}` has no kubeconfig settings (clusters.{}.kubeconfig or kubernetes.kubeconfig)",
+                grant.cluster, grant.cluster
+            ));
+        };
         // The API server refuses tokens shorter than ten minutes; a longer one is still cut off
         // at expiry, when the ServiceAccount is deleted.
         let seconds = remaining.max(MIN_TOKEN_SECONDS);
-        let token = self
+        let token = match self
             .cluster(&grant.cluster)?
             .issue_token(grant, seconds)
-            .await?;
-        let file = self.templates.kubeconfig(grant, cluster, &token)?;
+            .await
+        {
+            Ok(token) => token,
+            Err(ClusterError::Refused(reason)) => return failed(reason),
+            // Retried with backoff by the outbox run.
+            Err(e) => return Err(e.into()),
+        };
+        let file = self.templates.kubeconfig(grant, settings, &token)?;
         let comment = self.templates.note(grant, Note::Kubeconfig, None)?;
         let filename = format!("{}.kubeconfig", grant.binding_name());
         self.adapters
             .chat
             .send_file_dm(&grant.requester, &filename, file.as_bytes(), &comment)
             .await?;
-        info!(grant = %grant.id, seconds, "kubeconfig sent");
+        info!(grant = %grant.id, cluster = %grant.cluster, seconds, "kubeconfig sent");
         Ok(None)
     }
 }

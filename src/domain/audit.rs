@@ -50,6 +50,8 @@ pub enum AuditKind {
     /// The requester left (deactivated, turned guest, removed from the team): their access
     /// ended or their request was withdrawn; `detail` says which.
     RequesterGone,
+    /// The kubeconfig file of a token-issuing grant could not be made.
+    KubeconfigFailed,
 }
 
 impl AuditKind {
@@ -78,6 +80,7 @@ impl AuditKind {
             AuditKind::SessionActivity => "session_activity",
             AuditKind::SessionSummary => "session_summary",
             AuditKind::RequesterGone => "requester_gone",
+            AuditKind::KubeconfigFailed => "kubeconfig_failed",
         }
     }
 
@@ -162,6 +165,9 @@ impl AuditEvent {
                 approvers_of(grant),
                 grant.ended_because.map(|why| why.detail().to_string()),
             ),
+            AuditKind::KubeconfigFailed => {
+                (approvers_of(grant), grant.kubeconfig_failure.clone())
+            }
             AuditKind::BreakGlass => (
                 approvers_of(grant),
                 Some("approved by the requester under the break-glass rule; needs a post-incident review".into()),
@@ -254,6 +260,7 @@ impl AuditEvent {
             Event::OnCallChecked {
                 check: OnCallCheck::Unavailable { .. },
             } => Some(AuditKind::OnCallUnavailable),
+            Event::KubeconfigFailed { .. } => Some(AuditKind::KubeconfigFailed),
             _ => None,
         };
         if let Some(kind) = implied
@@ -292,6 +299,7 @@ impl Event {
             | Event::Bound { .. }
             | Event::BindFailed { .. }
             | Event::RequesterGone { .. }
+            | Event::KubeconfigFailed { .. }
             | Event::Tick => None,
         }
     }

@@ -181,6 +181,9 @@ pub struct Grant {
     pub remind_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub failure: Option<String>,
+    /// Why the kubeconfig file could not be made, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_failure: Option<String>,
     pub approval_message: Option<MessageRef>,
     pub extension: Option<Extension>,
     /// The incident channel the request was typed in (and decided in), and its incident.
@@ -229,6 +232,10 @@ pub enum Event {
         expires_at: DateTime<Utc>,
     },
     BindFailed {
+        reason: String,
+    },
+    /// The kubeconfig file of a token-issuing grant could not be made; the binding stands.
+    KubeconfigFailed {
         reason: String,
     },
     /// Time passed: the review timeout, the reminder or the expiry may be due.
@@ -379,6 +386,8 @@ pub enum Note {
     Kubeconfig,
     /// The requester's account became a guest account: their access ended.
     RequesterGone,
+    /// The kubeconfig file could not be made.
+    KubeconfigFailed,
 }
 
 impl Note {
@@ -395,6 +404,7 @@ impl Note {
             Note::ExtensionDenied => "extension_denied",
             Note::Kubeconfig => "kubeconfig",
             Note::RequesterGone => "requester_gone",
+            Note::KubeconfigFailed => "kubeconfig_failed",
         }
     }
 }

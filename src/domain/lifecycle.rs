@@ -71,6 +71,7 @@ impl Grant {
             remind_at: None,
             ended_at: None,
             failure: None,
+            kubeconfig_failure: None,
             approval_message: None,
             extension: None,
             break_glass_cap_secs: new.terms.break_glass.map(|d| d.as_secs()),
@@ -318,6 +319,12 @@ impl Grant {
                     }
                     effects
                 }
+            }
+            (_, Event::KubeconfigFailed { reason }) => {
+                next.kubeconfig_failure = Some(reason.clone());
+                vec![Effect::Notify {
+                    note: Note::KubeconfigFailed,
+                }]
             }
             (GrantState::Active, Event::DenyExtension { approver }) => {
                 let pending = self

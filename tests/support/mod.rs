@@ -137,6 +137,21 @@ impl Harness {
         Harness::start_with(Some(us), "").await
     }
 
+    /// As `start_multi_cluster`, with `us` given its own kubeconfig settings (server
+    /// `https://api.us.example.com:6443`, cluster `us-prod`) and a `token` role issuing
+    /// kubeconfigs only there.
+    pub async fn start_multi_cluster_with_kubeconfigs() -> Harness {
+        let us = FakeKube::start(&["payments", "orders", "prod-access"]).await;
+        let clusters = "clusters:\n  eu: {}\n  us:\n    kubeconfig:\n      server: https://api.us.example.com:6443\n      certificate_authority_data: VVMtQ0EK\n      cluster_name: us-prod\n";
+        let token_role = "    token:\n      cluster_role: view\n      namespaces: [payments]\n      max_duration: 1h\n      kubeconfig: true\n      clusters: [us]\n";
+        Harness::start_full(Mode::Http, Some(us), clusters, token_role, None).await
+    }
+
+    /// With `extra_roles` (policy roles, indented as under `roles:`) added to the standard ones.
+    pub async fn start_with_roles(extra_roles: &str) -> Harness {
+        Harness::start_full(Mode::Http, None, "", extra_roles, None).await
+    }
+
     /// `extra_yaml`: top-level configuration keys added to the standard ones.
     async fn start_with(second_kube: Option<FakeKube>, extra_yaml: &str) -> Harness {
         Harness::start_in_mode(Mode::Http, second_kube, extra_yaml).await
@@ -178,7 +193,9 @@ impl Harness {
         let store = tempfile::tempdir().unwrap();
         let mut yaml = config_yaml(slack.api_url(), store.path());
         if second_kube.is_some() {
-            yaml.push_str("clusters:\n  eu: {}\n  us: {}\n");
+            if !extra_yaml.contains("clusters:") {
+                yaml.push_str("clusters:\n  eu: {}\n  us: {}\n");
+            }
             yaml = yaml.replace(
                 "      kubeconfig: true\n",
                 "      kubeconfig: true\n      clusters: [eu]\n",

@@ -24,6 +24,7 @@ kubernetes:
     certificate_authority_data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
 policy:
   approvers: [{BOB}, {CAROL}]
+  auditors: [erin@example.com]
   incidents:
     channels: [{WAR_ROOM}]
     name_patterns: ["inc-*"]

@@ -263,6 +263,11 @@ impl Chat for TeamsChat {
         })
     }
 
+    /// People are known by their email already: no lookup needed.
+    async fn user_email(&self, user: &str) -> Result<Option<String>, ChatError> {
+        Ok(user.contains('@').then(|| user.to_string()))
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError> {
         let email = email.trim().to_lowercase();
         Ok(email.contains('@').then_some(email))

@@ -46,6 +46,8 @@ pub enum KubeFault {
     Unavailable,
     /// Answers only after the client has given up waiting (see `CLIENT_TIMEOUT`).
     Stall,
+    /// 403 Forbidden before doing anything, as RBAC answers a verb the bot lacks.
+    Forbidden,
 }
 
 /// How long the fake's clients wait for an answer; a `Stall` outlasts it.
@@ -340,7 +342,7 @@ impl FakeKube {
                 .map(|(_, fault, latency)| (*fault, *latency));
             inner.calls.push(KubeCall {
                 method: method.to_string(),
-                path,
+                path: path.clone(),
                 at: std::time::SystemTime::now(),
             });
             let (mut fault, mut latency) = special.unwrap_or((inner.fault, Duration::ZERO));
@@ -374,6 +376,15 @@ impl FakeKube {
         match fault {
             KubeFault::FailBefore => Err(internal_error()),
             KubeFault::Unavailable => Err(status::service_unavailable()),
+            KubeFault::Forbidden => Err(status(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                &format!(
+                    "forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} {path}",
+                    method.as_str().to_lowercase()
+                ),
+                json!({}),
+            )),
             _ => Ok(fault),
         }
     }

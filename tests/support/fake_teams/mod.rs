@@ -134,6 +134,15 @@ impl FakeTeams {
         }));
     }
 
+    /// A B2B guest listed in our own tenant: our tenant id, `userRole: guest`, and the UPN
+    /// `upn` (usually `…#EXT#@….onmicrosoft.com`).
+    pub fn add_tenant_guest(&self, id: &str, name: &str, email: &str, upn: &str) {
+        self.lock().members.push(json!({
+            "id": id, "name": name, "aadObjectId": format!("aad-{name}"), "email": email,
+            "userPrincipalName": upn, "tenantId": TENANT, "userRole": "guest"
+        }));
+    }
+
     /// A Teams user (a guest, a service account) with neither email nor UPN.
     pub fn add_member_without_email(&self, id: &str, name: &str) {
         self.lock().members.push(json!({

@@ -96,3 +96,22 @@ pub enum Platform {
     Slack,
     Teams,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatError, UNKNOWN_USER};
+
+    #[test]
+    fn only_a_refusal_naming_an_unknown_user_says_someone_left() {
+        let refused = |why: &str| ChatError::Refused(why.into());
+        assert!(refused(UNKNOWN_USER).is_unknown_user());
+        assert!(
+            refused("user_not_found: Teams knows nobody called alice@example.com")
+                .is_unknown_user()
+        );
+        for other in ["missing_scope", "invalid_auth", "user_not_found_anywhere"] {
+            assert!(!refused(other).is_unknown_user(), "{other}");
+        }
+        assert!(!ChatError::Unavailable(UNKNOWN_USER.into()).is_unknown_user());
+    }
+}

@@ -34,7 +34,7 @@ pub const ON_CALL_ANNOTATION: &str = "prod-access/approved-on-call";
 pub const BREAK_GLASS_ANNOTATION: &str = "prod-access/break-glass";
 pub const REASON_ANNOTATION: &str = "prod-access/reason";
 pub const ROLE_ANNOTATION: &str = "prod-access/role";
-const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -60,6 +60,9 @@ pub struct ConfigFile {
     /// PagerDuty and Opsgenie, for roles that approve whoever is on call.
     #[serde(default)]
     pub on_call: crate::on_call::OnCallSettings,
+    /// The HTTP server's timeouts, connection limit and shutdown grace period.
+    #[serde(default)]
+    pub http: crate::http::serve::HttpSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -120,6 +123,7 @@ pub struct Config {
     pub clusters: BTreeMap<String, ClusterSettings>,
     pub audit: AuditSettings,
     pub on_call: crate::on_call::OnCallSettings,
+    pub http: crate::http::serve::HttpSettings,
     pub policy: Policy,
 }
 
@@ -263,6 +267,7 @@ impl Config {
             clusters: file.clusters,
             audit: file.audit,
             on_call: file.on_call,
+            http: file.http,
             policy,
         })
     }

@@ -212,9 +212,11 @@ pub struct Secrets {
     pub pagerduty_token: Option<String>,
     /// An Opsgenie API key (`OPSGENIE_API_KEY`), for on-call roles.
     pub opsgenie_api_key: Option<String>,
-    /// The bearer token the apiserver's audit webhook presents (`PROD_ACCESS_K8S_AUDIT_TOKEN`);
-    /// set, `POST /k8s/audit` records session activity.
+    /// The bearer token the apiserver's audit webhook presents (`PROD_ACCESS_K8S_AUDIT_TOKEN`),
+    /// for a one-cluster configuration; set, `POST /k8s/audit` records session activity.
     pub k8s_audit_token: Option<String>,
+    /// Each cluster's own webhook token, by variable (`PROD_ACCESS_K8S_AUDIT_TOKEN_<CLUSTER>`).
+    pub k8s_audit_cluster_tokens: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -236,6 +238,12 @@ impl Secrets {
         let pagerduty_token = var(crate::on_call::PAGERDUTY_TOKEN_VAR).ok();
         let opsgenie_api_key = var(crate::on_call::OPSGENIE_KEY_VAR).ok();
         let k8s_audit_token = var(super::K8S_AUDIT_TOKEN_VAR).ok();
+        let per_cluster_prefix = format!("{}_", super::K8S_AUDIT_TOKEN_VAR);
+        let k8s_audit_cluster_tokens = std::env::vars()
+            .filter(|(name, value)| {
+                name.starts_with(&per_cluster_prefix) && !value.trim().is_empty()
+            })
+            .collect();
         if platform == Platform::Teams {
             return Ok(Secrets {
                 teams_app_password: Some(var("TEAMS_APP_PASSWORD")?),
@@ -243,6 +251,7 @@ impl Secrets {
                 pagerduty_token,
                 opsgenie_api_key,
                 k8s_audit_token,
+                k8s_audit_cluster_tokens,
                 ..Secrets::default()
             });
         }
@@ -265,6 +274,7 @@ impl Secrets {
             pagerduty_token,
             opsgenie_api_key,
             k8s_audit_token,
+            k8s_audit_cluster_tokens,
         })
     }
 }

@@ -170,6 +170,11 @@ fn secrets_never_print() {
         pagerduty_token: Some("pd-hidden".into()),
         opsgenie_api_key: Some("genie-hidden".into()),
         k8s_audit_token: Some("k8s-audit-hidden".into()),
+        k8s_audit_cluster_tokens: [(
+            "PROD_ACCESS_K8S_AUDIT_TOKEN_US".to_string(),
+            "k8s-us-hidden".to_string(),
+        )]
+        .into(),
     };
     let printed = format!("{secrets:?}");
     assert!(
@@ -179,6 +184,7 @@ fn secrets_never_print() {
             && !printed.contains("pd-hidden")
             && !printed.contains("genie-hidden")
             && !printed.contains("k8s-audit-hidden")
+            && !printed.contains("k8s-us-hidden")
             && !printed.contains("xapp")
             && !printed.contains("teams-hidden")
     );

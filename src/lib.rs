@@ -1,5 +1,6 @@
 //! prod-access: temporary, approved, audited access to production Kubernetes, driven from chat.
 
+pub mod admission;
 pub mod app;
 pub mod audit;
 pub mod bench;

@@ -1,10 +1,11 @@
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use kube::config::KubeConfigOptions;
+use prod_access::admission;
 use prod_access::audit::cli as audit_cli;
 use prod_access::clock::SystemClock;
 use prod_access::cluster::{Cluster, KubeCluster};
@@ -108,6 +109,18 @@ enum PolicyCommand {
     /// Check a configuration file or a policy file; prints every problem as file:line:column
     /// and exits non-zero.
     Check { file: PathBuf },
+    /// Print the ValidatingAdmissionPolicy (and its binding) that lets the bot's ServiceAccount
+    /// write only the bindings this configuration can make; apply it with kubectl.
+    RenderAdmission {
+        #[arg(long, env = "PROD_ACCESS_CONFIG", default_value = "config.yaml")]
+        config: PathBuf,
+        /// The namespace of the bot's ServiceAccount.
+        #[arg(long, default_value = "prod-access")]
+        namespace: String,
+        /// The bot's ServiceAccount.
+        #[arg(long, default_value = "prod-access")]
+        service_account: String,
+    },
     /// Print the JSON Schema of the configuration file, for editors.
     Schema {
         /// The schema of a standalone policy file instead.
@@ -164,6 +177,14 @@ fn main() -> ExitCode {
                 command: PolicyCommand::Check { file },
             } => check_file(&file).map(|_| println!("{}: ok", file.display())),
             Commands::Policy {
+                command:
+                    PolicyCommand::RenderAdmission {
+                        config,
+                        namespace,
+                        service_account,
+                    },
+            } => render_admission(&config, namespace, service_account),
+            Commands::Policy {
                 command: PolicyCommand::Schema { policy },
             } => serde_json::to_string_pretty(&schema(policy))
                 .map(|text| println!("{text}"))
@@ -218,6 +239,13 @@ async fn connect_clusters(config: &Config) -> anyhow::Result<BTreeMap<String, Ar
         clusters.insert(name.clone(), Arc::new(cluster));
     }
     Ok(clusters)
+}
+
+fn render_admission(config: &Path, namespace: String, name: String) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    let bot = admission::BotAccount { namespace, name };
+    print!("{}", admission::render_yaml(&config, &bot)?);
+    Ok(())
 }
 
 fn audit(command: AuditCommand, args: StoreArgs) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::app::{Adapters, App, Settings};
 use crate::audit::webhook::WebhookSink;
@@ -20,6 +20,7 @@ use crate::chat::teams::connector::{Connector, Credentials};
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
+use crate::http::k8s_audit_tokens::AuditWebhookTokens;
 use crate::http::teams::TeamsEndpoint;
 use crate::socket_mode::SocketMode;
 use crate::store::SledStore;
@@ -133,22 +134,28 @@ fn on_call_providers(
     )?))
 }
 
-/// The audit webhook's token, when session activity is on; a short one is refused.
-fn k8s_audit_token(secrets: &Secrets) -> anyhow::Result<Option<String>> {
-    use crate::config::{K8S_AUDIT_TOKEN_MIN_LEN, K8S_AUDIT_TOKEN_VAR};
-    match &secrets.k8s_audit_token {
-        Some(token) if token.trim().len() < K8S_AUDIT_TOKEN_MIN_LEN => anyhow::bail!(
-            "{K8S_AUDIT_TOKEN_VAR} must be at least {K8S_AUDIT_TOKEN_MIN_LEN} characters (e.g. `openssl rand -hex 32`)"
-        ),
-        token => Ok(token.as_ref().map(|t| t.trim().to_string())),
-    }
+/// Each cluster's audit webhook token, when session activity is on; see
+/// [`AuditWebhookTokens::resolve`] for what is refused.
+fn k8s_audit_tokens(
+    secrets: &Secrets,
+    clusters: &BTreeMap<String, Arc<dyn Cluster>>,
+) -> anyhow::Result<AuditWebhookTokens> {
+    let names: Vec<String> = clusters.keys().cloned().collect();
+    AuditWebhookTokens::resolve(
+        &names,
+        secrets.k8s_audit_token.as_deref(),
+        &secrets.k8s_audit_cluster_tokens,
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
     stop_http: oneshot::Sender<()>,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
+    /// How long stopping waits for requests in flight and the work they started.
+    shutdown_grace: std::time::Duration,
     scheduler: JoinHandle<()>,
     reconciler: JoinHandle<()>,
     /// The digest and the webhook, when configured.
@@ -191,7 +198,7 @@ impl Server {
             None => None,
         };
         let on_call = on_call_providers(config, secrets)?;
-        let k8s_audit_token = k8s_audit_token(secrets)?;
+        let k8s_audit_tokens = k8s_audit_tokens(secrets, &clusters)?;
         let app = App::new(
             Adapters {
                 audit: store.clone(),
@@ -217,7 +224,7 @@ impl Server {
                     .iter()
                     .filter_map(|(name, c)| Some((name.clone(), c.kubeconfig.clone()?)))
                     .collect(),
-                session_activity: k8s_audit_token.is_some(),
+                session_activity: !k8s_audit_tokens.is_empty(),
             },
         )?;
         if app.session_activity_enabled() {
@@ -276,19 +283,20 @@ impl Server {
                 http::ChatRoutes::Slack {
                     client,
                     signing_secret,
+                    seen: store.clone(),
                 },
             ),
             Platform::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),
         };
-        let router = http::router(Arc::clone(&app), routes, k8s_audit_token);
+        let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens);
         let addr = listener.local_addr()?;
         let (stop_http, stopped) = oneshot::channel();
+        let http_settings = config.http.clone();
         let http = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            http::serve::serve(listener, router, &http_settings, stopped).await;
         });
         info!(%addr, "prod-access is listening");
         Ok(Server {
@@ -296,6 +304,7 @@ impl Server {
             app,
             stop_http,
             http,
+            shutdown_grace: config.http.shutdown_grace,
             scheduler,
             reconciler,
             audit_tasks,
@@ -307,10 +316,18 @@ impl Server {
         self.addr
     }
 
-    /// Stops serving, lets work in progress finish, and releases the store.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    /// Stops serving, lets work in progress finish within the grace period (whatever is left
+    /// then was persisted first and is resumed at the next start), and releases the store.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         let _ = self.stop_http.send(());
-        self.http.await??;
+        if tokio::time::timeout_at(deadline, &mut self.http)
+            .await
+            .is_err()
+        {
+            warn!(grace = ?self.shutdown_grace, "closed HTTP connections still open after the grace period");
+            self.http.abort();
+        }
         if let Some(socket_mode) = self.socket_mode {
             socket_mode.stop().await;
         }
@@ -323,7 +340,10 @@ impl Server {
             task.abort();
             let _ = task.await;
         }
-        self.app.wait_for_background_work().await;
+        let background = self.app.wait_for_background_work();
+        if tokio::time::timeout_at(deadline, background).await.is_err() {
+            warn!(grace = ?self.shutdown_grace, "stopped with work still under way after the grace period; it is resumed at the next start");
+        }
         Ok(())
     }
 

@@ -103,14 +103,12 @@ async fn on_interaction(
 ) -> UserCallbackResult<SlackInteractionResponse> {
     let app = app_of(&state).await.ok_or(BareAck)?;
     match interaction::from_event(event)? {
-        Interaction::Clicks {
+        Interaction::Click {
             user,
             channel,
-            clicks,
+            click,
         } => {
-            for click in clicks {
-                app.spawn_click(click.grant_id, user.clone(), channel.clone(), click.action);
-            }
+            app.spawn_click(click.grant_id, user, channel, click.action);
             Ok(SlackInteractionResponse::Empty)
         }
         Interaction::Form { user, form } => {

@@ -249,6 +249,9 @@ impl Templates {
                 namespace,
                 allowed,
             } => context! { problem, role, namespace, allowed },
+            RequestRefusal::NamespaceNeverGranted { role, namespace } => {
+                context! { problem, role, namespace }
+            }
             RequestRefusal::TooLong {
                 role,
                 requested,
@@ -500,3 +503,7 @@ mod escaping_tests;
 
 #[cfg(test)]
 mod slack_syntax;
+
+#[cfg(test)]
+#[path = "templates_never_namespace_tests.rs"]
+mod never_namespace_tests;

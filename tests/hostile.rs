@@ -112,3 +112,25 @@ async fn a_flood_of_requests_is_cut_off_per_person_and_says_when_to_try_again() 
     h.clock.advance(Duration::hours(1));
     h.request(ALICE, "view payments 1h next hour").await;
 }
+
+/// Slack sends one action per click; a signed payload carrying several is not a click.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_with_two_approve_actions_approves_nothing() {
+    let h = Harness::start().await;
+    let first = h.request(ALICE, "view payments 1h read the logs").await;
+    let second = h.request(DANA, "view payments 1h read the logs too").await;
+    let mut payload = interaction_payload(BOB, "approve", &first);
+    let mut another = payload["actions"][0].clone();
+    another["value"] = json!(second);
+    payload["actions"].as_array_mut().unwrap().push(another);
+    let body = form(&[("payload", &payload.to_string())]);
+
+    assert_eq!(post_click(&h, body).await, 400);
+    h.settle().await;
+    assert_eq!(h.kube.binding_count(), 0, "nothing was bound");
+    for grant in [&first, &second] {
+        let (_, status) = h.slash(BOB, &format!("status {grant}")).await;
+        let text = status["text"].as_str().unwrap_or_default();
+        assert!(text.contains("State: *requested*"), "{text}");
+    }
+}

@@ -449,13 +449,52 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
     assert_eq!(
-        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN), body())
+        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN_US), body())
             .await
             .0,
         200
     );
     let reply = next_activity_reply(&h, &grant).await;
     assert!(reply.ends_with(": 1 request: 1 get pods."), "{reply}");
+}
+
+/// Whoever holds one cluster's webhook token (its apiserver, or whoever reads its webhook
+/// kubeconfig) cannot report activity as another cluster.
+#[tokio::test]
+async fn a_clusters_token_reports_for_that_cluster_only() {
+    let h = Harness::start_multi_cluster().await;
+    let grant = active_grant(&h, "edit payments@us 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
+    let body = || {
+        serde_json::to_vec(&event_list(
+            calls.iter().flat_map(KubeCall::events).collect(),
+        ))
+        .unwrap()
+    };
+    for (cluster, token) in [("/us", K8S_AUDIT_TOKEN), ("/eu", K8S_AUDIT_TOKEN_US)] {
+        let (status, why) = h.post_audit_raw(cluster, Some(token), body()).await;
+        assert_eq!(status, 401, "{cluster}: {why}");
+    }
+    // Percent-encoding the name does not make it another cluster's.
+    let (status, _) = h
+        .post_audit_raw("/%75s", Some(K8S_AUDIT_TOKEN), body())
+        .await;
+    assert_eq!(status, 401);
+    h.settle().await;
+    assert!(activity_replies(&h, &grant).is_empty());
+
+    assert_eq!(
+        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN_US), body())
+            .await
+            .0,
+        200
+    );
+    let reply = next_activity_reply(&h, &grant).await;
+    assert!(
+        reply.ends_with(": 1 request: 1 *delete pods in payments*."),
+        "{reply}"
+    );
 }
 
 #[tokio::test]

@@ -17,18 +17,18 @@ fuzz_target!(|body: &[u8]| {
     let again: Result<_, _> = serde_json::from_str(&json).map(interaction::from_event);
     match (&decoded, again) {
         (
-            Ok(Interaction::Clicks {
+            Ok(Interaction::Click {
                 user,
                 channel,
-                clicks,
+                click,
             }),
-            Ok(Ok(Interaction::Clicks {
+            Ok(Ok(Interaction::Click {
                 user: u,
                 channel: c,
-                clicks: k,
+                click: k,
             })),
         ) => {
-            assert_eq!((user, channel, clicks), (&u, &c, &k));
+            assert_eq!((user, channel, click), (&u, &c, &k));
         }
         (Ok(Interaction::Form { user, form }), Ok(Ok(Interaction::Form { user: u, form: f }))) => {
             assert_eq!(user, &u);

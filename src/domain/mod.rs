@@ -8,13 +8,16 @@ pub mod break_glass;
 pub mod command;
 pub mod departure;
 pub mod digest;
-mod duration_serde;
+pub(crate) mod duration_serde;
 pub mod grant;
 mod grant_rejection;
 pub mod identity;
 pub mod incident;
 pub mod lifecycle;
 mod lifecycle_incident;
+pub mod never_namespaces;
+#[cfg(test)]
+mod never_namespaces_tests;
 pub mod on_call;
 pub mod permissions;
 pub mod policy;

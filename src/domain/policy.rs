@@ -27,6 +27,10 @@ pub struct Policy {
         skip_serializing_if = "super::incident::IncidentChannels::is_empty"
     )]
     pub incidents: super::incident::IncidentChannels,
+    /// Namespaces no role may grant, whatever its namespace patterns match; `kube-system` is
+    /// always one of them.
+    #[serde(default)]
+    pub never_namespaces: super::never_namespaces::NeverNamespaces,
     pub roles: BTreeMap<String, RolePolicy>,
 }
 
@@ -388,6 +392,7 @@ impl Policy {
         };
         let cluster = role.cluster_for(&args.role, asked_cluster, clusters)?;
         let scope = role.scope_for(&args.role, namespace)?;
+        self.refuse_never_granted(&args.role, &scope)?;
         let duration = args.duration.unwrap_or_else(|| role.default_duration());
         if duration > role.max_duration {
             return Err(RequestRefusal::TooLong {
@@ -408,6 +413,19 @@ impl Policy {
             on_call: role.on_call.is_some(),
             break_glass: role.break_glass.as_ref().map(|b| b.max_duration),
         })
+    }
+
+    fn refuse_never_granted(&self, role: &str, scope: &Scope) -> Result<(), RequestRefusal> {
+        let Scope::Namespaces { names } = scope else {
+            return Ok(());
+        };
+        match names.iter().find(|n| self.never_namespaces.contains(n)) {
+            Some(namespace) => Err(RequestRefusal::NamespaceNeverGranted {
+                role: role.to_string(),
+                namespace: namespace.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The approvers of a role as the policy stands now; empty for a role the policy no longer has.

@@ -11,6 +11,7 @@ impl Policy {
         if self.roles.is_empty() {
             problems.push(Problem::at(&["roles"], "at least one role is needed"));
         }
+        problems.extend(self.never_namespaces.problems());
         for approver in &self.approvers {
             if let ApproverRef::Invalid(text) = ApproverRef::parse(approver) {
                 problems.push(Problem::at(&["approvers"], not_an_approver(text)));
@@ -53,6 +54,15 @@ impl Policy {
                         at("namespaces"),
                         format!(
                             "`{ns}` is not a valid namespace name or pattern (RFC 1123 label; `*` and `?` as wildcards)"
+                        ),
+                    );
+                }
+                if self.never_namespaces.named_by(ns).is_some() {
+                    push(
+                        at("namespaces"),
+                        format!(
+                            "`{ns}` names a namespace no grant may reach (never_namespaces, which \
+                             always holds kube-system); remove it"
                         ),
                     );
                 }

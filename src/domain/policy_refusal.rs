@@ -14,6 +14,11 @@ pub enum RequestRefusal {
         namespace: String,
         allowed: Vec<String>,
     },
+    /// A namespace no role may grant (`never_namespaces`, `kube-system` always among them).
+    NamespaceNeverGranted {
+        role: String,
+        namespace: String,
+    },
     TooLong {
         role: String,
         requested: Duration,
@@ -68,6 +73,7 @@ impl RequestRefusal {
         match self {
             RequestRefusal::UnknownRole { .. } => "unknown_role",
             RequestRefusal::NamespaceNotAllowed { .. } => "namespace_not_allowed",
+            RequestRefusal::NamespaceNeverGranted { .. } => "namespace_never_granted",
             RequestRefusal::TooLong { .. } => "too_long",
             RequestRefusal::ReasonRequired { .. } => "reason_required",
             RequestRefusal::ReasonTooLong { .. } => "reason_too_long",

@@ -15,12 +15,12 @@ const FIELD: &str = "value";
 /// What an interaction asks the bot to do.
 #[derive(Debug, Clone)]
 pub enum Interaction {
-    /// Buttons clicked by `user` on a message in `channel`, or (no channel) on their App Home;
-    /// unknown buttons are already left out.
-    Clicks {
+    /// A button clicked by `user` on a message in `channel`, or (no channel) on their App Home.
+    /// A click on a button the bot does not know is `Ignored`.
+    Click {
         user: String,
         channel: Option<String>,
-        clicks: Vec<Click>,
+        click: Click,
     },
     /// The request form, submitted by `user`.
     Form { user: String, form: RequestForm },
@@ -48,6 +48,10 @@ pub enum DecodeError {
     NoUser,
     #[error("the `{action_id}` button carries no grant id")]
     NoValue { action_id: String },
+    /// Slack sends exactly one action per click; acting on part of a payload that carries
+    /// more would act on input no click produced.
+    #[error("one click carries {} actions ({}); Slack sends one", .0.len(), .0.join(", "))]
+    SeveralActions(Vec<String>),
 }
 
 /// Decodes a verified body: form-urlencoded with the interaction as JSON in its `payload` field,
@@ -73,7 +77,7 @@ pub fn event(body: &[u8]) -> Result<SlackInteractionEvent, DecodeError> {
 /// What an interaction event asks for.
 pub fn from_event(event: SlackInteractionEvent) -> Result<Interaction, DecodeError> {
     match event {
-        SlackInteractionEvent::BlockActions(actions) => clicks(actions),
+        SlackInteractionEvent::BlockActions(actions) => click(actions),
         SlackInteractionEvent::ViewSubmission(submission) => Ok(form(submission)),
         _ => {
             debug!("ignored an interaction that is neither a click nor a form");
@@ -82,7 +86,7 @@ pub fn from_event(event: SlackInteractionEvent) -> Result<Interaction, DecodeErr
     }
 }
 
-fn clicks(actions: SlackInteractionBlockActionsEvent) -> Result<Interaction, DecodeError> {
+fn click(actions: SlackInteractionBlockActionsEvent) -> Result<Interaction, DecodeError> {
     let user = actions
         .user
         .as_ref()
@@ -98,25 +102,29 @@ fn clicks(actions: SlackInteractionBlockActionsEvent) -> Result<Interaction, Dec
             }
             _ => None,
         });
-    let mut clicks = Vec::new();
-    for action in actions.actions.unwrap_or_default() {
-        let Some(kind) = Action::from_id(action.action_id.as_ref()) else {
-            debug!(action = %action.action_id, "ignored an unknown action");
-            continue;
-        };
-        // The whole payload is refused, so a malformed one never acts on part of its clicks.
-        let grant_id = action.value.ok_or_else(|| DecodeError::NoValue {
-            action_id: action.action_id.to_string(),
-        })?;
-        clicks.push(Click {
-            action: kind,
-            grant_id,
-        });
+    let mut actions = actions.actions.unwrap_or_default();
+    if actions.len() > 1 {
+        let ids = actions.iter().map(|a| a.action_id.to_string()).collect();
+        return Err(DecodeError::SeveralActions(ids));
     }
-    Ok(Interaction::Clicks {
+    let Some(action) = actions.pop() else {
+        debug!("ignored a click without an action");
+        return Ok(Interaction::Ignored);
+    };
+    let Some(kind) = Action::from_id(action.action_id.as_ref()) else {
+        debug!(action = %action.action_id, "ignored an unknown action");
+        return Ok(Interaction::Ignored);
+    };
+    let grant_id = action.value.ok_or_else(|| DecodeError::NoValue {
+        action_id: action.action_id.to_string(),
+    })?;
+    Ok(Interaction::Click {
         user,
         channel,
-        clicks,
+        click: Click {
+            action: kind,
+            grant_id,
+        },
     })
 }
 
@@ -231,11 +239,11 @@ mod tests {
 
     #[test]
     fn a_click_names_its_user_channel_action_and_grant() {
-        let Ok(Interaction::Clicks {
+        let Ok(Interaction::Click {
             user,
             channel,
-            clicks,
-        }) = decode(&body(&click("approve", Some("g-1"))))
+            click,
+        }) = decode(&body(&self::click("approve", Some("g-1"))))
         else {
             panic!("not read as a click");
         };
@@ -244,11 +252,11 @@ mod tests {
             ("U0BOB", "C0APPROVALS")
         );
         assert_eq!(
-            clicks,
-            vec![Click {
+            click,
+            Click {
                 action: Action::Approve,
                 grant_id: "g-1".into()
-            }]
+            }
         );
     }
 
@@ -256,20 +264,16 @@ mod tests {
     fn without_a_channel_the_message_container_names_it_and_the_home_tab_has_none() {
         let mut payload = click("deny", Some("g-1"));
         payload.as_object_mut().unwrap().remove("channel");
-        let Ok(Interaction::Clicks { channel, .. }) = decode(&body(&payload)) else {
+        let Ok(Interaction::Click { channel, .. }) = decode(&body(&payload)) else {
             panic!("not read as a click");
         };
         assert_eq!(channel.as_deref(), Some("C0APPROVALS"));
         // A click on the App Home is in no channel.
         payload["container"] = json!({ "type": "view", "view_id": "V0FAKEVIEW" });
-        let Ok(Interaction::Clicks {
-            channel, clicks, ..
-        }) = decode(&body(&payload))
-        else {
+        let Ok(Interaction::Click { channel, .. }) = decode(&body(&payload)) else {
             panic!("not read as a click");
         };
         assert_eq!(channel, None);
-        assert_eq!(clicks.len(), 1);
     }
 
     #[test]
@@ -338,31 +342,42 @@ mod tests {
     }
 
     #[test]
-    fn unknown_buttons_are_left_out_even_without_a_value() {
+    fn an_unknown_button_is_ignored_even_without_a_value() {
         let mut payload = click("approve", Some("g-1"));
-        let unknown = json!({
+        payload["actions"][0] = json!({
             "action_id": "open_docs", "block_id": "decision", "type": "button",
             "action_ts": "1700000001.000200"
         });
+        assert!(matches!(decode(&body(&payload)), Ok(Interaction::Ignored)));
+    }
+
+    #[test]
+    fn a_known_button_without_a_grant_id_is_refused() {
+        assert!(matches!(
+            decode(&body(&click("deny", None))),
+            Err(DecodeError::NoValue { action_id }) if action_id == "deny"
+        ));
+    }
+
+    #[test]
+    fn a_payload_with_two_actions_is_refused_whole() {
+        let mut payload = click("approve", Some("g-1"));
+        let second = click("approve", Some("g-2"))["actions"][0].clone();
+        payload["actions"].as_array_mut().unwrap().push(second);
+        assert!(matches!(
+            decode(&body(&payload)),
+            Err(DecodeError::SeveralActions(ids)) if ids == ["approve", "approve"]
+        ));
+        // Whatever the other action is: nothing in the payload is acted on.
+        let mut payload = click("approve", Some("g-1"));
+        let unknown = json!({ "action_id": "open_docs", "block_id": "decision", "type": "button" });
         payload["actions"]
             .as_array_mut()
             .unwrap()
             .insert(0, unknown);
-        let Ok(Interaction::Clicks { clicks, .. }) = decode(&body(&payload)) else {
-            panic!("not read as a click");
-        };
-        assert_eq!(clicks.len(), 1);
-        assert_eq!(clicks[0].action, Action::Approve);
-    }
-
-    #[test]
-    fn a_known_button_without_a_grant_id_refuses_the_whole_payload() {
-        let mut payload = click("approve", Some("g-1"));
-        let bare = click("deny", None)["actions"][0].clone();
-        payload["actions"].as_array_mut().unwrap().push(bare);
         assert!(matches!(
             decode(&body(&payload)),
-            Err(DecodeError::NoValue { action_id }) if action_id == "deny"
+            Err(DecodeError::SeveralActions(_))
         ));
     }
 
@@ -378,9 +393,9 @@ mod tests {
     fn the_last_payload_field_counts() {
         let mut body = b"payload=%7B&".to_vec();
         body.extend(self::body(&click("drop", Some("g-2"))));
-        let Ok(Interaction::Clicks { clicks, .. }) = decode(&body) else {
+        let Ok(Interaction::Click { click, .. }) = decode(&body) else {
             panic!("the last payload was not read");
         };
-        assert_eq!(clicks[0].action, Action::Drop);
+        assert_eq!(click.action, Action::Drop);
     }
 }

@@ -17,11 +17,11 @@ use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::{error, warn};
 
+use super::k8s_audit_tokens::AuditWebhookTokens;
 use crate::app::App;
 use crate::domain::activity::{KubeRequest, Stage};
 
@@ -34,9 +34,9 @@ const BATCHES_AT_ONCE: usize = 4;
 /// not counted twice.
 const REMEMBERED_BATCHES: usize = 4096;
 
-/// The bearer token the apiserver's webhook kubeconfig presents, and what limits the calls.
+/// The bearer token each cluster's webhook kubeconfig presents, and what limits the calls.
 struct Webhook {
-    token: String,
+    tokens: AuditWebhookTokens,
     reading: Semaphore,
     stored: Mutex<RecentBatches>,
 }
@@ -66,9 +66,9 @@ impl RecentBatches {
 
 /// `POST /k8s/audit` (one cluster) and `POST /k8s/audit/<cluster>` (several: the apiserver's
 /// webhook client drops a query string, so the cluster is in the path).
-pub fn router(token: String) -> Router<Arc<App>> {
+pub fn router(tokens: AuditWebhookTokens) -> Router<Arc<App>> {
     let webhook = Arc::new(Webhook {
-        token,
+        tokens,
         reading: Semaphore::new(BATCHES_AT_ONCE),
         stored: Mutex::new(RecentBatches::default()),
     });
@@ -83,17 +83,31 @@ pub fn router(token: String) -> Router<Arc<App>> {
         .route_layer(Extension(webhook))
 }
 
-/// Refuses a call without the token before its body is read, and lets only a few bodies be
-/// read at once.
+/// Refuses a call without a cluster's token, or with another cluster's, before its body is
+/// read, and lets only a few bodies be read at once. The cluster is the one the handler reads
+/// from the same (decoded) path; a path naming no known cluster is the handler's to answer.
 async fn authorise(
     Extension(webhook): Extension<Arc<Webhook>>,
+    named: Option<Path<String>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !authorised(request.headers(), &webhook.token) {
-        warn!("audit webhook call without the right bearer token refused");
+    let holder = bearer(request.headers()).and_then(|token| webhook.tokens.cluster_holding(token));
+    let Some(holder) = holder else {
+        warn!("audit webhook call without a cluster's bearer token refused");
         return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
             .into_response();
+    };
+    if let Some(Path(named)) = &named
+        && named != holder
+        && webhook.tokens.has_token(named)
+    {
+        warn!(token_of = holder, posted_for = %named, "audit webhook call with another cluster's token refused");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "this bearer token is not the named cluster's",
+        )
+        .into_response();
     }
     let Ok(_permit) = webhook.reading.acquire().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
@@ -325,13 +339,10 @@ fn match_to_grants(
     by_grant
 }
 
-fn authorised(headers: &HeaderMap, token: &str) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    given.as_bytes().ct_eq(token.as_bytes()).into()
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }

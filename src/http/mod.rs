@@ -4,6 +4,9 @@
 pub mod events;
 pub mod interaction;
 pub mod k8s_audit;
+pub mod k8s_audit_tokens;
+mod replay;
+pub mod serve;
 mod slack;
 pub mod teams;
 
@@ -18,6 +21,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::chat::slack::SlackApiClient;
+use crate::store::SeenRequests;
+use k8s_audit_tokens::AuditWebhookTokens;
 
 /// Slack's payloads are a few KiB; anything far larger is not from Slack.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,22 +33,30 @@ pub enum ChatRoutes {
     Slack {
         client: Arc<SlackApiClient>,
         signing_secret: String,
+        /// Where the signatures already taken are remembered.
+        seen: Arc<dyn SeenRequests>,
     },
     /// Slack in Socket Mode: Slack reaches the bot over connections the bot opens.
     None,
     Teams(Arc<teams::TeamsEndpoint>),
 }
 
-/// The health checks, the platform's routes, and the apiserver's audit webhook when its token
-/// (`k8s_audit_token`) is set.
-pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_token: Option<String>) -> Router {
+/// The health checks, the platform's routes, and the apiserver's audit webhook when a
+/// cluster's token is set.
+pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTokens) -> Router {
     let chat = match chat {
         ChatRoutes::Slack {
             client,
             signing_secret,
-        } => slack::router(client, &signing_secret),
+            seen,
+        } => slack::router(client, &signing_secret, seen),
         ChatRoutes::None => Router::new(),
         ChatRoutes::Teams(endpoint) => teams::router(endpoint),
+    };
+    let audit_webhook = if k8s_audit_tokens.is_empty() {
+        Router::new()
+    } else {
+        k8s_audit::router(k8s_audit_tokens)
     };
     Router::new()
         .merge(chat)
@@ -51,7 +64,7 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_token: Option<String>) 
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
-        .merge(k8s_audit_token.map(k8s_audit::router).unwrap_or_default())
+        .merge(audit_webhook)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

@@ -1,6 +1,6 @@
 //! `POST /slack/commands`, `POST /slack/interactions` and `POST /slack/events`. slack-morphism's events layer verifies
-//! the v0 signature and its age before a handler runs; handlers answer Slack at once and leave
-//! slow work to background tasks. Interactions are decoded by [`super::interaction`].
+//! the v0 signature and its age before a handler runs, and [`super::replay`] takes each
+//! signature once; handlers answer Slack at once and leave slow work to background tasks. Interactions are decoded by [`super::interaction`].
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json, Router, middleware};
 use serde_json::{Value, json};
 use slack_morphism::listener::SlackClientEventsListenerEnvironment;
 use slack_morphism::prelude::*;
@@ -21,17 +21,24 @@ use tracing::warn;
 use super::interaction::{self, Interaction};
 use crate::app::App;
 use crate::chat::slack::{SlackApiClient, SlackConnector};
+use crate::store::SeenRequests;
 
-pub fn router(client: Arc<SlackApiClient>, signing_secret: &str) -> Router<Arc<App>> {
+/// Each route checks the signature first (the outer layer), then that it was not taken before.
+pub fn router(
+    client: Arc<SlackApiClient>,
+    signing_secret: &str,
+    seen: Arc<dyn SeenRequests>,
+) -> Router<Arc<App>> {
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(client).with_error_handler(rejection_status),
     );
     let listener = SlackEventsAxumListener::new(environment);
     let secret: SlackSigningSecret = signing_secret.to_string().into();
+    let once = middleware::from_fn_with_state(seen, super::replay::refuse_replays);
     Router::new()
         .route(
             "/slack/commands",
-            post(command).layer(
+            post(command).layer(once.clone()).layer(
                 listener
                     .events_layer(&secret)
                     .with_event_extractor(SlackEventsExtractors::command_event()),
@@ -40,11 +47,13 @@ pub fn router(client: Arc<SlackApiClient>, signing_secret: &str) -> Router<Arc<A
         .route(
             "/slack/interactions",
             // Signature check only: `interaction` decodes the body itself.
-            post(interaction).layer(listener.events_layer(&secret)),
+            post(interaction)
+                .layer(once.clone())
+                .layer(listener.events_layer(&secret)),
         )
         .route(
             "/slack/events",
-            post(event).layer(
+            post(event).layer(once).layer(
                 listener
                     .events_layer(&secret)
                     .with_event_extractor(SlackEventsExtractors::push_event()),
@@ -121,14 +130,12 @@ async fn command(
 /// [`interaction::decode`] the fuzz target exercises.
 async fn interaction(State(app): State<Arc<App>>, body: Bytes) -> Response {
     match interaction::decode(&body) {
-        Ok(Interaction::Clicks {
+        Ok(Interaction::Click {
             user,
             channel,
-            clicks,
+            click,
         }) => {
-            for click in clicks {
-                app.spawn_click(click.grant_id, user.clone(), channel.clone(), click.action);
-            }
+            app.spawn_click(click.grant_id, user, channel, click.action);
             StatusCode::OK.into_response()
         }
         Ok(Interaction::Form { user, form }) => {

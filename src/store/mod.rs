@@ -2,6 +2,7 @@
 
 mod sled_activity;
 mod sled_audit;
+mod sled_seen;
 mod sled_store;
 
 use async_trait::async_trait;
@@ -107,4 +108,29 @@ pub trait ActivityStore: Send + Sync {
         at: DateTime<Utc>,
         summary: AuditEvent,
     ) -> StoreResult<()>;
+}
+
+/// Whether a signed request was taken before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sighting {
+    /// Not seen before: now recorded, and durably so.
+    First,
+    /// Already taken once (at that time): a replay.
+    Replay { first_seen: DateTime<Utc> },
+}
+
+/// The signatures of signed chat requests already taken, each kept for as long as the
+/// signature itself is accepted, so the same request is taken only once (also across
+/// restarts, and with a shared store across replicas).
+#[async_trait]
+pub trait SeenRequests: Send + Sync {
+    /// Records `signature` as taken at `now` unless it already was (insert-if-absent, durable
+    /// before `First` is returned); it is kept until `keep_until`. Signatures whose time has
+    /// passed by `now` are forgotten.
+    async fn first_sighting(
+        &self,
+        signature: &[u8],
+        keep_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Sighting>;
 }

@@ -1,7 +1,8 @@
 //! The sled-backed store: trees `grants` (id → grant JSON), `deadlines` (next deadline ms + id →
 //! id), `open` (id → ()) for unfinished grants and `pending` (id → ()) for grants with effects
 //! still to carry out, `unreviewed` (id → ()) for break-glass uses awaiting their review, and
-//! the audit log (see `sled_audit`) and session activity (see `sled_activity`). The indexes and the audit events of
+//! the audit log (see `sled_audit`), session activity (see `sled_activity`) and the signed
+//! requests already taken (see `sled_seen`). The indexes and the audit events of
 //! a grant's change are written in the same transaction as the grant, so they can never
 //! disagree with it.
 
@@ -28,6 +29,8 @@ pub struct SledStore {
     /// Session activity by grant id, and the ids whose final summary is still to come.
     pub(super) activity: Tree,
     pub(super) activity_open: Tree,
+    /// Signed chat requests already taken (see `sled_seen`).
+    pub(super) seen_requests: Tree,
     flushes: GroupCommit,
 }
 
@@ -67,6 +70,7 @@ impl SledStore {
             audit: AuditTrees::open(&db)?,
             activity: tree("activity")?,
             activity_open: tree("activity_open")?,
+            seen_requests: tree("seen_requests")?,
             db,
             flushes: GroupCommit::default(),
         })
@@ -242,11 +246,11 @@ fn deadline_key(grant: &Grant) -> Option<Vec<u8>> {
 }
 
 /// Big-endian millis with the sign bit flipped, so byte order is time order.
-fn time_prefix(at: DateTime<Utc>) -> [u8; 8] {
+pub(super) fn time_prefix(at: DateTime<Utc>) -> [u8; 8] {
     ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-fn prefix_time(key: &[u8]) -> Option<DateTime<Utc>> {
+pub(super) fn prefix_time(key: &[u8]) -> Option<DateTime<Utc>> {
     let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;
     DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }

@@ -6,6 +6,8 @@ pub use prod_access::fakes::kube::audit_events::{KubeCall, event_list, kube_call
 
 /// What the tests' webhook kubeconfig presents (`PROD_ACCESS_K8S_AUDIT_TOKEN`).
 pub const K8S_AUDIT_TOKEN: &str = "k8s-audit-token-for-tests-0123456789abcdef";
+/// The `us` cluster's own token, in the two-cluster configuration (`eu` has the one above).
+pub const K8S_AUDIT_TOKEN_US: &str = "k8s-audit-token-of-the-us-cluster-0123456789";
 
 impl Harness {
     /// Posts `body` to `/k8s/audit` (`query` appended as is) with `token` as bearer token.

@@ -30,7 +30,7 @@ pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_on_call::FakeOnCall;
 pub use fake_slack::{FakeSlack, Fault};
 pub use incident_harness::*;
-pub use kube_audit::{K8S_AUDIT_TOKEN, KubeCall, event_list, kube_call};
+pub use kube_audit::{K8S_AUDIT_TOKEN, K8S_AUDIT_TOKEN_US, KubeCall, event_list, kube_call};
 pub use payloads::*;
 use standard_config::config_yaml;
 pub use teams_harness::*;
@@ -237,7 +237,17 @@ impl Harness {
                 .on_call
                 .as_ref()
                 .map(|_| fake_on_call::OPSGENIE_KEY.into()),
-            k8s_audit_token: Some(K8S_AUDIT_TOKEN.into()),
+            // One cluster: the single token; two: each its own.
+            k8s_audit_token: self.second_kube.is_none().then(|| K8S_AUDIT_TOKEN.into()),
+            k8s_audit_cluster_tokens: match &self.second_kube {
+                None => Default::default(),
+                Some(_) => [
+                    ("PROD_ACCESS_K8S_AUDIT_TOKEN_EU", K8S_AUDIT_TOKEN),
+                    ("PROD_ACCESS_K8S_AUDIT_TOKEN_US", K8S_AUDIT_TOKEN_US),
+                ]
+                .map(|(var, token)| (var.to_string(), token.to_string()))
+                .into(),
+            },
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let adapter =

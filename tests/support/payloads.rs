@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use super::APPROVALS;
 use super::DEV_CHANNEL;
 
-pub use prod_access::fakes::slack::requests::{button_value, form, sign};
+use prod_access::fakes::slack::requests::trigger_id;
+pub use prod_access::fakes::slack::requests::{TRIGGER_ID_PREFIX, button_value, form, sign};
 use prod_access::fakes::slack::requests::{command_fields, interaction_payload_in};
 
 /// A slash-command body with every field Slack sends.
@@ -39,7 +40,8 @@ pub fn app_home_opened(user: &str) -> Value {
             "type": "app_home_opened", "user": user, "channel": format!("D{user}"),
             "tab": "home", "event_ts": "1700000000.000300"
         },
-        "type": "event_callback", "event_id": "Ev0PRODACCESS1", "event_time": 1700000000,
+        "type": "event_callback", "event_id": format!("Ev0PRODACCESS{:08}", fastrand::u32(..)),
+        "event_time": 1700000000,
         "authorizations": [{ "team_id": "T0FAKE", "user_id": "U0BOT", "is_bot": true, "is_enterprise_install": false }]
     })
 }
@@ -110,7 +112,7 @@ pub fn form_submission_payload(user: &str, view: &Value, fields: &[(&str, &str)]
         "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
         "api_app_id": "A0PRODACCESS",
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "trigger_id": trigger_id(),
         "view": submitted,
         "response_urls": [],
         "is_enterprise_install": false

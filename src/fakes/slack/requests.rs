@@ -13,20 +13,25 @@ pub fn sign(secret: &str, unix_ts: i64, body: &str) -> String {
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-pub fn form(pairs: &[(&str, &str)]) -> String {
+pub fn form(pairs: &[(impl AsRef<str>, impl AsRef<str>)]) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
-        serializer.append_pair(k, v);
+        serializer.append_pair(k.as_ref(), v.as_ref());
     }
     serializer.finish()
 }
 
+/// What Slack puts before a trigger id; the rest differs for every command and click.
+pub const TRIGGER_ID_PREFIX: &str = "13345224609.738474920.";
+
+/// A new trigger id: Slack makes one for every command and click, so no two requests it sends
+/// have the same body.
+pub fn trigger_id() -> String {
+    format!("{TRIGGER_ID_PREFIX}{:032x}", fastrand::u128(..))
+}
+
 /// Every field of a slash command typed by `user` in `channel`.
-pub fn command_fields<'a>(
-    user: &'a str,
-    channel: &'a str,
-    text: &'a str,
-) -> [(&'a str, &'a str); 13] {
+pub fn command_fields(user: &str, channel: &str, text: &str) -> Vec<(&'static str, String)> {
     [
         ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
         ("team_id", "T0FAKE"),
@@ -43,8 +48,10 @@ pub fn command_fields<'a>(
             "response_url",
             "https://hooks.slack.com/commands/T0FAKE/1/abc",
         ),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        ("trigger_id", &trigger_id()),
     ]
+    .map(|(name, value)| (name, value.to_string()))
+    .into()
 }
 
 /// The `block_actions` payload of `user` clicking button `action` for `grant` on a message in
@@ -59,7 +66,7 @@ pub fn interaction_payload_in(user: &str, channel: &str, action: &str, grant: &s
             "type": "message", "message_ts": "1700000000.000101",
             "channel_id": channel, "is_ephemeral": false
         },
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "trigger_id": trigger_id(),
         "team": { "id": "T0FAKE", "domain": "acme" },
         "is_enterprise_install": false,
         "channel": { "id": channel, "name": "prod-access-approvals" },
@@ -73,7 +80,7 @@ pub fn interaction_payload_in(user: &str, channel: &str, action: &str, grant: &s
             "action_id": action, "block_id": "decision",
             "text": { "type": "plain_text", "text": action, "emoji": true },
             "value": grant, "style": "primary", "type": "button",
-            "action_ts": "1700000001.000200"
+            "action_ts": format!("1700000001.{:06}", fastrand::u32(..1_000_000))
         }]
     })
 }

@@ -211,7 +211,7 @@ fn default_api_url() -> String {
 /// What `policy check` was given.
 pub enum CheckedFile {
     Config(Box<Config>),
-    Policy(Policy),
+    Policy(Box<Policy>),
 }
 
 impl Config {
@@ -427,7 +427,7 @@ pub fn check_file(path: &Path) -> anyhow::Result<CheckedFile> {
             serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
         let problems = policy.problems();
         (
-            CheckedFile::Policy(policy),
+            CheckedFile::Policy(Box::new(policy)),
             problems,
             text.clone(),
             shown.clone(),

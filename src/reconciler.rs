@@ -1,5 +1,5 @@
-//! Runs the reconcile pass on a `cron` schedule (seconds first, e.g. `0 * * * * *`: every
-//! minute), timed by the application's clock.
+//! Runs the reconcile pass, and the check for requesters who left, on a `cron` schedule
+//! (seconds first, e.g. `0 * * * * *`: every minute), timed by the application's clock.
 
 use std::sync::Arc;
 
@@ -27,6 +27,11 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => error!(error = %e, "reconcile pass failed"),
+        }
+        match app.check_requesters().await {
+            Ok(0) => {}
+            Ok(ended) => info!(ended, "ended the grants of requesters who left"),
+            Err(e) => error!(error = %e, "the check for requesters who left failed"),
         }
     })
     .await;

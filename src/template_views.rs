@@ -124,6 +124,8 @@ pub(super) struct GrantView<'a> {
     approvers_text: Markup,
     denied_by: Option<&'a str>,
     ended_by: Option<&'a str>,
+    /// Why it ended when its requester left: `deactivated`, `became_guest`, ….
+    ended_because: Option<&'static str>,
     subject: Option<&'a str>,
     groups: &'a [String],
     /// What the requester's profile gives now, when it no longer gives `subject`.
@@ -257,6 +259,7 @@ impl<'a> GrantView<'a> {
             approvers_text: approved_by(g, p),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
+            ended_because: g.ended_because.map(|why| why.as_str()),
             subject: g.subject.as_deref(),
             groups: &g.groups,
             subject_drift: g.subject_drift.as_ref(),

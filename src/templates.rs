@@ -271,6 +271,12 @@ impl Templates {
                 allowed,
             } => context! { problem, role, asked, allowed },
             RequestRefusal::BreakGlassOutsideIncident { role } => context! { problem, role },
+            RequestRefusal::BreakGlassChannelTooNew { role, min_age } => {
+                context! { problem, role, min_age => human(*min_age) }
+            }
+            RequestRefusal::BreakGlassWithoutIncident { role, pattern } => {
+                context! { problem, role, pattern }
+            }
             RequestRefusal::Identity(IdentityRefusal::EmailDomain { domain, allowed }) => {
                 context! { problem, domain, allowed }
             }
@@ -486,6 +492,10 @@ mod incident_teams_tests;
 #[cfg(test)]
 #[path = "templates_activity_tests.rs"]
 mod activity_tests;
+
+#[cfg(test)]
+#[path = "templates_departure_tests.rs"]
+mod departure_tests;
 
 #[cfg(test)]
 #[path = "templates_escaping_tests.rs"]

@@ -118,6 +118,7 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
         Step::ExtensionDenied,
         Step::BreakGlass,
         Step::Reviewed,
+        Step::RequesterGone,
     ];
     let notes = [
         Note::Approved,
@@ -131,6 +132,7 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
         Note::ExtensionDenied,
         Note::Kubeconfig,
         Note::KubeconfigFailed,
+        Note::RequesterGone,
     ];
     let approvers = vec!["UBOB".to_string(), "mallory_<x>&@example.com".to_string()];
     let mut out = vec![
@@ -255,6 +257,14 @@ fn refusals() -> Vec<RequestRefusal> {
             next_at: t0(),
         },
         RequestRefusal::BreakGlassOutsideIncident { role: role() },
+        RequestRefusal::BreakGlassChannelTooNew {
+            role: role(),
+            min_age: Duration::from_secs(1800),
+        },
+        RequestRefusal::BreakGlassWithoutIncident {
+            role: role(),
+            pattern: Some("(?<ref>INC)-[0-9]+&".into()),
+        },
         RequestRefusal::Identity(IdentityRefusal::EmailDomain {
             domain: "evil_<x>&.example".into(),
             allowed: allowed(),

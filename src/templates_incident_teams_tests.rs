@@ -2,7 +2,7 @@
 //! button, the loud audit line, the approval card's notes, the refusals and the digest's list
 //! of uses not reviewed, none of it in Slack syntax.
 
-use super::incident_tests::{Cast, ON_CALL_VIA, incident_grants};
+use super::incident_tests::{Cast, ON_CALL_VIA, incident_grants, no_incident_refusals};
 use super::teams_tests::{activity, verbs};
 use super::tests::t0;
 use super::*;
@@ -135,6 +135,15 @@ fn every_incident_message_is_a_valid_activity() {
     };
     let refused = templates.policy_refused(&refusal, &policy).unwrap();
     activity("break_glass_outside_incident", &refused, None);
+    for refusal in no_incident_refusals() {
+        let refused = templates.policy_refused(&refusal, &policy).unwrap();
+        let text = activity(refusal.kind(), &refused, None);
+        assert!(
+            text.contains("**edit** is break-glass access")
+                && text.contains("Nothing was requested"),
+            "{text}"
+        );
+    }
     for uses in [0, 2, 17] {
         activity("digest", &templates.digest(&digest(uses)).unwrap(), None);
     }

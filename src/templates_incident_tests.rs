@@ -6,7 +6,7 @@ use super::tests::{t0, valid};
 use super::*;
 use crate::domain::break_glass::BreakGlassUse;
 use crate::domain::grant::{Decision, Effect, GrantState, MessageRef};
-use crate::domain::incident::IncidentContext;
+use crate::domain::incident::{ChannelBasis, IncidentContext};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::policy::GrantTerms;
@@ -72,6 +72,8 @@ pub(super) fn incident_grants(who: &Cast<'_>, policy: &Policy) -> Vec<(&'static 
         Some(IncidentContext {
             channel: who.channel.into(),
             reference: Some("INC-42".into()),
+            basis: ChannelBasis::Listed,
+            reference_matches_policy: true,
         })
     };
     let decision = |by: &str, m| Decision {
@@ -330,4 +332,46 @@ fn a_break_glass_request_outside_an_incident_lists_the_incident_channels() {
             && text.contains("<@UBOB>"),
         "{text}"
     );
+}
+
+/// The two refusals of break-glass where no incident is shown, by the rule that applied.
+pub(super) fn no_incident_refusals() -> [RequestRefusal; 2] {
+    [
+        RequestRefusal::BreakGlassChannelTooNew {
+            role: "edit".into(),
+            min_age: std::time::Duration::from_secs(1800),
+        },
+        RequestRefusal::BreakGlassWithoutIncident {
+            role: "edit".into(),
+            pattern: Some("INC-[0-9]+".into()),
+        },
+    ]
+}
+
+#[test]
+fn a_break_glass_request_without_an_incident_is_told_which_rule_applied() {
+    let templates = Templates::new().unwrap();
+    let [too_new, unnamed] = no_incident_refusals();
+    let refused = templates.policy_refused(&too_new, &policy()).unwrap();
+    let text = valid("break_glass_channel_too_new", &refused);
+    assert!(
+        text.contains(
+            "*edit* is break-glass access, and this channel was created less than 30m ago"
+        ),
+        "{text}"
+    );
+    let refused = templates.policy_refused(&unnamed, &policy()).unwrap();
+    let text = valid("break_glass_without_incident", &refused);
+    assert!(
+        text.contains("name the incident in the reason (matching `INC-[0-9]+`)"),
+        "{text}"
+    );
+    let (field, line) = templates.form_error(&FormProblem::Policy(unnamed)).unwrap();
+    assert_eq!(
+        (field.as_str(), line.as_str()),
+        ("reason", "Name the incident (matching INC-[0-9]+)")
+    );
+    let (field, line) = templates.form_error(&FormProblem::Policy(too_new)).unwrap();
+    assert_eq!(field, "role");
+    assert!(line.contains("less than 30m old"), "{line}");
 }

@@ -64,7 +64,8 @@ fn deployed_config() -> Config {
 }
 
 /// What both Slack app manifests must give the bot: the command, interactivity, the Home tab
-/// and its event, and every scope a Web API call of the bot needs.
+/// and its event, the account changes that end access, and every scope a Web API call of the
+/// bot needs.
 fn the_bot_gets_what_it_uses(manifest: &Value) {
     assert_eq!(
         manifest["features"]["slash_commands"][0]["command"],
@@ -73,7 +74,7 @@ fn the_bot_gets_what_it_uses(manifest: &Value) {
     assert_eq!(manifest["settings"]["interactivity"]["is_enabled"], true);
     assert_eq!(manifest["features"]["app_home"]["home_tab_enabled"], true);
     let events = strings(&manifest["settings"]["event_subscriptions"]["bot_events"]);
-    assert_eq!(events, ["app_home_opened"]);
+    assert_eq!(events, ["app_home_opened", "user_change"]);
     let scopes = strings(&manifest["oauth_config"]["scopes"]["bot"]);
     for needed in [
         "commands",

@@ -21,6 +21,7 @@ pub struct RequestForm {
     pub channel: String,
 }
 
+use crate::domain::break_glass;
 use crate::domain::command::{self, Command, ParseError};
 use crate::domain::grant::{Event, Grant, GrantState};
 use crate::domain::lifecycle::NewRequest;
@@ -204,7 +205,7 @@ impl App {
     }
 
     /// Stores a new grant the policy accepted and starts its effects; returns the confirmation,
-    /// or why the request is refused after all (a break-glass role outside an incident channel,
+    /// or why the request is refused after all (a break-glass role where no incident is shown,
     /// the rate limit), with nothing stored.
     async fn create_grant(
         self: &Arc<Self>,
@@ -213,7 +214,7 @@ impl App {
         args: &command::RequestArgs,
         terms: crate::domain::policy::GrantTerms,
     ) -> Result<Result<Message, RequestRefusal>, AppError> {
-        let (identity, incident) = tokio::join!(
+        let (identity, place) = tokio::join!(
             self.identity_for_request(user, &terms.role),
             self.incident_context(channel, &args.reason)
         );
@@ -221,12 +222,13 @@ impl App {
             Ok(identity) => identity,
             Err(refusal) => return Ok(Err(RequestRefusal::Identity(refusal))),
         };
-        if terms.break_glass.is_some() && incident.is_none() {
-            info!(user, role = %terms.role, channel, "break-glass request refused: not in an incident channel");
-            return Ok(Err(RequestRefusal::BreakGlassOutsideIncident {
-                role: terms.role,
-            }));
+        if terms.break_glass.is_some()
+            && let Err(refusal) = break_glass::admit(&terms.role, &place, &self.policy.incidents)
+        {
+            info!(user, role = %terms.role, channel, why = refusal.kind(), "break-glass request refused");
+            return Ok(Err(refusal));
         }
+        let incident = place.ok();
         if let Err(refusal) = self.admit_request(user) {
             return Ok(Err(refusal));
         }

@@ -154,13 +154,19 @@ impl App {
         outcome(grant, effect, self.execute(grant, effect).await)
     }
 
-    /// A request from an incident channel is decided there; others in the role's approvals
-    /// channel, else the bot's.
+    /// A request from an incident channel is decided there, unless its role has its own
+    /// approvals channel that only a listed incident channel overrides; others in the role's
+    /// approvals channel, else the bot's.
     fn approvals_channel_for(&self, grant: &Grant) -> String {
-        if let Some(incident) = &grant.incident {
-            return incident.channel.clone();
+        let role_has_channel = self
+            .policy
+            .roles
+            .get(&grant.role)
+            .is_some_and(|r| r.approvals_channel.is_some());
+        match &grant.incident {
+            Some(incident) if incident.decided_here(role_has_channel) => incident.channel.clone(),
+            _ => self.ordinary_approvals_channel(grant),
         }
-        self.ordinary_approvals_channel(grant)
     }
 
     /// The role's approvals channel, else the bot's.

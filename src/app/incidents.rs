@@ -1,28 +1,29 @@
-//! Requests typed in an incident channel are decided in it: the channel and its incident are
-//! worked out when the request is made.
+//! Requests typed in an incident channel are decided in it (unless their role has its own
+//! approvals channel): the channel, how it counts as an incident's, and its incident are worked
+//! out when the request is made.
 
 use std::time::Duration;
 
 use tracing::warn;
 
 use super::App;
-use crate::domain::incident::IncidentContext;
+use crate::domain::incident::{IncidentContext, NotAnIncident};
 
 /// How long a request waits for the channel's name and topic (Slack wants its answer in 3 s).
 const CHANNEL_LOOKUP_WAIT: Duration = Duration::from_millis(1500);
 
 impl App {
-    /// The incident context of a request with `reason` typed in `channel`, if the policy makes it
-    /// an incident channel. A channel whose name cannot be looked up now is treated as an
-    /// ordinary one (the request goes to the approvals channel), never the other way round.
+    /// The incident context of a request with `reason` typed in `channel`, or why the channel is
+    /// no incident channel. A channel that cannot be looked up now counts only if it is listed
+    /// by ID (the request goes to the approvals channel), never the other way round.
     pub(super) async fn incident_context(
         &self,
         channel: &str,
         reason: &str,
-    ) -> Option<IncidentContext> {
+    ) -> Result<IncidentContext, NotAnIncident> {
         let incidents = &self.policy.incidents;
         if incidents.is_empty() || channel.is_empty() {
-            return None;
+            return Err(NotAnIncident::Ordinary);
         }
         let lookup = self.adapters.chat.channel_info(channel);
         let info = match tokio::time::timeout(CHANNEL_LOOKUP_WAIT, lookup).await {
@@ -39,8 +40,6 @@ impl App {
                 Default::default()
             }
         };
-        incidents
-            .matches(channel, info.name.as_deref())
-            .then(|| IncidentContext::of(channel, reason, info.topic.as_deref()))
+        incidents.context(channel, &info, reason, self.now())
     }
 }

@@ -6,6 +6,7 @@ mod actors;
 mod clicks;
 mod cluster_effects;
 mod commands;
+mod departures;
 mod digest;
 mod effects;
 mod home;

@@ -35,6 +35,18 @@ pub enum ChatError {
     Encoding(String),
 }
 
+/// What a platform answers for an account it does not know: Slack's own error code, which the
+/// Teams adapter uses too for someone not in the bot's team.
+pub const UNKNOWN_USER: &str = "user_not_found";
+
+impl ChatError {
+    /// Whether the platform said it does not know the user (as opposed to an outage, a missing
+    /// scope or any other refusal).
+    pub fn is_unknown_user(&self) -> bool {
+        matches!(self, ChatError::Refused(why) if why.split(':').next() == Some(UNKNOWN_USER))
+    }
+}
+
 #[async_trait]
 pub trait Chat: Send + Sync {
     async fn post(&self, channel: &str, message: &Message) -> Result<MessageRef, ChatError>;
@@ -72,21 +84,34 @@ pub trait Chat: Send + Sync {
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, ChatError>;
     /// The members of a user group.
     async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, ChatError>;
-    /// The channel's name and topic, where the platform says.
+    /// The channel's name, topic, creator and creation time, where the platform says.
     async fn channel_info(&self, channel: &str) -> Result<Option<ChannelInfo>, ChatError>;
 }
 
-/// What a channel says about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChannelInfo {
-    pub name: Option<String>,
-    /// Its topic and purpose, where incident tools put the incident's link.
-    pub topic: Option<String>,
-}
+pub use crate::domain::incident::ChannelInfo;
 
 /// The chat platform a deployment serves; each renders its own templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
     Slack,
     Teams,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ChatError, UNKNOWN_USER};
+
+    #[test]
+    fn only_a_refusal_naming_an_unknown_user_says_someone_left() {
+        let refused = |why: &str| ChatError::Refused(why.into());
+        assert!(refused(UNKNOWN_USER).is_unknown_user());
+        assert!(
+            refused("user_not_found: Teams knows nobody called alice@example.com")
+                .is_unknown_user()
+        );
+        for other in ["missing_scope", "invalid_auth", "user_not_found_anywhere"] {
+            assert!(!refused(other).is_unknown_user(), "{other}");
+        }
+        assert!(!ChatError::Unavailable(UNKNOWN_USER.into()).is_unknown_user());
+    }
 }

@@ -254,6 +254,8 @@ impl Chat for SlackChat {
                 Ok(Some(crate::chat::ChannelInfo {
                     name: info.name,
                     topic: (!topic.is_empty()).then(|| topic.join("\n")),
+                    creator: info.creator.map(|c| c.to_string()),
+                    created: chrono::DateTime::from_timestamp(info.created.0.as_second(), 0),
                 }))
             }
             Err(ChatError::Refused(code)) if code == "channel_not_found" => Ok(None),

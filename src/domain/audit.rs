@@ -47,6 +47,9 @@ pub enum AuditKind {
     SessionActivity,
     /// Everything the grant's subject did in the cluster, when the grant ended.
     SessionSummary,
+    /// The requester left (deactivated, turned guest, removed from the team): their access
+    /// ended or their request was withdrawn; `detail` says which.
+    RequesterGone,
     /// The kubeconfig file of a token-issuing grant could not be made.
     KubeconfigFailed,
 }
@@ -76,6 +79,7 @@ impl AuditKind {
             AuditKind::OnCallUnavailable => "on_call_unavailable",
             AuditKind::SessionActivity => "session_activity",
             AuditKind::SessionSummary => "session_summary",
+            AuditKind::RequesterGone => "requester_gone",
             AuditKind::KubeconfigFailed => "kubeconfig_failed",
         }
     }
@@ -97,6 +101,7 @@ impl AuditKind {
             Step::ExtensionDenied => AuditKind::ExtensionDenied,
             Step::BreakGlass => AuditKind::BreakGlass,
             Step::Reviewed => AuditKind::BreakGlassReviewed,
+            Step::RequesterGone => AuditKind::RequesterGone,
         }
     }
 }
@@ -156,6 +161,10 @@ impl AuditEvent {
                 extension.map(|x| format!("extension by {}s", x.by_secs)),
             ),
             AuditKind::Failed => (approvers_of(grant), grant.failure.clone()),
+            AuditKind::RequesterGone => (
+                approvers_of(grant),
+                grant.ended_because.map(|why| why.detail().to_string()),
+            ),
             AuditKind::KubeconfigFailed => {
                 (approvers_of(grant), grant.kubeconfig_failure.clone())
             }
@@ -289,6 +298,7 @@ impl Event {
             | Event::OnCallChecked { .. }
             | Event::Bound { .. }
             | Event::BindFailed { .. }
+            | Event::RequesterGone { .. }
             | Event::KubeconfigFailed { .. }
             | Event::Tick => None,
         }

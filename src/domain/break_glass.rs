@@ -9,6 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::grant::{Decision, MessageRef};
+use super::incident::{IncidentChannels, IncidentContext, NotAnIncident};
+use super::policy::RequestRefusal;
 
 /// `roles.<name>.break_glass`: the role may only be requested in an incident channel, and its
 /// requester may approve it themself for up to `max_duration`.
@@ -23,7 +25,7 @@ pub struct BreakGlassRule {
     #[schemars(with = "String", example = "30m")]
     pub max_duration: Duration,
     /// Who may approve their own request (user IDs, user group IDs or emails, as approvers
-    /// are named); empty: anyone who may request it in an incident channel.
+    /// are named); empty: nobody (`policy check` refuses it).
     #[serde(default)]
     pub requesters: Vec<String>,
 }
@@ -39,6 +41,28 @@ impl Default for BreakGlassRule {
 
 fn default_max_duration() -> Duration {
     Duration::from_secs(3600)
+}
+
+/// Whether a request for break-glass `role` may be made where it was typed (`place`, the
+/// incident context of its channel or why it has none); the refusal says which rule applied.
+pub fn admit(
+    role: &str,
+    place: &Result<IncidentContext, NotAnIncident>,
+    incidents: &IncidentChannels,
+) -> Result<(), RequestRefusal> {
+    let role = role.to_string();
+    match place {
+        Ok(context) if context.shows_incident() => Ok(()),
+        Ok(_) => Err(RequestRefusal::BreakGlassWithoutIncident {
+            role,
+            pattern: incidents.reference_pattern.clone(),
+        }),
+        Err(NotAnIncident::TooNew { min_age }) => Err(RequestRefusal::BreakGlassChannelTooNew {
+            role,
+            min_age: *min_age,
+        }),
+        Err(NotAnIncident::Ordinary) => Err(RequestRefusal::BreakGlassOutsideIncident { role }),
+    }
 }
 
 /// How often an unreviewed use is brought up again.

@@ -163,6 +163,9 @@ pub struct Grant {
     pub denial: Option<Decision>,
     /// Who revoked or cancelled it, when that ended it.
     pub ended_by: Option<Decision>,
+    /// Why it ended when its requester left (deactivated, turned guest, removed from the team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_because: Option<super::departure::Departure>,
     /// The Kubernetes user to bind, resolved once when the request was made and shown to the
     /// approvers; exactly this is bound. `None` only for requests stored by older versions.
     pub subject: Option<String>,
@@ -267,6 +270,10 @@ pub enum Event {
     Review {
         by: String,
     },
+    /// The requester's chat account was deactivated, turned guest or removed from the team.
+    RequesterGone {
+        why: super::departure::Departure,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +341,8 @@ pub enum Step {
     BreakGlass,
     /// An approver reviewed a break-glass use.
     Reviewed,
+    /// The requester left (deactivated, turned guest, removed): access ended, request withdrawn.
+    RequesterGone,
 }
 
 impl Step {
@@ -354,6 +363,7 @@ impl Step {
             Step::ExtensionDenied => "extension_denied",
             Step::BreakGlass => "break_glass",
             Step::Reviewed => "reviewed",
+            Step::RequesterGone => "requester_gone",
         }
     }
 }
@@ -374,6 +384,8 @@ pub enum Note {
     ExtensionDenied,
     /// Goes with the kubeconfig file.
     Kubeconfig,
+    /// The requester's account became a guest account: their access ended.
+    RequesterGone,
     /// The kubeconfig file could not be made.
     KubeconfigFailed,
 }
@@ -391,6 +403,7 @@ impl Note {
             Note::Extended => "extended",
             Note::ExtensionDenied => "extension_denied",
             Note::Kubeconfig => "kubeconfig",
+            Note::RequesterGone => "requester_gone",
             Note::KubeconfigFailed => "kubeconfig_failed",
         }
     }

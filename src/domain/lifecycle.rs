@@ -63,6 +63,7 @@ impl Grant {
             lapsed_approvals: Vec::new(),
             denial: None,
             ended_by: None,
+            ended_because: None,
             subject: Some(new.identity.user),
             groups: new.identity.groups,
             subject_drift: None,
@@ -246,6 +247,10 @@ impl Grant {
                 effects.extend(next.ending(Step::Revoked, note));
                 effects
             }
+            (
+                GrantState::Requested | GrantState::Approved | GrantState::Active,
+                Event::RequesterGone { why },
+            ) => next.requester_gone(*why, now, policy)?,
             (GrantState::Active, Event::RequestExtension { by, secs: extra }) => {
                 if by != &self.requester {
                     return Err(Rejection::NotTheRequester);
@@ -378,7 +383,7 @@ impl Grant {
     /// The effects of reaching a final state: the message, a lapsed extension, audit, thread, DM.
     /// Effects that only made sense while the grant lived (binding it, moving its expiry) are
     /// dropped, so they can never stand in front of the revocation.
-    fn ending(&mut self, step: Step, note: Option<Note>) -> Vec<Effect> {
+    pub(super) fn ending(&mut self, step: Step, note: Option<Note>) -> Vec<Effect> {
         self.outbox.retain(|e| {
             !matches!(
                 e,

@@ -26,10 +26,10 @@ impl Grant {
         let (Some(rule), Some(recorded_cap)) = (rule, self.break_glass_cap_secs) else {
             return Err(Rejection::SelfApproval);
         };
-        if self.incident.is_none() {
+        if !self.incident.as_ref().is_some_and(|i| i.shows_incident()) {
             return Err(Rejection::BreakGlassOutsideIncident);
         }
-        if !rule.requesters.is_empty() && !rule.requesters.contains(&self.requester) {
+        if !rule.requesters.contains(&self.requester) {
             return Err(Rejection::NotABreakGlassRequester);
         }
         let cap = recorded_cap.min(rule.max_duration.as_secs());

@@ -5,7 +5,7 @@ use chrono::Duration as ChronoDuration;
 use crate::domain::audit::AuditKind;
 use crate::domain::command::RequestArgs;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, MessageRef, Note, Rejection, Step};
-use crate::domain::incident::IncidentContext;
+use crate::domain::incident::{ChannelBasis, IncidentContext};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::lifecycle::tests::{bound, minutes, t0};
 use crate::domain::on_call::OnCallCheck;
@@ -22,7 +22,7 @@ roles:
     max_duration: 4h
     approvals: 2
     reason: { required: false }
-    break_glass: { max_duration: 1h }
+    break_glass: { max_duration: 1h, requesters: [UALICE] }
   oncall:
     cluster_role: edit
     namespaces: [payments]
@@ -55,13 +55,22 @@ fn requested(role: &str, mins: u64, in_incident: bool) -> Grant {
             requester: "UALICE",
             requested_in: channel,
             identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
-            incident: in_incident.then(|| IncidentContext::of("CWAR", &args.reason, None)),
+            incident: in_incident.then(|| war_room(&args.reason)),
             reason: &args.reason,
             terms,
         },
         t0(),
         &policy,
     )
+}
+
+/// The context of a request with `reason` typed in the listed war room.
+fn war_room(reason: &str) -> IncidentContext {
+    let info = crate::domain::incident::ChannelInfo::default();
+    policy()
+        .incidents
+        .context("CWAR", &info, reason, t0())
+        .unwrap()
 }
 
 fn apply(
@@ -187,6 +196,28 @@ fn self_approval_is_refused_outside_incidents_past_the_cap_and_for_ordinary_role
     let two = apply(&one, approve("UCAROL"), t0()).unwrap();
     assert_eq!(two.state, GrantState::Approved);
     assert!(two.break_glass.is_none() && !two.needs_review());
+}
+
+#[test]
+fn self_approval_needs_a_shown_incident_and_a_named_requester() {
+    // Stored before the channel's basis was recorded: a channel matched only by its name.
+    let mut unproven = requested("emergency", 30, true);
+    let context = unproven.incident.as_mut().unwrap();
+    context.basis = ChannelBasis::NamePattern;
+    context.reference_matches_policy = false;
+    assert_eq!(
+        apply(&unproven, approve("UALICE"), t0()),
+        Err(Rejection::BreakGlassOutsideIncident)
+    );
+    let mut nobody_named = policy();
+    let rule = nobody_named.roles.get_mut("emergency").unwrap();
+    rule.break_glass.as_mut().unwrap().requesters.clear();
+    let grant = requested("emergency", 30, true);
+    assert_eq!(
+        grant.apply(&approve("UALICE"), t0(), &nobody_named),
+        Err(Rejection::NotABreakGlassRequester),
+        "an empty list names nobody"
+    );
 }
 
 #[test]

@@ -165,12 +165,18 @@ fn all_events() -> Vec<Event> {
         Event::OnCallChecked {
             check: crate::domain::on_call::OnCallCheck::NotOnCall,
         },
+        Event::RequesterGone {
+            why: crate::domain::departure::Departure::Deactivated,
+        },
     ]
 }
 
 /// The states in which an event is considered at all; elsewhere it must be `WrongState`.
 fn is_considered(state: GrantState, event: &Event) -> bool {
     use GrantState::*;
+    if matches!(event, Event::RequesterGone { .. }) {
+        return matches!(state, Requested | Approved | Active);
+    }
     matches!(
         (state, event),
         (

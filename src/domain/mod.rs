@@ -6,6 +6,7 @@ pub mod audit;
 mod audit_chain;
 pub mod break_glass;
 pub mod command;
+pub mod departure;
 pub mod digest;
 pub(crate) mod duration_serde;
 pub mod grant;

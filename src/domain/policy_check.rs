@@ -17,17 +17,7 @@ impl Policy {
                 problems.push(Problem::at(&["approvers"], not_an_approver(text)));
             }
         }
-        for (key, entries) in [
-            ("channels", &self.incidents.channels),
-            ("name_patterns", &self.incidents.name_patterns),
-        ] {
-            if entries.iter().any(|e| e.trim().is_empty()) {
-                problems.push(Problem::at(
-                    &["incidents", key],
-                    "an empty entry would name no channel; remove it",
-                ));
-            }
-        }
+        problems.extend(self.incidents.problems());
         for (name, role) in &self.roles {
             let at = |field: &'static str| vec!["roles", name.as_str(), field];
             let mut push =
@@ -127,11 +117,26 @@ impl Policy {
                         );
                     }
                 }
-                if rule.requesters.is_empty() && !self.incidents.name_patterns.is_empty() {
+                if rule.requesters.is_empty() && !self.incidents.is_empty() {
                     push(
                         vec!["roles", name, "break_glass"],
-                        "anyone who can name a channel to match incidents.name_patterns could \
-                         break glass: name who may in break_glass.requesters"
+                        "name who may break glass in break_glass.requesters: anyone in an \
+                         incident channel (a guest, anyone who named a channel like one) could \
+                         otherwise approve their own access"
+                            .into(),
+                    );
+                }
+                let incidents = &self.incidents;
+                if incidents.channels.is_empty()
+                    && incidents.created_by.is_empty()
+                    && !incidents.name_patterns.is_empty()
+                    && incidents.reference_pattern.is_none()
+                {
+                    push(
+                        vec!["roles", name, "break_glass"],
+                        "in channels matched only by name, break-glass needs a reference matching \
+                         incidents.reference_pattern, and none is set (or list channels by ID, or \
+                         the incident tool in incidents.created_by)"
                             .into(),
                     );
                 }
@@ -200,6 +205,41 @@ impl Policy {
             problems.push(Problem::at(
                 &["requests", "review_timeout"],
                 "must be longer than zero",
+            ));
+        }
+        problems
+    }
+}
+
+impl super::incident::IncidentChannels {
+    fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (key, entries) in [
+            ("channels", &self.channels),
+            ("name_patterns", &self.name_patterns),
+            ("created_by", &self.created_by),
+        ] {
+            if entries.iter().any(|e| e.trim().is_empty()) {
+                problems.push(Problem::at(
+                    &["incidents", key],
+                    "an empty entry would name no channel; remove it",
+                ));
+            }
+        }
+        for creator in &self.created_by {
+            if !matches!(ApproverRef::parse(creator), ApproverRef::User(_)) {
+                problems.push(Problem::at(
+                    &["incidents", "created_by"],
+                    format!("`{creator}` is not a Slack user ID (U…/W…): name the incident tool's bot user"),
+                ));
+            }
+        }
+        if let Some(pattern) = &self.reference_pattern
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            problems.push(Problem::at(
+                &["incidents", "reference_pattern"],
+                format!("not a regular expression: {e}"),
             ));
         }
         problems

@@ -11,7 +11,7 @@ const ROLE: &str =
 #[test]
 fn a_break_glass_cap_is_shorter_than_the_role_and_needs_incident_channels() {
     let fine = format!(
-        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m}}}}}}"
+        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m, requesters: [UALICE]}}}}}}"
     );
     assert_eq!(problems(&fine), Vec::<String>::new());
     let defaulted: Policy = serde_saphyr::from_str(&format!(
@@ -27,7 +27,7 @@ fn a_break_glass_cap_is_shorter_than_the_role_and_needs_incident_channels() {
         std::time::Duration::from_secs(3600)
     );
     let too_long = format!(
-        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 2h}}}}}}"
+        "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 2h, requesters: [UALICE]}}}}}}"
     );
     assert_eq!(
         problems(&too_long),
@@ -36,23 +36,25 @@ fn a_break_glass_cap_is_shorter_than_the_role_and_needs_incident_channels() {
         ]
     );
     let by_name = format!(
-        "incidents: {{name_patterns: [inc-*]}}\nroles: {{bg: {{{ROLE}, break_glass: {{}}}}}}"
+        "incidents: {{name_patterns: [inc-*], reference_pattern: 'INC-[0-9]+'}}\nroles: {{bg: {{{ROLE}, break_glass: {{}}}}}}"
     );
     let found = problems(&by_name);
     assert_eq!(found.len(), 1);
     assert!(
-        found[0].starts_with("roles.bg.break_glass: anyone who can name a channel"),
+        found[0].starts_with("roles.bg.break_glass: name who may break glass"),
         "{found:?}"
     );
     let named = format!(
-        "incidents: {{name_patterns: [inc-*]}}\nroles: {{bg: {{{ROLE}, break_glass: {{requesters: [S0SRE, dana@example.com]}}}}}}"
+        "incidents: {{name_patterns: [inc-*], reference_pattern: 'INC-[0-9]+'}}\nroles: {{bg: {{{ROLE}, break_glass: {{requesters: [S0SRE, dana@example.com]}}}}}}"
     );
     assert_eq!(problems(&named), Vec::<String>::new());
     let bad = format!(
         "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{requesters: [alice]}}}}}}"
     );
     assert_eq!(problems(&bad).len(), 1, "{:?}", problems(&bad));
-    let nowhere = format!("roles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m}}}}}}");
+    let nowhere = format!(
+        "roles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m, requesters: [UALICE]}}}}}}"
+    );
     let found = problems(&nowhere);
     assert_eq!(found.len(), 1);
     assert!(
@@ -86,4 +88,50 @@ fn an_on_call_rule_names_where_to_look() {
     );
     let unknown = format!("roles: {{oc: {{{ROLE}, on_call: {{victorops: {{}}}}}}}}");
     assert!(serde_saphyr::from_str::<Policy>(&unknown).is_err());
+}
+
+#[test]
+fn break_glass_names_its_requesters_even_when_incident_channels_are_listed_by_id() {
+    // A guest in a listed war room could otherwise approve their own admin access.
+    let by_id =
+        format!("incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{}}}}}}");
+    let found = problems(&by_id);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "roles.bg.break_glass: name who may break glass in break_glass.requesters"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn by_name_alone_break_glass_needs_a_reference_pattern_and_incident_settings_are_checked() {
+    let bg = format!("roles: {{bg: {{{ROLE}, break_glass: {{requesters: [UALICE]}}}}}}");
+    let found = problems(&format!("incidents: {{name_patterns: [inc-*]}}\n{bg}"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "roles.bg.break_glass: in channels matched only by name, break-glass needs a reference"
+        ),
+        "{found:?}"
+    );
+    for enough in [
+        "incidents: {name_patterns: [inc-*], created_by: [U0INCIDENTIO]}",
+        "incidents: {name_patterns: [inc-*], channels: [CWAR]}",
+        "incidents: {name_patterns: [inc-*], reference_pattern: 'INC-[0-9]+', min_channel_age: 2h}",
+    ] {
+        assert_eq!(
+            problems(&format!("{enough}\n{bg}")),
+            Vec::<String>::new(),
+            "{enough}"
+        );
+    }
+    let bad = format!(
+        "incidents: {{channels: [CWAR], created_by: [incident.io], reference_pattern: 'INC-(['}}\n{bg}"
+    );
+    let found = problems(&bad);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("incidents.created_by: `incident.io` is not a Slack user ID"));
+    assert!(found[1].starts_with("incidents.reference_pattern: not a regular expression"));
 }

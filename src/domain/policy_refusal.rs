@@ -50,6 +50,18 @@ pub enum RequestRefusal {
     BreakGlassOutsideIncident {
         role: String,
     },
+    /// A break-glass role asked for in a channel named like an incident's, but made less than
+    /// `min_age` ago.
+    BreakGlassChannelTooNew {
+        role: String,
+        min_age: Duration,
+    },
+    /// A break-glass role asked for in a channel matched only by its name, with no reference
+    /// matching the policy's `incidents.reference_pattern` in the reason or the channel's topic.
+    BreakGlassWithoutIncident {
+        role: String,
+        pattern: Option<String>,
+    },
     /// The requester cannot be given a Kubernetes identity (a guest, a bot, an address on
     /// another domain, …).
     Identity(super::identity::IdentityRefusal),
@@ -69,6 +81,8 @@ impl RequestRefusal {
             RequestRefusal::TicketRequired { .. } => "ticket_required",
             RequestRefusal::RateLimited { .. } => "rate_limited",
             RequestRefusal::BreakGlassOutsideIncident { .. } => "break_glass_outside_incident",
+            RequestRefusal::BreakGlassChannelTooNew { .. } => "break_glass_channel_too_new",
+            RequestRefusal::BreakGlassWithoutIncident { .. } => "break_glass_without_incident",
             RequestRefusal::Identity(refusal) => refusal.kind(),
         }
     }

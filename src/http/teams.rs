@@ -49,6 +49,9 @@ struct Activity {
     value: Option<Value>,
     #[serde(default)]
     channel_data: Option<Value>,
+    /// `conversationUpdate`: who left the team or conversation.
+    #[serde(default)]
+    members_removed: Vec<Account>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +138,12 @@ async fn messages(
     match (activity.kind.as_str(), activity.name.as_deref()) {
         ("message", _) => message(&app, &teams.chat, &activity).await,
         ("invoke", Some("adaptiveCard/action")) => card_action(&app, &teams.chat, &activity).await,
+        // Someone left: only a look-up in the bot's own team says whether they are gone from
+        // it, and who they were to prod-access (the activity names only their Teams id).
+        ("conversationUpdate", _) if !activity.members_removed.is_empty() => {
+            app.spawn_check_requesters();
+            StatusCode::OK.into_response()
+        }
         // Installs, members joining, reactions: nothing to do.
         _ => StatusCode::OK.into_response(),
     }

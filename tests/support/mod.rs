@@ -57,6 +57,8 @@ pub const INCIDENT_TOPIC: &str = "Paged: https://acme.pagerduty.com/incidents/Q1
 pub const UNINVITED_INCIDENT: &str = "C0INC99";
 /// An incident channel the policy lists by ID.
 pub const WAR_ROOM: &str = "C0WARROOM";
+/// The incident tool's bot user: channels it creates are incident channels.
+pub const INCIDENT_BOT: &str = "U0INCIDENTBOT";
 
 pub fn init() {
     static ONCE: Once = Once::new();
@@ -313,7 +315,11 @@ impl Harness {
 
     /// `user` opens the bot's App Home tab (`app_home_opened`, by HTTP or Socket Mode).
     pub async fn open_home(&self, user: &str) -> u16 {
-        let callback = app_home_opened(user);
+        self.send_event(app_home_opened(user)).await
+    }
+
+    /// Slack delivers an Events API callback (by HTTP, signed, or by Socket Mode).
+    pub async fn send_event(&self, callback: Value) -> u16 {
         if self.mode == Mode::Socket {
             self.slack.socket.send("events_api", callback, false).await;
             return 200;

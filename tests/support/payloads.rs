@@ -46,6 +46,20 @@ pub fn app_home_opened(user: &str) -> Value {
     })
 }
 
+/// The Events API callback Slack sends when a user's account changes (`user_change`), with the
+/// user as `users.info` shows them.
+pub fn user_change(user: Value) -> Value {
+    json!({
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": "T0FAKE", "api_app_id": "A0PRODACCESS",
+        "event": {
+            "type": "user_change", "user": user, "cache_ts": 1700000000,
+            "event_ts": "1700000000.000400"
+        },
+        "type": "event_callback", "event_id": "Ev0PRODACCESS2", "event_time": 1700000000,
+        "authorizations": [{ "team_id": "T0FAKE", "user_id": "U0BOT", "is_bot": true, "is_enterprise_install": false }]
+    })
+}
+
 /// A `block_actions` body as Slack sends it for a button click on the approval message.
 pub fn interaction_body(user: &str, action: &str, grant: &str) -> String {
     form(&[(

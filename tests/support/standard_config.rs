@@ -28,6 +28,8 @@ policy:
   incidents:
     channels: [{WAR_ROOM}]
     name_patterns: ["inc-*"]
+    created_by: [{INCIDENT_BOT}]
+    reference_pattern: "INC-[0-9]+"
   requests:
     review_timeout: 1h
     reminder_before: 10m

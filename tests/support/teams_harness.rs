@@ -76,7 +76,7 @@ policy:
       cluster_role: admin
       namespaces: [payments]
       max_duration: 2h
-      break_glass: {{ max_duration: 30m }}
+      break_glass: {{ max_duration: 30m, requesters: [alice@example.com] }}
 "#,
         store = store.display(),
         service_url = teams.service_url(),

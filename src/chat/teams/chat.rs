@@ -242,7 +242,8 @@ impl Chat for TeamsChat {
             .await?
             .ok_or_else(|| {
                 ChatError::Refused(format!(
-                    "Teams knows nobody called {user} in the approvals channel's team"
+                    "{}: Teams knows nobody called {user} in the approvals channel's team",
+                    crate::chat::UNKNOWN_USER
                 ))
             })?;
         let foreign = member

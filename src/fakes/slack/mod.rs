@@ -189,6 +189,11 @@ impl FakeSlack {
         }
     }
 
+    /// The user as `users.info` would show them now.
+    pub fn user(&self, id: &str) -> Value {
+        self.lock().users.get(id).cloned().unwrap_or(Value::Null)
+    }
+
     pub fn fail_next(&self, method: &str, fault: Fault) {
         self.lock()
             .faults
@@ -233,20 +238,34 @@ impl FakeSlack {
         self.lock().missing_channels.insert(channel.to_string());
     }
 
-    /// From now on the bot may post only in these channels (and DMs), like a bot that was invited
-    /// to them and nowhere else.
-    /// A channel `conversations.info` describes, with its name and topic.
+    /// A channel `conversations.info` describes, with its name and topic, created by `U0ADMIN`
+    /// days before the tests' clock starts.
     pub fn add_channel(&self, id: &str, name: &str, topic: &str) {
+        self.add_channel_created(id, name, topic, "U0ADMIN", 1_795_000_000);
+    }
+
+    /// A channel created by `creator` (a user ID) at `created` (Unix seconds), as Slack's
+    /// `conversations.info` reports them.
+    pub fn add_channel_created(
+        &self,
+        id: &str,
+        name: &str,
+        topic: &str,
+        creator: &str,
+        created: i64,
+    ) {
         let channel = json!({
-            "id": id, "name": name, "name_normalized": name, "created": 1_795_000_000,
-            "creator": "U0ADMIN", "is_channel": true, "is_private": false, "is_archived": false,
+            "id": id, "name": name, "name_normalized": name, "created": created,
+            "creator": creator, "is_channel": true, "is_private": false, "is_archived": false,
             "is_member": true, "num_members": 12,
-            "topic": { "value": topic, "creator": "U0ADMIN", "last_set": 1_795_000_100 },
+            "topic": { "value": topic, "creator": creator, "last_set": created },
             "purpose": { "value": "", "creator": "", "last_set": 0 },
         });
         self.lock().channels.insert(id.to_string(), channel);
     }
 
+    /// From now on the bot may post only in these channels (and DMs), like a bot that was invited
+    /// to them and nowhere else.
     pub fn bot_member_of(&self, channels: &[&str]) {
         self.lock().member_of = Some(channels.iter().map(|c| c.to_string()).collect());
     }

@@ -120,6 +120,11 @@ impl FakeTeams {
         }));
     }
 
+    /// Someone removed from the team: no conversation knows them any more.
+    pub fn remove_member(&self, id: &str) {
+        self.lock().members.retain(|m| m["id"] != id);
+    }
+
     /// A guest: in our team, but of another tenant.
     pub fn add_guest(&self, id: &str, name: &str, email: &str) {
         self.lock().members.push(json!({

@@ -62,6 +62,8 @@ const HEADER: &str = "\
 /// What the bot's bindings may contain, read from the configuration.
 struct Allowed {
     subject_prefix: String,
+    /// `identity.allowed_email_domains`: the only domains a user name made of an email may end in.
+    email_domains: Vec<String>,
     /// Kubernetes users named in `kubernetes.identities` (used as they are, without the prefix).
     mapped_users: BTreeSet<String>,
     /// Their groups, with `group_prefix`.
@@ -88,6 +90,7 @@ impl Allowed {
         };
         Allowed {
             subject_prefix: kubernetes.subject_prefix.clone(),
+            email_domains: config.identity.allowed_email_domains.clone(),
             mapped_users: identities.clone().map(|i| i.user.clone()).collect(),
             mapped_groups: identities
                 .flat_map(|i| i.groups.iter())
@@ -234,18 +237,23 @@ fn validations(allowed: &Allowed) -> Vec<Validation> {
 
 /// What each subject `s` of a binding must be.
 fn subject_rule(allowed: &Allowed) -> String {
-    let user_name = if allowed.subject_prefix.is_empty() {
-        // Emails are bound as they are: any user name may be one.
-        "true".to_string()
+    // A user made of an email: the prefix, then an address on an allowed domain (in any case, as
+    // `identity` compares domains); never a `system:` identity, which an empty prefix would allow.
+    let on_allowed_domain = format!("s.name.matches({})", cel_string(&domain_pattern(allowed)));
+    let from_email = if allowed.subject_prefix.is_empty() {
+        format!("!s.name.startsWith('system:') && {on_allowed_domain}")
     } else {
-        let prefixed = format!("s.name.startsWith({})", cel_string(&allowed.subject_prefix));
-        match allowed.mapped_users.is_empty() {
-            true => prefixed,
-            false => format!(
-                "{prefixed} || {}",
-                is_one_of("s.name", &allowed.mapped_users)
-            ),
-        }
+        format!(
+            "s.name.startsWith({}) && {on_allowed_domain}",
+            cel_string(&allowed.subject_prefix)
+        )
+    };
+    let user_name = match allowed.mapped_users.is_empty() {
+        true => from_email,
+        false => format!(
+            "({from_email}) || {}",
+            is_one_of("s.name", &allowed.mapped_users)
+        ),
     };
     let mut kinds = vec![format!("(s.kind == 'User' && ({user_name}))")];
     if !allowed.mapped_groups.is_empty() {
@@ -280,6 +288,25 @@ fn is_one_of<'a>(value: &str, names: impl IntoIterator<Item = &'a String>) -> St
         return "false".to_string();
     }
     format!("({value} in [{}])", names.join(", "))
+}
+
+/// An RE2 pattern (CEL's `matches`) for a name ending in `@` and one of the allowed domains,
+/// compared without case.
+fn domain_pattern(allowed: &Allowed) -> String {
+    let domains: Vec<String> = allowed
+        .email_domains
+        .iter()
+        .map(|d| {
+            d.trim()
+                .chars()
+                .map(|c| match c.is_ascii_alphanumeric() {
+                    true => c.to_string(),
+                    false => format!("\\{c}"),
+                })
+                .collect()
+        })
+        .collect();
+    format!("(?i)@({})$", domains.join("|"))
 }
 
 /// A CEL string literal that means exactly `text`.

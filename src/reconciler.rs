@@ -28,11 +28,8 @@ pub async fn run(
             Ok(_) => {}
             Err(e) => error!(error = %e, "reconcile pass failed"),
         }
-        match app.check_requesters().await {
-            Ok(0) => {}
-            Ok(ended) => info!(ended, "ended the grants of requesters who left"),
-            Err(e) => error!(error = %e, "the check for requesters who left failed"),
-        }
+        // In the background: its chat lookups must never hold up the next reconcile pass.
+        app.spawn_check_requesters();
     })
     .await;
 }

@@ -264,6 +264,16 @@ async fn a_binding_the_bot_would_never_make_is_refused() {
             subjects_rule,
         ),
         (
+            "a prefixed user on a domain identity does not allow",
+            changed(&|b| b["subjects"][0]["name"] = json!("oidc:mallory@gmail.com")),
+            subjects_rule,
+        ),
+        (
+            "a prefixed user on a look-alike domain",
+            changed(&|b| b["subjects"][0]["name"] = json!("oidc:mallory@example.com.evil.io")),
+            subjects_rule,
+        ),
+        (
             "a user without the prefix",
             changed(&|b| b["subjects"][0]["name"] = json!("mallory@gmail.com")),
             subjects_rule,

@@ -30,7 +30,11 @@ fn approval_posts(h: &Harness) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_guests_deactivated_unconfirmed_foreign_and_tagged_profiles_are_refused() {
     let h = Harness::start().await;
-    let cases: [(Value, &str); 8] = [
+    let cases: [(Value, &str); 9] = [
+        (
+            json!({ "is_stranger": true }),
+            "Accounts of another organisation",
+        ),
         (
             json!({ "is_bot": true }),
             "Bots and apps cannot be given access",
@@ -109,6 +113,15 @@ async fn guests_may_request_only_roles_that_allow_guests() {
         MALLORY,
         "edit payments 1h INC-62",
         "Guest accounts cannot",
+    )
+    .await;
+    // Someone of another organisation is no guest of ours, whatever the role allows.
+    h.slack.update_user(CAROL, json!({ "is_stranger": true }));
+    refused(
+        &h,
+        CAROL,
+        "contractor orders 1h INC-62",
+        "another organisation",
     )
     .await;
     let grant = h.request(MALLORY, "contractor orders 1h INC-62").await;
@@ -231,4 +244,36 @@ async fn status_shows_a_grant_only_to_its_requester_approvers_and_auditors() {
             assert!(said.contains("There is no request"), "{said}");
         }
     }
+    // Nor do the refusals of acting on it tell a stranger whose it is.
+    for command in ["cancel", "revoke", "extend"] {
+        let text = match command {
+            "extend" => format!("extend {grant} 30m"),
+            _ => format!("{command} {grant}"),
+        };
+        let (_, reply) = h.slash(MALLORY, &text).await;
+        let said = reply.to_string();
+        assert!(said.contains("There is no request"), "{command}: {said}");
+        assert!(
+            !said.contains(ALICE) && !said.contains("edit"),
+            "{command}: {said}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_finding_the_requester_deactivated_binds_nobody() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h INC-66").await;
+    h.next_audit().await;
+    // Deactivated, and the user_change event was missed.
+    h.slack.update_user(ALICE, json!({ "deleted": true }));
+    h.click(BOB, "approve", &grant).await;
+    assert_says(&h.next_audit().await, "deactivated");
+    h.settle().await;
+    assert!(
+        h.kube
+            .binding("payments", &format!("prod-access-{grant}"))
+            .is_none(),
+        "nobody is bound for a deactivated account"
+    );
 }

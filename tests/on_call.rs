@@ -214,3 +214,28 @@ async fn the_requester_is_found_on_a_later_page_of_on_calls() {
         .collect();
     assert_eq!(offsets, ["0", "100"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_the_identity_rules_do_not_trust_is_never_matched_with_the_on_call_schedule() {
+    let h = Harness::start_for_incidents().await;
+    h.fake_on_call()
+        .pagerduty_on_call("bob@example.com", Some(PD_SCHEDULE), PD_POLICY, 1);
+    // Dana is bound by the identities table, which needs no address: she puts the on-call
+    // engineer's on her profile, unconfirmed.
+    h.slack.update_user(
+        DANA,
+        serde_json::json!({ "is_email_confirmed": false, "profile": { "email": "bob@example.com" } }),
+    );
+    let grant = h
+        .request_in(DANA, DEV_CHANNEL, "oncall-edit payments 1h INC-7 failover")
+        .await;
+    assert_eq!(h.request_posted().await, grant);
+    let message = all_text(&h.approval_message(&grant));
+    assert!(
+        message
+            .contains("The on-call check failed (the requester's email address cannot be trusted"),
+        "{message}"
+    );
+    h.settle().await;
+    assert!(!binding(&h, "payments", &grant), "no person approved it");
+}

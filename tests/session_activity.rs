@@ -497,6 +497,24 @@ async fn a_clusters_token_reports_for_that_cluster_only() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clusters_token_is_refused_for_a_cluster_that_has_none() {
+    let mut h = Harness::start_multi_cluster().await;
+    h.us_without_audit_token = true;
+    h.restart().await;
+    let grant = active_grant(&h, "edit payments@us 1h fixing stuck queue").await;
+    let at = h.clock.now() + Duration::minutes(1);
+    let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
+    let body = serde_json::to_vec(&event_list(
+        calls.iter().flat_map(KubeCall::events).collect(),
+    ))
+    .unwrap();
+    let (status, why) = h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN), body).await;
+    assert_eq!(status, 401, "eu's token reported for us: {why}");
+    h.settle().await;
+    assert!(activity_replies(&h, &grant).is_empty());
+}
+
 #[tokio::test]
 async fn a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back() {
     let mut h = Harness::start().await;

@@ -327,6 +327,10 @@ impl App {
                 info!(grant = grant_id, user, action, "subcommand applied");
                 self.templates.command_done(action, &grant)?
             }
+            // A refusal would tell a stranger who asked for what: to them the grant is unknown.
+            Applied::Rejected(grant, _) if !self.may_see(&grant, user).await => {
+                self.templates.unknown_grant(grant_id)?
+            }
             Applied::Rejected(grant, rejection) => {
                 self.templates
                     .action_refused(&rejection, &grant, &self.policy)?

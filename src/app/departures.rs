@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{App, AppError, Applied};
 use crate::chat::Platform;
@@ -46,6 +46,10 @@ impl App {
     /// Looks up everyone who holds or waits for access and ends what belongs to those who are
     /// gone: it covers events that never arrived. A look-up that fails changes nothing.
     pub async fn check_requesters(self: &Arc<Self>) -> Result<usize, AppError> {
+        // One check at a time: each lookup may wait on a slow chat platform.
+        let Ok(_running) = self.requester_check.try_lock() else {
+            return Ok(0);
+        };
         let open = self.adapters.store.open_grants().await?;
         let people: BTreeSet<String> = open
             .into_iter()
@@ -57,11 +61,29 @@ impl App {
             })
             .map(|g| g.requester)
             .collect();
-        let mut ended = 0;
-        for user in people {
-            if let Some(why) = self.departure_of(&user).await {
-                ended += self.requester_left(&user, why).await?;
+        let mut gone = Vec::new();
+        for user in &people {
+            if let Some(why) = self.departure_of(user).await {
+                gone.push((user.clone(), why));
             }
+        }
+        // Everyone unknown at once is the lookup failing (the bot removed from its team, a
+        // wrong conversation), not everyone leaving: ending every grant would be the outage.
+        let unknown =
+            |why: &Departure| matches!(why, Departure::Unknown | Departure::RemovedFromTeam);
+        if people.len() > 1
+            && gone.len() == people.len()
+            && gone.iter().all(|(_, why)| unknown(why))
+        {
+            error!(
+                people = people.len(),
+                "the chat platform knows none of the requesters: ending nobody's access; check the bot's membership of the approvals channel's team"
+            );
+            return Ok(0);
+        }
+        let mut ended = 0;
+        for (user, why) in gone {
+            ended += self.requester_left(&user, why).await?;
         }
         Ok(ended)
     }
@@ -88,8 +110,10 @@ impl App {
     pub fn spawn_check_requesters(self: &Arc<Self>) {
         let app = Arc::clone(self);
         self.tasks.spawn(async move {
-            if let Err(e) = app.check_requesters().await {
-                warn!(error = %e, "could not check whether requesters are still members");
+            match app.check_requesters().await {
+                Ok(0) => {}
+                Ok(ended) => info!(ended, "ended the grants of requesters who left"),
+                Err(e) => warn!(error = %e, "could not check whether requesters are still members"),
             }
         });
     }

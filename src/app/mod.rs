@@ -34,7 +34,8 @@ use tracing::{error, info, warn};
 use crate::chat::{Chat, ChatError, Message};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
-use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, Rejection};
+use crate::domain::departure::Departure;
+use crate::domain::grant::{DEFAULT_CLUSTER, Event, Grant, Rejection, SubjectDrift};
 use crate::domain::identity::{IdentityPolicy, IdentityRules, MappedIdentity};
 use crate::domain::permissions::{self, Permission};
 use crate::domain::policy::{ApproverRef, Policy};
@@ -97,6 +98,8 @@ pub struct App {
     /// Which grant a Kubernetes username acts with, and what is due to be posted of it.
     activity: activity::Tracker,
     tasks: TaskTracker,
+    /// Held while the check for requesters who left runs, so passes never pile up.
+    requester_check: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +183,7 @@ impl App {
             emails: actors::EmailCache::default(),
             activity: activity::Tracker::default(),
             tasks: TaskTracker::new(),
+            requester_check: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -421,6 +425,15 @@ impl App {
             },
             _ => (self.policy.clone(), None),
         };
+        // An approval finding the requester deactivated or no longer one of us binds nobody:
+        // their request is withdrawn as if the platform had told us they left.
+        let gone = match (event, &drift) {
+            (Event::Approve { .. }, Some(SubjectDrift::Refused { rule })) => {
+                Departure::of_identity_rule(rule).map(|why| Event::RequesterGone { why })
+            }
+            _ => None,
+        };
+        let event = gone.as_ref().unwrap_or(event);
         let next = {
             let lock = self.state_locks.get(grant_id);
             let _held = lock.lock().await;

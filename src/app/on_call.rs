@@ -45,10 +45,22 @@ impl App {
             return OnCallCheck::NotOnCall;
         };
         let unavailable = |why: String| OnCallCheck::Unavailable { why };
-        let email = match self.adapters.chat.user_email(&grant.requester).await {
-            Ok(Some(email)) => email,
-            Ok(None) => return unavailable("the requester's profile has no email address".into()),
-            Err(e) => return unavailable(format!("cannot look up the requester's email: {e}")),
+        let profile = match self.adapters.chat.user_profile(&grant.requester).await {
+            Ok(profile) => profile,
+            Err(e) => return unavailable(format!("cannot look up the requester's profile: {e}")),
+        };
+        // Approval without a person rests on the address alone: only a confirmed one the
+        // identity rules accept may be matched with an on-call schedule (a requester in the
+        // identities table could otherwise put the on-call engineer's address on their profile).
+        let email = match self.identity_rules().checked_email(&profile) {
+            Ok(email) if profile.email_confirmed => email.to_string(),
+            Ok(_) => return unavailable("the requester's email address is not confirmed".into()),
+            Err(refusal) => {
+                return unavailable(format!(
+                    "the requester's email address cannot be trusted ({})",
+                    refusal.kind()
+                ));
+            }
         };
         match self.adapters.on_call.on_call_via(rule, &email).await {
             Ok(Some(via)) => OnCallCheck::OnCall { via },

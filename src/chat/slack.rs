@@ -303,7 +303,9 @@ impl SlackUserRecord {
             Standing::Deactivated
         } else if self.is_bot || self.id == "USLACKBOT" {
             Standing::Bot
-        } else if self.is_restricted || self.is_ultra_restricted || self.is_stranger {
+        } else if self.is_stranger {
+            Standing::Outsider
+        } else if self.is_restricted || self.is_ultra_restricted {
             Standing::Guest
         } else {
             Standing::Member

@@ -21,6 +21,8 @@ pub enum Departure {
     RemovedFromTeam,
     /// The platform no longer knows the account at all.
     Unknown,
+    /// The account is now of another organisation (a Slack Connect user, a Teams guest).
+    Outsider,
 }
 
 impl Departure {
@@ -30,6 +32,7 @@ impl Departure {
             Departure::BecameGuest => "became_guest",
             Departure::RemovedFromTeam => "removed_from_team",
             Departure::Unknown => "unknown",
+            Departure::Outsider => "outsider",
         }
     }
 
@@ -40,6 +43,7 @@ impl Departure {
             Departure::BecameGuest => "the requester's chat account became a guest account",
             Departure::RemovedFromTeam => "the requester was removed from the team the bot serves",
             Departure::Unknown => "the chat platform no longer knows the requester",
+            Departure::Outsider => "the requester's chat account is now of another organisation",
         }
     }
 
@@ -55,12 +59,25 @@ impl Departure {
         }
     }
 
+    /// The departure an identity rule that now refuses the requester stands for (see
+    /// `IdentityRefusal::kind`); `None` for rules about the address, which do not mean the
+    /// person left.
+    pub fn of_identity_rule(rule: &str) -> Option<Self> {
+        match rule {
+            "identity_deactivated" => Some(Departure::Deactivated),
+            "identity_guest" => Some(Departure::BecameGuest),
+            "identity_outsider" => Some(Departure::Outsider),
+            _ => None,
+        }
+    }
+
     /// Whether an account of this standing (as the periodic lookup finds it) has left; a bot
     /// never held access of its own, and is refused at request time.
     pub fn of_standing(standing: Standing) -> Option<Self> {
         match standing {
             Standing::Deactivated => Some(Departure::Deactivated),
             Standing::Guest => Some(Departure::BecameGuest),
+            Standing::Outsider => Some(Departure::Outsider),
             Standing::Member | Standing::Bot => None,
         }
     }

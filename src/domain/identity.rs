@@ -54,8 +54,11 @@ pub struct Profile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
     Member,
-    /// A single- or multi-channel guest in Slack, a guest (B2B) or anonymous user in Teams.
+    /// A single- or multi-channel guest of the Slack workspace.
     Guest,
+    /// Someone of another organisation: a Slack Connect user, a Teams guest (B2B, anonymous) or
+    /// member of another tenant. Never given access, whatever a role allows.
+    Outsider,
     Bot,
     Deactivated,
 }
@@ -113,6 +116,7 @@ pub enum IdentityRefusal {
     Bot,
     /// Guests may only request roles with `allow_guests: true`.
     Guest,
+    Outsider,
     /// Neither the table nor an email address says who they are.
     NoEmail,
     EmailUnconfirmed,
@@ -132,6 +136,7 @@ impl IdentityRefusal {
             IdentityRefusal::Deactivated => "identity_deactivated",
             IdentityRefusal::Bot => "identity_bot",
             IdentityRefusal::Guest => "identity_guest",
+            IdentityRefusal::Outsider => "identity_outsider",
             IdentityRefusal::NoEmail => "identity_no_email",
             IdentityRefusal::EmailUnconfirmed => "identity_email_unconfirmed",
             IdentityRefusal::EmailDomain { .. } => "identity_email_domain",
@@ -161,6 +166,7 @@ impl IdentityRules<'_> {
         match profile.standing {
             Standing::Deactivated => return Err(IdentityRefusal::Deactivated),
             Standing::Bot => return Err(IdentityRefusal::Bot),
+            Standing::Outsider => return Err(IdentityRefusal::Outsider),
             Standing::Guest if !guests_allowed => return Err(IdentityRefusal::Guest),
             Standing::Guest | Standing::Member => {}
         }
@@ -188,7 +194,7 @@ impl IdentityRules<'_> {
     }
 
     /// The profile's address, if every rule on addresses admits it.
-    fn checked_email<'p>(&self, profile: &'p Profile) -> Result<&'p str, IdentityRefusal> {
+    pub fn checked_email<'p>(&self, profile: &'p Profile) -> Result<&'p str, IdentityRefusal> {
         let email = profile
             .email
             .as_deref()
@@ -321,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn bots_and_deactivated_accounts_are_never_anyone_even_in_the_table() {
+    fn bots_outsiders_and_deactivated_accounts_are_never_anyone_even_in_the_table() {
         let table = BTreeMap::from([(
             ALICE.to_string(),
             MappedIdentity {
@@ -336,6 +342,7 @@ mod tests {
         for (standing, refusal) in [
             (Standing::Bot, IdentityRefusal::Bot),
             (Standing::Deactivated, IdentityRefusal::Deactivated),
+            (Standing::Outsider, IdentityRefusal::Outsider),
         ] {
             let profile = Profile {
                 standing,

@@ -35,6 +35,17 @@ impl AuditWebhookTokens {
     ) -> Result<AuditWebhookTokens, String> {
         let var_of: BTreeMap<String, &String> =
             clusters.iter().map(|c| (token_var(c), c)).collect();
+        // `eu-west` and `eu.west` would share one variable, and so one token.
+        if var_of.len() < clusters.len() {
+            return Err(format!(
+                "two clusters' names give the same token variable ({}): rename one",
+                clusters
+                    .iter()
+                    .map(|c| token_var(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if let Some(unknown) = per_cluster.keys().find(|var| !var_of.contains_key(*var)) {
             let expected: Vec<&str> = var_of.keys().map(String::as_str).collect();
             return Err(format!(
@@ -83,10 +94,6 @@ impl AuditWebhookTokens {
             }
         }
         holder
-    }
-
-    pub fn has_token(&self, cluster: &str) -> bool {
-        self.0.contains_key(cluster)
     }
 }
 

@@ -109,6 +109,8 @@ pub struct Harness {
     pub config: Config,
     /// PagerDuty and Opsgenie, for `start_for_incidents`.
     pub on_call: Option<FakeOnCall>,
+    /// With two clusters, `us` is given no audit webhook token at the next (re)start.
+    pub us_without_audit_token: bool,
     server: Option<Server>,
     _store: tempfile::TempDir,
     http: reqwest::Client,
@@ -213,6 +215,7 @@ impl Harness {
             clock: ManualClock::new(t0()),
             config,
             on_call,
+            us_without_audit_token: false,
             server: None,
             _store: store,
             http: reqwest::Client::new(),
@@ -245,8 +248,10 @@ impl Harness {
                     ("PROD_ACCESS_K8S_AUDIT_TOKEN_EU", K8S_AUDIT_TOKEN),
                     ("PROD_ACCESS_K8S_AUDIT_TOKEN_US", K8S_AUDIT_TOKEN_US),
                 ]
+                .into_iter()
+                .filter(|(var, _)| !(self.us_without_audit_token && var.ends_with("_US")))
                 .map(|(var, token)| (var.to_string(), token.to_string()))
-                .into(),
+                .collect(),
             },
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -251,7 +251,7 @@ impl Chat for TeamsChat {
             .as_deref()
             .is_some_and(|t| t != self.place.tenant_id);
         let standing = if foreign || member.is_guest() {
-            Standing::Guest
+            Standing::Outsider
         } else {
             Standing::Member
         };

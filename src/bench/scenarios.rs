@@ -176,7 +176,8 @@ async fn until_deleted(kube: &FakeKube, count: usize, limit: Duration) {
 /// Many grants expiring within the same minute: scheduled expiry → DELETE received.
 pub async fn revocation_lag(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let count = o.expiring_grants;
-    let w = world("revocation", 0).await?;
+    // The requesters exist: the periodic check for people who left must find them.
+    let w = world("revocation", count).await?;
     let first = Utc::now() + chrono::Duration::seconds(30);
     let expiries = seed(&w.dir.store(), &w.kube, count, Utc::now(), |n| {
         spread_over_a_minute(first, n, count)
@@ -197,7 +198,7 @@ pub async fn revocation_lag_with_chat_hanging(
     out: Out<'_>,
 ) -> anyhow::Result<()> {
     let count = o.expiring_grants.div_ceil(10);
-    let w = world("revocation-chat-hanging", 0).await?;
+    let w = world("revocation-chat-hanging", count).await?;
     let first = Utc::now() + chrono::Duration::seconds(30);
     let expiries = seed_extending(&w.dir.store(), &w.kube, count, Utc::now(), |n| {
         spread_over_a_minute(first, n, count)

@@ -393,11 +393,12 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
         )
         .await;
     assert_eq!(status, 400);
+    // A token speaks for its own cluster only: an unknown one is not its.
     let (status, why) = h
         .post_audit_raw("/us", Some(K8S_AUDIT_TOKEN), good.clone())
         .await;
-    assert_eq!(status, 400);
-    assert!(why.contains("unknown cluster `us`"), "{why}");
+    assert_eq!(status, 401);
+    assert!(why.contains("not the named cluster's"), "{why}");
 
     let huge = vec![b' '; prod_access::http::k8s_audit::MAX_AUDIT_BODY_BYTES + 1];
     assert_eq!(

@@ -10,6 +10,7 @@ pub mod fake_teams;
 mod incident_harness;
 pub mod kube_audit;
 pub mod payloads;
+pub mod session_activity;
 mod standard_config;
 pub mod teams_harness;
 pub mod webhook_receiver;

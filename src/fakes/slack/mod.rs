@@ -152,48 +152,6 @@ impl FakeSlack {
         &self.token
     }
 
-    pub fn add_user(&self, id: &str, name: &str, email: Option<&str>) {
-        let mut profile = json!({ "real_name": name, "display_name": name });
-        if let Some(email) = email {
-            profile["email"] = json!(email);
-        }
-        let user = json!({
-            "id": id, "team_id": "T0FAKE", "name": name, "real_name": name, "deleted": false,
-            "is_bot": false, "is_app_user": false, "is_admin": false, "is_owner": false,
-            "is_restricted": false, "is_ultra_restricted": false, "is_stranger": false,
-            "is_email_confirmed": email.is_some(), "tz": "Europe/Berlin", "profile": profile,
-        });
-        self.lock().users.insert(id.to_string(), user);
-    }
-
-    /// Changes fields of a user as Slack would show them from now on, e.g.
-    /// `{"deleted": true}`, `{"is_restricted": true}` or `{"profile": {"email": …}}`
-    /// (a `profile` object is merged into the profile).
-    pub fn update_user(&self, id: &str, changes: Value) {
-        let mut state = self.lock();
-        let Some(user) = state.users.get_mut(id) else {
-            panic!("the fake Slack has no user {id}");
-        };
-        let Value::Object(changes) = changes else {
-            panic!("update_user takes a JSON object");
-        };
-        for (key, value) in changes {
-            match (key.as_str(), value) {
-                ("profile", Value::Object(fields)) => {
-                    for (field, value) in fields {
-                        user["profile"][field] = value;
-                    }
-                }
-                (_, value) => user[key] = value,
-            }
-        }
-    }
-
-    /// The user as `users.info` would show them now.
-    pub fn user(&self, id: &str) -> Value {
-        self.lock().users.get(id).cloned().unwrap_or(Value::Null)
-    }
-
     pub fn fail_next(&self, method: &str, fault: Fault) {
         self.lock()
             .faults

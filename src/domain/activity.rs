@@ -475,5 +475,4 @@ pub fn summary_event(base: &AuditEvent, total: &Tally, at: DateTime<Utc>) -> Aud
 }
 
 #[cfg(test)]
-#[path = "activity_tests.rs"]
 mod tests;

@@ -306,5 +306,4 @@ impl Event {
 }
 
 #[cfg(test)]
-#[path = "audit_tests.rs"]
 mod tests;

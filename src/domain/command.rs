@@ -137,5 +137,4 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
 }
 
 #[cfg(test)]
-#[path = "command_tests.rs"]
 mod tests;

@@ -127,5 +127,4 @@ impl Grant {
 }
 
 #[cfg(test)]
-#[path = "departure_tests.rs"]
 mod tests;

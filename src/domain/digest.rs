@@ -201,5 +201,4 @@ fn is_outcome(entry: &AuditEntry) -> bool {
 }
 
 #[cfg(test)]
-#[path = "digest_tests.rs"]
 mod tests;

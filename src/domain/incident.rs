@@ -223,5 +223,4 @@ fn trim_reference(found: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "incident_tests.rs"]
 mod tests;

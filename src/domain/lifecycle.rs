@@ -462,13 +462,10 @@ fn decision(by: &str, at: DateTime<Utc>) -> Decision {
 }
 
 #[cfg(test)]
-#[path = "lifecycle_tests.rs"]
 pub(crate) mod tests;
 
 #[cfg(test)]
-#[path = "lifecycle_extension_tests.rs"]
 mod extension_tests;
 
 #[cfg(test)]
-#[path = "lifecycle_ending_tests.rs"]
 mod ending_tests;

@@ -154,5 +154,4 @@ impl Grant {
 }
 
 #[cfg(test)]
-#[path = "lifecycle_incident_tests.rs"]
 mod tests;

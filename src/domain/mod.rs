@@ -16,8 +16,6 @@ pub mod incident;
 pub mod lifecycle;
 mod lifecycle_incident;
 pub mod never_namespaces;
-#[cfg(test)]
-mod never_namespaces_tests;
 pub mod on_call;
 pub mod permissions;
 pub mod policy;

@@ -59,3 +59,6 @@ impl NeverNamespaces {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -558,5 +558,4 @@ pub fn is_dns_label(s: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 pub(crate) mod tests;

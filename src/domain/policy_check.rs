@@ -251,5 +251,4 @@ fn not_an_approver(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "policy_incident_tests.rs"]
 mod incident_tests;

@@ -120,5 +120,4 @@ pub fn reconcile(
 }
 
 #[cfg(test)]
-#[path = "reconcile_tests.rs"]
 mod tests;

@@ -236,5 +236,4 @@ impl Grant {
 }
 
 #[cfg(test)]
-#[path = "retry_tests.rs"]
 mod tests;

@@ -1,9 +1,6 @@
 //! Durable grant state. The application sees only this trait; sled is the embedded default.
 
-mod sled_activity;
-mod sled_audit;
-mod sled_seen;
-mod sled_store;
+mod sled;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,7 +9,7 @@ use crate::domain::activity::{KubeRequest, SessionActivity, Tally};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 
-pub use sled_store::SledStore;
+pub use sled::SledStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

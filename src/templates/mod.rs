@@ -15,19 +15,14 @@ use crate::domain::policy::{Policy, RequestRefusal};
 use crate::domain::reconcile::{Drift, Repair};
 use crate::domain::retry::Alert;
 
-#[path = "template_views.rs"]
 mod views;
 
-#[path = "template_sources.rs"]
 mod sources;
 
-#[path = "templates_incident.rs"]
 mod incident;
 
-#[path = "templates_form.rs"]
 mod form;
 
-#[path = "templates_activity.rs"]
 mod activity;
 
 mod markup;
@@ -470,40 +465,31 @@ impl Templates {
 }
 
 #[cfg(test)]
-#[path = "templates_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "templates_audit_tests.rs"]
 mod audit_tests;
 
 #[cfg(test)]
-#[path = "templates_teams_tests.rs"]
 mod teams_tests;
 
 #[cfg(test)]
-#[path = "templates_incident_tests.rs"]
 mod incident_tests;
 
 #[cfg(test)]
-#[path = "templates_incident_teams_tests.rs"]
 mod incident_teams_tests;
 
 #[cfg(test)]
-#[path = "templates_activity_tests.rs"]
 mod activity_tests;
 
 #[cfg(test)]
-#[path = "templates_departure_tests.rs"]
 mod departure_tests;
 
 #[cfg(test)]
-#[path = "templates_escaping_tests.rs"]
 mod escaping_tests;
 
 #[cfg(test)]
 mod slack_syntax;
 
 #[cfg(test)]
-#[path = "templates_never_namespace_tests.rs"]
 mod never_namespace_tests;

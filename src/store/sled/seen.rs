@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::sled_store::{backend, prefix_time, time_prefix};
-use super::{SeenRequests, Sighting, SledStore, StoreResult};
+use super::{backend, prefix_time, time_prefix};
+use crate::store::{SeenRequests, Sighting, SledStore, StoreResult};
 
 #[async_trait]
 impl SeenRequests for SledStore {
@@ -61,7 +61,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::store::sled_store::tests::t0;
+    use crate::store::sled::tests::t0;
 
     #[tokio::test]
     async fn a_signature_is_taken_once_and_forgotten_when_its_time_has_passed() {

@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::audit::{AuditKind, verify};
 use crate::domain::grant::Event;
 use crate::store::GrantStore;
-use crate::store::sled_store::tests::{grant, policy, t0};
+use crate::store::sled::tests::{grant, policy, t0};
 
 fn approve(by: &str) -> Event {
     Event::Approve {

@@ -1,6 +1,6 @@
 use super::*;
 
-const EXAMPLE: &str = include_str!("../config.example.yaml");
+const EXAMPLE: &str = include_str!("../../config.example.yaml");
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -190,7 +190,7 @@ fn secrets_never_print() {
     );
 }
 
-const TEAMS_EXAMPLE: &str = include_str!("../config.teams.example.yaml");
+const TEAMS_EXAMPLE: &str = include_str!("../../config.teams.example.yaml");
 
 #[test]
 fn the_shipped_teams_example_is_valid() {

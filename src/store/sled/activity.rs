@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::sled_audit::append_in;
-use super::sled_store::{abort, backend};
-use super::{ActivityStore, GrantRequests, SledStore, StoreError, StoreResult};
+use super::audit::append_in;
+use super::{abort, backend};
 use crate::domain::activity::{SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
+use crate::store::{ActivityStore, GrantRequests, SledStore, StoreError, StoreResult};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 

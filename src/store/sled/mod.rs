@@ -1,10 +1,14 @@
 //! The sled-backed store: trees `grants` (id → grant JSON), `deadlines` (next deadline ms + id →
 //! id), `open` (id → ()) for unfinished grants and `pending` (id → ()) for grants with effects
 //! still to carry out, `unreviewed` (id → ()) for break-glass uses awaiting their review, and
-//! the audit log (see `sled_audit`), session activity (see `sled_activity`) and the signed
-//! requests already taken (see `sled_seen`). The indexes and the audit events of
+//! the audit log (see `audit`), session activity (see `activity`) and the signed
+//! requests already taken (see `seen`). The indexes and the audit events of
 //! a grant's change are written in the same transaction as the grant, so they can never
 //! disagree with it.
+
+mod activity;
+mod audit;
+mod seen;
 
 use std::path::Path;
 
@@ -13,10 +17,10 @@ use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 
-use super::sled_audit::{AuditTrees, append_in};
-use super::{GrantStore, StoreError, StoreResult};
 use crate::domain::audit::ChainHead;
 use crate::domain::grant::Grant;
+use crate::store::{GrantStore, StoreError, StoreResult};
+use audit::{AuditTrees, append_in};
 
 pub struct SledStore {
     db: Db,
@@ -25,12 +29,12 @@ pub struct SledStore {
     open: Tree,
     pending: Tree,
     unreviewed: Tree,
-    pub(super) audit: AuditTrees,
+    audit: AuditTrees,
     /// Session activity by grant id, and the ids whose final summary is still to come.
-    pub(super) activity: Tree,
-    pub(super) activity_open: Tree,
-    /// Signed chat requests already taken (see `sled_seen`).
-    pub(super) seen_requests: Tree,
+    activity: Tree,
+    activity_open: Tree,
+    /// Signed chat requests already taken (see `seen`).
+    seen_requests: Tree,
     flushes: GroupCommit,
 }
 
@@ -81,7 +85,7 @@ impl SledStore {
     /// the blocking pool instead.
     /// Flushes, then tells sinks how far the audit log now durably reaches: an entry is never
     /// sent anywhere before it is on disk (a crash could otherwise reuse its number).
-    pub(super) async fn flush_and_announce(&self, head: Option<ChainHead>) -> StoreResult<()> {
+    async fn flush_and_announce(&self, head: Option<ChainHead>) -> StoreResult<()> {
         self.flush().await?;
         if let Some(head) = head {
             self.audit.announce(head);
@@ -90,7 +94,7 @@ impl SledStore {
     }
 
     /// Makes every write finished before this call durable (see `GroupCommit`).
-    pub(super) async fn flush(&self) -> StoreResult<()> {
+    async fn flush(&self) -> StoreResult<()> {
         use std::sync::atomic::Ordering::SeqCst;
         let flushes = &self.flushes;
         let ticket = flushes.asked.fetch_add(1, SeqCst) + 1;
@@ -227,11 +231,11 @@ enum WriteMode {
 
 type TxResult = Result<(), ConflictableTransactionError<StoreError>>;
 
-pub(super) fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(e))
 }
 
-pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
+fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -246,11 +250,11 @@ fn deadline_key(grant: &Grant) -> Option<Vec<u8>> {
 }
 
 /// Big-endian millis with the sign bit flipped, so byte order is time order.
-pub(super) fn time_prefix(at: DateTime<Utc>) -> [u8; 8] {
+fn time_prefix(at: DateTime<Utc>) -> [u8; 8] {
     ((at.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-pub(super) fn prefix_time(key: &[u8]) -> Option<DateTime<Utc>> {
+fn prefix_time(key: &[u8]) -> Option<DateTime<Utc>> {
     let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;
     DateTime::from_timestamp_millis((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
@@ -367,5 +371,4 @@ impl GrantStore for SledStore {
 }
 
 #[cfg(test)]
-#[path = "sled_store_tests.rs"]
-pub(super) mod tests;
+mod tests;

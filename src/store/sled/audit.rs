@@ -10,9 +10,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Db, Transactional, Tree};
 use tokio::sync::watch;
 
-use super::sled_store::backend;
-use super::{AuditLog, SledStore, StoreError, StoreResult};
+use super::backend;
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry, chain};
+use crate::store::{AuditLog, SledStore, StoreError, StoreResult};
 
 const HEAD: &[u8] = b"head";
 /// How far before `since` the backward scan of `entries_since` keeps looking.
@@ -202,5 +202,4 @@ impl AuditLog for SledStore {
 }
 
 #[cfg(test)]
-#[path = "sled_audit_tests.rs"]
 mod tests;

@@ -519,16 +519,13 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-#[path = "config_chat.rs"]
 mod chat;
 
 pub use chat::{ChatSettings, Secrets, TeamsSettings};
 
-#[path = "config_locate.rs"]
 mod locate;
 
 use locate::locate;
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

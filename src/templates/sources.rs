@@ -1,0 +1,129 @@
+//! The template files of each platform, embedded at build time.
+
+use crate::chat::Platform;
+
+pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {
+    match platform {
+        Platform::Slack => SLACK,
+        Platform::Teams => TEAMS,
+    }
+}
+
+const SLACK: &[(&str, &str)] = &[
+    (
+        "approval_request",
+        include_str!("../../templates/slack/approval_request.json"),
+    ),
+    ("audit", include_str!("../../templates/slack/audit.json")),
+    (
+        "request_received",
+        include_str!("../../templates/slack/request_received.json"),
+    ),
+    ("help", include_str!("../../templates/slack/help.json")),
+    (
+        "request_refused",
+        include_str!("../../templates/slack/request_refused.json"),
+    ),
+    (
+        "action_refused",
+        include_str!("../../templates/slack/action_refused.json"),
+    ),
+    (
+        "extension_request",
+        include_str!("../../templates/slack/extension_request.json"),
+    ),
+    ("notify", include_str!("../../templates/slack/notify.json")),
+    ("list", include_str!("../../templates/slack/list.json")),
+    ("status", include_str!("../../templates/slack/status.json")),
+    (
+        "activity",
+        include_str!("../../templates/slack/activity.json"),
+    ),
+    ("alert", include_str!("../../templates/slack/alert.json")),
+    (
+        "command_done",
+        include_str!("../../templates/slack/command_done.json"),
+    ),
+    (
+        "request_modal",
+        include_str!("../../templates/slack/request_modal.json"),
+    ),
+    (
+        "form_error",
+        include_str!("../../templates/slack/form_error.json"),
+    ),
+    ("drift", include_str!("../../templates/slack/drift.json")),
+    ("digest", include_str!("../../templates/slack/digest.json")),
+    ("home", include_str!("../../templates/slack/home.json")),
+    (
+        "review_request",
+        include_str!("../../templates/slack/review_request.json"),
+    ),
+    (
+        "review_reminder",
+        include_str!("../../templates/slack/review_reminder.json"),
+    ),
+    ("macros", include_str!("../../templates/slack/macros.jinja")),
+    (
+        "kubeconfig",
+        include_str!("../../templates/kubeconfig.yaml"),
+    ),
+];
+
+/// Teams has no App Home and no modal forms (requests are typed as messages), so no `home`,
+/// `request_modal` or `form_error`.
+const TEAMS: &[(&str, &str)] = &[
+    (
+        "approval_request",
+        include_str!("../../templates/teams/approval_request.json"),
+    ),
+    ("audit", include_str!("../../templates/teams/audit.json")),
+    (
+        "request_received",
+        include_str!("../../templates/teams/request_received.json"),
+    ),
+    ("help", include_str!("../../templates/teams/help.json")),
+    (
+        "request_refused",
+        include_str!("../../templates/teams/request_refused.json"),
+    ),
+    (
+        "action_refused",
+        include_str!("../../templates/teams/action_refused.json"),
+    ),
+    (
+        "extension_request",
+        include_str!("../../templates/teams/extension_request.json"),
+    ),
+    ("notify", include_str!("../../templates/teams/notify.json")),
+    ("list", include_str!("../../templates/teams/list.json")),
+    ("status", include_str!("../../templates/teams/status.json")),
+    (
+        "activity",
+        include_str!("../../templates/teams/activity.json"),
+    ),
+    ("alert", include_str!("../../templates/teams/alert.json")),
+    (
+        "command_done",
+        include_str!("../../templates/teams/command_done.json"),
+    ),
+    ("drift", include_str!("../../templates/teams/drift.json")),
+    (
+        "unidentified",
+        include_str!("../../templates/teams/unidentified.json"),
+    ),
+    ("digest", include_str!("../../templates/teams/digest.json")),
+    (
+        "review_request",
+        include_str!("../../templates/teams/review_request.json"),
+    ),
+    (
+        "review_reminder",
+        include_str!("../../templates/teams/review_reminder.json"),
+    ),
+    ("macros", include_str!("../../templates/teams/macros.jinja")),
+    (
+        "kubeconfig",
+        include_str!("../../templates/kubeconfig.yaml"),
+    ),
+];

@@ -1,22 +1,19 @@
 //! prod-access: temporary, approved, audited access to production Kubernetes, driven from chat.
 
-pub mod admission;
 pub mod app;
 pub mod audit;
-pub mod bench;
 pub mod chat;
+pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
-pub mod cron_job;
-pub mod demo;
 pub mod domain;
 pub mod fakes;
 pub mod http;
+pub mod jobs;
 pub mod on_call;
-pub mod reconciler;
-pub mod scheduler;
 pub mod server;
-pub mod socket_mode;
+pub mod slack;
 pub mod store;
+pub mod teams;
 pub mod templates;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use kube::config::KubeConfigOptions;
-use prod_access::admission;
-use prod_access::audit::cli as audit_cli;
+use prod_access::cli::audit as audit_cli;
 use prod_access::clock::SystemClock;
+use prod_access::cluster::admission;
 use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, KubeconfigSettings, Secrets, check_file, schema};
 use prod_access::domain::grant::DEFAULT_CLUSTER;
@@ -32,7 +32,7 @@ enum Commands {
     /// a simulated Slack workspace and Kubernetes API on 127.0.0.1: no Slack app, no cluster.
     Demo {
         /// How many times faster than real time the demo's clock runs.
-        #[arg(long, default_value_t = prod_access::demo::DEFAULT_SPEED)]
+        #[arg(long, default_value_t = prod_access::cli::demo::DEFAULT_SPEED)]
         speed: f64,
     },
     /// Measure this binary: acknowledgement latency, click → binding, revocation lag, catch-up,
@@ -156,7 +156,7 @@ fn main() -> ExitCode {
                 stored,
                 only,
             } => {
-                let options = prod_access::bench::BenchOptions {
+                let options = prod_access::cli::bench::BenchOptions {
                     rates,
                     seconds_per_rate: seconds,
                     expiring_grants: expiring,
@@ -166,13 +166,16 @@ fn main() -> ExitCode {
                 tokio::runtime::Runtime::new()
                     .map_err(Into::into)
                     .and_then(|runtime| {
-                        runtime.block_on(prod_access::bench::run(&options, &mut std::io::stdout()))
+                        runtime.block_on(prod_access::cli::bench::run(
+                            &options,
+                            &mut std::io::stdout(),
+                        ))
                     })
             }
             Commands::Demo { speed } => tokio::runtime::Runtime::new()
                 .map_err(Into::into)
                 .and_then(|runtime| {
-                    runtime.block_on(prod_access::demo::run(speed, &mut std::io::stdout()))
+                    runtime.block_on(prod_access::cli::demo::run(speed, &mut std::io::stdout()))
                 }),
             Commands::Policy {
                 command: PolicyCommand::Check { file },

@@ -11,20 +11,21 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::app::{Adapters, App, Settings};
-use crate::audit::webhook::WebhookSink;
+use crate::audit::siem::WebhookSink;
 use crate::chat::Chat;
-use crate::chat::slack::{SlackApiClient, SlackChat, api_client};
-use crate::chat::teams::auth::BotAuth;
-use crate::chat::teams::chat::{TeamsChat, TeamsPlace};
-use crate::chat::teams::connector::{Connector, Credentials};
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
-use crate::http::k8s_audit_tokens::AuditWebhookTokens;
-use crate::http::teams::TeamsEndpoint;
-use crate::socket_mode::SocketMode;
+use crate::http;
+use crate::http::apiserver_audit::tokens::AuditWebhookTokens;
+use crate::jobs::{deadlines, digest, reconcile};
+use crate::slack::client::{SlackApiClient, SlackChat, api_client};
+use crate::slack::socket_mode::SocketMode;
 use crate::store::SledStore;
-use crate::{audit, http, reconciler, scheduler};
+use crate::teams::auth::BotAuth;
+use crate::teams::client::{TeamsChat, TeamsPlace};
+use crate::teams::connector::{Connector, Credentials};
+use crate::teams::routes::TeamsEndpoint;
 
 /// The chat platform's adapter and what it needs to reach the bot.
 enum Platform {
@@ -238,21 +239,18 @@ impl Server {
         // A slow or unreachable API server must not hold up serving Slack; /readyz says "not run
         // yet" until this answers.
         app.spawn_preflight();
-        let scheduler = tokio::spawn(scheduler::run(Arc::clone(&app)));
-        let schedule = reconciler::parse_schedule(&config.kubernetes.reconcile_schedule)
-            .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
+        let scheduler = tokio::spawn(deadlines::run(Arc::clone(&app)));
+        let schedule =
+            crate::config::schedule::parse_reconcile(&config.kubernetes.reconcile_schedule)
+                .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
         let first = schedule.after(&app.now()).next();
-        let reconciler = tokio::spawn(reconciler::run(Arc::clone(&app), schedule, first));
+        let reconciler = tokio::spawn(reconcile::run(Arc::clone(&app), schedule, first));
         let mut audit_tasks = Vec::new();
-        let digest_schedule = audit::digest::parse_schedule(&config.audit.digest_schedule)
+        let digest_schedule = crate::config::schedule::parse_digest(&config.audit.digest_schedule)
             .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
         if let Some(schedule) = digest_schedule {
             let first = schedule.after(&app.now()).next();
-            audit_tasks.push(tokio::spawn(audit::digest::run(
-                Arc::clone(&app),
-                schedule,
-                first,
-            )));
+            audit_tasks.push(tokio::spawn(digest::run(Arc::clone(&app), schedule, first)));
         }
         if let Some(sink) = webhook {
             audit_tasks.push(tokio::spawn(sink.run()));

@@ -6,7 +6,7 @@
 mod support;
 
 use cel::{Context, Program, Value as Cel};
-use prod_access::admission::{BotAccount, render_yaml};
+use prod_access::cluster::admission::{BotAccount, render_yaml};
 use prod_access::config::Config;
 use serde_json::{Value, json};
 use support::*;

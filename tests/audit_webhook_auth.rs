@@ -70,7 +70,7 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
     assert_eq!(status, 401);
     assert!(why.contains("not the named cluster's"), "{why}");
 
-    let huge = vec![b' '; prod_access::http::k8s_audit::MAX_AUDIT_BODY_BYTES + 1];
+    let huge = vec![b' '; prod_access::http::apiserver_audit::MAX_AUDIT_BODY_BYTES + 1];
     assert_eq!(
         h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), huge).await.0,
         413
@@ -189,7 +189,7 @@ async fn a_clusters_token_is_refused_for_a_cluster_that_has_none() {
 #[tokio::test]
 async fn without_the_token_even_a_huge_body_is_refused_before_it_is_read() {
     let h = Harness::start().await;
-    let huge = vec![b' '; prod_access::http::k8s_audit::MAX_AUDIT_BODY_BYTES + 1];
+    let huge = vec![b' '; prod_access::http::apiserver_audit::MAX_AUDIT_BODY_BYTES + 1];
     assert_eq!(h.post_audit_raw("", None, huge.clone()).await.0, 401);
     assert_eq!(
         h.post_audit_raw("/default", Some("wrong"), huge).await.0,

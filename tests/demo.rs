@@ -4,7 +4,7 @@
 async fn the_demo_plays_the_whole_lifecycle_and_verifies_the_audit_log() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut out = Vec::new();
-    prod_access::demo::run(1000.0, &mut out).await.unwrap();
+    prod_access::cli::demo::run(1000.0, &mut out).await.unwrap();
     let transcript = String::from_utf8(out).unwrap();
     for phrase in [
         "alice: /prod-access edit payments 20m INC-123",
@@ -35,7 +35,9 @@ async fn the_demo_plays_the_whole_lifecycle_and_verifies_the_audit_log() {
 #[tokio::test]
 async fn the_demo_refuses_a_speed_slower_than_real_time() {
     let mut out = Vec::new();
-    let error = prod_access::demo::run(0.5, &mut out).await.unwrap_err();
+    let error = prod_access::cli::demo::run(0.5, &mut out)
+        .await
+        .unwrap_err();
     assert!(
         error.to_string().contains("--speed must be at least 1"),
         "{error}"

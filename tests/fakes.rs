@@ -6,13 +6,13 @@ mod support;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use prod_access::chat::slack::{SlackChat, api_client};
 use prod_access::chat::{Chat, ChatError, Message};
 use prod_access::cluster::role_binding;
 use prod_access::domain::grant::Grant;
 use prod_access::domain::identity::Identity;
 use prod_access::domain::lifecycle::NewRequest;
 use prod_access::domain::policy::GrantTerms;
+use prod_access::slack::client::{SlackChat, api_client};
 use serde_json::json;
 use support::*;
 

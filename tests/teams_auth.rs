@@ -6,8 +6,8 @@ mod support;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use prod_access::chat::teams::auth::{AuthError, BotAuth, ISSUER};
 use prod_access::clock::ManualClock;
+use prod_access::teams::auth::{AuthError, BotAuth, ISSUER};
 use serde_json::{Value, json};
 use support::fake_teams::keys::{Metadata, SigningKey, key, metadata_server};
 use support::*;

@@ -6,8 +6,8 @@ mod support;
 
 use axum::http::StatusCode;
 use prod_access::chat::ChatError;
-use prod_access::chat::teams::connector::{Connector, Credentials};
 use prod_access::clock::ManualClock;
+use prod_access::teams::connector::{Connector, Credentials};
 use serde_json::json;
 use support::fake_teams::*;
 use support::*;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use prod_access::http::interaction::{self, Interaction};
+use prod_access::slack::interaction::{self, Interaction};
 
 fuzz_target!(|body: &[u8]| {
     let Ok(event) = interaction::event(body) else {

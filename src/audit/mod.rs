@@ -2,15 +2,13 @@
 //! that streams every entry to a SIEM, and the daily digest in the audit channel. The chain
 //! itself is `domain::audit`; the log is kept by the store.
 
-pub mod cli;
-pub mod digest;
-pub mod webhook;
+pub mod siem;
 
 use crate::domain::audit::{ChainBreak, ChainVerifier, Verified};
 use crate::store::{AuditLog, StoreResult};
 
 /// Entries read from the store at a time, so a long log never has to fit in memory.
-const PAGE: usize = 10_000;
+pub const PAGE: usize = 10_000;
 
 /// Walks the whole chain, a page at a time: what it holds, or its first break. A live log may
 /// grow meanwhile: entries appended during the walk are walked too, up to the head read after.

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::{Config, SlackSettings, check_api_url};
 use crate::chat::Platform;
-use crate::chat::teams::auth;
 use crate::domain::policy::{ApproverRef, Problem};
+use crate::teams::auth;
 
 /// The Bot Connector's global `serviceUrl` for Teams in the public cloud.
 pub const DEFAULT_TEAMS_SERVICE_URL: &str = "https://smba.trafficmanager.net/teams/";

@@ -95,7 +95,7 @@ impl Default for AuditSettings {
 }
 
 fn default_digest_schedule() -> String {
-    crate::audit::digest::DEFAULT_SCHEDULE.to_string()
+    schedule::DEFAULT_DIGEST.to_string()
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -197,7 +197,7 @@ impl Default for KubernetesSettings {
 }
 
 fn default_reconcile_schedule() -> String {
-    crate::reconciler::DEFAULT_SCHEDULE.to_string()
+    schedule::DEFAULT_RECONCILE.to_string()
 }
 
 fn default_listen() -> SocketAddr {
@@ -296,7 +296,7 @@ impl Config {
             path: path.iter().map(|p| p.to_string()).collect(),
             message,
         };
-        if let Err(e) = crate::reconciler::parse_schedule(&self.kubernetes.reconcile_schedule) {
+        if let Err(e) = schedule::parse_reconcile(&self.kubernetes.reconcile_schedule) {
             problems.push(at(&["kubernetes", "reconcile_schedule"], e));
         }
         if self.identity.allowed_email_domains.is_empty() {
@@ -355,7 +355,7 @@ impl Config {
         }
         problems.extend(self.chat_problems());
         problems.extend(self.on_call_problems());
-        if let Err(e) = crate::audit::digest::parse_schedule(&self.audit.digest_schedule) {
+        if let Err(e) = schedule::parse_digest(&self.audit.digest_schedule) {
             problems.push(at(&["audit", "digest_schedule"], e));
         }
         if let Some(webhook) = &self.audit.webhook
@@ -524,6 +524,8 @@ mod chat;
 pub use chat::{ChatSettings, Secrets, TeamsSettings};
 
 mod locate;
+
+pub mod schedule;
 
 use locate::locate;
 

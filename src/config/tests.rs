@@ -338,7 +338,7 @@ fn the_audit_digest_runs_daily_by_default_and_can_be_turned_off_or_rescheduled()
     assert!(config.audit.webhook.is_none());
     let off = format!("{EXAMPLE}audit:\n  digest_schedule: \"off\"\n");
     assert!(Config::parse(&off).unwrap().problems().is_empty());
-    assert_eq!(crate::audit::digest::parse_schedule("off"), Ok(None));
+    assert_eq!(crate::config::schedule::parse_digest("off"), Ok(None));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = format!("{EXAMPLE}audit:\n  digest_schedule: daily\n");

@@ -1,14 +1,9 @@
 //! The HTTP surface: the chat platform's webhooks (Slack's signed requests, or the Bot
 //! Framework's activities for Teams) and health checks.
 
-pub mod events;
-pub mod interaction;
-pub mod k8s_audit;
-pub mod k8s_audit_tokens;
-mod replay;
+pub mod apiserver_audit;
+pub(crate) mod replay;
 pub mod serve;
-mod slack;
-pub mod teams;
 
 use std::sync::Arc;
 
@@ -20,9 +15,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::chat::slack::SlackApiClient;
+use crate::slack::client::SlackApiClient;
 use crate::store::SeenRequests;
-use k8s_audit_tokens::AuditWebhookTokens;
+use apiserver_audit::tokens::AuditWebhookTokens;
 
 /// Slack's payloads are a few KiB; anything far larger is not from Slack.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -38,7 +33,7 @@ pub enum ChatRoutes {
     },
     /// Slack in Socket Mode: Slack reaches the bot over connections the bot opens.
     None,
-    Teams(Arc<teams::TeamsEndpoint>),
+    Teams(Arc<crate::teams::routes::TeamsEndpoint>),
 }
 
 /// The health checks, the platform's routes, and the apiserver's audit webhook when a
@@ -49,14 +44,14 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
             client,
             signing_secret,
             seen,
-        } => slack::router(client, &signing_secret, seen),
+        } => crate::slack::routes::router(client, &signing_secret, seen),
         ChatRoutes::None => Router::new(),
-        ChatRoutes::Teams(endpoint) => teams::router(endpoint),
+        ChatRoutes::Teams(endpoint) => crate::teams::routes::router(endpoint),
     };
     let audit_webhook = if k8s_audit_tokens.is_empty() {
         Router::new()
     } else {
-        k8s_audit::router(k8s_audit_tokens)
+        apiserver_audit::router(k8s_audit_tokens)
     };
     Router::new()
         .merge(chat)

@@ -2,10 +2,10 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::views::clip;
 use super::*;
-use crate::chat::slack::content;
 use crate::domain::grant::{Event, GrantState};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
+use crate::slack::client::content;
 
 fn policy() -> Policy {
     serde_saphyr::from_str(

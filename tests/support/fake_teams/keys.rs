@@ -10,7 +10,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::EncodingKey;
-use prod_access::chat::teams::auth::ISSUER;
+use prod_access::teams::auth::ISSUER;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, rand_core::OsRng};

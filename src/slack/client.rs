@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-use super::{Chat, ChatError, Message};
+use crate::chat::{Chat, ChatError, Message};
 use crate::domain::grant::MessageRef;
 use crate::domain::identity::{Profile, Standing};
 

@@ -4,7 +4,7 @@
 //! lag with many grants expiring at once (and again with Slack hanging), catch-up after downtime, start-up time and memory with
 //! a large store, and the binary's size. Build with `--release` for figures worth comparing.
 
-mod audit_webhook;
+mod apiserver_audit;
 mod child;
 mod load;
 mod scenarios;
@@ -132,7 +132,7 @@ pub async fn run(
         scenarios::start_up(options, out).await?;
     }
     if runs("audit-webhook") {
-        audit_webhook::throughput(options.seconds_per_rate, out).await?;
+        apiserver_audit::throughput(options.seconds_per_rate, out).await?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `POST /slack/commands`, `POST /slack/interactions` and `POST /slack/events`. slack-morphism's events layer verifies
-//! the v0 signature and its age before a handler runs, and [`super::replay`] takes each
+//! the v0 signature and its age before a handler runs, and [`crate::http::replay`] takes each
 //! signature once; handlers answer Slack at once and leave slow work to background tasks. Interactions are decoded by [`super::interaction`].
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tracing::warn;
 
 use super::interaction::{self, Interaction};
 use crate::app::App;
-use crate::chat::slack::{SlackApiClient, SlackConnector};
+use crate::slack::client::{SlackApiClient, SlackConnector};
 use crate::store::SeenRequests;
 
 /// Each route checks the signature first (the outer layer), then that it was not taken before.
@@ -34,7 +34,7 @@ pub fn router(
     );
     let listener = SlackEventsAxumListener::new(environment);
     let secret: SlackSigningSecret = signing_secret.to_string().into();
-    let once = middleware::from_fn_with_state(seen, super::replay::refuse_replays);
+    let once = middleware::from_fn_with_state(seen, crate::http::replay::refuse_replays);
     Router::new()
         .route(
             "/slack/commands",

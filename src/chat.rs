@@ -1,8 +1,5 @@
 //! Chat platforms behind one small trait; Slack is the first implementation.
 
-pub mod slack;
-pub mod teams;
-
 use async_trait::async_trait;
 
 use crate::domain::grant::MessageRef;

@@ -2,20 +2,11 @@
 //! the reconcile pass and the digest.
 
 use std::future::Future;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use tracing::error;
 
 use crate::clock::SharedClock;
-
-/// Parses a schedule, explaining the expected form with `example` (e.g. `0 * * * * *` for every
-/// minute) when it is not one.
-pub fn parse(expression: &str, example: &str) -> Result<cron::Schedule, String> {
-    cron::Schedule::from_str(expression).map_err(|e| {
-        format!("`{expression}` is not a cron schedule ({e}); write seconds first, e.g. {example}")
-    })
-}
 
 /// Runs `job` at every time of `schedule` from `first` on, forever. The first run time is fixed
 /// by the caller when the server starts, so a run is due at that moment however late this task

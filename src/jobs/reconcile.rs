@@ -7,12 +7,6 @@ use tracing::{error, info};
 
 use crate::app::App;
 
-pub const DEFAULT_SCHEDULE: &str = "0 * * * * *";
-
-pub fn parse_schedule(expression: &str) -> Result<cron::Schedule, String> {
-    crate::cron_job::parse(expression, "`0 * * * * *` for every minute")
-}
-
 /// Runs passes forever from `first` (fixed by the caller when the server starts).
 pub async fn run(
     app: Arc<App>,
@@ -20,7 +14,7 @@ pub async fn run(
     first: Option<chrono::DateTime<chrono::Utc>>,
 ) {
     let clock = Arc::clone(app.clock());
-    crate::cron_job::run(clock, schedule, first, "reconcile", || async {
+    crate::jobs::cron::run(clock, schedule, first, "reconcile", || async {
         match app.reconcile_once().await {
             Ok(report) if report.deleted + report.rebound + report.failed > 0 => {
                 info!(?report, "reconcile pass repaired drift")

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::app::{Action, App};
-use crate::chat::teams::auth::BotAuth;
-use crate::chat::teams::chat::TeamsChat;
-use crate::chat::teams::connector::ActivityRef;
 use crate::chat::{Chat, Message};
+use crate::teams::auth::BotAuth;
+use crate::teams::client::TeamsChat;
+use crate::teams::connector::ActivityRef;
 
 pub struct TeamsEndpoint {
     pub auth: BotAuth,

@@ -9,8 +9,8 @@ use slack_morphism::prelude::*;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::chat::slack::{SlackApiClient, SlackConnector};
-use crate::http::interaction::{self, Interaction};
+use crate::slack::client::{SlackApiClient, SlackConnector};
+use crate::slack::interaction::{self, Interaction};
 
 /// The running listener; `stop` closes its connections.
 pub struct SocketMode {
@@ -91,7 +91,7 @@ async fn on_command(
         .await;
     // A form was opened: nothing else to show.
     let reply = reply.ok_or(BareAck)?;
-    let content = crate::chat::slack::content(&reply)?;
+    let content = crate::slack::client::content(&reply)?;
     Ok(SlackCommandEventResponse::new(content)
         .with_response_type(SlackMessageResponseType::Ephemeral))
 }
@@ -130,6 +130,6 @@ async fn on_push_event(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
     let app = app_of(&state).await.ok_or(BareAck)?;
-    crate::http::events::handle(&app, event.event);
+    crate::slack::events::handle(&app, event.event);
     Ok(())
 }

@@ -274,9 +274,9 @@ fn binding_shown(binding: &serde_json::Value) -> serde_json::Value {
 
 async fn verify_audit_log(store: &std::path::Path, t: &mut Transcript<'_>) -> anyhow::Result<()> {
     t.section("7. the tamper-evident audit log (prod-access audit verify / export)")?;
-    let log = crate::audit::cli::open_store(store)?;
+    let log = crate::cli::audit::open_store(store)?;
     let mut exported = Vec::new();
-    crate::audit::cli::export(&log, &Default::default(), &mut exported).await?;
+    crate::cli::audit::export(&log, &Default::default(), &mut exported).await?;
     for line in String::from_utf8_lossy(&exported).lines() {
         let entry: serde_json::Value = serde_json::from_str(line)?;
         let actor = entry["actor"]["user"].as_str().map(workspace::name_of);
@@ -289,7 +289,7 @@ async fn verify_audit_log(store: &std::path::Path, t: &mut Transcript<'_>) -> an
             &entry["hash"].as_str().unwrap_or_default()[..12],
         ))?;
     }
-    t.line(&format!("  {}", crate::audit::cli::verify(&log).await?))?;
+    t.line(&format!("  {}", crate::cli::audit::verify(&log).await?))?;
     t.line("")?;
     t.line("That was the whole lifecycle. To run it for real: README.md, \"Quick start\".")
 }

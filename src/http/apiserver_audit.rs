@@ -3,6 +3,8 @@
 //! kept as that grant's session activity; all others are dropped after one lookup. The batch is
 //! answered only once its activity is durable, so the apiserver sends a failed batch again.
 
+pub mod tokens;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,9 +23,9 @@ use tokio::sync::Semaphore;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::{error, warn};
 
-use super::k8s_audit_tokens::AuditWebhookTokens;
 use crate::app::App;
 use crate::domain::activity::{KubeRequest, Stage};
+use tokens::AuditWebhookTokens;
 
 /// The apiserver caps a batch at 10 MiB when `--audit-webhook-truncate-enabled` is set;
 /// anything larger is refused with 413.

@@ -1,5 +1,5 @@
-//! The Kubernetes side: one RoleBinding per grant, named and labelled so that every call is
-//! idempotent and the cluster alone says which access prod-access granted.
+//! `Cluster` over the Kubernetes API: one RoleBinding (or ClusterRoleBinding) per grant, named
+//! and labelled so that every call is idempotent.
 
 use std::collections::BTreeMap;
 
@@ -22,59 +22,12 @@ use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
 
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "prod-access";
-pub const GRANT_LABEL: &str = "prod-access/grant";
-pub const EXPIRES_AT_ANNOTATION: &str = "prod-access/expires-at";
-pub const REQUESTER_ANNOTATION: &str = "prod-access/requester";
-pub const APPROVERS_ANNOTATION: &str = "prod-access/approvers";
-/// Set when nobody approved the grant because its requester was on call: where they were.
-pub const ON_CALL_ANNOTATION: &str = "prod-access/approved-on-call";
-/// Set on a break-glass grant its requester approved themself.
-pub const BREAK_GLASS_ANNOTATION: &str = "prod-access/break-glass";
-pub const REASON_ANNOTATION: &str = "prod-access/reason";
-pub const ROLE_ANNOTATION: &str = "prod-access/role";
-pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    /// The API server refused the request; trying again will not help.
-    #[error("the Kubernetes API refused: {0}")]
-    Refused(String),
-    /// The API server could not be reached or answered with a transient error.
-    #[error("the Kubernetes API is unavailable: {0}")]
-    Unavailable(String),
-}
-
-#[async_trait]
-pub trait Cluster: Send + Sync {
-    /// Creates the grant's binding for `identity`, annotated to expire at `expires_at`, and returns
-    /// the expiry in force: for a binding of the same grant that already exists (a replay after a
-    /// crash), the one it was created with.
-    async fn bind(
-        &self,
-        grant: &Grant,
-        identity: &Identity,
-        expires_at: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, ClusterError>;
-    /// Writes the grant's current expiry onto its binding (after an extension).
-    async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError>;
-    /// Deletes the grant's binding; a binding that is already gone is success.
-    async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError>;
-    /// Every RoleBinding labelled as managed by prod-access, in every namespace, and the
-    /// ClusterRoleBindings too when `include_cluster_bindings` (the policy has cluster roles).
-    async fn list_managed(
-        &self,
-        include_cluster_bindings: bool,
-    ) -> Result<Vec<ObservedBinding>, ClusterError>;
-    /// Deletes one listed binding; `false` when it was already gone.
-    async fn delete_binding(&self, binding: &ObservedBinding) -> Result<bool, ClusterError>;
-    /// A token for the grant's ServiceAccount, valid for `seconds`. The caller must not store or
-    /// log it.
-    async fn issue_token(&self, grant: &Grant, seconds: i64) -> Result<String, ClusterError>;
-    /// Whether the bot's own identity may do this, everywhere (a SelfSubjectAccessReview).
-    async fn may(&self, permission: &Permission) -> Result<bool, ClusterError>;
-}
+use super::{
+    APPROVERS_ANNOTATION, BREAK_GLASS_ANNOTATION, Cluster, ClusterError,
+    DEFAULT_SERVICE_ACCOUNT_NAMESPACE, EXPIRES_AT_ANNOTATION, GRANT_LABEL, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE, ON_CALL_ANNOTATION, RBAC_GROUP, REASON_ANNOTATION, REQUESTER_ANNOTATION,
+    ROLE_ANNOTATION,
+};
 
 /// No Kubernetes call may hold up a grant (or the expiry of others) for longer than this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -109,8 +62,6 @@ pub struct KubeCluster {
     /// Where token-issuing grants keep their ServiceAccounts.
     service_account_namespace: String,
 }
-
-pub const DEFAULT_SERVICE_ACCOUNT_NAMESPACE: &str = "prod-access";
 
 impl KubeCluster {
     pub fn new(client: Client) -> Self {

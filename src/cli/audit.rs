@@ -22,7 +22,7 @@ pub fn open_store(path: &Path) -> anyhow::Result<SledStore> {
 /// Walks the whole chain. `Ok` with a summary when it holds; the error names the first entry
 /// that does not.
 pub async fn verify(log: &dyn AuditLog) -> anyhow::Result<String> {
-    let verified = super::walk_chain(log)
+    let verified = crate::audit::walk_chain(log)
         .await?
         .map_err(|b| anyhow::anyhow!("audit log BROKEN at entry {}: {b}", b.seq()))?;
     Ok(format!(
@@ -71,7 +71,7 @@ pub async fn export(
     let mut after = 0;
     let mut written = 0;
     loop {
-        let page = log.entries_after(after, super::PAGE).await?;
+        let page = log.entries_after(after, crate::audit::PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.key;
         for entry in page.iter().filter(|e| filter.keeps(&e.json)) {

@@ -1,4 +1,5 @@
-//! The user's story, end to end over real HTTP: request → approval → RoleBinding → expiry.
+//! The user's story, end to end over real HTTP, on Slack and on Teams: request → approval →
+//! RoleBinding → expiry → a second grant revoked → the audit log.
 
 mod support;
 
@@ -6,53 +7,51 @@ use chrono::Duration;
 use serde_json::json;
 use support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry() {
-    alice_story(Harness::start_in(Mode::Http).await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_story_in_socket_mode() {
-    let h = Harness::start_in(Mode::Socket).await;
-    alice_story(h).await;
-}
-
 /// alice requests edit on payments for 2h, bob approves, the binding exists and goes at expiry;
-/// then she gets it again and revokes it herself. Every step is told in the audit channel.
-async fn alice_story(h: Harness) {
+/// then she gets it again and revokes it herself. Every step is told in the audit channel and
+/// kept in the audit log. (In Teams this was `alice_gets_edit_on_payments_in_teams_and_loses_it_at_expiry`.)
+async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry<D: Driver>(
+    mut d: D,
+) -> D {
+    let (alice, bob) = (d.name(Alice), d.name(Bob));
     // alice requests edit on payments for 2h
-    let grant = h
-        .request(ALICE, "edit payments 2h fixing stuck queue")
+    let grant = d
+        .requests(Alice, "edit payments 2h fixing stuck queue")
         .await;
     let binding_name = format!("prod-access-{grant}");
-    let requested = h.next_audit().await;
-    assert_says(&requested, "<@U0ALICE> requested edit in `payments` for 2h");
-    let waiting = all_text(&h.approval_message(&grant));
-    assert!(
-        waiting.contains("Waiting for approval: 0 of 1 approvals"),
-        "{waiting}"
-    );
+    let requested = d.next_audit().await;
+    let says = format!("{alice} requested edit in `payments` for 2h");
+    assert!(requested.contains(&says), "{requested}");
+    let waiting = d
+        .approval_shows(&grant, "Waiting for approval: 0 of 1 approvals")
+        .await;
+    assert!(waiting.contains(&alice), "{waiting}");
+    assert!(waiting.contains("fixing stuck queue"), "{waiting}");
+    assert_eq!(d.buttons_on(&grant), ["approve", "deny"]);
     assert_eq!(
-        h.kube.binding_count(),
+        d.kube().binding_count(),
         0,
         "nothing is bound before approval"
     );
 
+    // alice cannot approve her own request: she is told so, and nothing changes
+    let refusal = d.refused_on_click(Alice, "approve", &grant).await;
+    assert!(refusal.contains("own"), "{refusal}");
+
     // bob approves ten minutes later
-    h.clock.advance(Duration::minutes(10));
-    assert_eq!(h.click(BOB, "approve", &grant).await, 200);
-    let lookup = h.slack.next_call("users.info").await;
-    assert_eq!(lookup.param("user"), ALICE);
-    let activated = h.next_audit().await;
-    assert_says(
-        &activated,
-        "Access granted to <@U0ALICE> as `oidc:alice@example.com`",
+    d.clock().advance(Duration::minutes(10));
+    d.clicks(Bob, "approve", &grant).await;
+    let activated = d.next_audit().await;
+    let says = format!("Access granted to {alice} as `oidc:alice@example.com`");
+    assert!(activated.contains(&says), "{activated}");
+    assert!(
+        activated.contains(&format!("approved by {bob}")),
+        "{activated}"
     );
-    assert_says(&activated, "approved by <@U0BOB>");
 
     // the RoleBinding exists with the right subject, role, labels and annotations
-    let binding = h
-        .kube
+    let binding = d
+        .kube()
         .binding("payments", &binding_name)
         .expect("RoleBinding created");
     assert_eq!(
@@ -71,75 +70,160 @@ async fn alice_story(h: Harness) {
         annotations["prod-access/expires-at"],
         "2026-11-23T11:10:00Z"
     );
-    assert_eq!(annotations["prod-access/requester"], ALICE);
-    assert_eq!(annotations["prod-access/approvers"], BOB);
+    assert_eq!(annotations["prod-access/requester"], d.recorded_as(Alice));
+    assert_eq!(annotations["prod-access/approvers"], d.recorded_as(Bob));
     assert_eq!(annotations["prod-access/reason"], "fixing stuck queue");
 
     // alice is told by DM, with the exact expiry; the thread under the request says it too
-    let approved = h.next_dm(ALICE).await;
-    assert_says(&approved, "is active until <!date^1795432200^");
-    assert_says(&approved, "2026-11-23T11:10:00Z");
-    let reply = h.next_thread_reply().await;
-    assert_says(&reply, "Access granted");
+    let expiry = d.time(t0() + Duration::minutes(130));
+    let approved = d.next_dm(Alice).await;
+    assert!(
+        approved.contains(&format!("is active until {expiry}")),
+        "{approved}"
+    );
+    let reply = d.next_reply_where(&grant, |_| true).await;
+    assert!(reply.contains("Access granted"), "{reply}");
 
     // the approval message is updated in place: who approved, until when, no more buttons
-    h.slack.next_call("chat.update").await;
-    let message = h.approval_message(&grant);
-    let text = all_text(&message);
+    d.approval_shows(&grant, &format!("Approved by {bob}. Active until {expiry}"))
+        .await;
+    assert!(d.buttons_on(&grant).is_empty(), "buttons are gone");
+
+    // ten minutes before expiry alice is reminded, with a button to give it back now
+    d.clock()
+        .advance(Duration::hours(2) - Duration::minutes(10));
+    let reminder = d.next_dm(Alice).await;
     assert!(
-        text.contains("Approved by <@U0BOB>. Active until <!date^1795432200^"),
-        "{text}"
+        reminder.contains("expires"),
+        "the reminder came first: {reminder}"
     );
-    assert_eq!(button_value(&message, "approve"), None, "buttons are gone");
+    assert!(d.buttons_on_last_dm(Alice).contains(&"drop".to_string()));
 
     // one second before expiry nothing happens
-    h.clock.advance(Duration::hours(2) - Duration::seconds(1));
-    let reminder = h.next_dm(ALICE).await;
-    assert!(
-        reminder.text().contains("expires"),
-        "the reminder came first: {}",
-        reminder.text()
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(h.kube.binding("payments", &binding_name).is_some());
+    d.clock()
+        .advance(Duration::minutes(10) - Duration::seconds(1));
+    d.settle().await;
+    assert!(d.kube().binding("payments", &binding_name).is_some());
 
     // the clock passes expiry: the binding is gone, the message and the audit channel say so
-    h.clock.advance(Duration::seconds(1));
-    let expired = h.next_audit().await;
-    assert_says(&expired, "expired and was removed");
-    assert!(h.kube.binding("payments", &binding_name).is_none());
-    assert_eq!(h.kube.calls_of("DELETE").len(), 1);
-    let told = h.next_dm(ALICE).await;
-    assert_says(&told, "has expired and was removed");
-    h.slack.next_call("chat.update").await;
-    let text = all_text(&h.approval_message(&grant));
-    assert!(text.contains(":lock: Expired"), "{text}");
-
-    let audit = h.slack.channel_texts(AUDIT);
+    d.clock().advance(Duration::seconds(1));
+    let expired = d.next_audit().await;
+    assert!(expired.contains("expired and was removed"), "{expired}");
+    assert!(d.kube().binding("payments", &binding_name).is_none());
+    assert_eq!(d.kube().calls_of("DELETE").len(), 1);
+    let told = d.next_dm(Alice).await;
+    assert!(told.contains("has expired and was removed"), "{told}");
+    d.approval_shows(&grant, &format!("{} Expired", d.emoji("lock")))
+        .await;
+    let audit = d.audit_channel();
     assert_eq!(audit.len(), 3, "requested, granted, expired: {audit:#?}");
 
     // the next day she needs it again, gets it, and gives it back early
-    h.clock.advance(Duration::hours(20));
-    let again = h.request(ALICE, "edit payments 1h INC-9 follow-up").await;
-    assert_says(&h.next_audit().await, "requested edit in `payments` for 1h");
-    h.click(BOB, "approve", &again).await;
-    assert_says(&h.next_audit().await, "Access granted");
+    d.clock().advance(Duration::hours(20));
+    let again = d.requests(Alice, "edit payments 1h INC-9 follow-up").await;
+    assert_ne!(again, grant);
+    let requested = d.next_audit().await;
     assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{again}"))
-            .is_some()
+        requested.contains("requested edit in `payments` for 1h"),
+        "{requested}"
     );
-    let (status, done) = h.slash(ALICE, &format!("revoke {again}")).await;
+    d.clicks(Carol, "approve", &again).await;
+    let granted = d.next_audit().await;
+    assert!(granted.contains("Access granted"), "{granted}");
+    let again_binding = format!("prod-access-{again}");
+    assert!(d.kube().binding("payments", &again_binding).is_some());
+    let done = d.asks(Alice, &format!("revoke {again}")).await;
+    assert!(done.contains(&again), "{done}");
+    let revoked = d.next_audit().await;
+    let says = format!("{alice} revoked the access of {alice}");
+    assert!(revoked.contains(&says), "{revoked}");
+    assert!(d.kube().binding("payments", &again_binding).is_none());
+    assert_eq!(d.audit_channel().len(), 6);
+
+    // the audit log holds every step of both grants, chained
+    d.stop().await;
+    let entries = audit_entries(d.store_path()).await;
+    let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "requested",
+            "approval",
+            "granted",
+            "expired",
+            "requested",
+            "approval",
+            "granted",
+            "revoked"
+        ]
+    );
+    let first = &entries[0].event;
+    assert_eq!(
+        first.actor.as_ref().map(|a| a.user.clone()),
+        Some(d.recorded_as(Alice))
+    );
+    let (ok, out, err) = audit_command(d.store_path(), &["verify"]);
+    assert!(ok, "{out}{err}");
+    d
+}
+
+mod alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slack() {
+        let h = Harness::start_in(Mode::Http).await;
+        let h = super::alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry(h).await;
+        let first_lookup = &h.slack.calls("users.info")[0];
+        assert_eq!(first_lookup.param("user"), ALICE);
+    }
+
+    /// The same story in Slack's Socket Mode (`the_same_story_in_socket_mode`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slack_in_socket_mode() {
+        let h = Harness::start_in(Mode::Socket).await;
+        super::alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry(h).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn teams() {
+        let h = TeamsHarness::start().await;
+        super::alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry(h).await;
+    }
+}
+
+/// In Teams a request may start with an @mention of the bot or with its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_teams_alice_may_address_the_bot_by_mention_or_by_name() {
+    let h = TeamsHarness::start().await;
+    for text in [
+        "<at>prod-access</at> edit payments 2h fixing stuck queue",
+        "prod-access edit payments 1h follow-up",
+    ] {
+        let grant = h.requests(Alice, text).await;
+        h.clicks(Bob, "approve", &grant).await;
+        h.audit_says(&grant, "Access granted").await;
+    }
+}
+
+/// Approving in Teams answers the click with the card as it now stands: approved, no buttons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_teams_an_approval_is_answered_with_the_refreshed_card() {
+    let h = TeamsHarness::start().await;
+    let grant = h
+        .requests(Alice, "edit payments 2h fixing stuck queue")
+        .await;
+    let (status, answer) = h.click(T_BOB, "approve", &grant).await;
     assert_eq!(status, 200);
-    assert!(all_text(&done).contains(&again), "{done}");
-    let revoked = h.next_audit().await;
-    assert_says(&revoked, "<@U0ALICE> revoked the access of <@U0ALICE>");
+    assert_eq!(answer["type"], "application/vnd.microsoft.card.adaptive");
     assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{again}"))
-            .is_none()
+        card_actions(&answer["value"]).is_empty(),
+        "no buttons once approved: {answer}"
     );
-    assert_eq!(h.slack.channel_texts(AUDIT).len(), 6);
+    assert!(
+        activity_text(&json!({ "attachments": [answer["value"]] })).contains("bob@example.com"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,19 @@ use std::process::Command;
 use prod_access::domain::audit::AuditEntry;
 use prod_access::store::{AuditLog, SledStore};
 
-/// The stopped bot's audit log, entry by entry.
+/// The stopped bot's audit log, entry by entry. sled keeps its file lock a moment after the
+/// last handle is dropped (longer after Socket Mode), so this waits for it as the bot's own
+/// open does.
 pub async fn audit_entries(store: &Path) -> Vec<AuditEntry> {
-    let store = SledStore::open(store).unwrap();
+    let mut opened = SledStore::open(store);
+    for _ in 0..60 {
+        if opened.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        opened = SledStore::open(store);
+    }
+    let store = opened.unwrap();
     store
         .entries_after(0, usize::MAX)
         .await

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit_log;
+pub mod driver;
 pub use prod_access::fakes::kube as fake_kube;
 pub mod fake_on_call;
 pub use prod_access::fakes::slack as fake_slack;
@@ -27,6 +28,7 @@ use prod_access::server::Server;
 use serde_json::{Value, json};
 
 pub use audit_log::{audit_command, audit_entries};
+pub use driver::{Alice, Bob, Carol, Channel, Driver, Mallory, Person, wait_for};
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_on_call::FakeOnCall;
 pub use fake_slack::{FakeSlack, Fault};
@@ -446,18 +448,7 @@ impl Harness {
 
     /// Waits until neither fake has been called for a while: the bot has done what is due now.
     pub async fn settle(&self) {
-        let quiet = std::time::Duration::from_millis(150);
-        let count = || (self.kube.calls().len(), self.slack.call_count());
-        let mut last = count();
-        for _ in 0..200 {
-            tokio::time::sleep(quiet).await;
-            let now = count();
-            if now == last {
-                return;
-            }
-            last = now;
-        }
-        panic!("the bot never settled");
+        until_quiet(|| (self.kube.calls().len(), self.slack.call_count())).await;
     }
 
     /// Requests access and returns the new grant's id, taken from the approval message button.
@@ -549,6 +540,21 @@ impl Harness {
         let ts = post.response["ts"].as_str().expect("the post succeeded");
         self.slack.message(post.param("channel"), ts).unwrap()
     }
+}
+
+/// Waits until `calls` (how many calls the fakes have had) stays the same for a while.
+pub async fn until_quiet<T: PartialEq>(calls: impl Fn() -> T) {
+    let quiet = std::time::Duration::from_millis(150);
+    let mut last = calls();
+    for _ in 0..200 {
+        tokio::time::sleep(quiet).await;
+        let now = calls();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the bot never settled");
 }
 
 /// Fails with the whole text when `call`'s text does not contain `phrase`.

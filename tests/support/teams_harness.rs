@@ -1,9 +1,9 @@
 //! The real server serving Teams: a fake Bot Framework (connector, member directory, signed
 //! activities) and a fake Kubernetes API on 127.0.0.1, and a manual clock.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prod_access::clock::{Clock, ManualClock};
 use prod_access::cluster::{Cluster, KubeCluster};
@@ -27,6 +27,13 @@ pub const T_BOB: &str = "29:1bob-teams-id";
 pub const T_CAROL: &str = "29:1carol-teams-id";
 /// In the team, but not an approver.
 pub const T_MALLORY: &str = "29:1mallory-teams-id";
+/// The chat in which `teams_id` types to the bot (`ALICE_CHAT` for alice).
+pub fn chat_with_bot(teams_id: &str) -> String {
+    let name = teams_id
+        .trim_start_matches("29:1")
+        .trim_end_matches("-teams-id");
+    format!("a:1{name}-chat-with-prod-access")
+}
 /// In Teams, the bot opens 1:1 conversations with this id (the fake's naming).
 pub fn personal_chat(teams_id: &str) -> String {
     format!("a:personal-{teams_id}")
@@ -41,6 +48,8 @@ pub struct TeamsHarness {
     _store: tempfile::TempDir,
     http: reqwest::Client,
     next_id: AtomicU64,
+    /// (conversation, activity id) of what the stories' `next_*` have returned.
+    pub(super) taken: Mutex<HashSet<(String, String)>>,
 }
 
 fn config_yaml(teams: &FakeTeams, store: &std::path::Path) -> String {
@@ -93,8 +102,11 @@ impl TeamsHarness {
         teams.add_member(T_BOB, "Bob", "bob@example.com");
         teams.add_member(T_CAROL, "Carol", "carol@example.com");
         teams.add_member(T_MALLORY, "Mallory", "mallory@example.com");
-        for conversation in [T_APPROVALS, T_AUDIT, T_TEAM, T_INCIDENT, ALICE_CHAT] {
+        for conversation in [T_APPROVALS, T_AUDIT, T_TEAM, T_INCIDENT] {
             teams.add_conversation(conversation);
+        }
+        for person in [T_ALICE, T_BOB, T_CAROL, T_MALLORY] {
+            teams.add_conversation(&chat_with_bot(person));
         }
         let kube = FakeKube::start(&["payments", "orders"]).await;
         let store = tempfile::tempdir().unwrap();
@@ -109,6 +121,7 @@ impl TeamsHarness {
             _store: store,
             http: reqwest::Client::new(),
             next_id: AtomicU64::new(1),
+            taken: Mutex::default(),
         };
         harness.start_server().await;
         harness
@@ -142,6 +155,17 @@ impl TeamsHarness {
         }
     }
 
+    /// A new bot process on the same store directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_server().await;
+    }
+
+    /// Waits until neither fake has been called for a while: the bot has done what is due now.
+    pub async fn settle(&self) {
+        super::until_quiet(|| (self.kube.calls().len(), self.teams.activities().len())).await;
+    }
+
     pub fn store_path(&self) -> &std::path::Path {
         &self.config.store_path
     }
@@ -152,6 +176,11 @@ impl TeamsHarness {
 
     fn activity_id(&self) -> String {
         format!("1f{:010}", self.next_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// The thread a message typed in `channel` starts, as Teams names it.
+    pub fn thread_of(channel: &str) -> String {
+        format!("{channel};messageid=1700000000000001")
     }
 
     /// An activity as the Bot Connector sends it, from Teams user `from` in `conversation`.
@@ -165,7 +194,7 @@ impl TeamsHarness {
             )
         } else {
             (
-                format!("{conversation};messageid=1700000000000001"),
+                TeamsHarness::thread_of(conversation),
                 json!({
                     "tenant": { "id": TENANT },
                     "team": { "id": T_TEAM, "name": "Platform" },

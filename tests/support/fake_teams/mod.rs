@@ -46,6 +46,8 @@ struct State_ {
     member_lookups: usize,
     /// (conversation, id) of every activity the bot sent or replied with, in order.
     sent: Vec<(String, String)>,
+    /// (conversation, id) of each reply → the id of the activity it replies to.
+    replied_to: BTreeMap<(String, String), String>,
 }
 
 #[derive(Clone)]
@@ -171,6 +173,12 @@ impl FakeTeams {
             .filter(|(c, _)| c == conversation)
             .map(|key| (key.1.clone(), state.stored[key].clone()))
             .collect()
+    }
+
+    /// The id of the activity that activity `id` in `conversation` replies to, if it is a reply.
+    pub fn replied_to(&self, conversation: &str, id: &str) -> Option<String> {
+        let key = (conversation.to_string(), id.to_string());
+        self.lock().replied_to.get(&key).cloned()
     }
 
     pub fn token_url(&self) -> String {
@@ -367,6 +375,8 @@ async fn reply(
     record(&mut state, "reply", &conversation, Some(&activity), &body);
     let id = new_id(&mut state);
     state.sent.push((conversation.clone(), id.clone()));
+    let key = (conversation.clone(), id.clone());
+    state.replied_to.insert(key, activity);
     state.stored.insert((conversation, id.clone()), body);
     Json(json!({ "id": id })).into_response()
 }

@@ -1,0 +1,176 @@
+//! One story, two platforms: what a user story does and reads in chat, said once, and carried
+//! out by the Slack harness (`slack.rs`) or the Teams harness (`teams.rs`).
+
+mod slack;
+mod teams;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use prod_access::clock::{Clock, ManualClock};
+
+use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, event_list};
+
+/// The people every story has, known to both platforms: alice asks, bob and carol approve,
+/// mallory is in the company but approves nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Person {
+    Alice,
+    Bob,
+    Carol,
+    Mallory,
+}
+pub use Person::*;
+
+/// Where a person types to the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Where requests are usually made (Slack: `#dev`; Teams: the person's chat with the bot).
+    Ordinary,
+    /// A channel the policy takes for an incident's.
+    Incident,
+}
+
+/// A chat platform as a story sees it. Each `next_*` returns the oldest message of its kind
+/// that no `next_*` or `*_says` returned before, waiting for it if need be.
+// Stories are generic functions on one task, never trait objects, so no `Send` bound is needed.
+#[allow(async_fn_in_trait)]
+pub trait Driver {
+    fn clock(&self) -> &ManualClock;
+    fn kube(&self) -> &FakeKube;
+    fn url(&self, path: &str) -> String;
+    /// The bot's store directory (open it only while the bot is stopped).
+    fn store_path(&self) -> &Path;
+    /// Stops the bot (the fakes and the clock keep their state).
+    async fn stop(&mut self);
+    /// A new bot process on the same store directory.
+    async fn restart(&mut self);
+    /// Waits until neither fake has been called for a while: the bot has done what is due now.
+    async fn settle(&self);
+
+    /// How the bot names `who` in what it posts.
+    fn name(&self, who: Person) -> String;
+    /// Who `who` is in the audit log and on the RoleBinding's annotations.
+    fn recorded_as(&self, who: Person) -> String;
+    /// `text` in bold, as the bot writes it on this platform.
+    fn bold(&self, text: &str) -> String;
+    /// A time as the bot shows it on this platform.
+    fn time(&self, at: DateTime<Utc>) -> String;
+    /// How the bot names the incident channel.
+    fn incident_channel(&self) -> String;
+    /// The emoji Slack calls `:name:`, as the bot writes it on this platform.
+    fn emoji(&self, name: &str) -> String;
+    /// What starts a post that should reach everyone in the channel ("" where there is none).
+    fn channel_ping(&self) -> &'static str;
+
+    /// `who` types `text` to the bot in `channel`; returns what the bot answers them there.
+    async fn asks_in(&self, who: Person, channel: Channel, text: &str) -> String;
+    /// The grant id on the next approval message.
+    async fn next_request(&self) -> String;
+    /// `who` clicks `action` for `grant`, and the click is taken.
+    async fn clicks(&self, who: Person, action: &str, grant: &str);
+    /// `who` clicks `action` for `grant` and is told no; returns what they are told.
+    async fn refused_on_click(&self, who: Person, action: &str, grant: &str) -> String;
+
+    async fn next_audit(&self) -> String;
+    /// The next post to the audit channel about `grant` that says `phrase`.
+    async fn audit_says(&self, grant: &str, phrase: &str) -> String;
+    /// The text of every post in the audit channel, oldest first.
+    fn audit_channel(&self) -> Vec<String>;
+    async fn next_dm(&self, who: Person) -> String;
+    /// The actions of the buttons on the latest direct message to `who`.
+    fn buttons_on_last_dm(&self, who: Person) -> Vec<String>;
+    /// The next reply under the approval message of `grant` whose text passes `test`.
+    async fn next_reply_where(&self, grant: &str, test: impl Fn(&str) -> bool) -> String;
+    /// Every reply under the approval message of `grant`, oldest first.
+    fn replies(&self, grant: &str) -> Vec<String>;
+    /// Waits until the approval message of `grant` says `phrase`; returns all its text.
+    async fn approval_shows(&self, grant: &str, phrase: &str) -> String;
+    /// The actions of the buttons on the approval message of `grant` now.
+    fn buttons_on(&self, grant: &str) -> Vec<String>;
+    /// Waits until the post-incident review request of `grant` says `phrase`; returns its text.
+    async fn review_shows(&self, grant: &str, phrase: &str) -> String;
+    /// The actions of the buttons on the review request of `grant` now.
+    fn buttons_on_review(&self, grant: &str) -> Vec<String>;
+
+    /// `who` types `text` where requests are usually made.
+    async fn asks(&self, who: Person, text: &str) -> String {
+        self.asks_in(who, Channel::Ordinary, text).await
+    }
+
+    /// `who` asks for access with `text`; returns the new grant's id.
+    async fn requests(&self, who: Person, text: &str) -> String {
+        let answer = self.asks(who, text).await;
+        assert!(answer.contains("was sent for approval"), "{answer}");
+        self.next_request().await
+    }
+
+    /// alice asks for `text`, bob approves, and the grant is active.
+    async fn approved_grant(&self, text: &str) -> String {
+        let grant = self.requests(Alice, text).await;
+        self.clicks(Bob, "approve", &grant).await;
+        self.audit_says(&grant, "Access granted").await;
+        grant
+    }
+
+    /// What `/prod-access status <grant>` tells alice.
+    async fn status_text(&self, grant: &str) -> String {
+        self.asks(Alice, &format!("status {grant}")).await
+    }
+
+    /// The next reply under the approval message of `grant` that says `phrase`.
+    async fn reply_says(&self, grant: &str, phrase: &str) -> String {
+        self.next_reply_where(grant, |text| text.contains(phrase))
+            .await
+    }
+
+    /// Moves the manual clock forward to `at`.
+    fn move_clock_to(&self, at: DateTime<Utc>) {
+        self.clock().advance(at - self.clock().now());
+    }
+
+    /// Sends the events of `calls` as one batch, as the apiserver does; panics unless 200.
+    async fn send_audit(&self, calls: &[KubeCall]) {
+        let items = calls.iter().flat_map(KubeCall::events).collect();
+        let response = reqwest::Client::new()
+            .post(self.url("/k8s/audit"))
+            .bearer_auth(K8S_AUDIT_TOKEN)
+            .json(&event_list(items))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+}
+
+/// Polls `find` every 20 ms for ten seconds; panics with `what` and the last state seen.
+pub async fn wait_for<T>(what: &str, mut find: impl FnMut() -> Result<T, String>) -> T {
+    let mut last = String::new();
+    for _ in 0..500 {
+        match find() {
+            Ok(found) => return found,
+            Err(seen) => last = seen,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{what} never came; last seen: {last}");
+}
+
+/// Runs each story on both platforms: `on_both_platforms!(name)` makes `name::slack` and `name::teams`,
+/// each starting its harness and calling `name` with it.
+#[macro_export]
+macro_rules! on_both_platforms {
+    ($($story:ident),+ $(,)?) => {$(
+        mod $story {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn slack() {
+                super::$story($crate::support::Harness::start().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn teams() {
+                super::$story($crate::support::TeamsHarness::start().await).await;
+            }
+        }
+    )+};
+}

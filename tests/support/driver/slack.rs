@@ -1,0 +1,230 @@
+//! The stories' driver for Slack: signed slash commands and button clicks (or Socket Mode
+//! envelopes), read back from the fake Slack's posts, DMs, threads and messages as they stand.
+
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use prod_access::clock::ManualClock;
+use serde_json::Value;
+
+use super::{Channel, Driver, Person, wait_for};
+use crate::support::{
+    ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, all_text, button_value,
+    fake_slack,
+};
+
+/// Each person's Slack user id.
+pub fn slack_id(who: Person) -> &'static str {
+    match who {
+        Person::Alice => ALICE,
+        Person::Bob => BOB,
+        Person::Carol => CAROL,
+        Person::Mallory => MALLORY,
+    }
+}
+
+/// The `action_id` of every button in a message's blocks.
+pub fn button_actions(message: &Value) -> Vec<String> {
+    let blocks = match &message["blocks"] {
+        Value::String(s) => serde_json::from_str(s).unwrap_or_default(),
+        other => other.clone(),
+    };
+    let mut actions = Vec::new();
+    for block in blocks.as_array().into_iter().flatten() {
+        let elements = block["elements"].as_array().into_iter().flatten();
+        for element in std::iter::once(&block["accessory"]).chain(elements) {
+            if element["type"] == "button" {
+                actions.push(element["action_id"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    actions
+}
+
+impl Harness {
+    /// The post-incident review request of `grant` (the post with its Reviewed button).
+    pub fn review_post(&self, grant: &str) -> Option<fake_slack::Call> {
+        self.slack.calls("chat.postMessage").into_iter().find(|c| {
+            c.param("channel") == AUDIT
+                && button_value(&c.params, "review").as_deref() == Some(grant)
+        })
+    }
+
+    /// The review request of `grant` as it stands now in the fake Slack.
+    fn review_message(&self, grant: &str) -> Option<Value> {
+        let post = self.review_post(grant)?;
+        self.slack.message(AUDIT, post.response["ts"].as_str()?)
+    }
+
+    fn approval_ts(&self, grant: &str) -> String {
+        let post = self.approval_post(grant);
+        post.response["ts"].as_str().unwrap().to_string()
+    }
+}
+
+impl Driver for Harness {
+    fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    fn kube(&self) -> &FakeKube {
+        &self.kube
+    }
+
+    fn url(&self, path: &str) -> String {
+        Harness::url(self, path)
+    }
+
+    fn store_path(&self) -> &Path {
+        Harness::store_path(self)
+    }
+
+    async fn stop(&mut self) {
+        Harness::stop(self).await;
+    }
+
+    async fn restart(&mut self) {
+        Harness::restart(self).await;
+    }
+
+    async fn settle(&self) {
+        Harness::settle(self).await;
+    }
+
+    fn name(&self, who: Person) -> String {
+        format!("<@{}>", slack_id(who))
+    }
+
+    fn recorded_as(&self, who: Person) -> String {
+        slack_id(who).to_string()
+    }
+
+    fn bold(&self, text: &str) -> String {
+        format!("*{text}*")
+    }
+
+    fn time(&self, at: DateTime<Utc>) -> String {
+        format!(
+            "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+            at.timestamp(),
+            at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )
+    }
+
+    fn incident_channel(&self) -> String {
+        format!("<#{INCIDENT_CHANNEL}>")
+    }
+
+    fn emoji(&self, name: &str) -> String {
+        format!(":{name}:")
+    }
+
+    fn channel_ping(&self) -> &'static str {
+        "<!here> "
+    }
+
+    async fn asks_in(&self, who: Person, channel: Channel, text: &str) -> String {
+        let (status, reply) = match channel {
+            Channel::Ordinary => self.slash(slack_id(who), text).await,
+            Channel::Incident => self.slash_in(slack_id(who), INCIDENT_CHANNEL, text).await,
+        };
+        assert_eq!(status, 200, "{reply}");
+        all_text(&reply)
+    }
+
+    async fn next_request(&self) -> String {
+        self.request_posted().await
+    }
+
+    async fn clicks(&self, who: Person, action: &str, grant: &str) {
+        assert_eq!(self.click(slack_id(who), action, grant).await, 200);
+    }
+
+    async fn refused_on_click(&self, who: Person, action: &str, grant: &str) -> String {
+        self.clicks(who, action, grant).await;
+        let refusal = self.slack.next_call("chat.postEphemeral").await;
+        assert_eq!(refusal.param("user"), slack_id(who));
+        refusal.text().to_string()
+    }
+
+    async fn next_audit(&self) -> String {
+        Harness::next_audit(self).await.text().to_string()
+    }
+
+    async fn audit_says(&self, grant: &str, phrase: &str) -> String {
+        self.audit_saying(grant, phrase).await.text().to_string()
+    }
+
+    fn audit_channel(&self) -> Vec<String> {
+        self.slack.channel_texts(AUDIT)
+    }
+
+    async fn next_dm(&self, who: Person) -> String {
+        Harness::next_dm(self, slack_id(who))
+            .await
+            .text()
+            .to_string()
+    }
+
+    fn buttons_on_last_dm(&self, who: Person) -> Vec<String> {
+        let dm = format!("D{}", slack_id(who));
+        let posts = self.slack.calls("chat.postMessage").into_iter();
+        let last = posts.filter(|c| c.param("channel") == dm).last();
+        last.map(|c| button_actions(&c.params)).unwrap_or_default()
+    }
+
+    async fn next_reply_where(&self, grant: &str, test: impl Fn(&str) -> bool) -> String {
+        let ts = self.approval_ts(grant);
+        self.slack
+            .next_matching("reply under the approval message", |c| {
+                c.thread_ts() == Some(ts.as_str()) && test(c.text())
+            })
+            .await
+            .text()
+            .to_string()
+    }
+
+    fn replies(&self, grant: &str) -> Vec<String> {
+        let ts = self.approval_ts(grant);
+        let calls = self.slack.calls("chat.postMessage").into_iter();
+        calls
+            .filter(|c| c.thread_ts() == Some(ts.as_str()))
+            .map(|c| c.text().to_string())
+            .collect()
+    }
+
+    async fn approval_shows(&self, grant: &str, phrase: &str) -> String {
+        wait_for(&format!("the approval message saying {phrase}"), || {
+            let text = all_text(&self.approval_message(grant));
+            if text.contains(phrase) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        })
+        .await
+    }
+
+    fn buttons_on(&self, grant: &str) -> Vec<String> {
+        button_actions(&self.approval_message(grant))
+    }
+
+    async fn review_shows(&self, grant: &str, phrase: &str) -> String {
+        wait_for(&format!("the review request saying {phrase}"), || {
+            let text = self.review_message(grant).map(|m| all_text(&m));
+            let text = text.unwrap_or_default();
+            if text.contains(phrase) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        })
+        .await
+    }
+
+    fn buttons_on_review(&self, grant: &str) -> Vec<String> {
+        self.review_message(grant)
+            .map(|m| button_actions(&m))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,297 @@
+//! The stories' driver for Teams: messages typed to the bot and Adaptive Card actions as the Bot
+//! Connector delivers them, read back from the fake Teams' conversations as they stand.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use prod_access::clock::ManualClock;
+use serde_json::Value;
+
+use super::{Channel, Driver, Person, wait_for};
+use crate::support::{
+    FakeKube, T_ALICE, T_APPROVALS, T_AUDIT, T_BOB, T_CAROL, T_INCIDENT, T_MALLORY, TeamsHarness,
+    activity_text, card_actions, chat_with_bot, personal_chat,
+};
+
+/// Each person's Teams user id.
+pub fn teams_id(who: Person) -> &'static str {
+    match who {
+        Person::Alice => T_ALICE,
+        Person::Bob => T_BOB,
+        Person::Carol => T_CAROL,
+        Person::Mallory => T_MALLORY,
+    }
+}
+
+fn email(who: Person) -> String {
+    format!("{who:?}@example.com").to_lowercase()
+}
+
+/// Where approval cards are posted: the approvals channel, or the incident channel a
+/// break-glass request was made in.
+const CARD_CHANNELS: [&str; 2] = [T_APPROVALS, T_INCIDENT];
+
+/// The verbs of an activity's card buttons.
+pub fn card_verbs(activity: &Value) -> Vec<String> {
+    card_actions(activity).into_iter().map(|(v, _)| v).collect()
+}
+
+impl TeamsHarness {
+    /// The oldest activity in `conversation` not yet taken whose text passes `test`, taken now.
+    pub async fn take_next(
+        &self,
+        conversation: &str,
+        test: impl Fn(&str, &Value) -> bool,
+    ) -> Value {
+        wait_for(&format!("a new post in {conversation}"), || {
+            let activities = self.teams.conversation(conversation);
+            let mut taken = self.taken.lock().unwrap();
+            let next = activities.iter().find(|(id, activity)| {
+                !taken.contains(&(conversation.to_string(), id.clone())) && test(id, activity)
+            });
+            match next {
+                Some((id, activity)) => {
+                    taken.insert((conversation.to_string(), id.clone()));
+                    Ok(activity.clone())
+                }
+                None => Err(format!("{activities:#?}")),
+            }
+        })
+        .await
+    }
+
+    /// Where the approval card of `grant` is: (conversation, activity id), once posted.
+    fn approval_card(&self, grant: &str) -> Option<(String, String)> {
+        let button = format!("\"grant\":\"{grant}\"");
+        CARD_CHANNELS.iter().find_map(|channel| {
+            let cards = self.teams.conversation(channel).into_iter();
+            cards
+                .filter(|(id, _)| self.teams.replied_to(channel, id).is_none())
+                .find(|(_, a)| a.to_string().contains(&button) || activity_text(a).contains(grant))
+                .map(|(id, _)| (channel.to_string(), id))
+        })
+    }
+
+    fn card(&self, grant: &str) -> Value {
+        let (channel, id) = self
+            .approval_card(grant)
+            .expect("the approval card was posted");
+        self.teams.activity(&channel, &id).unwrap()
+    }
+
+    /// The review request of `grant` in the audit channel, as it stands now.
+    fn review_card(&self, grant: &str) -> Option<Value> {
+        let posts = self.teams.conversation(T_AUDIT).into_iter();
+        posts.map(|(_, a)| a).find(|a| {
+            let text = activity_text(a);
+            text.contains("Post-incident review") && text.contains(grant)
+        })
+    }
+}
+
+impl Driver for TeamsHarness {
+    fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    fn kube(&self) -> &FakeKube {
+        &self.kube
+    }
+
+    fn url(&self, path: &str) -> String {
+        TeamsHarness::url(self, path)
+    }
+
+    fn store_path(&self) -> &Path {
+        TeamsHarness::store_path(self)
+    }
+
+    async fn stop(&mut self) {
+        TeamsHarness::stop(self).await;
+    }
+
+    async fn restart(&mut self) {
+        TeamsHarness::restart(self).await;
+    }
+
+    async fn settle(&self) {
+        TeamsHarness::settle(self).await;
+    }
+
+    fn name(&self, who: Person) -> String {
+        email(who)
+    }
+
+    fn recorded_as(&self, who: Person) -> String {
+        email(who)
+    }
+
+    fn bold(&self, text: &str) -> String {
+        format!("**{text}**")
+    }
+
+    fn time(&self, at: DateTime<Utc>) -> String {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    fn incident_channel(&self) -> String {
+        "an incident channel".into()
+    }
+
+    fn emoji(&self, name: &str) -> String {
+        let emoji = match name {
+            "lock" => "🔒",
+            "rotating_light" => "🚨",
+            "no_entry" => "⛔",
+            other => panic!("no Teams emoji for :{other}: yet"),
+        };
+        emoji.into()
+    }
+
+    fn channel_ping(&self) -> &'static str {
+        ""
+    }
+
+    async fn asks_in(&self, who: Person, channel: Channel, text: &str) -> String {
+        let (typed_in, answered_in) = match channel {
+            Channel::Ordinary => (chat_with_bot(teams_id(who)), chat_with_bot(teams_id(who))),
+            Channel::Incident => (T_INCIDENT.into(), TeamsHarness::thread_of(T_INCIDENT)),
+        };
+        // In a channel Teams passes a message on to the bot only when it is @mentioned.
+        let text = match channel {
+            Channel::Ordinary => text.to_string(),
+            Channel::Incident => format!("<at>prod-access</at> {text}"),
+        };
+        let status = self.say(teams_id(who), &typed_in, &text).await;
+        assert_eq!(status, 200);
+        activity_text(&self.take_next(&answered_in, |_, _| true).await)
+    }
+
+    async fn next_request(&self) -> String {
+        let is_request = |a: &Value| card_verbs(a).contains(&"approve".to_string());
+        let card = wait_for("an approval card with buttons", || {
+            let cards = CARD_CHANNELS.iter().flat_map(|c| {
+                let posts = self.teams.conversation(c).into_iter();
+                posts.map(move |(id, a)| (c.to_string(), id, a))
+            });
+            let taken = self.taken.lock().unwrap();
+            let mut cards = cards
+                .filter(|(c, id, a)| is_request(a) && !taken.contains(&(c.clone(), id.clone())));
+            cards.next().ok_or_else(String::new)
+        })
+        .await;
+        let (channel, id, card) = card;
+        let kind = &card["attachments"][0]["contentType"];
+        assert_eq!(kind, "application/vnd.microsoft.card.adaptive");
+        self.taken.lock().unwrap().insert((channel, id));
+        card_actions(&card)[0].1.clone()
+    }
+
+    async fn clicks(&self, who: Person, action: &str, grant: &str) {
+        let (status, answer) = self.click(teams_id(who), action, grant).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["statusCode"], 200, "{answer}");
+        assert_eq!(
+            answer["type"], "application/vnd.microsoft.card.adaptive",
+            "the refreshed card: {answer}"
+        );
+        assert_eq!(answer["value"]["type"], "AdaptiveCard", "{answer}");
+    }
+
+    async fn refused_on_click(&self, who: Person, action: &str, grant: &str) -> String {
+        let (status, answer) = self.click(teams_id(who), action, grant).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["type"], "application/vnd.microsoft.activity.message");
+        answer["value"].as_str().unwrap().to_string()
+    }
+
+    async fn next_audit(&self) -> String {
+        activity_text(&self.take_next(T_AUDIT, |_, _| true).await)
+    }
+
+    async fn audit_says(&self, grant: &str, phrase: &str) -> String {
+        let says = |_: &str, a: &Value| {
+            let text = activity_text(a);
+            text.contains(grant) && text.contains(phrase)
+        };
+        activity_text(&self.take_next(T_AUDIT, says).await)
+    }
+
+    fn audit_channel(&self) -> Vec<String> {
+        let posts = self.teams.conversation(T_AUDIT).into_iter();
+        posts.map(|(_, a)| activity_text(&a)).collect()
+    }
+
+    async fn next_dm(&self, who: Person) -> String {
+        let chat = personal_chat(teams_id(who));
+        activity_text(&self.take_next(&chat, |_, _| true).await)
+    }
+
+    fn buttons_on_last_dm(&self, who: Person) -> Vec<String> {
+        let chat = self.teams.conversation(&personal_chat(teams_id(who)));
+        chat.last().map(|(_, a)| card_verbs(a)).unwrap_or_default()
+    }
+
+    async fn next_reply_where(&self, grant: &str, test: impl Fn(&str) -> bool) -> String {
+        let (channel, card) = wait_for("the approval card", || {
+            self.approval_card(grant).ok_or_else(String::new)
+        })
+        .await;
+        let reply = self
+            .take_next(&channel, |id, a| {
+                let replied_to = self.teams.replied_to(&channel, id);
+                replied_to.as_deref() == Some(card.as_str()) && test(&activity_text(a))
+            })
+            .await;
+        activity_text(&reply)
+    }
+
+    fn replies(&self, grant: &str) -> Vec<String> {
+        let Some((channel, card)) = self.approval_card(grant) else {
+            return Vec::new();
+        };
+        let posts = self.teams.conversation(&channel).into_iter();
+        posts
+            .filter(|(id, _)| self.teams.replied_to(&channel, id).as_deref() == Some(&card))
+            .map(|(_, a)| activity_text(&a))
+            .collect()
+    }
+
+    async fn approval_shows(&self, grant: &str, phrase: &str) -> String {
+        wait_for(&format!("the approval card saying {phrase}"), || {
+            let text = self
+                .approval_card(grant)
+                .map(|_| activity_text(&self.card(grant)));
+            let text = text.unwrap_or_default();
+            if text.contains(phrase) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        })
+        .await
+    }
+
+    fn buttons_on(&self, grant: &str) -> Vec<String> {
+        card_verbs(&self.card(grant))
+    }
+
+    async fn review_shows(&self, grant: &str, phrase: &str) -> String {
+        wait_for(&format!("the review request saying {phrase}"), || {
+            let text = self.review_card(grant).map(|a| activity_text(&a));
+            let text = text.unwrap_or_default();
+            if text.contains(phrase) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        })
+        .await
+    }
+
+    fn buttons_on_review(&self, grant: &str) -> Vec<String> {
+        self.review_card(grant)
+            .map(|a| card_verbs(&a))
+            .unwrap_or_default()
+    }
+}

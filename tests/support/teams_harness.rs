@@ -50,6 +50,8 @@ pub struct TeamsHarness {
     next_id: AtomicU64,
     /// (conversation, activity id) of what the stories' `next_*` have returned.
     pub(super) taken: Mutex<HashSet<(String, String)>>,
+    /// The card the last click a story made was answered with.
+    pub last_click_answer: Mutex<Value>,
 }
 
 fn config_yaml(teams: &FakeTeams, store: &std::path::Path) -> String {
@@ -73,6 +75,7 @@ policy:
   approvers: [bob@example.com, Carol@Example.com]
   incidents:
     channels: ["{T_INCIDENT}"]
+    reference_pattern: "INC-[0-9]+"
   requests:
     review_timeout: 1h
     reminder_before: 10m
@@ -83,9 +86,10 @@ policy:
       max_duration: 4h
     emergency:
       cluster_role: admin
-      namespaces: [payments]
-      max_duration: 2h
-      break_glass: {{ max_duration: 30m, requesters: [alice@example.com] }}
+      namespaces: [payments, orders]
+      max_duration: 4h
+      approvals: 2
+      break_glass: {{ max_duration: 1h, requesters: [alice@example.com] }}
 "#,
         store = store.display(),
         service_url = teams.service_url(),
@@ -122,6 +126,7 @@ impl TeamsHarness {
             http: reqwest::Client::new(),
             next_id: AtomicU64::new(1),
             taken: Mutex::default(),
+            last_click_answer: Mutex::default(),
         };
         harness.start_server().await;
         harness

@@ -58,10 +58,14 @@ pub trait Driver {
     fn time(&self, at: DateTime<Utc>) -> String;
     /// How the bot names the incident channel.
     fn incident_channel(&self) -> String;
+    /// How the bot tells a requester where the policy's incident channels are.
+    fn incident_channels_described(&self) -> String;
     /// The emoji Slack calls `:name:`, as the bot writes it on this platform.
     fn emoji(&self, name: &str) -> String;
     /// What starts a post that should reach everyone in the channel ("" where there is none).
     fn channel_ping(&self) -> &'static str;
+    /// How the bot lists the policy's approvers, as the policy names them.
+    fn approvers(&self) -> String;
 
     /// `who` types `text` to the bot in `channel`; returns what the bot answers them there.
     async fn asks_in(&self, who: Person, channel: Channel, text: &str) -> String;
@@ -72,9 +76,9 @@ pub trait Driver {
     /// `who` clicks `action` for `grant` and is told no; returns what they are told.
     async fn refused_on_click(&self, who: Person, action: &str, grant: &str) -> String;
 
-    async fn next_audit(&self) -> String;
-    /// The next post to the audit channel about `grant` that says `phrase`.
-    async fn audit_says(&self, grant: &str, phrase: &str) -> String;
+    /// The next post to the audit channel whose text passes `test`: its text first, then every
+    /// text in it.
+    async fn next_audit_where(&self, test: impl Fn(&str) -> bool) -> String;
     /// The text of every post in the audit channel, oldest first.
     fn audit_channel(&self) -> Vec<String>;
     async fn next_dm(&self, who: Person) -> String;
@@ -84,6 +88,8 @@ pub trait Driver {
     async fn next_reply_where(&self, grant: &str, test: impl Fn(&str) -> bool) -> String;
     /// Every reply under the approval message of `grant`, oldest first.
     fn replies(&self, grant: &str) -> Vec<String>;
+    /// Whether the approval message of `grant` went to the incident channel it was asked in.
+    fn approval_in_incident_channel(&self, grant: &str) -> bool;
     /// Waits until the approval message of `grant` says `phrase`; returns all its text.
     async fn approval_shows(&self, grant: &str, phrase: &str) -> String;
     /// The actions of the buttons on the approval message of `grant` now.
@@ -92,6 +98,20 @@ pub trait Driver {
     async fn review_shows(&self, grant: &str, phrase: &str) -> String;
     /// The actions of the buttons on the review request of `grant` now.
     fn buttons_on_review(&self, grant: &str) -> Vec<String>;
+    /// The next reply under the review request of `grant` that says `phrase`.
+    async fn review_reply_says(&self, grant: &str, phrase: &str) -> String;
+    /// How many posts and replies, anywhere, say `phrase`.
+    fn count_posts_saying(&self, phrase: &str) -> usize;
+
+    async fn next_audit(&self) -> String {
+        self.next_audit_where(|_| true).await
+    }
+
+    /// The next post to the audit channel about `grant` that says `phrase`.
+    async fn audit_says(&self, grant: &str, phrase: &str) -> String {
+        self.next_audit_where(|text| text.contains(grant) && text.contains(phrase))
+            .await
+    }
 
     /// `who` types `text` where requests are usually made.
     async fn asks(&self, who: Person, text: &str) -> String {

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{Channel, Driver, Person, wait_for};
 use crate::support::{
-    ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, all_text, button_value,
-    fake_slack,
+    ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, WAR_ROOM, all_text,
+    button_value, fake_slack,
 };
 
 /// Each person's Slack user id.
@@ -41,6 +41,11 @@ pub fn button_actions(message: &Value) -> Vec<String> {
     actions
 }
 
+/// A post's text first, then every text in it.
+fn post_text(post: &fake_slack::Call) -> String {
+    format!("{}\n{}", post.text(), all_text(&post.params))
+}
+
 impl Harness {
     /// The post-incident review request of `grant` (the post with its Reviewed button).
     pub fn review_post(&self, grant: &str) -> Option<fake_slack::Call> {
@@ -56,9 +61,12 @@ impl Harness {
         self.slack.message(AUDIT, post.response["ts"].as_str()?)
     }
 
-    fn approval_ts(&self, grant: &str) -> String {
+    /// Whether `call` replies under the approval message of `grant`.
+    fn under_approval(&self, grant: &str) -> impl Fn(&fake_slack::Call) -> bool + use<> {
         let post = self.approval_post(grant);
-        post.response["ts"].as_str().unwrap().to_string()
+        let ts = post.response["ts"].as_str().unwrap().to_string();
+        let channel = post.param("channel").to_string();
+        move |c| c.thread_ts() == Some(ts.as_str()) && c.param("channel") == channel
     }
 }
 
@@ -115,6 +123,10 @@ impl Driver for Harness {
         format!("<#{INCIDENT_CHANNEL}>")
     }
 
+    fn incident_channels_described(&self) -> String {
+        format!("an incident channel (<#{WAR_ROOM}>, or one named inc-*)")
+    }
+
     fn emoji(&self, name: &str) -> String {
         format!(":{name}:")
     }
@@ -123,12 +135,17 @@ impl Driver for Harness {
         "<!here> "
     }
 
+    fn approvers(&self) -> String {
+        format!("<@{BOB}>, <@{CAROL}>")
+    }
+
     async fn asks_in(&self, who: Person, channel: Channel, text: &str) -> String {
         let (status, reply) = match channel {
             Channel::Ordinary => self.slash(slack_id(who), text).await,
             Channel::Incident => self.slash_in(slack_id(who), INCIDENT_CHANNEL, text).await,
         };
         assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["response_type"], "ephemeral", "{reply}");
         all_text(&reply)
     }
 
@@ -147,12 +164,14 @@ impl Driver for Harness {
         refusal.text().to_string()
     }
 
-    async fn next_audit(&self) -> String {
-        Harness::next_audit(self).await.text().to_string()
-    }
-
-    async fn audit_says(&self, grant: &str, phrase: &str) -> String {
-        self.audit_saying(grant, phrase).await.text().to_string()
+    async fn next_audit_where(&self, test: impl Fn(&str) -> bool) -> String {
+        let post = self
+            .slack
+            .next_matching("audit post", |c| {
+                c.method == "chat.postMessage" && c.param("channel") == AUDIT && test(&post_text(c))
+            })
+            .await;
+        post_text(&post)
     }
 
     fn audit_channel(&self) -> Vec<String> {
@@ -174,10 +193,10 @@ impl Driver for Harness {
     }
 
     async fn next_reply_where(&self, grant: &str, test: impl Fn(&str) -> bool) -> String {
-        let ts = self.approval_ts(grant);
+        let under_approval = self.under_approval(grant);
         self.slack
             .next_matching("reply under the approval message", |c| {
-                c.thread_ts() == Some(ts.as_str()) && test(c.text())
+                under_approval(c) && test(c.text())
             })
             .await
             .text()
@@ -185,12 +204,15 @@ impl Driver for Harness {
     }
 
     fn replies(&self, grant: &str) -> Vec<String> {
-        let ts = self.approval_ts(grant);
         let calls = self.slack.calls("chat.postMessage").into_iter();
         calls
-            .filter(|c| c.thread_ts() == Some(ts.as_str()))
+            .filter(self.under_approval(grant))
             .map(|c| c.text().to_string())
             .collect()
+    }
+
+    fn approval_in_incident_channel(&self, grant: &str) -> bool {
+        self.approval_post(grant).param("channel") == INCIDENT_CHANNEL
     }
 
     async fn approval_shows(&self, grant: &str, phrase: &str) -> String {
@@ -226,5 +248,22 @@ impl Driver for Harness {
         self.review_message(grant)
             .map(|m| button_actions(&m))
             .unwrap_or_default()
+    }
+
+    async fn review_reply_says(&self, grant: &str, phrase: &str) -> String {
+        let review = self.review_post(grant).expect("the review was asked for");
+        let ts = review.response["ts"].as_str().unwrap().to_string();
+        let reply = self
+            .slack
+            .next_matching("reply under the review request", |c| {
+                c.thread_ts() == Some(ts.as_str()) && c.text().contains(phrase)
+            })
+            .await;
+        reply.text().to_string()
+    }
+
+    fn count_posts_saying(&self, phrase: &str) -> usize {
+        let posts = self.slack.calls("chat.postMessage").into_iter();
+        posts.filter(|c| c.text().contains(phrase)).count()
     }
 }

@@ -79,13 +79,21 @@ impl TeamsHarness {
         self.teams.activity(&channel, &id).unwrap()
     }
 
-    /// The review request of `grant` in the audit channel, as it stands now.
-    fn review_card(&self, grant: &str) -> Option<Value> {
+    /// The id of the review request of `grant` in the audit channel.
+    fn review_card_id(&self, grant: &str) -> Option<String> {
         let posts = self.teams.conversation(T_AUDIT).into_iter();
-        posts.map(|(_, a)| a).find(|a| {
-            let text = activity_text(a);
-            text.contains("Post-incident review") && text.contains(grant)
-        })
+        posts
+            .filter(|(id, _)| self.teams.replied_to(T_AUDIT, id).is_none())
+            .find(|(_, a)| {
+                let text = activity_text(a);
+                text.contains("Post-incident review") && text.contains(grant)
+            })
+            .map(|(id, _)| id)
+    }
+
+    /// The review request of `grant`, as it stands now.
+    fn review_card(&self, grant: &str) -> Option<Value> {
+        self.teams.activity(T_AUDIT, &self.review_card_id(grant)?)
     }
 }
 
@@ -138,6 +146,10 @@ impl Driver for TeamsHarness {
         "an incident channel".into()
     }
 
+    fn incident_channels_described(&self) -> String {
+        "one of the policy's incident channels".into()
+    }
+
     fn emoji(&self, name: &str) -> String {
         let emoji = match name {
             "lock" => "🔒",
@@ -152,10 +164,15 @@ impl Driver for TeamsHarness {
         ""
     }
 
+    fn approvers(&self) -> String {
+        "bob@example.com, Carol@Example.com".into()
+    }
+
     async fn asks_in(&self, who: Person, channel: Channel, text: &str) -> String {
+        // Asked in a channel, the bot answers in the asker's 1:1 chat, for them alone.
         let (typed_in, answered_in) = match channel {
             Channel::Ordinary => (chat_with_bot(teams_id(who)), chat_with_bot(teams_id(who))),
-            Channel::Incident => (T_INCIDENT.into(), TeamsHarness::thread_of(T_INCIDENT)),
+            Channel::Incident => (T_INCIDENT.into(), personal_chat(teams_id(who))),
         };
         // In a channel Teams passes a message on to the bot only when it is @mentioned.
         let text = match channel {
@@ -196,6 +213,7 @@ impl Driver for TeamsHarness {
             "the refreshed card: {answer}"
         );
         assert_eq!(answer["value"]["type"], "AdaptiveCard", "{answer}");
+        *self.last_click_answer.lock().unwrap() = answer;
     }
 
     async fn refused_on_click(&self, who: Person, action: &str, grant: &str) -> String {
@@ -205,16 +223,11 @@ impl Driver for TeamsHarness {
         answer["value"].as_str().unwrap().to_string()
     }
 
-    async fn next_audit(&self) -> String {
-        activity_text(&self.take_next(T_AUDIT, |_, _| true).await)
-    }
-
-    async fn audit_says(&self, grant: &str, phrase: &str) -> String {
-        let says = |_: &str, a: &Value| {
-            let text = activity_text(a);
-            text.contains(grant) && text.contains(phrase)
-        };
-        activity_text(&self.take_next(T_AUDIT, says).await)
+    async fn next_audit_where(&self, test: impl Fn(&str) -> bool) -> String {
+        let post = self
+            .take_next(T_AUDIT, |_, a| test(&activity_text(a)))
+            .await;
+        activity_text(&post)
     }
 
     fn audit_channel(&self) -> Vec<String> {
@@ -257,6 +270,11 @@ impl Driver for TeamsHarness {
             .collect()
     }
 
+    fn approval_in_incident_channel(&self, grant: &str) -> bool {
+        self.approval_card(grant)
+            .is_some_and(|(channel, _)| channel == T_INCIDENT)
+    }
+
     async fn approval_shows(&self, grant: &str, phrase: &str) -> String {
         wait_for(&format!("the approval card saying {phrase}"), || {
             let text = self
@@ -293,5 +311,27 @@ impl Driver for TeamsHarness {
         self.review_card(grant)
             .map(|a| card_verbs(&a))
             .unwrap_or_default()
+    }
+
+    async fn review_reply_says(&self, grant: &str, phrase: &str) -> String {
+        let review = wait_for("the review request", || {
+            self.review_card_id(grant).ok_or_else(String::new)
+        })
+        .await;
+        let reply = self
+            .take_next(T_AUDIT, |id, a| {
+                let replied_to = self.teams.replied_to(T_AUDIT, id);
+                replied_to.as_deref() == Some(review.as_str()) && activity_text(a).contains(phrase)
+            })
+            .await;
+        activity_text(&reply)
+    }
+
+    fn count_posts_saying(&self, phrase: &str) -> usize {
+        let sent = self.teams.activities().into_iter();
+        let posts = sent.filter(|a| a.method != "update");
+        posts
+            .filter(|a| activity_text(&a.body).contains(phrase))
+            .count()
     }
 }

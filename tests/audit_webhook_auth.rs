@@ -12,7 +12,9 @@ use support::*;
 #[tokio::test]
 async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_change_nothing() {
     let h = Harness::start().await;
-    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
+    let grant = h
+        .approved_grant("edit payments 1h fixing stuck queue")
+        .await;
     let at = h.clock.now() + Duration::minutes(1);
     let good = serde_json::to_vec(&event_list(
         kube_call(ALICE_SUBJECT, "get", "pods", at)
@@ -78,7 +80,7 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
 
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
-    let status = status_text(&h, &grant).await;
+    let status = h.status_text(&grant).await;
     assert!(!status.contains("Kubernetes activity"), "{status}");
 
     // The same batch with the token is taken.
@@ -95,7 +97,9 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
 #[tokio::test]
 async fn with_several_clusters_the_webhook_names_its_cluster() {
     let h = Harness::start_multi_cluster().await;
-    let grant = active_grant(&h, "edit payments@us 1h fixing stuck queue").await;
+    let grant = h
+        .approved_grant("edit payments@us 1h fixing stuck queue")
+        .await;
     let at = h.clock.now() + Duration::minutes(1);
     let calls = [kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments")];
     let body = || {
@@ -134,7 +138,9 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
 #[tokio::test]
 async fn a_clusters_token_reports_for_that_cluster_only() {
     let h = Harness::start_multi_cluster().await;
-    let grant = active_grant(&h, "edit payments@us 1h fixing stuck queue").await;
+    let grant = h
+        .approved_grant("edit payments@us 1h fixing stuck queue")
+        .await;
     let at = h.clock.now() + Duration::minutes(1);
     let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
     let body = || {
@@ -173,7 +179,9 @@ async fn a_clusters_token_is_refused_for_a_cluster_that_has_none() {
     let mut h = Harness::start_multi_cluster().await;
     h.us_without_audit_token = true;
     h.restart().await;
-    let grant = active_grant(&h, "edit payments@us 1h fixing stuck queue").await;
+    let grant = h
+        .approved_grant("edit payments@us 1h fixing stuck queue")
+        .await;
     let at = h.clock.now() + Duration::minutes(1);
     let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
     let body = serde_json::to_vec(&event_list(

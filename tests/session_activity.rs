@@ -1,6 +1,7 @@
-//! Session activity: the apiserver's audit webhook posts batches of every request in the
-//! cluster; those made with an active grant are counted, the notable ones kept and logged, and
-//! said in the approval thread at most once a minute, with a summary when the grant ends.
+//! Session activity, on Slack and on Teams: the apiserver's audit webhook posts batches of every
+//! request in the cluster; those made with an active grant are counted, the notable ones kept and
+//! logged, and said under the approval message at most once a minute, with a summary when the
+//! grant ends.
 
 mod support;
 
@@ -10,6 +11,11 @@ use prod_access::domain::audit::AuditKind;
 use serde_json::json;
 use support::session_activity::*;
 use support::*;
+
+/// What `status` tells alice, without the bold Teams writes its labels in (Slack's have none).
+async fn status_of(d: &impl Driver, grant: &str) -> String {
+    d.status_text(grant).await.replace("**", "")
+}
 
 /// Hundreds of requests of the cluster's own components and of bob, who has no grant.
 fn background_noise(at: chrono::DateTime<chrono::Utc>) -> Vec<KubeCall> {
@@ -46,15 +52,20 @@ fn background_noise(at: chrono::DateTime<chrono::Utc>) -> Vec<KubeCall> {
     calls
 }
 
-#[tokio::test]
-async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summarised_at_the_end() {
-    let mut h = Harness::start().await;
-    let grant = active_grant(&h, "edit payments 2h fixing stuck queue").await;
-    let start = h.clock.now();
+async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summarised_at_the_end<
+    D: Driver,
+>(
+    mut d: D,
+) {
+    let grant = d
+        .approved_grant("edit payments 2h fixing stuck queue")
+        .await;
+    d.reply_says(&grant, "Access granted").await;
+    let start = d.clock().now();
 
     // One batch of 400 events: alice's requests among the cluster's own and bob's.
     let at = start + Duration::minutes(5);
-    move_clock(&h, at);
+    d.move_clock_to(at);
     let mut calls = background_noise(at);
     for _ in 0..14 {
         calls.push(kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments"));
@@ -94,33 +105,40 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
     }
     let events: usize = calls.iter().map(|c| c.events().len()).sum();
     assert!(events > 800, "{events} events");
-    h.send_audit(&calls).await;
+    d.send_audit(&calls).await;
 
-    let first = next_activity_reply(&h, &grant).await;
+    let first = next_activity_reply(&d, &grant).await;
     assert!(
-        first.contains(&format!("Kubernetes activity of <@{ALICE}> with grant `{grant}`: 22 requests: 2 *exec into payments/api-7f9c*, 1 *delete deployments/worker in payments*, 1 *get secrets/db in payments*, 1 *refused (403): get secrets ledger in billing*, 14 get pods, 3 list deployments.")),
+        first.contains(&format!(
+            "Kubernetes activity of {} with grant `{grant}`: 22 requests: 2 {}, 1 {}, 1 {}, 1 {}, 14 get pods, 3 list deployments.",
+            d.name(Alice),
+            d.bold("exec into payments/api-7f9c"),
+            d.bold("delete deployments/worker in payments"),
+            d.bold("get secrets/db in payments"),
+            d.bold("refused (403): get secrets ledger in billing"),
+        )),
         "{first}"
     );
 
     // More within the minute: counted, but said only once the minute is over.
     let later = start + Duration::minutes(5) + Duration::seconds(30);
-    move_clock(&h, later);
+    d.move_clock_to(later);
     let more: Vec<KubeCall> = (0..4)
         .map(|_| kube_call(ALICE_SUBJECT, "get", "pods", later).in_ns("payments"))
         .collect();
-    h.send_audit(&more).await;
-    h.settle().await;
+    d.send_audit(&more).await;
+    d.settle().await;
     assert_eq!(
-        activity_replies(&h, &grant).len(),
+        activity_replies(&d, &grant).len(),
         1,
         "at most one reply a minute"
     );
-    move_clock(&h, start + Duration::minutes(6));
-    let second = next_activity_reply(&h, &grant).await;
+    d.move_clock_to(start + Duration::minutes(6));
+    let second = next_activity_reply(&d, &grant).await;
     assert!(second.ends_with(": 4 requests: 4 get pods."), "{second}");
 
     // status shows the whole grant's activity.
-    let status = status_text(&h, &grant).await;
+    let status = status_of(&d, &grant).await;
     assert!(
         status.contains("Kubernetes activity: 26 requests: 2 exec into payments/api-7f9c"),
         "{status}"
@@ -137,37 +155,42 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
 
     // The grant expires; a late batch still counts what was done before the end.
     let expiry = start + Duration::hours(2);
-    move_clock(&h, expiry);
-    h.audit_saying(&grant, "expired").await;
-    move_clock(&h, expiry + Duration::seconds(20));
-    h.send_audit(&[
+    d.move_clock_to(expiry);
+    d.audit_says(&grant, "expired").await;
+    d.reply_says(&grant, "expired").await;
+    d.move_clock_to(expiry + Duration::seconds(20));
+    d.send_audit(&[
         kube_call(ALICE_SUBJECT, "get", "pods", expiry - Duration::seconds(10)).in_ns("payments"),
         // After the end: not the grant's.
         kube_call(ALICE_SUBJECT, "get", "pods", expiry + Duration::seconds(15)).in_ns("payments"),
     ])
     .await;
-    h.settle().await;
+    d.settle().await;
     assert_eq!(
-        activity_replies(&h, &grant).len(),
+        activity_replies(&d, &grant).len(),
         2,
         "no reply after the grant ended"
     );
-    move_clock(&h, expiry + Duration::minutes(3));
-    let summary = next_activity_reply(&h, &grant).await;
+    d.move_clock_to(expiry + Duration::minutes(3));
+    let summary = next_activity_reply(&d, &grant).await;
     assert!(
-        summary.contains(&format!("*Session summary* of grant `{grant}` (edit in `payments`): 27 Kubernetes requests while the access lasted: 2 *exec into payments/api-7f9c*")),
+        summary.contains(&format!(
+            "{} of grant `{grant}` (edit in `payments`): 27 Kubernetes requests while the access lasted: 2 {}",
+            d.bold("Session summary"),
+            d.bold("exec into payments/api-7f9c")
+        )),
         "{summary}"
     );
     assert!(
         summary.contains("19 get pods, 3 list deployments."),
         "{summary}"
     );
-    move_clock(&h, expiry + Duration::minutes(5));
-    h.settle().await;
-    assert_eq!(activity_replies(&h, &grant).len(), 3, "one summary");
+    d.move_clock_to(expiry + Duration::minutes(5));
+    d.settle().await;
+    assert_eq!(activity_replies(&d, &grant).len(), 3, "one summary");
 
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    d.stop().await;
+    let entries = audit_entries(d.store_path()).await;
     let notable: Vec<String> = entries
         .iter()
         .filter(|e| e.event.kind == AuditKind::SessionActivity)
@@ -183,7 +206,7 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
             .iter()
             .filter(|e| e.event.kind == AuditKind::SessionActivity)
             .all(|e| e.event.grant.as_deref() == Some(grant.as_str())
-                && e.event.requester.as_deref() == Some(ALICE))
+                && e.event.requester.as_deref() == Some(d.recorded_as(Alice).as_str()))
     );
     let summaries: Vec<_> = entries
         .iter()
@@ -200,14 +223,141 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
         "{:?}",
         summaries[0].event.detail
     );
-    let (ok, out, err) = audit_command(h.store_path(), &["verify"]);
+    let (ok, out, err) = audit_command(d.store_path(), &["verify"]);
     assert!(ok, "{out}{err}");
+}
+
+async fn an_impersonated_request_is_the_impersonated_users<D: Driver>(d: D) {
+    let grant = d
+        .approved_grant("edit payments 1h fixing stuck queue")
+        .await;
+    let at = d.clock().now() + Duration::minutes(1);
+    let mut event = kube_call("oidc:mallory@example.com", "delete", "pods", at)
+        .in_ns("payments")
+        .named("api-7f9c")
+        .event("ResponseComplete");
+    event["impersonatedUser"] = json!({ "username": ALICE_SUBJECT });
+    let alice_as_nobody = {
+        let mut e = kube_call(ALICE_SUBJECT, "get", "pods", at)
+            .in_ns("payments")
+            .event("ResponseComplete");
+        e["impersonatedUser"] = json!({ "username": "oidc:nobody@example.com" });
+        e
+    };
+    d.send_audit_events(vec![event, alice_as_nobody]).await;
+    let reply = next_activity_reply(&d, &grant).await;
+    // mallory acting as alice is alice's grant at work; alice acting as nobody is still alice.
+    assert!(
+        reply.ends_with(&format!(
+            ": 2 requests: 1 {}, 1 {}.",
+            d.bold("delete pods/api-7f9c in payments"),
+            d.bold("get pods in payments as oidc:nobody@example.com")
+        )),
+        "{reply}"
+    );
+}
+
+async fn a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back<D: Driver>(mut d: D) {
+    let grant = d
+        .approved_grant("edit payments 1h fixing stuck queue")
+        .await;
+    let at = d.clock().now() + Duration::minutes(1);
+    d.move_clock_to(at);
+    d.send_audit(&[kube_call(ALICE_SUBJECT, "create", "pods/exec", at)
+        .in_ns("payments")
+        .named("api-7f9c")])
+        .await;
+    next_activity_reply(&d, &grant).await;
+    d.clock().advance(Duration::hours(1));
+    d.audit_says(&grant, "expired").await;
+    // Stopped before the summary was due, started again after.
+    d.stop().await;
+    d.clock().advance(Duration::minutes(5));
+    d.restart().await;
+    let summary = next_activity_reply(&d, &grant).await;
+    assert!(
+        summary.contains(&format!(
+            "1 Kubernetes request while the access lasted: 1 {}.",
+            d.bold("exec into payments/api-7f9c")
+        )),
+        "{summary}"
+    );
+}
+
+async fn a_batch_sent_again_is_counted_once_and_an_impersonating_holder_is_still_theirs<
+    D: Driver,
+>(
+    d: D,
+) {
+    let grant = d
+        .approved_grant("edit payments 1h fixing stuck queue")
+        .await;
+    let at = d.clock().now() + Duration::minutes(1);
+    d.move_clock_to(at);
+    let mut as_bob = kube_call(ALICE_SUBJECT, "patch", "deployments", at)
+        .in_ns("payments")
+        .named("api")
+        .event("ResponseComplete");
+    as_bob["impersonatedUser"] = json!({ "username": "oidc:bob@example.com" });
+    for _ in 0..2 {
+        // The apiserver sends a batch again when it did not see the answer.
+        d.send_audit_events(vec![as_bob.clone()]).await;
+    }
+    let reply = next_activity_reply(&d, &grant).await;
+    assert!(
+        reply.ends_with(&format!(
+            ": 1 request: 1 {}.",
+            d.bold("patch deployments/api in payments as oidc:bob@example.com")
+        )),
+        "{reply}"
+    );
+    d.settle().await;
+    let status = status_of(&d, &grant).await;
+    assert!(
+        status.contains("Kubernetes activity: 1 request"),
+        "{status}"
+    );
+}
+
+async fn a_request_still_allowed_by_the_grants_binding_after_it_ended_is_called_out<D: Driver>(
+    d: D,
+) {
+    let grant = d
+        .approved_grant("edit payments 1h fixing stuck queue")
+        .await;
+    let binding = format!("prod-access-{grant}");
+    let start = d.clock().now();
+    d.move_clock_to(start + Duration::hours(1));
+    d.audit_says(&grant, "expired").await;
+    let after = start + Duration::hours(1) + Duration::seconds(20);
+    d.move_clock_to(after);
+    d.send_audit(&[
+        // The binding's removal had not reached this apiserver yet.
+        kube_call(ALICE_SUBJECT, "delete", "pods", after)
+            .in_ns("payments")
+            .named("api-1")
+            .allowed_by(&binding),
+        // Allowed by alice's own standing access: not the grant's.
+        kube_call(ALICE_SUBJECT, "get", "pods", after).in_ns("payments"),
+    ])
+    .await;
+    d.move_clock_to(start + Duration::hours(1) + Duration::minutes(3));
+    let summary = next_activity_reply(&d, &grant).await;
+    assert!(
+        summary.contains(&format!(
+            ": 1 Kubernetes request while the access lasted: 1 {}.",
+            d.bold("after the access ended, still allowed: delete pods api-1 in payments")
+        )),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
 async fn a_token_grant_is_matched_by_its_service_account_and_survives_a_restart() {
     let mut h = Harness::start().await;
-    let grant = active_grant(&h, "view payments 1h checking the ledger").await;
+    let grant = h
+        .approved_grant("view payments 1h checking the ledger")
+        .await;
     let service_account = format!("system:serviceaccount:prod-access:prod-access-{grant}");
     let at = h.clock.now() + Duration::minutes(1);
     h.send_audit(&[
@@ -251,129 +401,17 @@ async fn a_token_grant_is_matched_by_its_service_account_and_survives_a_restart(
         reply.ends_with(": 1 request: 1 *get secrets/api-key in payments*."),
         "{reply}"
     );
-    let status = status_text(&h, &grant).await;
+    let status = h.status_text(&grant).await;
     assert!(
         status.contains("Kubernetes activity: 3 requests"),
         "{status}"
     );
 }
 
-#[tokio::test]
-async fn an_impersonated_request_is_the_impersonated_users() {
-    let h = Harness::start().await;
-    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
-    let at = h.clock.now() + Duration::minutes(1);
-    let mut event = kube_call("oidc:mallory@example.com", "delete", "pods", at)
-        .in_ns("payments")
-        .named("api-7f9c")
-        .event("ResponseComplete");
-    event["impersonatedUser"] = json!({ "username": ALICE_SUBJECT });
-    let alice_as_nobody = {
-        let mut e = kube_call(ALICE_SUBJECT, "get", "pods", at)
-            .in_ns("payments")
-            .event("ResponseComplete");
-        e["impersonatedUser"] = json!({ "username": "oidc:nobody@example.com" });
-        e
-    };
-    let body = serde_json::to_vec(&event_list(vec![event, alice_as_nobody])).unwrap();
-    assert_eq!(
-        h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body).await.0,
-        200
-    );
-    let reply = next_activity_reply(&h, &grant).await;
-    // mallory acting as alice is alice's grant at work; alice acting as nobody is still alice.
-    assert!(
-        reply.ends_with(": 2 requests: 1 *delete pods/api-7f9c in payments*, 1 *get pods in payments as oidc:nobody@example.com*."),
-        "{reply}"
-    );
-}
-
-#[tokio::test]
-async fn a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back() {
-    let mut h = Harness::start().await;
-    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
-    let at = h.clock.now() + Duration::minutes(1);
-    move_clock(&h, at);
-    h.send_audit(&[kube_call(ALICE_SUBJECT, "create", "pods/exec", at)
-        .in_ns("payments")
-        .named("api-7f9c")])
-        .await;
-    next_activity_reply(&h, &grant).await;
-    h.clock.advance(Duration::hours(1));
-    h.audit_saying(&grant, "expired").await;
-    // Stopped before the summary was due, started again after.
-    h.stop().await;
-    h.clock.advance(Duration::minutes(5));
-    h.restart().await;
-    let summary = next_activity_reply(&h, &grant).await;
-    assert!(
-        summary.contains(
-            "1 Kubernetes request while the access lasted: 1 *exec into payments/api-7f9c*."
-        ),
-        "{summary}"
-    );
-}
-
-#[tokio::test]
-async fn a_batch_sent_again_is_counted_once_and_an_impersonating_holder_is_still_theirs() {
-    let h = Harness::start().await;
-    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
-    let at = h.clock.now() + Duration::minutes(1);
-    move_clock(&h, at);
-    let mut as_bob = kube_call(ALICE_SUBJECT, "patch", "deployments", at)
-        .in_ns("payments")
-        .named("api")
-        .event("ResponseComplete");
-    as_bob["impersonatedUser"] = json!({ "username": "oidc:bob@example.com" });
-    let body = serde_json::to_vec(&event_list(vec![as_bob])).unwrap();
-    for _ in 0..2 {
-        // The apiserver sends a batch again when it did not see the answer.
-        assert_eq!(
-            h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body.clone())
-                .await
-                .0,
-            200
-        );
-    }
-    let reply = next_activity_reply(&h, &grant).await;
-    assert!(
-        reply.ends_with(
-            ": 1 request: 1 *patch deployments/api in payments as oidc:bob@example.com*."
-        ),
-        "{reply}"
-    );
-    h.settle().await;
-    let status = status_text(&h, &grant).await;
-    assert!(
-        status.contains("Kubernetes activity: 1 request"),
-        "{status}"
-    );
-}
-
-#[tokio::test]
-async fn a_request_still_allowed_by_the_grants_binding_after_it_ended_is_called_out() {
-    let h = Harness::start().await;
-    let grant = active_grant(&h, "edit payments 1h fixing stuck queue").await;
-    let binding = format!("prod-access-{grant}");
-    let start = h.clock.now();
-    move_clock(&h, start + Duration::hours(1));
-    h.audit_saying(&grant, "expired").await;
-    let after = start + Duration::hours(1) + Duration::seconds(20);
-    move_clock(&h, after);
-    h.send_audit(&[
-        // The binding's removal had not reached this apiserver yet.
-        kube_call(ALICE_SUBJECT, "delete", "pods", after)
-            .in_ns("payments")
-            .named("api-1")
-            .allowed_by(&binding),
-        // Allowed by alice's own standing access: not the grant's.
-        kube_call(ALICE_SUBJECT, "get", "pods", after).in_ns("payments"),
-    ])
-    .await;
-    move_clock(&h, start + Duration::hours(1) + Duration::minutes(3));
-    let summary = next_activity_reply(&h, &grant).await;
-    assert!(
-        summary.contains(": 1 Kubernetes request while the access lasted: 1 *after the access ended, still allowed: delete pods api-1 in payments*."),
-        "{summary}"
-    );
-}
+on_both_platforms!(
+    what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summarised_at_the_end,
+    an_impersonated_request_is_the_impersonated_users,
+    a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back,
+    a_batch_sent_again_is_counted_once_and_an_impersonating_holder_is_still_theirs,
+    a_request_still_allowed_by_the_grants_binding_after_it_ended_is_called_out,
+);

@@ -28,12 +28,4 @@ impl Harness {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
-
-    /// Sends the events of `calls` as one batch, as the apiserver does; panics unless 200.
-    pub async fn send_audit(&self, calls: &[KubeCall]) {
-        let items = calls.iter().flat_map(KubeCall::events).collect();
-        let body = serde_json::to_vec(&event_list(items)).unwrap();
-        let (status, text) = self.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body).await;
-        assert_eq!(status, 200, "{text}");
-    }
 }

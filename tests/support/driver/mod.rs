@@ -8,6 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use prod_access::clock::{Clock, ManualClock};
+use serde_json::Value;
 
 use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, event_list};
 
@@ -151,11 +152,16 @@ pub trait Driver {
 
     /// Sends the events of `calls` as one batch, as the apiserver does; panics unless 200.
     async fn send_audit(&self, calls: &[KubeCall]) {
-        let items = calls.iter().flat_map(KubeCall::events).collect();
+        self.send_audit_events(calls.iter().flat_map(KubeCall::events).collect())
+            .await;
+    }
+
+    /// Sends `events` as one batch to `/k8s/audit`; panics unless 200.
+    async fn send_audit_events(&self, events: Vec<Value>) {
         let response = reqwest::Client::new()
             .post(self.url("/k8s/audit"))
             .bearer_auth(K8S_AUDIT_TOKEN)
-            .json(&event_list(items))
+            .json(&event_list(events))
             .send()
             .await
             .unwrap();

@@ -36,6 +36,29 @@ pub fn card_verbs(activity: &Value) -> Vec<String> {
     card_actions(activity).into_iter().map(|(v, _)| v).collect()
 }
 
+/// What a reader sees of an activity, in reading order: its text, then its cards' text blocks
+/// and facts.
+pub fn shown_text(activity: &Value) -> String {
+    fn collect(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            Value::Object(map) if map.get("type") == Some(&"TextBlock".into()) => {
+                out.push(map["text"].as_str().unwrap_or("").to_string());
+            }
+            Value::Object(map) if map.contains_key("facts") => {
+                let facts = map["facts"].as_array().into_iter().flatten();
+                out.extend(facts.map(|f| format!("{}: {}", f["title"], f["value"])));
+            }
+            Value::Object(map) => map.values().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = vec![activity["text"].as_str().unwrap_or("").to_string()];
+    collect(&activity["attachments"], &mut out);
+    out.retain(|line| !line.is_empty());
+    out.join("\n")
+}
+
 impl TeamsHarness {
     /// The oldest activity in `conversation` not yet taken whose text passes `test`, taken now.
     pub async fn take_next(
@@ -181,7 +204,7 @@ impl Driver for TeamsHarness {
         };
         let status = self.say(teams_id(who), &typed_in, &text).await;
         assert_eq!(status, 200);
-        activity_text(&self.take_next(&answered_in, |_, _| true).await)
+        shown_text(&self.take_next(&answered_in, |_, _| true).await)
     }
 
     async fn next_request(&self) -> String {
@@ -253,10 +276,10 @@ impl Driver for TeamsHarness {
         let reply = self
             .take_next(&channel, |id, a| {
                 let replied_to = self.teams.replied_to(&channel, id);
-                replied_to.as_deref() == Some(card.as_str()) && test(&activity_text(a))
+                replied_to.as_deref() == Some(card.as_str()) && test(&shown_text(a))
             })
             .await;
-        activity_text(&reply)
+        shown_text(&reply)
     }
 
     fn replies(&self, grant: &str) -> Vec<String> {
@@ -266,7 +289,7 @@ impl Driver for TeamsHarness {
         let posts = self.teams.conversation(&channel).into_iter();
         posts
             .filter(|(id, _)| self.teams.replied_to(&channel, id).as_deref() == Some(&card))
-            .map(|(_, a)| activity_text(&a))
+            .map(|(_, a)| shown_text(&a))
             .collect()
     }
 

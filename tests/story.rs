@@ -226,97 +226,117 @@ async fn in_teams_an_approval_is_answered_with_the_refreshed_card() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deny_leaves_no_binding_and_tells_alice_who_denied() {
-    let h = Harness::start().await;
-    let grant = h.request(ALICE, "view payments 1h looking at logs").await;
-    h.next_audit().await; // requested
+/// carol denies: no binding, nothing asked of the cluster, and alice is told who denied.
+async fn a_deny_leaves_no_binding_and_tells_alice_who_denied<D: Driver>(d: D) -> D {
+    let (alice, carol) = (d.name(Alice), d.name(Carol));
+    let grant = d.requests(Alice, "view payments 1h looking at logs").await;
+    d.next_audit().await; // requested
 
-    assert_eq!(h.click(CAROL, "deny", &grant).await, 200);
-    let denied = h.next_audit().await;
-    assert_says(&denied, "<@U0CAROL> denied <@U0ALICE>'s request");
-    let told = h.next_dm(ALICE).await;
-    assert_says(&told, "<@U0CAROL> denied your request");
-    h.slack.next_call("chat.update").await;
-    let message = h.approval_message(&grant);
-    assert!(all_text(&message).contains("Denied by <@U0CAROL>"));
-    assert_eq!(button_value(&message, "approve"), None);
-    assert_eq!(h.kube.binding_count(), 0);
+    d.clicks(Carol, "deny", &grant).await;
+    let denied = d.next_audit().await;
+    let says = format!("{carol} denied {alice}'s request");
+    assert!(denied.contains(&says), "{denied}");
+    let told = d.next_dm(Alice).await;
+    let says = format!("{carol} denied your request");
+    assert!(told.contains(&says), "{told}");
+    d.approval_shows(&grant, &format!("Denied by {carol}"))
+        .await;
+    assert!(d.buttons_on(&grant).is_empty(), "no buttons once denied");
+    assert_eq!(d.kube().binding_count(), 0);
     assert!(
-        h.kube.calls().is_empty(),
+        d.kube().calls().is_empty(),
         "a denied request never touches the cluster"
     );
-    // Slack is asked only for the emails the audit log records: the requester's and the denier's.
-    let looked_up: std::collections::BTreeSet<String> = h
-        .slack
-        .calls("users.info")
-        .iter()
-        .map(|c| c.param("user").to_string())
-        .collect();
-    assert_eq!(looked_up, [ALICE.to_string(), CAROL.to_string()].into());
+    d
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind() {
-    let h = Harness::start().await;
-    h.kube.set_failing(true);
-    let grant = h.request(ALICE, "edit orders 30m deploy hotfix").await;
-    h.next_audit().await; // requested
-    assert_eq!(h.click(BOB, "approve", &grant).await, 200);
+mod a_deny_leaves_no_binding_and_tells_alice_who_denied {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slack() {
+        let h = super::a_deny_leaves_no_binding_and_tells_alice_who_denied(Harness::start().await)
+            .await;
+        // Slack is asked only for the emails the audit log records: the requester's and the
+        // denier's.
+        let looked_up: std::collections::BTreeSet<String> = h
+            .slack
+            .calls("users.info")
+            .iter()
+            .map(|c| c.param("user").to_string())
+            .collect();
+        assert_eq!(looked_up, [ALICE.to_string(), CAROL.to_string()].into());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn teams() {
+        super::a_deny_leaves_no_binding_and_tells_alice_who_denied(TeamsHarness::start().await)
+            .await;
+    }
+}
+
+async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind<D: Driver>(d: D) {
+    d.kube().set_failing(true);
+    let grant = d.requests(Alice, "edit orders 30m deploy hotfix").await;
+    d.next_audit().await; // requested
+    d.clicks(Bob, "approve", &grant).await;
 
     // Retried with backoff until the budget is spent; the access clock has not started.
     for failures in 1..RETRY_POLICY.bind_attempts {
-        h.let_retry_fall_due(&grant, failures).await;
+        d.let_retry_fall_due(&grant, failures).await;
     }
-    let failed = h.next_audit().await;
-    assert_says(&failed, "could not be created");
-    assert_says(&failed, "after 6 attempts over");
-    assert_eq!(h.kube.calls_of("POST").len(), 6);
-    let told = h.next_dm(ALICE).await;
-    assert_says(&told, "could not be created");
-    h.slack.next_call("chat.update").await;
-    assert!(all_text(&h.approval_message(&grant)).contains("access could not be created"));
+    let failed = d.next_audit().await;
+    assert!(failed.contains("could not be created"), "{failed}");
+    assert!(failed.contains("after 6 attempts over"), "{failed}");
+    assert_eq!(d.kube().calls_of("POST").len(), 6);
+    let told = d.next_dm(Alice).await;
+    assert!(told.contains("could not be created"), "{told}");
+    d.approval_shows(&grant, "access could not be created")
+        .await;
 
     // The clean-up delete is refused too while the cluster is down; it is retried until it works.
-    h.kube
+    d.kube()
         .wait_until("the clean-up delete was tried", |k| {
             !k.calls_of("DELETE").is_empty()
         })
         .await;
-    h.kube.set_failing(false);
-    h.let_retry_fall_due(&grant, 1).await;
-    h.kube
+    d.kube().set_failing(false);
+    d.let_retry_fall_due(&grant, 1).await;
+    d.kube()
         .wait_until("the clean-up delete succeeded", |k| {
             k.calls_of("DELETE").len() >= 2
         })
         .await;
-    assert_eq!(h.kube.binding_count(), 0);
+    assert_eq!(d.kube().binding_count(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry() {
-    let h = Harness::start().await;
-    h.kube.set_fault(KubeFault::FailAfter);
-    let grant = h.request(ALICE, "edit orders 30m deploy hotfix").await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
+async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry<D: Driver>(d: D) {
+    d.kube().set_fault(KubeFault::FailAfter);
+    let grant = d.requests(Alice, "edit orders 30m deploy hotfix").await;
+    d.next_audit().await;
+    d.clicks(Bob, "approve", &grant).await;
 
     // The first create worked but answered 500; the retry meets this grant's own binding.
-    h.let_retry_fall_due(&grant, 1).await;
-    let activated = h.next_audit().await;
-    assert_says(&activated, "Access granted");
-    assert_eq!(h.kube.calls_of("POST").len(), 2);
-    assert_eq!(h.kube.binding_count(), 1);
+    d.let_retry_fall_due(&grant, 1).await;
+    let activated = d.next_audit().await;
+    assert!(activated.contains("Access granted"), "{activated}");
+    assert_eq!(d.kube().calls_of("POST").len(), 2);
+    assert_eq!(d.kube().binding_count(), 1);
 
     // At expiry the delete works but answers 500; the retry finds it gone and counts it done.
-    h.clock.advance(Duration::minutes(30));
-    h.kube
+    d.clock().advance(Duration::minutes(30));
+    d.kube()
         .wait_until("the delete was tried", |k| !k.calls_of("DELETE").is_empty())
         .await;
-    assert_eq!(h.kube.binding_count(), 0);
-    h.kube.set_fault(KubeFault::None);
-    h.let_retry_fall_due(&grant, 1).await;
-    let expired = h.next_audit().await;
-    assert_says(&expired, "expired and was removed");
-    assert_eq!(h.kube.calls_of("DELETE").len(), 2);
+    assert_eq!(d.kube().binding_count(), 0);
+    d.kube().set_fault(KubeFault::None);
+    d.let_retry_fall_due(&grant, 1).await;
+    let expired = d.next_audit().await;
+    assert!(expired.contains("expired and was removed"), "{expired}");
+    assert_eq!(d.kube().calls_of("DELETE").len(), 2);
 }
+
+on_both_platforms!(
+    a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind,
+    writes_that_worked_but_answered_with_an_error_are_recognised_on_retry,
+);

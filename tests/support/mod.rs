@@ -421,31 +421,6 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
-    /// `grant` (so its retry time is stored), then moves the clock by the longest wait after it.
-    pub async fn let_retry_fall_due(&self, grant: &str, failures: u32) {
-        self.wait_for_failures(grant, failures).await;
-        let wait = RETRY_POLICY.ceiling(failures);
-        self.clock
-            .advance(chrono::Duration::from_std(wait).unwrap());
-    }
-
-    /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
-    /// `grant`.
-    pub async fn wait_for_failures(&self, grant: &str, failures: u32) {
-        let phrase = format!(" failed {failures} time");
-        let mut last = Value::Null;
-        for _ in 0..1000 {
-            let (_, reply) = self.slash(ALICE, &format!("status {grant}")).await;
-            if reply["text"].as_str().is_some_and(|t| t.contains(&phrase)) {
-                return;
-            }
-            last = reply;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("status never said{phrase}: {last}");
-    }
-
     /// Waits until neither fake has been called for a while: the bot has done what is due now.
     pub async fn settle(&self) {
         until_quiet(|| (self.kube.calls().len(), self.slack.call_count())).await;

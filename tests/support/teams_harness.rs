@@ -84,6 +84,10 @@ policy:
       cluster_role: edit
       namespaces: [payments, orders]
       max_duration: 4h
+    view:
+      cluster_role: view
+      namespaces: [payments]
+      max_duration: 8h
     emergency:
       cluster_role: admin
       namespaces: [payments, orders]

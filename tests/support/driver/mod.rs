@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use prod_access::clock::{Clock, ManualClock};
 use serde_json::Value;
 
-use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, event_list};
+use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, RETRY_POLICY, event_list};
 
 /// The people every story has, known to both platforms: alice asks, bob and carol approve,
 /// mallory is in the company but approves nothing.
@@ -137,6 +137,30 @@ pub trait Driver {
     /// What `/prod-access status <grant>` tells alice.
     async fn status_text(&self, grant: &str) -> String {
         self.asks(Alice, &format!("status {grant}")).await
+    }
+
+    /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
+    /// `grant`.
+    async fn wait_for_failures(&self, grant: &str, failures: u32) {
+        let phrase = format!(" failed {failures} time");
+        let mut last = String::new();
+        for _ in 0..1000 {
+            last = self.status_text(grant).await;
+            if last.contains(&phrase) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("status never said{phrase}: {last}");
+    }
+
+    /// Waits until `status` reports the `failures`-th failed attempt at a Kubernetes step of
+    /// `grant` (so its retry time is stored), then moves the clock by the longest wait after it.
+    async fn let_retry_fall_due(&self, grant: &str, failures: u32) {
+        self.wait_for_failures(grant, failures).await;
+        let wait = RETRY_POLICY.ceiling(failures);
+        self.clock()
+            .advance(chrono::Duration::from_std(wait).unwrap());
     }
 
     /// The next reply under the approval message of `grant` that says `phrase`.

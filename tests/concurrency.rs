@@ -38,10 +38,7 @@ async fn a_storm_of_clicks_makes_one_binding() {
     }
     assert_eq!(h.kube.calls_of("POST").len(), 1, "one create");
     assert_eq!(h.kube.binding_count(), 1);
-    let binding = h
-        .kube
-        .binding("payments", &format!("prod-access-{grant}"))
-        .unwrap();
+    let binding = h.kube.grant_binding("payments", &grant).unwrap();
     let approvers = binding["metadata"]["annotations"]["prod-access/approvers"]
         .as_str()
         .unwrap();
@@ -62,10 +59,7 @@ async fn two_of_two_counts_two_distinct_approvers_even_when_clicks_race() {
             c.param("channel") == AUDIT && c.text().contains("Access granted")
         })
         .await;
-    let binding = h
-        .kube
-        .binding("payments", &format!("prod-access-{grant}"))
-        .unwrap();
+    let binding = h.kube.grant_binding("payments", &grant).unwrap();
     let mut approvers: Vec<&str> = binding["metadata"]["annotations"]["prod-access/approvers"]
         .as_str()
         .unwrap()

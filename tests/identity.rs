@@ -128,10 +128,7 @@ async fn guests_may_request_only_roles_that_allow_guests() {
     h.next_audit().await;
     h.click(BOB, "approve", &grant).await;
     assert_says(&h.next_audit().await, "Access granted");
-    let binding = h
-        .kube
-        .binding("orders", &format!("prod-access-{grant}"))
-        .unwrap();
+    let binding = h.kube.grant_binding("orders", &grant).unwrap();
     assert_eq!(binding["subjects"][0]["name"], "oidc:mallory@example.com");
 }
 
@@ -163,10 +160,7 @@ async fn the_subject_shown_to_the_approvers_is_bound_even_if_the_profile_changes
 
     h.click(CAROL, "approve", &grant).await;
     assert_says(&h.next_audit().await, "Access granted");
-    let binding = h
-        .kube
-        .binding("payments", &format!("prod-access-{grant}"))
-        .unwrap();
+    let binding = h.kube.grant_binding("payments", &grant).unwrap();
     assert_eq!(
         binding["subjects"],
         json!([{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oidc:alice@example.com" }]),
@@ -207,9 +201,7 @@ async fn an_approval_whose_approver_lost_the_right_no_longer_counts() {
     h.next_audit().await;
     h.settle().await;
     assert!(
-        h.kube
-            .binding("orders", &format!("prod-access-{grant}"))
-            .is_none(),
+        h.kube.grant_binding("orders", &grant).is_none(),
         "one approval that still counts is not two"
     );
     let message = h.approval_message(&grant).to_string();
@@ -221,11 +213,7 @@ async fn an_approval_whose_approver_lost_the_right_no_longer_counts() {
 
     h.click(DANA, "approve", &grant).await;
     assert_says(&h.next_audit().await, "Access granted");
-    assert!(
-        h.kube
-            .binding("orders", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(h.kube.grant_binding("orders", &grant).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,9 +259,7 @@ async fn an_approval_finding_the_requester_deactivated_binds_nobody() {
     assert_says(&h.next_audit().await, "deactivated");
     h.settle().await;
     assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_none(),
+        h.kube.grant_binding("payments", &grant).is_none(),
         "nobody is bound for a deactivated account"
     );
 }

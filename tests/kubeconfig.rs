@@ -7,14 +7,6 @@ use chrono::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-async fn active_view_grant(h: &Harness, text: &str) -> String {
-    let grant = h.request(ALICE, text).await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
-    assert_says(&h.next_audit().await, "Access granted");
-    grant
-}
-
 async fn shared_kubeconfig(h: &Harness) -> (String, String, Value) {
     for _ in 0..500 {
         if let Some((name, channel, bytes)) = h.slack.shared_files().into_iter().next() {
@@ -31,7 +23,7 @@ async fn shared_kubeconfig(h: &Harness) -> (String, String, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kubeconfig_role_gets_a_token_that_lives_exactly_as_long_as_the_grant() {
     let h = Harness::start().await;
-    let grant = active_view_grant(&h, "view payments 1h INC-30 read logs").await;
+    let grant = h.approved_grant("view payments 1h INC-30 read logs").await;
     let account = format!("prod-access-{grant}");
 
     let sa = h
@@ -102,7 +94,7 @@ async fn a_kubeconfig_role_gets_a_token_that_lives_exactly_as_long_as_the_grant(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_deletes_the_service_account_at_once() {
     let h = Harness::start().await;
-    let grant = active_view_grant(&h, "view payments 2h INC-31").await;
+    let grant = h.approved_grant("view payments 2h INC-31").await;
     shared_kubeconfig(&h).await;
     let (_, revoked) = h.slash(BOB, &format!("revoke {grant}")).await;
     assert!(
@@ -110,25 +102,14 @@ async fn revoking_deletes_the_service_account_at_once() {
         "{revoked}"
     );
     assert_says(&h.next_audit().await, "revoked the access");
-    assert!(
-        h.kube
-            .service_account("prod-access", &format!("prod-access-{grant}"))
-            .is_none()
-    );
+    assert!(h.kube.grant_account(&grant).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_without_kubeconfig_create_no_service_account() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h INC-32").await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
-    assert_says(&h.next_audit().await, "Access granted");
-    assert!(
-        h.kube
-            .service_account("prod-access", &format!("prod-access-{grant}"))
-            .is_none()
-    );
+    let grant = h.approved_grant("edit payments 1h INC-32").await;
+    assert!(h.kube.grant_account(&grant).is_none());
     assert!(h.kube.tokens().is_empty());
     assert!(h.slack.shared_files().is_empty());
 }
@@ -137,7 +118,7 @@ async fn roles_without_kubeconfig_create_no_service_account() {
 async fn a_grant_on_another_cluster_gets_that_clusters_server_ca_and_token() {
     let h = Harness::start_multi_cluster_with_kubeconfigs().await;
     let us = h.second_kube.clone().unwrap();
-    let grant = active_view_grant(&h, "token payments 1h INC-50").await;
+    let grant = h.approved_grant("token payments 1h INC-50").await;
 
     let (_, _, kubeconfig) = shared_kubeconfig(&h).await;
     let cluster = &kubeconfig["clusters"][0];
@@ -154,10 +135,7 @@ async fn a_grant_on_another_cluster_gets_that_clusters_server_ca_and_token() {
         tokens[0].3.as_str()
     );
     assert!(h.kube.tokens().is_empty());
-    assert!(
-        us.service_account("prod-access", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(us.grant_account(&grant).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +146,7 @@ async fn a_kubeconfig_that_cannot_be_made_is_told_to_the_requester_and_audited()
         prod_access::fakes::kube::KubeFault::Forbidden,
         std::time::Duration::ZERO,
     );
-    let grant = active_view_grant(&h, "view payments 1h INC-51").await;
+    let grant = h.approved_grant("view payments 1h INC-51").await;
 
     assert_says(&h.next_dm(ALICE).await, "Your access to *view*");
     let told = h.next_dm(ALICE).await;
@@ -176,11 +154,7 @@ async fn a_kubeconfig_that_cannot_be_made_is_told_to_the_requester_and_audited()
     assert_says(&told, "forbidden");
     assert!(h.slack.shared_files().is_empty());
     // The access itself stands: the requester can use their own credentials.
-    assert!(
-        h.kube
-            .binding("payments", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(h.kube.grant_binding("payments", &grant).is_some());
     h.settle().await;
     h.stop().await;
     let log = audit_entries(h.store_path()).await;

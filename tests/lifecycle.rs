@@ -6,18 +6,15 @@ mod support;
 use chrono::Duration;
 use support::*;
 
+/// alice's grant, approved by bob, active, and alice told so.
 async fn active_grant(h: &Harness, text: &str) -> String {
-    let grant = h.request(ALICE, text).await;
-    h.next_audit().await; // requested
-    h.click(BOB, "approve", &grant).await;
-    let activated = h.next_audit().await;
-    assert_says(&activated, "Access granted");
+    let grant = h.approved_grant(text).await;
     h.next_dm(ALICE).await; // approved
     grant
 }
 
 fn binding(h: &Harness, grant: &str) -> Option<serde_json::Value> {
-    h.kube.binding("payments", &format!("prod-access-{grant}"))
+    h.kube.grant_binding("payments", &grant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,10 +403,7 @@ async fn the_identity_table_names_the_user_and_groups_without_an_email() {
         &h.next_audit().await,
         "Access granted to <@U0DANA> as `dana`",
     );
-    let binding = h
-        .kube
-        .binding("orders", &format!("prod-access-{grant}"))
-        .unwrap();
+    let binding = h.kube.grant_binding("orders", &grant).unwrap();
     assert_eq!(
         binding["subjects"],
         serde_json::json!([

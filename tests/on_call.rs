@@ -6,9 +6,7 @@ mod support;
 use support::*;
 
 fn binding(h: &Harness, namespace: &str, grant: &str) -> bool {
-    h.kube
-        .binding(namespace, &format!("prod-access-{grant}"))
-        .is_some()
+    h.kube.grant_binding(namespace, &grant).is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,10 +25,7 @@ async fn whoever_is_on_call_in_pagerduty_gets_access_without_an_approver() {
         &granted,
         "approved by policy (on call in PagerDuty schedule Payments Primary (PPRIMARY))",
     );
-    let bound = h
-        .kube
-        .binding("payments", &format!("prod-access-{grant}"))
-        .unwrap();
+    let bound = h.kube.grant_binding("payments", &grant).unwrap();
     assert_eq!(
         bound["metadata"]["annotations"]["prod-access/approved-on-call"],
         "PagerDuty schedule Payments Primary (PPRIMARY)"

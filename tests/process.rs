@@ -537,10 +537,7 @@ async fn sigterm_stops_accepting_finishes_what_is_in_flight_and_loses_nothing() 
             .is_err(),
         "nothing listens after shutdown"
     );
-    assert!(
-        kube.binding("payments", &format!("prod-access-{grant}"))
-            .is_some()
-    );
+    assert!(kube.grant_binding("payments", &grant).is_some());
     let audit = slack.channel_texts(AUDIT);
     assert!(
         audit

@@ -61,10 +61,7 @@ async fn a_binding_of_no_known_grant_is_deleted_as_if_the_store_were_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_active_grants_binding_deleted_by_hand_comes_back_within_a_minute() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 2h INC-1").await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
-    assert_says(&h.next_audit().await, "Access granted");
+    let grant = h.approved_grant("edit payments 2h INC-1").await;
     let name = format!("prod-access-{grant}");
     let original = h.kube.binding("payments", &name).unwrap();
 

@@ -47,11 +47,7 @@ async fn a_namespace_that_fails_rolls_back_the_others() {
     h.kube
         .wait_until("nothing is left behind", |k| k.binding_count() == 0)
         .await;
-    assert!(
-        h.kube
-            .binding("orders", &format!("prod-access-{grant}"))
-            .is_none()
-    );
+    assert!(h.kube.grant_binding("orders", &grant).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,10 +33,7 @@ async fn every_entry_reaches_the_webhook_signed_in_order_though_each_first_attem
     let receiver = WebhookReceiver::start().await;
     receiver.refuse_first_attempts(1);
     let h = Harness::start_with_webhook(receiver.url()).await;
-    let grant = h.request(ALICE, "edit payments 1h INC-5 stuck queue").await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
-    assert_says(&h.next_audit().await, "Access granted");
+    let grant = h.approved_grant("edit payments 1h INC-5 stuck queue").await;
     h.clock.advance(Duration::hours(1));
     assert_says(&h.next_audit().await, "expired and was removed");
 
@@ -89,10 +86,7 @@ async fn entries_written_while_the_receiver_is_down_survive_a_restart_and_are_de
     let receiver = WebhookReceiver::start().await;
     receiver.set_down(true);
     let mut h = Harness::start_with_webhook(receiver.url()).await;
-    let grant = h.request(ALICE, "edit payments 1h INC-6 deploy").await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
-    assert_says(&h.next_audit().await, "Access granted");
+    let grant = h.approved_grant("edit payments 1h INC-6 deploy").await;
     // Let it fail a few times before the bot goes away.
     retry_until(&h, "several failed attempts", || {
         receiver.attempts().len() >= 3
@@ -123,10 +117,7 @@ async fn a_gap_in_the_stored_log_stops_delivery_instead_of_being_skipped() {
     let receiver = WebhookReceiver::start().await;
     receiver.set_down(true);
     let mut h = Harness::start_with_webhook(receiver.url()).await;
-    let grant = h.request(ALICE, "edit payments 1h INC-7 deploy").await;
-    h.next_audit().await;
-    h.click(BOB, "approve", &grant).await;
-    assert_says(&h.next_audit().await, "Access granted");
+    h.approved_grant("edit payments 1h INC-7 deploy").await;
     h.stop().await;
     {
         let db = open_raw_store(h.store_path());

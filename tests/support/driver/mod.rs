@@ -126,11 +126,15 @@ pub trait Driver {
         self.next_request().await
     }
 
-    /// alice asks for `text`, bob approves, and the grant is active.
+    /// alice asks for `text`, bob approves, and the grant is active: the audit channel says so
+    /// right after the request.
     async fn approved_grant(&self, text: &str) -> String {
         let grant = self.requests(Alice, text).await;
+        let requested = self.next_audit().await;
+        assert!(requested.contains("requested"), "{requested}");
         self.clicks(Bob, "approve", &grant).await;
-        self.audit_says(&grant, "Access granted").await;
+        let granted = self.next_audit().await;
+        assert!(granted.contains("Access granted"), "{granted}");
         grant
     }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit_log;
+mod bot;
 pub mod driver;
 pub use prod_access::fakes::kube as fake_kube;
 pub mod fake_on_call;
@@ -23,12 +24,12 @@ use std::sync::{Arc, Once};
 use chrono::{DateTime, TimeZone, Utc};
 pub use prod_access::app::RETRY_POLICY;
 use prod_access::clock::ManualClock;
-use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, Secrets};
 use prod_access::server::Server;
 use serde_json::{Value, json};
 
 pub use audit_log::{audit_command, audit_entries};
+use bot::{cluster_of, start_bot, stop_bot};
 pub use driver::{Alice, Bob, Carol, Channel, Driver, Mallory, Person, wait_for};
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_on_call::FakeOnCall;
@@ -259,33 +260,20 @@ impl Harness {
                 .collect(),
             },
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let adapter =
-            |kube: &FakeKube| -> Arc<dyn Cluster> { Arc::new(KubeCluster::new(kube.client())) };
-        let clusters: BTreeMap<String, Arc<dyn Cluster>> = match &self.second_kube {
-            None => BTreeMap::from([("default".to_string(), adapter(&self.kube))]),
+        let clusters = match &self.second_kube {
+            None => BTreeMap::from([("default".to_string(), cluster_of(&self.kube))]),
             Some(us) => BTreeMap::from([
-                ("eu".to_string(), adapter(&self.kube)),
-                ("us".to_string(), adapter(us)),
+                ("eu".to_string(), cluster_of(&self.kube)),
+                ("us".to_string(), cluster_of(us)),
             ]),
         };
-        let server = Server::start(
-            &self.config,
-            &secrets,
-            clusters,
-            self.clock.clone(),
-            listener,
-        )
-        .await
-        .unwrap();
+        let server = start_bot(&self.config, &secrets, clusters, self.clock.clone()).await;
         self.server = Some(server);
     }
 
     /// Stops the bot (the fakes and the clock keep their state).
     pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await.unwrap();
-        }
+        stop_bot(&mut self.server).await;
     }
 
     /// A new bot process on the same store directory.

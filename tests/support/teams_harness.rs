@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prod_access::clock::{Clock, ManualClock};
-use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, Secrets};
 use prod_access::server::Server;
 use serde_json::{Value, json};
 
+use super::bot::{cluster_of, start_bot, stop_bot};
 use super::fake_teams::{FakeTeams, TEAMS_APP_ID, TEAMS_APP_PASSWORD, TENANT};
 use super::{FakeKube, WEBHOOK_SECRET, init, t0};
 
@@ -143,25 +143,14 @@ impl TeamsHarness {
             k8s_audit_token: Some(super::K8S_AUDIT_TOKEN.into()),
             ..Secrets::default()
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let cluster: Arc<dyn Cluster> = Arc::new(KubeCluster::new(self.kube.client()));
-        let clusters = BTreeMap::from([("default".to_string(), cluster)]);
-        let server = Server::start(
-            &self.config,
-            &secrets,
-            clusters,
-            self.clock.clone(),
-            listener,
-        )
-        .await
-        .unwrap();
+        let clusters = BTreeMap::from([("default".to_string(), cluster_of(&self.kube))]);
+        let server = start_bot(&self.config, &secrets, clusters, self.clock.clone()).await;
         self.server = Some(server);
     }
 
+    /// Stops the bot (the fakes and the clock keep their state).
     pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await.unwrap();
-        }
+        stop_bot(&mut self.server).await;
     }
 
     /// A new bot process on the same store directory.

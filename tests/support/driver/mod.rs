@@ -91,12 +91,12 @@ pub trait Driver {
     fn replies(&self, grant: &str) -> Vec<String>;
     /// Whether the approval message of `grant` went to the incident channel it was asked in.
     fn approval_in_incident_channel(&self, grant: &str) -> bool;
-    /// Waits until the approval message of `grant` says `phrase`; returns all its text.
-    async fn approval_shows(&self, grant: &str, phrase: &str) -> String;
+    /// All the text of the approval message of `grant` as it stands now, once posted.
+    fn approval_text(&self, grant: &str) -> Option<String>;
     /// The actions of the buttons on the approval message of `grant` now.
     fn buttons_on(&self, grant: &str) -> Vec<String>;
-    /// Waits until the post-incident review request of `grant` says `phrase`; returns its text.
-    async fn review_shows(&self, grant: &str, phrase: &str) -> String;
+    /// All the text of the post-incident review request of `grant` as it stands now, once posted.
+    fn review_text(&self, grant: &str) -> Option<String>;
     /// The actions of the buttons on the review request of `grant` now.
     fn buttons_on_review(&self, grant: &str) -> Vec<String>;
     /// The next reply under the review request of `grant` that says `phrase`.
@@ -167,6 +167,18 @@ pub trait Driver {
             .advance(chrono::Duration::from_std(wait).unwrap());
     }
 
+    /// Waits until the approval message of `grant` says `phrase`; returns all its text.
+    async fn approval_shows(&self, grant: &str, phrase: &str) -> String {
+        let what = format!("the approval message saying {phrase}");
+        wait_until_says(&what, phrase, || self.approval_text(grant)).await
+    }
+
+    /// Waits until the review request of `grant` says `phrase`; returns all its text.
+    async fn review_shows(&self, grant: &str, phrase: &str) -> String {
+        let what = format!("the review request saying {phrase}");
+        wait_until_says(&what, phrase, || self.review_text(grant)).await
+    }
+
     /// The next reply under the approval message of `grant` that says `phrase`.
     async fn reply_says(&self, grant: &str, phrase: &str) -> String {
         self.next_reply_where(grant, |text| text.contains(phrase))
@@ -208,6 +220,19 @@ pub async fn wait_for<T>(what: &str, mut find: impl FnMut() -> Result<T, String>
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("{what} never came; last seen: {last}");
+}
+
+/// Waits until `text` (a message as it stands now, once posted) says `phrase`; returns it.
+async fn wait_until_says(what: &str, phrase: &str, text: impl Fn() -> Option<String>) -> String {
+    wait_for(what, || {
+        let text = text().unwrap_or_default();
+        if text.contains(phrase) {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await
 }
 
 /// Runs each story on both platforms: `on_both_platforms!(name)` makes `name::slack` and `name::teams`,

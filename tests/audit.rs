@@ -7,13 +7,8 @@ mod support;
 use std::path::Path;
 
 use chrono::Duration;
-use prod_access::domain::audit::AuditEntry;
 use serde_json::Value;
 use support::*;
-
-fn kinds(entries: &[AuditEntry]) -> Vec<&'static str> {
-    entries.iter().map(|e| e.event.kind.as_str()).collect()
-}
 
 /// alice asks for edit on payments for 2h (INC-77), bob approves, the access expires.
 async fn a_whole_grant() -> (Harness, String) {
@@ -49,7 +44,10 @@ fn tamper(store: &Path, seq: u64, change: impl FnOnce(&mut Value)) {
 async fn every_step_of_a_grant_is_in_the_audit_log_with_who_when_what_and_why() {
     let (h, grant) = a_whole_grant().await;
     let log = audit_entries(h.store_path()).await;
-    assert_eq!(kinds(&log), ["requested", "approval", "granted", "expired"]);
+    assert_eq!(
+        audit_kinds(&log),
+        ["requested", "approval", "granted", "expired"]
+    );
     let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
 
@@ -180,13 +178,12 @@ async fn export_writes_the_chosen_entries_as_stored_json_lines() {
     let second = h.request(CAROL, "view payments 1h reading logs").await;
     h.next_audit().await;
     h.settle().await;
-    h.stop().await;
-    let log = audit_entries(h.store_path()).await;
+    let log = h.stopped_audit_log().await;
     assert_eq!(
         log.len(),
         5,
         "the log survives a restart and goes on: {:?}",
-        kinds(&log)
+        audit_kinds(&log)
     );
 
     let (ok, out, err) = audit_command(h.store_path(), &["export"]);
@@ -242,9 +239,8 @@ async fn an_event_is_in_the_log_even_when_slack_could_not_take_its_post() {
         h.slack.channel_texts(AUDIT).is_empty(),
         "the audit channel took nothing"
     );
-    h.stop().await;
-    let log = audit_entries(h.store_path()).await;
-    assert_eq!(kinds(&log), ["requested"]);
+    let log = h.stopped_audit_log().await;
+    assert_eq!(audit_kinds(&log), ["requested"]);
     assert_eq!(log[0].event.grant.as_deref(), Some(grant.as_str()));
 }
 
@@ -267,9 +263,8 @@ async fn a_repair_by_the_reconciler_is_recorded_before_it_is_reported() {
     );
     h.clock.advance(Duration::seconds(61));
     assert_says(&h.next_audit().await, "outlived its expiry and was deleted");
-    h.stop().await;
-    let log = audit_entries(h.store_path()).await;
-    assert_eq!(kinds(&log), ["drift_repaired"]);
+    let log = h.stopped_audit_log().await;
+    assert_eq!(audit_kinds(&log), ["drift_repaired"]);
     let repair = &log[0].event;
     assert_eq!(repair.grant.as_deref(), Some("lostgrant"));
     assert_eq!(

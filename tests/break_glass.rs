@@ -39,8 +39,7 @@ async fn break_glass_outside_an_incident_channel_is_refused_and_nothing_is_store
             .unwrap()
             .contains("was sent for approval")
     );
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     assert!(
         entries
             .iter()
@@ -150,9 +149,8 @@ async fn the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_af
     d.settle().await;
     assert_eq!(d.count_posts_saying("Still not reviewed"), 1);
 
-    d.stop().await;
-    let entries = audit_entries(d.store_path()).await;
-    let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
+    let entries = d.stopped_audit_log().await;
+    let kinds = audit_kinds(&entries);
     assert_eq!(
         kinds,
         [

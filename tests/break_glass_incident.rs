@@ -91,8 +91,7 @@ async fn break_glass_in_a_channel_matched_only_by_name_must_name_the_incident() 
     let grant = h.request_posted().await;
     h.click(ALICE, "approve", &grant).await;
     h.audit_saying(&grant, "Access granted").await;
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     assert!(
         entries
             .iter()

@@ -20,8 +20,7 @@ async fn alice_holds_edit(h: &Harness) -> String {
 }
 
 async fn the_audit_log_says_why(h: &mut Harness, grant: &str, why: &str) {
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     let gone = entries
         .iter()
         .find(|e| {
@@ -158,8 +157,7 @@ async fn someone_removed_from_the_teams_team_loses_their_access() {
         .await;
     h.showing(T_AUDIT, "was removed from the team: access ended")
         .await;
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     assert!(
         entries
             .iter()

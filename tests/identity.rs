@@ -168,8 +168,7 @@ async fn the_subject_shown_to_the_approvers_is_bound_even_if_the_profile_changes
     );
 
     h.settle().await;
-    h.stop().await;
-    let log = audit_entries(h.store_path()).await;
+    let log = h.stopped_audit_log().await;
     for kind in ["requested", "granted"] {
         let entry = log
             .iter()

@@ -37,8 +37,7 @@ async fn a_request_in_an_inc_channel_is_approved_and_followed_there_with_the_top
     assert_says(&h.next_audit().await, "Access granted");
     assert!(h.kube.grant_binding("payments", &grant).is_some());
 
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     let requested = &entries[0].event;
     assert_eq!(requested.channel.as_deref(), Some(INCIDENT_CHANNEL));
     assert_eq!(
@@ -63,8 +62,7 @@ async fn a_listed_war_room_counts_and_the_reasons_ticket_comes_first() {
     assert_eq!(status, 200);
     let grant = h.request_posted().await;
     assert_eq!(h.approval_post(&grant).param("channel"), WAR_ROOM);
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     assert_eq!(entries[0].event.incident.as_deref(), Some("INC-77"));
 }
 

@@ -156,8 +156,7 @@ async fn a_kubeconfig_that_cannot_be_made_is_told_to_the_requester_and_audited()
     // The access itself stands: the requester can use their own credentials.
     assert!(h.kube.grant_binding("payments", &grant).is_some());
     h.settle().await;
-    h.stop().await;
-    let log = audit_entries(h.store_path()).await;
+    let log = h.stopped_audit_log().await;
     let failed = log
         .iter()
         .find(|e| e.event.kind.as_str() == "kubeconfig_failed")

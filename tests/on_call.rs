@@ -61,9 +61,8 @@ async fn whoever_is_on_call_in_pagerduty_gets_access_without_an_approver() {
         );
     }
 
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
-    let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
+    let entries = h.stopped_audit_log().await;
+    let kinds = audit_kinds(&entries);
     assert_eq!(kinds, ["requested", "approved_by_policy", "granted"]);
     let by_policy = &entries[1].event;
     assert!(by_policy.actor.is_none(), "no person approved it");
@@ -149,8 +148,7 @@ async fn a_failing_lookup_falls_back_to_the_approvers_never_to_access() {
     let granted = h.audit_saying(&grant, "Access granted").await;
     assert_says(&granted, &format!("approved by <@{BOB}>"));
 
-    h.stop().await;
-    let entries = audit_entries(h.store_path()).await;
+    let entries = h.stopped_audit_log().await;
     let failed: Vec<_> = entries
         .iter()
         .filter(|e| e.event.kind.as_str() == "on_call_unavailable")

@@ -189,8 +189,7 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
     d.settle().await;
     assert_eq!(activity_replies(&d, &grant).len(), 3, "one summary");
 
-    d.stop().await;
-    let entries = audit_entries(d.store_path()).await;
+    let entries = d.stopped_audit_log().await;
     let notable: Vec<String> = entries
         .iter()
         .filter(|e| e.event.kind == AuditKind::SessionActivity)

@@ -141,9 +141,8 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry<D: Dri
     assert_eq!(d.audit_channel().len(), 6);
 
     // the audit log holds every step of both grants, chained
-    d.stop().await;
-    let entries = audit_entries(d.store_path()).await;
-    let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
+    let entries = d.stopped_audit_log().await;
+    let kinds = audit_kinds(&entries);
     assert_eq!(
         kinds,
         [

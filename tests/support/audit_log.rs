@@ -28,6 +28,11 @@ pub async fn audit_entries(store: &Path) -> Vec<AuditEntry> {
         .collect()
 }
 
+/// The kind of each entry, oldest first.
+pub fn audit_kinds(entries: &[AuditEntry]) -> Vec<&'static str> {
+    entries.iter().map(|e| e.event.kind.as_str()).collect()
+}
+
 /// `prod-access audit <args> --store <store>`: exit success, stdout, stderr.
 pub fn audit_command(store: &Path, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_prod-access"))

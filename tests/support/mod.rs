@@ -28,7 +28,7 @@ use prod_access::config::{Config, Secrets};
 use prod_access::server::Server;
 use serde_json::{Value, json};
 
-pub use audit_log::{audit_command, audit_entries};
+pub use audit_log::{audit_command, audit_entries, audit_kinds};
 use bot::{cluster_of, start_bot, stop_bot};
 pub use driver::{Alice, Bob, Carol, Channel, Driver, Mallory, Person, wait_for};
 pub use fake_kube::{FakeKube, KubeFault};

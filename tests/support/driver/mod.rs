@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use prod_access::clock::{Clock, ManualClock};
 use serde_json::Value;
 
-use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, RETRY_POLICY, event_list};
+use prod_access::domain::audit::AuditEntry;
+
+use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, RETRY_POLICY, audit_entries, event_list};
 
 /// The people every story has, known to both platforms: alice asks, bob and carol approve,
 /// mallory is in the company but approves nothing.
@@ -165,6 +167,12 @@ pub trait Driver {
         let wait = RETRY_POLICY.ceiling(failures);
         self.clock()
             .advance(chrono::Duration::from_std(wait).unwrap());
+    }
+
+    /// Stops the bot and reads its audit log.
+    async fn stopped_audit_log(&mut self) -> Vec<AuditEntry> {
+        self.stop().await;
+        audit_entries(self.store_path()).await
     }
 
     /// Waits until the approval message of `grant` says `phrase`; returns all its text.

@@ -14,9 +14,8 @@ use support::*;
 async fn a_whole_grant() -> (Harness, String) {
     let mut h = Harness::start().await;
     let grant = h
-        .request(ALICE, "edit payments 2h INC-77 stuck queue")
+        .requested_grant("edit payments 2h INC-77 stuck queue")
         .await;
-    h.next_audit().await;
     h.clock.advance(Duration::minutes(5));
     h.click(BOB, "approve", &grant).await;
     assert_says(&h.next_audit().await, "Access granted");

@@ -21,8 +21,7 @@ async fn click_together(h: &Harness, users: &[&str], grant: &str) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_clicks_makes_one_binding() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h INC-60").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 1h INC-60").await;
 
     // Bob and Carol each click Approve five times at once; Mallory and Alice join in.
     let users = [
@@ -51,8 +50,7 @@ async fn a_storm_of_clicks_makes_one_binding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_two_counts_two_distinct_approvers_even_when_clicks_race() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "admin payments 30m INC-61").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("admin payments 30m INC-61").await;
     click_together(&h, &[BOB, BOB, BOB, CAROL, CAROL, CAROL], &grant).await;
     h.slack
         .next_matching("activation", |c| {

@@ -39,8 +39,7 @@ async fn post_click(h: &Harness, body: String) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_click_is_decided_from_the_stored_grant_never_from_what_the_payload_claims() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "view payments 1h read the logs").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("view payments 1h read the logs").await;
 
     // A value naming a grant that does not exist (here: the real id with a role appended).
     assert_eq!(

@@ -136,9 +136,8 @@ async fn guests_may_request_only_roles_that_allow_guests() {
 async fn the_subject_shown_to_the_approvers_is_bound_even_if_the_profile_changes() {
     let mut h = Harness::start().await;
     let grant = h
-        .request(ALICE, "admin payments 1h INC-63 fix ledger")
+        .requested_grant("admin payments 1h INC-63 fix ledger")
         .await;
-    h.next_audit().await;
     let shown = h.approval_message(&grant).to_string();
     assert!(
         shown.contains("Will be bound as") && shown.contains("oidc:alice@example.com"),
@@ -189,8 +188,7 @@ async fn an_approval_whose_approver_lost_the_right_no_longer_counts() {
     )
     .await;
     h.slack.set_usergroup(ONCALL, &[ERIN, CAROL, DANA]);
-    let grant = h.request(ALICE, "pair orders 1h INC-64").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("pair orders 1h INC-64").await;
     h.click(ERIN, "approve", &grant).await;
     assert_says(&h.next_audit().await, "approv");
 
@@ -219,9 +217,8 @@ async fn an_approval_whose_approver_lost_the_right_no_longer_counts() {
 async fn status_shows_a_grant_only_to_its_requester_approvers_and_auditors() {
     let h = Harness::start().await;
     let grant = h
-        .request(ALICE, "edit payments 1h INC-65 secret plans")
+        .requested_grant("edit payments 1h INC-65 secret plans")
         .await;
-    h.next_audit().await;
     let status = format!("status {grant}");
     for (user, sees) in [(ALICE, true), (BOB, true), (ERIN, true), (MALLORY, false)] {
         let (_, reply) = h.slash(user, &status).await;
@@ -250,8 +247,7 @@ async fn status_shows_a_grant_only_to_its_requester_approvers_and_auditors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_finding_the_requester_deactivated_binds_nobody() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h INC-66").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 1h INC-66").await;
     // Deactivated, and the user_change event was missed.
     h.slack.update_user(ALICE, json!({ "deleted": true }));
     h.click(BOB, "approve", &grant).await;

@@ -28,9 +28,8 @@ async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_grante
     );
 
     let grant = h
-        .request(ALICE, "admin payments 30m INC-9 restart pods")
+        .requested_grant("admin payments 30m INC-9 restart pods")
         .await;
-    h.next_audit().await;
 
     h.click(BOB, "approve", &grant).await;
     let recorded = h.next_audit().await;
@@ -58,8 +57,7 @@ async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_grante
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreviewed_request_times_out_and_the_requester_is_told() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h INC-1").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 1h INC-1").await;
     h.clock.advance(Duration::minutes(60));
     let timed_out = h.next_audit().await;
     assert_says(&timed_out, "timed out unreviewed");
@@ -93,8 +91,7 @@ async fn a_missing_duration_is_the_roles_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     let h = Harness::start().await;
-    let pending = h.request(ALICE, "edit orders 1h INC-2 reindex").await;
-    h.next_audit().await; // requested
+    let pending = h.requested_grant("edit orders 1h INC-2 reindex").await;
     let active = active_grant(&h, "view payments 2h INC-3 read logs").await;
 
     let (_, mine) = h.slash(ALICE, "list").await;
@@ -309,8 +306,7 @@ async fn revocation_is_never_held_up_by_chat_that_keeps_failing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvers_named_by_user_group_or_email_are_looked_up_at_each_click() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "debug orders 30m").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("debug orders 30m").await;
     assert_eq!(
         h.approval_post(&grant).param("channel"),
         ONCALL_CHANNEL,
@@ -340,8 +336,7 @@ async fn approvers_named_by_user_group_or_email_are_looked_up_at_each_click() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_slack_cannot_say_who_is_in_the_group_nobody_from_it_may_approve() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "debug orders 30m").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("debug orders 30m").await;
     h.slack
         .fail_always("usergroups.users.list", "internal_error");
     h.click(ERIN, "approve", &grant).await;

@@ -34,8 +34,7 @@ async fn a_request_names_the_cluster_and_the_binding_lives_only_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_limited_to_one_cluster_needs_no_cluster_name() {
     let h = Harness::start_multi_cluster().await;
-    let grant = h.request(ALICE, "view payments 1h INC-41").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("view payments 1h INC-41").await;
     h.click(BOB, "approve", &grant).await;
     assert_says(&h.next_audit().await, "on `eu`");
     assert!(h.kube.grant_binding("payments", &grant).is_some());
@@ -54,8 +53,7 @@ async fn each_cluster_is_reconciled_and_checked_on_its_own() {
     let h = Harness::start_multi_cluster().await;
     let us = h.second_kube.clone().unwrap();
     // A binding of an eu grant copied into us belongs to no grant there.
-    let grant = h.request(ALICE, "edit payments@eu 1h INC-42").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments@eu 1h INC-42").await;
     h.click(BOB, "approve", &grant).await;
     h.next_audit().await;
     let name = format!("prod-access-{grant}");

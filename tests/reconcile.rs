@@ -85,8 +85,7 @@ async fn an_active_grants_binding_deleted_by_hand_comes_back_within_a_minute() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_recreated_after_its_grant_ended_is_removed_again() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 2h INC-2").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 2h INC-2").await;
     h.click(BOB, "approve", &grant).await;
     h.next_audit().await;
     let name = format!("prod-access-{grant}");
@@ -114,8 +113,7 @@ async fn a_binding_recreated_after_its_grant_ended_is_removed_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_cluster_produces_no_drift_reports() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 2h INC-3").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 2h INC-3").await;
     h.click(BOB, "approve", &grant).await;
     h.next_audit().await;
     let passes = |k: &FakeKube| {

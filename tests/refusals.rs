@@ -154,8 +154,7 @@ async fn help_lists_roles_namespaces_and_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_requester_cannot_approve_their_own_request() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h fix").await;
-    h.next_audit().await; // requested
+    let grant = h.requested_grant("edit payments 1h fix").await;
 
     assert_eq!(h.click(ALICE, "approve", &grant).await, 200);
     let refusal = h.slack.next_call("chat.postEphemeral").await;
@@ -173,8 +172,7 @@ async fn the_requester_cannot_approve_their_own_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_who_is_not_an_approver_cannot_decide() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h fix").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 1h fix").await;
     for action in ["approve", "deny"] {
         assert_eq!(h.click(MALLORY, action, &grant).await, 200);
         let refusal = h.slack.next_call("chat.postEphemeral").await;
@@ -189,8 +187,7 @@ async fn someone_who_is_not_an_approver_cannot_decide() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_click_and_a_click_on_a_finished_grant_change_nothing() {
     let h = Harness::start().await;
-    let grant = h.request(ALICE, "edit payments 1h fix").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("edit payments 1h fix").await;
     h.click(BOB, "approve", &grant).await;
     h.next_audit().await; // activated
     h.slack.next_call("chat.update").await;

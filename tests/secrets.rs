@@ -38,8 +38,7 @@ async fn no_secret_reaches_a_log_line_or_a_chat_message() {
 
     let h = Harness::start().await;
     // A request, an approval with a kubeconfig, a refused click, an expiry: every path that logs.
-    let grant = h.request(ALICE, "view payments 1h INC-50").await;
-    h.next_audit().await;
+    let grant = h.requested_grant("view payments 1h INC-50").await;
     h.click(MALLORY, "approve", &grant).await;
     h.click(BOB, "approve", &grant).await;
     assert_says(&h.next_audit().await, "Access granted");

@@ -128,12 +128,18 @@ pub trait Driver {
         self.next_request().await
     }
 
-    /// alice asks for `text`, bob approves, and the grant is active: the audit channel says so
-    /// right after the request.
-    async fn approved_grant(&self, text: &str) -> String {
+    /// alice asks for `text`; the request waits for approval and the audit channel says so.
+    async fn requested_grant(&self, text: &str) -> String {
         let grant = self.requests(Alice, text).await;
         let requested = self.next_audit().await;
         assert!(requested.contains("requested"), "{requested}");
+        grant
+    }
+
+    /// alice asks for `text`, bob approves, and the grant is active: the audit channel says so
+    /// right after the request.
+    async fn approved_grant(&self, text: &str) -> String {
+        let grant = self.requested_grant(text).await;
         self.clicks(Bob, "approve", &grant).await;
         let granted = self.next_audit().await;
         assert!(granted.contains("Access granted"), "{granted}");

@@ -20,8 +20,7 @@ fn binding(h: &Harness, grant: &str) -> Option<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_granted() {
     let h = Harness::start().await;
-    let (_, refused) = h.slash(ALICE, "admin payments 30m restart pods").await;
-    let text = refused["text"].as_str().unwrap();
+    let text = h.answer(ALICE, "admin payments 30m restart pods").await;
     assert!(
         text.contains("needs a ticket in the reason, matching `INC-[0-9]+`"),
         "{text}"
@@ -94,8 +93,7 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     let pending = h.requested_grant("edit orders 1h INC-2 reindex").await;
     let active = active_grant(&h, "view payments 2h INC-3 read logs").await;
 
-    let (_, mine) = h.slash(ALICE, "list").await;
-    let text = mine["text"].as_str().unwrap();
+    let text = h.answer(ALICE, "list").await;
     assert!(
         text.contains(&format!("`{active}` *view* in `payments` — active until")),
         "{text}"
@@ -108,8 +106,7 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     );
     assert!(!text.contains("Waiting for you"), "{text}");
 
-    let (_, bobs) = h.slash(BOB, "list").await;
-    let text = bobs["text"].as_str().unwrap();
+    let text = h.answer(BOB, "list").await;
     assert!(
         text.contains(&format!(
             "*Waiting for you*\n• `{pending}` <@U0ALICE> wants *edit*"
@@ -127,14 +124,8 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
         "{status}"
     );
 
-    let (_, refused) = h.slash(BOB, &format!("cancel {pending}")).await;
-    assert!(
-        refused["text"]
-            .as_str()
-            .unwrap()
-            .contains("Only <@U0ALICE>"),
-        "{refused}"
-    );
+    let refused = h.answer(BOB, &format!("cancel {pending}")).await;
+    assert!(refused.contains("Only <@U0ALICE>"), "{refused}");
     let (_, cancelled) = h.slash(ALICE, &format!("cancel {pending}")).await;
     assert!(
         cancelled["text"].as_str().unwrap().contains("cancelled"),
@@ -142,22 +133,13 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     );
     let audit = h.next_audit().await;
     assert_says(&audit, "cancelled their request");
-    let (_, again) = h.slash(ALICE, &format!("cancel {pending}")).await;
+    let again = h.answer(ALICE, &format!("cancel {pending}")).await;
     assert!(
-        again["text"]
-            .as_str()
-            .unwrap()
-            .contains("is cancelled; nothing was changed"),
+        again.contains("is cancelled; nothing was changed"),
         "{again}"
     );
-    let (_, unknown) = h.slash(ALICE, "status nope").await;
-    assert!(
-        unknown["text"]
-            .as_str()
-            .unwrap()
-            .contains("There is no request `nope`"),
-        "{unknown}"
-    );
+    let unknown = h.answer(ALICE, "status nope").await;
+    assert!(unknown.contains("There is no request `nope`"), "{unknown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,14 +148,8 @@ async fn an_approver_revokes_at_once_and_the_requester_is_told() {
     let grant = active_grant(&h, "edit payments 2h INC-4").await;
 
     // Mallory is neither requester, approver nor auditor: to her the grant does not exist.
-    let (_, refused) = h.slash(MALLORY, &format!("revoke {grant}")).await;
-    assert!(
-        refused["text"]
-            .as_str()
-            .unwrap()
-            .contains("There is no request"),
-        "{refused}"
-    );
+    let refused = h.answer(MALLORY, &format!("revoke {grant}")).await;
+    assert!(refused.contains("There is no request"), "{refused}");
     assert!(binding(&h, &grant).is_some());
 
     let (_, revoked) = h.slash(CAROL, &format!("revoke {grant}")).await;
@@ -252,20 +228,13 @@ async fn the_reminder_offers_an_extension_that_needs_approval_again() {
 async fn extensions_never_go_past_the_roles_maximum() {
     let h = Harness::start().await;
     let grant = active_grant(&h, "edit payments 3h INC-6").await;
-    let (_, refused) = h.slash(ALICE, &format!("extend {grant} 2h")).await;
-    let text = refused["text"].as_str().unwrap();
+    let text = h.answer(ALICE, &format!("extend {grant} 2h")).await;
     assert!(text.contains("at most 4h in all"), "{text}");
     assert!(text.contains("can be extended by at most 1h"), "{text}");
-    let (_, asked) = h.slash(ALICE, &format!("extend {grant} 1h")).await;
-    assert!(
-        asked["text"].as_str().unwrap().contains("Asked to extend"),
-        "{asked}"
-    );
-    let (_, twice) = h.slash(ALICE, &format!("extend {grant} 30m")).await;
-    assert!(
-        twice["text"].as_str().unwrap().contains("already waiting"),
-        "{twice}"
-    );
+    let asked = h.answer(ALICE, &format!("extend {grant} 1h")).await;
+    assert!(asked.contains("Asked to extend"), "{asked}");
+    let twice = h.answer(ALICE, &format!("extend {grant} 30m")).await;
+    assert!(twice.contains("already waiting"), "{twice}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,8 +318,7 @@ async fn when_slack_cannot_say_who_is_in_the_group_nobody_from_it_may_approve() 
 async fn a_role_without_extensions_offers_only_drop_now() {
     let h = Harness::start().await;
     let grant = active_grant(&h, "view payments 1h INC-11").await;
-    let (_, refused) = h.slash(ALICE, &format!("extend {grant} 30m")).await;
-    let text = refused["text"].as_str().unwrap();
+    let text = h.answer(ALICE, &format!("extend {grant} 30m")).await;
     assert!(text.contains("Role *view* cannot be extended"), "{text}");
     h.clock.advance(Duration::minutes(50));
     let reminder = h.next_dm(ALICE).await;
@@ -363,11 +331,8 @@ async fn a_cluster_that_refuses_to_move_the_expiry_annotation_still_gets_the_bin
     let h = Harness::start().await;
     h.kube.forbid("PATCH");
     let grant = active_grant(&h, "edit payments 1h INC-12").await;
-    let (_, asked) = h.slash(ALICE, &format!("extend {grant} 30m")).await;
-    assert!(
-        asked["text"].as_str().unwrap().contains("Asked to extend"),
-        "{asked}"
-    );
+    let asked = h.answer(ALICE, &format!("extend {grant} 30m")).await;
+    assert!(asked.contains("Asked to extend"), "{asked}");
     h.click(BOB, "approve_extension", &grant).await;
     let extended = h.next_dm(ALICE).await;
     assert_says(&extended, "was extended by 30m");

@@ -109,23 +109,19 @@ async fn an_unknown_role_is_answered_with_the_allowed_roles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_or_duration_outside_the_policy_is_answered_with_what_is_allowed() {
     let h = Harness::start().await;
-    let (_, reply) = h.slash(ALICE, "view orders 1h because").await;
-    let text = reply["text"].as_str().unwrap();
+    let text = h.answer(ALICE, "view orders 1h because").await;
     assert!(
         text.contains("cannot be granted in `orders`. Allowed namespaces: payments."),
         "{text}"
     );
 
-    let (_, reply) = h.slash(ALICE, "edit payments 5h because").await;
-    let text = reply["text"].as_str().unwrap();
+    let text = h.answer(ALICE, "edit payments 5h because").await;
     assert!(text.contains("at most *4h*"), "{text}");
 
-    let (_, reply) = h.slash(ALICE, "edit payments 90 because").await;
-    let text = reply["text"].as_str().unwrap();
+    let text = h.answer(ALICE, "edit payments 90 because").await;
     assert!(text.contains("`90` is not a duration"), "{text}");
 
-    let (_, reply) = h.slash(ALICE, "edit payments 2h").await;
-    let text = reply["text"].as_str().unwrap();
+    let text = h.answer(ALICE, "edit payments 2h").await;
     assert!(text.contains("Role *edit* needs a reason"), "{text}");
     assert!(text.contains("edit in payments, orders (max 4h)"), "{text}");
     assert_untouched(&h);

@@ -397,6 +397,13 @@ impl Harness {
         (status, body)
     }
 
+    /// The text of the bot's reply to `user` typing `/prod-access <text>`.
+    pub async fn answer(&self, user: &str, text: &str) -> String {
+        let (_, reply) = self.slash(user, text).await;
+        let text = reply["text"].as_str().expect("the reply has a text");
+        text.to_string()
+    }
+
     /// `/prod-access <text>` typed by `user` in `channel` (HTTP mode).
     pub async fn slash_in(&self, user: &str, channel: &str, text: &str) -> (u16, Value) {
         let response = self

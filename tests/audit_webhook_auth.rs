@@ -94,41 +94,26 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
     assert!(reply.ends_with(": 1 request: 1 get pods."), "{reply}");
 }
 
+/// alice's request for the `us` cluster.
+const IN_US: &str = "edit payments@us 1h fixing stuck queue";
+
 #[tokio::test]
 async fn with_several_clusters_the_webhook_names_its_cluster() {
     let h = Harness::start_multi_cluster().await;
-    let grant = h
-        .approved_grant("edit payments@us 1h fixing stuck queue")
-        .await;
+    let grant = h.approved_grant(IN_US).await;
     let at = h.clock.now() + Duration::minutes(1);
     let calls = [kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments")];
-    let body = || {
-        serde_json::to_vec(&event_list(
-            calls.iter().flat_map(KubeCall::events).collect(),
-        ))
-        .unwrap()
-    };
-    let (status, why) = h.post_audit_raw("", Some(K8S_AUDIT_TOKEN), body()).await;
+    let (status, why) = h.post_audit("", K8S_AUDIT_TOKEN, &calls).await;
     assert_eq!(status, 400);
     assert!(
         why.contains("add the cluster to the webhook URL, as in …/k8s/audit/eu (one of: eu, us)"),
         "{why}"
     );
     // The eu apiserver's events are not the us grant's.
-    assert_eq!(
-        h.post_audit_raw("/eu", Some(K8S_AUDIT_TOKEN), body())
-            .await
-            .0,
-        200
-    );
+    assert_eq!(h.post_audit("/eu", K8S_AUDIT_TOKEN, &calls).await.0, 200);
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
-    assert_eq!(
-        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN_US), body())
-            .await
-            .0,
-        200
-    );
+    assert_eq!(h.post_audit("/us", K8S_AUDIT_TOKEN_US, &calls).await.0, 200);
     let reply = next_activity_reply(&h, &grant).await;
     assert!(reply.ends_with(": 1 request: 1 get pods."), "{reply}");
 }
@@ -138,35 +123,20 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
 #[tokio::test]
 async fn a_clusters_token_reports_for_that_cluster_only() {
     let h = Harness::start_multi_cluster().await;
-    let grant = h
-        .approved_grant("edit payments@us 1h fixing stuck queue")
-        .await;
+    let grant = h.approved_grant(IN_US).await;
     let at = h.clock.now() + Duration::minutes(1);
     let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
-    let body = || {
-        serde_json::to_vec(&event_list(
-            calls.iter().flat_map(KubeCall::events).collect(),
-        ))
-        .unwrap()
-    };
     for (cluster, token) in [("/us", K8S_AUDIT_TOKEN), ("/eu", K8S_AUDIT_TOKEN_US)] {
-        let (status, why) = h.post_audit_raw(cluster, Some(token), body()).await;
+        let (status, why) = h.post_audit(cluster, token, &calls).await;
         assert_eq!(status, 401, "{cluster}: {why}");
     }
     // Percent-encoding the name does not make it another cluster's.
-    let (status, _) = h
-        .post_audit_raw("/%75s", Some(K8S_AUDIT_TOKEN), body())
-        .await;
+    let (status, _) = h.post_audit("/%75s", K8S_AUDIT_TOKEN, &calls).await;
     assert_eq!(status, 401);
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());
 
-    assert_eq!(
-        h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN_US), body())
-            .await
-            .0,
-        200
-    );
+    assert_eq!(h.post_audit("/us", K8S_AUDIT_TOKEN_US, &calls).await.0, 200);
     let reply = next_activity_reply(&h, &grant).await;
     assert!(
         reply.ends_with(": 1 request: 1 *delete pods in payments*."),
@@ -179,16 +149,10 @@ async fn a_clusters_token_is_refused_for_a_cluster_that_has_none() {
     let mut h = Harness::start_multi_cluster().await;
     h.us_without_audit_token = true;
     h.restart().await;
-    let grant = h
-        .approved_grant("edit payments@us 1h fixing stuck queue")
-        .await;
+    let grant = h.approved_grant(IN_US).await;
     let at = h.clock.now() + Duration::minutes(1);
     let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
-    let body = serde_json::to_vec(&event_list(
-        calls.iter().flat_map(KubeCall::events).collect(),
-    ))
-    .unwrap();
-    let (status, why) = h.post_audit_raw("/us", Some(K8S_AUDIT_TOKEN), body).await;
+    let (status, why) = h.post_audit("/us", K8S_AUDIT_TOKEN, &calls).await;
     assert_eq!(status, 401, "eu's token reported for us: {why}");
     h.settle().await;
     assert!(activity_replies(&h, &grant).is_empty());

@@ -28,4 +28,16 @@ impl Harness {
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }
+
+    /// Posts the events of `calls` as one batch to `/k8s/audit{cluster}` with `token`.
+    pub async fn post_audit(
+        &self,
+        cluster: &str,
+        token: &str,
+        calls: &[KubeCall],
+    ) -> (u16, String) {
+        let items = calls.iter().flat_map(KubeCall::events).collect();
+        let body = serde_json::to_vec(&event_list(items)).unwrap();
+        self.post_audit_raw(cluster, Some(token), body).await
+    }
 }

@@ -5,10 +5,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use chrono::Utc;
+use support::child_bot::{spawn_serve, write_kubeconfig};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,32 +32,16 @@ impl Bot {
             .local_addr()
             .unwrap()
             .port();
+        let listen = format!("127.0.0.1:{port}");
+        let basics = slack_basics(&listen, &dir.join("store"), slack.api_url());
         let config = format!(
-            "listen: 127.0.0.1:{port}\nstore_path: {store}\n{http}\nslack:\n  api_url: {api}\n  approvals_channel: {APPROVALS}\n  audit_channel: {AUDIT}\nidentity:\n  allowed_email_domains: [example.com]\nkubernetes:\n  subject_prefix: \"oidc:\"\npolicy:\n  approvers: [{BOB}]\n  roles:\n    edit: {{ cluster_role: edit, namespaces: [payments], max_duration: 1h }}\n",
-            store = dir.join("store").display(),
-            api = slack.api_url(),
+            "{basics}{http}\nkubernetes:\n  subject_prefix: \"oidc:\"\npolicy:\n  approvers: [{BOB}]\n  roles:\n    edit: {{ cluster_role: edit, namespaces: [payments], max_duration: 1h }}\n",
         );
         std::fs::write(dir.join("config.yaml"), config).unwrap();
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{ name: fake, cluster: {{ server: \"{}\" }} }}]\nusers: [{{ name: bot, user: {{}} }}]\ncontexts: [{{ name: fake, context: {{ cluster: fake, user: bot }} }}]\ncurrent-context: fake\n",
-            kube.url()
-        );
-        std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
+        write_kubeconfig(dir, kube);
         let log = dir.join("bot.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-            .args(["serve", "--config"])
-            .arg(dir.join("config.yaml"))
-            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env("KUBECONFIG", dir.join("kubeconfig"))
-            .env("RUST_LOG", "prod_access=info")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
+        let child = spawn_serve(dir, out);
         let bot = Bot { child, port, log };
         bot.wait_for_log("prod-access is listening").await;
         bot

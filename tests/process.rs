@@ -5,11 +5,12 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use support::child_bot::{spawn_serve, write_kubeconfig};
 use support::*;
 
 /// One run of the binary; the store, configuration and port outlive it.
@@ -27,16 +28,10 @@ struct Endpoint {
 }
 
 fn write_files(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
+    let listen = format!("127.0.0.1:{port}");
+    let basics = slack_basics(&listen, &dir.join("store"), slack.api_url());
     let config = format!(
-        r#"
-listen: 127.0.0.1:{port}
-store_path: {store}
-slack:
-  api_url: {api}
-  approvals_channel: {APPROVALS}
-  audit_channel: {AUDIT}
-identity:
-  allowed_email_domains: [example.com]
+        r#"{basics}
 kubernetes:
   subject_prefix: "oidc:"
 policy:
@@ -48,22 +43,10 @@ policy:
       cluster_role: edit
       namespaces: [payments, orders]
       max_duration: 1h
-"#,
-        store = dir.join("store").display(),
-        api = slack.api_url(),
+"#
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
-    let kubeconfig = format!(
-        r#"apiVersion: v1
-kind: Config
-clusters: [{{ name: fake, cluster: {{ server: "{}" }} }}]
-users: [{{ name: bot, user: {{}} }}]
-contexts: [{{ name: fake, context: {{ cluster: fake, user: bot }} }}]
-current-context: fake
-"#,
-        kube.url()
-    );
-    std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
+    write_kubeconfig(dir, kube);
 }
 
 impl Bot {
@@ -73,19 +56,7 @@ impl Bot {
             .append(true)
             .open(dir.join("bot.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-            .args(["serve", "--config"])
-            .arg(dir.join("config.yaml"))
-            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env("KUBECONFIG", dir.join("kubeconfig"))
-            .env("RUST_LOG", "prod_access=info")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_serve(dir, log);
         let bot = Bot {
             child,
             dir: dir.to_path_buf(),

@@ -4,6 +4,7 @@
 
 pub mod audit_log;
 mod bot;
+pub mod child_bot;
 pub mod driver;
 pub use prod_access::fakes::kube as fake_kube;
 pub mod fake_on_call;
@@ -39,6 +40,7 @@ pub use incident_harness::*;
 pub use kube_audit::{K8S_AUDIT_TOKEN, K8S_AUDIT_TOKEN_US, KubeCall, event_list, kube_call};
 pub use payloads::*;
 use standard_config::config_yaml;
+pub use standard_config::slack_basics;
 pub use teams_harness::*;
 pub use webhook_receiver::WebhookReceiver;
 

@@ -3,17 +3,19 @@
 
 use super::*;
 
-pub(super) fn config_yaml(api_url: &str, store: &std::path::Path) -> String {
+/// What every Slack configuration of the tests starts with: where the bot listens and keeps
+/// its store, the fake Slack and its channels, and whose accounts count.
+pub fn slack_basics(listen: &str, store: &std::path::Path, api_url: &str) -> String {
     format!(
-        r#"
-listen: 127.0.0.1:0
-store_path: {store}
-slack:
-  api_url: {api_url}
-  approvals_channel: {APPROVALS}
-  audit_channel: {AUDIT}
-identity:
-  allowed_email_domains: [example.com]
+        "listen: {listen}\nstore_path: {store}\nslack:\n  api_url: {api_url}\n  approvals_channel: {APPROVALS}\n  audit_channel: {AUDIT}\nidentity:\n  allowed_email_domains: [example.com]\n",
+        store = store.display()
+    )
+}
+
+pub(super) fn config_yaml(api_url: &str, store: &std::path::Path) -> String {
+    slack_basics("127.0.0.1:0", store, api_url)
+        + &format!(
+            r#"
 kubernetes:
   subject_prefix: "oidc:"
   group_prefix: "oidc:"
@@ -61,7 +63,6 @@ policy:
       max_duration: 8h
       extensions: {{ allowed: false }}
       kubeconfig: true
-"#,
-        store = store.display()
-    )
+"#
+        )
 }

@@ -16,6 +16,7 @@ pub mod kube_audit;
 mod local_server;
 pub mod payloads;
 pub mod session_activity;
+mod slack_input;
 mod standard_config;
 pub mod teams_harness;
 pub mod webhook_receiver;
@@ -28,7 +29,7 @@ pub use prod_access::app::RETRY_POLICY;
 use prod_access::clock::ManualClock;
 use prod_access::config::{Config, Secrets};
 use prod_access::server::Server;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use audit_log::{audit_command, audit_entries, audit_kinds};
 use bot::{cluster_of, start_bot, stop_bot};
@@ -295,133 +296,6 @@ impl Harness {
         format!("http://{}{path}", self.server.as_ref().unwrap().addr())
     }
 
-    /// Sends a body with Slack's v0 signature made at `unix_ts` with `secret`.
-    pub async fn post_signed(
-        &self,
-        path: &str,
-        body: String,
-        secret: &str,
-        unix_ts: i64,
-    ) -> reqwest::Response {
-        let signature = sign(secret, unix_ts, &body);
-        self.http
-            .post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", unix_ts.to_string())
-            .header("x-slack-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `user` opens the bot's App Home tab (`app_home_opened`, by HTTP or Socket Mode).
-    pub async fn open_home(&self, user: &str) -> u16 {
-        self.send_event(app_home_opened(user)).await
-    }
-
-    /// Slack delivers an Events API callback (by HTTP, signed, or by Socket Mode).
-    pub async fn send_event(&self, callback: Value) -> u16 {
-        if self.mode == Mode::Socket {
-            self.slack.socket.send("events_api", callback, false).await;
-            return 200;
-        }
-        let body = callback.to_string();
-        let ts = Utc::now().timestamp();
-        self.http
-            .post(self.url("/slack/events"))
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-
-    /// Waits until `user`'s Home tab satisfies `test`, and returns its text.
-    pub async fn home_showing(&self, user: &str, test: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        for _ in 0..500 {
-            if let Some(home) = self.slack.home(user) {
-                last = all_text(&home);
-                if test(&last) {
-                    return last;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("{user}'s Home tab never showed what was expected; last: {last}");
-    }
-
-    /// `user` clicks `action` on their App Home (a view: no channel).
-    pub async fn click_on_home(&self, user: &str, action: &str, grant: &str) -> u16 {
-        let mut payload = interaction_payload(user, action, grant);
-        payload["container"] = json!({ "type": "view", "view_id": format!("VHOME{user}") });
-        payload.as_object_mut().unwrap().remove("channel");
-        payload.as_object_mut().unwrap().remove("message");
-        payload["view"] = json!({ "id": format!("VHOME{user}"), "type": "home", "blocks": [] });
-        if self.mode == Mode::Socket {
-            self.slack.socket.send("interactive", payload, false).await;
-            return 200;
-        }
-        self.post_signed(
-            "/slack/interactions",
-            form(&[("payload", &payload.to_string())]),
-            SIGNING_SECRET,
-            Utc::now().timestamp(),
-        )
-        .await
-        .status()
-        .as_u16()
-    }
-
-    /// `/prod-access <text>` typed by `user`; returns the HTTP status and the JSON reply.
-    pub async fn slash(&self, user: &str, text: &str) -> (u16, Value) {
-        if self.mode == Mode::Socket {
-            let ack = self
-                .slack
-                .socket
-                .send("slash_commands", command_payload(user, text), true)
-                .await;
-            return (200, ack.get("payload").cloned().unwrap_or(Value::Null));
-        }
-        let response = self
-            .post_signed(
-                "/slack/commands",
-                command_body(user, text),
-                SIGNING_SECRET,
-                Utc::now().timestamp(),
-            )
-            .await;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    /// The text of the bot's reply to `user` typing `/prod-access <text>`.
-    pub async fn answer(&self, user: &str, text: &str) -> String {
-        let (_, reply) = self.slash(user, text).await;
-        let text = reply["text"].as_str().expect("the reply has a text");
-        text.to_string()
-    }
-
-    /// `/prod-access <text>` typed by `user` in `channel` (HTTP mode).
-    pub async fn slash_in(&self, user: &str, channel: &str, text: &str) -> (u16, Value) {
-        let response = self
-            .post_signed(
-                "/slack/commands",
-                command_body_in(user, channel, text),
-                SIGNING_SECRET,
-                Utc::now().timestamp(),
-            )
-            .await;
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
     /// Waits until neither fake has been called for a while: the bot has done what is due now.
     pub async fn settle(&self) {
         until_quiet(|| (self.kube.calls().len(), self.slack.call_count())).await;
@@ -478,24 +352,6 @@ impl Harness {
         self.slack
             .next_matching("thread reply", |c| c.thread_ts().is_some())
             .await
-    }
-
-    /// `user` clicks `action` ("approve" or "deny") on the approval message of `grant`.
-    pub async fn click(&self, user: &str, action: &str, grant: &str) -> u16 {
-        if self.mode == Mode::Socket {
-            let payload = interaction_payload(user, action, grant);
-            self.slack.socket.send("interactive", payload, false).await;
-            return 200;
-        }
-        self.post_signed(
-            "/slack/interactions",
-            interaction_body(user, action, grant),
-            SIGNING_SECRET,
-            Utc::now().timestamp(),
-        )
-        .await
-        .status()
-        .as_u16()
     }
 
     /// Where the approval message of `grant` was posted (the post Slack took).

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prod_access::clock::ManualClock;
 use serde_json::Value;
 
-use super::{Channel, Driver, Person, wait_for};
+use super::{Channel, Driver, Person};
 use crate::support::{
     ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, WAR_ROOM, all_text,
     button_value, fake_slack,

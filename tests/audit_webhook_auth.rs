@@ -16,12 +16,7 @@ async fn bad_tokens_malformed_batches_and_oversized_bodies_are_refused_and_chang
         .approved_grant("edit payments 1h fixing stuck queue")
         .await;
     let at = h.clock.now() + Duration::minutes(1);
-    let good = serde_json::to_vec(&event_list(
-        kube_call(ALICE_SUBJECT, "get", "pods", at)
-            .in_ns("payments")
-            .events(),
-    ))
-    .unwrap();
+    let good = serde_json::to_vec(&event_list(by_alice("get", "pods", at).events())).unwrap();
 
     assert_eq!(h.post_audit_raw("", None, good.clone()).await.0, 401);
     assert_eq!(
@@ -102,7 +97,7 @@ async fn with_several_clusters_the_webhook_names_its_cluster() {
     let h = Harness::start_multi_cluster().await;
     let grant = h.approved_grant(IN_US).await;
     let at = h.clock.now() + Duration::minutes(1);
-    let calls = [kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments")];
+    let calls = [by_alice("get", "pods", at)];
     let (status, why) = h.post_audit("", K8S_AUDIT_TOKEN, &calls).await;
     assert_eq!(status, 400);
     assert!(
@@ -125,7 +120,7 @@ async fn a_clusters_token_reports_for_that_cluster_only() {
     let h = Harness::start_multi_cluster().await;
     let grant = h.approved_grant(IN_US).await;
     let at = h.clock.now() + Duration::minutes(1);
-    let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
+    let calls = [by_alice("delete", "pods", at)];
     for (cluster, token) in [("/us", K8S_AUDIT_TOKEN), ("/eu", K8S_AUDIT_TOKEN_US)] {
         let (status, why) = h.post_audit(cluster, token, &calls).await;
         assert_eq!(status, 401, "{cluster}: {why}");
@@ -151,7 +146,7 @@ async fn a_clusters_token_is_refused_for_a_cluster_that_has_none() {
     h.restart().await;
     let grant = h.approved_grant(IN_US).await;
     let at = h.clock.now() + Duration::minutes(1);
-    let calls = [kube_call(ALICE_SUBJECT, "delete", "pods", at).in_ns("payments")];
+    let calls = [by_alice("delete", "pods", at)];
     let (status, why) = h.post_audit("/us", K8S_AUDIT_TOKEN, &calls).await;
     assert_eq!(status, 401, "eu's token reported for us: {why}");
     h.settle().await;

@@ -42,13 +42,12 @@ fn background_noise(at: chrono::DateTime<chrono::Utc>) -> Vec<KubeCall> {
                 .named("worker"),
         );
     }
-    for _ in 0..20 {
-        calls.push(
-            kube_call("oidc:bob@example.com", "get", "secrets", at)
-                .in_ns("payments")
-                .named("db"),
-        );
-    }
+    calls.extend(vec![
+        kube_call("oidc:bob@example.com", "get", "secrets", at)
+            .in_ns("payments")
+            .named("db");
+        20
+    ]);
     calls
 }
 
@@ -67,29 +66,14 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
     let at = start + Duration::minutes(5);
     d.move_clock_to(at);
     let mut calls = background_noise(at);
-    for _ in 0..14 {
-        calls.push(kube_call(ALICE_SUBJECT, "get", "pods", at).in_ns("payments"));
-    }
-    for _ in 0..3 {
-        calls.push(kube_call(ALICE_SUBJECT, "list", "deployments", at).in_ns("payments"));
-    }
-    for _ in 0..2 {
-        calls.push(
-            kube_call(ALICE_SUBJECT, "create", "pods/exec", at)
-                .in_ns("payments")
-                .named("api-7f9c"),
-        );
-    }
-    calls.push(
-        kube_call(ALICE_SUBJECT, "delete", "deployments", at)
-            .in_ns("payments")
-            .named("worker"),
-    );
-    calls.push(
-        kube_call(ALICE_SUBJECT, "get", "secrets", at)
-            .in_ns("payments")
-            .named("db"),
-    );
+    calls.extend(vec![by_alice("get", "pods", at); 14]);
+    calls.extend(vec![by_alice("list", "deployments", at); 3]);
+    calls.extend(vec![
+        by_alice("create", "pods/exec", at).named("api-7f9c");
+        2
+    ]);
+    calls.push(by_alice("delete", "deployments", at).named("worker"));
+    calls.push(by_alice("get", "secrets", at).named("db"));
     calls.push(
         kube_call(ALICE_SUBJECT, "get", "secrets", at)
             .in_ns("billing")
@@ -97,12 +81,10 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
             .answered(403),
     );
     // Before the grant: alice's own standing access is not the grant's.
-    for _ in 0..5 {
-        calls.push(
-            kube_call(ALICE_SUBJECT, "get", "pods", start - Duration::minutes(10))
-                .in_ns("payments"),
-        );
-    }
+    calls.extend(vec![
+        by_alice("get", "pods", start - Duration::minutes(10));
+        5
+    ]);
     let events: usize = calls.iter().map(|c| c.events().len()).sum();
     assert!(events > 800, "{events} events");
     d.send_audit(&calls).await;
@@ -123,9 +105,7 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
     // More within the minute: counted, but said only once the minute is over.
     let later = start + Duration::minutes(5) + Duration::seconds(30);
     d.move_clock_to(later);
-    let more: Vec<KubeCall> = (0..4)
-        .map(|_| kube_call(ALICE_SUBJECT, "get", "pods", later).in_ns("payments"))
-        .collect();
+    let more = vec![by_alice("get", "pods", later); 4];
     d.send_audit(&more).await;
     d.settle().await;
     assert_eq!(
@@ -160,9 +140,9 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
     d.reply_says(&grant, "expired").await;
     d.move_clock_to(expiry + Duration::seconds(20));
     d.send_audit(&[
-        kube_call(ALICE_SUBJECT, "get", "pods", expiry - Duration::seconds(10)).in_ns("payments"),
+        by_alice("get", "pods", expiry - Duration::seconds(10)),
         // After the end: not the grant's.
-        kube_call(ALICE_SUBJECT, "get", "pods", expiry + Duration::seconds(15)).in_ns("payments"),
+        by_alice("get", "pods", expiry + Duration::seconds(15)),
     ])
     .await;
     d.settle().await;
@@ -237,9 +217,7 @@ async fn an_impersonated_request_is_the_impersonated_users<D: Driver>(d: D) {
         .event("ResponseComplete");
     event["impersonatedUser"] = json!({ "username": ALICE_SUBJECT });
     let alice_as_nobody = {
-        let mut e = kube_call(ALICE_SUBJECT, "get", "pods", at)
-            .in_ns("payments")
-            .event("ResponseComplete");
+        let mut e = by_alice("get", "pods", at).event("ResponseComplete");
         e["impersonatedUser"] = json!({ "username": "oidc:nobody@example.com" });
         e
     };
@@ -262,9 +240,7 @@ async fn a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back<D: Drive
         .await;
     let at = d.clock().now() + Duration::minutes(1);
     d.move_clock_to(at);
-    d.send_audit(&[kube_call(ALICE_SUBJECT, "create", "pods/exec", at)
-        .in_ns("payments")
-        .named("api-7f9c")])
+    d.send_audit(&[by_alice("create", "pods/exec", at).named("api-7f9c")])
         .await;
     next_activity_reply(&d, &grant).await;
     d.clock().advance(Duration::hours(1));
@@ -293,8 +269,7 @@ async fn a_batch_sent_again_is_counted_once_and_an_impersonating_holder_is_still
         .await;
     let at = d.clock().now() + Duration::minutes(1);
     d.move_clock_to(at);
-    let mut as_bob = kube_call(ALICE_SUBJECT, "patch", "deployments", at)
-        .in_ns("payments")
+    let mut as_bob = by_alice("patch", "deployments", at)
         .named("api")
         .event("ResponseComplete");
     as_bob["impersonatedUser"] = json!({ "username": "oidc:bob@example.com" });
@@ -332,12 +307,11 @@ async fn a_request_still_allowed_by_the_grants_binding_after_it_ended_is_called_
     d.move_clock_to(after);
     d.send_audit(&[
         // The binding's removal had not reached this apiserver yet.
-        kube_call(ALICE_SUBJECT, "delete", "pods", after)
-            .in_ns("payments")
+        by_alice("delete", "pods", after)
             .named("api-1")
             .allowed_by(&binding),
         // Allowed by alice's own standing access: not the grant's.
-        kube_call(ALICE_SUBJECT, "get", "pods", after).in_ns("payments"),
+        by_alice("get", "pods", after),
     ])
     .await;
     d.move_clock_to(start + Duration::hours(1) + Duration::minutes(3));

@@ -4,6 +4,11 @@ use super::*;
 
 pub const ALICE_SUBJECT: &str = "oidc:alice@example.com";
 
+/// alice's request to `verb` `resource` in payments at `at`.
+pub fn by_alice(verb: &str, resource: &str, at: chrono::DateTime<chrono::Utc>) -> KubeCall {
+    kube_call(ALICE_SUBJECT, verb, resource, at).in_ns("payments")
+}
+
 fn is_activity(text: &str) -> bool {
     text.contains("Kubernetes activity") || text.contains("Session summary")
 }

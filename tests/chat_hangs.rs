@@ -15,15 +15,13 @@ async fn bound_grant(h: &Harness, duration: &str) -> String {
         .request(ALICE, &format!("edit payments {duration} stuck queue"))
         .await;
     h.click(BOB, "approve", &grant).await;
-    h.kube.wait_until("bound", |k| k.binding_count() == 1).await;
+    h.kube.until_bound().await;
     h.settle().await;
     grant
 }
 
 async fn binding_gone_while_slack_holds(h: &Harness, method: &str) {
-    h.kube
-        .wait_until("the binding is gone", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     assert!(
         h.slack.held(method) > 0,
         "the binding was only removed after the bot gave up waiting for Slack's {method}"
@@ -119,9 +117,7 @@ async fn a_failed_bind_is_cleaned_up_at_once_while_slack_hangs_on_its_announceme
     );
     let grant = h.request(DANA, "edit payments,orders 1h INC-21").await;
     h.click(BOB, "approve", &grant).await;
-    h.kube
-        .wait_until("orders is bound", |k| k.binding_count() == 1)
-        .await;
+    h.kube.until_bound().await;
 
     h.slack.hang();
     h.slack.wait_until_held("chat.update").await;
@@ -164,10 +160,6 @@ async fn the_reconciler_deletes_every_expired_binding_while_slack_hangs_on_its_r
 
     h.slack.stop_hanging();
     for lost in ["lost1", "lost2", "lost3"] {
-        h.slack
-            .next_matching("a drift report", |c| {
-                c.param("channel") == AUDIT && c.text().contains(&format!("payments/{lost}"))
-            })
-            .await;
+        h.audit_call_saying(&format!("payments/{lost}")).await;
     }
 }

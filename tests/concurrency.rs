@@ -52,11 +52,7 @@ async fn two_of_two_counts_two_distinct_approvers_even_when_clicks_race() {
     let h = Harness::start().await;
     let grant = h.requested_grant("admin payments 30m INC-61").await;
     click_together(&h, &[BOB, BOB, BOB, CAROL, CAROL, CAROL], &grant).await;
-    h.slack
-        .next_matching("activation", |c| {
-            c.param("channel") == AUDIT && c.text().contains("Access granted")
-        })
-        .await;
+    h.audit_call_saying("Access granted").await;
     let binding = h.kube.grant_binding("payments", &grant).unwrap();
     let mut approvers: Vec<&str> = binding["metadata"]["annotations"]["prod-access/approvers"]
         .as_str()

@@ -13,9 +13,7 @@ use support::*;
 async fn alice_holds_edit(h: &Harness) -> String {
     let grant = h.request(ALICE, "edit payments 2h INC-3 stuck queue").await;
     h.click(BOB, "approve", &grant).await;
-    h.kube
-        .wait_until("the binding", |k| k.binding_count() == 1)
-        .await;
+    h.kube.until_bound().await;
     grant
 }
 
@@ -42,9 +40,7 @@ async fn a_deactivated_slack_account_loses_its_access_at_once() {
 
     h.slack.update_user(ALICE, json!({ "deleted": true }));
     assert_eq!(h.send_event(user_change(h.slack.user(ALICE))).await, 200);
-    h.kube
-        .wait_until("the binding removed", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     let told = h
         .audit_saying(&active, "account was deactivated: access ended")
         .await;
@@ -68,9 +64,7 @@ async fn an_account_turned_guest_over_socket_mode_is_told_its_access_ended() {
     let grant = alice_holds_edit(&h).await;
     h.slack.update_user(ALICE, json!({ "is_restricted": true }));
     h.send_event(user_change(h.slack.user(ALICE))).await;
-    h.kube
-        .wait_until("the binding removed", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     h.audit_saying(&grant, "account became a guest account")
         .await;
     let dm = h
@@ -100,9 +94,7 @@ async fn the_periodic_check_ends_access_of_an_account_deactivated_without_an_eve
     // The event was lost (the bot was down, Slack gave up retrying).
     h.slack.update_user(ALICE, json!({ "deleted": true }));
     h.clock.advance(Duration::seconds(61));
-    h.kube
-        .wait_until("the binding removed", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     h.audit_saying(&grant, "account was deactivated: access ended")
         .await;
     let lookups = h.slack.calls("users.info");
@@ -143,18 +135,14 @@ async fn someone_removed_from_the_teams_team_loses_their_access() {
     let card = h.showing(T_APPROVALS, "fixing stuck queue").await;
     let grant = card_actions(&card)[0].1.clone();
     h.click(T_BOB, "approve", &grant).await;
-    h.kube
-        .wait_until("the binding", |k| k.binding_count() == 1)
-        .await;
+    h.kube.until_bound().await;
 
     h.teams.remove_member(T_ALICE);
     let mut removed = h.activity(T_BOB, T_TEAM, "conversationUpdate");
     removed["membersRemoved"] = json!([{ "id": T_ALICE, "aadObjectId": "aad-Alice" }]);
     removed["channelData"]["eventType"] = json!("teamMemberRemoved");
     assert_eq!(h.deliver(&removed, None).await.status(), 200);
-    h.kube
-        .wait_until("the binding removed", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     h.showing(T_AUDIT, "was removed from the team: access ended")
         .await;
     let entries = h.stopped_audit_log().await;

@@ -36,15 +36,9 @@ async fn at_nine_the_digest_tells_the_day_and_who_holds_access_now() {
     let expired = approve(&h, ALICE, "edit payments 2h INC-1 stuck queue").await;
     let denied = h.request(CAROL, "view payments 1h reading logs").await;
     h.click(BOB, "deny", &denied).await;
-    h.slack
-        .next_matching("the denial", |c| {
-            c.param("channel") == AUDIT && c.text().contains("denied")
-        })
-        .await;
+    h.audit_call_saying("denied").await;
     h.clock.advance(Duration::hours(2));
-    h.kube
-        .wait_until("alice's access removed", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     h.clock.advance(Duration::hours(21));
     let active = approve(&h, DANA, "edit orders 2h INC-2 rollout").await;
     h.settle().await;

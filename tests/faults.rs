@@ -172,18 +172,13 @@ async fn a_revocation_that_keeps_failing_raises_an_alert_until_it_works() {
     let h = Harness::start().await;
     let grant = h.request(ALICE, "edit payments 1h stuck queue").await;
     h.click(BOB, "approve", &grant).await;
-    h.kube.wait_until("bound", |k| k.binding_count() == 1).await;
+    h.kube.until_bound().await;
 
     h.kube.set_fault(KubeFault::Unavailable);
     h.clock.advance(Duration::hours(1));
     h.let_retry_fall_due(&grant, 1).await;
     h.let_retry_fall_due(&grant, 2).await;
-    let alert = h
-        .slack
-        .next_matching("the alert", |c| {
-            c.param("channel") == AUDIT && c.text().contains("NOT removed")
-        })
-        .await;
+    let alert = h.audit_call_saying("NOT removed").await;
     assert_says(&alert, "Access is NOT removed yet");
     assert_says(&alert, &format!("deleting `prod-access-{grant}`"));
     assert_says(&alert, "has failed 3 times since");
@@ -208,19 +203,9 @@ async fn a_revocation_that_keeps_failing_raises_an_alert_until_it_works() {
     h.kube.set_fault(KubeFault::None);
     h.clock
         .advance(Duration::from_std(RETRY_POLICY.ceiling(6)).unwrap());
-    let recovered = h
-        .slack
-        .next_matching("the recovery", |c| {
-            c.param("channel") == AUDIT && c.text().contains("Recovered")
-        })
-        .await;
+    let recovered = h.audit_call_saying("Recovered").await;
     assert_says(&recovered, "worked after 6 failed attempts");
-    let expired = h
-        .slack
-        .next_matching("the expiry", |c| {
-            c.param("channel") == AUDIT && c.text().contains("expired and was removed")
-        })
-        .await;
+    let expired = h.audit_call_saying("expired and was removed").await;
     assert!(expired.text().contains(&grant));
     assert_eq!(h.kube.binding_count(), 0);
     let alerts = h
@@ -243,12 +228,7 @@ async fn an_api_server_that_answers_too_late_counts_as_unavailable_and_is_retrie
     h.kube.set_fault(KubeFault::None);
     h.clock
         .advance(Duration::from_std(RETRY_POLICY.ceiling(1)).unwrap());
-    let activated = h
-        .slack
-        .next_matching("activation", |c| {
-            c.param("channel") == AUDIT && c.text().contains("Access granted")
-        })
-        .await;
+    let activated = h.audit_call_saying("Access granted").await;
     assert!(activated.text().contains(&grant));
     assert!(h.kube.grant_binding("payments", &grant).is_some());
 }

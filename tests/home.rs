@@ -58,9 +58,7 @@ async fn home_story(h: Harness) {
 
     // Drop now from the Home tab ends it at once.
     h.click_on_home(ALICE, "drop", &grant).await;
-    h.kube
-        .wait_until("the binding is gone", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     h.home_showing(ALICE, |t| {
         t.contains("You have no access through prod-access right now")
     })

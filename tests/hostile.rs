@@ -52,7 +52,7 @@ async fn a_click_is_decided_from_the_stored_grant_never_from_what_the_payload_cl
 
     // The real id with a message that claims admin: bound exactly as stored (view).
     assert_eq!(post_click(&h, forged_click(BOB, &grant)).await, 200);
-    h.kube.wait_until("bound", |k| k.binding_count() == 1).await;
+    h.kube.until_bound().await;
     let binding = h.kube.grant_binding("payments", &grant).unwrap();
     assert_eq!(binding["roleRef"]["name"], "view");
     assert_eq!(h.kube.binding_count(), 1);

@@ -216,11 +216,7 @@ async fn the_reminder_offers_an_extension_that_needs_approval_again() {
     let second_reminder = h.next_dm(ALICE).await;
     assert_says(&second_reminder, "2026-11-23T12:00:00Z");
     h.clock.advance(Duration::minutes(10));
-    h.slack
-        .next_matching("the expiry audit post", |c| {
-            c.param("channel") == AUDIT && c.text().contains("expired and was removed")
-        })
-        .await;
+    h.audit_call_saying("expired and was removed").await;
     assert!(binding(&h, &grant).is_none());
 }
 
@@ -266,9 +262,7 @@ async fn revocation_is_never_held_up_by_chat_that_keeps_failing() {
     h.slack.fail_always("conversations.open", "internal_error");
 
     h.clock.advance(Duration::hours(1));
-    h.kube
-        .wait_until("the binding is gone", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     assert!(binding(&h, &grant).is_none());
 }
 
@@ -343,9 +337,7 @@ async fn a_cluster_that_refuses_to_move_the_expiry_annotation_still_gets_the_bin
     );
 
     h.clock.advance(Duration::minutes(90));
-    h.kube
-        .wait_until("the binding is gone", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     assert!(binding(&h, &grant).is_none());
 }
 

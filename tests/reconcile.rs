@@ -95,18 +95,12 @@ async fn a_binding_recreated_after_its_grant_ended_is_removed_again() {
         revoked["text"].as_str().unwrap().contains("Revoking"),
         "{revoked}"
     );
-    h.kube
-        .wait_until("revoked", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
 
     // Someone restores the binding from a backup.
     h.kube.insert_binding("payments", &name, copy);
     next_minute(&h).await;
-    h.slack
-        .next_matching("the drift report", |c| {
-            c.param("channel") == AUDIT && c.text().contains("is revoked; deleted")
-        })
-        .await;
+    h.audit_call_saying("is revoked; deleted").await;
     assert_eq!(h.kube.binding_count(), 0);
 }
 

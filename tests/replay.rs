@@ -48,7 +48,7 @@ async fn a_replayed_approve_click_is_not_acted_on_again() {
         send(&h, "/slack/interactions", &click, signed_at).await,
         200
     );
-    h.kube.wait_until("bound", |k| k.binding_count() == 1).await;
+    h.kube.until_bound().await;
     h.settle().await;
     let (slack_calls, kube_calls) = (h.slack.call_count(), h.kube.calls().len());
 

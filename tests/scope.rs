@@ -44,9 +44,7 @@ async fn a_namespace_that_fails_rolls_back_the_others() {
     assert_says(&failed, "could not be created");
     assert_says(&failed, "namespaces \"payments\" not found");
     // orders was created before payments failed; the grant's clean-up removes it.
-    h.kube
-        .wait_until("nothing is left behind", |k| k.binding_count() == 0)
-        .await;
+    h.kube.until_unbound().await;
     assert!(h.kube.grant_binding("orders", &grant).is_none());
 }
 

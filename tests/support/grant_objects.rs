@@ -1,11 +1,17 @@
 //! A grant's own objects in the fake Kubernetes API, found by the name the bot gives them
-//! (`prod-access-<grant id>`).
+//! (`prod-access-<grant id>`), and waits for the bindings to come or go.
 
 use serde_json::Value;
 
 use super::FakeKube;
 
+// Used in tests on one task, never as trait objects, so no `Send` bound is needed.
+#[allow(async_fn_in_trait)]
 pub trait GrantObjects {
+    /// Waits until the cluster holds no binding any more.
+    async fn until_unbound(&self);
+    /// Waits until the cluster holds exactly one binding.
+    async fn until_bound(&self);
     /// The RoleBinding of `grant` in `namespace`.
     fn grant_binding(&self, namespace: &str, grant: &str) -> Option<Value>;
     /// The token ServiceAccount of `grant` (in the bot's own namespace).
@@ -13,6 +19,16 @@ pub trait GrantObjects {
 }
 
 impl GrantObjects for FakeKube {
+    async fn until_unbound(&self) {
+        self.wait_until("every binding is gone", |k| k.binding_count() == 0)
+            .await;
+    }
+
+    async fn until_bound(&self) {
+        self.wait_until("one binding", |k| k.binding_count() == 1)
+            .await;
+    }
+
     fn grant_binding(&self, namespace: &str, grant: &str) -> Option<Value> {
         self.binding(namespace, &format!("prod-access-{grant}"))
     }

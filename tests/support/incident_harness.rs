@@ -61,6 +61,15 @@ impl Harness {
         id.to_string()
     }
 
+    /// The next call to the audit channel whose text says `phrase`, about any grant.
+    pub async fn audit_call_saying(&self, phrase: &str) -> fake_slack::Call {
+        self.slack
+            .next_matching(&format!("audit channel saying {phrase}"), |c| {
+                c.param("channel") == AUDIT && c.text().contains(phrase)
+            })
+            .await
+    }
+
     /// The next post to the audit channel about `grant` that says `phrase`.
     pub async fn audit_saying(&self, grant: &str, phrase: &str) -> fake_slack::Call {
         let (grant, phrase) = (grant.to_string(), phrase.to_string());

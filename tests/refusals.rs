@@ -147,37 +147,74 @@ async fn help_lists_roles_namespaces_and_limits() {
     assert_untouched(&h);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_requester_cannot_approve_their_own_request() {
-    let h = Harness::start().await;
-    let grant = h.requested_grant("edit payments 1h fix").await;
+async fn the_requester_cannot_approve_their_own_request<D: Driver>(d: D) -> D {
+    let grant = d.requested_grant("edit payments 1h fix").await;
 
-    assert_eq!(h.click(ALICE, "approve", &grant).await, 200);
-    let refusal = h.slack.next_call("chat.postEphemeral").await;
-    assert_eq!(refusal.param("user"), ALICE);
-    assert_eq!(refusal.param("channel"), APPROVALS);
-    assert_says(&refusal, "cannot approve or deny your own request");
-    assert!(h.kube.calls().is_empty());
-    assert!(h.slack.calls("chat.update").is_empty());
+    let refusal = d.refused_on_click(Alice, "approve", &grant).await;
     assert!(
-        button_value(&h.approval_message(&grant), "approve").is_some(),
-        "still waiting"
+        refusal.contains("cannot approve or deny your own request"),
+        "{refusal}"
     );
+    assert!(d.kube().calls().is_empty());
+    assert_eq!(d.buttons_on(&grant), ["approve", "deny"], "still waiting");
+    d
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn someone_who_is_not_an_approver_cannot_decide() {
-    let h = Harness::start().await;
-    let grant = h.requested_grant("edit payments 1h fix").await;
+/// (In Teams this was `someone_who_is_not_an_approver_is_told_so_and_the_card_keeps_its_buttons`.)
+async fn someone_who_is_not_an_approver_cannot_decide<D: Driver>(d: D) -> D {
+    let grant = d.requested_grant("edit payments 1h fix").await;
     for action in ["approve", "deny"] {
-        assert_eq!(h.click(MALLORY, action, &grant).await, 200);
-        let refusal = h.slack.next_call("chat.postEphemeral").await;
-        assert_eq!(refusal.param("user"), MALLORY);
-        assert_says(&refusal, "not an approver for role *edit*");
-        assert_says(&refusal, "<@U0BOB>, <@U0CAROL>");
+        let refusal = d.refused_on_click(Mallory, action, &grant).await;
+        let says = format!("not an approver for role {}", d.bold("edit"));
+        assert!(refusal.contains(&says), "{refusal}");
+        assert!(refusal.contains(&d.approvers()), "names who may: {refusal}");
     }
-    assert!(h.kube.calls().is_empty());
+    assert!(d.kube().calls().is_empty());
+    assert_eq!(
+        d.buttons_on(&grant),
+        ["approve", "deny"],
+        "still waiting for a real approver"
+    );
+    d
+}
+
+/// A refused click changes nothing on Slack either: the approval message is never edited.
+async fn in_slack_nothing_is_edited_after(story: impl AsyncFnOnce(Harness) -> Harness) -> Harness {
+    let h = story(Harness::start().await).await;
     assert!(h.slack.calls("chat.update").is_empty());
+    h
+}
+
+mod the_requester_cannot_approve_their_own_request {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slack() {
+        let h =
+            in_slack_nothing_is_edited_after(super::the_requester_cannot_approve_their_own_request)
+                .await;
+        let refusal = &h.slack.calls("chat.postEphemeral")[0];
+        assert_eq!(refusal.param("channel"), APPROVALS);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn teams() {
+        super::the_requester_cannot_approve_their_own_request(TeamsHarness::start().await).await;
+    }
+}
+
+mod someone_who_is_not_an_approver_cannot_decide {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slack() {
+        in_slack_nothing_is_edited_after(super::someone_who_is_not_an_approver_cannot_decide).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn teams() {
+        super::someone_who_is_not_an_approver_cannot_decide(TeamsHarness::start().await).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

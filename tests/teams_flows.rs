@@ -56,33 +56,6 @@ async fn a_request_typed_in_a_channel_is_answered_privately_and_a_denial_ends_it
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn someone_who_is_not_an_approver_is_told_so_and_the_card_keeps_its_buttons() {
-    let h = TeamsHarness::start().await;
-    h.say(
-        T_ALICE,
-        ALICE_CHAT,
-        "edit payments 30m INC-7 restart worker",
-    )
-    .await;
-    let grant = wait_for_card(&h).await;
-    let (status, answer) = h.click(T_MALLORY, "approve", &grant).await;
-    assert_eq!(status, 200);
-    assert_eq!(answer["type"], "application/vnd.microsoft.activity.message");
-    let refusal = answer["value"].as_str().unwrap();
-    assert!(
-        refusal.contains("bob@example.com"),
-        "names who may: {refusal}"
-    );
-    let card = &h.teams.conversation(T_APPROVALS)[0].1;
-    assert_eq!(
-        card_actions(card).len(),
-        2,
-        "still waiting for a real approver"
-    );
-    assert_eq!(h.kube.binding_count(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_role_is_answered_with_what_is_allowed_and_nothing_is_stored() {
     let h = TeamsHarness::start().await;
     assert_eq!(

@@ -151,6 +151,6 @@ async fn when_the_form_cannot_open_the_usage_is_shown_instead() {
     let h = Harness::start().await;
     h.slack
         .fail_next("views.open", Fault::Error("expired_trigger_id"));
-    let text = h.answer(ALICE, "edit").await;
-    assert!(text.contains("Missing the role and namespace"), "{text}");
+    h.answer_saying(ALICE, "edit", "Missing the role and namespace")
+        .await;
 }

@@ -20,11 +20,12 @@ fn binding(h: &Harness, grant: &str) -> Option<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_two_approvals_are_counted_on_the_message_before_access_is_granted() {
     let h = Harness::start().await;
-    let text = h.answer(ALICE, "admin payments 30m restart pods").await;
-    assert!(
-        text.contains("needs a ticket in the reason, matching `INC-[0-9]+`"),
-        "{text}"
-    );
+    h.answer_saying(
+        ALICE,
+        "admin payments 30m restart pods",
+        "needs a ticket in the reason, matching `INC-[0-9]+`",
+    )
+    .await;
 
     let grant = h
         .requested_grant("admin payments 30m INC-9 restart pods")
@@ -93,11 +94,13 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     let pending = h.requested_grant("edit orders 1h INC-2 reindex").await;
     let active = active_grant(&h, "view payments 2h INC-3 read logs").await;
 
-    let text = h.answer(ALICE, "list").await;
-    assert!(
-        text.contains(&format!("`{active}` *view* in `payments` — active until")),
-        "{text}"
-    );
+    let text = h
+        .answer_saying(
+            ALICE,
+            "list",
+            &format!("`{active}` *view* in `payments` — active until"),
+        )
+        .await;
     assert!(
         text.contains(&format!(
             "`{pending}` *edit* in `orders` — waiting for approval (0 of 1)"
@@ -106,13 +109,13 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     );
     assert!(!text.contains("Waiting for you"), "{text}");
 
-    let text = h.answer(BOB, "list").await;
-    assert!(
-        text.contains(&format!(
-            "*Waiting for you*\n• `{pending}` <@U0ALICE> wants *edit*"
-        )),
-        "{text}"
-    );
+    let text = h
+        .answer_saying(
+            BOB,
+            "list",
+            &format!("*Waiting for you*\n• `{pending}` <@U0ALICE> wants *edit*"),
+        )
+        .await;
     assert!(!text.contains(&active), "{text}");
 
     let (_, status) = h.slash(BOB, &format!("status {active}")).await;
@@ -124,8 +127,8 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
         "{status}"
     );
 
-    let refused = h.answer(BOB, &format!("cancel {pending}")).await;
-    assert!(refused.contains("Only <@U0ALICE>"), "{refused}");
+    h.answer_saying(BOB, &format!("cancel {pending}"), "Only <@U0ALICE>")
+        .await;
     let (_, cancelled) = h.slash(ALICE, &format!("cancel {pending}")).await;
     assert!(
         cancelled["text"].as_str().unwrap().contains("cancelled"),
@@ -133,13 +136,14 @@ async fn list_status_and_cancel_answer_the_requester_and_the_approvers() {
     );
     let audit = h.next_audit().await;
     assert_says(&audit, "cancelled their request");
-    let again = h.answer(ALICE, &format!("cancel {pending}")).await;
-    assert!(
-        again.contains("is cancelled; nothing was changed"),
-        "{again}"
-    );
-    let unknown = h.answer(ALICE, "status nope").await;
-    assert!(unknown.contains("There is no request `nope`"), "{unknown}");
+    h.answer_saying(
+        ALICE,
+        &format!("cancel {pending}"),
+        "is cancelled; nothing was changed",
+    )
+    .await;
+    h.answer_saying(ALICE, "status nope", "There is no request `nope`")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,8 +152,8 @@ async fn an_approver_revokes_at_once_and_the_requester_is_told() {
     let grant = active_grant(&h, "edit payments 2h INC-4").await;
 
     // Mallory is neither requester, approver nor auditor: to her the grant does not exist.
-    let refused = h.answer(MALLORY, &format!("revoke {grant}")).await;
-    assert!(refused.contains("There is no request"), "{refused}");
+    h.answer_saying(MALLORY, &format!("revoke {grant}"), "There is no request")
+        .await;
     assert!(binding(&h, &grant).is_some());
 
     let (_, revoked) = h.slash(CAROL, &format!("revoke {grant}")).await;
@@ -224,13 +228,14 @@ async fn the_reminder_offers_an_extension_that_needs_approval_again() {
 async fn extensions_never_go_past_the_roles_maximum() {
     let h = Harness::start().await;
     let grant = active_grant(&h, "edit payments 3h INC-6").await;
-    let text = h.answer(ALICE, &format!("extend {grant} 2h")).await;
-    assert!(text.contains("at most 4h in all"), "{text}");
+    let text = h
+        .answer_saying(ALICE, &format!("extend {grant} 2h"), "at most 4h in all")
+        .await;
     assert!(text.contains("can be extended by at most 1h"), "{text}");
-    let asked = h.answer(ALICE, &format!("extend {grant} 1h")).await;
-    assert!(asked.contains("Asked to extend"), "{asked}");
-    let twice = h.answer(ALICE, &format!("extend {grant} 30m")).await;
-    assert!(twice.contains("already waiting"), "{twice}");
+    h.answer_saying(ALICE, &format!("extend {grant} 1h"), "Asked to extend")
+        .await;
+    h.answer_saying(ALICE, &format!("extend {grant} 30m"), "already waiting")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,8 +317,12 @@ async fn when_slack_cannot_say_who_is_in_the_group_nobody_from_it_may_approve() 
 async fn a_role_without_extensions_offers_only_drop_now() {
     let h = Harness::start().await;
     let grant = active_grant(&h, "view payments 1h INC-11").await;
-    let text = h.answer(ALICE, &format!("extend {grant} 30m")).await;
-    assert!(text.contains("Role *view* cannot be extended"), "{text}");
+    h.answer_saying(
+        ALICE,
+        &format!("extend {grant} 30m"),
+        "Role *view* cannot be extended",
+    )
+    .await;
     h.clock.advance(Duration::minutes(50));
     let reminder = h.next_dm(ALICE).await;
     assert_eq!(button_value(&reminder.params, "extend"), None);
@@ -325,8 +334,8 @@ async fn a_cluster_that_refuses_to_move_the_expiry_annotation_still_gets_the_bin
     let h = Harness::start().await;
     h.kube.forbid("PATCH");
     let grant = active_grant(&h, "edit payments 1h INC-12").await;
-    let asked = h.answer(ALICE, &format!("extend {grant} 30m")).await;
-    assert!(asked.contains("Asked to extend"), "{asked}");
+    h.answer_saying(ALICE, &format!("extend {grant} 30m"), "Asked to extend")
+        .await;
     h.click(BOB, "approve_extension", &grant).await;
     let extended = h.next_dm(ALICE).await;
     assert_says(&extended, "was extended by 30m");

@@ -51,11 +51,12 @@ async fn a_namespace_that_fails_rolls_back_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_scoped_role_gets_a_cluster_role_binding() {
     let h = Harness::start().await;
-    let text = h.answer(ALICE, "nodes payments 30m INC-22").await;
-    assert!(
-        text.contains("cannot be granted in `payments`. Allowed namespaces: cluster."),
-        "{text}"
-    );
+    h.answer_saying(
+        ALICE,
+        "nodes payments 30m INC-22",
+        "cannot be granted in `payments`. Allowed namespaces: cluster.",
+    )
+    .await;
 
     let grant = approved(&h, "nodes cluster 30m INC-22 node pressure").await;
     assert_says(

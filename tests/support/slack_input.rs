@@ -120,6 +120,14 @@ impl Harness {
         text.to_string()
     }
 
+    /// The text of the bot's reply to `user` typing `/prod-access <text>`, which must say
+    /// `phrase`.
+    pub async fn answer_saying(&self, user: &str, text: &str, phrase: &str) -> String {
+        let answer = self.answer(user, text).await;
+        assert!(answer.contains(phrase), "expected {phrase:?} in: {answer}");
+        answer
+    }
+
     /// `/prod-access <text>` typed by `user` in `channel` (HTTP mode).
     pub async fn slash_in(&self, user: &str, channel: &str, text: &str) -> (u16, Value) {
         let response = self

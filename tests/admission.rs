@@ -162,7 +162,7 @@ async fn the_bots_bindings() -> (Config, Vec<Value>) {
             .cluster_binding(&cluster_wide)
             .expect("nodes binding"),
     ];
-    (h.config.clone(), bindings)
+    (h.bot.config.clone(), bindings)
 }
 
 fn subjects(binding: &Value) -> Vec<(String, String)> {

@@ -18,7 +18,7 @@ impl Harness {
         body: impl Into<reqwest::Body>,
     ) -> (u16, String) {
         let mut request = reqwest::Client::new()
-            .post(self.url(&format!("/k8s/audit{query}")))
+            .post(self.bot.url(&format!("/k8s/audit{query}")))
             .header("content-type", "application/json")
             .body(body);
         if let Some(token) = token {

@@ -28,11 +28,11 @@ use chrono::{DateTime, TimeZone, Utc};
 pub use prod_access::app::RETRY_POLICY;
 use prod_access::clock::ManualClock;
 use prod_access::config::{Config, Secrets};
-use prod_access::server::Server;
 use serde_json::Value;
 
 pub use audit_log::{audit_command, audit_entries, audit_kinds};
-use bot::{cluster_of, start_bot, stop_bot};
+pub use bot::RunningBot;
+use bot::cluster_of;
 pub use driver::{Alice, Bob, Carol, Channel, Driver, Mallory, Person, wait_for};
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_on_call::FakeOnCall;
@@ -117,13 +117,11 @@ pub struct Harness {
     /// The `us` cluster of `start_multi_cluster`.
     pub second_kube: Option<FakeKube>,
     pub clock: Arc<ManualClock>,
-    pub config: Config,
+    pub bot: RunningBot,
     /// PagerDuty and Opsgenie, for `start_for_incidents`.
     pub on_call: Option<FakeOnCall>,
     /// With two clusters, `us` is given no audit webhook token at the next (re)start.
     pub us_without_audit_token: bool,
-    server: Option<Server>,
-    _store: tempfile::TempDir,
     http: reqwest::Client,
 }
 
@@ -216,26 +214,23 @@ impl Harness {
         }
         yaml.push_str(extra_yaml);
         yaml = yaml.replace("  roles:\n", &format!("  roles:\n{extra_roles}"));
-        let config = Config::parse(&yaml).unwrap();
-        assert!(config.problems().is_empty(), "{:?}", config.problems());
         let mut harness = Harness {
             mode,
             slack,
             kube,
             second_kube,
             clock: ManualClock::new(t0()),
-            config,
+            bot: RunningBot::new(&yaml, store),
             on_call,
             us_without_audit_token: false,
-            server: None,
-            _store: store,
             http: reqwest::Client::new(),
         };
         harness.start_server().await;
         harness
     }
 
-    async fn start_server(&mut self) {
+    /// Starts the bot on the harness's store, with the Slack secrets of its mode.
+    pub(super) async fn start_server(&mut self) {
         let secrets = Secrets {
             slack_bot_token: Some(BOT_TOKEN.into()),
             // Socket Mode needs no signing secret: nothing is served to Slack over HTTP.
@@ -272,33 +267,7 @@ impl Harness {
                 ("us".to_string(), cluster_of(us)),
             ]),
         };
-        let server = start_bot(&self.config, &secrets, clusters, self.clock.clone()).await;
-        self.server = Some(server);
-    }
-
-    /// Stops the bot (the fakes and the clock keep their state).
-    pub async fn stop(&mut self) {
-        stop_bot(&mut self.server).await;
-    }
-
-    /// A new bot process on the same store directory.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        self.start_server().await;
-    }
-
-    /// The bot's store directory (open it only while the bot is stopped).
-    pub fn store_path(&self) -> &std::path::Path {
-        &self.config.store_path
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.as_ref().unwrap().addr())
-    }
-
-    /// Waits until neither fake has been called for a while: the bot has done what is due now.
-    pub async fn settle(&self) {
-        until_quiet(|| (self.kube.calls().len(), self.slack.call_count())).await;
+        self.bot.start(&secrets, clusters, self.clock.clone()).await;
     }
 
     /// Requests access and returns the new grant's id, taken from the approval message button.

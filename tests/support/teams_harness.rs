@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prod_access::clock::{Clock, ManualClock};
-use prod_access::config::{Config, Secrets};
-use prod_access::server::Server;
+use prod_access::config::Secrets;
 use serde_json::{Value, json};
 
-use super::bot::{cluster_of, start_bot, stop_bot};
+use super::bot::{RunningBot, cluster_of};
 use super::fake_teams::{FakeTeams, TEAMS_APP_ID, TEAMS_APP_PASSWORD, TENANT};
 use super::{FakeKube, WEBHOOK_SECRET, init, t0};
 
@@ -43,9 +42,7 @@ pub struct TeamsHarness {
     pub teams: FakeTeams,
     pub kube: FakeKube,
     pub clock: Arc<ManualClock>,
-    pub config: Config,
-    server: Option<Server>,
-    _store: tempfile::TempDir,
+    pub bot: RunningBot,
     http: reqwest::Client,
     next_id: AtomicU64,
     /// (conversation, activity id) of what the stories' `next_*` have returned.
@@ -118,15 +115,12 @@ impl TeamsHarness {
         }
         let kube = FakeKube::start(&["payments", "orders"]).await;
         let store = tempfile::tempdir().unwrap();
-        let config = Config::parse(&config_yaml(&teams, store.path())).unwrap();
-        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let bot = RunningBot::new(&config_yaml(&teams, store.path()), store);
         let mut harness = TeamsHarness {
             teams,
             kube,
             clock: ManualClock::new(t0()),
-            config,
-            server: None,
-            _store: store,
+            bot,
             http: reqwest::Client::new(),
             next_id: AtomicU64::new(1),
             taken: Mutex::default(),
@@ -136,7 +130,8 @@ impl TeamsHarness {
         harness
     }
 
-    async fn start_server(&mut self) {
+    /// Starts the bot on the harness's store, with the Teams app's secrets.
+    pub(super) async fn start_server(&mut self) {
         let secrets = Secrets {
             teams_app_password: Some(TEAMS_APP_PASSWORD.into()),
             audit_webhook_secret: Some(WEBHOOK_SECRET.into()),
@@ -144,32 +139,7 @@ impl TeamsHarness {
             ..Secrets::default()
         };
         let clusters = BTreeMap::from([("default".to_string(), cluster_of(&self.kube))]);
-        let server = start_bot(&self.config, &secrets, clusters, self.clock.clone()).await;
-        self.server = Some(server);
-    }
-
-    /// Stops the bot (the fakes and the clock keep their state).
-    pub async fn stop(&mut self) {
-        stop_bot(&mut self.server).await;
-    }
-
-    /// A new bot process on the same store directory.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        self.start_server().await;
-    }
-
-    /// Waits until neither fake has been called for a while: the bot has done what is due now.
-    pub async fn settle(&self) {
-        super::until_quiet(|| (self.kube.calls().len(), self.teams.activities().len())).await;
-    }
-
-    pub fn store_path(&self) -> &std::path::Path {
-        &self.config.store_path
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.as_ref().unwrap().addr())
+        self.bot.start(&secrets, clusters, self.clock.clone()).await;
     }
 
     fn activity_id(&self) -> String {
@@ -228,7 +198,7 @@ impl TeamsHarness {
         let authorization =
             authorization.unwrap_or_else(|| self.teams.authorization(self.clock.now()));
         self.http
-            .post(self.url("/teams/messages"))
+            .post(self.bot.url("/teams/messages"))
             .header("authorization", authorization)
             .json(activity)
             .send()

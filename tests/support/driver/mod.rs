@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use prod_access::domain::audit::AuditEntry;
 
-use super::{FakeKube, K8S_AUDIT_TOKEN, KubeCall, RETRY_POLICY, audit_entries, event_list};
+use super::{
+    FakeKube, K8S_AUDIT_TOKEN, KubeCall, RETRY_POLICY, RunningBot, audit_entries, event_list,
+    until_quiet,
+};
 
 /// The people every story has, known to both platforms: alice asks, bob and carol approve,
 /// mallory is in the company but approves nothing.
@@ -41,15 +44,12 @@ pub enum Channel {
 pub trait Driver {
     fn clock(&self) -> &ManualClock;
     fn kube(&self) -> &FakeKube;
-    fn url(&self, path: &str) -> String;
-    /// The bot's store directory (open it only while the bot is stopped).
-    fn store_path(&self) -> &Path;
-    /// Stops the bot (the fakes and the clock keep their state).
-    async fn stop(&mut self);
-    /// A new bot process on the same store directory.
-    async fn restart(&mut self);
-    /// Waits until neither fake has been called for a while: the bot has done what is due now.
-    async fn settle(&self);
+    fn bot(&self) -> &RunningBot;
+    fn bot_mut(&mut self) -> &mut RunningBot;
+    /// Starts the bot on the harness's store.
+    async fn start_bot(&mut self);
+    /// How many calls the bot has made to the fake chat platform.
+    fn chat_calls(&self) -> usize;
 
     /// How the bot names `who` in what it posts.
     fn name(&self, who: Person) -> String;
@@ -114,6 +114,31 @@ pub trait Driver {
     async fn audit_says(&self, grant: &str, phrase: &str) -> String {
         self.next_audit_where(|text| text.contains(grant) && text.contains(phrase))
             .await
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.bot().url(path)
+    }
+
+    /// The bot's store directory (open it only while the bot is stopped).
+    fn store_path(&self) -> &Path {
+        self.bot().store_path()
+    }
+
+    /// Stops the bot (the fakes and the clock keep their state).
+    async fn stop(&mut self) {
+        self.bot_mut().stop().await;
+    }
+
+    /// A new bot process on the same store directory.
+    async fn restart(&mut self) {
+        self.stop().await;
+        self.start_bot().await;
+    }
+
+    /// Waits until neither fake has been called for a while: the bot has done what is due now.
+    async fn settle(&self) {
+        until_quiet(|| (self.kube().calls().len(), self.chat_calls())).await;
     }
 
     /// `who` types `text` where requests are usually made.

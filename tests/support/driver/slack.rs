@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{Channel, Driver, Person};
 use crate::support::{
-    ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, WAR_ROOM, all_text,
-    button_value, fake_slack,
+    ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, RunningBot, WAR_ROOM,
+    all_text, button_value, fake_slack,
 };
 
 /// Each person's Slack user id.
@@ -79,24 +79,20 @@ impl Driver for Harness {
         &self.kube
     }
 
-    fn url(&self, path: &str) -> String {
-        Harness::url(self, path)
+    fn bot(&self) -> &RunningBot {
+        &self.bot
     }
 
-    fn store_path(&self) -> &Path {
-        Harness::store_path(self)
+    fn bot_mut(&mut self) -> &mut RunningBot {
+        &mut self.bot
     }
 
-    async fn stop(&mut self) {
-        Harness::stop(self).await;
+    async fn start_bot(&mut self) {
+        Harness::start_server(self).await;
     }
 
-    async fn restart(&mut self) {
-        Harness::restart(self).await;
-    }
-
-    async fn settle(&self) {
-        Harness::settle(self).await;
+    fn chat_calls(&self) -> usize {
+        self.slack.call_count()
     }
 
     fn name(&self, who: Person) -> String {

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{Channel, Driver, Person, wait_for};
 use crate::support::{
-    FakeKube, T_ALICE, T_APPROVALS, T_AUDIT, T_BOB, T_CAROL, T_INCIDENT, T_MALLORY, TeamsHarness,
-    activity_text, card_actions, chat_with_bot, personal_chat,
+    FakeKube, RunningBot, T_ALICE, T_APPROVALS, T_AUDIT, T_BOB, T_CAROL, T_INCIDENT, T_MALLORY,
+    TeamsHarness, activity_text, card_actions, chat_with_bot, personal_chat,
 };
 
 /// Each person's Teams user id.
@@ -129,24 +129,20 @@ impl Driver for TeamsHarness {
         &self.kube
     }
 
-    fn url(&self, path: &str) -> String {
-        TeamsHarness::url(self, path)
+    fn bot(&self) -> &RunningBot {
+        &self.bot
     }
 
-    fn store_path(&self) -> &Path {
-        TeamsHarness::store_path(self)
+    fn bot_mut(&mut self) -> &mut RunningBot {
+        &mut self.bot
     }
 
-    async fn stop(&mut self) {
-        TeamsHarness::stop(self).await;
+    async fn start_bot(&mut self) {
+        TeamsHarness::start_server(self).await;
     }
 
-    async fn restart(&mut self) {
-        TeamsHarness::restart(self).await;
-    }
-
-    async fn settle(&self) {
-        TeamsHarness::settle(self).await;
+    fn chat_calls(&self) -> usize {
+        self.teams.activities().len()
     }
 
     fn name(&self, who: Person) -> String {

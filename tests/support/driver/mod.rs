@@ -248,6 +248,28 @@ pub trait Driver {
     }
 }
 
+/// The parts every harness keeps by the same names: its fake cluster, its clock and its bot.
+macro_rules! harness_parts {
+    () => {
+        fn clock(&self) -> &ManualClock {
+            &self.clock
+        }
+
+        fn kube(&self) -> &FakeKube {
+            &self.kube
+        }
+
+        fn bot(&self) -> &RunningBot {
+            &self.bot
+        }
+
+        fn bot_mut(&mut self) -> &mut RunningBot {
+            &mut self.bot
+        }
+    };
+}
+use harness_parts;
+
 /// Polls `find` every 20 ms for ten seconds; panics with `what` and the last state seen.
 pub async fn wait_for<T>(what: &str, mut find: impl FnMut() -> Result<T, String>) -> T {
     let mut last = String::new();

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prod_access::clock::ManualClock;
 use serde_json::Value;
 
-use super::{Channel, Driver, Person};
+use super::{Channel, Driver, Person, harness_parts};
 use crate::support::{
     ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, RunningBot, WAR_ROOM,
     all_text, button_value, fake_slack,
@@ -71,21 +71,7 @@ impl Harness {
 }
 
 impl Driver for Harness {
-    fn clock(&self) -> &ManualClock {
-        &self.clock
-    }
-
-    fn kube(&self) -> &FakeKube {
-        &self.kube
-    }
-
-    fn bot(&self) -> &RunningBot {
-        &self.bot
-    }
-
-    fn bot_mut(&mut self) -> &mut RunningBot {
-        &mut self.bot
-    }
+    harness_parts!();
 
     async fn start_bot(&mut self) {
         Harness::start_server(self).await;

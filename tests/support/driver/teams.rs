@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use prod_access::clock::ManualClock;
 use serde_json::Value;
 
-use super::{Channel, Driver, Person, wait_for};
+use super::{Channel, Driver, Person, harness_parts, wait_for};
 use crate::support::{
     FakeKube, RunningBot, T_ALICE, T_APPROVALS, T_AUDIT, T_BOB, T_CAROL, T_INCIDENT, T_MALLORY,
     TeamsHarness, activity_text, card_actions, chat_with_bot, personal_chat,
@@ -121,21 +121,7 @@ impl TeamsHarness {
 }
 
 impl Driver for TeamsHarness {
-    fn clock(&self) -> &ManualClock {
-        &self.clock
-    }
-
-    fn kube(&self) -> &FakeKube {
-        &self.kube
-    }
-
-    fn bot(&self) -> &RunningBot {
-        &self.bot
-    }
-
-    fn bot_mut(&mut self) -> &mut RunningBot {
-        &mut self.bot
-    }
+    harness_parts!();
 
     async fn start_bot(&mut self) {
         TeamsHarness::start_server(self).await;

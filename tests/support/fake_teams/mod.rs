@@ -336,12 +336,13 @@ async fn send(
     Json(json!({ "id": id })).into_response()
 }
 
-/// The token check and the activity's existence, shared by reply and update; the locked state.
-fn existing<'a>(
+/// The token check and the activity's existence, shared by reply and update, and the call
+/// recorded; the locked state.
+fn record_on_existing<'a>(
     state: &'a Mutex<State_>,
     headers: &HeaderMap,
-    conversation: &str,
-    activity: &str,
+    (method, conversation, activity): (&'static str, &str, &str),
+    body: &Value,
 ) -> Result<std::sync::MutexGuard<'a, State_>, Box<Response>> {
     let mut state = state.lock().unwrap();
     if let Some(refusal) = refused(&mut state, headers) {
@@ -357,6 +358,7 @@ fn existing<'a>(
             "Activity not found.",
         )));
     }
+    record(&mut state, method, conversation, Some(activity), body);
     Ok(state)
 }
 
@@ -366,11 +368,11 @@ async fn reply(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut state = match existing(&state, &headers, &conversation, &activity) {
-        Ok(state) => state,
-        Err(refusal) => return *refusal,
-    };
-    record(&mut state, "reply", &conversation, Some(&activity), &body);
+    let mut state =
+        match record_on_existing(&state, &headers, ("reply", &conversation, &activity), &body) {
+            Ok(state) => state,
+            Err(refusal) => return *refusal,
+        };
     let id = new_id(&mut state);
     state.sent.push((conversation.clone(), id.clone()));
     let key = (conversation.clone(), id.clone());
@@ -385,11 +387,15 @@ async fn update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut state = match existing(&state, &headers, &conversation, &activity) {
+    let mut state = match record_on_existing(
+        &state,
+        &headers,
+        ("update", &conversation, &activity),
+        &body,
+    ) {
         Ok(state) => state,
         Err(refusal) => return *refusal,
     };
-    record(&mut state, "update", &conversation, Some(&activity), &body);
     state.stored.insert((conversation, activity.clone()), body);
     Json(json!({ "id": activity })).into_response()
 }

@@ -30,15 +30,10 @@ async fn break_glass_outside_an_incident_channel_is_refused_and_nothing_is_store
         "no approval message, no audit post"
     );
     // Asked for in an ordinary channel the request is not even counted against the rate limit.
-    let (_, ok) = h
-        .slash_in(ALICE, DEV_CHANNEL, "edit payments 30m INC-9 database down")
+    let ok = h
+        .answer_in(ALICE, DEV_CHANNEL, "edit payments 30m INC-9 database down")
         .await;
-    assert!(
-        ok["text"]
-            .as_str()
-            .unwrap()
-            .contains("was sent for approval")
-    );
+    assert!(ok.contains("was sent for approval"));
     let entries = h.stopped_audit_log().await;
     assert!(
         entries
@@ -227,15 +222,10 @@ mod the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_afterwa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_break_glass_cap_the_requester_needs_an_approver() {
     let h = Harness::start_for_incidents().await;
-    let (_, reply) = h
-        .slash_in(ALICE, WAR_ROOM, "emergency orders 2h INC-9 database down")
+    let reply = h
+        .answer_in(ALICE, WAR_ROOM, "emergency orders 2h INC-9 database down")
         .await;
-    assert!(
-        reply["text"]
-            .as_str()
-            .unwrap()
-            .contains("over the 1h you may approve yourself, so it needs an approver")
-    );
+    assert!(reply.contains("over the 1h you may approve yourself, so it needs an approver"));
     let grant = h.request_posted().await;
     h.click(ALICE, "approve", &grant).await;
     let refusal = h.slack.next_call("chat.postEphemeral").await;

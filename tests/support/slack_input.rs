@@ -120,6 +120,13 @@ impl Harness {
         text.to_string()
     }
 
+    /// The text of the bot's reply to `user` typing `/prod-access <text>` in `channel`.
+    pub async fn answer_in(&self, user: &str, channel: &str, text: &str) -> String {
+        let (_, reply) = self.slash_in(user, channel, text).await;
+        let text = reply["text"].as_str().expect("the reply has a text");
+        text.to_string()
+    }
+
     /// The text of the bot's reply to `user` typing `/prod-access <text>`, which must say
     /// `phrase`.
     pub async fn answer_saying(&self, user: &str, text: &str, phrase: &str) -> String {

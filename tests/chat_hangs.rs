@@ -20,15 +20,15 @@ async fn bound_grant(h: &Harness, duration: &str) -> String {
     grant
 }
 
-async fn binding_gone_while_slack_holds(h: &Harness, method: &str) {
+/// The binding is gone while Slack still holds the bot's `method` call; once Slack answers
+/// again, the audit channel says `phrase` of `grant`.
+async fn gone_while_slack_holds_then_told(h: &Harness, method: &str, grant: &str, phrase: &str) {
     h.kube.until_unbound().await;
     assert!(
         h.slack.held(method) > 0,
         "the binding was only removed after the bot gave up waiting for Slack's {method}"
     );
-}
-
-async fn audit_post_about(h: &Harness, grant: &str, phrase: &str) {
+    h.slack.stop_hanging();
     let told = h
         .slack
         .next_matching(phrase, |c| {
@@ -49,10 +49,8 @@ async fn a_grant_expires_on_time_while_slack_hangs_on_its_extension_request() {
     h.slack.wait_until_held("chat.postMessage").await;
 
     h.clock.advance(Duration::seconds(3));
-    binding_gone_while_slack_holds(&h, "chat.postMessage").await;
-
-    h.slack.stop_hanging();
-    audit_post_about(&h, &grant, "expired and was removed").await;
+    gone_while_slack_holds_then_told(&h, "chat.postMessage", &grant, "expired and was removed")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,10 +64,8 @@ async fn a_grant_expires_on_time_while_slack_hangs_on_its_reminder() {
     h.slack.wait_until_held("conversations.open").await;
 
     h.clock.advance(Duration::minutes(10));
-    binding_gone_while_slack_holds(&h, "conversations.open").await;
-
-    h.slack.stop_hanging();
-    audit_post_about(&h, &grant, "expired and was removed").await;
+    gone_while_slack_holds_then_told(&h, "conversations.open", &grant, "expired and was removed")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,10 +78,7 @@ async fn a_revocation_takes_effect_while_slack_hangs_on_the_grants_messages() {
     h.slack.wait_until_held("chat.postMessage").await;
 
     h.asks(Bob, &format!("revoke {grant}")).await;
-    binding_gone_while_slack_holds(&h, "chat.postMessage").await;
-
-    h.slack.stop_hanging();
-    audit_post_about(&h, &grant, "revoked").await;
+    gone_while_slack_holds_then_told(&h, "chat.postMessage", &grant, "revoked").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,10 +91,7 @@ async fn a_requester_revokes_their_access_at_once_while_slack_hangs_on_who_they_
 
     h.slack.hang();
     h.asks(Alice, &format!("revoke {grant}")).await;
-    binding_gone_while_slack_holds(&h, "users.info").await;
-
-    h.slack.stop_hanging();
-    audit_post_about(&h, &grant, "revoked").await;
+    gone_while_slack_holds_then_told(&h, "users.info", &grant, "revoked").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,10 +111,7 @@ async fn a_failed_bind_is_cleaned_up_at_once_while_slack_hangs_on_its_announceme
 
     h.slack.hang();
     h.slack.wait_until_held("chat.update").await;
-    binding_gone_while_slack_holds(&h, "chat.update").await;
-
-    h.slack.stop_hanging();
-    audit_post_about(&h, &grant, "could not be created").await;
+    gone_while_slack_holds_then_told(&h, "chat.update", &grant, "could not be created").await;
 }
 
 fn expired_orphan(name: &str) -> Value {

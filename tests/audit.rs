@@ -10,6 +10,13 @@ use chrono::Duration;
 use serde_json::Value;
 use support::*;
 
+/// `prod-access audit verify` fails, and says `broken`.
+fn verify_says_broken(h: &Harness, broken: &str) {
+    let (ok, out, err) = audit_command(h.store_path(), &["verify"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains(broken), "{err}");
+}
+
 /// alice asks for edit on payments for 2h (INC-77), bob approves, the access expires.
 async fn a_whole_grant() -> (Harness, String) {
     let mut h = Harness::start().await;
@@ -97,11 +104,9 @@ async fn verify_names_an_edited_entry() {
     tamper(h.store_path(), 2, |e| {
         e["actor"]["user"] = "U0MALLORY".into()
     });
-    let (ok, out, err) = audit_command(h.store_path(), &["verify"]);
-    assert!(!ok, "{out}");
-    assert!(
-        err.contains("audit log BROKEN at entry 2: entry 2 was changed after it was written"),
-        "{err}"
+    verify_says_broken(
+        &h,
+        "audit log BROKEN at entry 2: entry 2 was changed after it was written",
     );
 }
 
@@ -114,12 +119,7 @@ async fn verify_names_a_removed_entry_and_entries_cut_from_the_end() {
         audit.remove(2u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let (ok, _, err) = audit_command(h.store_path(), &["verify"]);
-    assert!(!ok);
-    assert!(
-        err.contains("BROKEN at entry 2: entry 2 is missing"),
-        "{err}"
-    );
+    verify_says_broken(&h, "BROKEN at entry 2: entry 2 is missing");
 
     let (h, _) = a_whole_grant().await;
     {
@@ -129,12 +129,7 @@ async fn verify_names_a_removed_entry_and_entries_cut_from_the_end() {
         audit.remove(3u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let (ok, _, err) = audit_command(h.store_path(), &["verify"]);
-    assert!(!ok);
-    assert!(
-        err.contains("BROKEN at entry 3: entries 3 to 4 are missing"),
-        "{err}"
-    );
+    verify_says_broken(&h, "BROKEN at entry 3: entries 3 to 4 are missing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,23 +145,14 @@ async fn verify_names_reordered_entries_even_when_renumbered() {
     let (second, third) = (read(2), read(3));
     tamper(h.store_path(), 2, |e| *e = third.clone());
     tamper(h.store_path(), 3, |e| *e = second.clone());
-    let (ok, _, err) = audit_command(h.store_path(), &["verify"]);
-    assert!(!ok);
-    assert!(
-        err.contains(
-            "BROKEN at entry 2: entry 2 is missing or out of order: found entry 3 in its place"
-        ),
-        "{err}"
+    verify_says_broken(
+        &h,
+        "BROKEN at entry 2: entry 2 is missing or out of order: found entry 3 in its place",
     );
     // The same swap with the numbers changed to fit: the hashes give it away.
     tamper(h.store_path(), 2, |e| e["seq"] = 2.into());
     tamper(h.store_path(), 3, |e| e["seq"] = 3.into());
-    let (ok, _, err) = audit_command(h.store_path(), &["verify"]);
-    assert!(!ok);
-    assert!(
-        err.contains("BROKEN at entry 2: entry 2 was changed"),
-        "{err}"
-    );
+    verify_says_broken(&h, "BROKEN at entry 2: entry 2 was changed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@
 mod support;
 
 use chrono::Duration;
-use serde_json::Value;
 use support::*;
 
 /// Alice's grant of edit in payments for `duration`, approved and bound, with Slack quiet.
@@ -114,26 +113,15 @@ async fn a_failed_bind_is_cleaned_up_at_once_while_slack_hangs_on_its_announceme
     gone_while_slack_holds_then_told(&h, "chat.update", &grant, "could not be created").await;
 }
 
-fn expired_orphan(name: &str) -> Value {
-    serde_json::json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {
-            "name": name, "namespace": "payments", "resourceVersion": "1",
-            "labels": { "app.kubernetes.io/managed-by": "prod-access", "prod-access/grant": name },
-            "annotations": { "prod-access/expires-at": "2026-11-23T08:00:00Z" }
-        },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oidc:mallory@example.com" }]
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconciler_deletes_every_expired_binding_while_slack_hangs_on_its_reports() {
     let h = Harness::start().await;
     for lost in ["lost1", "lost2", "lost3"] {
-        h.kube
-            .insert_binding("payments", lost, expired_orphan(lost));
+        h.kube.insert_binding(
+            "payments",
+            lost,
+            managed_binding(lost, lost, "2026-11-23T08:00:00Z"),
+        );
     }
 
     h.slack.hang();

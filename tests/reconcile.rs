@@ -4,22 +4,17 @@
 mod support;
 
 use chrono::Duration;
-use serde_json::{Value, json};
 use support::*;
 
 /// A binding as prod-access labels and annotates it, put in place behind the bot's back.
-fn managed_binding(name: &str, grant: &str, expires_at: &str) -> Value {
-    json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {
-            "name": name, "namespace": "payments", "resourceVersion": "1",
-            "labels": { "app.kubernetes.io/managed-by": "prod-access", "prod-access/grant": grant },
-            "annotations": { "prod-access/expires-at": expires_at }
-        },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oidc:mallory@example.com" }]
-    })
+/// A binding as the bot makes them for `grant`, expiring at `expires_at`, put in the cluster
+/// behind the bot's back; the reconciler's report on it, a minute later.
+async fn planted_and_reported(h: &Harness, grant: &str, expires_at: &str) -> fake_slack::Call {
+    let name = format!("prod-access-{grant}");
+    let binding = managed_binding(&name, grant, expires_at);
+    h.kube.insert_binding("payments", &name, binding);
+    next_minute(h).await;
+    h.next_audit().await
 }
 
 async fn next_minute(h: &Harness) {
@@ -30,13 +25,7 @@ async fn next_minute(h: &Harness) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_past_its_expiry_is_deleted_even_when_no_grant_knows_it() {
     let h = Harness::start().await;
-    h.kube.insert_binding(
-        "payments",
-        "prod-access-lostgrant",
-        managed_binding("prod-access-lostgrant", "lostgrant", "2026-11-23T08:00:00Z"),
-    );
-    next_minute(&h).await;
-    let drift = h.next_audit().await;
+    let drift = planted_and_reported(&h, "lostgrant", "2026-11-23T08:00:00Z").await;
     assert_says(
         &drift,
         "`payments/prod-access-lostgrant` outlived its expiry and was deleted",
@@ -47,13 +36,7 @@ async fn a_binding_past_its_expiry_is_deleted_even_when_no_grant_knows_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_of_no_known_grant_is_deleted_as_if_the_store_were_lost() {
     let h = Harness::start().await;
-    h.kube.insert_binding(
-        "payments",
-        "prod-access-forged",
-        managed_binding("prod-access-forged", "forged", "2026-11-24T09:00:00Z"),
-    );
-    next_minute(&h).await;
-    let drift = h.next_audit().await;
+    let drift = planted_and_reported(&h, "forged", "2026-11-24T09:00:00Z").await;
     assert_says(&drift, "belongs to no known grant (`forged`); deleted");
     assert_eq!(h.kube.binding_count(), 0);
 }

@@ -1,7 +1,7 @@
 //! A grant's own objects in the fake Kubernetes API, found by the name the bot gives them
 //! (`prod-access-<grant id>`), and waits for the bindings to come or go.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::FakeKube;
 
@@ -36,4 +36,19 @@ impl GrantObjects for FakeKube {
     fn grant_account(&self, grant: &str) -> Option<Value> {
         self.service_account("prod-access", &format!("prod-access-{grant}"))
     }
+}
+
+/// A RoleBinding in payments as the bot makes them, for `grant`, expiring at `expires_at`.
+pub fn managed_binding(name: &str, grant: &str, expires_at: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": name, "namespace": "payments", "resourceVersion": "1",
+            "labels": { "app.kubernetes.io/managed-by": "prod-access", "prod-access/grant": grant },
+            "annotations": { "prod-access/expires-at": expires_at }
+        },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oidc:mallory@example.com" }]
+    })
 }

@@ -37,7 +37,7 @@ pub use driver::{Alice, Bob, Carol, Channel, Driver, Mallory, Person, wait_for};
 pub use fake_kube::{FakeKube, KubeFault};
 pub use fake_on_call::FakeOnCall;
 pub use fake_slack::{FakeSlack, Fault};
-pub use grant_objects::GrantObjects;
+pub use grant_objects::{GrantObjects, managed_binding};
 pub use incident_harness::*;
 pub use kube_audit::{K8S_AUDIT_TOKEN, K8S_AUDIT_TOKEN_US, KubeCall, event_list, kube_call};
 pub use local_server::serve_locally;

@@ -9,6 +9,18 @@ fn binding(h: &Harness, namespace: &str, grant: &str) -> bool {
     h.kube.grant_binding(namespace, &grant).is_some()
 }
 
+/// alice's request typed in #dev; its grant id.
+async fn alice_asks(h: &Harness, text: &str) -> String {
+    h.request_in(ALICE, DEV_CHANNEL, text).await
+}
+
+/// alice's request, granted at once for who is on call: its grant id and the audit post.
+async fn granted_on_call(h: &Harness, text: &str) -> (String, fake_slack::Call) {
+    let grant = alice_asks(h, text).await;
+    let granted = h.audit_saying(&grant, "Access granted").await;
+    (grant, granted)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoever_is_on_call_in_pagerduty_gets_access_without_an_approver() {
     let mut h = Harness::start_for_incidents().await;
@@ -17,10 +29,7 @@ async fn whoever_is_on_call_in_pagerduty_gets_access_without_an_approver() {
     h.fake_on_call()
         .pagerduty_on_call("alice@example.com", Some(PD_SCHEDULE), PD_POLICY, 1);
 
-    let grant = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-edit payments 1h INC-5 failover")
-        .await;
-    let granted = h.audit_saying(&grant, "Access granted").await;
+    let (grant, granted) = granted_on_call(&h, "oncall-edit payments 1h INC-5 failover").await;
     assert_says(
         &granted,
         "approved by policy (on call in PagerDuty schedule Payments Primary (PPRIMARY))",
@@ -80,9 +89,7 @@ async fn someone_not_on_call_waits_for_an_approver_and_opsgenie_approves_who_is(
     h.fake_on_call()
         .opsgenie_on_call(OPSGENIE_SCHEDULE, &["carol@example.com"]);
 
-    let waiting = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-view orders 1h")
-        .await;
+    let waiting = alice_asks(&h, "oncall-view orders 1h").await;
     let posted = h.request_posted().await;
     assert_eq!(posted, waiting, "the request waits with its buttons");
     let message = all_text(&h.approval_message(&waiting));
@@ -94,10 +101,7 @@ async fn someone_not_on_call_waits_for_an_approver_and_opsgenie_approves_who_is(
 
     h.fake_on_call()
         .opsgenie_on_call(OPSGENIE_SCHEDULE, &["Alice@Example.com"]);
-    let approved = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-view orders 1h")
-        .await;
-    let granted = h.audit_saying(&approved, "Access granted").await;
+    let (_, granted) = granted_on_call(&h, "oncall-view orders 1h").await;
     assert_says(
         &granted,
         "approved by policy (on call in Opsgenie schedule Orders On-Call)",
@@ -123,9 +127,7 @@ async fn a_failing_lookup_falls_back_to_the_approvers_never_to_access() {
         .pagerduty_on_call("alice@example.com", Some(PD_SCHEDULE), PD_POLICY, 1);
     h.fake_on_call().fail_with(Some(503));
 
-    let grant = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-edit payments 1h INC-5 failover")
-        .await;
+    let grant = alice_asks(&h, "oncall-edit payments 1h INC-5 failover").await;
     assert_eq!(h.request_posted().await, grant);
     let message = all_text(&h.approval_message(&grant));
     assert!(
@@ -137,9 +139,7 @@ async fn a_failing_lookup_falls_back_to_the_approvers_never_to_access() {
 
     // A refused lookup (a revoked token, say) is no better than an outage.
     h.fake_on_call().fail_with(Some(401));
-    let refused = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-edit payments 1h INC-6 failover")
-        .await;
+    let refused = alice_asks(&h, "oncall-edit payments 1h INC-6 failover").await;
     assert_eq!(h.request_posted().await, refused);
     h.settle().await;
     assert!(!binding(&h, "payments", &refused));
@@ -172,9 +172,7 @@ async fn someone_at_a_deeper_escalation_level_is_not_on_call() {
     // alice is the manager at level 2: that is not on call.
     h.fake_on_call()
         .pagerduty_on_call("alice@example.com", Some(PD_SCHEDULE), PD_POLICY, 2);
-    let grant = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-edit payments 1h INC-5 failover")
-        .await;
+    let grant = alice_asks(&h, "oncall-edit payments 1h INC-5 failover").await;
     assert_eq!(h.request_posted().await, grant);
     h.settle().await;
     assert!(!binding(&h, "payments", &grant));
@@ -190,9 +188,7 @@ async fn the_requester_is_found_on_a_later_page_of_on_calls() {
     }
     h.fake_on_call()
         .pagerduty_on_call("alice@example.com", Some(PD_SCHEDULE), PD_POLICY, 1);
-    let grant = h
-        .request_in(ALICE, DEV_CHANNEL, "oncall-edit payments 1h INC-5 failover")
-        .await;
+    let grant = alice_asks(&h, "oncall-edit payments 1h INC-5 failover").await;
     h.audit_saying(&grant, "Access granted").await;
     let offsets: Vec<String> = h
         .fake_on_call()

@@ -14,7 +14,7 @@ async fn active_grant(h: &Harness, text: &str) -> String {
 }
 
 fn binding(h: &Harness, grant: &str) -> Option<serde_json::Value> {
-    h.kube.grant_binding("payments", &grant)
+    h.kube.grant_binding("payments", grant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod support;
 use support::*;
 
 fn binding(h: &Harness, namespace: &str, grant: &str) -> bool {
-    h.kube.grant_binding(namespace, &grant).is_some()
+    h.kube.grant_binding(namespace, grant).is_some()
 }
 
 /// alice's request typed in #dev; its grant id.

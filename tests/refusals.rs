@@ -137,13 +137,12 @@ async fn help_lists_roles_namespaces_and_limits() {
         assert_eq!(status, 200);
         assert_eq!(reply["response_type"], "ephemeral");
         let text = reply["text"].as_str().unwrap();
-        assert!(
-            text.contains("*edit* (ClusterRole `edit`) in payments, orders, default 1h, up to 4h"),
-            "{text}"
-        );
-        assert!(
-            text.contains("*view* (ClusterRole `view`) in payments, default 1h, up to 8h"),
-            "{text}"
+        assert_says_each(
+            text,
+            &[
+                "*edit* (ClusterRole `edit`) in payments, orders, default 1h, up to 4h",
+                "*view* (ClusterRole `view`) in payments, default 1h, up to 8h",
+            ],
         );
     }
     assert_untouched(&h);

@@ -19,7 +19,7 @@ async fn active_grant(h: &Harness) -> String {
 }
 
 fn is_bound(h: &Harness, grant: &str) -> bool {
-    h.kube.grant_binding("payments", &grant).is_some()
+    h.kube.grant_binding("payments", grant).is_some()
 }
 
 /// Waits for the audit post that announces the revocation, then checks the cluster and message.

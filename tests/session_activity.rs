@@ -119,18 +119,14 @@ async fn what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summar
 
     // status shows the whole grant's activity.
     let status = status_of(&d, &grant).await;
-    assert!(
-        status.contains("Kubernetes activity: 26 requests: 2 exec into payments/api-7f9c"),
-        "{status}"
-    );
-    assert!(status.contains("18 get pods"), "{status}");
-    assert!(
-        status.contains("Latest notable actions (5 in all):"),
-        "{status}"
-    );
-    assert!(
-        status.contains("2026-11-23 09:05:00 UTC: refused (403): get secrets ledger in billing"),
-        "{status}"
+    assert_says_each(
+        &status,
+        &[
+            "Kubernetes activity: 26 requests: 2 exec into payments/api-7f9c",
+            "18 get pods",
+            "Latest notable actions (5 in all):",
+            "2026-11-23 09:05:00 UTC: refused (403): get secrets ledger in billing",
+        ],
     );
 
     // The grant expires; a late batch still counts what was done before the end.

@@ -278,8 +278,7 @@ async fn a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind<D
         d.let_retry_fall_due(&grant, failures).await;
     }
     let failed = d.next_audit().await;
-    assert!(failed.contains("could not be created"), "{failed}");
-    assert!(failed.contains("after 6 attempts over"), "{failed}");
+    assert_says_each(&failed, &["could not be created", "after 6 attempts over"]);
     assert_eq!(d.kube().calls_of("POST").len(), 6);
     let told = d.next_dm(Alice).await;
     assert!(told.contains("could not be created"), "{told}");

@@ -358,6 +358,14 @@ pub async fn until_quiet<T: PartialEq>(calls: impl Fn() -> T) {
     panic!("the bot never settled");
 }
 
+/// Fails with the whole text unless `text` says every one of `phrases`.
+#[track_caller]
+pub fn assert_says_each(text: &str, phrases: &[&str]) {
+    for phrase in phrases {
+        assert!(text.contains(phrase), "expected {phrase:?} in: {text}");
+    }
+}
+
 /// Fails with the whole text when `call`'s text does not contain `phrase`.
 #[track_caller]
 pub fn assert_says(call: &fake_slack::Call, phrase: &str) {

@@ -169,8 +169,8 @@ impl Driver for Harness {
 
     fn buttons_on_last_dm(&self, who: Person) -> Vec<String> {
         let dm = format!("D{}", slack_id(who));
-        let posts = self.slack.calls("chat.postMessage").into_iter();
-        let last = posts.filter(|c| c.param("channel") == dm).last();
+        let posts = self.slack.calls("chat.postMessage");
+        let last = posts.iter().rfind(|c| c.param("channel") == dm);
         last.map(|c| button_actions(&c.params)).unwrap_or_default()
     }
 

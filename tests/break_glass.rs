@@ -174,16 +174,13 @@ async fn the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_af
 }
 
 mod the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_afterwards {
+    use super::the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_afterwards as story;
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slack() {
         let h = Harness::start_for_incidents().await;
-        let h =
-            super::the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_afterwards(
-                h,
-            )
-            .await;
+        let h = story(h).await;
         let posts = h.slack.calls("chat.postMessage");
         let grant = posts
             .iter()
@@ -201,11 +198,7 @@ mod the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_afterwa
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn teams() {
         let h = TeamsHarness::start().await;
-        let h =
-            super::the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_afterwards(
-                h,
-            )
-            .await;
+        let h = story(h).await;
         // bob's review click was answered with the review card as it now stands
         let reviewed = h.last_click_answer.lock().unwrap().to_string();
         assert!(

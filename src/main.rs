@@ -1,3 +1,5 @@
+//! The `prod-access` command line: `serve`, and `demo`, `bench`, `policy` and `audit` beside it.
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

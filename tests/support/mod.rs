@@ -26,14 +26,14 @@ use serde_json::{Value, json};
 
 pub use audit_log::{audit_command, audit_entries};
 pub use fake_kube::{FakeKube, KubeFault};
-pub use prod_access::fakes::on_call::{self as fake_on_call, FakeOnCall};
 pub use fake_slack::{FakeSlack, Fault};
 pub use incident_harness::*;
 pub use kube_audit::{K8S_AUDIT_TOKEN, K8S_AUDIT_TOKEN_US, KubeCall, event_list, kube_call};
 pub use payloads::*;
+pub use prod_access::fakes::on_call::{self as fake_on_call, FakeOnCall};
+pub use prod_access::fakes::siem::WebhookReceiver;
 use standard_config::config_yaml;
 pub use teams_harness::*;
-pub use prod_access::fakes::siem::WebhookReceiver;
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const BOT_TOKEN: &str = "xoxb-test-token";

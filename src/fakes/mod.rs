@@ -1,10 +1,11 @@
-//! Stand-ins on 127.0.0.1 for the services prod-access talks to — Slack's Web API, the
-//! Kubernetes API server, PagerDuty and Opsgenie, a SIEM's webhook — as strict as the real ones
-//! about what they accept and answering with their real JSON: the integration tests' world, and
-//! the one `prod-access demo` plays its story in. They never listen beyond loopback. (The fake
-//! Bot Framework signs with RSA keys and lives with the tests, in tests/support/fake_teams.)
+//! Stand-ins on 127.0.0.1 for the services prod-access talks to — Slack's Web API, the Bot
+//! Framework (Teams), the Kubernetes API server, PagerDuty and Opsgenie, a SIEM's webhook — as
+//! strict as the real ones about what they accept and answering with their real JSON: the
+//! integration tests' world, and the one `prod-access demo` plays its story in. They never
+//! listen beyond loopback.
 
 pub mod kube;
 pub mod on_call;
 pub mod siem;
 pub mod slack;
+pub mod teams;

@@ -5,7 +5,7 @@
 pub mod audit_log;
 pub use prod_access::fakes::kube as fake_kube;
 pub use prod_access::fakes::slack as fake_slack;
-pub mod fake_teams;
+pub use prod_access::fakes::teams as fake_teams;
 mod incident_harness;
 pub mod kube_audit;
 pub mod payloads;

@@ -99,7 +99,7 @@ impl FakeTeams {
     /// The same, for the bot whose app id is `audience`.
     pub fn authorization_for(&self, now: chrono::DateTime<chrono::Utc>, audience: &str) -> String {
         let claims = json!({
-            "iss": prod_access::teams::auth::ISSUER,
+            "iss": crate::teams::auth::ISSUER,
             "aud": audience,
             "serviceurl": self.service_url(),
             "nbf": now.timestamp() - 60,

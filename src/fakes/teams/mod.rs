@@ -72,9 +72,7 @@ impl FakeTeams {
                 get(member),
             )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let url = crate::fakes::serve_on_loopback(router).await;
         let metadata = keys::metadata_server().await;
         let signing = keys::key("fake-bot-framework-key", &["msteams"]);
         metadata.publish(&signing);

@@ -25,3 +25,5 @@ mod policy_refusal;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod retry;
+#[cfg(test)]
+pub(crate) mod testing;

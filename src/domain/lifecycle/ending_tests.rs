@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use super::tests::{active, apply, approve, bound, deny, in_state, minutes, quiet, requested, t0};
+use super::tests::{active, apply, bound, in_state, quiet};
 use super::*;
-use crate::domain::policy::tests::example as policy;
+use crate::domain::testing::{approve, deny, example_policy as policy, minutes, t0};
 
 #[test]
 fn a_deny_ends_the_request_and_tells_the_requester() {
-    let g = quiet(requested("edit"));
+    let g = quiet(Grant::test().requested());
     let denied = apply(&g, deny("UCAROL"), t0() + minutes(1)).unwrap();
     assert_eq!(denied.state, GrantState::Denied);
     assert_eq!(denied.denial.as_ref().unwrap().by, "UCAROL");
@@ -26,7 +26,7 @@ fn a_deny_ends_the_request_and_tells_the_requester() {
 
 #[test]
 fn only_the_requester_may_cancel_a_pending_request() {
-    let g = quiet(requested("edit"));
+    let g = quiet(Grant::test().requested());
     assert_eq!(
         apply(&g, Event::Cancel { by: "UBOB".into() }, t0()),
         Err(Rejection::NotTheRequester)
@@ -51,7 +51,7 @@ fn only_the_requester_may_cancel_a_pending_request() {
 
 #[test]
 fn an_unreviewed_request_times_out_at_its_deadline() {
-    let g = quiet(requested("edit"));
+    let g = quiet(Grant::test().requested());
     assert_eq!(
         apply(&g, Event::Tick, t0() + minutes(59)),
         Err(Rejection::NotDue)
@@ -127,7 +127,8 @@ fn a_grant_too_short_for_a_reminder_gets_none() {
     let mut policy = policy();
     policy.requests.reminder_before = Duration::from_secs(3 * 3600);
     let approved = quiet(
-        requested("edit")
+        Grant::test()
+            .requested()
             .apply(&approve("UBOB"), t0(), &policy)
             .unwrap(),
     );
@@ -176,7 +177,7 @@ fn the_requester_or_an_approver_may_revoke_anyone_else_may_not() {
 
 #[test]
 fn an_approved_grant_can_be_revoked_before_it_is_bound() {
-    let approved = apply(&quiet(requested("edit")), approve("UBOB"), t0()).unwrap();
+    let approved = apply(&quiet(Grant::test().requested()), approve("UBOB"), t0()).unwrap();
     assert_eq!(approved.outbox, vec![Effect::Bind]);
     let revoked = apply(
         &approved,

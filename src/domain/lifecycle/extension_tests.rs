@@ -2,11 +2,9 @@
 
 use std::time::Duration;
 
-use super::tests::{
-    active, apply, approve, bound, extend, minutes, quiet, requested, t0, with_extension_pending,
-};
+use super::tests::{active, apply, bound, extend, quiet, with_extension_pending};
 use super::*;
-use crate::domain::policy::tests::example as policy;
+use crate::domain::testing::{approve, example_policy as policy, minutes, t0};
 
 #[test]
 fn an_extension_needs_the_requester_room_under_the_max_and_no_other_pending() {
@@ -156,7 +154,9 @@ fn extension_rules_come_from_the_role() {
     let admin = policy.roles.get_mut("admin").unwrap();
     admin.extensions.approvals = Some(1);
     admin.max_duration = Duration::from_secs(2 * 3600);
-    let approved = requested("admin")
+    let approved = Grant::test()
+        .role("admin")
+        .requested()
         .apply(&approve("USRE1"), t0(), &policy)
         .and_then(|g| g.apply(&approve("USRE2"), t0(), &policy))
         .and_then(|g| g.apply(&bound(), t0(), &policy))

@@ -2,7 +2,8 @@ use chrono::Duration as ChronoDuration;
 
 use super::*;
 use crate::domain::grant::{Event, GrantState, Step};
-use crate::domain::lifecycle::tests::{active, apply, approve, in_state, minutes, t0};
+use crate::domain::lifecycle::tests::{active, apply, in_state};
+use crate::domain::testing::{approve, minutes, t0};
 
 const POLICY: RetryPolicy = RetryPolicy::DEFAULT;
 

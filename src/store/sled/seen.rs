@@ -61,7 +61,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::store::sled::tests::t0;
+    use crate::domain::testing::t0;
 
     #[tokio::test]
     async fn a_signature_is_taken_once_and_forgotten_when_its_time_has_passed() {

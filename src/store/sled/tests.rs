@@ -1,38 +1,24 @@
 use std::time::Duration;
 
-use chrono::TimeZone;
-
 use super::*;
 use crate::domain::grant::GrantState;
-use crate::domain::lifecycle::NewRequest;
-use crate::domain::policy::{GrantTerms, Policy};
+use crate::domain::policy::Policy;
+use crate::domain::testing::{policy_from, t0};
 
 pub(in crate::store) fn policy() -> Policy {
-    serde_saphyr::from_str(
+    policy_from(
         "approvers: [UBOB, UCAROL]\nrequests: {review_timeout: 3h}\nroles: {edit: {cluster_role: edit, namespaces: [payments], max_duration: 4h}}",
     )
-    .unwrap()
-}
-
-pub(in crate::store) fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
 }
 
 /// alice's request for edit on payments for 1h, at t0.
 pub(in crate::store) fn grant(id: &str) -> Grant {
-    Grant::request(
-        NewRequest {
-            id: id.into(),
-            requester: "UALICE",
-            requested_in: "CDEV",
-            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
-            incident: None,
-            reason: "r",
-            terms: GrantTerms::example("edit", "payments", Duration::from_secs(3600)),
-        },
-        t0(),
-        &policy(),
-    )
+    Grant::test()
+        .policy(policy())
+        .id(id)
+        .reason("r")
+        .duration(Duration::from_secs(3600))
+        .requested()
 }
 
 fn active(id: &str, expires_at: DateTime<Utc>) -> Grant {

@@ -1,14 +1,8 @@
 use super::*;
 use crate::domain::audit::{AuditKind, verify};
-use crate::domain::grant::Event;
+use crate::domain::testing::{approve, t0};
 use crate::store::GrantStore;
-use crate::store::sled::tests::{grant, policy, t0};
-
-fn approve(by: &str) -> Event {
-    Event::Approve {
-        approver: by.into(),
-    }
-}
+use crate::store::sled::tests::{grant, policy};
 
 async fn kinds(store: &SledStore) -> Vec<(u64, AuditKind, Option<String>)> {
     store

@@ -136,9 +136,11 @@ impl Grant {
             (Requested, Event::Approve { approver }) if approver == &self.requester => {
                 self.self_approve(now, policy)
             }
-            (Requested, Event::Approve { approver }) => self.approve(approver, now, policy),
+            (Requested, Event::Approve { approver }) => {
+                self.approve(decision(approver, now), policy)
+            }
             (Requested, Event::OnCallChecked { check }) => self.on_call_checked(check, policy),
-            (Requested, Event::Deny { approver }) => self.deny(approver, now, policy),
+            (Requested, Event::Deny { approver }) => self.deny(decision(approver, now), policy),
             (Requested, Event::Cancel { by }) => self.cancel(by, now),
             (Requested, Event::Tick) => self.time_out(now),
             (
@@ -156,10 +158,10 @@ impl Grant {
                 self.request_extension(by, *secs, now, policy)
             }
             (Active, Event::ApproveExtension { approver }) => {
-                self.approve_extension(approver, now, policy)
+                self.approve_extension(decision(approver, now), now, policy)
             }
             (Active, Event::DenyExtension { approver }) => {
-                self.deny_extension(approver, now, policy)
+                self.deny_extension(decision(approver, now), policy)
             }
             (Approved | Active, Event::Revoke { by }) => self.revoke(by, now, policy),
             (Requested | Approved | Active, Event::RequesterGone { why }) => {
@@ -214,16 +216,11 @@ impl Grant {
     }
 
     /// An approval counts towards the request; the last one needed approves it, to be bound.
-    fn approve(
-        &mut self,
-        approver: &str,
-        now: DateTime<Utc>,
-        policy: &Policy,
-    ) -> Result<Vec<Effect>, Rejection> {
-        self.check_approver(approver, &self.approvals, policy)?;
+    fn approve(&mut self, approval: Decision, policy: &Policy) -> Result<Vec<Effect>, Rejection> {
+        self.check_approver(&approval.by, &self.approvals, policy)?;
         let lapsed = lapse(&mut self.approvals, &self.role, policy);
         self.lapsed_approvals.extend(lapsed);
-        self.approvals.push(decision(approver, now));
+        self.approvals.push(approval);
         if self.approvals.len() as u64 >= u64::from(self.required_approvals) {
             // The expiry is fixed when the binding is created (`Bound`), so time spent binding is
             // not taken from the requester.
@@ -236,16 +233,11 @@ impl Grant {
         }
     }
 
-    fn deny(
-        &mut self,
-        approver: &str,
-        now: DateTime<Utc>,
-        policy: &Policy,
-    ) -> Result<Vec<Effect>, Rejection> {
-        self.check_approver(approver, &self.approvals, policy)?;
+    fn deny(&mut self, denial: Decision, policy: &Policy) -> Result<Vec<Effect>, Rejection> {
+        self.check_approver(&denial.by, &self.approvals, policy)?;
         self.state = GrantState::Denied;
-        self.denial = Some(decision(approver, now));
-        self.ended_at = Some(now);
+        self.ended_at = Some(denial.at);
+        self.denial = Some(denial);
         Ok(self.ending(Step::Denied, Some(Note::Denied)))
     }
 
@@ -285,10 +277,15 @@ impl Grant {
         self.expires_at = Some(expires_at);
         self.remind_at = reminder_time(expires_at, now, policy);
         let mut effects = vec![Effect::UpdateApprovalMessage];
-        effects.extend(told(Step::Activated));
-        effects.push(Effect::Notify {
-            note: Note::Approved,
-        });
+        effects.extend(self.access_told(Step::Activated, Note::Approved));
+        effects
+    }
+
+    /// What starting or lengthening access tells (audit, thread, the requester), and a new
+    /// kubeconfig where the role issues tokens: the old token dies at the old expiry.
+    pub(super) fn access_told(&self, step: Step, note: Note) -> Vec<Effect> {
+        let mut effects = told(step).to_vec();
+        effects.push(Effect::Notify { note });
         if self.kubeconfig {
             effects.push(Effect::IssueKubeconfig);
         }
@@ -417,7 +414,7 @@ pub(super) fn lapse(approvals: &mut Vec<Decision>, role: &str, policy: &Policy) 
     lapsed
 }
 
-pub(super) fn decision(by: &str, at: DateTime<Utc>) -> Decision {
+fn decision(by: &str, at: DateTime<Utc>) -> Decision {
     Decision {
         by: by.to_string(),
         at,

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::grant::{
-    Effect, Event, Extension, ExtensionState, Grant, GrantState, MessageRef, Note, Rejection, Step,
-    secs,
+    Decision, Effect, Event, Extension, ExtensionState, Grant, GrantState, MessageRef, Note,
+    Rejection, Step, secs,
 };
-use super::lifecycle::{decision, lapse, reminder_time, told};
+use super::lifecycle::{lapse, reminder_time, told};
 use super::policy::Policy;
 
 /// Whether `event` is one of an extension's own steps (its message posting aside).
@@ -78,29 +78,25 @@ impl Grant {
     /// An approval counts towards the pending extension; the last one needed extends the grant.
     pub(super) fn approve_extension(
         &mut self,
-        approver: &str,
+        approval: Decision,
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<Effect>, Rejection> {
-        let pending = self
-            .pending_extension()
-            .ok_or(Rejection::NoExtensionPending)?;
-        self.check_approver(approver, &pending.approvals, policy)?;
-        self.check_extension_fits(pending.by_secs, policy)?;
+        let extra = self.extension_to_decide(&approval.by, policy)?.by_secs;
+        self.check_extension_fits(extra, policy)?;
         let extension = self
             .extension
             .as_mut()
             .ok_or(Rejection::NoExtensionPending)?;
         let lapsed = lapse(&mut extension.approvals, &self.role, policy);
         extension.lapsed_approvals.extend(lapsed);
-        extension.approvals.push(decision(approver, now));
+        extension.approvals.push(approval);
         if (extension.approvals.len() as u64) < u64::from(extension.required_approvals) {
             let mut effects = vec![Effect::UpdateExtensionMessage];
             effects.extend(told(Step::ExtensionApprovalRecorded));
             return Ok(effects);
         }
         extension.state = ExtensionState::Approved;
-        let extra = extension.by_secs;
         Ok(self.extended_by(extra, now, policy))
     }
 
@@ -115,39 +111,41 @@ impl Grant {
             Effect::UpdateExtensionMessage,
             Effect::UpdateApprovalMessage,
         ];
-        effects.extend(told(Step::Extended));
-        effects.push(Effect::Notify {
-            note: Note::Extended,
-        });
-        // The old token dies at the old expiry; a new one covers the extension.
-        if self.kubeconfig {
-            effects.push(Effect::IssueKubeconfig);
-        }
+        effects.extend(self.access_told(Step::Extended, Note::Extended));
         effects
     }
 
     pub(super) fn deny_extension(
         &mut self,
-        approver: &str,
-        now: DateTime<Utc>,
+        denial: Decision,
         policy: &Policy,
     ) -> Result<Vec<Effect>, Rejection> {
-        let pending = self
-            .pending_extension()
-            .ok_or(Rejection::NoExtensionPending)?;
-        self.check_approver(approver, &pending.approvals, policy)?;
+        self.extension_to_decide(&denial.by, policy)?;
         let extension = self
             .extension
             .as_mut()
             .ok_or(Rejection::NoExtensionPending)?;
         extension.state = ExtensionState::Denied;
-        extension.denial = Some(decision(approver, now));
+        extension.denial = Some(denial);
         let mut effects = vec![Effect::UpdateExtensionMessage];
         effects.extend(told(Step::ExtensionDenied));
         effects.push(Effect::Notify {
             note: Note::ExtensionDenied,
         });
         Ok(effects)
+    }
+
+    /// The pending extension, once it is clear that `approver` may decide it.
+    fn extension_to_decide(
+        &self,
+        approver: &str,
+        policy: &Policy,
+    ) -> Result<&Extension, Rejection> {
+        let pending = self
+            .pending_extension()
+            .ok_or(Rejection::NoExtensionPending)?;
+        self.check_approver(approver, &pending.approvals, policy)?;
+        Ok(pending)
     }
 
     /// The whole grant, extensions included, never exceeds the role's maximum as it is now.

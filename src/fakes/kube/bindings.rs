@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::status::{bad_body, invalid, namespace_not_found, not_found, status, validate};
+use super::status::{bad_body, invalid, name_of, namespace_not_found, not_found, status, validate};
 use super::{FakeKube, GROUP};
 
 /// Where a binding lives: a namespace, or the cluster (stored under the empty namespace).
@@ -63,10 +63,7 @@ async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
         Ok(object) => object,
         Err(e) => return bad_body(e),
     };
-    let name = object["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let name = name_of(&object);
     let causes = validate(&object);
     if !causes.is_empty() {
         return invalid(place.kind(), &name, causes);

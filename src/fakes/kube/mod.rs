@@ -398,10 +398,7 @@ impl FakeKube {
     /// Puts a RoleBinding in `namespace` as if it had been created through the API (benchmarks
     /// start from many).
     pub fn seed_binding(&self, namespace: &str, mut object: Value) {
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = status::name_of(&object);
         object["apiVersion"] = json!(format!("{GROUP}/v1"));
         object["kind"] = json!("RoleBinding");
         object["metadata"]["namespace"] = json!(namespace);

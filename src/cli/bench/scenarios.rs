@@ -178,16 +178,7 @@ pub async fn revocation_lag(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()
     let count = o.expiring_grants;
     // The requesters exist: the periodic check for people who left must find them.
     let w = world("revocation", count).await?;
-    let first = Utc::now() + chrono::Duration::seconds(30);
-    let expiries = seed(
-        &w.dir.store(),
-        &w.kube,
-        count,
-        Utc::now(),
-        |n| spread_over_a_minute(first, n, count),
-        Outbox::Empty,
-    )
-    .await?;
+    let expiries = seed_expiring_within_a_minute(&w, count, Outbox::Empty).await?;
     let title = format!("{count} grants expiring within one minute");
     measure_revocation(&w, &expiries, &title, out)
         .await?
@@ -204,16 +195,7 @@ pub async fn revocation_lag_with_chat_hanging(
 ) -> anyhow::Result<()> {
     let count = o.expiring_grants.div_ceil(10);
     let w = world("revocation-chat-hanging", count).await?;
-    let first = Utc::now() + chrono::Duration::seconds(30);
-    let expiries = seed(
-        &w.dir.store(),
-        &w.kube,
-        count,
-        Utc::now(),
-        |n| spread_over_a_minute(first, n, count),
-        Outbox::ExtensionToPost,
-    )
-    .await?;
+    let expiries = seed_expiring_within_a_minute(&w, count, Outbox::ExtensionToPost).await?;
     w.slack.hang();
     let title = format!(
         "{count} grants expiring within one minute, each with chat work held open by a hanging Slack"
@@ -227,6 +209,18 @@ pub async fn revocation_lag_with_chat_hanging(
     // Slack answers again, so the bot's calls in flight end and it stops at once.
     w.slack.stop_hanging();
     bot.stop().await
+}
+
+/// Seeds `count` grants expiring within the minute that starts 30s from now; their bindings
+/// and expiries.
+async fn seed_expiring_within_a_minute(
+    w: &World,
+    count: usize,
+    outbox: Outbox,
+) -> anyhow::Result<Vec<(String, chrono::DateTime<Utc>)>> {
+    let first = Utc::now() + chrono::Duration::seconds(30);
+    let expiry = |n| spread_over_a_minute(first, n, count);
+    seed(&w.dir.store(), &w.kube, count, Utc::now(), expiry, outbox).await
 }
 
 /// Grant `n` of `count` expires `n/count` of a minute after `first`.

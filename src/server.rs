@@ -18,6 +18,7 @@ use crate::cluster::Cluster;
 use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
 use crate::http;
 use crate::http::apiserver_audit::tokens::AuditWebhookTokens;
+use crate::jobs::cron::Timetable;
 use crate::jobs::{deadlines, digest, reconcile};
 use crate::slack::client::{SlackApiClient, SlackChat, api_client};
 use crate::slack::socket_mode::SocketMode;
@@ -243,14 +244,14 @@ impl Server {
         let schedule =
             crate::config::schedule::parse_reconcile(&config.kubernetes.reconcile_schedule)
                 .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
-        let first = schedule.after(&app.now()).next();
-        let reconciler = tokio::spawn(reconcile::run(Arc::clone(&app), schedule, first));
+        let timetable = Timetable::starting(schedule, app.now());
+        let reconciler = tokio::spawn(reconcile::run(Arc::clone(&app), timetable));
         let mut audit_tasks = Vec::new();
         let digest_schedule = crate::config::schedule::parse_digest(&config.audit.digest_schedule)
             .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
         if let Some(schedule) = digest_schedule {
-            let first = schedule.after(&app.now()).next();
-            audit_tasks.push(tokio::spawn(digest::run(Arc::clone(&app), schedule, first)));
+            let timetable = Timetable::starting(schedule, app.now());
+            audit_tasks.push(tokio::spawn(digest::run(Arc::clone(&app), timetable)));
         }
         if let Some(sink) = webhook {
             audit_tasks.push(tokio::spawn(sink.run()));

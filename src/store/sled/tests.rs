@@ -11,6 +11,13 @@ pub(in crate::store) fn policy() -> Policy {
     )
 }
 
+/// A new store in a directory of its own, which lasts as long as the returned guard.
+pub(in crate::store) fn fresh_store() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
 /// alice's request for edit on payments for 1h, at t0.
 pub(in crate::store) fn grant(id: &str) -> Grant {
     Grant::test()
@@ -66,8 +73,7 @@ async fn a_grant_round_trips_and_survives_reopening() {
 
 #[tokio::test]
 async fn inserting_twice_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     store.insert(&grant("g1")).await.unwrap();
     assert!(matches!(
         store.insert(&grant("g1")).await,
@@ -77,8 +83,7 @@ async fn inserting_twice_is_refused() {
 
 #[tokio::test]
 async fn a_stale_version_is_a_conflict_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     let first = next_version(&g);
@@ -94,8 +99,7 @@ async fn a_stale_version_is_a_conflict_and_changes_nothing() {
 
 #[tokio::test]
 async fn replacing_a_missing_grant_is_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     assert!(matches!(
         store.replace(1, &next_version(&grant("g1"))).await,
         Err(StoreError::NotFound(_))
@@ -104,8 +108,7 @@ async fn replacing_a_missing_grant_is_not_found() {
 
 #[tokio::test]
 async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let later = active("late", t0() + chrono::Duration::hours(2));
     let sooner = active("soon", t0() + chrono::Duration::hours(1));
     store.insert(&later).await.unwrap();
@@ -129,8 +132,7 @@ async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order()
 
 #[tokio::test]
 async fn open_grants_are_those_not_finished() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     store.insert(&active("g2", t0())).await.unwrap();
@@ -148,8 +150,7 @@ async fn open_grants_are_those_not_finished() {
 
 #[tokio::test]
 async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     store.insert(&active("quiet", t0())).await.unwrap();
@@ -162,8 +163,7 @@ async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
 
 #[tokio::test]
 async fn a_deadline_between_milliseconds_is_not_due_early() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let deadline = t0() + chrono::Duration::microseconds(1500);
     store.insert(&active("g1", deadline)).await.unwrap();
     assert!(

@@ -79,6 +79,19 @@ pub(crate) fn policy_problems(yaml: &str) -> Vec<String> {
         .collect()
 }
 
+/// Fails, showing every problem, unless one of `problems` starts with `start`.
+pub(crate) fn assert_problem_starting(problems: &[String], start: &str) {
+    assert!(
+        problems.iter().any(|p| p.starts_with(start)),
+        "{problems:?}"
+    );
+}
+
+/// Fails, showing every problem, unless one of `problems` contains `text`.
+pub(crate) fn assert_problem_containing(problems: &[String], text: &str) {
+    assert!(problems.iter().any(|p| p.contains(text)), "{problems:?}");
+}
+
 pub(crate) fn approve(by: &str) -> Event {
     Event::Approve {
         approver: by.into(),

@@ -1,7 +1,7 @@
 use super::*;
 // Also named from here by the templates' tests.
 pub(crate) use crate::domain::testing::example_policy as example;
-use crate::domain::testing::policy_from;
+use crate::domain::testing::{assert_problem_starting, policy_from};
 
 /// Evaluation in a setup with the one default cluster.
 trait EvaluateDefault {
@@ -422,18 +422,8 @@ fn scope_and_namespaces_must_agree() {
         .push("payments".into());
     policy.roles.get_mut("edit").unwrap().namespaces.clear();
     let problems: Vec<String> = policy.problems().iter().map(|p| p.to_string()).collect();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("roles.nodes.namespaces: a cluster-scoped role")),
-        "{problems:?}"
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("roles.edit.namespaces: at least one")),
-        "{problems:?}"
-    );
+    assert_problem_starting(&problems, "roles.nodes.namespaces: a cluster-scoped role");
+    assert_problem_starting(&problems, "roles.edit.namespaces: at least one");
 }
 
 #[test]

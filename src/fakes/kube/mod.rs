@@ -126,21 +126,9 @@ impl FakeKube {
                 get(b::list_all_namespaces),
             )
             .route(BASE, get(b::list_in_namespace).post(b::create_in_namespace))
-            .route(
-                &format!("{BASE}/{{name}}"),
-                get(b::read_in_namespace)
-                    .put(b::replace_in_namespace)
-                    .patch(b::patch_in_namespace)
-                    .delete(b::delete_in_namespace),
-            )
+            .route(&format!("{BASE}/{{name}}"), b::named_routes())
             .route(crb, get(b::list_cluster_wide).post(b::create_cluster_wide))
-            .route(
-                &format!("{crb}/{{name}}"),
-                get(b::read_cluster_wide)
-                    .put(b::replace_cluster_wide)
-                    .patch(b::patch_cluster_wide)
-                    .delete(b::delete_cluster_wide),
-            )
+            .route(&format!("{crb}/{{name}}"), b::named_routes())
             .route(
                 "/api/v1/namespaces/{namespace}/serviceaccounts",
                 axum::routing::post(accounts::create),

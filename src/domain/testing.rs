@@ -104,6 +104,26 @@ pub(crate) fn deny(by: &str) -> Event {
     }
 }
 
+pub(crate) fn cancel(by: &str) -> Event {
+    Event::Cancel { by: by.into() }
+}
+
+pub(crate) fn revoke(by: &str) -> Event {
+    Event::Revoke { by: by.into() }
+}
+
+pub(crate) fn approve_extension(by: &str) -> Event {
+    Event::ApproveExtension {
+        approver: by.into(),
+    }
+}
+
+pub(crate) fn deny_extension(by: &str) -> Event {
+    Event::DenyExtension {
+        approver: by.into(),
+    }
+}
+
 /// A grant for a test, built with `Grant::test()` and the setters a test is about.
 pub(crate) struct GrantBuilder {
     id: String,

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use super::tests::{active, apply, bound, in_state, quiet};
 use super::*;
-use crate::domain::testing::{approve, deny, example_policy as policy, minutes, t0};
+use crate::domain::testing::{
+    approve, cancel, deny, example_policy as policy, minutes, revoke, t0,
+};
 
 #[test]
 fn a_deny_ends_the_request_and_tells_the_requester() {
@@ -28,17 +30,10 @@ fn a_deny_ends_the_request_and_tells_the_requester() {
 fn only_the_requester_may_cancel_a_pending_request() {
     let g = quiet(Grant::test().requested());
     assert_eq!(
-        apply(&g, Event::Cancel { by: "UBOB".into() }, t0()),
+        apply(&g, cancel("UBOB"), t0()),
         Err(Rejection::NotTheRequester)
     );
-    let cancelled = apply(
-        &g,
-        Event::Cancel {
-            by: "UALICE".into(),
-        },
-        t0(),
-    )
-    .unwrap();
+    let cancelled = apply(&g, cancel("UALICE"), t0()).unwrap();
     assert_eq!(cancelled.state, GrantState::Cancelled);
     assert_eq!(cancelled.ended_by.as_ref().unwrap().by, "UALICE");
     assert!(
@@ -143,23 +138,10 @@ fn a_grant_too_short_for_a_reminder_gets_none() {
 fn the_requester_or_an_approver_may_revoke_anyone_else_may_not() {
     let g = active();
     assert_eq!(
-        apply(
-            &g,
-            Event::Revoke {
-                by: "UMALLORY".into()
-            },
-            t0()
-        ),
+        apply(&g, revoke("UMALLORY"), t0()),
         Err(Rejection::NotAllowedToRevoke)
     );
-    let by_self = apply(
-        &g,
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
-        t0(),
-    )
-    .unwrap();
+    let by_self = apply(&g, revoke("UALICE"), t0()).unwrap();
     assert_eq!(by_self.state, GrantState::Revoked);
     assert_eq!(by_self.outbox[0], Effect::Unbind);
     assert!(
@@ -168,7 +150,7 @@ fn the_requester_or_an_approver_may_revoke_anyone_else_may_not() {
             .iter()
             .any(|e| matches!(e, Effect::Notify { .. }))
     );
-    let by_approver = apply(&g, Event::Revoke { by: "UBOB".into() }, t0()).unwrap();
+    let by_approver = apply(&g, revoke("UBOB"), t0()).unwrap();
     assert_eq!(by_approver.ended_by.as_ref().unwrap().by, "UBOB");
     assert!(by_approver.outbox.contains(&Effect::Notify {
         note: Note::Revoked
@@ -179,14 +161,7 @@ fn the_requester_or_an_approver_may_revoke_anyone_else_may_not() {
 fn an_approved_grant_can_be_revoked_before_it_is_bound() {
     let approved = apply(&quiet(Grant::test().requested()), approve("UBOB"), t0()).unwrap();
     assert_eq!(approved.outbox, vec![Effect::Bind]);
-    let revoked = apply(
-        &approved,
-        Event::Revoke {
-            by: "UCAROL".into(),
-        },
-        t0(),
-    )
-    .unwrap();
+    let revoked = apply(&approved, revoke("UCAROL"), t0()).unwrap();
     assert_eq!(revoked.state, GrantState::Revoked);
     assert!(
         !revoked.outbox.contains(&Effect::Bind),

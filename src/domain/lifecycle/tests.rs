@@ -1,6 +1,9 @@
 use super::*;
 use crate::domain::grant::MessageRef;
-use crate::domain::testing::{approve, deny, example_policy as policy, minutes, t0};
+use crate::domain::testing::{
+    approve, approve_extension, cancel, deny, deny_extension, example_policy as policy, minutes,
+    revoke, t0,
+};
 
 pub(crate) fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
     grant.apply(&event, at, &policy())
@@ -51,27 +54,9 @@ pub(crate) fn in_state(state: GrantState) -> Grant {
         GrantState::Active => active(),
         GrantState::Expired => quiet(apply(&active(), Event::Tick, t0() + minutes(200)).unwrap()),
         GrantState::Denied => quiet(apply(&g, deny("UBOB"), at).unwrap()),
-        GrantState::Cancelled => quiet(
-            apply(
-                &g,
-                Event::Cancel {
-                    by: "UALICE".into(),
-                },
-                at,
-            )
-            .unwrap(),
-        ),
+        GrantState::Cancelled => quiet(apply(&g, cancel("UALICE"), at).unwrap()),
         GrantState::TimedOut => quiet(apply(&g, Event::Tick, t0() + minutes(60)).unwrap()),
-        GrantState::Revoked => quiet(
-            apply(
-                &active(),
-                Event::Revoke {
-                    by: "UALICE".into(),
-                },
-                at,
-            )
-            .unwrap(),
-        ),
+        GrantState::Revoked => quiet(apply(&active(), revoke("UALICE"), at).unwrap()),
         GrantState::Failed => {
             let approved = apply(&g, approve("UBOB"), at).unwrap();
             let failed = Event::BindFailed {
@@ -102,19 +87,11 @@ fn all_events() -> Vec<Event> {
         bound(),
         Event::BindFailed { reason: "x".into() },
         Event::Tick,
-        Event::Cancel {
-            by: "UALICE".into(),
-        },
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
+        cancel("UALICE"),
+        revoke("UALICE"),
         extend("UALICE", 30),
-        Event::ApproveExtension {
-            approver: "UBOB".into(),
-        },
-        Event::DenyExtension {
-            approver: "UBOB".into(),
-        },
+        approve_extension("UBOB"),
+        deny_extension("UBOB"),
         Event::OnCallChecked {
             check: crate::domain::on_call::OnCallCheck::NotOnCall,
         },

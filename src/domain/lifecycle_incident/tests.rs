@@ -9,7 +9,7 @@ use crate::domain::incident::{ChannelBasis, IncidentContext};
 use crate::domain::lifecycle::tests::bound;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::policy::{Policy, RequestRefusal};
-use crate::domain::testing::{approve, minutes, policy_from, t0};
+use crate::domain::testing::{approve, cancel, minutes, policy_from, revoke, t0};
 
 const POLICY: &str = r#"
 approvers: [UBOB, UCAROL]
@@ -261,16 +261,7 @@ fn the_end_of_a_break_glass_use_asks_for_its_review_and_keeps_asking_daily() {
 #[test]
 fn an_approver_other_than_the_requester_reviews_it_once() {
     let active = self_approved_and_active();
-    let revoked = quiet(
-        apply(
-            &active,
-            Event::Revoke {
-                by: "UALICE".into(),
-            },
-            t0() + minutes(20),
-        )
-        .unwrap(),
-    );
+    let revoked = quiet(apply(&active, revoke("UALICE"), t0() + minutes(20)).unwrap());
     assert!(revoked.needs_review());
     let at = t0() + minutes(90);
     assert_eq!(
@@ -301,9 +292,7 @@ fn an_approver_other_than_the_requester_reviews_it_once() {
         apply(&quiet(reviewed), review("UCAROL"), at),
         Err(Rejection::NothingToReview)
     );
-    let cancel = Event::Cancel {
-        by: "UALICE".into(),
-    };
+    let cancel = cancel("UALICE");
     let ordinary = quiet(apply(&requested("edit", 60, true), cancel, at).unwrap());
     assert_eq!(
         apply(&ordinary, review("UCAROL"), at),

@@ -1,6 +1,5 @@
 use super::*;
-use crate::domain::grant::Event;
-use crate::domain::testing::{example_policy as policy, t0};
+use crate::domain::testing::{example_policy as policy, revoke, t0};
 
 fn hours(h: i64) -> chrono::Duration {
     chrono::Duration::hours(h)
@@ -135,13 +134,7 @@ fn an_active_grant_whose_binding_vanished_is_rebound_until_it_expires() {
 #[test]
 fn an_ended_grant_removing_its_own_binding_is_left_to_finish() {
     let ended = grant("g1", GrantState::Active)
-        .apply(
-            &Event::Revoke {
-                by: "UALICE".into(),
-            },
-            t0(),
-            &policy(),
-        )
+        .apply(&revoke("UALICE"), t0(), &policy())
         .unwrap();
     assert!(ended.outbox.contains(&crate::domain::grant::Effect::Unbind));
     let binding = [observed(Some("g1"), 2)];

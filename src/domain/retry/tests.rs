@@ -3,7 +3,7 @@ use chrono::Duration as ChronoDuration;
 use super::*;
 use crate::domain::grant::{Event, GrantState, Step};
 use crate::domain::lifecycle::tests::{active, apply, in_state};
-use crate::domain::testing::{approve, minutes, t0};
+use crate::domain::testing::{approve, minutes, revoke, t0};
 
 const POLICY: RetryPolicy = RetryPolicy::DEFAULT;
 
@@ -233,14 +233,7 @@ fn a_failure_of_another_effect_starts_counting_afresh() {
 #[test]
 fn revoking_a_grant_whose_bind_is_being_retried_drops_the_retry_with_the_bind() {
     let failing = fail(&binding(), t0());
-    let revoked = apply(
-        &failing,
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
-        t0() + seconds(1),
-    )
-    .unwrap();
+    let revoked = apply(&failing, revoke("UALICE"), t0() + seconds(1)).unwrap();
     assert!(!revoked.outbox.contains(&Effect::Bind));
     assert_eq!(revoked.retry, None);
     assert!(!revoked.waits_for_retry(&Effect::Unbind, t0() + seconds(1)));

@@ -4,16 +4,14 @@
 
 pub mod audit_log;
 pub use prod_access::fakes::kube as fake_kube;
-pub mod fake_on_call;
 pub use prod_access::fakes::slack as fake_slack;
-pub mod fake_teams;
+pub use prod_access::fakes::teams as fake_teams;
 mod incident_harness;
 pub mod kube_audit;
 pub mod payloads;
 pub mod session_activity;
 mod standard_config;
 pub mod teams_harness;
-pub mod webhook_receiver;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Once};
@@ -28,14 +26,14 @@ use serde_json::{Value, json};
 
 pub use audit_log::{audit_command, audit_entries};
 pub use fake_kube::{FakeKube, KubeFault};
-pub use fake_on_call::FakeOnCall;
 pub use fake_slack::{FakeSlack, Fault};
 pub use incident_harness::*;
 pub use kube_audit::{K8S_AUDIT_TOKEN, K8S_AUDIT_TOKEN_US, KubeCall, event_list, kube_call};
 pub use payloads::*;
+pub use prod_access::fakes::on_call::{self as fake_on_call, FakeOnCall};
+pub use prod_access::fakes::siem::WebhookReceiver;
 use standard_config::config_yaml;
 pub use teams_harness::*;
-pub use webhook_receiver::WebhookReceiver;
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const BOT_TOKEN: &str = "xoxb-test-token";

@@ -72,9 +72,7 @@ impl FakeTeams {
                 get(member),
             )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let url = crate::fakes::serve_on_loopback(router).await;
         let metadata = keys::metadata_server().await;
         let signing = keys::key("fake-bot-framework-key", &["msteams"]);
         metadata.publish(&signing);
@@ -99,7 +97,7 @@ impl FakeTeams {
     /// The same, for the bot whose app id is `audience`.
     pub fn authorization_for(&self, now: chrono::DateTime<chrono::Utc>, audience: &str) -> String {
         let claims = json!({
-            "iss": prod_access::teams::auth::ISSUER,
+            "iss": crate::teams::auth::ISSUER,
             "aud": audience,
             "serviceurl": self.service_url(),
             "nbf": now.timestamp() - 60,

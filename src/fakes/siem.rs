@@ -48,11 +48,9 @@ impl WebhookReceiver {
         let router = Router::new()
             .route("/hooks/prod-access", post(receive))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let base = super::serve_on_loopback(router).await;
         WebhookReceiver {
-            url: format!("http://{addr}/hooks/prod-access"),
+            url: format!("{base}/hooks/prod-access"),
             state,
         }
     }

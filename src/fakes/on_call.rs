@@ -63,11 +63,8 @@ impl FakeOnCall {
                 get(opsgenie_on_calls),
             )
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await });
         FakeOnCall {
-            base: format!("http://{addr}"),
+            base: super::serve_on_loopback(router).await,
             state,
         }
     }

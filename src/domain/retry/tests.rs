@@ -25,6 +25,14 @@ fn unbinding() -> Grant {
     expired
 }
 
+/// The unbind failed at its expiry, 2s and 6s later: the alert is queued ahead of it.
+fn failed_thrice_from_expiry() -> Grant {
+    let expiry = t0() + minutes(125);
+    [0, 2, 6]
+        .into_iter()
+        .fold(unbinding(), |grant, s| fail(&grant, expiry + seconds(s)))
+}
+
 fn retry_later(after: AfterFailure) -> Grant {
     match after {
         AfterFailure::RetryLater(grant) => *grant,
@@ -182,11 +190,7 @@ fn a_failing_revocation_alerts_the_audit_channel_at_once_and_again_each_hour() {
 #[test]
 fn a_revocation_that_worked_after_an_alert_says_so_and_one_that_worked_quietly_does_not() {
     let expiry = t0() + minutes(125);
-    let mut alerted = unbinding();
-    for s in [0, 2, 6] {
-        alerted = fail(&alerted, expiry + seconds(s));
-    }
-    let alerted = alerted.complete_effect(0); // the alert was posted
+    let alerted = failed_thrice_from_expiry().complete_effect(0); // the alert was posted
     let recovered = alerted.effect_done(0, expiry);
     assert_eq!(recovered.retry, None);
     assert_eq!(
@@ -248,11 +252,7 @@ fn dropping_the_retried_effect_ends_its_retry() {
 
 #[test]
 fn a_grant_with_a_retry_and_an_alert_survives_serialisation() {
-    let expiry = t0() + minutes(125);
-    let mut grant = unbinding();
-    for s in [0, 2, 6] {
-        grant = fail(&grant, expiry + seconds(s));
-    }
+    let grant = failed_thrice_from_expiry();
     let json = serde_json::to_string(&grant).unwrap();
     assert!(json.contains(r#""type":"alert""#), "{json}");
     let back: Grant = serde_json::from_str(&json).unwrap();

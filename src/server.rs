@@ -18,6 +18,7 @@ use crate::cluster::Cluster;
 use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR, schedule};
 use crate::http;
 use crate::http::apiserver_audit::tokens::AuditWebhookTokens;
+use crate::jobs::cron::Timetable;
 use crate::jobs::{deadlines, digest, reconcile};
 use crate::slack::client::{SlackApiClient, SlackChat, api_client};
 use crate::slack::socket_mode::SocketMode;
@@ -267,14 +268,14 @@ impl Jobs {
         let deadlines = tokio::spawn(deadlines::run(Arc::clone(app)));
         let schedule = schedule::parse_reconcile(&config.kubernetes.reconcile_schedule)
             .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
-        let first = schedule.after(&app.now()).next();
-        let reconcile = tokio::spawn(reconcile::run(Arc::clone(app), schedule, first));
+        let timetable = Timetable::starting(schedule, app.now());
+        let reconcile = tokio::spawn(reconcile::run(Arc::clone(app), timetable));
         let mut audit = Vec::new();
         let digest_schedule = schedule::parse_digest(&config.audit.digest_schedule)
             .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
         if let Some(schedule) = digest_schedule {
-            let first = schedule.after(&app.now()).next();
-            audit.push(tokio::spawn(digest::run(Arc::clone(app), schedule, first)));
+            let timetable = Timetable::starting(schedule, app.now());
+            audit.push(tokio::spawn(digest::run(Arc::clone(app), timetable)));
         }
         if let Some(sink) = siem {
             audit.push(tokio::spawn(sink.run()));

@@ -14,6 +14,7 @@ mod grant_rejection;
 pub mod identity;
 pub mod incident;
 pub mod lifecycle;
+mod lifecycle_extension;
 mod lifecycle_incident;
 pub mod never_namespaces;
 pub mod on_call;
@@ -24,3 +25,5 @@ mod policy_refusal;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod retry;
+#[cfg(test)]
+pub(crate) mod testing;

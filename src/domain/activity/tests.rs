@@ -1,10 +1,7 @@
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 
 use super::*;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
+use crate::domain::testing::t0;
 
 fn request(id: &str, verb: &str, resource: &str, namespace: Option<&str>) -> KubeRequest {
     let (resource, subresource) = match resource.split_once('/') {

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::chat::{Chat, ChatError, Message};
+use crate::chat::{Chat, ChatError};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
 use crate::domain::departure::Departure;
@@ -458,12 +458,4 @@ impl App {
         self.spawn_drive(grant_id.to_string());
         Ok(Applied::Done(next))
     }
-}
-
-/// Said only when the templates themselves cannot render (they are tested in every state).
-const LAST_RESORT: &str =
-    "Something went wrong on our side; nothing was changed. Please try again.";
-
-fn fallback(text: &str) -> Message {
-    Message(serde_json::json!({ "text": text }))
 }

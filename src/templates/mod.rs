@@ -46,6 +46,16 @@ pub enum FormProblem {
     Internal,
 }
 
+/// What is said when a template cannot render.
+pub fn last_resort_text() -> &'static str {
+    sources::LAST_RESORT.trim_end()
+}
+
+/// [`last_resort_text`] as a message every platform takes.
+pub fn last_resort() -> Message {
+    Message(serde_json::json!({ "text": last_resort_text() }))
+}
+
 pub struct Templates {
     env: Environment<'static>,
     platform: Platform,
@@ -183,19 +193,10 @@ impl Templates {
     }
 
     pub fn help(&self, policy: &Policy) -> Result<Message, TemplateError> {
-        let example = policy
-            .roles
-            .iter()
-            .next()
-            .map(|(name, r)| {
-                let ns = r
-                    .namespaces
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("default");
-                format!("{name} {ns} 1h INC-123 investigating")
-            })
-            .unwrap_or_default();
+        let example = policy.roles.iter().next().map(|(role, r)| {
+            let namespace = r.namespaces.first().map_or("default", String::as_str);
+            context! { role, namespace }
+        });
         self.render(
             "help",
             context! { roles => Value::from(Serde(roles(policy))), example => example },

@@ -2,6 +2,10 @@
 
 use crate::chat::Platform;
 
+/// Said when a template cannot render (they are tested in every state): one line of text that
+/// needs no rendering, the same on every platform.
+pub(super) const LAST_RESORT: &str = include_str!("../../templates/last_resort.txt");
+
 pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {
     match platform {
         Platform::Slack => SLACK,

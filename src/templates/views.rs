@@ -183,20 +183,6 @@ impl OnCallView {
     }
 }
 
-/// Who approved a grant, as the messages say it: the approvers; the requester themself under
-/// break-glass; or the policy, for whoever is on call.
-fn approved_by(g: &Grant, p: Platform) -> Markup {
-    if let (true, Some(OnCallCheck::OnCall { via })) = (g.approvals.is_empty(), &g.on_call) {
-        return Markup(format!("policy (on call in {})", escape(p, via)));
-    }
-    let people = mentions(p, g.approvals.iter().map(|a| &a.by));
-    if g.break_glass.is_some() {
-        Markup(format!("{} themself (break-glass)", people.0))
-    } else {
-        people
-    }
-}
-
 /// A Kubernetes step that failed and waits to be tried again.
 #[derive(Serialize)]
 pub(super) struct RetryView<'a> {
@@ -256,7 +242,7 @@ impl<'a> GrantView<'a> {
             reason: &g.reason,
             required_approvals: g.required_approvals,
             approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: approved_by(g, p),
+            approvers_text: mentions(p, g.approvals.iter().map(|a| &a.by)),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             ended_because: g.ended_because.map(|why| why.as_str()),

@@ -82,7 +82,10 @@ impl App {
             Ok((field, text)) => HashMap::from([(field, text)]),
             Err(e) => {
                 error!(error = %e, "could not render a form error");
-                HashMap::from([("role".to_string(), crate::templates::last_resort_text().to_string())])
+                HashMap::from([(
+                    "role".to_string(),
+                    crate::templates::last_resort_text().to_string(),
+                )])
             }
         }
     }

@@ -65,7 +65,9 @@ fn hostile(mut g: Grant) -> Grant {
     }
     g.on_call = g.on_call.map(|check| match check {
         OnCallCheck::OnCall { .. } => OnCallCheck::OnCall { via: EVIL.into() },
-        OnCallCheck::Unavailable { .. } => OnCallCheck::Unavailable { why: EVIL.into() },
+        OnCallCheck::Unavailable { .. } => OnCallCheck::Unavailable {
+            why: crate::domain::on_call::OnCallFailure::NoProfile { error: EVIL.into() },
+        },
         other => other,
     });
     g
@@ -293,8 +295,10 @@ fn policy_messages(t: &Templates, policy: &Policy) -> Vec<Rendered> {
         ),
         ("unknown grant", t.unknown_grant(EVIL)),
         ("internal error on action", t.internal_error_on_action(EVIL)),
-        ("request form", t.request_modal(policy, "C0DEV")),
     ];
+    if t.platform() == Platform::Slack {
+        out.push(("request form", t.request_modal(policy, "C0DEV")));
+    }
     for error in &parse_errors {
         out.push(("parse refused", t.parse_refused(error, policy)));
     }
@@ -413,25 +417,32 @@ fn audit_messages(t: &Templates, grants: &[(String, Grant)]) -> Vec<Rendered> {
             chain(&ChainHead::genesis(), event)
         })
         .collect();
-    for (mine, waiting) in [(&all[..], &all[..]), (&[][..], &[][..])] {
-        let home = t.home(mine, waiting, &decisions, t0()).unwrap();
-        out.push(("home".to_string(), home));
+    // Teams has no App Home.
+    if t.platform() == Platform::Slack {
+        for (mine, waiting) in [(&all[..], &all[..]), (&[][..], &[][..])] {
+            let home = t.home(mine, waiting, &decisions, t0()).unwrap();
+            out.push(("home".to_string(), home));
+        }
     }
     out
 }
 
 /// Every Slack message and view, by what it is.
 fn every_slack_message() -> Vec<Rendered> {
-    let t = Templates::new().unwrap();
+    every_message(&Templates::new().unwrap())
+}
+
+/// Every message and view of `t`'s platform, by what it is, with hostile names and text.
+pub(super) fn every_message(t: &Templates) -> Vec<Rendered> {
     let policy = hostile_policy();
     let grants = every_grant();
     let mut out = Vec::new();
     for (name, g) in &grants {
-        out.extend(grant_messages(&t, &policy, name, g));
+        out.extend(grant_messages(t, &policy, name, g));
     }
-    out.extend(policy_messages(&t, &policy));
-    out.extend(drift_messages(&t, &grants));
-    out.extend(audit_messages(&t, &grants));
+    out.extend(policy_messages(t, &policy));
+    out.extend(drift_messages(t, &grants));
+    out.extend(audit_messages(t, &grants));
     out
 }
 

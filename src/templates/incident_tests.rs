@@ -129,7 +129,8 @@ pub(super) fn incident_grants(who: &Cast<'_>, policy: &Policy) -> Vec<(&'static 
     on_call.subject = Some("oidc:alice@example.com".into());
     on_call.expires_at = Some(at(30));
     let unavailable = OnCallCheck::Unavailable {
-        why: "PagerDuty answered 503".into(),
+        // As stored before failures had a kind.
+        why: crate::domain::on_call::OnCallFailure::Said("PagerDuty answered 503".into()),
     };
     vec![
         ("break-glass requested", requested),

@@ -494,3 +494,6 @@ mod slack_syntax;
 
 #[cfg(test)]
 mod never_namespace_tests;
+
+#[cfg(test)]
+mod reason_tests;

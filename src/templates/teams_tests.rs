@@ -3,7 +3,7 @@
 use super::tests::{grants, t0};
 use super::*;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant};
-use crate::domain::grant::{Effect, Event, GrantState, Scope};
+use crate::domain::grant::{Effect, Event, Failure, GrantState, Scope};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
 use crate::domain::reconcile::ObservedBinding;
@@ -103,7 +103,9 @@ pub(super) fn teams_grants() -> Vec<(&'static str, Grant)> {
     let deny = Event::Deny { approver: carol() };
     let cancel = Event::Cancel { by: ALICE.into() };
     let fail = Event::BindFailed {
-        reason: format!("forbidden {EVIL}"),
+        reason: Failure::Refused {
+            error: format!("forbidden {EVIL}"),
+        },
     };
     vec![
         ("requested", requested.clone()),

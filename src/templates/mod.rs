@@ -27,6 +27,8 @@ mod activity;
 
 mod markup;
 
+mod records;
+
 pub use crate::chat::Platform;
 use views::{
     DecisionView, DigestView, GrantView, HomeGrantView, human, mentions, roles, shown_time,
@@ -59,6 +61,8 @@ pub fn last_resort() -> Message {
 pub struct Templates {
     env: Environment<'static>,
     platform: Platform,
+    /// The audit log's plain-text entries (see `records`).
+    records: Environment<'static>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +89,11 @@ impl Templates {
                 detail: e.to_string(),
             })?;
         }
-        Ok(Templates { env, platform })
+        Ok(Templates {
+            env,
+            platform,
+            records: records::environment()?,
+        })
     }
 
     fn render(&self, name: &'static str, ctx: Value) -> Result<Message, TemplateError> {
@@ -497,3 +505,6 @@ mod never_namespace_tests;
 
 #[cfg(test)]
 mod reason_tests;
+
+#[cfg(test)]
+mod deed_tests;

@@ -3,6 +3,7 @@
 //! names and text, must escape them everywhere but in Slack's own syntax. Plain-text fields
 //! show text as it is.
 
+use super::fixtures;
 use super::incident_tests::{SLACK, incident_grants};
 use super::slack_syntax::{texts, unescaped};
 use super::tests::{grants, t0};
@@ -104,38 +105,6 @@ fn every_grant() -> Vec<(String, Grant)> {
 type Rendered = (String, Message);
 
 fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<Rendered> {
-    let steps = [
-        Step::Requested,
-        Step::ApprovalRecorded,
-        Step::Activated,
-        Step::Denied,
-        Step::Expired,
-        Step::Failed,
-        Step::Cancelled,
-        Step::TimedOut,
-        Step::Revoked,
-        Step::ExtensionRequested,
-        Step::ExtensionApprovalRecorded,
-        Step::Extended,
-        Step::ExtensionDenied,
-        Step::BreakGlass,
-        Step::Reviewed,
-        Step::RequesterGone,
-    ];
-    let notes = [
-        Note::Approved,
-        Note::Denied,
-        Note::TimedOut,
-        Note::Expired,
-        Note::Revoked,
-        Note::Failed,
-        Note::Reminder,
-        Note::Extended,
-        Note::ExtensionDenied,
-        Note::Kubeconfig,
-        Note::KubeconfigFailed,
-        Note::RequesterGone,
-    ];
     let approvers = vec!["UBOB".to_string(), "mallory_<x>&@example.com".to_string()];
     let mut out = vec![
         ("approval", t.approval_message(g)),
@@ -157,14 +126,14 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
     for action in ["cancel", "revoke"] {
         out.push(("command done", t.command_done(action, g)));
     }
-    for step in steps {
+    for step in fixtures::STEPS {
         out.push(("step", t.step(g, step, false)));
         out.push(("step in thread", t.step(g, step, true)));
     }
-    for note in notes {
+    for note in fixtures::NOTES {
         out.push(("note", t.note(g, note, Some(Duration::from_secs(1800)))));
     }
-    for rejection in rejections(g) {
+    for rejection in fixtures::rejections(g) {
         out.push(("action refused", t.action_refused(&rejection, g, policy)));
     }
     for kind in [AlertKind::Failing, AlertKind::Recovered] {
@@ -175,30 +144,6 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
     out.into_iter()
         .map(|(what, m)| (format!("{what} of {name}"), m.unwrap()))
         .collect()
-}
-
-fn rejections(g: &Grant) -> Vec<Rejection> {
-    vec![
-        Rejection::NotAnApprover,
-        Rejection::SelfApproval,
-        Rejection::AlreadyApprovedBy,
-        Rejection::NotTheRequester,
-        Rejection::NotAllowedToRevoke,
-        Rejection::WrongState { state: g.state },
-        Rejection::NotDue,
-        Rejection::ExtensionPending,
-        Rejection::NoExtensionPending,
-        Rejection::ExtensionsNotAllowed,
-        Rejection::ExtensionTooLong {
-            max_secs: 14400,
-            left_secs: 60,
-        },
-        Rejection::BreakGlassTooLong { max_secs: 3600 },
-        Rejection::BreakGlassOutsideIncident,
-        Rejection::NotABreakGlassRequester,
-        Rejection::SelfReview,
-        Rejection::NothingToReview,
-    ]
 }
 
 fn alert(kind: AlertKind, effect: &str) -> crate::domain::retry::Alert {

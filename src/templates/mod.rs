@@ -474,6 +474,9 @@ impl Templates {
 }
 
 #[cfg(test)]
+mod fixtures;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -151,38 +151,34 @@ fn on_call_failures(p: Platform) -> Vec<(OnCallFailure, String)> {
     ]
 }
 
+/// Asserts that each of `messages` about `grant` is valid on `t`'s platform and says `words`.
+fn says(t: &Templates, grant: &Grant, messages: &[Rendered], words: &str) {
+    for message in messages {
+        let message = message.as_ref().unwrap();
+        let json = checked(t, "message", message, Some(grant));
+        assert!(json.contains(words), "{words}: {json}");
+    }
+}
+
+type Rendered = Result<Message, TemplateError>;
+
 #[test]
 fn every_failure_is_worded_to_the_requester_the_approvers_and_the_audit_channel() {
     for (t, grants) in platforms() {
         for (failure, words) in failures(t.platform()) {
             let mut failed = named(&grants, "failed");
             failed.failure = Some(failure.clone());
-            let messages = [
-                ("note", t.note(&failed, Note::Failed, None).unwrap()),
-                ("audit", t.step(&failed, Step::Failed, false).unwrap()),
-                ("approval", t.approval_message(&failed).unwrap()),
+            let told = [
+                t.note(&failed, Note::Failed, None),
+                t.step(&failed, Step::Failed, false),
+                t.approval_message(&failed),
             ];
-            for (name, message) in messages {
-                let json = checked(&t, name, &message, Some(&failed));
-                assert!(json.contains(&words), "{failure:?} {name}: {json}");
-            }
-        }
-    }
-}
-
-#[test]
-fn every_kubeconfig_failure_is_worded_to_the_requester() {
-    for (t, grants) in platforms() {
-        for (failure, words) in failures(t.platform()) {
+            says(&t, &failed, &told, &words);
             let mut active = named(&grants, "active");
-            active.kubeconfig_failure = Some(failure.clone());
-            let told = t.note(&active, Note::KubeconfigFailed, None).unwrap();
-            let json = checked(&t, "kubeconfig failed", &told, Some(&active));
-            assert!(
-                json.contains("kubeconfig file could not be made: "),
-                "{json}"
-            );
-            assert!(json.contains(&words), "{failure:?}: {json}");
+            active.kubeconfig_failure = Some(failure);
+            let told = [t.note(&active, Note::KubeconfigFailed, None)];
+            let kubeconfig = format!("kubeconfig file could not be made: {words}");
+            says(&t, &active, &told, &kubeconfig);
         }
     }
 }
@@ -192,11 +188,10 @@ fn every_on_call_failure_is_worded_on_the_request() {
     for (t, grants) in platforms() {
         for (why, words) in on_call_failures(t.platform()) {
             let mut requested = named(&grants, "requested");
-            requested.on_call = Some(OnCallCheck::Unavailable { why: why.clone() });
-            let message = t.approval_message(&requested).unwrap();
-            let json = checked(&t, "approval", &message, Some(&requested));
+            requested.on_call = Some(OnCallCheck::Unavailable { why });
+            let told = [t.approval_message(&requested)];
             let note = format!("The on-call check failed ({words}), so this needs an approver");
-            assert!(json.contains(&note), "{why:?}: {json}");
+            says(&t, &requested, &told, &note);
         }
     }
 }

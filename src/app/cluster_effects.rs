@@ -106,11 +106,11 @@ impl App {
     /// Exactly the subject resolved at the request and shown to the approvers (a profile changed
     /// since must not change who is bound), or the outcome that ends the attempt.
     async fn identity_to_bind(&self, grant: &Grant) -> Result<Identity, Outcome> {
-        grant.identity().ok_or_else(|| {
-            Outcome::Done(Some(Event::BindFailed {
+        grant
+            .identity()
+            .ok_or(Outcome::Done(Some(Event::BindFailed {
                 reason: Failure::NoSubjectRecorded,
-            }))
-        })
+            })))
     }
 
     async fn bind(&self, grant: &Grant, identity: Identity) -> Result<Option<Event>, EffectError> {

@@ -10,7 +10,7 @@ use super::tests::{grants, t0};
 use super::*;
 use crate::domain::audit::{AuditEvent, AuditKind, ChainHead, chain};
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant, UnreviewedUse};
-use crate::domain::grant::{Decision, Effect, Note, Scope, Step, SubjectDrift};
+use crate::domain::grant::{Decision, Effect, Scope, SubjectDrift};
 use crate::domain::identity::IdentityRefusal;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::reconcile::{Drift, ObservedBinding, Repair};

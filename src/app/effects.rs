@@ -322,7 +322,7 @@ pub(super) fn outcome(
             Outcome::Blocked(e.to_string())
         }
         Err(EffectError::Chat(ChatError::Unavailable(e))) => {
-            warn!(grant = %grant.id, ?effect, error = %e, "Slack unavailable; will retry");
+            warn!(grant = %grant.id, ?effect, error = %e, "the chat platform is unavailable; will retry");
             Outcome::Deferred
         }
         Err(e @ EffectError::Misrouted(_)) => {

@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
-use crate::chat::{Chat, ChatError, Message};
+use crate::chat::{Chat, ChatError};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
 use crate::domain::identity::{IdentityPolicy, IdentityRules, MappedIdentity};
@@ -232,12 +232,4 @@ impl App {
         self.tasks.close();
         self.tasks.wait().await;
     }
-}
-
-/// Said only when the templates themselves cannot render (they are tested in every state).
-const LAST_RESORT: &str =
-    "Something went wrong on our side; nothing was changed. Please try again.";
-
-fn fallback(text: &str) -> Message {
-    Message(serde_json::json!({ "text": text }))
 }

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{AuditEvent, AuditKind};
+use super::failure::Failure;
 use super::grant::{
     Decision, Effect, Event, ExtensionState, Grant, GrantState, MessageRef, Note, Rejection, Step,
 };
@@ -292,9 +293,9 @@ impl Grant {
         effects
     }
 
-    fn bind_failed(&mut self, reason: &str, now: DateTime<Utc>) -> Vec<Effect> {
+    fn bind_failed(&mut self, reason: &Failure, now: DateTime<Utc>) -> Vec<Effect> {
         self.state = GrantState::Failed;
-        self.failure = Some(reason.to_string());
+        self.failure = Some(reason.clone());
         self.ended_at = Some(now);
         // Report first: the clean-up may have to wait for the cluster, the people must not. A
         // partial create must still not outlive the failure.
@@ -304,8 +305,8 @@ impl Grant {
     }
 
     /// The binding stands; only the token file failed, and the requester is told why.
-    fn kubeconfig_failed(&mut self, reason: &str) -> Vec<Effect> {
-        self.kubeconfig_failure = Some(reason.to_string());
+    fn kubeconfig_failed(&mut self, reason: &Failure) -> Vec<Effect> {
+        self.kubeconfig_failure = Some(reason.clone());
         vec![Effect::Notify {
             note: Note::KubeconfigFailed,
         }]

@@ -9,6 +9,7 @@ pub mod command;
 pub mod departure;
 pub mod digest;
 pub(crate) mod duration_serde;
+pub mod failure;
 pub mod grant;
 mod grant_rejection;
 pub mod identity;

@@ -72,7 +72,8 @@ fn a_failed_bind_reports_first_and_cleans_up_last() {
     )
     .unwrap();
     assert_eq!(failed.state, GrantState::Failed);
-    assert_eq!(failed.failure.as_deref(), Some("forbidden"));
+    let said = failed.failure.as_ref().map(ToString::to_string);
+    assert_eq!(said.as_deref(), Some("forbidden"));
     assert_eq!(failed.outbox[0], Effect::UpdateApprovalMessage);
     assert!(
         failed

@@ -359,7 +359,10 @@ fn not_on_call_or_a_failed_lookup_leaves_the_request_to_the_approvers() {
     assert_eq!(not.state, GrantState::Requested);
     assert!(not.outbox.is_empty() && not.journal.is_empty());
     let failed = OnCallCheck::Unavailable {
-        why: "PagerDuty did not answer".into(),
+        why: crate::domain::on_call::OnCallFailure::ProviderUnavailable {
+            provider: "PagerDuty".into(),
+            detail: "HTTP 503".into(),
+        },
     };
     let unknown = apply(&grant, Event::OnCallChecked { check: failed }, t0()).unwrap();
     assert_eq!(unknown.state, GrantState::Requested);

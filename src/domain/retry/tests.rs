@@ -113,6 +113,8 @@ fn a_bind_is_given_up_after_its_budget_with_the_reason_and_the_time_spent() {
     let AfterFailure::GiveUp { reason } = last else {
         panic!("still retrying after {} attempts", POLICY.bind_attempts);
     };
+    // As the audit log words it.
+    let reason = reason.to_string();
     assert!(
         reason.starts_with("503 Service Unavailable (after 6 attempts over "),
         "{reason}"

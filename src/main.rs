@@ -1,3 +1,5 @@
+//! The `prod-access` command line: `serve`, and `demo`, `bench`, `policy` and `audit` beside it.
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -133,12 +135,23 @@ enum PolicyCommand {
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    init_logging(&cli.command);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr: stdout is for what a command prints (`audit export` writes JSON lines).
+fn init_logging(command: &Commands) {
     // The demo's transcript is the point; its server's logs would drown it.
-    let default_filter = match cli.command {
+    let default_filter = match command {
         Commands::Demo { .. } | Commands::Bench { .. } => "warn,sled=warn",
         _ => "info,sled=warn,hyper=warn",
     };
-    // Logs go to stderr: stdout is for what a command prints (`audit export` writes JSON lines).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -146,62 +159,53 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| default_filter.into()),
         )
         .init();
-    let result =
-        match cli.command {
-            Commands::Serve { config } => serve(config),
-            Commands::Bench {
+}
+
+fn run(command: Commands) -> anyhow::Result<()> {
+    match command {
+        Commands::Serve { config } => serve(config),
+        Commands::Bench {
+            rates,
+            seconds,
+            expiring,
+            stored,
+            only,
+        } => {
+            let options = prod_access::cli::bench::BenchOptions {
                 rates,
-                seconds,
-                expiring,
-                stored,
+                seconds_per_rate: seconds,
+                expiring_grants: expiring,
+                stored_grants: stored,
                 only,
-            } => {
-                let options = prod_access::cli::bench::BenchOptions {
-                    rates,
-                    seconds_per_rate: seconds,
-                    expiring_grants: expiring,
-                    stored_grants: stored,
-                    only,
-                };
-                tokio::runtime::Runtime::new()
-                    .map_err(Into::into)
-                    .and_then(|runtime| {
-                        runtime.block_on(prod_access::cli::bench::run(
-                            &options,
-                            &mut std::io::stdout(),
-                        ))
-                    })
-            }
-            Commands::Demo { speed } => tokio::runtime::Runtime::new()
-                .map_err(Into::into)
-                .and_then(|runtime| {
-                    runtime.block_on(prod_access::cli::demo::run(speed, &mut std::io::stdout()))
-                }),
-            Commands::Policy {
-                command: PolicyCommand::Check { file },
-            } => check_file(&file).map(|_| println!("{}: ok", file.display())),
-            Commands::Policy {
-                command:
-                    PolicyCommand::RenderAdmission {
-                        config,
-                        namespace,
-                        service_account,
-                    },
-            } => render_admission(&config, namespace, service_account),
-            Commands::Policy {
-                command: PolicyCommand::Schema { policy },
-            } => serde_json::to_string_pretty(&schema(policy))
-                .map(|text| println!("{text}"))
-                .map_err(Into::into),
-            Commands::Audit { command, store } => audit(command, store),
-        };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e:#}");
-            ExitCode::FAILURE
+            };
+            tokio::runtime::Runtime::new()?.block_on(prod_access::cli::bench::run(
+                &options,
+                &mut std::io::stdout(),
+            ))
+        }
+        Commands::Demo { speed } => tokio::runtime::Runtime::new()?
+            .block_on(prod_access::cli::demo::run(speed, &mut std::io::stdout())),
+        Commands::Policy { command } => policy(command),
+        Commands::Audit { command, store } => audit(command, store),
+    }
+}
+
+fn policy(command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Check { file } => {
+            check_file(&file)?;
+            println!("{}: ok", file.display());
+        }
+        PolicyCommand::RenderAdmission {
+            config,
+            namespace,
+            service_account,
+        } => render_admission(&config, namespace, service_account)?,
+        PolicyCommand::Schema { policy } => {
+            println!("{}", serde_json::to_string_pretty(&schema(policy))?)
         }
     }
+    Ok(())
 }
 
 /// One Kubernetes client per configured cluster (by kubeconfig context), or the default one

@@ -15,9 +15,10 @@ use crate::audit::siem::WebhookSink;
 use crate::chat::Chat;
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
-use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
+use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR, schedule};
 use crate::http;
 use crate::http::apiserver_audit::tokens::AuditWebhookTokens;
+use crate::jobs::cron::Timetable;
 use crate::jobs::{deadlines, digest, reconcile};
 use crate::slack::client::{SlackApiClient, SlackChat, api_client};
 use crate::slack::socket_mode::SocketMode;
@@ -28,7 +29,7 @@ use crate::teams::connector::{Connector, Credentials};
 use crate::teams::routes::TeamsEndpoint;
 
 /// The chat platform's adapter and what it needs to reach the bot.
-enum Platform {
+enum ChatAdapter {
     Slack {
         client: Arc<SlackApiClient>,
         chat: Arc<SlackChat>,
@@ -40,7 +41,7 @@ enum Platform {
     Teams(Arc<TeamsEndpoint>),
 }
 
-impl Platform {
+impl ChatAdapter {
     fn connect(config: &Config, secrets: &Secrets, clock: &SharedClock) -> anyhow::Result<Self> {
         match &config.chat {
             ChatSettings::Slack(slack) => {
@@ -57,7 +58,7 @@ impl Platform {
                     ),
                 };
                 let client = api_client(&slack.api_url)?;
-                Ok(Platform::Slack {
+                Ok(ChatAdapter::Slack {
                     chat: Arc::new(SlackChat::new(client.clone(), token)),
                     client,
                     app_token: secrets.slack_app_token.clone(),
@@ -85,7 +86,7 @@ impl Platform {
                         directory_conversation: teams.approvals_channel.clone(),
                     },
                 );
-                Ok(Platform::Teams(Arc::new(TeamsEndpoint {
+                Ok(ChatAdapter::Teams(Arc::new(TeamsEndpoint {
                     auth: BotAuth::new(
                         &teams.app_id,
                         &teams.openid_metadata_url,
@@ -99,9 +100,42 @@ impl Platform {
 
     fn chat(&self) -> Arc<dyn Chat> {
         match self {
-            Platform::Slack { chat, .. } => chat.clone(),
-            Platform::Teams(endpoint) => endpoint.chat.clone(),
+            ChatAdapter::Slack { chat, .. } => chat.clone(),
+            ChatAdapter::Teams(endpoint) => endpoint.chat.clone(),
         }
+    }
+
+    /// How chat reaches the bot: HTTP routes, or Socket Mode when there is a Slack app token
+    /// (Slack then reaches the bot over connections it opens, and the HTTP server keeps only
+    /// the health checks).
+    async fn routes(
+        self,
+        app: &Arc<App>,
+        store: &Arc<SledStore>,
+    ) -> anyhow::Result<(Option<SocketMode>, http::ChatRoutes)> {
+        Ok(match self {
+            ChatAdapter::Slack {
+                client,
+                app_token: Some(token),
+                ..
+            } => (
+                Some(SocketMode::start(Arc::clone(app), client, &token).await?),
+                http::ChatRoutes::None,
+            ),
+            ChatAdapter::Slack {
+                client,
+                signing_secret,
+                ..
+            } => (
+                None,
+                http::ChatRoutes::Slack {
+                    client,
+                    signing_secret,
+                    seen: store.clone(),
+                },
+            ),
+            ChatAdapter::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),
+        })
     }
 }
 
@@ -150,6 +184,143 @@ fn k8s_audit_tokens(
     .map_err(anyhow::Error::msg)
 }
 
+/// The store, on disk at `store_path` (created if missing).
+fn open_store(config: &Config) -> anyhow::Result<Arc<SledStore>> {
+    std::fs::create_dir_all(&config.store_path).with_context(|| {
+        format!(
+            "cannot create the store directory {}",
+            config.store_path.display()
+        )
+    })?;
+    Ok(Arc::new(SledStore::open(&config.store_path)?))
+}
+
+/// The outbound audit webhook (SIEM), when configured; it needs its signing secret.
+fn siem_sink(
+    config: &Config,
+    secrets: &Secrets,
+    store: &Arc<SledStore>,
+    clock: &SharedClock,
+) -> anyhow::Result<Option<WebhookSink>> {
+    let Some(webhook) = &config.audit.webhook else {
+        return Ok(None);
+    };
+    let secret = secrets.audit_webhook_secret.as_deref().with_context(|| {
+        format!(
+            "audit.webhook is set: the environment variable {WEBHOOK_SECRET_VAR} must hold its signing secret"
+        )
+    })?;
+    Ok(Some(WebhookSink::new(
+        &webhook.url,
+        secret,
+        store.clone(),
+        Arc::clone(clock),
+    )?))
+}
+
+/// What the application needs to know of the configuration.
+fn app_settings(config: &Config, session_activity: bool) -> Settings {
+    Settings {
+        platform: config.platform(),
+        approvals_channel: config.chat.approvals_channel().to_string(),
+        audit_channel: config.chat.audit_channel().to_string(),
+        subject_prefix: config.kubernetes.subject_prefix.clone(),
+        group_prefix: config.kubernetes.group_prefix.clone(),
+        identities: config.kubernetes.identities.clone(),
+        identity: config.identity.clone(),
+        kubeconfig: config.kubernetes.kubeconfig.clone(),
+        cluster_kubeconfigs: config
+            .clusters
+            .iter()
+            .filter_map(|(name, c)| Some((name.clone(), c.kubeconfig.clone()?)))
+            .collect(),
+        session_activity,
+    }
+}
+
+/// Picks up where the last run stopped, before anything new is served.
+async fn recover(app: &Arc<App>) -> anyhow::Result<()> {
+    if app.session_activity_enabled() {
+        // Before anything changes a grant or the webhook is served: a request of an active
+        // grant must never find it missing, and an end must find what it ends.
+        let indexed = app.index_active_grants().await?;
+        info!(grants = indexed, "session activity: active grants indexed");
+    }
+    // Left-over effects run in the background, so start-up (and Slack) never wait on them.
+    app.resume().await?;
+    // A slow or unreachable API server must not hold up serving Slack; /readyz says "not run
+    // yet" until this answers.
+    app.spawn_preflight();
+    Ok(())
+}
+
+/// The background work beside serving: deadlines, the reconcile pass, the digest, the SIEM
+/// webhook and the session-activity reports.
+struct Jobs {
+    deadlines: JoinHandle<()>,
+    reconcile: JoinHandle<()>,
+    /// The digest, the SIEM webhook and the activity reports, when configured.
+    audit: Vec<JoinHandle<()>>,
+}
+
+impl Jobs {
+    fn start(app: &Arc<App>, config: &Config, siem: Option<WebhookSink>) -> anyhow::Result<Jobs> {
+        let deadlines = tokio::spawn(deadlines::run(Arc::clone(app)));
+        let schedule = schedule::parse_reconcile(&config.kubernetes.reconcile_schedule)
+            .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
+        let timetable = Timetable::starting(schedule, app.now());
+        let reconcile = tokio::spawn(reconcile::run(Arc::clone(app), timetable));
+        let mut audit = Vec::new();
+        let digest_schedule = schedule::parse_digest(&config.audit.digest_schedule)
+            .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
+        if let Some(schedule) = digest_schedule {
+            let timetable = Timetable::starting(schedule, app.now());
+            audit.push(tokio::spawn(digest::run(Arc::clone(app), timetable)));
+        }
+        if let Some(sink) = siem {
+            audit.push(tokio::spawn(sink.run()));
+        }
+        if app.session_activity_enabled() {
+            audit.push(tokio::spawn(crate::app::report_activity_until_stopped(
+                Arc::clone(app),
+            )));
+        }
+        Ok(Jobs {
+            deadlines,
+            reconcile,
+            audit,
+        })
+    }
+
+    async fn stop(self) {
+        self.deadlines.abort();
+        self.reconcile.abort();
+        let _ = self.deadlines.await;
+        let _ = self.reconcile.await;
+        // An entry whose delivery is cut off here was not counted as delivered: it is sent again.
+        for task in self.audit {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Serves `router` on `listener` until the returned sender is used (or dropped).
+fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    settings: crate::http::serve::HttpSettings,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (stop_http, stopped) = oneshot::channel();
+    let http = tokio::spawn(async move {
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        http::serve::serve(listener, router, &settings, stopped).await;
+    });
+    (stop_http, http)
+}
+
 pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
@@ -157,10 +328,7 @@ pub struct Server {
     http: JoinHandle<()>,
     /// How long stopping waits for requests in flight and the work they started.
     shutdown_grace: std::time::Duration,
-    scheduler: JoinHandle<()>,
-    reconciler: JoinHandle<()>,
-    /// The digest and the webhook, when configured.
-    audit_tasks: Vec<JoinHandle<()>>,
+    jobs: Jobs,
     socket_mode: Option<SocketMode>,
 }
 
@@ -174,128 +342,27 @@ impl Server {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Server> {
-        let platform = Platform::connect(config, secrets, &clock)?;
-        std::fs::create_dir_all(&config.store_path).with_context(|| {
-            format!(
-                "cannot create the store directory {}",
-                config.store_path.display()
-            )
-        })?;
-        let store = Arc::new(SledStore::open(&config.store_path)?);
-        let webhook = match &config.audit.webhook {
-            Some(webhook) => {
-                let secret = secrets.audit_webhook_secret.as_deref().with_context(|| {
-                    format!(
-                        "audit.webhook is set: the environment variable {WEBHOOK_SECRET_VAR} must hold its signing secret"
-                    )
-                })?;
-                Some(WebhookSink::new(
-                    &webhook.url,
-                    secret,
-                    store.clone(),
-                    Arc::clone(&clock),
-                )?)
-            }
-            None => None,
-        };
-        let on_call = on_call_providers(config, secrets)?;
+        let chat = ChatAdapter::connect(config, secrets, &clock)?;
+        let store = open_store(config)?;
+        let siem = siem_sink(config, secrets, &store, &clock)?;
         let k8s_audit_tokens = k8s_audit_tokens(secrets, &clusters)?;
-        let app = App::new(
-            Adapters {
-                audit: store.clone(),
-                activity: store.clone(),
-                store: store.clone(),
-                chat: platform.chat(),
-                clusters,
-                clock: Arc::clone(&clock),
-                on_call,
-            },
-            config.policy.clone(),
-            Settings {
-                platform: config.platform(),
-                approvals_channel: config.chat.approvals_channel().to_string(),
-                audit_channel: config.chat.audit_channel().to_string(),
-                subject_prefix: config.kubernetes.subject_prefix.clone(),
-                group_prefix: config.kubernetes.group_prefix.clone(),
-                identities: config.kubernetes.identities.clone(),
-                identity: config.identity.clone(),
-                kubeconfig: config.kubernetes.kubeconfig.clone(),
-                cluster_kubeconfigs: config
-                    .clusters
-                    .iter()
-                    .filter_map(|(name, c)| Some((name.clone(), c.kubeconfig.clone()?)))
-                    .collect(),
-                session_activity: !k8s_audit_tokens.is_empty(),
-            },
-        )?;
-        if app.session_activity_enabled() {
-            // Before anything changes a grant or the webhook is served: a request of an active
-            // grant must never find it missing, and an end must find what it ends.
-            let indexed = app.index_active_grants().await?;
-            info!(grants = indexed, "session activity: active grants indexed");
-        }
-        // Left-over effects run in the background, so start-up (and Slack) never wait on them.
-        app.resume().await?;
-        // A slow or unreachable API server must not hold up serving Slack; /readyz says "not run
-        // yet" until this answers.
-        app.spawn_preflight();
-        let scheduler = tokio::spawn(deadlines::run(Arc::clone(&app)));
-        let schedule =
-            crate::config::schedule::parse_reconcile(&config.kubernetes.reconcile_schedule)
-                .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
-        let first = schedule.after(&app.now()).next();
-        let reconciler = tokio::spawn(reconcile::run(Arc::clone(&app), schedule, first));
-        let mut audit_tasks = Vec::new();
-        let digest_schedule = crate::config::schedule::parse_digest(&config.audit.digest_schedule)
-            .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
-        if let Some(schedule) = digest_schedule {
-            let first = schedule.after(&app.now()).next();
-            audit_tasks.push(tokio::spawn(digest::run(Arc::clone(&app), schedule, first)));
-        }
-        if let Some(sink) = webhook {
-            audit_tasks.push(tokio::spawn(sink.run()));
-        }
-        if app.session_activity_enabled() {
-            audit_tasks.push(tokio::spawn(crate::app::report_activity_until_stopped(
-                Arc::clone(&app),
-            )));
-        }
-
-        let (socket_mode, routes) = match platform {
-            // Socket Mode when there is an app token: Slack then reaches the bot over connections
-            // it opens, and the HTTP server keeps only the health checks.
-            Platform::Slack {
-                client,
-                app_token: Some(token),
-                ..
-            } => (
-                Some(SocketMode::start(Arc::clone(&app), client, &token).await?),
-                http::ChatRoutes::None,
-            ),
-            Platform::Slack {
-                client,
-                signing_secret,
-                ..
-            } => (
-                None,
-                http::ChatRoutes::Slack {
-                    client,
-                    signing_secret,
-                    seen: store.clone(),
-                },
-            ),
-            Platform::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),
+        let adapters = Adapters {
+            audit: store.clone(),
+            activity: store.clone(),
+            store: store.clone(),
+            chat: chat.chat(),
+            clusters,
+            clock: Arc::clone(&clock),
+            on_call: on_call_providers(config, secrets)?,
         };
+        let settings = app_settings(config, !k8s_audit_tokens.is_empty());
+        let app = App::new(adapters, config.policy.clone(), settings)?;
+        recover(&app).await?;
+        let jobs = Jobs::start(&app, config, siem)?;
+        let (socket_mode, routes) = chat.routes(&app, &store).await?;
         let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens);
         let addr = listener.local_addr()?;
-        let (stop_http, stopped) = oneshot::channel();
-        let http_settings = config.http.clone();
-        let http = tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
-            http::serve::serve(listener, router, &http_settings, stopped).await;
-        });
+        let (stop_http, http) = serve_http(listener, router, config.http.clone());
         info!(%addr, "prod-access is listening");
         Ok(Server {
             addr,
@@ -303,9 +370,7 @@ impl Server {
             stop_http,
             http,
             shutdown_grace: config.http.shutdown_grace,
-            scheduler,
-            reconciler,
-            audit_tasks,
+            jobs,
             socket_mode,
         })
     }
@@ -329,15 +394,7 @@ impl Server {
         if let Some(socket_mode) = self.socket_mode {
             socket_mode.stop().await;
         }
-        self.scheduler.abort();
-        self.reconciler.abort();
-        let _ = self.scheduler.await;
-        let _ = self.reconciler.await;
-        // An entry whose delivery is cut off here was not counted as delivered: it is sent again.
-        for task in self.audit_tasks {
-            task.abort();
-            let _ = task.await;
-        }
+        self.jobs.stop().await;
         let background = self.app.wait_for_background_work();
         if tokio::time::timeout_at(deadline, background).await.is_err() {
             warn!(grace = ?self.shutdown_grace, "stopped with work still under way after the grace period; it is resumed at the next start");

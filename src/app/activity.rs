@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 
 use super::{App, AppError};
 use crate::chat::{ChatError, Message};
-use crate::domain::activity::{KubeRequest, SessionActivity, Tally, summary_event};
+use crate::domain::activity::{KubeRequest, NotableAction, SessionActivity, Tally, summary_event};
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState, Scope};
 use crate::store::GrantRequests;
@@ -330,7 +330,18 @@ impl App {
                 requests,
             });
         }
-        for (grant, due) in self.adapters.activity.record_activity(batch).await? {
+        let words = |action: &NotableAction| {
+            self.templates.notable_record(action).unwrap_or_else(|e| {
+                error!(error = %e, "cannot word a notable action for the audit log; stored as data");
+                serde_json::to_string(action).unwrap_or_default()
+            })
+        };
+        for (grant, due) in self
+            .adapters
+            .activity
+            .record_activity(batch, &words)
+            .await?
+        {
             self.activity.schedule(&grant, due);
         }
         Ok(())
@@ -388,7 +399,7 @@ impl App {
             self.post_in_thread(&grant, self.templates.activity(&grant, &lines, true)?)
                 .await?;
             let about = AuditEvent::about(&grant, AuditKind::SessionSummary, None, now);
-            let summary = summary_event(&about, &record.total, now);
+            let summary = summary_event(&about, self.templates.summary_record(&record.total)?, now);
             self.adapters
                 .activity
                 .activity_summarised(&grant.id, now, summary)

@@ -60,7 +60,10 @@ impl App {
                 None
             }
             Err(_) => {
-                warn!(user, "no email from Slack in time for the audit log");
+                warn!(
+                    user,
+                    "no email from the chat platform in time for the audit log"
+                );
                 None
             }
         }

@@ -74,7 +74,7 @@ impl App {
         };
         card.map_err(|e| {
             error!(grant = grant_id, error = %e, "could not render the refreshed card");
-            super::fallback(super::LAST_RESORT)
+            crate::templates::last_resort()
         })
     }
 
@@ -82,7 +82,7 @@ impl App {
     pub fn unidentified_sender(&self) -> Message {
         self.templates.unidentified_sender().unwrap_or_else(|e| {
             error!(error = %e, "could not render the unidentified-sender text");
-            super::fallback(super::LAST_RESORT)
+            crate::templates::last_resort()
         })
     }
 
@@ -139,7 +139,7 @@ impl App {
         };
         Err(refusal.unwrap_or_else(|e| {
             error!(error = %e, "could not render a refusal");
-            super::fallback(super::LAST_RESORT)
+            crate::templates::last_resort()
         }))
     }
 

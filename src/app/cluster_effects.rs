@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use super::effects::{Next, Outcome, locate, outcome};
 use super::{App, EffectError};
 use crate::cluster::ClusterError;
+use crate::domain::failure::Failure;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
 use crate::domain::identity::Identity;
 
@@ -22,7 +23,7 @@ enum Made {
     NothingDue,
     Kubeconfig(Kubeconfig),
     /// It cannot be made, for this reason; the requester is told and the audit log records it.
-    Impossible(String),
+    Impossible(Failure),
 }
 
 /// A kubeconfig made for the requester, to be sent by DM once the state lock is let go.
@@ -105,22 +106,21 @@ impl App {
     /// Exactly the subject resolved at the request and shown to the approvers (a profile changed
     /// since must not change who is bound), or the outcome that ends the attempt.
     async fn identity_to_bind(&self, grant: &Grant) -> Result<Identity, Outcome> {
-        grant.identity().ok_or_else(|| {
-            Outcome::Done(Some(Event::BindFailed {
-                reason: "the request was made before prod-access recorded whom to bind; \
-                         request it again"
-                    .into(),
-            }))
-        })
+        grant
+            .identity()
+            .ok_or(Outcome::Done(Some(Event::BindFailed {
+                reason: Failure::NoSubjectRecorded,
+            })))
     }
 
     async fn bind(&self, grant: &Grant, identity: Identity) -> Result<Option<Event>, EffectError> {
-        let failed = |reason: String| Ok(Some(Event::BindFailed { reason }));
+        let failed = |reason: Failure| Ok(Some(Event::BindFailed { reason }));
         // The access clock starts now, when the binding is created.
         let expires_at = self.now() + grant.duration();
-        let cluster = match self.cluster(&grant.cluster) {
-            Ok(cluster) => cluster,
-            Err(e) => return failed(e.to_string()),
+        let Ok(cluster) = self.cluster(&grant.cluster) else {
+            return failed(Failure::UnknownCluster {
+                cluster: grant.cluster.clone(),
+            });
         };
         match cluster.bind(grant, &identity, expires_at).await {
             Ok(expires_at) => {
@@ -138,7 +138,7 @@ impl App {
                     expires_at,
                 }))
             }
-            Err(ClusterError::Refused(reason)) => failed(reason),
+            Err(ClusterError::Refused(error)) => failed(Failure::Refused { error }),
             // Retried with backoff by the outbox run, within the binding's budget.
             Err(e) => Err(e.into()),
         }
@@ -167,10 +167,9 @@ impl App {
             return Ok(Made::NothingDue);
         }
         let Some(settings) = self.kubeconfig_for(&grant.cluster) else {
-            return Ok(Made::Impossible(format!(
-                "cluster `{0}` has no kubeconfig settings (clusters.{0}.kubeconfig or kubernetes.kubeconfig)",
-                grant.cluster
-            )));
+            return Ok(Made::Impossible(Failure::NoKubeconfigSettings {
+                cluster: grant.cluster.clone(),
+            }));
         };
         // The API server refuses tokens shorter than ten minutes; a longer one is still cut off
         // at expiry, when the ServiceAccount is deleted.
@@ -181,7 +180,9 @@ impl App {
             .await
         {
             Ok(token) => token,
-            Err(ClusterError::Refused(reason)) => return Ok(Made::Impossible(reason)),
+            Err(ClusterError::Refused(error)) => {
+                return Ok(Made::Impossible(Failure::Refused { error }));
+            }
             // Retried with backoff by the outbox run.
             Err(e) => return Err(e.into()),
         };

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use tracing::{error, info, warn};
 
-use super::{App, AppError, Applied, EffectError, LAST_RESORT, fallback};
+use super::{App, AppError, Applied, EffectError};
 use crate::chat::Message;
 use crate::templates::FormProblem;
 
@@ -52,7 +52,7 @@ impl App {
                 error!(error = %e, user, "command failed; nothing was changed");
                 self.templates
                     .internal_error_on_request(&self.policy)
-                    .unwrap_or_else(|_| fallback(LAST_RESORT))
+                    .unwrap_or_else(|_| crate::templates::last_resort())
             }
         })
     }
@@ -82,7 +82,10 @@ impl App {
             Ok((field, text)) => HashMap::from([(field, text)]),
             Err(e) => {
                 error!(error = %e, "could not render a form error");
-                HashMap::from([("role".to_string(), LAST_RESORT.to_string())])
+                HashMap::from([(
+                    "role".to_string(),
+                    crate::templates::last_resort_text().to_string(),
+                )])
             }
         }
     }

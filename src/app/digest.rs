@@ -40,7 +40,7 @@ impl App {
             {
                 Ok(_) => return Ok(()),
                 Err(ChatError::Unavailable(e)) if attempt < POST_ATTEMPTS => {
-                    tracing::warn!(error = %e, attempt, "Slack unavailable; the digest waits a minute");
+                    tracing::warn!(error = %e, attempt, "the chat platform is unavailable; the digest waits a minute");
                     let retry_at = self.now() + chrono::Duration::minutes(1);
                     self.clock().sleep_until(retry_at).await;
                 }

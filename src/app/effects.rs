@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tracing::{error, warn};
 
-use super::{App, EffectError};
+use super::{App, AppError, EffectError};
 use crate::chat::ChatError;
 use crate::cluster::ClusterError;
 use crate::domain::grant::{Effect, Event, Grant, Note};
@@ -37,6 +37,26 @@ pub(super) enum Next {
 }
 
 impl App {
+    /// Carries out every effect left over from a crash or an earlier failure, in the background.
+    pub async fn resume(self: &Arc<Self>) -> Result<(), AppError> {
+        for grant in self.adapters.store.with_pending_effects().await? {
+            self.spawn_drive(grant.id);
+        }
+        Ok(())
+    }
+
+    /// Carries out the grant's outbox in the background: an `Unbind` in it first, at once, then
+    /// the rest in order, once no other run of this grant's outbox is busy (see `locks`).
+    pub(super) fn spawn_drive(self: &Arc<Self>, grant_id: String) {
+        let app = Arc::clone(self);
+        self.tasks.spawn(async move {
+            app.remove_access(&grant_id).await;
+            let lock = app.outbox_locks.get(&grant_id);
+            let _held = lock.lock().await;
+            app.run_outbox(&grant_id).await;
+        });
+    }
+
     /// Carries out the outbox in order; the caller holds the grant's outbox lock. Every result
     /// is recorded on the grant as it is then (see `record`), so work done meanwhile by a
     /// decision or by the removal of access is never undone.
@@ -302,7 +322,7 @@ pub(super) fn outcome(
             Outcome::Blocked(e.to_string())
         }
         Err(EffectError::Chat(ChatError::Unavailable(e))) => {
-            warn!(grant = %grant.id, ?effect, error = %e, "Slack unavailable; will retry");
+            warn!(grant = %grant.id, ?effect, error = %e, "the chat platform is unavailable; will retry");
             Outcome::Deferred
         }
         Err(e @ EffectError::Misrouted(_)) => {

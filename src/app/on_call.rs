@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use super::{App, EffectError};
 use crate::domain::grant::{Event, Grant};
-use crate::domain::on_call::OnCallCheck;
+use crate::domain::on_call::{OnCallCheck, OnCallFailure};
 
 /// The longest the whole lookup (the requester's email, then every page and schedule) may take
 /// before the request is left to the approvers; each HTTP call has its own, shorter timeout.
@@ -18,7 +18,9 @@ impl App {
         let check = match tokio::time::timeout(LOOKUP_BUDGET, self.on_call_check(grant)).await {
             Ok(check) => check,
             Err(_) => OnCallCheck::Unavailable {
-                why: format!("the lookup took longer than {}s", LOOKUP_BUDGET.as_secs()),
+                why: OnCallFailure::TooSlow {
+                    budget_secs: LOOKUP_BUDGET.as_secs(),
+                },
             },
         };
         match &check {
@@ -44,28 +46,31 @@ impl App {
         else {
             return OnCallCheck::NotOnCall;
         };
-        let unavailable = |why: String| OnCallCheck::Unavailable { why };
+        let unavailable = |why: OnCallFailure| OnCallCheck::Unavailable { why };
         let profile = match self.adapters.chat.user_profile(&grant.requester).await {
             Ok(profile) => profile,
-            Err(e) => return unavailable(format!("cannot look up the requester's profile: {e}")),
+            Err(e) => {
+                return unavailable(OnCallFailure::NoProfile {
+                    error: e.to_string(),
+                });
+            }
         };
         // Approval without a person rests on the address alone: only a confirmed one the
         // identity rules accept may be matched with an on-call schedule (a requester in the
         // identities table could otherwise put the on-call engineer's address on their profile).
         let email = match self.identity_rules().checked_email(&profile) {
             Ok(email) if profile.email_confirmed => email.to_string(),
-            Ok(_) => return unavailable("the requester's email address is not confirmed".into()),
+            Ok(_) => return unavailable(OnCallFailure::EmailNotConfirmed),
             Err(refusal) => {
-                return unavailable(format!(
-                    "the requester's email address cannot be trusted ({})",
-                    refusal.kind()
-                ));
+                return unavailable(OnCallFailure::EmailUntrusted {
+                    rule: refusal.kind().to_string(),
+                });
             }
         };
         match self.adapters.on_call.on_call_via(rule, &email).await {
             Ok(Some(via)) => OnCallCheck::OnCall { via },
             Ok(None) => OnCallCheck::NotOnCall,
-            Err(e) => unavailable(e.to_string()),
+            Err(e) => unavailable(e.into()),
         }
     }
 }

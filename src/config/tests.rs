@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::testing::{assert_problem_containing, assert_problem_starting};
 
 const EXAMPLE: &str = include_str!("../../config.example.yaml");
 
@@ -242,23 +243,11 @@ fn in_teams_approvers_are_emails_and_no_role_sends_a_kubeconfig() {
         .iter()
         .map(|p| format!("{}: {}", p.path.join("."), p.message))
         .collect();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("policy.approvers: `U0BOBSMITH` is not an email")),
-        "{problems:?}"
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("`S0SRE` is not an email")),
-        "{problems:?}"
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("policy.roles.admin.kubeconfig: Teams cannot deliver")),
-        "{problems:?}"
+    assert_problem_starting(&problems, "policy.approvers: `U0BOBSMITH` is not an email");
+    assert_problem_containing(&problems, "`S0SRE` is not an email");
+    assert_problem_starting(
+        &problems,
+        "policy.roles.admin.kubeconfig: Teams cannot deliver",
     );
 }
 
@@ -311,24 +300,15 @@ fn clusters_come_from_contexts_or_the_pod_and_roles_must_name_configured_ones() 
     config.policy.roles.get_mut("edit").unwrap().clusters = vec!["us".into()];
     config.clusters.get_mut("eu").unwrap().in_cluster = true;
     let problems: Vec<String> = config.problems().iter().map(|p| p.to_string()).collect();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("policy.roles.edit.clusters: `us` is not a configured cluster")),
-        "{problems:?}"
+    assert_problem_containing(
+        &problems,
+        "policy.roles.edit.clusters: `us` is not a configured cluster",
     );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("clusters.eu: give either `context` or `in_cluster")),
-        "{problems:?}"
+    assert_problem_containing(
+        &problems,
+        "clusters.eu: give either `context` or `in_cluster",
     );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("only one cluster can be the one the bot runs in")),
-        "{problems:?}"
-    );
+    assert_problem_containing(&problems, "only one cluster can be the one the bot runs in");
 }
 
 #[test]

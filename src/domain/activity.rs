@@ -1,6 +1,7 @@
 //! Session activity: what a grant's subject did in the cluster, from the apiserver's audit
-//! events. Counting each request once, deciding which actions matter enough to keep one by one,
-//! and the short "2 exec into payments/api-7f9c, 14 get pods" lines posted about them.
+//! events. Counting each request once, deciding which actions matter enough to keep one by one
+//! with what they did, and the lines ("2 exec into payments/api-7f9c, 14 get pods", worded by
+//! the templates) posted about them.
 
 use std::collections::BTreeMap;
 
@@ -122,68 +123,18 @@ impl KubeRequest {
         }
     }
 
-    /// `payments/api-7f9c`, `deployments/worker in payments`, `secrets in payments`.
-    fn target(&self) -> String {
-        let resource = self.resource.as_deref().unwrap_or("");
-        let within = |what: String| match &self.namespace {
-            Some(ns) => format!("{what} in {ns}"),
-            None => what,
-        };
-        match &self.name {
-            Some(name) => within(format!("{resource}/{name}")),
-            None => within(resource.to_string()),
-        }
-    }
-
-    /// The line a notable action gets in posts and in the audit log.
-    pub fn phrase(&self, notable: Notable) -> String {
-        let said = self.phrase_of(notable);
-        match &self.impersonating {
-            Some(user) => format!("{said} as {user}"),
-            None => said,
-        }
-    }
-
-    fn phrase_of(&self, notable: Notable) -> String {
-        let pod = || match (&self.namespace, &self.name) {
-            (Some(ns), Some(name)) => format!("{ns}/{name}"),
-            (_, Some(name)) => name.clone(),
-            _ => "a pod".into(),
-        };
-        match notable {
-            Notable::Exec => format!("exec into {}", pod()),
-            Notable::Attach => format!("attach to {}", pod()),
-            Notable::PortForward => format!("port-forward to {}", pod()),
-            Notable::ReadSecret => format!("{} {}", self.verb, self.target()),
-            Notable::Delete | Notable::WorkloadChange => {
-                format!("{} {}", self.verb, self.target())
-            }
-            Notable::Forbidden => match &self.resource {
-                Some(_) => format!("refused (403): {} {}", self.action(), self.target_place()),
-                None => format!("refused (403): {}", self.action()),
-            },
-            Notable::AfterEnd => match &self.resource {
-                Some(_) => format!(
-                    "after the access ended, still allowed: {} {}",
-                    self.action(),
-                    self.target_place()
-                ),
-                None => format!("after the access ended, still allowed: {}", self.action()),
-            },
-            Notable::Impersonation => match &self.resource {
-                Some(_) => format!("{} {}", self.action(), self.target_place()),
-                None => self.action(),
-            },
-        }
-    }
-
-    fn target_place(&self) -> String {
-        match (&self.namespace, &self.name) {
-            (Some(ns), Some(name)) => format!("{name} in {ns}"),
-            (Some(ns), None) => format!("in {ns}"),
-            (None, Some(name)) => name.clone(),
-            (None, None) => "cluster-wide".into(),
-        }
+    /// What it did, as a notable action of kind `kind`: the particulars the templates word.
+    pub fn deed(&self, kind: Notable) -> Deed {
+        Deed::Done(Act {
+            kind,
+            verb: self.verb.clone(),
+            resource: self.resource.clone(),
+            subresource: self.subresource.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            path: self.resource.is_none().then(|| path_bucket(&self.uri)),
+            impersonating: self.impersonating.clone(),
+        })
     }
 }
 
@@ -195,13 +146,39 @@ fn path_bucket(uri: &str) -> String {
     format!("/{}", kept.join("/"))
 }
 
+/// A notable action's particulars, which the templates word (`templates/deeds.jinja`: "exec
+/// into payments/api-7f9c", "refused (403): get secrets db in billing").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub kind: Notable,
+    pub verb: String,
+    pub resource: Option<String>,
+    pub subresource: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// For a request about no resource: the path it is counted under (`/version`).
+    pub path: Option<String>,
+    /// The user the grant's subject impersonated.
+    pub impersonating: Option<String>,
+}
+
+/// What a notable action did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Deed {
+    Done(Act),
+    /// Kept before actions had particulars: the words said then.
+    Said(String),
+}
+
 /// One notable action, as kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotableAction {
     pub at: DateTime<Utc>,
     pub kind: Notable,
-    /// What is said of it: `exec into payments/api-7f9c`.
-    pub what: String,
+    /// What it did (kept as `what` before actions had particulars).
+    #[serde(alias = "what")]
+    pub deed: Deed,
     pub code: Option<u16>,
     /// The action it is counted under in `Tally::by_action` (`create pods/exec`).
     pub counted_as: String,
@@ -222,8 +199,9 @@ pub struct Tally {
 
 /// Notable actions kept per grant (and per reply); more are counted only.
 pub const MAX_NOTABLE: usize = 500;
-/// Kinds of request counted apart; the rest are counted together as `OTHER_ACTIONS`.
+/// Kinds of request counted apart; the rest are counted together under `OTHER_ACTIONS`.
 pub const MAX_ACTIONS: usize = 200;
+/// The key the kinds past `MAX_ACTIONS` are counted under (stored: kept as it was).
 const OTHER_ACTIONS: &str = "other requests";
 /// Long-running requests remembered as begun, so their completion is not counted again.
 const MAX_OPEN_STREAMS: usize = 256;
@@ -265,40 +243,39 @@ impl Tally {
         self.requests == 0
     }
 
-    /// What a post says: notable actions grouped by what they were (first seen first), then
+    /// What a post says: notable actions grouped by what they did (first seen first), then
     /// the other requests by count, most first; `limit` items at most.
     pub fn lines(&self, limit: usize) -> ActivityLines {
-        let mut notable: Vec<(String, u64)> = Vec::new();
-        let mut notable_by_action: BTreeMap<String, u64> = BTreeMap::new();
+        let mut notable: Vec<(&Deed, u64)> = Vec::new();
+        let mut notable_by_action: BTreeMap<&str, u64> = BTreeMap::new();
         for action in &self.notable {
-            match notable.iter_mut().find(|(what, _)| *what == action.what) {
+            match notable.iter_mut().find(|(deed, _)| **deed == action.deed) {
                 Some((_, count)) => *count += 1,
-                None => notable.push((action.what.clone(), 1)),
+                None => notable.push((&action.deed, 1)),
             }
-            *notable_by_action
-                .entry(action.counted_as.clone())
-                .or_default() += 1;
+            *notable_by_action.entry(&action.counted_as).or_default() += 1;
         }
-        let mut routine: Vec<(String, u64)> = self
+        let mut routine: Vec<(&str, u64)> = self
             .by_action
             .iter()
             .filter_map(|(action, count)| {
-                let left = count.saturating_sub(*notable_by_action.get(action).unwrap_or(&0));
-                (left > 0).then(|| (action.clone(), left))
+                let left =
+                    count.saturating_sub(*notable_by_action.get(action.as_str()).unwrap_or(&0));
+                (left > 0).then_some((action.as_str(), left))
             })
             .collect();
-        routine.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        routine.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let mut items: Vec<ActivityItem> = notable
             .into_iter()
-            .map(|(what, count)| ActivityItem {
+            .map(|(deed, count)| ActivityItem {
                 count,
-                what,
-                notable: true,
+                deed: Some(deed.clone()),
+                action: None,
             })
-            .chain(routine.into_iter().map(|(what, count)| ActivityItem {
+            .chain(routine.into_iter().map(|(action, count)| ActivityItem {
                 count,
-                what,
-                notable: false,
+                deed: None,
+                action: (action != OTHER_ACTIONS).then(|| action.to_string()),
             }))
             .collect();
         let shown: u64 = items.iter().take(limit).map(|i| i.count).sum();
@@ -319,11 +296,13 @@ pub struct ActivityLines {
     pub more: u64,
 }
 
+/// Requests counted together: notable ones that did the same `deed`, or other ones by their
+/// `action` (`get pods`); neither for the kinds past `MAX_ACTIONS`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActivityItem {
     pub count: u64,
-    pub what: String,
-    pub notable: bool,
+    pub deed: Option<Deed>,
+    pub action: Option<String>,
 }
 
 /// A grant's recorded activity: the whole grant, and what is not posted yet.
@@ -390,7 +369,7 @@ impl SessionActivity {
         let notable = request.notable().map(|kind| NotableAction {
             at: request.at,
             kind,
-            what: request.phrase(kind),
+            deed: request.deed(kind),
             code: request.code,
             counted_as: request.action(),
             audit_id: request.audit_id.clone(),
@@ -433,46 +412,31 @@ impl SessionActivity {
     }
 }
 
-/// The audit-log entry of a notable action, about the grant `base` describes.
-pub fn notable_event(base: &AuditEvent, action: &NotableAction) -> AuditEvent {
+/// The audit-log entry of a notable action, about the grant `base` describes; `detail` says
+/// it (see `Templates::notable_record`).
+pub fn notable_event(base: &AuditEvent, action: &NotableAction, detail: String) -> AuditEvent {
     AuditEvent {
         at: action.at,
         kind: AuditKind::SessionActivity,
         actor: None,
         grant_version: None,
-        detail: Some(match action.code {
-            Some(code) => format!(
-                "{} (HTTP {code}, audit ID {})",
-                action.what, action.audit_id
-            ),
-            None => format!("{} (audit ID {})", action.what, action.audit_id),
-        }),
+        detail: Some(detail),
         ..base.clone()
     }
 }
 
-/// The audit-log entry of a grant's final activity summary.
-pub fn summary_event(base: &AuditEvent, total: &Tally, at: DateTime<Utc>) -> AuditEvent {
-    let lines = total.lines(usize::MAX);
-    let listed: Vec<String> = lines
-        .items
-        .iter()
-        .map(|i| format!("{} {}", i.count, i.what))
-        .collect();
+/// The audit-log entry of a grant's final activity summary; `detail` says it (see
+/// `Templates::summary_record`).
+pub fn summary_event(base: &AuditEvent, detail: String, at: DateTime<Utc>) -> AuditEvent {
     AuditEvent {
         at,
         kind: AuditKind::SessionSummary,
         actor: None,
         grant_version: None,
-        detail: Some(format!(
-            "{} Kubernetes request{}: {}",
-            total.requests,
-            if total.requests == 1 { "" } else { "s" },
-            listed.join(", ")
-        )),
+        detail: Some(detail),
         ..base.clone()
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -160,13 +160,13 @@ impl AuditEvent {
                     .unwrap_or_default(),
                 extension.map(|x| format!("extension by {}s", x.by_secs)),
             ),
-            AuditKind::Failed => (approvers_of(grant), grant.failure.clone()),
+            AuditKind::Failed => (approvers_of(grant), grant.failure.as_ref().map(|f| f.to_string())),
             AuditKind::RequesterGone => (
                 approvers_of(grant),
                 grant.ended_because.map(|why| why.detail().to_string()),
             ),
             AuditKind::KubeconfigFailed => {
-                (approvers_of(grant), grant.kubeconfig_failure.clone())
+                (approvers_of(grant), grant.kubeconfig_failure.as_ref().map(|f| f.to_string()))
             }
             AuditKind::BreakGlass => (
                 approvers_of(grant),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit::AuditEvent;
+pub use super::failure::Failure;
 use super::retry::{Alert, Retry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,10 +181,10 @@ pub struct Grant {
     /// When the requester is reminded of the coming expiry; `None` once reminded or too short.
     pub remind_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
-    pub failure: Option<String>,
+    pub failure: Option<Failure>,
     /// Why the kubeconfig file could not be made, when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubeconfig_failure: Option<String>,
+    pub kubeconfig_failure: Option<Failure>,
     pub approval_message: Option<MessageRef>,
     pub extension: Option<Extension>,
     /// The incident channel the request was typed in (and decided in), and its incident.
@@ -232,11 +233,11 @@ pub enum Event {
         expires_at: DateTime<Utc>,
     },
     BindFailed {
-        reason: String,
+        reason: Failure,
     },
     /// The kubeconfig file of a token-issuing grant could not be made; the binding stands.
     KubeconfigFailed {
-        reason: String,
+        reason: Failure,
     },
     /// Time passed: the review timeout, the reminder or the expiry may be due.
     Tick,

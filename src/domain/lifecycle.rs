@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{AuditEvent, AuditKind};
+use super::failure::Failure;
 use super::grant::{
-    Decision, Effect, Event, Extension, ExtensionState, Grant, GrantState, Note, Rejection, Step,
-    secs,
+    Decision, Effect, Event, ExtensionState, Grant, GrantState, MessageRef, Note, Rejection, Step,
 };
 use super::incident::IncidentContext;
+use super::lifecycle_extension::is_about_an_extension;
 use super::policy::{GrantTerms, Policy};
 
 pub struct NewRequest<'a> {
@@ -24,11 +25,11 @@ pub struct NewRequest<'a> {
 }
 
 /// The effects every lifecycle step has: the audit post and the reply in the approval thread.
-fn told(step: Step) -> [Effect; 2] {
+pub(super) fn told(step: Step) -> [Effect; 2] {
     [Effect::Audit { step }, Effect::ThreadReply { step }]
 }
 
-fn reminder_time(
+pub(super) fn reminder_time(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
     policy: &Policy,
@@ -103,249 +104,83 @@ impl Grant {
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Grant, Rejection> {
-        let mut next = self.clone();
-        next.version += 1;
-        let past_expiry =
-            self.state == GrantState::Active && self.expires_at.is_some_and(|at| now >= at);
-        let extending = matches!(
-            event,
-            Event::RequestExtension { .. }
-                | Event::ApproveExtension { .. }
-                | Event::DenyExtension { .. }
-        );
-        if past_expiry && extending {
+        if self.ran_out(now) && is_about_an_extension(event) {
             // The access has run out and only waits for its Tick; it cannot be extended.
             return Err(Rejection::WrongState {
                 state: GrantState::Expired,
             });
         }
-        let effects = match (self.state, event) {
+        let mut next = self.clone();
+        next.version += 1;
+        let effects = next.react(event, now, policy)?;
+        next.record(event, effects, now);
+        Ok(next)
+    }
+
+    /// Changes this grant (the copy that becomes the next version) as `event` demands in its
+    /// state, and returns the effects that follow.
+    fn react(
+        &mut self,
+        event: &Event,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<Effect>, Rejection> {
+        use GrantState::{Active, Approved, Requested};
+        match (self.state, event) {
             (_, Event::ApprovalMessagePosted { message }) => {
-                next.approval_message = Some(message.clone());
-                // A decision taken before the message existed must still show on it.
-                if self.state == GrantState::Requested && self.approvals.is_empty() {
-                    vec![]
-                } else {
-                    vec![Effect::UpdateApprovalMessage]
-                }
+                Ok(self.approval_message_posted(message))
             }
             (_, Event::ExtensionMessagePosted { message }) => {
-                let extension = next
-                    .extension
-                    .as_mut()
-                    .ok_or(Rejection::NoExtensionPending)?;
-                extension.message = Some(message.clone());
-                if extension.state == ExtensionState::Pending && self.state == GrantState::Active {
-                    vec![]
-                } else {
-                    vec![Effect::UpdateExtensionMessage]
-                }
+                self.extension_message_posted(message)
             }
-            (GrantState::Requested, Event::Approve { approver }) if approver == &self.requester => {
-                next.self_approve(now, policy)?
+            (_, Event::ReviewMessagePosted { message }) => self.review_message_posted(message),
+            (Requested, Event::Approve { approver }) if approver == &self.requester => {
+                self.self_approve(now, policy)
             }
-            (GrantState::Requested, Event::OnCallChecked { check }) => {
-                next.on_call_checked(check, policy)?
+            (Requested, Event::Approve { approver }) => {
+                self.approve(decision(approver, now), policy)
             }
-            (_, Event::ReviewMessagePosted { message }) => {
-                let use_ = next
-                    .break_glass
-                    .as_mut()
-                    .ok_or(Rejection::NothingToReview)?;
-                use_.review_message = Some(message.clone());
-                if use_.needs_review() {
-                    vec![]
-                } else {
-                    vec![Effect::UpdateReviewMessage]
-                }
-            }
-            (state, Event::Review { by }) if state.is_final() => next.review(by, now, policy)?,
-            (state, Event::Tick) if state.is_final() => next.tick_review(now)?,
-            (GrantState::Requested, Event::Approve { approver }) => {
-                self.check_approver(approver, &self.approvals, policy)?;
-                let lapsed = lapse(&mut next.approvals, &self.role, policy);
-                next.lapsed_approvals.extend(lapsed);
-                next.approvals.push(decision(approver, now));
-                if next.approvals.len() as u64 >= u64::from(self.required_approvals) {
-                    // The expiry is fixed when the binding is created (`Bound`), so time spent
-                    // binding is not taken from the requester.
-                    next.state = GrantState::Approved;
-                    vec![Effect::Bind]
-                } else {
-                    let mut effects = vec![Effect::UpdateApprovalMessage];
-                    effects.extend(told(Step::ApprovalRecorded));
-                    effects
-                }
-            }
-            (GrantState::Requested, Event::Deny { approver }) => {
-                self.check_approver(approver, &self.approvals, policy)?;
-                next.state = GrantState::Denied;
-                next.denial = Some(decision(approver, now));
-                next.ended_at = Some(now);
-                next.ending(Step::Denied, Some(Note::Denied))
-            }
-            (GrantState::Requested, Event::Cancel { by }) => {
-                if by != &self.requester {
-                    return Err(Rejection::NotTheRequester);
-                }
-                next.state = GrantState::Cancelled;
-                next.ended_by = Some(decision(by, now));
-                next.ended_at = Some(now);
-                next.ending(Step::Cancelled, None)
-            }
-            (GrantState::Requested, Event::Tick) => {
-                if now < self.review_deadline {
-                    return Err(Rejection::NotDue);
-                }
-                next.state = GrantState::TimedOut;
-                next.ended_at = Some(now);
-                next.ending(Step::TimedOut, Some(Note::TimedOut))
-            }
+            (Requested, Event::OnCallChecked { check }) => self.on_call_checked(check, policy),
+            (Requested, Event::Deny { approver }) => self.deny(decision(approver, now), policy),
+            (Requested, Event::Cancel { by }) => self.cancel(by, now),
+            (Requested, Event::Tick) => self.time_out(now),
             (
-                GrantState::Approved,
+                Approved,
                 Event::Bound {
                     subject,
                     groups,
                     expires_at,
                 },
-            ) => {
-                next.state = GrantState::Active;
-                next.subject = Some(subject.clone());
-                next.groups = groups.clone();
-                next.expires_at = Some(*expires_at);
-                next.remind_at = reminder_time(*expires_at, now, policy);
-                let mut effects = vec![Effect::UpdateApprovalMessage];
-                effects.extend(told(Step::Activated));
-                effects.push(Effect::Notify {
-                    note: Note::Approved,
-                });
-                if self.kubeconfig {
-                    effects.push(Effect::IssueKubeconfig);
-                }
-                effects
+            ) => Ok(self.bound(subject, groups, *expires_at, now, policy)),
+            (Approved, Event::BindFailed { reason }) => Ok(self.bind_failed(reason, now)),
+            (_, Event::KubeconfigFailed { reason }) => Ok(self.kubeconfig_failed(reason)),
+            (Active, Event::Tick) => self.tick_active(now),
+            (Active, Event::RequestExtension { by, secs }) => {
+                self.request_extension(by, *secs, now, policy)
             }
-            (GrantState::Approved, Event::BindFailed { reason }) => {
-                next.state = GrantState::Failed;
-                next.failure = Some(reason.clone());
-                next.ended_at = Some(now);
-                // Report first: the clean-up may have to wait for the cluster, the people must
-                // not. A partial create must still not outlive the failure.
-                let mut effects = next.ending(Step::Failed, Some(Note::Failed));
-                effects.push(Effect::Unbind);
-                effects
+            (Active, Event::ApproveExtension { approver }) => {
+                self.approve_extension(decision(approver, now), now, policy)
             }
-            (GrantState::Active, Event::Tick) => next.tick_active(now)?,
-            (GrantState::Approved | GrantState::Active, Event::Revoke { by }) => {
-                if by != &self.requester && !policy.may_approve(&self.role, by) {
-                    return Err(Rejection::NotAllowedToRevoke);
-                }
-                next.state = GrantState::Revoked;
-                next.ended_by = Some(decision(by, now));
-                next.ended_at = Some(now);
-                let note = (by != &self.requester).then_some(Note::Revoked);
-                let mut effects = vec![Effect::Unbind];
-                effects.extend(next.ending(Step::Revoked, note));
-                effects
+            (Active, Event::DenyExtension { approver }) => {
+                self.deny_extension(decision(approver, now), policy)
             }
-            (
-                GrantState::Requested | GrantState::Approved | GrantState::Active,
-                Event::RequesterGone { why },
-            ) => next.requester_gone(*why, now, policy)?,
-            (GrantState::Active, Event::RequestExtension { by, secs: extra }) => {
-                if by != &self.requester {
-                    return Err(Rejection::NotTheRequester);
-                }
-                if self.pending_extension().is_some() {
-                    return Err(Rejection::ExtensionPending);
-                }
-                let rule = policy
-                    .roles
-                    .get(&self.role)
-                    .map(|r| (r.extensions.allowed, r.extension_approvals()));
-                let Some((true, required_approvals)) = rule else {
-                    return Err(Rejection::ExtensionsNotAllowed);
-                };
-                self.check_extension_fits(*extra, policy)?;
-                next.extension = Some(Extension {
-                    by_secs: *extra,
-                    requested_at: now,
-                    state: ExtensionState::Pending,
-                    required_approvals,
-                    approvals: Vec::new(),
-                    lapsed_approvals: Vec::new(),
-                    denial: None,
-                    message: None,
-                });
-                let mut effects = vec![Effect::PostExtensionMessage];
-                effects.extend(told(Step::ExtensionRequested));
-                effects
+            (Approved | Active, Event::Revoke { by }) => self.revoke(by, now, policy),
+            (Requested | Approved | Active, Event::RequesterGone { why }) => {
+                self.requester_gone(*why, now, policy)
             }
-            (GrantState::Active, Event::ApproveExtension { approver }) => {
-                let pending = self
-                    .pending_extension()
-                    .ok_or(Rejection::NoExtensionPending)?;
-                self.check_approver(approver, &pending.approvals, policy)?;
-                self.check_extension_fits(pending.by_secs, policy)?;
-                let extension = next
-                    .extension
-                    .as_mut()
-                    .ok_or(Rejection::NoExtensionPending)?;
-                let lapsed = lapse(&mut extension.approvals, &self.role, policy);
-                extension.lapsed_approvals.extend(lapsed);
-                extension.approvals.push(decision(approver, now));
-                if (extension.approvals.len() as u64) < u64::from(extension.required_approvals) {
-                    let mut effects = vec![Effect::UpdateExtensionMessage];
-                    effects.extend(told(Step::ExtensionApprovalRecorded));
-                    effects
-                } else {
-                    extension.state = ExtensionState::Approved;
-                    let extra = extension.by_secs;
-                    next.duration_secs += extra;
-                    let expires_at = self.expires_at.unwrap_or(now) + secs(extra);
-                    next.expires_at = Some(expires_at);
-                    next.remind_at = reminder_time(expires_at, now, policy);
-                    let mut effects = vec![
-                        Effect::UpdateBindingExpiry,
-                        Effect::UpdateExtensionMessage,
-                        Effect::UpdateApprovalMessage,
-                    ];
-                    effects.extend(told(Step::Extended));
-                    effects.push(Effect::Notify {
-                        note: Note::Extended,
-                    });
-                    // The old token dies at the old expiry; a new one covers the extension.
-                    if self.kubeconfig {
-                        effects.push(Effect::IssueKubeconfig);
-                    }
-                    effects
-                }
-            }
-            (_, Event::KubeconfigFailed { reason }) => {
-                next.kubeconfig_failure = Some(reason.clone());
-                vec![Effect::Notify {
-                    note: Note::KubeconfigFailed,
-                }]
-            }
-            (GrantState::Active, Event::DenyExtension { approver }) => {
-                let pending = self
-                    .pending_extension()
-                    .ok_or(Rejection::NoExtensionPending)?;
-                self.check_approver(approver, &pending.approvals, policy)?;
-                let extension = next
-                    .extension
-                    .as_mut()
-                    .ok_or(Rejection::NoExtensionPending)?;
-                extension.state = ExtensionState::Denied;
-                extension.denial = Some(decision(approver, now));
-                let mut effects = vec![Effect::UpdateExtensionMessage];
-                effects.extend(told(Step::ExtensionDenied));
-                effects.push(Effect::Notify {
-                    note: Note::ExtensionDenied,
-                });
-                effects
-            }
-            (state, _) => return Err(Rejection::WrongState { state }),
-        };
+            (state, Event::Review { by }) if state.is_final() => self.review(by, now, policy),
+            (state, Event::Tick) if state.is_final() => self.tick_review(now),
+            (state, _) => Err(Rejection::WrongState { state }),
+        }
+    }
+
+    /// Whether the access has run out and only waits for its Tick.
+    fn ran_out(&self, now: DateTime<Utc>) -> bool {
+        self.state == GrantState::Active && self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Journals the audit events of the transition `event` made and queues its effects.
+    fn record(&mut self, event: &Event, effects: Vec<Effect>, now: DateTime<Utc>) {
         let steps: Vec<Step> = effects
             .iter()
             .filter_map(|e| match e {
@@ -353,12 +188,151 @@ impl Grant {
                 _ => None,
             })
             .collect();
-        let recorded = AuditEvent::of_transition(&next, event, &steps, now);
-        next.journal.extend(recorded);
-        next.outbox.extend(effects);
-        Ok(next)
+        let recorded = AuditEvent::of_transition(self, event, &steps, now);
+        self.journal.extend(recorded);
+        self.outbox.extend(effects);
     }
 
+    fn approval_message_posted(&mut self, message: &MessageRef) -> Vec<Effect> {
+        self.approval_message = Some(message.clone());
+        // A decision taken before the message existed must still show on it.
+        if self.state == GrantState::Requested && self.approvals.is_empty() {
+            vec![]
+        } else {
+            vec![Effect::UpdateApprovalMessage]
+        }
+    }
+
+    fn review_message_posted(&mut self, message: &MessageRef) -> Result<Vec<Effect>, Rejection> {
+        let use_ = self
+            .break_glass
+            .as_mut()
+            .ok_or(Rejection::NothingToReview)?;
+        use_.review_message = Some(message.clone());
+        if use_.needs_review() {
+            Ok(vec![])
+        } else {
+            Ok(vec![Effect::UpdateReviewMessage])
+        }
+    }
+
+    /// An approval counts towards the request; the last one needed approves it, to be bound.
+    fn approve(&mut self, approval: Decision, policy: &Policy) -> Result<Vec<Effect>, Rejection> {
+        self.check_approver(&approval.by, &self.approvals, policy)?;
+        let lapsed = lapse(&mut self.approvals, &self.role, policy);
+        self.lapsed_approvals.extend(lapsed);
+        self.approvals.push(approval);
+        if self.approvals.len() as u64 >= u64::from(self.required_approvals) {
+            // The expiry is fixed when the binding is created (`Bound`), so time spent binding is
+            // not taken from the requester.
+            self.state = GrantState::Approved;
+            Ok(vec![Effect::Bind])
+        } else {
+            let mut effects = vec![Effect::UpdateApprovalMessage];
+            effects.extend(told(Step::ApprovalRecorded));
+            Ok(effects)
+        }
+    }
+
+    fn deny(&mut self, denial: Decision, policy: &Policy) -> Result<Vec<Effect>, Rejection> {
+        self.check_approver(&denial.by, &self.approvals, policy)?;
+        self.state = GrantState::Denied;
+        self.ended_at = Some(denial.at);
+        self.denial = Some(denial);
+        Ok(self.ending(Step::Denied, Some(Note::Denied)))
+    }
+
+    /// Only the requester may withdraw their request.
+    fn cancel(&mut self, by: &str, now: DateTime<Utc>) -> Result<Vec<Effect>, Rejection> {
+        if by != self.requester {
+            return Err(Rejection::NotTheRequester);
+        }
+        self.state = GrantState::Cancelled;
+        self.ended_by = Some(decision(by, now));
+        self.ended_at = Some(now);
+        Ok(self.ending(Step::Cancelled, None))
+    }
+
+    /// Nobody decided the request before its review deadline.
+    fn time_out(&mut self, now: DateTime<Utc>) -> Result<Vec<Effect>, Rejection> {
+        if now < self.review_deadline {
+            return Err(Rejection::NotDue);
+        }
+        self.state = GrantState::TimedOut;
+        self.ended_at = Some(now);
+        Ok(self.ending(Step::TimedOut, Some(Note::TimedOut)))
+    }
+
+    /// The binding exists: the access is live until `expires_at`, counted from its creation.
+    fn bound(
+        &mut self,
+        subject: &str,
+        groups: &[String],
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<Effect> {
+        self.state = GrantState::Active;
+        self.subject = Some(subject.to_string());
+        self.groups = groups.to_vec();
+        self.expires_at = Some(expires_at);
+        self.remind_at = reminder_time(expires_at, now, policy);
+        let mut effects = vec![Effect::UpdateApprovalMessage];
+        effects.extend(self.access_told(Step::Activated, Note::Approved));
+        effects
+    }
+
+    /// What starting or lengthening access tells (audit, thread, the requester), and a new
+    /// kubeconfig where the role issues tokens: the old token dies at the old expiry.
+    pub(super) fn access_told(&self, step: Step, note: Note) -> Vec<Effect> {
+        let mut effects = told(step).to_vec();
+        effects.push(Effect::Notify { note });
+        if self.kubeconfig {
+            effects.push(Effect::IssueKubeconfig);
+        }
+        effects
+    }
+
+    fn bind_failed(&mut self, reason: &Failure, now: DateTime<Utc>) -> Vec<Effect> {
+        self.state = GrantState::Failed;
+        self.failure = Some(reason.clone());
+        self.ended_at = Some(now);
+        // Report first: the clean-up may have to wait for the cluster, the people must not. A
+        // partial create must still not outlive the failure.
+        let mut effects = self.ending(Step::Failed, Some(Note::Failed));
+        effects.push(Effect::Unbind);
+        effects
+    }
+
+    /// The binding stands; only the token file failed, and the requester is told why.
+    fn kubeconfig_failed(&mut self, reason: &Failure) -> Vec<Effect> {
+        self.kubeconfig_failure = Some(reason.clone());
+        vec![Effect::Notify {
+            note: Note::KubeconfigFailed,
+        }]
+    }
+
+    /// The requester drops their own access, or an approver of the role takes it away.
+    fn revoke(
+        &mut self,
+        by: &str,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<Effect>, Rejection> {
+        let by_requester = by == self.requester;
+        if !by_requester && !policy.may_approve(&self.role, by) {
+            return Err(Rejection::NotAllowedToRevoke);
+        }
+        self.state = GrantState::Revoked;
+        self.ended_by = Some(decision(by, now));
+        self.ended_at = Some(now);
+        let note = (!by_requester).then_some(Note::Revoked);
+        let mut effects = vec![Effect::Unbind];
+        effects.extend(self.ending(Step::Revoked, note));
+        Ok(effects)
+    }
+
+    /// Time passed on live access: it expires, or its requester is reminded that it soon will.
     fn tick_active(&mut self, now: DateTime<Utc>) -> Result<Vec<Effect>, Rejection> {
         let expires_at = self.expires_at.unwrap_or(now);
         if now >= expires_at {
@@ -411,7 +385,7 @@ impl Grant {
         effects
     }
 
-    fn check_approver(
+    pub(super) fn check_approver(
         &self,
         approver: &str,
         approvals: &[Decision],
@@ -428,25 +402,12 @@ impl Grant {
         }
         Ok(())
     }
-
-    /// The whole grant, extensions included, never exceeds the role's maximum as it is now.
-    fn check_extension_fits(&self, extra: u64, policy: &Policy) -> Result<(), Rejection> {
-        let max_secs = self.max_secs(policy);
-        let left_secs = max_secs.saturating_sub(self.duration_secs);
-        if extra == 0 || extra > left_secs {
-            return Err(Rejection::ExtensionTooLong {
-                max_secs,
-                left_secs,
-            });
-        }
-        Ok(())
-    }
 }
 
 /// Takes out of `approvals` those whose approver may no longer approve `role` (removed from the
 /// role or its user group since they clicked) and returns them: an approval counts only while
 /// its approver still qualifies under the policy as it is at the click that counts it.
-fn lapse(approvals: &mut Vec<Decision>, role: &str, policy: &Policy) -> Vec<Decision> {
+pub(super) fn lapse(approvals: &mut Vec<Decision>, role: &str, policy: &Policy) -> Vec<Decision> {
     let (kept, lapsed) = std::mem::take(approvals)
         .into_iter()
         .partition(|a| policy.may_approve(role, &a.by));

@@ -75,6 +75,75 @@ pub enum OnCallCheck {
     NotOnCall,
     /// The lookup failed: the request waits for approvers as any other.
     Unavailable {
-        why: String,
+        why: OnCallFailure,
     },
+}
+
+/// Why an on-call lookup found no answer; each platform's templates word it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OnCallFailure {
+    /// The whole lookup took longer than its budget.
+    TooSlow {
+        budget_secs: u64,
+    },
+    /// The chat platform gave no profile for the requester.
+    NoProfile {
+        error: String,
+    },
+    EmailNotConfirmed,
+    /// The identity rules refuse the requester's address (`rule`: the refusal's kind).
+    EmailUntrusted {
+        rule: String,
+    },
+    ProviderNotConfigured {
+        provider: String,
+    },
+    /// The provider did not answer (an outage, an unreadable answer).
+    ProviderUnavailable {
+        provider: String,
+        detail: String,
+    },
+    /// The provider refused the lookup (a wrong token, an unknown schedule).
+    ProviderRefused {
+        provider: String,
+        status: u16,
+    },
+    /// Stored before lookups failed with a kind: the words said then.
+    #[serde(untagged)]
+    Said(String),
+}
+
+impl std::fmt::Display for OnCallFailure {
+    /// The audit log's fixed words for it (its stored form since before the kinds); messages
+    /// word it in the templates.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OnCallFailure::TooSlow { budget_secs } => {
+                write!(f, "the lookup took longer than {budget_secs}s")
+            }
+            OnCallFailure::NoProfile { error } => {
+                write!(f, "cannot look up the requester's profile: {error}")
+            }
+            OnCallFailure::EmailNotConfirmed => {
+                write!(f, "the requester's email address is not confirmed")
+            }
+            OnCallFailure::EmailUntrusted { rule } => {
+                write!(
+                    f,
+                    "the requester's email address cannot be trusted ({rule})"
+                )
+            }
+            OnCallFailure::ProviderNotConfigured { provider } => {
+                write!(f, "{provider} is not configured")
+            }
+            OnCallFailure::ProviderUnavailable { provider, detail } => {
+                write!(f, "{provider} did not answer: {detail}")
+            }
+            OnCallFailure::ProviderRefused { provider, status } => {
+                write!(f, "{provider} refused the lookup: HTTP {status}")
+            }
+            OnCallFailure::Said(words) => f.write_str(words),
+        }
+    }
 }

@@ -89,7 +89,7 @@ pub fn for_kubeconfigs(namespace: &str) -> Vec<Permission> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::policy::tests::example;
+    use crate::domain::testing::example_policy as example;
 
     #[test]
     fn every_cluster_role_of_the_policy_must_be_bindable_once() {

@@ -56,17 +56,8 @@ impl RequestLog {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-    }
-
-    fn minutes(m: i64) -> chrono::Duration {
-        chrono::Duration::minutes(m)
-    }
+    use crate::domain::testing::{minutes, t0};
 
     const THREE_PER_HOUR: RateLimit = RateLimit {
         requests: 3,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEvent, AuditKind};
+use super::failure::Failure;
 use super::grant::{Effect, Grant};
 
 /// How the Kubernetes effect at the head of the outbox is being retried.
@@ -91,7 +92,7 @@ pub enum AfterFailure {
     /// The grant with the failure recorded (and an alert queued, when one is due).
     RetryLater(Box<Grant>),
     /// The binding's budget is spent; the grant should fail for this reason.
-    GiveUp { reason: String },
+    GiveUp { reason: Failure },
 }
 
 impl Effect {
@@ -169,11 +170,12 @@ impl Grant {
             _ => (1, now, None),
         };
         if effect == Effect::Bind && failures >= policy.bind_attempts {
-            let waited = humantime::format_duration(Duration::from_secs(
-                (now - since).num_seconds().max(0).unsigned_abs(),
-            ));
             return AfterFailure::GiveUp {
-                reason: format!("{error} (after {failures} attempts over {waited})"),
+                reason: Failure::GaveUp {
+                    error: error.to_string(),
+                    attempts: failures,
+                    waited_secs: (now - since).num_seconds().max(0).unsigned_abs(),
+                },
             };
         }
         let mut next = self.clone();

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -25,6 +25,7 @@ use tracing::{error, warn};
 
 use crate::app::App;
 use crate::domain::activity::{KubeRequest, Stage};
+use crate::http::refusal::Refusal;
 use tokens::AuditWebhookTokens;
 
 /// The apiserver caps a batch at 10 MiB when `--audit-webhook-truncate-enabled` is set;
@@ -97,22 +98,18 @@ async fn authorise(
     let holder = bearer(request.headers()).and_then(|token| webhook.tokens.cluster_holding(token));
     let Some(holder) = holder else {
         warn!("audit webhook call without a cluster's bearer token refused");
-        return refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
-            .into_response();
+        return Refusal::Unauthenticated("a valid bearer token is required".into()).into_response();
     };
     // A token speaks for its own cluster only, whether or not the named cluster has a token.
     if let Some(Path(named)) = &named
         && named != holder
     {
         warn!(token_of = holder, posted_for = %named, "audit webhook call with another cluster's token refused");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "this bearer token is not the named cluster's",
-        )
-        .into_response();
+        return Refusal::Unauthenticated("this bearer token is not the named cluster's".into())
+            .into_response();
     }
     let Ok(_permit) = webhook.reading.acquire().await else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+        return Refusal::Unavailable("shutting down".into()).into_response();
     };
     next.run(request).await
 }
@@ -192,12 +189,6 @@ fn owned(value: &Option<Cow<'_, str>>) -> Option<String> {
         .map(str::to_string)
 }
 
-type Answer = (StatusCode, String);
-
-fn refuse(status: StatusCode, why: impl Into<String>) -> Answer {
-    (status, why.into() + "\n")
-}
-
 async fn receive_default(
     State(app): State<Arc<App>>,
     Extension(webhook): Extension<Arc<Webhook>>,
@@ -223,26 +214,20 @@ async fn receive(
 ) -> Response {
     let cluster = match app.cluster_of_audit_webhook(cluster.as_deref()) {
         Ok(cluster) => cluster,
-        Err(why) => return refuse(StatusCode::BAD_REQUEST, why).into_response(),
+        Err(why) => return Refusal::Malformed(why).into_response(),
     };
     let list: EventList = match serde_json::from_slice(&body) {
         Ok(list) => list,
         Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("not an audit.k8s.io/v1 EventList: {e}"),
-            )
-            .into_response();
+            return Refusal::Malformed(format!("not an audit.k8s.io/v1 EventList: {e}"))
+                .into_response();
         }
     };
     if list.kind != "EventList" || list.api_version != "audit.k8s.io/v1" {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "expected kind EventList of apiVersion audit.k8s.io/v1, got {} of {}",
-                list.kind, list.api_version
-            ),
-        )
+        return Refusal::Malformed(format!(
+            "expected kind EventList of apiVersion audit.k8s.io/v1, got {} of {}",
+            list.kind, list.api_version
+        ))
         .into_response();
     }
     let by_grant = match_to_grants(&app, &cluster, &list.items);
@@ -274,16 +259,11 @@ async fn receive(
         }
         Err(e) => {
             error!(error = %e, "cannot store session activity; the apiserver will send it again");
-            // 500 with Retry-After: the apiserver's webhook client retries those.
-            let mut answer = refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot store the activity now",
-            )
-            .into_response();
-            answer
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            answer
+            Refusal::NotStored {
+                why: "cannot store the activity now".into(),
+                retry_after_secs: 5,
+            }
+            .into_response()
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Framework's activities for Teams) and health checks.
 
 pub mod apiserver_audit;
+pub mod refusal;
 pub(crate) mod replay;
 pub mod serve;
 

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 use tracing::{error, warn};
 
+use crate::http::refusal::Refusal;
 use crate::store::{SeenRequests, Sighting};
 
 /// Axum middleware (`middleware::from_fn_with_state`): refuses a request whose signature was
@@ -24,7 +25,7 @@ pub async fn refuse_replays(
 ) -> Response {
     let Some((signature, signed_at)) = signed(request.headers()) else {
         // The signature check before this lets no such request through.
-        return StatusCode::UNAUTHORIZED.into_response();
+        return Refusal::Unauthenticated("no signature".into()).into_response();
     };
     // The signature check judges age by this machine's clock; so must the memory of it.
     let now = Utc::now();
@@ -39,11 +40,11 @@ pub async fn refuse_replays(
                 %path, %signed_at, %first_seen,
                 "refused a replayed Slack request: its signature was already taken once"
             );
-            StatusCode::UNAUTHORIZED.into_response()
+            Refusal::Unauthenticated("this signature was already taken once".into()).into_response()
         }
         Err(e) => {
             error!(%path, error = %e, "cannot record a Slack request as taken; refused it");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
+            Refusal::Unavailable("cannot record the request as taken".into()).into_response()
         }
     }
 }

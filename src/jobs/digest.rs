@@ -6,15 +6,12 @@ use std::sync::Arc;
 use tracing::error;
 
 use crate::app::App;
+use crate::jobs::cron::Timetable;
 
-/// Posts digests forever from `first` (fixed by the caller when the server starts).
-pub async fn run(
-    app: Arc<App>,
-    schedule: cron::Schedule,
-    first: Option<chrono::DateTime<chrono::Utc>>,
-) {
+/// Posts digests forever, at the times of `timetable`.
+pub async fn run(app: Arc<App>, timetable: Timetable) {
     let clock = Arc::clone(app.clock());
-    crate::jobs::cron::run(clock, schedule, first, "digest", || async {
+    crate::jobs::cron::run(clock, timetable, "digest", || async {
         if let Err(e) = app.post_digest().await {
             error!(error = %e, "could not post the digest");
         }

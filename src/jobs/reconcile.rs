@@ -6,15 +6,12 @@ use std::sync::Arc;
 use tracing::{error, info};
 
 use crate::app::App;
+use crate::jobs::cron::Timetable;
 
-/// Runs passes forever from `first` (fixed by the caller when the server starts).
-pub async fn run(
-    app: Arc<App>,
-    schedule: cron::Schedule,
-    first: Option<chrono::DateTime<chrono::Utc>>,
-) {
+/// Runs passes forever, at the times of `timetable`.
+pub async fn run(app: Arc<App>, timetable: Timetable) {
     let clock = Arc::clone(app.clock());
-    crate::jobs::cron::run(clock, schedule, first, "reconcile", || async {
+    crate::jobs::cron::run(clock, timetable, "reconcile", || async {
         match app.reconcile_once().await {
             Ok(report) if report.deleted + report.rebound + report.failed > 0 => {
                 info!(?report, "reconcile pass repaired drift")

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::domain::on_call::{OnCallProvider, OnCallRule};
+use crate::domain::on_call::{OnCallFailure, OnCallProvider, OnCallRule};
 
 pub use opsgenie::Opsgenie;
 pub use pagerduty::PagerDuty;
@@ -63,6 +63,24 @@ pub enum OnCallError {
     },
     #[error("{provider} refused the lookup: HTTP {status}")]
     Refused { provider: &'static str, status: u16 },
+}
+
+impl From<OnCallError> for OnCallFailure {
+    fn from(e: OnCallError) -> Self {
+        match e {
+            OnCallError::NotConfigured(provider) => OnCallFailure::ProviderNotConfigured {
+                provider: provider.into(),
+            },
+            OnCallError::Unavailable { provider, detail } => OnCallFailure::ProviderUnavailable {
+                provider: provider.into(),
+                detail,
+            },
+            OnCallError::Refused { provider, status } => OnCallFailure::ProviderRefused {
+                provider: provider.into(),
+                status,
+            },
+        }
+    }
 }
 
 #[async_trait]

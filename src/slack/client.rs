@@ -132,18 +132,15 @@ impl Chat for SlackChat {
     }
 
     async fn open_modal(&self, trigger_id: &str, view: &Message) -> Result<(), ChatError> {
-        let view: SlackView = serde_json::from_value(view.0.clone())
-            .map_err(|e| ChatError::Encoding(e.to_string()))?;
-        let request = SlackApiViewsOpenRequest::new(trigger_id.to_string().into(), view);
+        let request =
+            SlackApiViewsOpenRequest::new(trigger_id.to_string().into(), slack_view(view)?);
         let session = self.client.open_session(&self.token);
         bounded(session.views_open(&request)).await?;
         Ok(())
     }
 
     async fn publish_home(&self, user: &str, view: &Message) -> Result<(), ChatError> {
-        let view: SlackView = serde_json::from_value(view.0.clone())
-            .map_err(|e| ChatError::Encoding(e.to_string()))?;
-        let request = SlackApiViewsPublishRequest::new(user.to_string().into(), view);
+        let request = SlackApiViewsPublishRequest::new(user.to_string().into(), slack_view(view)?);
         let session = self.client.open_session(&self.token);
         bounded(session.views_publish(&request)).await?;
         Ok(())
@@ -316,4 +313,9 @@ impl SlackUserRecord {
             standing,
         }
     }
+}
+
+/// A rendered modal or Home tab as slack-morphism's view type.
+fn slack_view(view: &Message) -> Result<SlackView, ChatError> {
+    serde_json::from_value(view.0.clone()).map_err(|e| ChatError::Encoding(e.to_string()))
 }

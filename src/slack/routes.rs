@@ -20,6 +20,7 @@ use tracing::warn;
 
 use super::interaction::{self, Interaction};
 use crate::app::App;
+use crate::http::refusal::Refusal;
 use crate::slack::client::{SlackApiClient, SlackConnector};
 use crate::store::SeenRequests;
 
@@ -95,10 +96,10 @@ fn rejection_status(
             .is_some()
     {
         warn!(error = %err, "refused a Slack request with a bad signature");
-        StatusCode::UNAUTHORIZED
+        Refusal::Unauthenticated(err.to_string()).status()
     } else {
         warn!(error = %err, "refused a malformed Slack request");
-        StatusCode::BAD_REQUEST
+        Refusal::Malformed(err.to_string()).status()
     }
 }
 
@@ -149,7 +150,7 @@ async fn interaction(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(Interaction::Ignored) => StatusCode::OK.into_response(),
         Err(err) => {
             warn!(error = %err, "refused a malformed Slack request");
-            StatusCode::BAD_REQUEST.into_response()
+            Refusal::Malformed(err.to_string()).into_response()
         }
     }
 }

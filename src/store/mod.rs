@@ -5,7 +5,7 @@ mod sled;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::activity::{KubeRequest, SessionActivity, Tally};
+use crate::domain::activity::{KubeRequest, NotableAction, SessionActivity, Tally};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 
@@ -70,6 +70,9 @@ pub trait AuditLog: Send + Sync {
     async fn set_cursor(&self, name: &str, seq: u64) -> StoreResult<()>;
 }
 
+/// How the audit log says a notable action (`Templates::notable_record`).
+pub type NotableWords<'a> = dyn Fn(&NotableAction) -> String + Send + Sync + 'a;
+
 /// Requests one grant's subject made, and the grant's audit entry its notable ones are logged
 /// like (see `domain::activity::notable_event`).
 pub struct GrantRequests {
@@ -87,6 +90,7 @@ pub trait ActivityStore: Send + Sync {
     async fn record_activity(
         &self,
         batch: Vec<GrantRequests>,
+        words: &NotableWords<'_>,
     ) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
     async fn activity(&self, grant: &str) -> StoreResult<Option<SessionActivity>>;
     /// The activity of grants whose final summary has not been posted yet.

@@ -93,24 +93,28 @@ impl TeamsChat {
         Some(key)
     }
 
-    /// The Teams id of the person known as `key`, looked up by UPN in the directory conversation.
-    async fn teams_id(&self, key: &str) -> Result<String, ChatError> {
-        if let Some(id) = lock(&self.ids).get(key) {
-            return Ok(id.clone());
-        }
-        let member = self
-            .connector
+    /// The member of the approvals channel's team known as `key` (a UPN or email), as the
+    /// directory conversation lists them now.
+    async fn directory_member(&self, key: &str) -> Result<Option<Member>, ChatError> {
+        self.connector
             .member(
                 &self.place.service_url,
                 &self.place.directory_conversation,
                 key,
             )
-            .await?
-            .ok_or_else(|| {
-                ChatError::Refused(format!(
-                    "Teams knows nobody called {key} in the approvals channel's team"
-                ))
-            })?;
+            .await
+    }
+
+    /// The Teams id of the person known as `key`, looked up by UPN in the directory conversation.
+    async fn teams_id(&self, key: &str) -> Result<String, ChatError> {
+        if let Some(id) = lock(&self.ids).get(key) {
+            return Ok(id.clone());
+        }
+        let member = self.directory_member(key).await?.ok_or_else(|| {
+            ChatError::Refused(format!(
+                "Teams knows nobody called {key} in the approvals channel's team"
+            ))
+        })?;
         self.remember(&member);
         Ok(member.id)
     }
@@ -232,20 +236,12 @@ impl Chat for TeamsChat {
     /// Looked up afresh in the approvals channel's team each time: someone removed from it, or
     /// turned guest, must not keep their standing.
     async fn user_profile(&self, user: &str) -> Result<Profile, ChatError> {
-        let member = self
-            .connector
-            .member(
-                &self.place.service_url,
-                &self.place.directory_conversation,
-                user,
-            )
-            .await?
-            .ok_or_else(|| {
-                ChatError::Refused(format!(
-                    "{}: Teams knows nobody called {user} in the approvals channel's team",
-                    crate::chat::UNKNOWN_USER
-                ))
-            })?;
+        let member = self.directory_member(user).await?.ok_or_else(|| {
+            ChatError::Refused(format!(
+                "{}: Teams knows nobody called {user} in the approvals channel's team",
+                crate::chat::UNKNOWN_USER
+            ))
+        })?;
         let foreign = member
             .tenant_id
             .as_deref()

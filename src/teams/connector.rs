@@ -36,18 +36,13 @@ impl std::fmt::Debug for Credentials {
 pub struct Member {
     /// The Teams id (`29:…`), what conversations are opened with.
     pub id: String,
-    #[serde(default)]
+    // Serde reads a missing `Option` field as `None`: the connector leaves out what it lacks.
     pub name: Option<String>,
-    #[serde(default)]
     pub aad_object_id: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub user_principal_name: Option<String>,
-    #[serde(default)]
     pub tenant_id: Option<String>,
     /// `user`, `guest` (B2B guests, even when listed in our tenant) or `anonymous`.
-    #[serde(default)]
     pub user_role: Option<String>,
 }
 

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::app::{Action, App};
 use crate::chat::{Chat, Message};
+use crate::http::refusal::Refusal;
 use crate::teams::auth::BotAuth;
 use crate::teams::client::TeamsChat;
 use crate::teams::connector::ActivityRef;
@@ -105,12 +106,12 @@ async fn messages(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if authorization.is_none() {
-        return (StatusCode::UNAUTHORIZED, "no bearer token").into_response();
+        return Refusal::Unauthenticated("no bearer token".into()).into_response();
     }
     let activity: Activity = match serde_json::from_slice(&body) {
         Ok(activity) => activity,
         Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("not an activity: {e}")).into_response();
+            return Refusal::Malformed(format!("not an activity: {e}")).into_response();
         }
     };
     if let Err(e) = teams
@@ -119,21 +120,17 @@ async fn messages(
         .await
     {
         warn!(error = %e, "refused a Teams request");
-        return (StatusCode::UNAUTHORIZED, e.to_string()).into_response();
+        return Refusal::Unauthenticated(e.to_string()).into_response();
     }
     // Only Teams: other channels of the same Azure Bot (Web Chat, Direct Line) let the client
     // say who it is.
     if activity.channel_id != "msteams" {
         warn!(channel = %activity.channel_id, "refused an activity from another channel than Teams");
-        return (
-            StatusCode::FORBIDDEN,
-            "this bot serves Microsoft Teams only",
-        )
-            .into_response();
+        return Refusal::NotServed("this bot serves Microsoft Teams only".into()).into_response();
     }
     if activity.tenant() != Some(teams.chat.tenant_id()) {
         warn!(tenant = ?activity.tenant(), "refused an activity from another tenant");
-        return (StatusCode::FORBIDDEN, "this bot serves another tenant").into_response();
+        return Refusal::NotServed("this bot serves another tenant".into()).into_response();
     }
     match (activity.kind.as_str(), activity.name.as_deref()) {
         ("message", _) => message(&app, &teams.chat, &activity).await,
@@ -149,8 +146,8 @@ async fn messages(
     }
 }
 
-/// The sender's email (their name to prod-access), or the answer to give instead.
-async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Response> {
+/// The sender's email (their name to prod-access), or why there is none.
+async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Refusal> {
     match chat
         .identify(
             &activity.service_url,
@@ -160,10 +157,10 @@ async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Respons
         .await
     {
         Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(StatusCode::FORBIDDEN.into_response()),
+        Ok(None) => Err(Refusal::NotServed("the sender has no email address".into())),
         Err(e) => {
             warn!(error = %e, "cannot tell who sent a Teams activity");
-            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+            Err(Refusal::Unavailable("cannot tell who sent this".into()))
         }
     }
 }
@@ -171,7 +168,7 @@ async fn sender(chat: &TeamsChat, activity: &Activity) -> Result<String, Respons
 async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Response {
     let user = match sender(chat, activity).await {
         Ok(user) => user,
-        Err(answer) if answer.status() == StatusCode::FORBIDDEN => {
+        Err(Refusal::NotServed(_)) => {
             let reply = app.unidentified_sender();
             if let Err(e) = chat
                 .connector()
@@ -182,7 +179,7 @@ async fn message(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> Respo
             }
             return StatusCode::OK.into_response();
         }
-        Err(answer) => return answer,
+        Err(refusal) => return refusal.into_response(),
     };
     let text = command_text(activity.text.as_deref().unwrap_or(""));
     let Some(reply) = app
@@ -226,14 +223,14 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
     };
     let user = match sender(chat, activity).await {
         Ok(user) => user,
-        Err(answer) if answer.status() == StatusCode::FORBIDDEN => {
+        Err(Refusal::NotServed(_)) => {
             return invoke_answer(json!({
                 "statusCode": 200,
                 "type": "application/vnd.microsoft.activity.message",
                 "value": app.unidentified_sender().text(),
             }));
         }
-        Err(answer) => return answer,
+        Err(refusal) => return refusal.into_response(),
     };
     info!(grant, user, verb, "card action");
     invoke_answer(match app.click_for_card(grant, &user, action).await {

@@ -48,7 +48,7 @@ impl Templates {
                 .take(STATUS_NOTABLE_MAX)
                 .map(|n| {
                     context! {
-                        what => n.what.clone(),
+                        deed => Value::from(Serde(&n.deed)),
                         at_text => n.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                     }
                 })

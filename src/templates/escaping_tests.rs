@@ -3,13 +3,14 @@
 //! names and text, must escape them everywhere but in Slack's own syntax. Plain-text fields
 //! show text as it is.
 
+use super::fixtures;
 use super::incident_tests::{SLACK, incident_grants};
 use super::slack_syntax::{texts, unescaped};
 use super::tests::{grants, t0};
 use super::*;
 use crate::domain::audit::{AuditEvent, AuditKind, ChainHead, chain};
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant, UnreviewedUse};
-use crate::domain::grant::{Decision, Effect, Note, Scope, Step, SubjectDrift};
+use crate::domain::grant::{Decision, Effect, Scope, SubjectDrift};
 use crate::domain::identity::IdentityRefusal;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::reconcile::{Drift, ObservedBinding, Repair};
@@ -65,7 +66,9 @@ fn hostile(mut g: Grant) -> Grant {
     }
     g.on_call = g.on_call.map(|check| match check {
         OnCallCheck::OnCall { .. } => OnCallCheck::OnCall { via: EVIL.into() },
-        OnCallCheck::Unavailable { .. } => OnCallCheck::Unavailable { why: EVIL.into() },
+        OnCallCheck::Unavailable { .. } => OnCallCheck::Unavailable {
+            why: crate::domain::on_call::OnCallFailure::NoProfile { error: EVIL.into() },
+        },
         other => other,
     });
     g
@@ -102,38 +105,6 @@ fn every_grant() -> Vec<(String, Grant)> {
 type Rendered = (String, Message);
 
 fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<Rendered> {
-    let steps = [
-        Step::Requested,
-        Step::ApprovalRecorded,
-        Step::Activated,
-        Step::Denied,
-        Step::Expired,
-        Step::Failed,
-        Step::Cancelled,
-        Step::TimedOut,
-        Step::Revoked,
-        Step::ExtensionRequested,
-        Step::ExtensionApprovalRecorded,
-        Step::Extended,
-        Step::ExtensionDenied,
-        Step::BreakGlass,
-        Step::Reviewed,
-        Step::RequesterGone,
-    ];
-    let notes = [
-        Note::Approved,
-        Note::Denied,
-        Note::TimedOut,
-        Note::Expired,
-        Note::Revoked,
-        Note::Failed,
-        Note::Reminder,
-        Note::Extended,
-        Note::ExtensionDenied,
-        Note::Kubeconfig,
-        Note::KubeconfigFailed,
-        Note::RequesterGone,
-    ];
     let approvers = vec!["UBOB".to_string(), "mallory_<x>&@example.com".to_string()];
     let mut out = vec![
         ("approval", t.approval_message(g)),
@@ -155,14 +126,14 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
     for action in ["cancel", "revoke"] {
         out.push(("command done", t.command_done(action, g)));
     }
-    for step in steps {
+    for step in fixtures::STEPS {
         out.push(("step", t.step(g, step, false)));
         out.push(("step in thread", t.step(g, step, true)));
     }
-    for note in notes {
+    for note in fixtures::NOTES {
         out.push(("note", t.note(g, note, Some(Duration::from_secs(1800)))));
     }
-    for rejection in rejections(g) {
+    for rejection in fixtures::rejections(g) {
         out.push(("action refused", t.action_refused(&rejection, g, policy)));
     }
     for kind in [AlertKind::Failing, AlertKind::Recovered] {
@@ -173,30 +144,6 @@ fn grant_messages(t: &Templates, policy: &Policy, name: &str, g: &Grant) -> Vec<
     out.into_iter()
         .map(|(what, m)| (format!("{what} of {name}"), m.unwrap()))
         .collect()
-}
-
-fn rejections(g: &Grant) -> Vec<Rejection> {
-    vec![
-        Rejection::NotAnApprover,
-        Rejection::SelfApproval,
-        Rejection::AlreadyApprovedBy,
-        Rejection::NotTheRequester,
-        Rejection::NotAllowedToRevoke,
-        Rejection::WrongState { state: g.state },
-        Rejection::NotDue,
-        Rejection::ExtensionPending,
-        Rejection::NoExtensionPending,
-        Rejection::ExtensionsNotAllowed,
-        Rejection::ExtensionTooLong {
-            max_secs: 14400,
-            left_secs: 60,
-        },
-        Rejection::BreakGlassTooLong { max_secs: 3600 },
-        Rejection::BreakGlassOutsideIncident,
-        Rejection::NotABreakGlassRequester,
-        Rejection::SelfReview,
-        Rejection::NothingToReview,
-    ]
 }
 
 fn alert(kind: AlertKind, effect: &str) -> crate::domain::retry::Alert {
@@ -293,8 +240,10 @@ fn policy_messages(t: &Templates, policy: &Policy) -> Vec<Rendered> {
         ),
         ("unknown grant", t.unknown_grant(EVIL)),
         ("internal error on action", t.internal_error_on_action(EVIL)),
-        ("request form", t.request_modal(policy, "C0DEV")),
     ];
+    if t.platform() == Platform::Slack {
+        out.push(("request form", t.request_modal(policy, "C0DEV")));
+    }
     for error in &parse_errors {
         out.push(("parse refused", t.parse_refused(error, policy)));
     }
@@ -413,25 +362,32 @@ fn audit_messages(t: &Templates, grants: &[(String, Grant)]) -> Vec<Rendered> {
             chain(&ChainHead::genesis(), event)
         })
         .collect();
-    for (mine, waiting) in [(&all[..], &all[..]), (&[][..], &[][..])] {
-        let home = t.home(mine, waiting, &decisions, t0()).unwrap();
-        out.push(("home".to_string(), home));
+    // Teams has no App Home.
+    if t.platform() == Platform::Slack {
+        for (mine, waiting) in [(&all[..], &all[..]), (&[][..], &[][..])] {
+            let home = t.home(mine, waiting, &decisions, t0()).unwrap();
+            out.push(("home".to_string(), home));
+        }
     }
     out
 }
 
 /// Every Slack message and view, by what it is.
 fn every_slack_message() -> Vec<Rendered> {
-    let t = Templates::new().unwrap();
+    every_message(&Templates::new().unwrap())
+}
+
+/// Every message and view of `t`'s platform, by what it is, with hostile names and text.
+pub(super) fn every_message(t: &Templates) -> Vec<Rendered> {
     let policy = hostile_policy();
     let grants = every_grant();
     let mut out = Vec::new();
     for (name, g) in &grants {
-        out.extend(grant_messages(&t, &policy, name, g));
+        out.extend(grant_messages(t, &policy, name, g));
     }
-    out.extend(policy_messages(&t, &policy));
-    out.extend(drift_messages(&t, &grants));
-    out.extend(audit_messages(&t, &grants));
+    out.extend(policy_messages(t, &policy));
+    out.extend(drift_messages(t, &grants));
+    out.extend(audit_messages(t, &grants));
     out
 }
 

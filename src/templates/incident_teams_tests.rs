@@ -2,8 +2,9 @@
 //! button, the loud audit line, the approval card's notes, the refusals and the digest's list
 //! of uses not reviewed, none of it in Slack syntax.
 
+use super::fixtures;
 use super::incident_tests::{Cast, ON_CALL_VIA, incident_grants, no_incident_refusals};
-use super::teams_tests::{activity, verbs};
+use super::teams_tests::{activity, teams, verbs};
 use super::tests::t0;
 use super::*;
 use crate::domain::digest::{ChainState, Digest, UnreviewedUse};
@@ -27,23 +28,8 @@ const REASON_ESCAPED: &str =
 
 /// A Teams policy with a break-glass role and incident channels (by conversation ID).
 fn policy() -> Policy {
-    serde_saphyr::from_str(
-        r#"
-approvers: [bob@example.com, carol@example.com]
-incidents: { channels: ["19:incident42@thread.tacv2"], name_patterns: ["inc-*"] }
-roles:
-  edit:
-    cluster_role: edit
-    namespaces: [payments]
-    max_duration: 4h
-    break_glass: { max_duration: 1h }
-"#,
-    )
-    .unwrap()
-}
-
-fn teams() -> Templates {
-    Templates::for_platform(Platform::Teams).unwrap()
+    let channels = r#"["19:incident42@thread.tacv2"]"#;
+    fixtures::incident_policy("[bob@example.com, carol@example.com]", channels)
 }
 
 fn grant(name: &str) -> Grant {

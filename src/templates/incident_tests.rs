@@ -2,6 +2,7 @@
 //! audit post, the approval message's notes and the refusal that names the incident channels.
 //! The grants are shared with the Teams tests.
 
+use super::fixtures;
 use super::tests::{t0, valid};
 use super::*;
 use crate::domain::break_glass::BreakGlassUse;
@@ -34,19 +35,7 @@ pub(super) const ON_CALL_VIA: &str = "PagerDuty schedule Primary (PABC123)";
 
 /// A Slack policy with a break-glass role, an on-call role and incident channels.
 fn policy() -> Policy {
-    serde_saphyr::from_str(
-        r#"
-approvers: [UBOB, UCAROL]
-incidents: { channels: [CINC42, CINC43], name_patterns: ["inc-*"] }
-roles:
-  edit:
-    cluster_role: edit
-    namespaces: [payments]
-    max_duration: 4h
-    break_glass: { max_duration: 1h }
-"#,
-    )
-    .unwrap()
+    fixtures::incident_policy("[UBOB, UCAROL]", "[CINC42, CINC43]")
 }
 
 /// The grants of break-glass and on-call roles in the states their texts differ in, named by
@@ -129,7 +118,8 @@ pub(super) fn incident_grants(who: &Cast<'_>, policy: &Policy) -> Vec<(&'static 
     on_call.subject = Some("oidc:alice@example.com".into());
     on_call.expires_at = Some(at(30));
     let unavailable = OnCallCheck::Unavailable {
-        why: "PagerDuty answered 503".into(),
+        // As stored before failures had a kind.
+        why: crate::domain::on_call::OnCallFailure::Said("PagerDuty answered 503".into()),
     };
     vec![
         ("break-glass requested", requested),

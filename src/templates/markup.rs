@@ -7,7 +7,7 @@
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State};
 
-use super::views::{Markup, clip, escape, mentions};
+use super::views::{Markup, clip, escape, human, mentions};
 use crate::chat::Platform;
 
 /// The auto-escape mode of the Slack templates.
@@ -45,6 +45,9 @@ pub(super) fn install(env: &mut Environment<'static>, platform: Platform) {
         }
     }
     env.add_filter("clip", clip_value);
+    env.add_filter("duration", |secs: u64| {
+        human(std::time::Duration::from_secs(secs))
+    });
     // Nobody to name (a step the grant has not reached) is left out, not a broken `<@>`.
     env.add_filter("mention", move |id: Option<String>| {
         Value::from(id.map_or_else(Markup::default, |id| mentions(platform, [id])))

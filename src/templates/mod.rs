@@ -27,6 +27,8 @@ mod activity;
 
 mod markup;
 
+mod records;
+
 pub use crate::chat::Platform;
 use views::{
     DecisionView, DigestView, GrantView, HomeGrantView, human, mentions, roles, shown_time,
@@ -46,9 +48,21 @@ pub enum FormProblem {
     Internal,
 }
 
+/// What is said when a template cannot render.
+pub fn last_resort_text() -> &'static str {
+    sources::LAST_RESORT.trim_end()
+}
+
+/// [`last_resort_text`] as a message every platform takes.
+pub fn last_resort() -> Message {
+    Message(serde_json::json!({ "text": last_resort_text() }))
+}
+
 pub struct Templates {
     env: Environment<'static>,
     platform: Platform,
+    /// The audit log's plain-text entries (see `records`).
+    records: Environment<'static>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +89,11 @@ impl Templates {
                 detail: e.to_string(),
             })?;
         }
-        Ok(Templates { env, platform })
+        Ok(Templates {
+            env,
+            platform,
+            records: records::environment()?,
+        })
     }
 
     fn render(&self, name: &'static str, ctx: Value) -> Result<Message, TemplateError> {
@@ -183,19 +201,10 @@ impl Templates {
     }
 
     pub fn help(&self, policy: &Policy) -> Result<Message, TemplateError> {
-        let example = policy
-            .roles
-            .iter()
-            .next()
-            .map(|(name, r)| {
-                let ns = r
-                    .namespaces
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("default");
-                format!("{name} {ns} 1h INC-123 investigating")
-            })
-            .unwrap_or_default();
+        let example = policy.roles.iter().next().map(|(role, r)| {
+            let namespace = r.namespaces.first().map_or("default", String::as_str);
+            context! { role, namespace }
+        });
         self.render(
             "help",
             context! { roles => Value::from(Serde(roles(policy))), example => example },
@@ -465,6 +474,9 @@ impl Templates {
 }
 
 #[cfg(test)]
+mod fixtures;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]
@@ -493,3 +505,9 @@ mod slack_syntax;
 
 #[cfg(test)]
 mod never_namespace_tests;
+
+#[cfg(test)]
+mod reason_tests;
+
+#[cfg(test)]
+mod deed_tests;

@@ -2,6 +2,26 @@
 
 use crate::chat::Platform;
 
+/// Said when a template cannot render (they are tested in every state): one line of text that
+/// needs no rendering, the same on every platform.
+pub(super) const LAST_RESORT: &str = include_str!("../../templates/last_resort.txt");
+
+/// What notable Kubernetes requests did: macros every environment imports as `deeds`.
+const DEEDS: (&str, &str) = ("deeds", include_str!("../../templates/deeds.jinja"));
+
+/// The audit log's plain-text entries.
+pub(super) const RECORDS: &[(&str, &str)] = &[
+    DEEDS,
+    (
+        "records/notable",
+        include_str!("../../templates/records/notable.txt"),
+    ),
+    (
+        "records/summary",
+        include_str!("../../templates/records/summary.txt"),
+    ),
+];
+
 pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {
     match platform {
         Platform::Slack => SLACK,
@@ -64,6 +84,7 @@ const SLACK: &[(&str, &str)] = &[
         include_str!("../../templates/slack/review_reminder.json"),
     ),
     ("macros", include_str!("../../templates/slack/macros.jinja")),
+    DEEDS,
     (
         "kubeconfig",
         include_str!("../../templates/kubeconfig.yaml"),
@@ -122,6 +143,7 @@ const TEAMS: &[(&str, &str)] = &[
         include_str!("../../templates/teams/review_reminder.json"),
     ),
     ("macros", include_str!("../../templates/teams/macros.jinja")),
+    DEEDS,
     (
         "kubeconfig",
         include_str!("../../templates/kubeconfig.yaml"),

@@ -1,9 +1,10 @@
 //! The Teams templates: valid Bot Framework activities and Adaptive Cards in every state.
 
+use super::fixtures;
 use super::tests::{grants, t0};
 use super::*;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant};
-use crate::domain::grant::{Effect, Event, GrantState, Scope};
+use crate::domain::grant::{Effect, Event, Failure, GrantState, Scope};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
 use crate::domain::reconcile::ObservedBinding;
@@ -29,19 +30,7 @@ const VERBS: [&str; 7] = [
     "review",
 ];
 
-/// Every lifecycle step and every note, by the names the templates see.
-const STEPS: &str = "requested approval_recorded activated denied expired failed cancelled \
-    timed_out revoked extension_requested extension_approval_recorded extended extension_denied \
-    break_glass reviewed";
-const NOTES: &str = "approved denied timed_out expired revoked failed reminder extended \
-    extension_denied kubeconfig";
-
 type Rendered = Result<Message, TemplateError>;
-
-fn every<T: serde::de::DeserializeOwned>(names: &str) -> Vec<T> {
-    let name = |n: &str| serde_json::from_value(n.into()).unwrap();
-    names.split_whitespace().map(name).collect()
-}
 
 pub(super) fn teams() -> Templates {
     Templates::for_platform(Platform::Teams).unwrap()
@@ -49,23 +38,7 @@ pub(super) fn teams() -> Templates {
 
 /// A Teams deployment's policy: people are known by their email.
 fn policy() -> Policy {
-    serde_saphyr::from_str(
-        r#"
-approvers: [bob@example.com, carol@example.com]
-roles:
-  edit:
-    cluster_role: edit
-    namespaces: [payments, orders]
-    max_duration: 4h
-  debug:
-    cluster_role: view
-    namespaces: ["team-*"]
-    max_duration: 2h
-    default_duration: 30m
-    reason: { ticket: "INC-[0-9]+" }
-"#,
-    )
-    .unwrap()
+    fixtures::policy("[bob@example.com, carol@example.com]")
 }
 
 /// One grant in every state and extension state, with email ids and a reason that tries to
@@ -103,7 +76,9 @@ pub(super) fn teams_grants() -> Vec<(&'static str, Grant)> {
     let deny = Event::Deny { approver: carol() };
     let cancel = Event::Cancel { by: ALICE.into() };
     let fail = Event::BindFailed {
-        reason: format!("forbidden {EVIL}"),
+        reason: Failure::Refused {
+            error: format!("forbidden {EVIL}"),
+        },
     };
     vec![
         ("requested", requested.clone()),
@@ -259,11 +234,11 @@ fn every_message_about_a_grant_is_a_valid_activity_in_every_state() {
             valid(templates.extension_message(&grant));
             valid(templates.command_done("extend", &grant));
         }
-        for step in every(STEPS) {
+        for step in fixtures::STEPS {
             valid(templates.step(&grant, step, false));
             valid(templates.step(&grant, step, true));
         }
-        for note in every(NOTES) {
+        for note in fixtures::NOTES {
             valid(templates.note(&grant, note, Some(Duration::from_secs(1800))));
             valid(templates.note(&grant, note, None));
         }
@@ -271,22 +246,7 @@ fn every_message_about_a_grant_is_a_valid_activity_in_every_state() {
         valid(templates.command_done("cancel", &grant));
         valid(templates.command_done("revoke", &grant));
         valid(templates.request_received(&grant, &[BOB.into(), CAROL.into()]));
-        let rejections = [
-            Rejection::NotAnApprover,
-            Rejection::SelfApproval,
-            Rejection::AlreadyApprovedBy,
-            Rejection::NotTheRequester,
-            Rejection::NotAllowedToRevoke,
-            Rejection::WrongState { state: grant.state },
-            Rejection::NotDue,
-            Rejection::ExtensionPending,
-            Rejection::NoExtensionPending,
-            Rejection::ExtensionsNotAllowed,
-            Rejection::ExtensionTooLong {
-                max_secs: 14400,
-                left_secs: 0,
-            },
-        ];
+        let rejections = fixtures::rejections(&grant);
         for rejection in rejections {
             valid(templates.action_refused(&rejection, &grant, &policy));
         }

@@ -1,5 +1,6 @@
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::fixtures;
 use super::views::clip;
 use super::*;
 use crate::domain::grant::{Event, GrantState};
@@ -8,23 +9,7 @@ use crate::domain::policy::GrantTerms;
 use crate::slack::client::content;
 
 fn policy() -> Policy {
-    serde_saphyr::from_str(
-        r#"
-approvers: [UBOB, UCAROL]
-roles:
-  edit:
-    cluster_role: edit
-    namespaces: [payments, orders]
-    max_duration: 4h
-  debug:
-    cluster_role: view
-    namespaces: ["team-*"]
-    max_duration: 2h
-    default_duration: 30m
-    reason: { ticket: "INC-[0-9]+" }
-"#,
-    )
-    .unwrap()
+    fixtures::policy("[UBOB, UCAROL]")
 }
 
 pub(super) fn t0() -> DateTime<Utc> {
@@ -144,34 +129,6 @@ pub(super) fn valid(name: &str, message: &Message) -> String {
 fn every_message_renders_valid_block_kit_in_every_state() {
     let templates = Templates::new().unwrap();
     let policy = policy();
-    let steps = [
-        Step::Requested,
-        Step::ApprovalRecorded,
-        Step::Activated,
-        Step::Denied,
-        Step::Expired,
-        Step::Failed,
-        Step::Cancelled,
-        Step::TimedOut,
-        Step::Revoked,
-        Step::ExtensionRequested,
-        Step::ExtensionApprovalRecorded,
-        Step::Extended,
-        Step::ExtensionDenied,
-        Step::BreakGlass,
-        Step::Reviewed,
-    ];
-    let notes = [
-        Note::Approved,
-        Note::Denied,
-        Note::TimedOut,
-        Note::Expired,
-        Note::Revoked,
-        Note::Failed,
-        Note::Reminder,
-        Note::Extended,
-        Note::ExtensionDenied,
-    ];
     for (name, grant) in grants() {
         let json = valid(name, &templates.approval_message(&grant).unwrap());
         let has_buttons = json.contains("\"action_id\":\"approve\"");
@@ -181,11 +138,11 @@ fn every_message_renders_valid_block_kit_in_every_state() {
             let pending = grant.pending_extension().is_some() && grant.state == GrantState::Active;
             assert_eq!(json.contains("approve_extension"), pending, "{name}");
         }
-        for step in steps {
+        for step in fixtures::STEPS {
             valid(name, &templates.step(&grant, step, false).unwrap());
             valid(name, &templates.step(&grant, step, true).unwrap());
         }
-        for note in notes {
+        for note in fixtures::NOTES {
             valid(
                 name,
                 &templates
@@ -194,15 +151,7 @@ fn every_message_renders_valid_block_kit_in_every_state() {
             );
         }
         valid(name, &templates.status(&grant).unwrap());
-        for rejection in [
-            Rejection::NotTheRequester,
-            Rejection::ExtensionsNotAllowed,
-            Rejection::ExtensionTooLong {
-                max_secs: 14400,
-                left_secs: 0,
-            },
-            Rejection::WrongState { state: grant.state },
-        ] {
+        for rejection in fixtures::rejections(&grant) {
             valid(
                 name,
                 &templates

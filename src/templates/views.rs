@@ -8,8 +8,8 @@ use minijinja::Value;
 use serde::{Serialize, Serializer};
 
 use crate::chat::Platform;
-use crate::domain::grant::{Extension, Grant};
-use crate::domain::on_call::OnCallCheck;
+use crate::domain::grant::{Extension, Failure, Grant};
+use crate::domain::on_call::{OnCallCheck, OnCallFailure};
 use crate::domain::policy::{ApproverRef, Policy};
 
 /// Text already in the platform's markup: escaped text, mentions, date tokens. The Slack
@@ -135,8 +135,9 @@ pub(super) struct GrantView<'a> {
     review_deadline_text: Markup,
     expires_at_text: Option<Markup>,
     ended_at_text: Option<Markup>,
-    failure: Option<&'a str>,
-    kubeconfig_failure: Option<&'a str>,
+    /// Why access could not be created, as the macro `failure` words it.
+    failure: Option<&'a Failure>,
+    kubeconfig_failure: Option<&'a Failure>,
     extension: Option<ExtensionView<'a>>,
     retry: Option<RetryView<'a>>,
     /// The incident it was requested for (a reference such as `INC-123`, or a link).
@@ -150,7 +151,7 @@ pub(super) struct GrantView<'a> {
     break_glass: Option<BreakGlassView<'a>>,
     /// The on-call lookup has still to answer.
     on_call_pending: bool,
-    on_call: Option<OnCallView>,
+    on_call: Option<OnCallView<'a>>,
 }
 
 /// A self-approved break-glass use and its review.
@@ -165,35 +166,22 @@ pub(super) struct BreakGlassView<'a> {
 
 /// What the on-call lookup found.
 #[derive(Serialize)]
-pub(super) struct OnCallView {
+pub(super) struct OnCallView<'a> {
     /// `on_call`, `not_on_call` or `unavailable`.
     outcome: &'static str,
     via: Option<Markup>,
-    why: Option<Markup>,
+    /// Why it found no answer, as the macro `on_call_failure` words it.
+    why: Option<&'a OnCallFailure>,
 }
 
-impl OnCallView {
-    fn of(check: &OnCallCheck, p: Platform) -> Self {
+impl<'a> OnCallView<'a> {
+    fn of(check: &'a OnCallCheck, p: Platform) -> Self {
         let (outcome, via, why) = match check {
             OnCallCheck::OnCall { via } => ("on_call", Some(Markup(escape(p, via))), None),
             OnCallCheck::NotOnCall => ("not_on_call", None, None),
-            OnCallCheck::Unavailable { why } => ("unavailable", None, Some(Markup(escape(p, why)))),
+            OnCallCheck::Unavailable { why } => ("unavailable", None, Some(why)),
         };
         OnCallView { outcome, via, why }
-    }
-}
-
-/// Who approved a grant, as the messages say it: the approvers; the requester themself under
-/// break-glass; or the policy, for whoever is on call.
-fn approved_by(g: &Grant, p: Platform) -> Markup {
-    if let (true, Some(OnCallCheck::OnCall { via })) = (g.approvals.is_empty(), &g.on_call) {
-        return Markup(format!("policy (on call in {})", escape(p, via)));
-    }
-    let people = mentions(p, g.approvals.iter().map(|a| &a.by));
-    if g.break_glass.is_some() {
-        Markup(format!("{} themself (break-glass)", people.0))
-    } else {
-        people
     }
 }
 
@@ -256,7 +244,7 @@ impl<'a> GrantView<'a> {
             reason: &g.reason,
             required_approvals: g.required_approvals,
             approvals: g.approvals.iter().map(|a| a.by.as_str()).collect(),
-            approvers_text: approved_by(g, p),
+            approvers_text: mentions(p, g.approvals.iter().map(|a| &a.by)),
             denied_by: g.denial.as_ref().map(|d| d.by.as_str()),
             ended_by: g.ended_by.as_ref().map(|d| d.by.as_str()),
             ended_because: g.ended_because.map(|why| why.as_str()),
@@ -267,8 +255,8 @@ impl<'a> GrantView<'a> {
             review_deadline_text: shown_time(p, g.review_deadline),
             expires_at_text: g.expires_at.map(|at| shown_time(p, at)),
             ended_at_text: g.ended_at.map(|at| shown_time(p, at)),
-            failure: g.failure.as_deref(),
-            kubeconfig_failure: g.kubeconfig_failure.as_deref(),
+            failure: g.failure.as_ref(),
+            kubeconfig_failure: g.kubeconfig_failure.as_ref(),
             extension: g.extension.as_ref().map(|x| ExtensionView::of(x, p)),
             retry: g.retry.as_ref().map(|r| RetryView {
                 effect: r.effect.kind(),

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::Stats;
 use super::child::Bot;
 use super::scenarios::{Out, world};
-use super::{Stats, seed::seed};
+use super::seed::{Outbox, seed};
 use crate::fakes::kube::audit_events::kube_call;
 
 const TOKEN: &str = "bench-k8s-audit-token-0123456789abcdef0123";
@@ -76,9 +77,14 @@ fn body(n: usize, items: &[u8]) -> Vec<u8> {
 /// Events a second the webhook takes on one core, and each batch's answer time.
 pub async fn throughput(seconds: f64, out: Out<'_>) -> anyhow::Result<()> {
     let w = world("audit", 0).await?;
-    seed(&w.dir.store(), &w.kube, ACTIVE_GRANTS, Utc::now(), |_| {
-        Utc::now() + chrono::Duration::hours(8)
-    })
+    seed(
+        &w.dir.store(),
+        &w.kube,
+        ACTIVE_GRANTS,
+        Utc::now(),
+        |_| Utc::now() + chrono::Duration::hours(8),
+        Outbox::Empty,
+    )
     .await?;
     let pinned = std::process::Command::new("taskset")
         .arg("--version")

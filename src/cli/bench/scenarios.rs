@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::child::{APPROVER, BOT_TOKEN, Bot, SIGNING_SECRET, WorkDir, free_port, write_files};
 use super::load::{bare_handler, open_loop};
-use super::seed::{seed, seed_extending};
+use super::seed::{Outbox, seed};
 use super::{BenchOptions, Stats, mib, ms};
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
@@ -178,11 +178,7 @@ pub async fn revocation_lag(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()
     let count = o.expiring_grants;
     // The requesters exist: the periodic check for people who left must find them.
     let w = world("revocation", count).await?;
-    let first = Utc::now() + chrono::Duration::seconds(30);
-    let expiries = seed(&w.dir.store(), &w.kube, count, Utc::now(), |n| {
-        spread_over_a_minute(first, n, count)
-    })
-    .await?;
+    let expiries = seed_expiring_within_a_minute(&w, count, Outbox::Empty).await?;
     let title = format!("{count} grants expiring within one minute");
     measure_revocation(&w, &expiries, &title, out)
         .await?
@@ -199,11 +195,7 @@ pub async fn revocation_lag_with_chat_hanging(
 ) -> anyhow::Result<()> {
     let count = o.expiring_grants.div_ceil(10);
     let w = world("revocation-chat-hanging", count).await?;
-    let first = Utc::now() + chrono::Duration::seconds(30);
-    let expiries = seed_extending(&w.dir.store(), &w.kube, count, Utc::now(), |n| {
-        spread_over_a_minute(first, n, count)
-    })
-    .await?;
+    let expiries = seed_expiring_within_a_minute(&w, count, Outbox::ExtensionToPost).await?;
     w.slack.hang();
     let title = format!(
         "{count} grants expiring within one minute, each with chat work held open by a hanging Slack"
@@ -217,6 +209,18 @@ pub async fn revocation_lag_with_chat_hanging(
     // Slack answers again, so the bot's calls in flight end and it stops at once.
     w.slack.stop_hanging();
     bot.stop().await
+}
+
+/// Seeds `count` grants expiring within the minute that starts 30s from now; their bindings
+/// and expiries.
+async fn seed_expiring_within_a_minute(
+    w: &World,
+    count: usize,
+    outbox: Outbox,
+) -> anyhow::Result<Vec<(String, chrono::DateTime<Utc>)>> {
+    let first = Utc::now() + chrono::Duration::seconds(30);
+    let expiry = |n| spread_over_a_minute(first, n, count);
+    seed(&w.dir.store(), &w.kube, count, Utc::now(), expiry, outbox).await
 }
 
 /// Grant `n` of `count` expires `n/count` of a minute after `first`.
@@ -276,6 +280,7 @@ pub async fn catch_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
         count,
         now - chrono::Duration::hours(2),
         |_| now - chrono::Duration::hours(1),
+        Outbox::Empty,
     )
     .await?;
     let spawned = SystemTime::now();
@@ -311,9 +316,14 @@ pub async fn start_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let w = world("start-up", 0).await?;
     let now = Utc::now();
     let seeding = Instant::now();
-    seed(&w.dir.store(), &w.kube, count, now, |_| {
-        now + chrono::Duration::hours(8)
-    })
+    seed(
+        &w.dir.store(),
+        &w.kube,
+        count,
+        now,
+        |_| now + chrono::Duration::hours(8),
+        Outbox::Empty,
+    )
     .await
     .context("seeding the store")?;
     let seeded_in = seeding.elapsed();

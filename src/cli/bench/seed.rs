@@ -60,6 +60,16 @@ fn active_grant(n: usize, now: DateTime<Utc>, expires_at: DateTime<Utc>, policy:
     grant
 }
 
+/// What each seeded grant's outbox still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbox {
+    /// Nothing: the bot left it settled.
+    Empty,
+    /// The requester has just asked for an hour more: the extension message, the audit post
+    /// and the thread reply are still to be posted.
+    ExtensionToPost,
+}
+
 /// Writes `count` active grants, grant `n` expiring at `expiry(n)`, and their RoleBindings.
 pub async fn seed(
     store: &std::path::Path,
@@ -67,42 +77,40 @@ pub async fn seed(
     count: usize,
     now: DateTime<Utc>,
     expiry: impl Fn(usize) -> DateTime<Utc>,
-) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
-    let policy = policy();
-    let grants = (0..count)
-        .map(|n| active_grant(n, now, expiry(n), &policy))
-        .collect();
-    write(store, kube, grants, now).await
-}
-
-/// As `seed`, each grant's requester having just asked for an extension: its outbox holds the
-/// extension message, the audit post and the thread reply, still to be posted.
-pub async fn seed_extending(
-    store: &std::path::Path,
-    kube: &FakeKube,
-    count: usize,
-    now: DateTime<Utc>,
-    expiry: impl Fn(usize) -> DateTime<Utc>,
+    outbox: Outbox,
 ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
     let policy = policy();
     let grants = (0..count)
         .map(|n| {
-            let mut grant = active_grant(n, now, expiry(n), &policy);
-            grant.approval_message = Some(MessageRef {
-                channel: "C0APPROVALS".into(),
-                ts: format!("1700000000.{n:06}"),
-                permalink: None,
-            });
-            let extend = Event::RequestExtension {
-                by: grant.requester.clone(),
-                secs: 3600,
-            };
-            grant
-                .apply(&extend, now, &policy)
-                .expect("the bench role allows a one-hour extension")
+            let grant = active_grant(n, now, expiry(n), &policy);
+            match outbox {
+                Outbox::Empty => grant,
+                Outbox::ExtensionToPost => asking_for_an_hour_more(n, grant, now, &policy),
+            }
         })
         .collect();
     write(store, kube, grants, now).await
+}
+
+/// Grant `n`, its approval message posted, with its requester's extension request applied.
+fn asking_for_an_hour_more(
+    n: usize,
+    mut grant: Grant,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Grant {
+    grant.approval_message = Some(MessageRef {
+        channel: "C0APPROVALS".into(),
+        ts: format!("1700000000.{n:06}"),
+        permalink: None,
+    });
+    let extend = Event::RequestExtension {
+        by: grant.requester.clone(),
+        secs: 3600,
+    };
+    grant
+        .apply(&extend, now, policy)
+        .expect("the bench role allows a one-hour extension")
 }
 
 /// Writes `grants` and their RoleBindings.

@@ -4,6 +4,7 @@
 //! and sends nothing beyond loopback.
 
 mod activity;
+mod story;
 mod transcript;
 mod workspace;
 
@@ -13,14 +14,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::clock::{AcceleratedClock, Clock};
+use crate::clock::AcceleratedClock;
 use crate::cluster::{Cluster, KubeCluster};
 use crate::config::{Config, Secrets};
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
 use crate::server::Server;
+use story::Story;
 use transcript::Transcript;
-use workspace::{ALICE, APPROVALS, AUDIT, BOB, CAROL, DEV, Workspace};
+use workspace::{APPROVALS, AUDIT, BOB, Workspace};
 
 /// How much faster than real time the demo's clock runs unless `--speed` says otherwise.
 pub const DEFAULT_SPEED: f64 = 300.0;
@@ -114,129 +116,18 @@ pub async fn run(speed: f64, out: &mut (dyn std::io::Write + Send)) -> anyhow::R
         "prod-access demo: a simulated Slack workspace (alice, bob, carol) and an in-memory \
          Kubernetes API on 127.0.0.1, with the real server in between. Time runs {speed}× faster."
     ))?;
-    let story = play(&workspace, &kube, clock.as_ref(), speed, &mut t).await;
+    let story = Story {
+        workspace: &workspace,
+        kube: &kube,
+        clock: clock.as_ref(),
+        speed,
+        t: &mut t,
+    }
+    .play()
+    .await;
     server.stop().await?;
     story?;
     verify_audit_log(&store.0, &mut t).await
-}
-
-async fn play(
-    workspace: &Workspace,
-    kube: &FakeKube,
-    clock: &dyn Clock,
-    speed: f64,
-    t: &mut Transcript<'_>,
-) -> anyhow::Result<()> {
-    t.section("1. alice asks for access")?;
-    t.says("alice", &format!("/prod-access {GRANT}"))?;
-    let reply = workspace.slash(ALICE, DEV, GRANT).await?;
-    t.bot_to("alice (only she sees this)", &reply)?;
-    let approval = workspace
-        .next_post("the approval message", APPROVALS)
-        .await?;
-    t.posted("#approvals", &approval.text, "[Approve] [Deny]")?;
-    let grant = approval
-        .grant
-        .context("the approval message has no Approve button")?;
-
-    t.section("2. bob approves; the RoleBinding is created")?;
-    t.says("bob", "clicks Approve")?;
-    workspace.click(BOB, "approve", &grant).await?;
-    let binding = format!("prod-access-{grant}");
-    let created = wait_for(speed, Duration::from_secs(10), || {
-        kube.binding("payments", &binding)
-    })
-    .await
-    .context("the RoleBinding was never created")?;
-    t.yaml(
-        &format!("Kubernetes: RoleBinding payments/{binding}"),
-        &binding_shown(&created),
-    )?;
-    let granted = workspace.next_dm("the confirmation", ALICE).await?;
-    t.posted("DM to alice", &granted.text, "")?;
-
-    t.section("3. alice works; the cluster's audit webhook tells the bot what she does")?;
-    let subject = created["subjects"][0]["name"].as_str().unwrap_or_default();
-    let (batch, requests) = activity::batch(subject, clock.now());
-    t.says(
-        "alice",
-        &format!("kubectl get/logs/exec/delete in payments ({requests} requests)"),
-    )?;
-    workspace.audit_webhook(&batch).await?;
-    let events = batch["items"].as_array().map_or(0, Vec::len);
-    t.event(&format!(
-        "Kubernetes: the apiserver posts a batch of {events} audit events to /k8s/audit"
-    ))?;
-    let said = workspace
-        .next_reply_saying("the activity reply", APPROVALS, "Kubernetes activity")
-        .await?;
-    t.posted("#approvals, in the request's thread", &said, "")?;
-
-    t.section("4. time passes: a reminder, then the access expires on its own")?;
-    let reminder = workspace.next_dm("the reminder", ALICE).await?;
-    t.posted("DM to alice", &reminder.text, "[Extend] [Drop now]")?;
-    let expires_at = created["metadata"]["annotations"]["prod-access/expires-at"]
-        .as_str()
-        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-        .map(|at| at.with_timezone(&chrono::Utc));
-    wait_for(speed, Duration::from_secs(25 * 60), || {
-        kube.binding("payments", &binding).is_none().then_some(())
-    })
-    .await
-    .context("the expired RoleBinding was never deleted")?;
-    let lag = expires_at.map(|at| (clock.now() - at).num_milliseconds() as f64 / 1000.0);
-    t.event(&match lag {
-        Some(lag) => format!(
-            "Kubernetes: RoleBinding payments/{binding} deleted, {lag:.1} s (simulated) after it expired"
-        ),
-        None => format!("Kubernetes: RoleBinding payments/{binding} deleted"),
-    })?;
-    let expired = workspace.next_dm("the expiry notice", ALICE).await?;
-    t.posted("DM to alice", &expired.text, "")?;
-    let summary = workspace
-        .next_reply_saying("the session summary", APPROVALS, "Session summary")
-        .await?;
-    t.posted("#approvals, in the request's thread", &summary, "")?;
-
-    t.section("5. carol gets read access; bob revokes it early")?;
-    let ask = "view orders 2h checking a refund";
-    t.says("carol", &format!("/prod-access {ask}"))?;
-    workspace.slash(CAROL, DEV, ask).await?;
-    let approval = workspace
-        .next_post("the approval message", APPROVALS)
-        .await?;
-    let second = approval.grant.context("no Approve button")?;
-    t.posted("#approvals", &approval.text, "[Approve] [Deny]")?;
-    t.says("bob", "clicks Approve")?;
-    workspace.click(BOB, "approve", &second).await?;
-    let binding = format!("prod-access-{second}");
-    wait_for(speed, Duration::from_secs(10), || {
-        kube.binding("orders", &binding)
-    })
-    .await
-    .context("the RoleBinding was never created")?;
-    t.event(&format!("Kubernetes: RoleBinding orders/{binding} created"))?;
-    t.says("bob", &format!("/prod-access revoke {second}"))?;
-    let reply = workspace
-        .slash(BOB, DEV, &format!("revoke {second}"))
-        .await?;
-    t.bot_to("bob", &reply)?;
-    wait_for(speed, Duration::from_secs(10), || {
-        kube.binding("orders", &binding).is_none().then_some(())
-    })
-    .await
-    .context("the revoked RoleBinding was never deleted")?;
-    t.event(&format!("Kubernetes: RoleBinding orders/{binding} deleted"))?;
-    let active = workspace.next_dm("the confirmation", CAROL).await?;
-    t.posted("DM to carol", &active.text, "")?;
-    let told = workspace.next_dm("the revocation notice", CAROL).await?;
-    t.posted("DM to carol", &told.text, "")?;
-
-    t.section("6. what the audit channel saw")?;
-    for post in workspace.posts_in(AUDIT) {
-        t.line(&format!("  #audit: {post}"))?;
-    }
-    Ok(())
 }
 
 /// Polls `probe` until it gives a value; `simulated` is how much simulated time it may take.

@@ -68,20 +68,14 @@ impl Workspace {
 
     async fn post_signed(&self, path: &str, body: String) -> anyhow::Result<Value> {
         let ts = chrono::Utc::now().timestamp();
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.server))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-slack-request-timestamp", ts.to_string())
             .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
-            .body(body)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{path} answered {}",
-            response.status()
-        );
+            .body(body);
+        let response = succeeded(path, request).await?;
         Ok(response.json().await.unwrap_or(Value::Null))
     }
 
@@ -154,18 +148,13 @@ impl Workspace {
 
     /// The apiserver's audit webhook posts `batch` to the bot.
     pub async fn audit_webhook(&self, batch: &Value) -> anyhow::Result<()> {
-        let response = self
+        let path = "/k8s/audit";
+        let request = self
             .http
-            .post(format!("{}/k8s/audit", self.server))
+            .post(format!("{}{path}", self.server))
             .bearer_auth(super::activity::TOKEN)
-            .json(batch)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "/k8s/audit answered {}",
-            response.status()
-        );
+            .json(batch);
+        succeeded(path, request).await?;
         Ok(())
     }
 
@@ -198,6 +187,20 @@ impl Workspace {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         shown.insert(Self::key(call));
     }
+}
+
+/// Sends `request` to the bot's `path`; an answer other than a success is an error.
+async fn succeeded(
+    path: &str,
+    request: reqwest::RequestBuilder,
+) -> anyhow::Result<reqwest::Response> {
+    let response = request.send().await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{path} answered {}",
+        response.status()
+    );
+    Ok(response)
 }
 
 /// Slack's markup as a reader sees it: `<@U…>` as @name, `<#C…>` as #channel, a date token as its

@@ -1,12 +1,14 @@
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 
 use super::*;
+pub(crate) use crate::domain::testing::t0;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
-
-fn request(id: &str, verb: &str, resource: &str, namespace: Option<&str>) -> KubeRequest {
+pub(crate) fn request(
+    id: &str,
+    verb: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> KubeRequest {
     let (resource, subresource) = match resource.split_once('/') {
         Some((r, s)) => (r, Some(s.to_string())),
         None => (resource, None),
@@ -27,7 +29,7 @@ fn request(id: &str, verb: &str, resource: &str, namespace: Option<&str>) -> Kub
     }
 }
 
-fn named(mut r: KubeRequest, name: &str) -> KubeRequest {
+pub(crate) fn named(mut r: KubeRequest, name: &str) -> KubeRequest {
     r.name = Some(name.into());
     r
 }
@@ -44,10 +46,10 @@ fn actions_name_the_verb_and_resource_or_the_path() {
     assert_eq!(version.action(), "get /version");
 }
 
-#[test]
-fn notable_actions_are_recognised_and_phrased() {
+/// Notable requests, the kind each is, and how the templates say it.
+pub(crate) fn notable_cases() -> Vec<(KubeRequest, Option<Notable>, &'static str)> {
     let ns = Some("payments");
-    let cases = [
+    vec![
         (
             named(request("1", "create", "pods/exec", ns), "api-7f9c"),
             Some(Notable::Exec),
@@ -103,10 +105,14 @@ fn notable_actions_are_recognised_and_phrased() {
             Some(Notable::WorkloadChange),
             "patch deployments/api in payments",
         ),
-    ];
-    for (request, kind, phrase) in cases {
+    ]
+}
+
+#[test]
+fn notable_actions_are_recognised() {
+    let ns = Some("payments");
+    for (request, kind, _) in notable_cases() {
         assert_eq!(request.notable(), kind, "{request:?}");
-        assert_eq!(request.phrase(kind.unwrap()), phrase);
     }
     for routine in [
         request("1", "get", "pods", ns),
@@ -121,21 +127,23 @@ fn notable_actions_are_recognised_and_phrased() {
     }
 }
 
-#[test]
-fn any_403_is_notable_whatever_the_request() {
+/// Requests refused with 403 (any is notable), and how the templates say them.
+pub(crate) fn refused_cases() -> Vec<(KubeRequest, &'static str)> {
     let mut refused = named(request("1", "get", "secrets", Some("billing")), "db");
     refused.code = Some(403);
-    assert_eq!(refused.notable(), Some(Notable::Forbidden));
-    assert_eq!(
-        refused.phrase(Notable::Forbidden),
-        "refused (403): get secrets db in billing"
-    );
     let mut nodes = request("2", "list", "nodes", None);
     nodes.code = Some(403);
-    assert_eq!(
-        nodes.phrase(Notable::Forbidden),
-        "refused (403): list nodes cluster-wide"
-    );
+    vec![
+        (refused, "refused (403): get secrets db in billing"),
+        (nodes, "refused (403): list nodes cluster-wide"),
+    ]
+}
+
+#[test]
+fn any_403_is_notable_whatever_the_request() {
+    for (refused, _) in refused_cases() {
+        assert_eq!(refused.notable(), Some(Notable::Forbidden), "{refused:?}");
+    }
 }
 
 #[test]
@@ -178,53 +186,6 @@ fn a_completion_without_a_start_is_counted() {
     activity.record(&panic);
     assert_eq!(activity.total.requests, 1);
     assert_eq!(activity.first_at, Some(t0()));
-}
-
-#[test]
-fn lines_list_notable_actions_first_then_the_busiest_routine_requests() {
-    let mut activity = SessionActivity::new("g1");
-    for i in 0..2 {
-        let exec = named(
-            request(&format!("e{i}"), "create", "pods/exec", Some("payments")),
-            "api-7f9c",
-        );
-        activity.record(&exec);
-    }
-    for i in 0..14 {
-        activity.record(&request(&format!("g{i}"), "get", "pods", Some("payments")));
-    }
-    for i in 0..3 {
-        activity.record(&request(
-            &format!("l{i}"),
-            "list",
-            "deployments",
-            Some("payments"),
-        ));
-    }
-    activity.record(&named(
-        request("d", "delete", "deployments", Some("payments")),
-        "worker",
-    ));
-    let lines = activity.unposted.lines(10);
-    let said: Vec<String> = lines
-        .items
-        .iter()
-        .map(|i| format!("{} {}", i.count, i.what))
-        .collect();
-    assert_eq!(
-        said,
-        [
-            "2 exec into payments/api-7f9c",
-            "1 delete deployments/worker in payments",
-            "14 get pods",
-            "3 list deployments",
-        ]
-    );
-    assert_eq!(lines.requests, 20);
-    assert_eq!(lines.more, 0);
-    let short = activity.unposted.lines(2);
-    assert_eq!(short.items.len(), 2);
-    assert_eq!(short.more, 17);
 }
 
 #[test]
@@ -272,54 +233,39 @@ fn notable_actions_past_the_cap_are_counted_not_kept() {
     assert_eq!(activity.total.requests, (MAX_NOTABLE + 5) as u64);
 }
 
-#[test]
-fn audit_events_carry_the_action_and_its_audit_id() {
-    let base = AuditEvent::standalone(AuditKind::Granted, String::new(), t0());
-    let mut activity = SessionActivity::new("g1");
-    let action = activity
-        .record(&named(
-            request("abc", "create", "pods/exec", Some("payments")),
-            "api",
-        ))
-        .unwrap();
-    let event = notable_event(&base, &action);
-    assert_eq!(event.kind, AuditKind::SessionActivity);
-    assert_eq!(
-        event.detail.as_deref(),
-        Some("exec into payments/api (HTTP 200, audit ID abc)")
-    );
-    activity.record(&request("b", "get", "pods", None));
-    let summary = summary_event(&base, &activity.total, t0());
-    assert_eq!(summary.kind, AuditKind::SessionSummary);
-    assert_eq!(
-        summary.detail.as_deref(),
-        Some("2 Kubernetes requests: 1 exec into payments/api, 1 get pods")
-    );
+/// A request made after the access ended, and ones impersonating a user, the kind each is
+/// and how the templates say it.
+pub(crate) fn late_and_impersonating_cases() -> Vec<(KubeRequest, Notable, &'static str)> {
+    let mut late = named(request("1", "get", "pods", Some("payments")), "api");
+    late.after_end = true;
+    let mut as_bob = request("2", "list", "pods", Some("payments"));
+    as_bob.impersonating = Some("oidc:bob@example.com".into());
+    let mut exec_as_bob = named(request("3", "create", "pods/exec", Some("payments")), "api");
+    exec_as_bob.impersonating = Some("oidc:bob@example.com".into());
+    vec![
+        (
+            late,
+            Notable::AfterEnd,
+            "after the access ended, still allowed: get pods api in payments",
+        ),
+        (
+            as_bob,
+            Notable::Impersonation,
+            "list pods in payments as oidc:bob@example.com",
+        ),
+        (
+            exec_as_bob,
+            Notable::Exec,
+            "exec into payments/api as oidc:bob@example.com",
+        ),
+    ]
 }
 
 #[test]
-fn after_the_end_and_impersonation_are_notable_and_said() {
-    let mut late = named(request("1", "get", "pods", Some("payments")), "api");
-    late.after_end = true;
-    assert_eq!(late.notable(), Some(Notable::AfterEnd));
-    assert_eq!(
-        late.phrase(Notable::AfterEnd),
-        "after the access ended, still allowed: get pods api in payments"
-    );
-    let mut as_bob = request("2", "list", "pods", Some("payments"));
-    as_bob.impersonating = Some("oidc:bob@example.com".into());
-    assert_eq!(as_bob.notable(), Some(Notable::Impersonation));
-    assert_eq!(
-        as_bob.phrase(Notable::Impersonation),
-        "list pods in payments as oidc:bob@example.com"
-    );
-    let mut exec_as_bob = named(request("3", "create", "pods/exec", Some("payments")), "api");
-    exec_as_bob.impersonating = Some("oidc:bob@example.com".into());
-    assert_eq!(exec_as_bob.notable(), Some(Notable::Exec));
-    assert_eq!(
-        exec_as_bob.phrase(Notable::Exec),
-        "exec into payments/api as oidc:bob@example.com"
-    );
+fn after_the_end_and_impersonation_are_notable() {
+    for (request, kind, _) in late_and_impersonating_cases() {
+        assert_eq!(request.notable(), Some(kind), "{request:?}");
+    }
 }
 
 #[test]

@@ -4,11 +4,12 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::domain::audit_chain::entry_hash;
 use crate::domain::grant::GrantState;
-use crate::domain::lifecycle::tests::{apply, approve, bound, minutes, requested, t0};
+use crate::domain::lifecycle::tests::{apply, bound};
+use crate::domain::testing::{approve, minutes, t0};
 
 fn event(n: i64) -> AuditEvent {
     let mut event = AuditEvent::about(
-        &requested("edit"),
+        &Grant::test().requested(),
         AuditKind::Requested,
         Some("UALICE"),
         t0(),
@@ -202,11 +203,11 @@ fn fields_this_version_does_not_know_still_verify() {
 
 #[test]
 fn a_request_records_who_asked_where_and_the_incident_in_the_reason() {
-    let mut grant = requested("edit");
+    let mut grant = Grant::test().requested();
     grant.reason = "INC-4711 stuck queue".into();
     let event = AuditEvent::about(&grant, AuditKind::Requested, Some("UALICE"), t0());
     assert_eq!(event.incident.as_deref(), Some("INC-4711"));
-    let fresh = requested("edit");
+    let fresh = Grant::test().requested();
     assert_eq!(fresh.journal.len(), 1);
     let recorded = &fresh.journal[0];
     assert_eq!(recorded.kind, AuditKind::Requested);
@@ -218,7 +219,7 @@ fn a_request_records_who_asked_where_and_the_incident_in_the_reason() {
 
 #[test]
 fn the_approval_that_completes_a_request_is_recorded_as_the_approvers_act() {
-    let mut grant = requested("edit");
+    let mut grant = Grant::test().requested();
     grant.journal.clear();
     let approved = apply(&grant, approve("UBOB"), t0() + minutes(5)).unwrap();
     assert_eq!(approved.state, GrantState::Approved);
@@ -241,7 +242,7 @@ fn the_approval_that_completes_a_request_is_recorded_as_the_approvers_act() {
 
 #[test]
 fn expiry_is_recorded_with_no_actor_and_a_rejected_event_records_nothing() {
-    let mut active = apply(&requested("edit"), approve("UBOB"), t0()).unwrap();
+    let mut active = apply(&Grant::test().requested(), approve("UBOB"), t0()).unwrap();
     active = apply(&active, bound(), t0() + minutes(5)).unwrap();
     active.journal.clear();
     let early = apply(&active, Event::Tick, t0() + minutes(6));

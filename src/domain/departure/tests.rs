@@ -1,9 +1,8 @@
 use super::Departure;
 use crate::domain::audit::AuditKind;
-use crate::domain::grant::{Effect, Event, ExtensionState, GrantState, Note, Step};
-use crate::domain::lifecycle::tests::{
-    active, apply, in_state, minutes, quiet, requested, t0, with_extension_pending,
-};
+use crate::domain::grant::{Effect, Event, ExtensionState, Grant, GrantState, Note, Step};
+use crate::domain::lifecycle::tests::{active, apply, in_state, quiet, with_extension_pending};
+use crate::domain::testing::{minutes, t0};
 
 fn gone(why: Departure) -> Event {
     Event::RequesterGone { why }
@@ -79,7 +78,7 @@ fn a_requester_turned_guest_is_told_and_an_approved_grant_is_not_bound() {
 #[test]
 fn an_open_request_of_someone_who_left_is_withdrawn() {
     let ended = apply(
-        &quiet(requested("edit")),
+        &quiet(Grant::test().requested()),
         gone(Departure::RemovedFromTeam),
         t0(),
     )
@@ -129,7 +128,7 @@ fn the_periodic_lookup_ends_access_of_the_deactivated_and_of_guests() {
 
 #[test]
 fn a_guest_keeps_a_role_that_allows_guests() {
-    let mut policy = crate::domain::policy::tests::example();
+    let mut policy = crate::domain::testing::example_policy();
     policy.roles.get_mut("edit").unwrap().allow_guests = true;
     let grant = quiet(active());
     assert!(!Departure::BecameGuest.ends_access_to(&grant.role, &policy));

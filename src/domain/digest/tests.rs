@@ -3,7 +3,8 @@ use chrono::Duration;
 use super::*;
 use crate::domain::audit::{AuditEvent, ChainHead, chain};
 use crate::domain::grant::Event;
-use crate::domain::lifecycle::tests::{apply, approve, bound, minutes, requested, t0};
+use crate::domain::lifecycle::tests::{apply, bound};
+use crate::domain::testing::{approve, minutes, t0};
 
 /// The entries `events` make in order.
 fn logged(events: Vec<AuditEvent>) -> Vec<AuditEntry> {
@@ -32,7 +33,7 @@ fn intact() -> ChainState {
 /// Grant `id` of the example role `edit`, requested at `at` and taken through `events` (each
 /// that many minutes after `at`); with the journal of every step.
 fn story(id: &str, at: DateTime<Utc>, events: &[(i64, Event)]) -> (Grant, Vec<AuditEvent>) {
-    let mut grant = requested("edit");
+    let mut grant = Grant::test().requested();
     grant.id = id.into();
     for event in &mut grant.journal {
         event.grant = Some(id.into());

@@ -1,19 +1,16 @@
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
     ChannelBasis, ChannelInfo, IncidentChannels, IncidentContext, NotAnIncident, incident_reference,
 };
 use crate::domain::break_glass::admit;
 use crate::domain::policy::RequestRefusal;
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
+use crate::domain::testing::t0;
 
 fn minutes_ago(m: i64) -> Option<DateTime<Utc>> {
-    Some(now() - chrono::Duration::minutes(m))
+    Some(t0() - chrono::Duration::minutes(m))
 }
 
 fn incidents() -> IncidentChannels {
@@ -37,7 +34,7 @@ fn channel(name: &str, age_mins: i64, creator: &str) -> ChannelInfo {
 }
 
 fn basis(name: &str, age_mins: i64, creator: &str) -> Result<ChannelBasis, NotAnIncident> {
-    incidents().basis("C0OTHER", &channel(name, age_mins, creator), now())
+    incidents().basis("C0OTHER", &channel(name, age_mins, creator), t0())
 }
 
 const TOO_NEW: Result<ChannelBasis, NotAnIncident> = Err(NotAnIncident::TooNew {
@@ -48,7 +45,7 @@ const TOO_NEW: Result<ChannelBasis, NotAnIncident> = Err(NotAnIncident::TooNew {
 fn incident_channels_are_named_by_id_by_their_incident_tool_or_by_a_name_pattern() {
     let unknown = ChannelInfo::default();
     assert_eq!(
-        incidents().basis("C0WARROOM", &unknown, now()),
+        incidents().basis("C0WARROOM", &unknown, t0()),
         Ok(ChannelBasis::Listed)
     );
     assert_eq!(
@@ -71,13 +68,13 @@ fn incident_channels_are_named_by_id_by_their_incident_tool_or_by_a_name_pattern
         assert_eq!(basis(ordinary, 60, "U0ALICE"), Err(NotAnIncident::Ordinary));
     }
     assert_eq!(
-        incidents().basis("C0OTHER", &unknown, now()),
+        incidents().basis("C0OTHER", &unknown, t0()),
         Err(NotAnIncident::Ordinary)
     );
     let none = IncidentChannels::default();
     assert!(none.is_empty());
     assert_eq!(
-        none.basis("C0X", &channel("inc-1", 60, "U0ALICE"), now()),
+        none.basis("C0X", &channel("inc-1", 60, "U0ALICE"), t0()),
         Err(NotAnIncident::Ordinary)
     );
 }
@@ -92,14 +89,14 @@ fn a_channel_matched_only_by_name_counts_once_it_is_old_enough() {
     );
     let mut unknown_age = channel("inc-1", 60, "U0MALLORY");
     unknown_age.created = None;
-    assert_eq!(incidents().basis("C0OTHER", &unknown_age, now()), TOO_NEW);
+    assert_eq!(incidents().basis("C0OTHER", &unknown_age, t0()), TOO_NEW);
     // An incident tool's channel is needed at once; a listed one is the operator's word.
     assert_eq!(
         basis("inc-1", 1, "U0INCIDENTIO"),
         Ok(ChannelBasis::CreatedByIncidentTool)
     );
     assert_eq!(
-        incidents().basis("C0WARROOM", &channel("inc-1", 1, "U0MALLORY"), now()),
+        incidents().basis("C0WARROOM", &channel("inc-1", 1, "U0MALLORY"), t0()),
         Ok(ChannelBasis::Listed)
     );
 }
@@ -109,7 +106,7 @@ fn the_incident_comes_from_the_reason_else_the_topic_the_policys_pattern_first()
     let mut info = channel("inc-42", 60, "U0ALICE");
     info.topic = Some("Paged: https://acme.pagerduty.com/incidents/Q1ABC | IC: @dana".into());
     let context = |reason: &str, info: &ChannelInfo| {
-        incidents().context("C0INC", info, reason, now()).unwrap()
+        incidents().context("C0INC", info, reason, t0()).unwrap()
     };
     let named = context("INC-9 restart worker", &info);
     assert_eq!(named.reference.as_deref(), Some("INC-9"));
@@ -145,7 +142,7 @@ fn without_a_reference_pattern_only_listed_and_tool_made_channels_show_an_incide
     let mut policy = incidents();
     policy.reference_pattern = None;
     let listed = policy
-        .context("C0WARROOM", &ChannelInfo::default(), "db down", now())
+        .context("C0WARROOM", &ChannelInfo::default(), "db down", t0())
         .unwrap();
     assert!(listed.shows_incident());
     let tool_made = policy
@@ -153,7 +150,7 @@ fn without_a_reference_pattern_only_listed_and_tool_made_channels_show_an_incide
             "C0X",
             &channel("major-db", 1, "U0INCIDENTIO"),
             "db down",
-            now(),
+            t0(),
         )
         .unwrap();
     assert!(tool_made.shows_incident());
@@ -162,7 +159,7 @@ fn without_a_reference_pattern_only_listed_and_tool_made_channels_show_an_incide
             "C0X",
             &channel("inc-9", 60, "U0ALICE"),
             "INC-9 db down",
-            now(),
+            t0(),
         )
         .unwrap();
     assert!(!named.shows_incident());
@@ -171,7 +168,7 @@ fn without_a_reference_pattern_only_listed_and_tool_made_channels_show_an_incide
 #[test]
 fn break_glass_is_admitted_only_where_an_incident_is_shown_and_the_refusal_says_why() {
     let policy = incidents();
-    let place = |info: &ChannelInfo, reason: &str| policy.context("C0X", info, reason, now());
+    let place = |info: &ChannelInfo, reason: &str| policy.context("C0X", info, reason, t0());
     let admitted =
         |info: &ChannelInfo, reason: &str| admit("emergency", &place(info, reason), &policy);
     assert_eq!(

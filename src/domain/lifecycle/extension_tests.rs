@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use super::tests::{
-    active, apply, approve, bound, extend, minutes, quiet, requested, t0, with_extension_pending,
-};
+use super::tests::{active, apply, bound, extend, quiet, with_extension_pending};
 use super::*;
-use crate::domain::policy::tests::example as policy;
+use crate::domain::testing::{
+    approve, approve_extension, deny_extension, example_policy as policy, minutes, revoke, t0,
+};
 
 #[test]
 fn an_extension_needs_the_requester_room_under_the_max_and_no_other_pending() {
@@ -47,24 +47,11 @@ fn an_approved_extension_moves_expiry_and_the_reminder() {
     let g = with_extension_pending();
     let old_expiry = g.expires_at.unwrap();
     assert_eq!(
-        apply(
-            &g,
-            Event::ApproveExtension {
-                approver: "UALICE".into()
-            },
-            t0()
-        ),
+        apply(&g, approve_extension("UALICE"), t0()),
         Err(Rejection::SelfApproval)
     );
     let at = t0() + minutes(40);
-    let extended = apply(
-        &g,
-        Event::ApproveExtension {
-            approver: "UCAROL".into(),
-        },
-        at,
-    )
-    .unwrap();
+    let extended = apply(&g, approve_extension("UCAROL"), at).unwrap();
     assert_eq!(extended.state, GrantState::Active);
     assert_eq!(extended.expires_at, Some(old_expiry + minutes(60)));
     assert_eq!(extended.duration_secs, 3 * 3600);
@@ -78,13 +65,7 @@ fn an_approved_extension_moves_expiry_and_the_reminder() {
         note: Note::Extended
     }));
     assert_eq!(
-        apply(
-            &quiet(extended),
-            Event::ApproveExtension {
-                approver: "UBOB".into()
-            },
-            at
-        ),
+        apply(&quiet(extended), approve_extension("UBOB"), at),
         Err(Rejection::NoExtensionPending)
     );
 }
@@ -95,13 +76,7 @@ fn an_extension_is_rechecked_against_the_max_when_approved() {
     let mut policy = policy();
     policy.roles.get_mut("edit").unwrap().max_duration = Duration::from_secs(2 * 3600);
     assert_eq!(
-        g.apply(
-            &Event::ApproveExtension {
-                approver: "UBOB".into()
-            },
-            t0(),
-            &policy
-        ),
+        g.apply(&approve_extension("UBOB"), t0(), &policy),
         Err(Rejection::ExtensionTooLong {
             max_secs: 7200,
             left_secs: 0
@@ -112,14 +87,7 @@ fn an_extension_is_rechecked_against_the_max_when_approved() {
 #[test]
 fn a_denied_extension_leaves_the_expiry_alone() {
     let g = with_extension_pending();
-    let denied = apply(
-        &g,
-        Event::DenyExtension {
-            approver: "UBOB".into(),
-        },
-        t0(),
-    )
-    .unwrap();
+    let denied = apply(&g, deny_extension("UBOB"), t0()).unwrap();
     assert_eq!(denied.expires_at, g.expires_at);
     assert_eq!(
         denied.extension.as_ref().unwrap().state,
@@ -156,7 +124,9 @@ fn extension_rules_come_from_the_role() {
     let admin = policy.roles.get_mut("admin").unwrap();
     admin.extensions.approvals = Some(1);
     admin.max_duration = Duration::from_secs(2 * 3600);
-    let approved = requested("admin")
+    let approved = Grant::test()
+        .role("admin")
+        .requested()
         .apply(&approve("USRE1"), t0(), &policy)
         .and_then(|g| g.apply(&approve("USRE2"), t0(), &policy))
         .and_then(|g| g.apply(&bound(), t0(), &policy))
@@ -181,23 +151,9 @@ fn extension_rules_come_from_the_role() {
 #[test]
 fn ending_drops_an_expiry_update_that_could_stand_in_front_of_the_revocation() {
     let g = with_extension_pending();
-    let extended = apply(
-        &g,
-        Event::ApproveExtension {
-            approver: "UBOB".into(),
-        },
-        t0(),
-    )
-    .unwrap();
+    let extended = apply(&g, approve_extension("UBOB"), t0()).unwrap();
     assert_eq!(extended.outbox[0], Effect::UpdateBindingExpiry);
-    let revoked = apply(
-        &extended,
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
-        t0(),
-    )
-    .unwrap();
+    let revoked = apply(&extended, revoke("UALICE"), t0()).unwrap();
     assert!(!revoked.outbox.contains(&Effect::UpdateBindingExpiry));
     assert!(revoked.outbox.contains(&Effect::Unbind));
 }
@@ -207,12 +163,8 @@ fn nothing_extends_a_grant_whose_time_has_run_out() {
     let g = with_extension_pending();
     let at = g.expires_at.unwrap();
     for event in [
-        Event::ApproveExtension {
-            approver: "UBOB".into(),
-        },
-        Event::DenyExtension {
-            approver: "UBOB".into(),
-        },
+        approve_extension("UBOB"),
+        deny_extension("UBOB"),
         extend("UALICE", 10),
     ] {
         assert_eq!(

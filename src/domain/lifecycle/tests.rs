@@ -1,61 +1,12 @@
-use std::time::Duration;
-
-use chrono::{Duration as ChronoDuration, TimeZone};
-
 use super::*;
 use crate::domain::grant::MessageRef;
-use crate::domain::policy::tests::example as policy;
-
-pub(crate) fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
-
-pub(crate) fn minutes(m: i64) -> ChronoDuration {
-    ChronoDuration::minutes(m)
-}
-
-/// alice asks for `role` in payments for 2h (the example policy: reviews time out after 1h,
-/// reminders come 15m before expiry; edit allows 4h, admin 1h with 2 approvals).
-pub(crate) fn requested(role: &str) -> Grant {
-    let policy = policy();
-    let rule = &policy.roles[role];
-    Grant::request(
-        NewRequest {
-            id: "abc123".into(),
-            requester: "UALICE",
-            requested_in: "CDEV",
-            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
-            incident: None,
-            reason: "stuck queue",
-            terms: GrantTerms {
-                cluster_role: rule.cluster_role.clone(),
-                required_approvals: rule.approvals,
-                ..GrantTerms::example(
-                    role,
-                    "payments",
-                    Duration::from_secs(7200).min(rule.max_duration),
-                )
-            },
-        },
-        t0(),
-        &policy,
-    )
-}
+use crate::domain::testing::{
+    approve, approve_extension, cancel, deny, deny_extension, example_policy as policy, minutes,
+    revoke, t0,
+};
 
 pub(crate) fn apply(grant: &Grant, event: Event, at: DateTime<Utc>) -> Result<Grant, Rejection> {
     grant.apply(&event, at, &policy())
-}
-
-pub(crate) fn approve(by: &str) -> Event {
-    Event::Approve {
-        approver: by.into(),
-    }
-}
-
-pub(crate) fn deny(by: &str) -> Event {
-    Event::Deny {
-        approver: by.into(),
-    }
 }
 
 /// Bound at 09:05 for the 2h asked: until 11:05.
@@ -81,7 +32,12 @@ pub(crate) fn quiet(mut g: Grant) -> Grant {
 
 /// Active from 09:05 until 11:05 (reminder at 10:50).
 pub(crate) fn active() -> Grant {
-    let approved = apply(&requested("edit"), approve("UBOB"), t0() + minutes(5)).unwrap();
+    let approved = apply(
+        &Grant::test().requested(),
+        approve("UBOB"),
+        t0() + minutes(5),
+    )
+    .unwrap();
     quiet(apply(&approved, bound(), t0() + minutes(5)).unwrap())
 }
 
@@ -90,7 +46,7 @@ pub(crate) fn with_extension_pending() -> Grant {
 }
 
 pub(crate) fn in_state(state: GrantState) -> Grant {
-    let g = quiet(requested("edit"));
+    let g = quiet(Grant::test().requested());
     let at = t0() + minutes(1);
     match state {
         GrantState::Requested => g,
@@ -98,27 +54,9 @@ pub(crate) fn in_state(state: GrantState) -> Grant {
         GrantState::Active => active(),
         GrantState::Expired => quiet(apply(&active(), Event::Tick, t0() + minutes(200)).unwrap()),
         GrantState::Denied => quiet(apply(&g, deny("UBOB"), at).unwrap()),
-        GrantState::Cancelled => quiet(
-            apply(
-                &g,
-                Event::Cancel {
-                    by: "UALICE".into(),
-                },
-                at,
-            )
-            .unwrap(),
-        ),
+        GrantState::Cancelled => quiet(apply(&g, cancel("UALICE"), at).unwrap()),
         GrantState::TimedOut => quiet(apply(&g, Event::Tick, t0() + minutes(60)).unwrap()),
-        GrantState::Revoked => quiet(
-            apply(
-                &active(),
-                Event::Revoke {
-                    by: "UALICE".into(),
-                },
-                at,
-            )
-            .unwrap(),
-        ),
+        GrantState::Revoked => quiet(apply(&active(), revoke("UALICE"), at).unwrap()),
         GrantState::Failed => {
             let approved = apply(&g, approve("UBOB"), at).unwrap();
             let failed = Event::BindFailed {
@@ -149,19 +87,11 @@ fn all_events() -> Vec<Event> {
         bound(),
         Event::BindFailed { reason: "x".into() },
         Event::Tick,
-        Event::Cancel {
-            by: "UALICE".into(),
-        },
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
+        cancel("UALICE"),
+        revoke("UALICE"),
         extend("UALICE", 30),
-        Event::ApproveExtension {
-            approver: "UBOB".into(),
-        },
-        Event::DenyExtension {
-            approver: "UBOB".into(),
-        },
+        approve_extension("UBOB"),
+        deny_extension("UBOB"),
         Event::OnCallChecked {
             check: crate::domain::on_call::OnCallCheck::NotOnCall,
         },
@@ -220,7 +150,7 @@ fn every_event_outside_its_states_is_rejected_and_changes_nothing() {
 
 #[test]
 fn a_new_request_posts_the_approval_message_and_an_audit_entry() {
-    let g = requested("edit");
+    let g = Grant::test().requested();
     assert_eq!(g.state, GrantState::Requested);
     assert_eq!(g.version, 1);
     assert_eq!(g.review_deadline, t0() + minutes(60));
@@ -238,7 +168,7 @@ fn a_new_request_posts_the_approval_message_and_an_audit_entry() {
 
 #[test]
 fn the_last_needed_approval_approves_and_binds_without_starting_the_clock() {
-    let g = quiet(requested("edit"));
+    let g = quiet(Grant::test().requested());
     let approved = apply(&g, approve("UBOB"), t0() + minutes(10)).unwrap();
     assert_eq!(approved.state, GrantState::Approved);
     assert_eq!(approved.version, g.version + 1);
@@ -281,7 +211,7 @@ fn binding_activates_tells_everyone_and_schedules_the_reminder() {
 
 #[test]
 fn two_of_two_needs_two_distinct_approvers() {
-    let g = quiet(requested("admin"));
+    let g = quiet(Grant::test().role("admin").requested());
     let once = apply(&g, approve("USRE1"), t0()).unwrap();
     assert_eq!(once.state, GrantState::Requested);
     assert_eq!(
@@ -308,7 +238,7 @@ fn two_of_two_needs_two_distinct_approvers() {
 fn the_requester_cannot_approve_or_deny_their_own_request() {
     let mut policy = policy();
     policy.approvers.push("UALICE".into());
-    let g = requested("edit");
+    let g = Grant::test().requested();
     for event in [approve("UALICE"), deny("UALICE")] {
         assert_eq!(g.apply(&event, t0(), &policy), Err(Rejection::SelfApproval));
     }
@@ -316,7 +246,7 @@ fn the_requester_cannot_approve_or_deny_their_own_request() {
 
 #[test]
 fn only_the_roles_approvers_may_decide() {
-    let g = requested("admin");
+    let g = Grant::test().role("admin").requested();
     assert_eq!(
         apply(&g, approve("UBOB"), t0()),
         Err(Rejection::NotAnApprover)
@@ -329,7 +259,7 @@ fn only_the_roles_approvers_may_decide() {
 
 #[test]
 fn approvers_are_checked_against_the_policy_as_it_is_now() {
-    let g = requested("edit");
+    let g = Grant::test().requested();
     let mut policy = policy();
     policy.approvers.retain(|a| a != "UBOB");
     assert_eq!(
@@ -353,7 +283,7 @@ fn message_references_are_recorded_in_any_state() {
     let posted = Event::ApprovalMessagePosted {
         message: message.clone(),
     };
-    let fresh = apply(&quiet(requested("edit")), posted.clone(), t0()).unwrap();
+    let fresh = apply(&quiet(Grant::test().requested()), posted.clone(), t0()).unwrap();
     assert_eq!(fresh.approval_message, Some(message.clone()));
     assert!(fresh.outbox.is_empty());
     // Denied before the post finished: the message must be brought up to date at once.
@@ -373,7 +303,7 @@ fn message_references_are_recorded_in_any_state() {
 
 #[test]
 fn completing_an_effect_removes_just_that_one() {
-    let g = requested("edit");
+    let g = Grant::test().requested();
     let next = g.complete_effect(1);
     assert_eq!(next.version, g.version + 1);
     assert_eq!(next.outbox, vec![Effect::PostApprovalMessage]);
@@ -404,7 +334,10 @@ fn final_states_are_final_and_have_no_deadline() {
 
 #[test]
 fn the_binding_name_is_deterministic() {
-    assert_eq!(requested("edit").binding_name(), "prod-access-abc123");
+    assert_eq!(
+        Grant::test().requested().binding_name(),
+        "prod-access-abc123"
+    );
 }
 
 #[test]
@@ -423,7 +356,7 @@ proptest::proptest! {
     ) {
         let policy = policy();
         let people = ["UALICE", "UBOB", "UCAROL", "USRE1", "UMALLORY"];
-        let mut g = requested("admin");
+        let mut g = Grant::test().role("admin").requested();
         let mut now = t0();
         for (kind, who, wait) in steps {
             now += minutes(wait);

@@ -6,10 +6,10 @@ use crate::domain::audit::AuditKind;
 use crate::domain::command::RequestArgs;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, MessageRef, Note, Rejection, Step};
 use crate::domain::incident::{ChannelBasis, IncidentContext};
-use crate::domain::lifecycle::NewRequest;
-use crate::domain::lifecycle::tests::{bound, minutes, t0};
+use crate::domain::lifecycle::tests::bound;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::policy::{Policy, RequestRefusal};
+use crate::domain::testing::{approve, cancel, minutes, policy_from, revoke, t0};
 
 const POLICY: &str = r#"
 approvers: [UBOB, UCAROL]
@@ -35,33 +35,24 @@ roles:
 "#;
 
 fn policy() -> Policy {
-    serde_saphyr::from_str(POLICY).unwrap()
+    policy_from(POLICY)
 }
+
+const REASON: &str = "INC-7 payments down";
 
 /// alice asks for `role` in payments for `mins`, in the war room (an incident channel) or not.
 fn requested(role: &str, mins: u64, in_incident: bool) -> Grant {
-    let policy = policy();
-    let args = RequestArgs {
-        role: role.into(),
-        namespace: "payments".into(),
-        duration: Some(Duration::from_secs(mins * 60)),
-        reason: "INC-7 payments down".into(),
-    };
-    let terms = policy.evaluate(&args, &["default".to_string()]).unwrap();
-    let channel = if in_incident { "CWAR" } else { "CDEV" };
-    Grant::request(
-        NewRequest {
-            id: "bg1".into(),
-            requester: "UALICE",
-            requested_in: channel,
-            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
-            incident: in_incident.then(|| war_room(&args.reason)),
-            reason: &args.reason,
-            terms,
-        },
-        t0(),
-        &policy,
-    )
+    let asked = Grant::test()
+        .policy(policy())
+        .id("bg1")
+        .role(role)
+        .duration(Duration::from_secs(mins * 60))
+        .reason(REASON);
+    if in_incident {
+        asked.in_incident("CWAR", war_room(REASON)).requested()
+    } else {
+        asked.requested()
+    }
 }
 
 /// The context of a request with `reason` typed in the listed war room.
@@ -79,12 +70,6 @@ fn apply(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Grant, Rejection> {
     grant.apply(&event, at, &policy())
-}
-
-fn approve(by: &str) -> Event {
-    Event::Approve {
-        approver: by.into(),
-    }
 }
 
 fn review(by: &str) -> Event {
@@ -276,16 +261,7 @@ fn the_end_of_a_break_glass_use_asks_for_its_review_and_keeps_asking_daily() {
 #[test]
 fn an_approver_other_than_the_requester_reviews_it_once() {
     let active = self_approved_and_active();
-    let revoked = quiet(
-        apply(
-            &active,
-            Event::Revoke {
-                by: "UALICE".into(),
-            },
-            t0() + minutes(20),
-        )
-        .unwrap(),
-    );
+    let revoked = quiet(apply(&active, revoke("UALICE"), t0() + minutes(20)).unwrap());
     assert!(revoked.needs_review());
     let at = t0() + minutes(90);
     assert_eq!(
@@ -316,9 +292,7 @@ fn an_approver_other_than_the_requester_reviews_it_once() {
         apply(&quiet(reviewed), review("UCAROL"), at),
         Err(Rejection::NothingToReview)
     );
-    let cancel = Event::Cancel {
-        by: "UALICE".into(),
-    };
+    let cancel = cancel("UALICE");
     let ordinary = quiet(apply(&requested("edit", 60, true), cancel, at).unwrap());
     assert_eq!(
         apply(&ordinary, review("UCAROL"), at),
@@ -385,7 +359,10 @@ fn not_on_call_or_a_failed_lookup_leaves_the_request_to_the_approvers() {
     assert_eq!(not.state, GrantState::Requested);
     assert!(not.outbox.is_empty() && not.journal.is_empty());
     let failed = OnCallCheck::Unavailable {
-        why: "PagerDuty did not answer".into(),
+        why: crate::domain::on_call::OnCallFailure::ProviderUnavailable {
+            provider: "PagerDuty".into(),
+            detail: "HTTP 503".into(),
+        },
     };
     let unknown = apply(&grant, Event::OnCallChecked { check: failed }, t0()).unwrap();
     assert_eq!(unknown.state, GrantState::Requested);

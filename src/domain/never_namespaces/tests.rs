@@ -6,12 +6,9 @@ use std::time::Duration;
 use crate::domain::command::RequestArgs;
 use crate::domain::grant::DEFAULT_CLUSTER;
 use crate::domain::policy::{Policy, RequestRefusal};
+use crate::domain::testing::{policy_from as policy, policy_problems as problems};
 
 const ROLE: &str = "cluster_role: view, max_duration: 1h, approvers: [UBOB]";
-
-fn policy(yaml: &str) -> Policy {
-    serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"))
-}
 
 fn ask(policy: &Policy, namespace: &str) -> Result<(), RequestRefusal> {
     let args = RequestArgs {
@@ -27,14 +24,6 @@ fn ask(policy: &Policy, namespace: &str) -> Result<(), RequestRefusal> {
 
 fn refusal_kind(result: Result<(), RequestRefusal>) -> Option<&'static str> {
     result.err().map(|refusal| refusal.kind())
-}
-
-fn problems(yaml: &str) -> Vec<String> {
-    policy(yaml)
-        .problems()
-        .iter()
-        .map(|p| p.to_string())
-        .collect()
 }
 
 #[test]

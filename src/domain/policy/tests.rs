@@ -1,41 +1,7 @@
 use super::*;
-
-pub(crate) const EXAMPLE: &str = r#"
-approvers: [UBOB, UCAROL]
-requests:
-  review_timeout: 1h
-  reminder_before: 15m
-roles:
-  edit:
-    cluster_role: edit
-    namespaces: [payments, orders]
-    max_duration: 4h
-  admin:
-    cluster_role: admin
-    namespaces: [payments]
-    max_duration: 1h
-    approvers: [USRE1, USRE2]
-    approvals: 2
-  debug:
-    cluster_role: view
-    namespaces: ["team-*"]
-    max_duration: 8h
-    default_duration: 30m
-    approvals_channel: C0TEAMS
-    reason:
-      required: true
-      ticket: "(INC|CHG)-[0-9]+"
-  peek:
-    cluster_role: view
-    namespaces: [payments]
-    max_duration: 30m
-    reason:
-      required: false
-  nodes:
-    cluster_role: node-reader
-    scope: cluster
-    max_duration: 1h
-"#;
+// Also named from here by the templates' tests.
+pub(crate) use crate::domain::testing::example_policy as example;
+use crate::domain::testing::{assert_problem_starting, policy_from};
 
 /// Evaluation in a setup with the one default cluster.
 trait EvaluateDefault {
@@ -46,10 +12,6 @@ impl EvaluateDefault for Policy {
     fn evaluate_default(&self, args: &RequestArgs) -> Result<GrantTerms, RequestRefusal> {
         self.evaluate(args, &[crate::domain::grant::DEFAULT_CLUSTER.to_string()])
     }
-}
-
-pub(crate) fn example() -> Policy {
-    serde_saphyr::from_str(EXAMPLE).unwrap()
 }
 
 fn args(role: &str, ns: &str, secs: Option<u64>, reason: &str) -> RequestArgs {
@@ -73,10 +35,8 @@ fn defaults_fill_in_what_the_file_leaves_out() {
     assert_eq!(edit.approvals, 1);
     assert!(edit.reason.required);
     assert_eq!(edit.approvals_channel, None);
-    let minimal: Policy = serde_saphyr::from_str(
-        "roles: {x: {cluster_role: view, namespaces: [a], max_duration: 20m}}",
-    )
-    .unwrap();
+    let minimal =
+        policy_from("roles: {x: {cluster_role: view, namespaces: [a], max_duration: 20m}}");
     assert_eq!(minimal.requests, RequestRules::default());
     assert_eq!(
         minimal.roles["x"].default_duration(),
@@ -462,18 +422,8 @@ fn scope_and_namespaces_must_agree() {
         .push("payments".into());
     policy.roles.get_mut("edit").unwrap().namespaces.clear();
     let problems: Vec<String> = policy.problems().iter().map(|p| p.to_string()).collect();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("roles.nodes.namespaces: a cluster-scoped role")),
-        "{problems:?}"
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.starts_with("roles.edit.namespaces: at least one")),
-        "{problems:?}"
-    );
+    assert_problem_starting(&problems, "roles.nodes.namespaces: a cluster-scoped role");
+    assert_problem_starting(&problems, "roles.edit.namespaces: at least one");
 }
 
 #[test]

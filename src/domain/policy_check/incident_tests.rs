@@ -1,9 +1,5 @@
 use crate::domain::policy::Policy;
-
-fn problems(yaml: &str) -> Vec<String> {
-    let policy: Policy = serde_saphyr::from_str(yaml).unwrap();
-    policy.problems().iter().map(|p| p.to_string()).collect()
-}
+use crate::domain::testing::{policy_from, policy_problems as problems};
 
 const ROLE: &str =
     "cluster_role: admin, namespaces: [payments], max_duration: 1h, approvers: [UBOB]";
@@ -14,10 +10,9 @@ fn a_break_glass_cap_is_shorter_than_the_role_and_needs_incident_channels() {
         "incidents: {{channels: [CWAR]}}\nroles: {{bg: {{{ROLE}, break_glass: {{max_duration: 30m, requesters: [UALICE]}}}}}}"
     );
     assert_eq!(problems(&fine), Vec::<String>::new());
-    let defaulted: Policy = serde_saphyr::from_str(&format!(
+    let defaulted = policy_from(&format!(
         "incidents: {{name_patterns: [inc-*]}}\nroles: {{bg: {{{ROLE}, break_glass: {{}}}}}}"
-    ))
-    .unwrap();
+    ));
     assert_eq!(
         defaulted.roles["bg"]
             .break_glass

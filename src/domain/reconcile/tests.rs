@@ -1,61 +1,20 @@
-use std::time::Duration;
-
-use chrono::TimeZone;
-
 use super::*;
-use crate::domain::grant::Event;
-use crate::domain::lifecycle::NewRequest;
-use crate::domain::policy::GrantTerms;
-use crate::domain::policy::tests::example as policy;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-}
+use crate::domain::testing::{example_policy as policy, revoke, t0};
 
 fn hours(h: i64) -> chrono::Duration {
     chrono::Duration::hours(h)
 }
 
+/// Grant `id` for edit in payments, bound at t0 for 2h, then (for a test about the state
+/// alone) set to `state`.
 fn grant(id: &str, state: GrantState) -> Grant {
-    let requested = Grant::request(
-        NewRequest {
-            id: id.into(),
-            requester: "UALICE",
-            requested_in: "CDEV",
-            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
-            incident: None,
-            reason: "r",
-            terms: GrantTerms::example("edit", "payments", Duration::from_secs(7200)),
-        },
-        t0(),
-        &policy(),
-    );
-    let active = requested
-        .apply(
-            &Event::Approve {
-                approver: "UBOB".into(),
-            },
-            t0(),
-            &policy(),
-        )
-        .and_then(|g| {
-            g.apply(
-                &Event::Bound {
-                    subject: "oidc:a@x".into(),
-                    groups: vec![],
-                    expires_at: t0() + hours(2),
-                },
-                t0(),
-                &policy(),
-            )
-        })
-        .unwrap();
+    let asked = Grant::test().id(id).reason("r");
     match state {
-        GrantState::Requested => requested,
-        GrantState::Active => active,
+        GrantState::Requested => asked.requested(),
+        GrantState::Active => asked.active_until(t0() + hours(2)),
         other => Grant {
             state: other,
-            ..active
+            ..asked.active_until(t0() + hours(2))
         },
     }
 }
@@ -175,13 +134,7 @@ fn an_active_grant_whose_binding_vanished_is_rebound_until_it_expires() {
 #[test]
 fn an_ended_grant_removing_its_own_binding_is_left_to_finish() {
     let ended = grant("g1", GrantState::Active)
-        .apply(
-            &Event::Revoke {
-                by: "UALICE".into(),
-            },
-            t0(),
-            &policy(),
-        )
+        .apply(&revoke("UALICE"), t0(), &policy())
         .unwrap();
     assert!(ended.outbox.contains(&crate::domain::grant::Effect::Unbind));
     let binding = [observed(Some("g1"), 2)];

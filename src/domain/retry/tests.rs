@@ -2,7 +2,8 @@ use chrono::Duration as ChronoDuration;
 
 use super::*;
 use crate::domain::grant::{Event, GrantState, Step};
-use crate::domain::lifecycle::tests::{active, apply, approve, in_state, minutes, t0};
+use crate::domain::lifecycle::tests::{active, apply, in_state};
+use crate::domain::testing::{approve, minutes, revoke, t0};
 
 const POLICY: RetryPolicy = RetryPolicy::DEFAULT;
 
@@ -22,6 +23,14 @@ fn unbinding() -> Grant {
     let expired = apply(&active(), Event::Tick, t0() + minutes(125)).unwrap();
     assert_eq!(expired.outbox.first(), Some(&Effect::Unbind));
     expired
+}
+
+/// The unbind failed at its expiry, 2s and 6s later: the alert is queued ahead of it.
+fn failed_thrice_from_expiry() -> Grant {
+    let expiry = t0() + minutes(125);
+    [0, 2, 6]
+        .into_iter()
+        .fold(unbinding(), |grant, s| fail(&grant, expiry + seconds(s)))
 }
 
 fn retry_later(after: AfterFailure) -> Grant {
@@ -104,6 +113,8 @@ fn a_bind_is_given_up_after_its_budget_with_the_reason_and_the_time_spent() {
     let AfterFailure::GiveUp { reason } = last else {
         panic!("still retrying after {} attempts", POLICY.bind_attempts);
     };
+    // As the audit log words it.
+    let reason = reason.to_string();
     assert!(
         reason.starts_with("503 Service Unavailable (after 6 attempts over "),
         "{reason}"
@@ -181,11 +192,7 @@ fn a_failing_revocation_alerts_the_audit_channel_at_once_and_again_each_hour() {
 #[test]
 fn a_revocation_that_worked_after_an_alert_says_so_and_one_that_worked_quietly_does_not() {
     let expiry = t0() + minutes(125);
-    let mut alerted = unbinding();
-    for s in [0, 2, 6] {
-        alerted = fail(&alerted, expiry + seconds(s));
-    }
-    let alerted = alerted.complete_effect(0); // the alert was posted
+    let alerted = failed_thrice_from_expiry().complete_effect(0); // the alert was posted
     let recovered = alerted.effect_done(0, expiry);
     assert_eq!(recovered.retry, None);
     assert_eq!(
@@ -232,14 +239,7 @@ fn a_failure_of_another_effect_starts_counting_afresh() {
 #[test]
 fn revoking_a_grant_whose_bind_is_being_retried_drops_the_retry_with_the_bind() {
     let failing = fail(&binding(), t0());
-    let revoked = apply(
-        &failing,
-        Event::Revoke {
-            by: "UALICE".into(),
-        },
-        t0() + seconds(1),
-    )
-    .unwrap();
+    let revoked = apply(&failing, revoke("UALICE"), t0() + seconds(1)).unwrap();
     assert!(!revoked.outbox.contains(&Effect::Bind));
     assert_eq!(revoked.retry, None);
     assert!(!revoked.waits_for_retry(&Effect::Unbind, t0() + seconds(1)));
@@ -254,11 +254,7 @@ fn dropping_the_retried_effect_ends_its_retry() {
 
 #[test]
 fn a_grant_with_a_retry_and_an_alert_survives_serialisation() {
-    let expiry = t0() + minutes(125);
-    let mut grant = unbinding();
-    for s in [0, 2, 6] {
-        grant = fail(&grant, expiry + seconds(s));
-    }
+    let grant = failed_thrice_from_expiry();
     let json = serde_json::to_string(&grant).unwrap();
     assert!(json.contains(r#""type":"alert""#), "{json}");
     let back: Grant = serde_json::from_str(&json).unwrap();

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::FakeKube;
-use super::status::{bad_body, is_dns_subdomain, namespace_not_found, status};
+use super::status::{bad_body, invalid_name, name_of, namespace_not_found, status};
 
 fn account_path(namespace: &str, name: Option<&str>) -> String {
     let collection = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
@@ -51,19 +51,9 @@ pub(super) async fn create(
         Ok(object) => object,
         Err(e) => return bad_body(e),
     };
-    let name = object["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    if !is_dns_subdomain(&name) {
-        return invalid(
-            "ServiceAccount",
-            &name,
-            "metadata.name",
-            &format!(
-                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
-            ),
-        );
+    let name = name_of(&object);
+    if let Some((field, message)) = invalid_name(&name) {
+        return invalid("ServiceAccount", &name, &field, &message);
     }
     let mut inner = fake.lock();
     if !inner.namespaces.contains(&namespace) {

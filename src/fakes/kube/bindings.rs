@@ -8,9 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 use serde_json::{Value, json};
 
-use super::status::{bad_body, invalid, namespace_not_found, not_found, status, validate};
+use super::status::{bad_body, invalid, name_of, namespace_not_found, not_found, status, validate};
 use super::{FakeKube, GROUP};
 
 /// Where a binding lives: a namespace, or the cluster (stored under the empty namespace).
@@ -63,10 +64,7 @@ async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
         Ok(object) => object,
         Err(e) => return bad_body(e),
     };
-    let name = object["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let name = name_of(&object);
     let causes = validate(&object);
     if !causes.is_empty() {
         return invalid(place.kind(), &name, causes);
@@ -299,66 +297,55 @@ pub(super) async fn create_cluster_wide(State(f): State<FakeKube>, body: Bytes) 
     create(f, Place::Cluster, body).await
 }
 
-pub(super) async fn read_in_namespace(
-    State(f): State<FakeKube>,
-    Path((ns, name)): Path<(String, String)>,
-) -> Response {
-    read(f, Place::Namespace(ns), name).await
+/// The path parameters of a route that names one binding: `{namespace}` (none for a
+/// ClusterRoleBinding) and `{name}`.
+#[derive(serde::Deserialize)]
+pub(super) struct Named {
+    namespace: Option<String>,
+    name: String,
 }
 
-pub(super) async fn read_cluster_wide(
-    State(f): State<FakeKube>,
-    Path(name): Path<String>,
-) -> Response {
-    read(f, Place::Cluster, name).await
+impl Named {
+    fn place_and_name(self) -> (Place, String) {
+        let place = match self.namespace {
+            Some(ns) => Place::Namespace(ns),
+            None => Place::Cluster,
+        };
+        (place, self.name)
+    }
 }
 
-pub(super) async fn replace_in_namespace(
-    State(f): State<FakeKube>,
-    Path((ns, name)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    replace(f, Place::Namespace(ns), name, body).await
+/// Get, replace, merge-patch and delete of the one binding a route names, wherever it lives.
+pub(super) fn named_routes() -> MethodRouter<FakeKube> {
+    get(read_named)
+        .put(replace_named)
+        .patch(patch_named)
+        .delete(delete_named)
 }
 
-pub(super) async fn replace_cluster_wide(
-    State(f): State<FakeKube>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Response {
-    replace(f, Place::Cluster, name, body).await
+async fn read_named(State(f): State<FakeKube>, Path(at): Path<Named>) -> Response {
+    let (place, name) = at.place_and_name();
+    read(f, place, name).await
 }
 
-pub(super) async fn patch_in_namespace(
+async fn replace_named(State(f): State<FakeKube>, Path(at): Path<Named>, body: Bytes) -> Response {
+    let (place, name) = at.place_and_name();
+    replace(f, place, name, body).await
+}
+
+async fn patch_named(
     State(f): State<FakeKube>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(at): Path<Named>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    merge_patch(f, Place::Namespace(ns), name, headers, body).await
+    let (place, name) = at.place_and_name();
+    merge_patch(f, place, name, headers, body).await
 }
 
-pub(super) async fn patch_cluster_wide(
-    State(f): State<FakeKube>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    merge_patch(f, Place::Cluster, name, headers, body).await
-}
-
-pub(super) async fn delete_in_namespace(
-    State(f): State<FakeKube>,
-    Path((ns, name)): Path<(String, String)>,
-) -> Response {
-    delete(f, Place::Namespace(ns), name).await
-}
-
-pub(super) async fn delete_cluster_wide(
-    State(f): State<FakeKube>,
-    Path(name): Path<String>,
-) -> Response {
-    delete(f, Place::Cluster, name).await
+async fn delete_named(State(f): State<FakeKube>, Path(at): Path<Named>) -> Response {
+    let (place, name) = at.place_and_name();
+    delete(f, place, name).await
 }
 
 pub(super) async fn list_in_namespace(

@@ -126,21 +126,9 @@ impl FakeKube {
                 get(b::list_all_namespaces),
             )
             .route(BASE, get(b::list_in_namespace).post(b::create_in_namespace))
-            .route(
-                &format!("{BASE}/{{name}}"),
-                get(b::read_in_namespace)
-                    .put(b::replace_in_namespace)
-                    .patch(b::patch_in_namespace)
-                    .delete(b::delete_in_namespace),
-            )
+            .route(&format!("{BASE}/{{name}}"), b::named_routes())
             .route(crb, get(b::list_cluster_wide).post(b::create_cluster_wide))
-            .route(
-                &format!("{crb}/{{name}}"),
-                get(b::read_cluster_wide)
-                    .put(b::replace_cluster_wide)
-                    .patch(b::patch_cluster_wide)
-                    .delete(b::delete_cluster_wide),
-            )
+            .route(&format!("{crb}/{{name}}"), b::named_routes())
             .route(
                 "/api/v1/namespaces/{namespace}/serviceaccounts",
                 axum::routing::post(accounts::create),
@@ -398,10 +386,7 @@ impl FakeKube {
     /// Puts a RoleBinding in `namespace` as if it had been created through the API (benchmarks
     /// start from many).
     pub fn seed_binding(&self, namespace: &str, mut object: Value) {
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = status::name_of(&object);
         object["apiVersion"] = json!(format!("{GROUP}/v1"));
         object["kind"] = json!("RoleBinding");
         object["metadata"]["namespace"] = json!(namespace);

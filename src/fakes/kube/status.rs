@@ -92,16 +92,28 @@ fn is_label_key(key: &str) -> bool {
     }
 }
 
-/// The checks a real apiserver makes on a RoleBinding.
-pub(super) fn validate(object: &Value) -> Vec<(String, String)> {
-    let mut causes = Vec::new();
-    let name = object["metadata"]["name"].as_str().unwrap_or("");
-    if !is_dns_subdomain(name) {
-        causes.push((
+/// The name an object's metadata gives it; empty when it gives none.
+pub(super) fn name_of(object: &Value) -> String {
+    object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The cause the apiserver gives for an object name that is not a lowercase RFC 1123
+/// subdomain, as (field, message).
+pub(super) fn invalid_name(name: &str) -> Option<(String, String)> {
+    (!is_dns_subdomain(name)).then(|| {
+        (
             "metadata.name".into(),
             format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"),
-        ));
-    }
+        )
+    })
+}
+
+/// The checks a real apiserver makes on a RoleBinding.
+pub(super) fn validate(object: &Value) -> Vec<(String, String)> {
+    let mut causes: Vec<(String, String)> = invalid_name(&name_of(object)).into_iter().collect();
     if let Some(labels) = object["metadata"]["labels"].as_object() {
         for (key, value) in labels {
             if !is_label_key(key) {

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 mod blocks;
 mod files;
 mod hang;
+mod messages;
 pub mod requests;
 mod socket;
 mod users;
@@ -25,7 +26,6 @@ mod views;
 
 pub use socket::SocketServer;
 
-use blocks::blocks_within_limits;
 use files::{UploadedFile, upload};
 use hang::Hang;
 
@@ -441,137 +441,44 @@ fn respond(
     headers: &HeaderMap,
     params: &Value,
 ) -> Reply {
-    match bearer(headers) {
-        None => return slack_error("not_authed"),
-        Some(sent) if sent != token => return slack_error("invalid_auth"),
-        Some(_) => {}
+    if let Some(refusal) = refused(token, state, method, headers) {
+        return refusal;
     }
-    if let Some(code) = state.failing.get(method) {
-        return slack_error(code);
-    }
-    if let Some(fault) = state.faults.get_mut(method).and_then(VecDeque::pop_front) {
-        return match fault {
-            Fault::Error(code) => slack_error(code),
-            Fault::RateLimited { retry_after_secs } => Reply {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                retry_after_secs: Some(retry_after_secs),
-                body: json!({ "ok": false, "error": "ratelimited" }),
-            },
-        };
-    }
-    let text = |k: &str| {
-        params
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let channel = text("channel");
     match method {
-        "chat.postMessage" | "chat.update" | "chat.postEphemeral" if channel.is_empty() => {
-            slack_error("channel_not_found")
+        "chat.postMessage" | "chat.update" | "chat.postEphemeral" => {
+            messages::write(state, method, params)
         }
-        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
-            if state.missing_channels.contains(&channel) =>
-        {
-            slack_error("channel_not_found")
-        }
-        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
-            if !channel.starts_with('D')
-                && state
-                    .member_of
-                    .as_ref()
-                    .is_some_and(|m| !m.contains(&channel)) =>
-        {
-            slack_error("not_in_channel")
-        }
-        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
-            if text("text").is_empty() && params.get("blocks").is_none() =>
-        {
-            slack_error("no_text")
-        }
-        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
-            if text("text").len() > 40_000 =>
-        {
-            slack_error("msg_too_long")
-        }
-        "chat.postMessage" | "chat.update" | "chat.postEphemeral"
-            if !blocks_within_limits(params.get("blocks")) =>
-        {
-            slack_error("invalid_blocks")
-        }
+        "chat.getPermalink" => messages::permalink(state, params),
         "conversations.open" => users::open_dm(state, params),
-        "chat.postMessage" => {
-            state.next_ts += 1;
-            let ts = format!(
-                "{}.{:06}",
-                state.next_ts / 1_000_000,
-                state.next_ts % 1_000_000
-            );
-            let mut message = json!({
-                "type": "message", "subtype": "bot_message", "ts": ts, "bot_id": "B0FAKE",
-                "text": params.get("text"), "blocks": params.get("blocks"),
-            });
-            if let Some(parent) = params.get("thread_ts") {
-                if !state
-                    .messages
-                    .contains_key(&(channel.clone(), text("thread_ts")))
-                {
-                    return slack_error("thread_not_found");
-                }
-                message["thread_ts"] = parent.clone();
-            }
-            state
-                .messages
-                .insert((channel.clone(), ts.clone()), message.clone());
-            ok(json!({ "ok": true, "channel": channel, "ts": ts, "message": message }))
-        }
-        "chat.update" => {
-            let ts = text("ts");
-            let key = (channel.clone(), ts.clone());
-            if !state.messages.contains_key(&key) {
-                return slack_error("message_not_found");
-            }
-            let message = json!({
-                "type": "message", "bot_id": "B0FAKE",
-                "text": params.get("text"), "blocks": params.get("blocks"),
-            });
-            let mut stored = message.clone();
-            stored["ts"] = json!(ts);
-            state.messages.insert(key, stored);
-            ok(json!({
-                "ok": true, "channel": channel, "ts": ts, "text": params.get("text"),
-                "message": message,
-            }))
-        }
-        "chat.postEphemeral" => {
-            if !state.users.contains_key(&text("user")) {
-                return slack_error("user_not_in_channel");
-            }
-            ok(json!({ "ok": true, "message_ts": "1700000000.999999" }))
-        }
         "views.open" => views::open(params),
         "views.publish" => views::publish(state, params),
         "files.getUploadURLExternal" => files::upload_url(state, params),
         "files.completeUploadExternal" => files::complete_upload(state, params),
-        "chat.getPermalink" => {
-            let ts = text("message_ts");
-            if state.missing_channels.contains(&channel) {
-                return slack_error("channel_not_found");
-            }
-            if !state.messages.contains_key(&(channel.clone(), ts.clone())) {
-                return slack_error("message_not_found");
-            }
-            let permalink = format!(
-                "https://acme.slack.com/archives/{channel}/p{}",
-                ts.replace('.', "")
-            );
-            ok(json!({ "ok": true, "channel": channel, "permalink": permalink }))
-        }
         "usergroups.users.list" => users::usergroup_members(state, params),
         "users.lookupByEmail" => users::by_email(state, params),
         "users.info" => users::info(state, params),
         "conversations.info" => users::channel_info(state, params),
         _ => slack_error("unknown_method"),
     }
+}
+
+/// Slack's answer before any method runs: a missing or wrong token, or a failure the test set.
+fn refused(token: &str, state: &mut State_, method: &str, headers: &HeaderMap) -> Option<Reply> {
+    match bearer(headers) {
+        None => return Some(slack_error("not_authed")),
+        Some(sent) if sent != token => return Some(slack_error("invalid_auth")),
+        Some(_) => {}
+    }
+    if let Some(code) = state.failing.get(method) {
+        return Some(slack_error(code));
+    }
+    let fault = state.faults.get_mut(method).and_then(VecDeque::pop_front)?;
+    Some(match fault {
+        Fault::Error(code) => slack_error(code),
+        Fault::RateLimited { retry_after_secs } => Reply {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after_secs: Some(retry_after_secs),
+            body: json!({ "ok": false, "error": "ratelimited" }),
+        },
+    })
 }

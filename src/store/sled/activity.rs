@@ -11,7 +11,9 @@ use super::audit::append_in;
 use super::{abort, backend};
 use crate::domain::activity::{SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
-use crate::store::{ActivityStore, GrantRequests, SledStore, StoreError, StoreResult};
+use crate::store::{
+    ActivityStore, GrantRequests, NotableWords, SledStore, StoreError, StoreResult,
+};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -72,6 +74,7 @@ impl ActivityStore for SledStore {
     async fn record_activity(
         &self,
         batch: Vec<GrantRequests>,
+        words: &NotableWords<'_>,
     ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -91,7 +94,7 @@ impl ActivityStore for SledStore {
                 let before = (record.total.requests, record.open_stream_count());
                 for request in &grant.requests {
                     if let Some(action) = record.record(request) {
-                        events.push(notable_event(&grant.about, &action));
+                        events.push(notable_event(&grant.about, &action, words(&action)));
                     }
                 }
                 if (record.total.requests, record.open_stream_count()) == before {

@@ -297,12 +297,22 @@ impl Indexes<'_> {
 }
 
 impl SledStore {
+    /// The grants an index holds, keyed by their ids.
     async fn grants_in(&self, index: &Tree) -> StoreResult<Vec<Grant>> {
+        self.grants_by_id(index.iter().map(|entry| entry.map(|(id, _)| id)))
+            .await
+    }
+
+    /// The grants with the ids `ids` gives, in its order. One unreadable record is logged and
+    /// skipped: it must not stop the work on, or the deadline of, every other grant.
+    async fn grants_by_id(
+        &self,
+        ids: impl Iterator<Item = sled::Result<sled::IVec>>,
+    ) -> StoreResult<Vec<Grant>> {
         let mut grants = Vec::new();
-        for entry in index.iter() {
-            let (id, _) = entry.map_err(backend)?;
+        for id in ids {
+            let id = id.map_err(backend)?;
             let id = String::from_utf8_lossy(&id).into_owned();
-            // One unreadable record must not stop the work on every other grant.
             match self.get(&id).await {
                 Ok(Some(grant)) => grants.push(grant),
                 Ok(None) => {}
@@ -335,18 +345,11 @@ impl GrantStore for SledStore {
     async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>> {
         let mut end = time_prefix(at).to_vec();
         end.push(0xff);
-        let mut due = Vec::new();
-        for entry in self.deadlines.range(..end) {
-            let (_, id) = entry.map_err(backend)?;
-            let id = String::from_utf8_lossy(&id).into_owned();
-            // One unreadable record must not stop every other grant's deadline.
-            match self.get(&id).await {
-                Ok(Some(grant)) => due.push(grant),
-                Ok(None) => {}
-                Err(e) => tracing::error!(grant = %id, error = %e, "skipping an unreadable grant"),
-            }
-        }
-        Ok(due)
+        let ids = self
+            .deadlines
+            .range(..end)
+            .map(|entry| entry.map(|(_, id)| id));
+        self.grants_by_id(ids).await
     }
 
     async fn next_deadline(&self) -> StoreResult<Option<DateTime<Utc>>> {

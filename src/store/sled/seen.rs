@@ -61,12 +61,12 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::store::sled::tests::t0;
+    use crate::domain::testing::t0;
+    use crate::store::sled::tests::fresh_store;
 
     #[tokio::test]
     async fn a_signature_is_taken_once_and_forgotten_when_its_time_has_passed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let (_dir, store) = fresh_store();
         let until = t0() + Duration::minutes(5);
         let sight = |signature: &'static [u8], now| store.first_sighting(signature, until, now);
 

@@ -1,38 +1,31 @@
 use std::time::Duration;
 
-use chrono::TimeZone;
-
 use super::*;
 use crate::domain::grant::GrantState;
-use crate::domain::lifecycle::NewRequest;
-use crate::domain::policy::{GrantTerms, Policy};
+use crate::domain::policy::Policy;
+use crate::domain::testing::{policy_from, t0};
 
 pub(in crate::store) fn policy() -> Policy {
-    serde_saphyr::from_str(
+    policy_from(
         "approvers: [UBOB, UCAROL]\nrequests: {review_timeout: 3h}\nroles: {edit: {cluster_role: edit, namespaces: [payments], max_duration: 4h}}",
     )
-    .unwrap()
 }
 
-pub(in crate::store) fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+/// A new store in a directory of its own, which lasts as long as the returned guard.
+pub(in crate::store) fn fresh_store() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
 }
 
 /// alice's request for edit on payments for 1h, at t0.
 pub(in crate::store) fn grant(id: &str) -> Grant {
-    Grant::request(
-        NewRequest {
-            id: id.into(),
-            requester: "UALICE",
-            requested_in: "CDEV",
-            identity: crate::domain::identity::Identity::user("oidc:alice@example.com"),
-            incident: None,
-            reason: "r",
-            terms: GrantTerms::example("edit", "payments", Duration::from_secs(3600)),
-        },
-        t0(),
-        &policy(),
-    )
+    Grant::test()
+        .policy(policy())
+        .id(id)
+        .reason("r")
+        .duration(Duration::from_secs(3600))
+        .requested()
 }
 
 fn active(id: &str, expires_at: DateTime<Utc>) -> Grant {
@@ -80,8 +73,7 @@ async fn a_grant_round_trips_and_survives_reopening() {
 
 #[tokio::test]
 async fn inserting_twice_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     store.insert(&grant("g1")).await.unwrap();
     assert!(matches!(
         store.insert(&grant("g1")).await,
@@ -91,8 +83,7 @@ async fn inserting_twice_is_refused() {
 
 #[tokio::test]
 async fn a_stale_version_is_a_conflict_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     let first = next_version(&g);
@@ -108,8 +99,7 @@ async fn a_stale_version_is_a_conflict_and_changes_nothing() {
 
 #[tokio::test]
 async fn replacing_a_missing_grant_is_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     assert!(matches!(
         store.replace(1, &next_version(&grant("g1"))).await,
         Err(StoreError::NotFound(_))
@@ -118,8 +108,7 @@ async fn replacing_a_missing_grant_is_not_found() {
 
 #[tokio::test]
 async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let later = active("late", t0() + chrono::Duration::hours(2));
     let sooner = active("soon", t0() + chrono::Duration::hours(1));
     store.insert(&later).await.unwrap();
@@ -143,8 +132,7 @@ async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order()
 
 #[tokio::test]
 async fn open_grants_are_those_not_finished() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     store.insert(&active("g2", t0())).await.unwrap();
@@ -162,8 +150,7 @@ async fn open_grants_are_those_not_finished() {
 
 #[tokio::test]
 async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     store.insert(&active("quiet", t0())).await.unwrap();
@@ -176,8 +163,7 @@ async fn grants_with_effects_are_listed_until_the_outbox_is_empty() {
 
 #[tokio::test]
 async fn a_deadline_between_milliseconds_is_not_due_early() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let deadline = t0() + chrono::Duration::microseconds(1500);
     store.insert(&active("g1", deadline)).await.unwrap();
     assert!(

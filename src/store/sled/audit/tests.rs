@@ -1,14 +1,8 @@
 use super::*;
 use crate::domain::audit::{AuditKind, verify};
-use crate::domain::grant::Event;
+use crate::domain::testing::{approve, t0};
 use crate::store::GrantStore;
-use crate::store::sled::tests::{grant, policy, t0};
-
-fn approve(by: &str) -> Event {
-    Event::Approve {
-        approver: by.into(),
-    }
-}
+use crate::store::sled::tests::{fresh_store, grant, policy};
 
 async fn kinds(store: &SledStore) -> Vec<(u64, AuditKind, Option<String>)> {
     store
@@ -53,8 +47,7 @@ async fn a_grant_change_and_its_audit_events_are_written_together_and_survive_re
 
 #[tokio::test]
 async fn a_change_that_loses_the_race_appends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     let by_bob = g.apply(&approve("UBOB"), t0(), &policy()).unwrap();
@@ -76,8 +69,7 @@ async fn a_change_that_loses_the_race_appends_nothing() {
 
 #[tokio::test]
 async fn events_of_a_version_already_stored_are_not_appended_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     let g = grant("g1");
     store.insert(&g).await.unwrap();
     // Derived from the in-memory grant, whose journal still holds the request.
@@ -89,8 +81,8 @@ async fn events_of_a_version_already_stored_are_not_appended_again() {
 
 #[tokio::test]
 async fn concurrent_writers_build_one_chain_without_gaps() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+    let (_dir, store) = fresh_store();
+    let store = std::sync::Arc::new(store);
     let mut tasks = Vec::new();
     for n in 0..40 {
         let store = store.clone();
@@ -106,8 +98,7 @@ async fn concurrent_writers_build_one_chain_without_gaps() {
 
 #[tokio::test]
 async fn events_of_no_grant_are_appended_to_the_same_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     store.insert(&grant("g1")).await.unwrap();
     let repair = AuditEvent::standalone(AuditKind::DriftRepaired, "deleted x".into(), t0());
     let appended = store.append(vec![repair]).await.unwrap();
@@ -145,8 +136,8 @@ async fn entries_since_reads_back_from_the_end_and_cursors_persist() {
 
 #[tokio::test]
 async fn a_waiting_sink_wakes_when_an_entry_is_appended() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+    let (_dir, store) = fresh_store();
+    let store = std::sync::Arc::new(store);
     let waiter = {
         let store = store.clone();
         tokio::spawn(async move { store.wait_for_entry_after(0).await })
@@ -162,8 +153,7 @@ async fn a_waiting_sink_wakes_when_an_entry_is_appended() {
 
 #[tokio::test]
 async fn a_lost_head_stops_appends_instead_of_overwriting_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
+    let (_dir, store) = fresh_store();
     store.insert(&grant("g1")).await.unwrap();
     store.audit.meta.remove(HEAD).unwrap();
     let refused = store.insert(&grant("g2")).await;

@@ -74,7 +74,7 @@ impl FakeTeams {
                 get(member),
             )
             .with_state(state.clone());
-        let url = super::serve_locally(router).await;
+        let url = crate::fakes::serve_on_loopback(router).await;
         let metadata = keys::metadata_server().await;
         let signing = keys::key("fake-bot-framework-key", &["msteams"]);
         metadata.publish(&signing);
@@ -99,7 +99,7 @@ impl FakeTeams {
     /// The same, for the bot whose app id is `audience`.
     pub fn authorization_for(&self, now: chrono::DateTime<chrono::Utc>, audience: &str) -> String {
         let claims = json!({
-            "iss": prod_access::teams::auth::ISSUER,
+            "iss": crate::teams::auth::ISSUER,
             "aud": audience,
             "serviceurl": self.service_url(),
             "nbf": now.timestamp() - 60,
@@ -336,13 +336,12 @@ async fn send(
     Json(json!({ "id": id })).into_response()
 }
 
-/// The token check and the activity's existence, shared by reply and update, and the call
-/// recorded; the locked state.
-fn record_on_existing<'a>(
+/// The token check and the activity's existence, shared by reply and update; the locked state.
+fn existing<'a>(
     state: &'a Mutex<State_>,
     headers: &HeaderMap,
-    (method, conversation, activity): (&'static str, &str, &str),
-    body: &Value,
+    conversation: &str,
+    activity: &str,
 ) -> Result<std::sync::MutexGuard<'a, State_>, Box<Response>> {
     let mut state = state.lock().unwrap();
     if let Some(refusal) = refused(&mut state, headers) {
@@ -358,7 +357,6 @@ fn record_on_existing<'a>(
             "Activity not found.",
         )));
     }
-    record(&mut state, method, conversation, Some(activity), body);
     Ok(state)
 }
 
@@ -368,11 +366,11 @@ async fn reply(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut state =
-        match record_on_existing(&state, &headers, ("reply", &conversation, &activity), &body) {
-            Ok(state) => state,
-            Err(refusal) => return *refusal,
-        };
+    let mut state = match existing(&state, &headers, &conversation, &activity) {
+        Ok(state) => state,
+        Err(refusal) => return *refusal,
+    };
+    record(&mut state, "reply", &conversation, Some(&activity), &body);
     let id = new_id(&mut state);
     state.sent.push((conversation.clone(), id.clone()));
     let key = (conversation.clone(), id.clone());
@@ -387,15 +385,11 @@ async fn update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut state = match record_on_existing(
-        &state,
-        &headers,
-        ("update", &conversation, &activity),
-        &body,
-    ) {
+    let mut state = match existing(&state, &headers, &conversation, &activity) {
         Ok(state) => state,
         Err(refusal) => return *refusal,
     };
+    record(&mut state, "update", &conversation, Some(&activity), &body);
     state.stored.insert((conversation, activity.clone()), body);
     Json(json!({ "id": activity })).into_response()
 }

@@ -48,7 +48,7 @@ impl WebhookReceiver {
         let router = Router::new()
             .route("/hooks/prod-access", post(receive))
             .with_state(state.clone());
-        let base = super::serve_locally(router).await;
+        let base = super::serve_on_loopback(router).await;
         WebhookReceiver {
             url: format!("{base}/hooks/prod-access"),
             state,

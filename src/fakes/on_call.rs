@@ -63,8 +63,10 @@ impl FakeOnCall {
                 get(opsgenie_on_calls),
             )
             .with_state(state.clone());
-        let base = super::serve_locally(router).await;
-        FakeOnCall { base, state }
+        FakeOnCall {
+            base: super::serve_on_loopback(router).await,
+            state,
+        }
     }
 
     pub fn pagerduty_url(&self) -> String {
@@ -136,39 +138,13 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Records the call and decides whether it is answered at all: an injected failure or a wrong
 /// credential is answered here.
-/// The service a request is for: how it checks its caller, and how it refuses one.
-#[derive(Clone, Copy)]
-enum Service {
-    PagerDuty,
-    Opsgenie,
-}
-
-impl Service {
-    fn expected_authorization(self) -> String {
-        match self {
-            Service::PagerDuty => format!("Token token={PAGERDUTY_TOKEN}"),
-            Service::Opsgenie => format!("GenieKey {OPSGENIE_KEY}"),
-        }
-    }
-
-    fn unauthorized(self) -> Value {
-        match self {
-            Service::PagerDuty => {
-                json!({ "error": { "message": "Authentication failed", "code": 2006 } })
-            }
-            Service::Opsgenie => {
-                json!({ "message": "Could not authenticate", "took": 0.0, "requestId": "r-1" })
-            }
-        }
-    }
-}
-
 async fn admit(
     state: &Arc<Mutex<Services>>,
-    service: Service,
     path: String,
     query: Vec<(String, String)>,
     headers: &HeaderMap,
+    expected_auth: &str,
+    unauthorized: Value,
 ) -> Option<Response> {
     let delay = state.lock().unwrap().delay;
     if let Some(delay) = delay {
@@ -176,13 +152,12 @@ async fn admit(
     }
     let authorization = header(headers, "authorization");
     let mut s = state.lock().unwrap();
-    let authorized = authorization == Some(service.expected_authorization());
-    let answer = match (s.failing, authorized) {
+    let answer = match (s.failing, authorization.as_deref() == Some(expected_auth)) {
         (Some(status), _) => Some((
             StatusCode::from_u16(status).unwrap(),
             json!({ "error": { "message": "Service Unavailable" } }),
         )),
-        (None, false) => Some((StatusCode::UNAUTHORIZED, service.unauthorized())),
+        (None, false) => Some((StatusCode::UNAUTHORIZED, unauthorized)),
         (None, true) => None,
     };
     s.calls.push(OnCallRequest {
@@ -201,9 +176,18 @@ async fn pagerduty_oncalls(
     headers: HeaderMap,
 ) -> Response {
     let pairs = decoded(query);
-    let path = "/oncalls".to_string();
-    let refused = admit(&state, Service::PagerDuty, path, pairs.clone(), &headers).await;
-    if let Some(refused) = refused {
+    let unauthorized = json!({ "error": { "message": "Authentication failed", "code": 2006 } });
+    let expected = format!("Token token={PAGERDUTY_TOKEN}");
+    if let Some(refused) = admit(
+        &state,
+        "/oncalls".into(),
+        pairs.clone(),
+        &headers,
+        &expected,
+        unauthorized,
+    )
+    .await
+    {
         return refused;
     }
     let values = |key: &str| -> Vec<String> {
@@ -285,9 +269,20 @@ async fn opsgenie_on_calls(
     headers: HeaderMap,
 ) -> Response {
     let pairs = decoded(query);
+    let unauthorized =
+        json!({ "message": "Could not authenticate", "took": 0.0, "requestId": "r-1" });
+    let expected = format!("GenieKey {OPSGENIE_KEY}");
     let path = format!("/v2/schedules/{schedule}/on-calls");
-    let refused = admit(&state, Service::Opsgenie, path, pairs.clone(), &headers).await;
-    if let Some(refused) = refused {
+    if let Some(refused) = admit(
+        &state,
+        path,
+        pairs.clone(),
+        &headers,
+        &expected,
+        unauthorized,
+    )
+    .await
+    {
         return refused;
     }
     let by_name = pairs

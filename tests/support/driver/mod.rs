@@ -28,6 +28,12 @@ pub enum Person {
 }
 pub use Person::*;
 
+/// A message as it stands now: all its text, and the actions of its buttons.
+pub struct Shown {
+    pub text: String,
+    pub buttons: Vec<String>,
+}
+
 /// Where a person types to the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -93,14 +99,10 @@ pub trait Driver {
     fn replies(&self, grant: &str) -> Vec<String>;
     /// Whether the approval message of `grant` went to the incident channel it was asked in.
     fn approval_in_incident_channel(&self, grant: &str) -> bool;
-    /// All the text of the approval message of `grant` as it stands now, once posted.
-    fn approval_text(&self, grant: &str) -> Option<String>;
-    /// The actions of the buttons on the approval message of `grant` now.
-    fn buttons_on(&self, grant: &str) -> Vec<String>;
-    /// All the text of the post-incident review request of `grant` as it stands now, once posted.
-    fn review_text(&self, grant: &str) -> Option<String>;
-    /// The actions of the buttons on the review request of `grant` now.
-    fn buttons_on_review(&self, grant: &str) -> Vec<String>;
+    /// The approval message of `grant` as it stands now, once posted.
+    fn approval(&self, grant: &str) -> Option<Shown>;
+    /// The post-incident review request of `grant` as it stands now, once posted.
+    fn review(&self, grant: &str) -> Option<Shown>;
     /// The next reply under the review request of `grant` that says `phrase`.
     async fn review_reply_says(&self, grant: &str, phrase: &str) -> String;
     /// How many posts and replies, anywhere, say `phrase`.
@@ -204,6 +206,31 @@ pub trait Driver {
     async fn stopped_audit_log(&mut self) -> Vec<AuditEntry> {
         self.stop().await;
         audit_entries(self.store_path()).await
+    }
+
+    /// All the text of the approval message of `grant` as it stands now, once posted.
+    fn approval_text(&self, grant: &str) -> Option<String> {
+        self.approval(grant).map(|shown| shown.text)
+    }
+
+    /// The actions of the buttons on the approval message of `grant` now.
+    fn buttons_on(&self, grant: &str) -> Vec<String> {
+        let shown = self
+            .approval(grant)
+            .expect("the approval message was posted");
+        shown.buttons
+    }
+
+    /// All the text of the review request of `grant` as it stands now, once posted.
+    fn review_text(&self, grant: &str) -> Option<String> {
+        self.review(grant).map(|shown| shown.text)
+    }
+
+    /// The actions of the buttons on the review request of `grant` now.
+    fn buttons_on_review(&self, grant: &str) -> Vec<String> {
+        self.review(grant)
+            .map(|shown| shown.buttons)
+            .unwrap_or_default()
     }
 
     /// Waits until the approval message of `grant` says `phrase`; returns all its text.

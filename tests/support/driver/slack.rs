@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use prod_access::clock::ManualClock;
 use serde_json::Value;
 
-use super::{Channel, Driver, Person, harness_parts};
+use super::{Channel, Driver, Person, Shown, harness_parts};
 use crate::support::{
     ALICE, AUDIT, BOB, CAROL, FakeKube, Harness, INCIDENT_CHANNEL, MALLORY, RunningBot, WAR_ROOM,
     all_text, button_value, fake_slack,
@@ -39,6 +39,12 @@ pub fn button_actions(message: &Value) -> Vec<String> {
         }
     }
     actions
+}
+
+/// A Slack message's text and buttons.
+fn shown(message: &Value) -> Shown {
+    let (text, buttons) = (all_text(message), button_actions(message));
+    Shown { text, buttons }
 }
 
 /// A post's text first, then every text in it.
@@ -197,22 +203,12 @@ impl Driver for Harness {
         self.approval_post(grant).param("channel") == INCIDENT_CHANNEL
     }
 
-    fn approval_text(&self, grant: &str) -> Option<String> {
-        Some(all_text(&self.approval_message(grant)))
+    fn approval(&self, grant: &str) -> Option<Shown> {
+        Some(shown(&self.approval_message(grant)))
     }
 
-    fn buttons_on(&self, grant: &str) -> Vec<String> {
-        button_actions(&self.approval_message(grant))
-    }
-
-    fn review_text(&self, grant: &str) -> Option<String> {
-        self.review_message(grant).map(|m| all_text(&m))
-    }
-
-    fn buttons_on_review(&self, grant: &str) -> Vec<String> {
-        self.review_message(grant)
-            .map(|m| button_actions(&m))
-            .unwrap_or_default()
+    fn review(&self, grant: &str) -> Option<Shown> {
+        self.review_message(grant).map(|m| shown(&m))
     }
 
     async fn review_reply_says(&self, grant: &str, phrase: &str) -> String {

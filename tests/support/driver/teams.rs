@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use prod_access::clock::ManualClock;
 use serde_json::Value;
 
-use super::{Channel, Driver, Person, harness_parts, wait_for};
+use super::{Channel, Driver, Person, Shown, harness_parts, wait_for};
 use crate::support::{
     FakeKube, RunningBot, T_ALICE, T_APPROVALS, T_AUDIT, T_BOB, T_CAROL, T_INCIDENT, T_MALLORY,
     TeamsHarness, activity_text, card_actions, chat_with_bot, personal_chat,
@@ -30,6 +30,12 @@ fn email(who: Person) -> String {
 /// Where approval cards are posted: the approvals channel, or the incident channel a
 /// break-glass request was made in.
 const CARD_CHANNELS: [&str; 2] = [T_APPROVALS, T_INCIDENT];
+
+/// A Teams activity's text and card buttons.
+fn shown(activity: &Value) -> Shown {
+    let (text, buttons) = (activity_text(activity), card_verbs(activity));
+    Shown { text, buttons }
+}
 
 /// The verbs of an activity's card buttons.
 pub fn card_verbs(activity: &Value) -> Vec<String> {
@@ -93,13 +99,6 @@ impl TeamsHarness {
                 .find(|(_, a)| a.to_string().contains(&button) || activity_text(a).contains(grant))
                 .map(|(id, _)| (channel.to_string(), id))
         })
-    }
-
-    fn card(&self, grant: &str) -> Value {
-        let (channel, id) = self
-            .approval_card(grant)
-            .expect("the approval card was posted");
-        self.teams.activity(&channel, &id).unwrap()
     }
 
     /// The id of the review request of `grant` in the audit channel.
@@ -280,23 +279,13 @@ impl Driver for TeamsHarness {
             .is_some_and(|(channel, _)| channel == T_INCIDENT)
     }
 
-    fn approval_text(&self, grant: &str) -> Option<String> {
+    fn approval(&self, grant: &str) -> Option<Shown> {
         let (channel, id) = self.approval_card(grant)?;
-        Some(activity_text(&self.teams.activity(&channel, &id)?))
+        self.teams.activity(&channel, &id).map(|card| shown(&card))
     }
 
-    fn buttons_on(&self, grant: &str) -> Vec<String> {
-        card_verbs(&self.card(grant))
-    }
-
-    fn review_text(&self, grant: &str) -> Option<String> {
-        self.review_card(grant).map(|a| activity_text(&a))
-    }
-
-    fn buttons_on_review(&self, grant: &str) -> Vec<String> {
-        self.review_card(grant)
-            .map(|a| card_verbs(&a))
-            .unwrap_or_default()
+    fn review(&self, grant: &str) -> Option<Shown> {
+        self.review_card(grant).map(|card| shown(&card))
     }
 
     async fn review_reply_says(&self, grant: &str, phrase: &str) -> String {

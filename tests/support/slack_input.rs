@@ -27,6 +27,14 @@ impl Harness {
             .unwrap()
     }
 
+    /// Sends a body signed now with the signing secret; returns the status and the JSON answer.
+    pub async fn post_signed_now(&self, path: &str, body: String) -> (u16, Value) {
+        let now = Utc::now().timestamp();
+        let response = self.post_signed(path, body, SIGNING_SECRET, now).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// `user` opens the bot's App Home tab (`app_home_opened`, by HTTP or Socket Mode).
     pub async fn open_home(&self, user: &str) -> u16 {
         self.send_event(app_home_opened(user)).await
@@ -100,17 +108,8 @@ impl Harness {
                 .await;
             return (200, ack.get("payload").cloned().unwrap_or(Value::Null));
         }
-        let response = self
-            .post_signed(
-                "/slack/commands",
-                command_body(user, text),
-                SIGNING_SECRET,
-                Utc::now().timestamp(),
-            )
-            .await;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, body)
+        self.post_signed_now("/slack/commands", command_body(user, text))
+            .await
     }
 
     /// The text of the bot's reply to `user` typing `/prod-access <text>`.
@@ -137,16 +136,8 @@ impl Harness {
 
     /// `/prod-access <text>` typed by `user` in `channel` (HTTP mode).
     pub async fn slash_in(&self, user: &str, channel: &str, text: &str) -> (u16, Value) {
-        let response = self
-            .post_signed(
-                "/slack/commands",
-                command_body_in(user, channel, text),
-                SIGNING_SECRET,
-                Utc::now().timestamp(),
-            )
-            .await;
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let body = command_body_in(user, channel, text);
+        self.post_signed_now("/slack/commands", body).await
     }
 
     /// `user` clicks `action` ("approve" or "deny") on the approval message of `grant`.

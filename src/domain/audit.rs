@@ -6,10 +6,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::grant::{Event, Grant, Scope, Step};
-use super::incident::incident_reference;
 use super::audit_detail::Particulars;
 use super::failure::Failure;
+use super::grant::{Event, Grant, Scope, Step};
+use super::incident::incident_reference;
 use super::on_call::OnCallCheck;
 
 pub use super::audit_chain::*;
@@ -184,12 +184,15 @@ impl AuditEvent {
                 extension.map(|x| Particulars::Extension { by_secs: x.by_secs }),
             ),
             AuditKind::Failed => (approvers_of(grant), failure(grant.failure.as_ref())),
-            AuditKind::KubeconfigFailed => {
-                (approvers_of(grant), failure(grant.kubeconfig_failure.as_ref()))
-            }
+            AuditKind::KubeconfigFailed => (
+                approvers_of(grant),
+                failure(grant.kubeconfig_failure.as_ref()),
+            ),
             AuditKind::RequesterGone => (
                 approvers_of(grant),
-                grant.ended_because.map(|why| Particulars::Departure { why }),
+                grant
+                    .ended_because
+                    .map(|why| Particulars::Departure { why }),
             ),
             AuditKind::BreakGlass => (approvers_of(grant), Some(Particulars::BreakGlass)),
             AuditKind::ApprovedByPolicy | AuditKind::OnCallUnavailable => (

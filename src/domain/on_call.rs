@@ -113,4 +113,3 @@ pub enum OnCallFailure {
     #[serde(untagged)]
     Said(String),
 }
-

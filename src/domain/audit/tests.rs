@@ -258,7 +258,10 @@ fn expiry_is_recorded_with_no_actor_and_a_rejected_event_records_nothing() {
 fn an_entry_with_particulars_waits_for_its_words_and_the_words_are_all_that_is_stored() {
     let grant = Grant::test().requested();
     let mut gone = AuditEvent::about(&grant, AuditKind::RequesterGone, None, t0());
-    assert!(!gone.unworded(), "nothing to say: the grant has no departure");
+    assert!(
+        !gone.unworded(),
+        "nothing to say: the grant has no departure"
+    );
     gone.particulars = Some(Particulars::Departure {
         why: Departure::Deactivated,
     });

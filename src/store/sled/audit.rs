@@ -76,7 +76,10 @@ pub(super) fn append_in(
             event.kind.as_str()
         );
         if event.unworded() {
-            error!(kind = event.kind.as_str(), "an audit entry is stored without its detail");
+            error!(
+                kind = event.kind.as_str(),
+                "an audit entry is stored without its detail"
+            );
         }
         let entry = chain(&head, event.clone());
         let encoded = serde_json::to_vec(&entry).map_err(|e| abort(backend(e)))?;

@@ -144,7 +144,7 @@ impl App {
                 }
             }
         };
-        self.word_journal(&mut next.journal);
+        self.templates.word_journal(&mut next.journal);
         if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
             error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");
             return Next::Stop;

@@ -24,7 +24,6 @@ mod locks;
 mod on_call;
 mod preflight;
 mod reconcile;
-mod records;
 mod review;
 
 pub use activity::{SUMMARY_DELAY, run as report_activity_until_stopped};

@@ -4,9 +4,11 @@
 
 use minijinja::value::{Serde, Value};
 use minijinja::{Environment, context};
+use tracing::error;
 
 use super::{TemplateError, Templates};
 use crate::domain::activity::{NotableAction, Tally};
+use crate::domain::audit::AuditEvent;
 use crate::domain::audit_detail::Particulars;
 use crate::domain::reconcile::Repair;
 
@@ -55,6 +57,22 @@ impl Templates {
             "records/summary",
             context! { lines => Value::from(Serde(lines)) },
         )
+    }
+
+    /// Words the `detail` of every entry of `journal` that waits for it, before the write that
+    /// stores it; the particulars are not stored. Particulars no template can word are stored
+    /// as data rather than lost.
+    pub fn word_journal(&self, journal: &mut [AuditEvent]) {
+        for event in journal.iter_mut().filter(|e| e.unworded()) {
+            let Some(particulars) = event.particulars.take() else {
+                continue;
+            };
+            let words = self.detail_record(&particulars).unwrap_or_else(|e| {
+                error!(error = %e, kind = event.kind.as_str(), "cannot word an audit entry; stored as data");
+                serde_json::to_string(&particulars).unwrap_or_default()
+            });
+            event.detail = Some(words);
+        }
     }
 
     /// The audit log's `detail` of a lifecycle entry: "extension by 3600s", a failure, why the

@@ -2,14 +2,16 @@
 //! the words the log has always stored (the hash chain covers them), to the character.
 
 use super::*;
+use crate::domain::audit::AuditKind;
 use crate::domain::audit_detail::Particulars;
 use crate::domain::departure::Departure;
 use crate::domain::failure::Failure;
 use crate::domain::grant::GrantState;
+use crate::domain::lifecycle::tests::{active, apply, extend};
 use crate::domain::on_call::{OnCallCheck, OnCallFailure};
 use crate::domain::reconcile::{Drift, ObservedBinding};
 use crate::domain::retry::{Alert, AlertKind};
-use crate::domain::testing::t0;
+use crate::domain::testing::{minutes, t0};
 
 fn worded(particulars: Particulars) -> String {
     Templates::new()
@@ -232,4 +234,21 @@ fn a_repair_says_which_binding_it_deleted_and_why_or_that_it_bound_again() {
         }),
         "created the missing binding of an active grant again"
     );
+}
+
+#[test]
+fn a_journal_is_worded_before_it_is_stored_and_keeps_no_particulars() {
+    let mut asked = apply(&active(), extend("UALICE", 60), t0() + minutes(30)).unwrap();
+    let entry = |g: &Grant| g.journal.last().cloned().unwrap();
+    assert_eq!(entry(&asked).kind, AuditKind::ExtensionRequested);
+    assert!(entry(&asked).unworded());
+    let t = Templates::new().unwrap();
+    t.word_journal(&mut asked.journal);
+    let worded = entry(&asked);
+    assert_eq!(worded.detail.as_deref(), Some("extension by 3600s"));
+    assert_eq!(worded.particulars, None);
+    assert!(asked.journal.iter().all(|e| !e.unworded()));
+    // Worded once: the words of an entry never change.
+    t.word_journal(&mut asked.journal);
+    assert_eq!(entry(&asked), worded);
 }

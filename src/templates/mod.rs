@@ -511,3 +511,6 @@ mod reason_tests;
 
 #[cfg(test)]
 mod deed_tests;
+
+#[cfg(test)]
+mod records_tests;

@@ -1,3 +1,5 @@
+//! Loading and checking the configuration file: the examples load, every problem is named.
+
 use super::*;
 use crate::domain::testing::{assert_problem_containing, assert_problem_starting};
 

@@ -1,3 +1,5 @@
+//! Audit events and their hash chain: linking, canonical JSON, and naming the entry that was changed.
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -1,3 +1,5 @@
+//! Departures: which platform changes end a requester's access, and why.
+
 use super::Departure;
 use crate::domain::audit::AuditKind;
 use crate::domain::audit_detail::Particulars;

@@ -1,3 +1,5 @@
+//! Failures: their kinds, and reasons stored by older versions as plain text still load.
+
 use super::Failure;
 
 #[test]

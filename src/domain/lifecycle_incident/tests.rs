@@ -1,3 +1,5 @@
+//! The grant lifecycle in an incident: break-glass, its review and the incident channel.
+
 use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;

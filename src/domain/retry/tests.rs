@@ -1,3 +1,5 @@
+//! Retrying failed effects: backoff with jitter, giving up and the alerts on the way.
+
 use chrono::Duration as ChronoDuration;
 
 use super::*;

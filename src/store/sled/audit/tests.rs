@@ -1,3 +1,5 @@
+//! The sled audit log: appended with each grant change, chained, verified and read in pages.
+
 use super::*;
 use crate::domain::audit::{AuditKind, verify};
 use crate::domain::testing::{approve, t0};

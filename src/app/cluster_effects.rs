@@ -89,7 +89,7 @@ impl App {
                     return self.record(&grant.id, effect, at, outcome).await;
                 }
                 Ok(Made::Impossible(reason)) => {
-                    warn!(grant = %grant.id, cluster = %grant.cluster, %reason, "no kubeconfig could be made");
+                    warn!(grant = %grant.id, cluster = %grant.cluster, ?reason, "no kubeconfig could be made");
                     Ok(Some(Event::KubeconfigFailed { reason }))
                 }
                 Ok(Made::NothingDue) => Ok(None),

@@ -250,6 +250,7 @@ impl App {
         );
         let email = self.email_of(user).await;
         super::actors::record_email(&mut grant.journal, user, email.as_deref());
+        self.templates.word_journal(&mut grant.journal);
         let reply = self
             .templates
             .request_received(&grant, self.policy.approvers_for(&grant.role))?;

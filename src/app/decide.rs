@@ -81,6 +81,7 @@ impl App {
             if drift.is_some() {
                 next.subject_drift = drift;
             }
+            self.templates.word_journal(&mut next.journal);
             self.adapters.store.replace(grant.version, &next).await?;
             self.observe_for_activity(&next);
             next

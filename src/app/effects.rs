@@ -127,7 +127,7 @@ impl App {
         outcome: Outcome,
     ) -> Next {
         let now = self.now();
-        let next = match outcome {
+        let mut next = match outcome {
             Outcome::Deferred => return Next::At(at + 1),
             Outcome::Done(follow_up) => self.follow_up(grant.effect_done(at, now), follow_up),
             Outcome::Dropped => grant.complete_effect(at),
@@ -135,7 +135,7 @@ impl App {
                 match grant.effect_failed(at, &error, now, fastrand::f64(), &RETRY_POLICY) {
                     AfterFailure::RetryLater(next) => *next,
                     AfterFailure::GiveUp { reason } => {
-                        warn!(grant = %grant.id, %reason, "binding given up");
+                        warn!(grant = %grant.id, ?reason, "binding given up");
                         self.follow_up(
                             grant.complete_effect(at),
                             Some(Event::BindFailed { reason }),
@@ -144,6 +144,7 @@ impl App {
                 }
             }
         };
+        self.templates.word_journal(&mut next.journal);
         if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
             error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");
             return Next::Stop;

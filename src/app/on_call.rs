@@ -31,7 +31,7 @@ impl App {
                 info!(grant = %grant.id, "the requester is not on call; the request waits for approvers")
             }
             OnCallCheck::Unavailable { why } => {
-                warn!(grant = %grant.id, %why, "on-call lookup failed; the request waits for approvers")
+                warn!(grant = %grant.id, ?why, "on-call lookup failed; the request waits for approvers")
             }
         }
         Ok(Some(Event::OnCallChecked { check }))

@@ -150,7 +150,11 @@ impl App {
 
     /// Records the repair in the audit log; durable when this returns.
     async fn record_drift(&self, repair: &Repair, grants: &HashMap<String, Grant>) {
-        let event = drift_event(repair, grants, self.now());
+        let detail = self.templates.drift_record(repair).unwrap_or_else(|e| {
+            error!(error = %e, "cannot word a repair for the audit log; stored as data");
+            format!("{repair:?}")
+        });
+        let event = drift_event(repair, detail, grants, self.now());
         if let Err(e) = self.adapters.audit.append(vec![event]).await {
             error!(?repair, error = %e, "reconcile: could not record a repair in the audit log");
         }
@@ -170,32 +174,17 @@ impl App {
     }
 }
 
-/// The audit log's record of a repair: about its grant when there is one.
+/// The audit log's record of a repair, `detail` saying what was done: about its grant when
+/// there is one.
 fn drift_event(
     repair: &Repair,
+    detail: String,
     grants: &HashMap<String, Grant>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AuditEvent {
-    let (grant_id, detail) = match repair {
-        Repair::Delete { binding, drift } => {
-            let kind = if binding.namespace.is_some() {
-                "RoleBinding"
-            } else {
-                "ClusterRoleBinding"
-            };
-            let place = match &binding.namespace {
-                Some(ns) => format!("{ns}/{}", binding.name),
-                None => binding.name.clone(),
-            };
-            (
-                binding.grant_id.as_deref(),
-                format!("deleted {kind} {place}: {}", drift.as_str()),
-            )
-        }
-        Repair::Rebind { grant_id } => (
-            Some(grant_id.as_str()),
-            "created the missing binding of an active grant again".to_string(),
-        ),
+    let grant_id = match repair {
+        Repair::Delete { binding, .. } => binding.grant_id.as_deref(),
+        Repair::Rebind { grant_id } => Some(grant_id.as_str()),
     };
     let mut event = match grant_id.and_then(|id| grants.get(id)) {
         Some(grant) => AuditEvent::about(grant, AuditKind::DriftRepaired, None, now),

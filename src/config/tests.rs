@@ -1,4 +1,7 @@
+//! Loading and checking the configuration file: the examples load, every problem is named.
+
 use super::*;
+use crate::domain::policy::Problem;
 use crate::domain::testing::{assert_problem_containing, assert_problem_starting};
 
 const EXAMPLE: &str = include_str!("../../config.example.yaml");

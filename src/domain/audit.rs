@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit_detail::Particulars;
+use super::failure::Failure;
 use super::grant::{Event, Grant, Scope, Step};
 use super::incident::incident_reference;
 use super::on_call::OnCallCheck;
@@ -84,6 +86,22 @@ impl AuditKind {
         }
     }
 
+    /// Whether an entry of this kind always has a `detail`; the others have one when the grant
+    /// holds what it would say (an extension, a failure, why the requester left).
+    fn always_detailed(self) -> bool {
+        matches!(
+            self,
+            AuditKind::KubernetesFailing
+                | AuditKind::KubernetesRecovered
+                | AuditKind::DriftRepaired
+                | AuditKind::BreakGlass
+                | AuditKind::ApprovedByPolicy
+                | AuditKind::OnCallUnavailable
+                | AuditKind::SessionActivity
+                | AuditKind::SessionSummary
+        )
+    }
+
     fn of_step(step: Step) -> AuditKind {
         match step {
             Step::Requested => AuditKind::Requested,
@@ -142,15 +160,20 @@ pub struct AuditEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// What else there is to say: a failure's reason, an extension's length, a repair.
+    /// What else there is to say: a failure's reason, an extension's length, a repair; worded
+    /// from `particulars` by the application before the entry is stored.
     pub detail: Option<String>,
+    /// What `detail` is to say, until the application words it (and drops these): it travels
+    /// with the grant's journal, never into the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub particulars: Option<Particulars>,
 }
 
 impl AuditEvent {
     /// An event about `grant` as it is after the transition.
     pub fn about(grant: &Grant, kind: AuditKind, actor: Option<&str>, now: DateTime<Utc>) -> Self {
         let extension = grant.extension.as_ref();
-        let (approvers, detail) = match kind {
+        let (approvers, particulars) = match kind {
             AuditKind::ExtensionRequested
             | AuditKind::ExtensionApproval
             | AuditKind::Extended
@@ -158,32 +181,26 @@ impl AuditEvent {
                 extension
                     .map(|x| x.approvals.iter().map(|a| a.by.clone()).collect())
                     .unwrap_or_default(),
-                extension.map(|x| format!("extension by {}s", x.by_secs)),
+                extension.map(|x| Particulars::Extension { by_secs: x.by_secs }),
             ),
-            AuditKind::Failed => (approvers_of(grant), grant.failure.as_ref().map(|f| f.to_string())),
+            AuditKind::Failed => (approvers_of(grant), failure(grant.failure.as_ref())),
+            AuditKind::KubeconfigFailed => (
+                approvers_of(grant),
+                failure(grant.kubeconfig_failure.as_ref()),
+            ),
             AuditKind::RequesterGone => (
                 approvers_of(grant),
-                grant.ended_because.map(|why| why.detail().to_string()),
+                grant
+                    .ended_because
+                    .map(|why| Particulars::Departure { why }),
             ),
-            AuditKind::KubeconfigFailed => {
-                (approvers_of(grant), grant.kubeconfig_failure.as_ref().map(|f| f.to_string()))
-            }
-            AuditKind::BreakGlass => (
+            AuditKind::BreakGlass => (approvers_of(grant), Some(Particulars::BreakGlass)),
+            AuditKind::ApprovedByPolicy | AuditKind::OnCallUnavailable => (
                 approvers_of(grant),
-                Some("approved by the requester under the break-glass rule; needs a post-incident review".into()),
+                Some(Particulars::OnCall {
+                    check: grant.on_call.clone(),
+                }),
             ),
-            AuditKind::ApprovedByPolicy | AuditKind::OnCallUnavailable => {
-                let detail = match &grant.on_call {
-                    Some(OnCallCheck::OnCall { via }) => {
-                        format!("approved by policy: the requester is on call in {via}")
-                    }
-                    Some(OnCallCheck::Unavailable { why }) => {
-                        format!("the on-call lookup failed ({why}); the request waits for approvers")
-                    }
-                    _ => String::new(),
-                };
-                (approvers_of(grant), Some(detail))
-            }
             _ => (approvers_of(grant), None),
         };
         AuditEvent {
@@ -211,8 +228,15 @@ impl AuditEvent {
             subject: grant.subject.clone(),
             groups: grant.groups.clone(),
             expires_at: grant.expires_at,
-            detail,
+            detail: None,
+            particulars,
         }
+    }
+
+    /// Whether the entry still waits for its `detail` to be worded (and must not be stored):
+    /// it has particulars to word, or is of a kind that always says something.
+    pub fn unworded(&self) -> bool {
+        self.detail.is_none() && (self.particulars.is_some() || self.kind.always_detailed())
     }
 
     /// An event about no grant (a binding the reconciler found without one).
@@ -236,6 +260,7 @@ impl AuditEvent {
             groups: Vec::new(),
             expires_at: None,
             detail: Some(detail),
+            particulars: None,
         }
     }
 
@@ -274,6 +299,12 @@ impl AuditEvent {
             .map(|kind| AuditEvent::about(grant, kind, actor, now))
             .collect()
     }
+}
+
+fn failure(failure: Option<&Failure>) -> Option<Particulars> {
+    failure.map(|failure| Particulars::Failure {
+        failure: failure.clone(),
+    })
 }
 
 fn approvers_of(grant: &Grant) -> Vec<String> {

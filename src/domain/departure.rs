@@ -36,17 +36,6 @@ impl Departure {
         }
     }
 
-    /// What the audit log says happened.
-    pub fn detail(self) -> &'static str {
-        match self {
-            Departure::Deactivated => "the requester's chat account was deactivated",
-            Departure::BecameGuest => "the requester's chat account became a guest account",
-            Departure::RemovedFromTeam => "the requester was removed from the team the bot serves",
-            Departure::Unknown => "the chat platform no longer knows the requester",
-            Departure::Outsider => "the requester's chat account is now of another organisation",
-        }
-    }
-
     /// Whether a Slack user with these flags (as `users.info` and `user_change` report them)
     /// has left; `None` for a full member.
     pub fn of_slack_user(deleted: bool, restricted: bool, ultra_restricted: bool) -> Option<Self> {

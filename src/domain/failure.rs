@@ -1,5 +1,6 @@
 //! Why access could not be created, or a grant's kubeconfig file made: kinds with their
-//! particulars, which each platform's templates word (see the `failure` macros).
+//! particulars, which the templates word, in messages and in the audit log alike (the `failure`
+//! macro of `templates/reasons.jinja`).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,36 +24,6 @@ pub enum Failure {
     /// Stored before failures had a kind: the words said then.
     #[serde(untagged)]
     Said(String),
-}
-
-impl std::fmt::Display for Failure {
-    /// The audit log's fixed words for it (its stored form since before the kinds); messages
-    /// word it in the templates.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::NoSubjectRecorded => f.write_str(
-                "the request was made before prod-access recorded whom to bind; request it again",
-            ),
-            Failure::UnknownCluster { cluster } => {
-                write!(f, "cluster `{cluster}` is not in the configuration")
-            }
-            Failure::NoKubeconfigSettings { cluster } => write!(
-                f,
-                "cluster `{cluster}` has no kubeconfig settings \
-                 (clusters.{cluster}.kubeconfig or kubernetes.kubeconfig)"
-            ),
-            Failure::Refused { error } | Failure::Said(error) => f.write_str(error),
-            Failure::GaveUp {
-                error,
-                attempts,
-                waited_secs,
-            } => {
-                let waited =
-                    humantime::format_duration(std::time::Duration::from_secs(*waited_secs));
-                write!(f, "{error} (after {attempts} attempts over {waited})")
-            }
-        }
-    }
 }
 
 /// Failures built in tests from what the apiserver would say.

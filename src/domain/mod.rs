@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod audit;
 mod audit_chain;
+pub mod audit_detail;
 pub mod break_glass;
 pub mod command;
 pub mod departure;

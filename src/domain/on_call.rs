@@ -113,37 +113,3 @@ pub enum OnCallFailure {
     #[serde(untagged)]
     Said(String),
 }
-
-impl std::fmt::Display for OnCallFailure {
-    /// The audit log's fixed words for it (its stored form since before the kinds); messages
-    /// word it in the templates.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OnCallFailure::TooSlow { budget_secs } => {
-                write!(f, "the lookup took longer than {budget_secs}s")
-            }
-            OnCallFailure::NoProfile { error } => {
-                write!(f, "cannot look up the requester's profile: {error}")
-            }
-            OnCallFailure::EmailNotConfirmed => {
-                write!(f, "the requester's email address is not confirmed")
-            }
-            OnCallFailure::EmailUntrusted { rule } => {
-                write!(
-                    f,
-                    "the requester's email address cannot be trusted ({rule})"
-                )
-            }
-            OnCallFailure::ProviderNotConfigured { provider } => {
-                write!(f, "{provider} is not configured")
-            }
-            OnCallFailure::ProviderUnavailable { provider, detail } => {
-                write!(f, "{provider} did not answer: {detail}")
-            }
-            OnCallFailure::ProviderRefused { provider, status } => {
-                write!(f, "{provider} refused the lookup: HTTP {status}")
-            }
-            OnCallFailure::Said(words) => f.write_str(words),
-        }
-    }
-}

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEvent, AuditKind};
+use super::audit_detail::Particulars;
 use super::failure::Failure;
 use super::grant::{Effect, Grant};
 
@@ -134,13 +135,7 @@ impl Alert {
             AlertKind::Recovered => AuditKind::KubernetesRecovered,
         };
         let mut event = AuditEvent::about(grant, kind, None, now);
-        event.detail = Some(format!(
-            "{} failed {} times since {}: {}",
-            self.effect,
-            self.failures,
-            self.since.to_rfc3339(),
-            self.error
-        ));
+        event.particulars = Some(Particulars::of_alert(self));
         event
     }
 }

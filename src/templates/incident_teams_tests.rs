@@ -8,6 +8,7 @@ use super::teams_tests::{activity, teams, verbs};
 use super::tests::t0;
 use super::*;
 use crate::domain::digest::{ChainState, Digest, UnreviewedUse};
+use crate::domain::grant::Rejection;
 use crate::domain::grant::Scope;
 
 const ALICE: &str = "alice@example.com";

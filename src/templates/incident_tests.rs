@@ -6,6 +6,7 @@ use super::fixtures;
 use super::tests::{t0, valid};
 use super::*;
 use crate::domain::break_glass::BreakGlassUse;
+use crate::domain::grant::Rejection;
 use crate::domain::grant::{Decision, Effect, GrantState, MessageRef};
 use crate::domain::incident::{ChannelBasis, IncidentContext};
 use crate::domain::lifecycle::NewRequest;

@@ -45,13 +45,16 @@ pub(super) fn install(env: &mut Environment<'static>, platform: Platform) {
         }
     }
     env.add_filter("clip", clip_value);
-    env.add_filter("duration", |secs: u64| {
-        human(std::time::Duration::from_secs(secs))
-    });
+    env.add_filter("duration", duration);
     // Nobody to name (a step the grant has not reached) is left out, not a broken `<@>`.
     env.add_filter("mention", move |id: Option<String>| {
         Value::from(id.map_or_else(Markup::default, |id| mentions(platform, [id])))
     });
+}
+
+/// A length of time given in seconds, as people read it (`2m 30s`).
+pub(super) fn duration(secs: u64) -> String {
+    human(std::time::Duration::from_secs(secs))
 }
 
 /// Writes values into Slack templates: markup as it is, everything else escaped.

@@ -9,8 +9,7 @@ use minijinja::{Environment, Value, context};
 
 use crate::chat::Message;
 use crate::domain::command::ParseError;
-use crate::domain::grant::{Grant, Note, Rejection, Step};
-use crate::domain::identity::IdentityRefusal;
+use crate::domain::grant::{Grant, Note, Step};
 use crate::domain::policy::{Policy, RequestRefusal};
 use crate::domain::reconcile::{Drift, Repair};
 use crate::domain::retry::Alert;
@@ -28,6 +27,8 @@ mod activity;
 mod markup;
 
 mod records;
+
+mod refusals;
 
 pub use crate::chat::Platform;
 use views::{
@@ -211,83 +212,6 @@ impl Templates {
         )
     }
 
-    pub fn parse_refused(
-        &self,
-        error: &ParseError,
-        policy: &Policy,
-    ) -> Result<Message, TemplateError> {
-        let (what, text) = match error {
-            ParseError::Missing(what) => (*what, ""),
-            ParseError::BadDuration(text) => ("", text.as_str()),
-            ParseError::ZeroDuration => ("", ""),
-        };
-        self.render(
-            "request_refused",
-            context! { problem => error.kind(), what, text, roles => Value::from(Serde(roles(policy))) },
-        )
-    }
-
-    pub fn policy_refused(
-        &self,
-        refusal: &RequestRefusal,
-        policy: &Policy,
-    ) -> Result<Message, TemplateError> {
-        let ctx = self.refusal_context(refusal);
-        self.render(
-            "request_refused",
-            context! {
-                roles => Value::from(Serde(roles(policy))),
-                incident_channels => &policy.incidents.channels,
-                incident_patterns => &policy.incidents.name_patterns,
-                ..ctx
-            },
-        )
-    }
-
-    fn refusal_context(&self, refusal: &RequestRefusal) -> Value {
-        let problem = refusal.kind();
-        match refusal {
-            RequestRefusal::UnknownRole { role, allowed } => context! { problem, role, allowed },
-            RequestRefusal::NamespaceNotAllowed {
-                role,
-                namespace,
-                allowed,
-            } => context! { problem, role, namespace, allowed },
-            RequestRefusal::NamespaceNeverGranted { role, namespace } => {
-                context! { problem, role, namespace }
-            }
-            RequestRefusal::TooLong {
-                role,
-                requested,
-                max,
-            } => context! {
-                problem, role, requested => human(*requested), max => human(*max)
-            },
-            RequestRefusal::ReasonRequired { role } => context! { problem, role },
-            RequestRefusal::TicketRequired { role, pattern } => context! { problem, role, pattern },
-            RequestRefusal::RateLimited { max, per, next_at } => context! {
-                problem, max, per => human(*per), next_at => shown_time(self.platform, *next_at)
-            },
-            RequestRefusal::ReasonTooLong { max_chars } => context! { problem, max_chars },
-            RequestRefusal::ClusterNotChosen {
-                role,
-                asked,
-                allowed,
-            } => context! { problem, role, asked, allowed },
-            RequestRefusal::BreakGlassOutsideIncident { role } => context! { problem, role },
-            RequestRefusal::BreakGlassChannelTooNew { role, min_age } => {
-                context! { problem, role, min_age => human(*min_age) }
-            }
-            RequestRefusal::BreakGlassWithoutIncident { role, pattern } => {
-                context! { problem, role, pattern }
-            }
-            RequestRefusal::Identity(IdentityRefusal::EmailDomain { domain, allowed }) => {
-                context! { problem, domain, allowed }
-            }
-            RequestRefusal::Identity(_) => context! { problem },
-        }
-    }
-
     /// The kubeconfig file for a token-issuing grant. The token is only passed through.
     pub fn kubeconfig(
         &self,
@@ -408,68 +332,9 @@ impl Templates {
         )
     }
 
-    pub fn internal_error_on_request(&self, policy: &Policy) -> Result<Message, TemplateError> {
-        self.render(
-            "request_refused",
-            context! { problem => "internal", roles => Value::from(Serde(roles(policy))) },
-        )
-    }
-
-    pub fn action_refused(
-        &self,
-        rejection: &Rejection,
-        grant: &Grant,
-        policy: &Policy,
-    ) -> Result<Message, TemplateError> {
-        let state = match rejection {
-            Rejection::WrongState { state } => state.as_str(),
-            _ => grant.state.as_str(),
-        };
-        let (max, left) = match rejection {
-            Rejection::ExtensionTooLong {
-                max_secs,
-                left_secs,
-            } => (
-                human(Duration::from_secs(*max_secs)),
-                human(Duration::from_secs(*left_secs)),
-            ),
-            Rejection::BreakGlassTooLong { max_secs } => {
-                (human(Duration::from_secs(*max_secs)), String::new())
-            }
-            _ => (String::new(), String::new()),
-        };
-        self.render(
-            "action_refused",
-            context! {
-                problem => rejection.kind(),
-                grant_id => &grant.id,
-                role => &grant.role,
-                requester => &grant.requester,
-                state,
-                max,
-                left,
-                approvers_text => mentions(self.platform, policy.approvers_for(&grant.role)),
-            },
-        )
-    }
-
     /// Teams: to a sender who cannot be named (no UPN or email, or another organisation's).
     pub fn unidentified_sender(&self) -> Result<Message, TemplateError> {
         self.render("unidentified", context! {})
-    }
-
-    pub fn unknown_grant(&self, grant_id: &str) -> Result<Message, TemplateError> {
-        self.render(
-            "action_refused",
-            context! { problem => "unknown_grant", grant_id },
-        )
-    }
-
-    pub fn internal_error_on_action(&self, grant_id: &str) -> Result<Message, TemplateError> {
-        self.render(
-            "action_refused",
-            context! { problem => "internal", grant_id },
-        )
     }
 }
 
@@ -511,3 +376,6 @@ mod reason_tests;
 
 #[cfg(test)]
 mod deed_tests;
+
+#[cfg(test)]
+mod records_tests;

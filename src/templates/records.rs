@@ -1,15 +1,23 @@
-//! The audit log's words for session activity: plain text from `templates/records/`, with the
-//! deeds worded by the same macros as the posts (`templates/deeds.jinja`).
+//! The audit log's words: plain text from `templates/records/`, one template per kind of
+//! `detail`, with deeds and failures worded by the same macros as the posts
+//! (`templates/deeds.jinja`, `templates/reasons.jinja`).
 
 use minijinja::value::{Serde, Value};
 use minijinja::{Environment, context};
+use tracing::error;
 
 use super::{TemplateError, Templates};
 use crate::domain::activity::{NotableAction, Tally};
+use crate::domain::audit::AuditEvent;
+use crate::domain::audit_detail::Particulars;
+use crate::domain::reconcile::Repair;
 
 /// The plain-text templates of audit-log entries, the same on every platform.
 pub(super) fn environment() -> Result<Environment<'static>, TemplateError> {
     let mut env = Environment::new();
+    // The log stores text as it is: nothing to escape.
+    env.add_filter("esc", |text: Value| text);
+    env.add_filter("duration", super::markup::duration);
     for (name, source) in super::sources::RECORDS {
         env.add_template(name, source).map_err(|e| TemplateError {
             name,
@@ -17,6 +25,18 @@ pub(super) fn environment() -> Result<Environment<'static>, TemplateError> {
         })?;
     }
     Ok(env)
+}
+
+/// The template that words `particulars`.
+fn template_of(particulars: &Particulars) -> &'static str {
+    match particulars {
+        Particulars::Extension { .. } => "records/extension",
+        Particulars::Failure { .. } => "records/failure",
+        Particulars::Departure { .. } => "records/departure",
+        Particulars::BreakGlass => "records/break_glass",
+        Particulars::OnCall { .. } => "records/on_call",
+        Particulars::Alert { .. } => "records/alert",
+    }
 }
 
 impl Templates {
@@ -37,6 +57,44 @@ impl Templates {
             "records/summary",
             context! { lines => Value::from(Serde(lines)) },
         )
+    }
+
+    /// Words the `detail` of every entry of `journal` that waits for it, before the write that
+    /// stores it; the particulars are not stored. Particulars no template can word are stored
+    /// as data rather than lost.
+    pub fn word_journal(&self, journal: &mut [AuditEvent]) {
+        for event in journal.iter_mut().filter(|e| e.unworded()) {
+            let Some(particulars) = event.particulars.take() else {
+                continue;
+            };
+            let words = self.detail_record(&particulars).unwrap_or_else(|e| {
+                error!(error = %e, kind = event.kind.as_str(), "cannot word an audit entry; stored as data");
+                serde_json::to_string(&particulars).unwrap_or_default()
+            });
+            event.detail = Some(words);
+        }
+    }
+
+    /// The audit log's `detail` of a lifecycle entry: "extension by 3600s", a failure, why the
+    /// requester left…
+    pub fn detail_record(&self, particulars: &Particulars) -> Result<String, TemplateError> {
+        self.record(
+            template_of(particulars),
+            context! { p => Value::from(Serde(particulars)) },
+        )
+    }
+
+    /// The audit log's `detail` of a repair by the reconciler.
+    pub fn drift_record(&self, repair: &Repair) -> Result<String, TemplateError> {
+        let repair = match repair {
+            Repair::Delete { binding, drift } => context! {
+                namespace => binding.namespace.clone(),
+                name => binding.name.clone(),
+                drift => drift.as_str(),
+            },
+            Repair::Rebind { .. } => context! { rebind => true },
+        };
+        self.record("records/drift", context! { repair })
     }
 
     fn record(&self, name: &'static str, ctx: Value) -> Result<String, TemplateError> {

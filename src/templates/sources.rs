@@ -9,9 +9,14 @@ pub(super) const LAST_RESORT: &str = include_str!("../../templates/last_resort.t
 /// What notable Kubernetes requests did: macros every environment imports as `deeds`.
 const DEEDS: (&str, &str) = ("deeds", include_str!("../../templates/deeds.jinja"));
 
+/// Why something could not be done (a failure, an on-call lookup without an answer): macros
+/// every environment imports as `reasons`.
+const REASONS: (&str, &str) = ("reasons", include_str!("../../templates/reasons.jinja"));
+
 /// The audit log's plain-text entries.
 pub(super) const RECORDS: &[(&str, &str)] = &[
     DEEDS,
+    REASONS,
     (
         "records/notable",
         include_str!("../../templates/records/notable.txt"),
@@ -19,6 +24,34 @@ pub(super) const RECORDS: &[(&str, &str)] = &[
     (
         "records/summary",
         include_str!("../../templates/records/summary.txt"),
+    ),
+    (
+        "records/extension",
+        include_str!("../../templates/records/extension.txt"),
+    ),
+    (
+        "records/failure",
+        include_str!("../../templates/records/failure.txt"),
+    ),
+    (
+        "records/departure",
+        include_str!("../../templates/records/departure.txt"),
+    ),
+    (
+        "records/break_glass",
+        include_str!("../../templates/records/break_glass.txt"),
+    ),
+    (
+        "records/on_call",
+        include_str!("../../templates/records/on_call.txt"),
+    ),
+    (
+        "records/alert",
+        include_str!("../../templates/records/alert.txt"),
+    ),
+    (
+        "records/drift",
+        include_str!("../../templates/records/drift.txt"),
     ),
 ];
 
@@ -85,6 +118,7 @@ const SLACK: &[(&str, &str)] = &[
     ),
     ("macros", include_str!("../../templates/slack/macros.jinja")),
     DEEDS,
+    REASONS,
     (
         "kubeconfig",
         include_str!("../../templates/kubeconfig.yaml"),
@@ -144,6 +178,7 @@ const TEAMS: &[(&str, &str)] = &[
     ),
     ("macros", include_str!("../../templates/teams/macros.jinja")),
     DEEDS,
+    REASONS,
     (
         "kubeconfig",
         include_str!("../../templates/kubeconfig.yaml"),

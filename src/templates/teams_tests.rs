@@ -4,6 +4,7 @@ use super::fixtures;
 use super::tests::{grants, t0};
 use super::*;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant};
+use crate::domain::grant::Rejection;
 use crate::domain::grant::{Effect, Event, Failure, GrantState, Scope};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;

@@ -1,3 +1,5 @@
+//! Slack's rendering: every message is valid Block Kit in every grant state and says what it must.
+
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::fixtures;

@@ -10,6 +10,7 @@ use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::{GrantTerms, Policy};
 use crate::fakes::kube::FakeKube;
 use crate::store::SledStore;
+use crate::templates::Templates;
 
 use super::child::APPROVER;
 
@@ -113,11 +114,11 @@ fn asking_for_an_hour_more(
         .expect("the bench role allows a one-hour extension")
 }
 
-/// Writes `grants` and their RoleBindings.
+/// Writes `grants` (their audit entries worded as the bot words them) and their RoleBindings.
 async fn write(
     store: &std::path::Path,
     kube: &FakeKube,
-    grants: Vec<Grant>,
+    mut grants: Vec<Grant>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
     for grant in &grants {
@@ -133,6 +134,10 @@ async fn write(
                 "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": grant.subject }],
             }),
         );
+    }
+    let templates = Templates::new()?;
+    for grant in &mut grants {
+        templates.word_journal(&mut grant.journal);
     }
     let opened = SledStore::open(store)?;
     opened.insert_all(&grants).await?;

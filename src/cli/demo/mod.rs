@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use minijinja::context;
 
 use crate::clock::AcceleratedClock;
 use crate::cluster::{Cluster, KubeCluster};
@@ -111,11 +112,8 @@ pub async fn run(speed: f64, out: &mut (dyn std::io::Write + Send)) -> anyhow::R
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server = Server::start(&config, &secrets, clusters, clock.clone(), listener).await?;
     let workspace = Workspace::new(slack, format!("http://{}", server.addr()));
-    let mut t = Transcript::new(out, clock.clone());
-    t.line(&format!(
-        "prod-access demo: a simulated Slack workspace (alice, bob, carol) and an in-memory \
-         Kubernetes API on 127.0.0.1, with the real server in between. Time runs {speed}× faster."
-    ))?;
+    let mut t = Transcript::new(out, clock.clone())?;
+    t.say("intro", context! { speed => speed.to_string() })?;
     let story = Story {
         workspace: &workspace,
         kube: &kube,
@@ -164,23 +162,29 @@ fn binding_shown(binding: &serde_json::Value) -> serde_json::Value {
 }
 
 async fn verify_audit_log(store: &std::path::Path, t: &mut Transcript<'_>) -> anyhow::Result<()> {
-    t.section("7. the tamper-evident audit log (prod-access audit verify / export)")?;
+    t.scene("scene_audit_log")?;
     let log = crate::cli::audit::open_store(store)?;
     let mut exported = Vec::new();
     crate::cli::audit::export(&log, &Default::default(), &mut exported).await?;
     for line in String::from_utf8_lossy(&exported).lines() {
         let entry: serde_json::Value = serde_json::from_str(line)?;
-        let actor = entry["actor"]["user"].as_str().map(workspace::name_of);
-        t.line(&format!(
-            "  #{:<2} {:<10} {:<9} grant {}  hash {}…",
-            entry["seq"],
-            entry["kind"].as_str().unwrap_or_default(),
-            actor.unwrap_or("(the bot)"),
-            entry["grant"].as_str().unwrap_or("-"),
-            &entry["hash"].as_str().unwrap_or_default()[..12],
-        ))?;
+        let actor = match entry["actor"]["user"].as_str() {
+            Some(user) => workspace::name_of(user).to_string(),
+            None => t.words("the_bot", context! {})?,
+        };
+        // Padded into columns, so the entries read as a table.
+        t.item(
+            "audit_entry",
+            context! {
+                seq => format!("{:<2}", entry["seq"]),
+                kind => format!("{:<10}", entry["kind"].as_str().unwrap_or_default()),
+                actor => format!("{actor:<9}"),
+                grant => entry["grant"].as_str().unwrap_or("-"),
+                hash => &entry["hash"].as_str().unwrap_or_default()[..12],
+            },
+        )?;
     }
     t.line(&format!("  {}", crate::cli::audit::verify(&log).await?))?;
     t.line("")?;
-    t.line("That was the whole lifecycle. To run it for real: README.md, \"Quick start\".")
+    t.say("the_end", context! {})
 }

@@ -1,3 +1,5 @@
+//! Session activity: which Kubernetes requests are a grant's, and which are notable.
+
 use chrono::Duration;
 
 use super::*;

@@ -1,8 +1,11 @@
+//! Audit events and their hash chain: linking, canonical JSON, and naming the entry that was changed.
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::domain::audit_chain::entry_hash;
+use crate::domain::departure::Departure;
 use crate::domain::grant::GrantState;
 use crate::domain::lifecycle::tests::{apply, bound};
 use crate::domain::testing::{approve, minutes, t0};
@@ -251,4 +254,27 @@ fn expiry_is_recorded_with_no_actor_and_a_rejected_event_records_nothing() {
     let kinds: Vec<_> = expired.journal.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [AuditKind::Expired]);
     assert_eq!(expired.journal[0].actor, None);
+}
+
+#[test]
+fn an_entry_with_particulars_waits_for_its_words_and_the_words_are_all_that_is_stored() {
+    let grant = Grant::test().requested();
+    let mut gone = AuditEvent::about(&grant, AuditKind::RequesterGone, None, t0());
+    assert!(
+        !gone.unworded(),
+        "nothing to say: the grant has no departure"
+    );
+    gone.particulars = Some(Particulars::Departure {
+        why: Departure::Deactivated,
+    });
+    assert!(gone.unworded());
+    gone.detail = Some("worded".into());
+    assert!(!gone.unworded());
+    let plain = AuditEvent::about(&grant, AuditKind::Requested, None, t0());
+    assert!(!plain.unworded(), "a request says nothing more");
+    let alert = AuditEvent::about(&grant, AuditKind::KubernetesFailing, None, t0());
+    assert!(alert.unworded(), "an alert always says what failed");
+    gone.particulars = None;
+    let json = serde_json::to_value(&gone).unwrap();
+    assert!(json.get("particulars").is_none(), "{json}");
 }

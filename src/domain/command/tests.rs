@@ -1,3 +1,5 @@
+//! Parsing `/prod-access` commands: every form, and the errors that say what is allowed.
+
 use super::*;
 
 fn request(text: &str) -> RequestArgs {

@@ -1,5 +1,8 @@
+//! Departures: which platform changes end a requester's access, and why.
+
 use super::Departure;
 use crate::domain::audit::AuditKind;
+use crate::domain::audit_detail::Particulars;
 use crate::domain::grant::{Effect, Event, ExtensionState, Grant, GrantState, Note, Step};
 use crate::domain::lifecycle::tests::{active, apply, in_state, quiet, with_extension_pending};
 use crate::domain::testing::{minutes, t0};
@@ -56,8 +59,10 @@ fn a_deactivated_requester_loses_live_access_binding_first_and_the_log_says_why(
     assert_eq!(entry.kind, AuditKind::RequesterGone);
     assert_eq!(entry.actor, None);
     assert_eq!(
-        entry.detail.as_deref(),
-        Some("the requester's chat account was deactivated")
+        entry.particulars,
+        Some(Particulars::Departure {
+            why: Departure::Deactivated
+        })
     );
     assert_eq!(ended.state_deadline(), None, "no expiry left to wait for");
 }
@@ -86,8 +91,10 @@ fn an_open_request_of_someone_who_left_is_withdrawn() {
     assert_eq!(ended.state, GrantState::Cancelled);
     assert!(!ended.outbox.contains(&Effect::Unbind), "nothing was bound");
     assert_eq!(
-        ended.journal.last().unwrap().detail.as_deref(),
-        Some("the requester was removed from the team the bot serves")
+        ended.journal.last().unwrap().particulars,
+        Some(Particulars::Departure {
+            why: Departure::RemovedFromTeam
+        })
     );
 }
 

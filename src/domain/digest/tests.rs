@@ -1,3 +1,5 @@
+//! The digest: what the period's events add up to, the grants still active, and the chain's state.
+
 use chrono::Duration;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Incidents: when a channel counts as an incident channel and break-glass is admitted.
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

@@ -72,8 +72,7 @@ fn a_failed_bind_reports_first_and_cleans_up_last() {
     )
     .unwrap();
     assert_eq!(failed.state, GrantState::Failed);
-    let said = failed.failure.as_ref().map(ToString::to_string);
-    assert_eq!(said.as_deref(), Some("forbidden"));
+    assert_eq!(failed.failure, Some(Failure::from("forbidden")));
     assert_eq!(failed.outbox[0], Effect::UpdateApprovalMessage);
     assert!(
         failed

@@ -1,3 +1,5 @@
+//! The grant lifecycle: every transition, every effect and every illegal event.
+
 use super::*;
 use crate::domain::grant::MessageRef;
 use crate::domain::testing::{

@@ -1,8 +1,11 @@
+//! The grant lifecycle in an incident: break-glass, its review and the incident channel.
+
 use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
 
 use crate::domain::audit::AuditKind;
+use crate::domain::audit_detail::Particulars;
 use crate::domain::command::RequestArgs;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, MessageRef, Note, Rejection, Step};
 use crate::domain::incident::{ChannelBasis, IncidentContext};
@@ -332,14 +335,13 @@ fn whoever_is_on_call_is_approved_by_policy_and_the_log_says_so() {
     assert_eq!(kinds(&approved), [AuditKind::ApprovedByPolicy]);
     let entry = &approved.journal[0];
     assert!(entry.actor.is_none());
-    assert!(
-        entry
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("on call in PagerDuty schedule Primary"),
-        "{:?}",
-        entry.detail
+    assert_eq!(
+        entry.particulars,
+        Some(Particulars::OnCall {
+            check: Some(OnCallCheck::OnCall {
+                via: "PagerDuty schedule Primary (PSCHED)".into(),
+            }),
+        })
     );
     let active = apply(&quiet(approved), bound(), t0() + minutes(5)).unwrap();
     assert_eq!(active.state, GrantState::Active);
@@ -364,15 +366,21 @@ fn not_on_call_or_a_failed_lookup_leaves_the_request_to_the_approvers() {
             detail: "HTTP 503".into(),
         },
     };
-    let unknown = apply(&grant, Event::OnCallChecked { check: failed }, t0()).unwrap();
+    let unknown = apply(
+        &grant,
+        Event::OnCallChecked {
+            check: failed.clone(),
+        },
+        t0(),
+    )
+    .unwrap();
     assert_eq!(unknown.state, GrantState::Requested);
     assert_eq!(kinds(&unknown), [AuditKind::OnCallUnavailable]);
-    assert!(
-        unknown.journal[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("waits for approvers")
+    assert_eq!(
+        unknown.journal[0].particulars,
+        Some(Particulars::OnCall {
+            check: Some(failed),
+        })
     );
     let approved = apply(&quiet(unknown), approve("UBOB"), t0()).unwrap();
     assert_eq!(approved.state, GrantState::Approved);

@@ -1,3 +1,5 @@
+//! The policy: evaluating a request against roles, scopes, durations and approvers.
+
 use super::*;
 // Also named from here by the templates' tests.
 pub(crate) use crate::domain::testing::example_policy as example;

@@ -1,3 +1,5 @@
+//! Policy checks of the incident and break-glass settings.
+
 use crate::domain::policy::Policy;
 use crate::domain::testing::{policy_from, policy_problems as problems};
 

@@ -1,3 +1,5 @@
+//! Reconciling: which bindings in the cluster are drift, and what repairs them.
+
 use super::*;
 use crate::domain::testing::{example_policy as policy, revoke, t0};
 

@@ -1,3 +1,5 @@
+//! The sled store: grants round-trip, survive reopening, and keep their indexes with compare-and-swap.
+
 use std::time::Duration;
 
 use super::*;

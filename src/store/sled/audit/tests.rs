@@ -1,3 +1,5 @@
+//! The sled audit log: appended with each grant change, chained, verified and read in pages.
+
 use super::*;
 use crate::domain::audit::{AuditKind, verify};
 use crate::domain::testing::{approve, t0};
@@ -171,4 +173,28 @@ async fn a_lost_head_stops_appends_instead_of_overwriting_history() {
         walked,
         Err(crate::domain::audit::ChainBreak::HeadMissing { last: 1 })
     );
+}
+
+/// A path that stores an entry before its `detail` is worded fails every test that takes it:
+/// the words could never be added, the hash chain covers them.
+#[cfg(debug_assertions)]
+#[tokio::test]
+#[should_panic(expected = "a break_glass entry is stored without its detail")]
+async fn a_grant_change_whose_entry_waits_for_its_words_is_not_stored() {
+    let (_dir, store) = fresh_store();
+    let mut g = grant("g1");
+    let unworded = AuditEvent::about(&g, AuditKind::BreakGlass, Some("UALICE"), t0());
+    assert!(unworded.unworded());
+    g.journal.push(unworded);
+    store.insert(&g).await.unwrap();
+}
+
+#[cfg(debug_assertions)]
+#[tokio::test]
+#[should_panic(expected = "a drift_repaired entry is stored without its detail")]
+async fn a_repair_without_its_words_is_not_stored() {
+    let (_dir, store) = fresh_store();
+    let mut repair = AuditEvent::standalone(AuditKind::DriftRepaired, String::new(), t0());
+    repair.detail = None;
+    store.append(vec![repair]).await.unwrap();
 }

@@ -118,15 +118,10 @@ impl Endpoint {
     }
 
     async fn post(&self, path: &str, body: String) -> Result<reqwest::Response, reqwest::Error> {
-        let ts = Utc::now().timestamp();
-        self.http
-            .post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
-            .body(body)
-            .send()
-            .await
+        let request = self.http.post(self.url(path));
+        let now = (SIGNING_SECRET, Utc::now().timestamp());
+        let form = "application/x-www-form-urlencoded";
+        slack_signed(request, form, body, now).send().await
     }
 
     /// `/prod-access <text>`; `None` when the bot did not answer (it was killed meanwhile).

@@ -11,6 +11,22 @@ use prod_access::fakes::slack::requests::trigger_id;
 pub use prod_access::fakes::slack::requests::{TRIGGER_ID_PREFIX, button_value, form, sign};
 use prod_access::fakes::slack::requests::{command_fields, interaction_payload_in};
 
+/// `request` carrying `body` of `content_type`, signed the way Slack signs: v0, with `secret`,
+/// at `unix_ts`.
+pub fn slack_signed(
+    request: reqwest::RequestBuilder,
+    content_type: &str,
+    body: String,
+    (secret, unix_ts): (&str, i64),
+) -> reqwest::RequestBuilder {
+    let signature = sign(secret, unix_ts, &body);
+    request
+        .header("content-type", content_type)
+        .header("x-slack-request-timestamp", unix_ts.to_string())
+        .header("x-slack-signature", signature)
+        .body(body)
+}
+
 /// A slash-command body with every field Slack sends.
 pub fn command_body(user: &str, text: &str) -> String {
     form(&command_fields(user, DEV_CHANNEL, text))

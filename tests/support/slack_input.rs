@@ -15,16 +15,10 @@ impl Harness {
         secret: &str,
         unix_ts: i64,
     ) -> reqwest::Response {
-        let signature = sign(secret, unix_ts, &body);
-        self.http
-            .post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", unix_ts.to_string())
-            .header("x-slack-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        let request = self.http.post(self.url(path));
+        let form = "application/x-www-form-urlencoded";
+        let request = slack_signed(request, form, body, (secret, unix_ts));
+        request.send().await.unwrap()
     }
 
     /// Sends a body signed now with the signing secret; returns the status and the JSON answer.
@@ -46,14 +40,9 @@ impl Harness {
             self.slack.socket.send("events_api", callback, false).await;
             return 200;
         }
-        let body = callback.to_string();
-        let ts = Utc::now().timestamp();
-        self.http
-            .post(self.url("/slack/events"))
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", ts.to_string())
-            .header("x-slack-signature", sign(SIGNING_SECRET, ts, &body))
-            .body(body)
+        let request = self.http.post(self.url("/slack/events"));
+        let now = (SIGNING_SECRET, Utc::now().timestamp());
+        slack_signed(request, "application/json", callback.to_string(), now)
             .send()
             .await
             .unwrap()

@@ -22,7 +22,7 @@ pub struct RequestForm {
 }
 
 use crate::domain::break_glass;
-use crate::domain::command::{self, Command, ParseError};
+use crate::domain::command::{self, Command, ParseError, Part};
 use crate::domain::grant::{Event, Grant, GrantState};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::RequestRefusal;
@@ -141,7 +141,7 @@ impl App {
         match command {
             Command::Help => Ok(templates.help(&self.policy)?),
             Command::Form => {
-                let missing = ParseError::Missing("role and namespace");
+                let missing = ParseError::Missing(Part::RoleAndNamespace);
                 Ok(templates.parse_refused(&missing, &self.policy)?)
             }
             Command::Request(args) => self.submit(user, channel, &args).await,

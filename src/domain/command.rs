@@ -40,12 +40,31 @@ pub struct RequestArgs {
 /// Why the text could not be understood; rendered for the user with what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("missing {0}")]
-    Missing(&'static str),
+    #[error("missing {}", .0.key())]
+    Missing(Part),
     #[error("`{0}` is not a duration")]
     BadDuration(String),
     #[error("the duration must be longer than zero")]
     ZeroDuration,
+}
+
+/// A part of a command that can be left out by mistake; the templates name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    GrantId,
+    Duration,
+    RoleAndNamespace,
+}
+
+impl Part {
+    /// A stable key the templates name the part by.
+    pub fn key(self) -> &'static str {
+        match self {
+            Part::GrantId => "grant_id",
+            Part::Duration => "duration",
+            Part::RoleAndNamespace => "role_and_namespace",
+        }
+    }
 }
 
 impl ParseError {
@@ -65,33 +84,27 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
     let Some(first) = words.next() else {
         return Ok(Command::Form);
     };
-    let mut grant_id = |what: &'static str| {
+    let mut grant_id = || {
         words
             .next()
             .map(str::to_string)
-            .ok_or(ParseError::Missing(what))
+            .ok_or(ParseError::Missing(Part::GrantId))
     };
     match first.to_ascii_lowercase().as_str() {
         "help" => return Ok(Command::Help),
         "list" => return Ok(Command::List),
         "status" => {
-            return Ok(Command::Status {
-                grant: grant_id("grant id")?,
-            });
+            return Ok(Command::Status { grant: grant_id()? });
         }
         "cancel" => {
-            return Ok(Command::Cancel {
-                grant: grant_id("grant id")?,
-            });
+            return Ok(Command::Cancel { grant: grant_id()? });
         }
         "revoke" => {
-            return Ok(Command::Revoke {
-                grant: grant_id("grant id")?,
-            });
+            return Ok(Command::Revoke { grant: grant_id()? });
         }
         "extend" => {
-            let grant = grant_id("grant id")?;
-            let by = words.next().ok_or(ParseError::Missing("duration"))?;
+            let grant = grant_id()?;
+            let by = words.next().ok_or(ParseError::Missing(Part::Duration))?;
             return Ok(Command::Extend {
                 grant,
                 by: parse_duration(by)?,

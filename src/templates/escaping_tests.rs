@@ -9,6 +9,7 @@ use super::slack_syntax::{texts, unescaped};
 use super::tests::{grants, t0};
 use super::*;
 use crate::domain::audit::{AuditEvent, AuditKind, ChainHead, chain};
+use crate::domain::command::Part;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant, UnreviewedUse};
 use crate::domain::grant::{Decision, Effect, Scope, SubjectDrift};
 use crate::domain::identity::IdentityRefusal;
@@ -228,7 +229,7 @@ fn refusals() -> Vec<RequestRefusal> {
 
 fn policy_messages(t: &Templates, policy: &Policy) -> Vec<Rendered> {
     let parse_errors = [
-        ParseError::Missing("role"),
+        ParseError::Missing(Part::RoleAndNamespace),
         ParseError::BadDuration(EVIL.into()),
         ParseError::ZeroDuration,
     ];

@@ -20,7 +20,7 @@ impl Templates {
         policy: &Policy,
     ) -> Result<Message, TemplateError> {
         let (what, text) = match error {
-            ParseError::Missing(what) => (*what, ""),
+            ParseError::Missing(part) => (part.key(), ""),
             ParseError::BadDuration(text) => ("", text.as_str()),
             ParseError::ZeroDuration => ("", ""),
         };

@@ -3,6 +3,7 @@
 use super::fixtures;
 use super::tests::{grants, t0};
 use super::*;
+use crate::domain::command::Part;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant};
 use crate::domain::grant::Rejection;
 use crate::domain::grant::{Effect, Event, Failure, GrantState, Scope};
@@ -319,8 +320,8 @@ fn every_refusal_help_and_list_is_a_valid_activity() {
         valid(refusal.kind(), templates.policy_refused(&refusal, &policy));
     }
     for error in [
-        ParseError::Missing("role and namespace"),
-        ParseError::Missing("grant id"),
+        ParseError::Missing(Part::RoleAndNamespace),
+        ParseError::Missing(Part::GrantId),
         ParseError::BadDuration(EVIL.into()),
         ParseError::ZeroDuration,
     ] {
@@ -484,7 +485,7 @@ fn help_and_refusals_teach_the_typed_command_without_a_slash() {
     let unidentified = templates.unidentified_sender().unwrap();
     activity("unidentified", &unidentified, None);
     assert!(unidentified.text().contains("UPN or email"));
-    let bare = ParseError::Missing("role and namespace");
+    let bare = ParseError::Missing(Part::RoleAndNamespace);
     let refused = templates.parse_refused(&bare, &policy()).unwrap();
     let text = refused.text();
     assert!(text.contains("type the whole request"), "{text}");

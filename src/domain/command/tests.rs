@@ -91,11 +91,14 @@ fn subcommands_are_recognised_in_any_case() {
 
 #[test]
 fn subcommands_name_what_is_missing() {
-    assert_eq!(parse("status"), Err(ParseError::Missing("grant id")));
-    assert_eq!(parse("cancel"), Err(ParseError::Missing("grant id")));
-    assert_eq!(parse("revoke"), Err(ParseError::Missing("grant id")));
-    assert_eq!(parse("extend"), Err(ParseError::Missing("grant id")));
-    assert_eq!(parse("extend abc"), Err(ParseError::Missing("duration")));
+    assert_eq!(parse("status"), Err(ParseError::Missing(Part::GrantId)));
+    assert_eq!(parse("cancel"), Err(ParseError::Missing(Part::GrantId)));
+    assert_eq!(parse("revoke"), Err(ParseError::Missing(Part::GrantId)));
+    assert_eq!(parse("extend"), Err(ParseError::Missing(Part::GrantId)));
+    assert_eq!(
+        parse("extend abc"),
+        Err(ParseError::Missing(Part::Duration))
+    );
     assert_eq!(
         parse("extend abc later"),
         Err(ParseError::BadDuration("later".into()))

@@ -241,6 +241,11 @@ async fn a_deny_leaves_no_binding_and_tells_alice_who_denied<D: Driver>(d: D) ->
         d.kube().calls().is_empty(),
         "a denied request never touches the cluster"
     );
+
+    // A late click on the decided request is refused, and says why.
+    let late = d.refused_on_click(Bob, "approve", &grant).await;
+    assert_says_each(&late, &[&grant, "is denied; nothing was changed"]);
+    assert_eq!(d.kube().binding_count(), 0);
     d
 }
 
@@ -251,15 +256,15 @@ mod a_deny_leaves_no_binding_and_tells_alice_who_denied {
     async fn slack() {
         let h = super::a_deny_leaves_no_binding_and_tells_alice_who_denied(Harness::start().await)
             .await;
-        // Slack is asked only for the emails the audit log records: the requester's and the
-        // denier's.
+        // Slack is asked only about the people who acted: the requester, the denier and bob,
+        // whose late click is checked like any other.
         let looked_up: std::collections::BTreeSet<String> = h
             .slack
             .calls("users.info")
             .iter()
             .map(|c| c.param("user").to_string())
             .collect();
-        assert_eq!(looked_up, [ALICE.to_string(), CAROL.to_string()].into());
+        assert_eq!(looked_up, [ALICE, BOB, CAROL].map(String::from).into());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,22 +1,25 @@
-//! Teams beyond the happy path: answers go to the person who asked, refusals change nothing,
-//! a denial ends the request.
+//! What only Teams has: answers to a channel go to the asker's own chat, and the directory
+//! decides who is a person of ours.
 
 mod support;
 
 use support::*;
 
-async fn wait_for_card(h: &TeamsHarness) -> String {
+async fn wait_for_card(h: &TeamsHarness) {
     for _ in 0..500 {
-        if let Some((_, card)) = h.teams.conversation(T_APPROVALS).first() {
-            return card_actions(card)[0].1.clone();
+        if !h.teams.conversation(T_APPROVALS).is_empty() {
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("no approval card");
 }
 
+/// Teams has no ephemeral answers: what the bot tells one person about a request typed in a
+/// channel goes to their 1:1 chat with it. (The denial and refusals are stories run on both
+/// platforms: story.rs, refusals.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_typed_in_a_channel_is_answered_privately_and_a_denial_ends_it() {
+async fn a_request_typed_in_a_channel_is_confirmed_in_the_requesters_own_chat() {
     let h = TeamsHarness::start().await;
     let status = h
         .say(
@@ -26,10 +29,8 @@ async fn a_request_typed_in_a_channel_is_answered_privately_and_a_denial_ends_it
         )
         .await;
     assert_eq!(status, 200);
-    let grant = wait_for_card(&h).await;
-    // The confirmation is in alice's chat with the bot, not in the channel.
-    let alice_dm = personal_chat(T_ALICE);
-    let confirmation = h.next_in(&alice_dm, 0).await;
+    wait_for_card(&h).await;
+    let confirmation = h.next_in(&personal_chat(T_ALICE), 0).await;
     assert!(confirmation.contains("sent for approval"), "{confirmation}");
     assert!(
         h.teams
@@ -38,44 +39,25 @@ async fn a_request_typed_in_a_channel_is_answered_privately_and_a_denial_ends_it
             .all(|(_, a)| !activity_text(a).contains("sent for approval")),
         "nothing private in the channel"
     );
-
-    let (_, answer) = h.click(T_BOB, "deny", &grant).await;
-    assert_eq!(answer["type"], "application/vnd.microsoft.card.adaptive");
-    let card = h
-        .card_showing(&grant, |t| t.contains("Denied by bob@example.com"))
-        .await;
-    assert!(card_actions(&card).is_empty(), "no buttons after a denial");
-    let told = h.next_in(&alice_dm, 1).await;
-    assert!(told.contains("bob@example.com denied"), "{told}");
-    assert_eq!(h.kube.binding_count(), 0);
-
-    // A second click on the decided request is refused, and says why.
-    let (_, late) = h.click(T_CAROL, "approve", &grant).await;
-    assert_eq!(late["type"], "application/vnd.microsoft.activity.message");
-    assert_eq!(h.kube.binding_count(), 0);
 }
 
+/// Slack opens a form for the bare command; Teams has none, so the bot says how to ask.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_role_is_answered_with_what_is_allowed_and_nothing_is_stored() {
+async fn the_bare_command_explains_how_to_ask() {
     let h = TeamsHarness::start().await;
     assert_eq!(
-        h.say(T_ALICE, ALICE_CHAT, "prod-access admin payments 1h please")
-            .await,
+        h.say(T_ALICE, ALICE_CHAT, "<at>prod-access</at>").await,
         200
     );
-    let answer = h.next_in(ALICE_CHAT, 0).await;
-    assert!(answer.contains("edit"), "lists the roles: {answer}");
-    assert!(!answer.contains("<@"), "no Slack syntax: {answer}");
+    let bare = h.next_in(ALICE_CHAT, 0).await;
+    for says in [
+        "Teams has no request form",
+        "Usage:",
+        "Allowed: edit in payments",
+    ] {
+        assert!(bare.contains(says), "{says:?} in {bare}");
+    }
     assert!(h.teams.conversation(T_APPROVALS).is_empty());
-    assert!(h.teams.conversation(T_AUDIT).is_empty());
-
-    // The bare command, and help, explain how to ask.
-    h.say(T_ALICE, ALICE_CHAT, "<at>prod-access</at>").await;
-    let bare = h.next_in(ALICE_CHAT, 1).await;
-    assert!(bare.contains("prod-access"), "{bare}");
-    h.say(T_ALICE, ALICE_CHAT, "help").await;
-    let help = h.next_in(ALICE_CHAT, 2).await;
-    assert!(help.contains("edit") && help.contains("payments"), "{help}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

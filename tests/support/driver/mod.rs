@@ -63,6 +63,9 @@ pub trait Driver {
     fn recorded_as(&self, who: Person) -> String;
     /// `text` in bold, as the bot writes it on this platform.
     fn bold(&self, text: &str) -> String;
+    /// A name (a role, a namespace) as the bot marks it in what it answers: Slack writes it as
+    /// code; Teams, whose Adaptive Cards have no inline code, in bold.
+    fn code(&self, text: &str) -> String;
     /// A time as the bot shows it on this platform.
     fn time(&self, at: DateTime<Utc>) -> String;
     /// How the bot names the incident channel.
@@ -73,6 +76,8 @@ pub trait Driver {
     fn emoji(&self, name: &str) -> String;
     /// What starts a post that should reach everyone in the channel ("" where there is none).
     fn channel_ping(&self) -> &'static str;
+    /// The roles of the harness's policy, as the bot lists them.
+    fn roles(&self) -> &'static str;
     /// How the bot lists the policy's approvers, as the policy names them.
     fn approvers(&self) -> String;
 

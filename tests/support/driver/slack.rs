@@ -99,6 +99,10 @@ impl Driver for Harness {
         format!("*{text}*")
     }
 
+    fn code(&self, text: &str) -> String {
+        format!("`{text}`")
+    }
+
     fn time(&self, at: DateTime<Utc>) -> String {
         format!(
             "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
@@ -121,6 +125,10 @@ impl Driver for Harness {
 
     fn channel_ping(&self) -> &'static str {
         "<!here> "
+    }
+
+    fn roles(&self) -> &'static str {
+        "admin, debug, edit, nodes, view"
     }
 
     fn approvers(&self) -> String {

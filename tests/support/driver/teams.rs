@@ -142,6 +142,10 @@ impl Driver for TeamsHarness {
         format!("**{text}**")
     }
 
+    fn code(&self, text: &str) -> String {
+        self.bold(text)
+    }
+
     fn time(&self, at: DateTime<Utc>) -> String {
         at.format("%Y-%m-%d %H:%M UTC").to_string()
     }
@@ -168,6 +172,10 @@ impl Driver for TeamsHarness {
         ""
     }
 
+    fn roles(&self) -> &'static str {
+        "edit, emergency, view"
+    }
+
     fn approvers(&self) -> String {
         "bob@example.com, Carol@Example.com".into()
     }
@@ -178,10 +186,11 @@ impl Driver for TeamsHarness {
             Channel::Ordinary => (chat_with_bot(teams_id(who)), chat_with_bot(teams_id(who))),
             Channel::Incident => (T_INCIDENT.into(), personal_chat(teams_id(who))),
         };
-        // In a channel Teams passes a message on to the bot only when it is @mentioned.
+        // In a channel Teams passes a message on to the bot only when it is @mentioned; in a
+        // chat, the bare command is the mention alone (Teams sends no empty message).
         let text = match channel {
-            Channel::Ordinary => text.to_string(),
-            Channel::Incident => format!("<at>prod-access</at> {text}"),
+            Channel::Ordinary if !text.is_empty() => text.to_string(),
+            _ => format!("<at>prod-access</at> {text}"),
         };
         let status = self.say(teams_id(who), &typed_in, &text).await;
         assert_eq!(status, 200);

@@ -37,7 +37,7 @@ async fn whoever_is_on_call_in_pagerduty_gets_access_without_an_approver() {
     let bound = h.kube.grant_binding("payments", &grant).unwrap();
     assert_eq!(
         bound["metadata"]["annotations"]["prod-access/approved-on-call"],
-        "PagerDuty schedule Payments Primary (PPRIMARY)"
+        "pagerduty/schedule/PPRIMARY"
     );
     let shown = h
         .slack

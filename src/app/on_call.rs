@@ -25,7 +25,7 @@ impl App {
         };
         match &check {
             OnCallCheck::OnCall { via } => {
-                info!(grant = %grant.id, requester = %grant.requester, %via, "the requester is on call: approved by policy")
+                info!(grant = %grant.id, requester = %grant.requester, via = %via.key(), "the requester is on call: approved by policy")
             }
             OnCallCheck::NotOnCall => {
                 info!(grant = %grant.id, "the requester is not on call; the request waits for approvers")

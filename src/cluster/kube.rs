@@ -124,7 +124,7 @@ fn binding_metadata(grant: &Grant, namespace: Option<&str>) -> ObjectMeta {
     if let (Some(crate::domain::on_call::OnCallCheck::OnCall { via }), true) =
         (&grant.on_call, grant.approvals.is_empty())
     {
-        annotations.insert(ON_CALL_ANNOTATION.to_string(), via.clone());
+        annotations.insert(ON_CALL_ANNOTATION.to_string(), via.key());
     }
     if grant.break_glass.is_some() {
         annotations.insert(BREAK_GLASS_ANNOTATION.to_string(), "true".to_string());

@@ -68,15 +68,64 @@ impl OnCallProvider {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum OnCallCheck {
-    /// The requester is on call; `via` says where (e.g. `PagerDuty schedule Primary (PABC123)`).
+    /// The requester is on call; `via` is where, as the provider names it.
     OnCall {
-        via: String,
+        via: OnCallPlace,
     },
     NotOnCall,
     /// The lookup failed: the request waits for approvers as any other.
     Unavailable {
         why: OnCallFailure,
     },
+}
+
+/// Where a requester was found on call, in the provider's own terms; the templates word it
+/// (`PagerDuty schedule Primary (PABC123)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OnCallPlace {
+    /// A schedule: PagerDuty's by id (with its name when the answer gave one), Opsgenie's by
+    /// name (`id`).
+    Schedule {
+        provider: OnCallProvider,
+        id: String,
+        name: Option<String>,
+    },
+    /// A PagerDuty escalation policy, at `level` (1: the first responder).
+    EscalationPolicy {
+        provider: OnCallProvider,
+        id: String,
+        name: Option<String>,
+        level: u32,
+    },
+    /// The provider said so without naming a schedule or policy.
+    Provider { provider: OnCallProvider },
+    /// Stored before places had a kind: the words said then.
+    #[serde(untagged)]
+    Said(String),
+}
+
+impl OnCallPlace {
+    /// The place as a stable key for machines (`pagerduty/schedule/PABC123`), e.g. a binding's
+    /// annotation: ids, not names, which can change.
+    pub fn key(&self) -> String {
+        let provider = |p: &OnCallProvider| p.name().to_lowercase();
+        match self {
+            OnCallPlace::Schedule {
+                provider: p, id, ..
+            } => {
+                format!("{}/schedule/{id}", provider(p))
+            }
+            OnCallPlace::EscalationPolicy {
+                provider: p,
+                id,
+                level,
+                ..
+            } => format!("{}/escalation_policy/{id}/level/{level}", provider(p)),
+            OnCallPlace::Provider { provider: p } => provider(p),
+            OnCallPlace::Said(said) => said.clone(),
+        }
+    }
 }
 
 /// Why an on-call lookup found no answer; each platform's templates word it.
@@ -113,3 +162,6 @@ pub enum OnCallFailure {
     #[serde(untagged)]
     Said(String),
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@ use super::grant::{DEFAULT_CLUSTER, Event, Grant};
 use super::identity::Identity;
 use super::incident::IncidentContext;
 use super::lifecycle::NewRequest;
+use super::on_call::{OnCallPlace, OnCallProvider};
 use super::policy::Policy;
 
 /// 09:00 UTC on 23 November 2026, where every unit test's clock starts.
@@ -229,5 +230,14 @@ impl GrantBuilder {
             expires_at,
         };
         approved.apply(&bound, t0(), &policy).unwrap()
+    }
+}
+
+/// PagerDuty schedule `id`, named `name` in PagerDuty's answer.
+pub(crate) fn pagerduty_schedule(id: &str, name: &str) -> OnCallPlace {
+    OnCallPlace::Schedule {
+        provider: OnCallProvider::Pagerduty,
+        id: id.into(),
+        name: Some(name.into()),
     }
 }

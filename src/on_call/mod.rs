@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::domain::on_call::{OnCallFailure, OnCallProvider, OnCallRule};
+use crate::domain::on_call::{OnCallFailure, OnCallPlace, OnCallProvider, OnCallRule};
 
 pub use opsgenie::Opsgenie;
 pub use pagerduty::PagerDuty;
@@ -85,13 +85,12 @@ impl From<OnCallError> for OnCallFailure {
 
 #[async_trait]
 pub trait OnCallDirectory: Send + Sync {
-    /// Where the person with `email` is on call now under `rule` (e.g. `PagerDuty schedule
-    /// Primary (PABC123)`), or `None` when they are not.
+    /// Where the person with `email` is on call now under `rule`, or `None` when they are not.
     async fn on_call_via(
         &self,
         rule: &OnCallRule,
         email: &str,
-    ) -> Result<Option<String>, OnCallError>;
+    ) -> Result<Option<OnCallPlace>, OnCallError>;
 }
 
 /// The configured providers.
@@ -129,7 +128,7 @@ impl OnCallDirectory for OnCallProviders {
         &self,
         rule: &OnCallRule,
         email: &str,
-    ) -> Result<Option<String>, OnCallError> {
+    ) -> Result<Option<OnCallPlace>, OnCallError> {
         let provider = rule.provider().name();
         match rule {
             OnCallRule::Pagerduty {

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::{OnCallError, json_of};
+use crate::domain::on_call::{OnCallPlace, OnCallProvider};
 
 const PROVIDER: &str = "Opsgenie";
 
@@ -38,7 +39,7 @@ impl Opsgenie {
         &self,
         schedules: &[String],
         email: &str,
-    ) -> Result<Option<String>, OnCallError> {
+    ) -> Result<Option<OnCallPlace>, OnCallError> {
         for schedule in schedules {
             let mut url = url::Url::parse(&self.api_url).map_err(|e| OnCallError::Unavailable {
                 provider: PROVIDER,
@@ -67,7 +68,11 @@ impl Opsgenie {
                 .iter()
                 .any(|r| r.eq_ignore_ascii_case(email))
             {
-                return Ok(Some(format!("Opsgenie schedule {schedule}")));
+                return Ok(Some(OnCallPlace::Schedule {
+                    provider: OnCallProvider::Opsgenie,
+                    id: schedule.clone(),
+                    name: None,
+                }));
             }
         }
         Ok(None)

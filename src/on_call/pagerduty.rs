@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::{OnCallError, json_of};
+use crate::domain::on_call::{OnCallPlace, OnCallProvider};
 
 const PROVIDER: &str = "PagerDuty";
 /// PagerDuty's largest page.
@@ -42,10 +43,12 @@ struct Reference {
 }
 
 impl Reference {
-    fn shown(&self) -> String {
-        match &self.summary {
-            Some(name) => format!("{name} ({})", self.id),
-            None => self.id.clone(),
+    /// The schedule this reference names.
+    fn place(&self) -> OnCallPlace {
+        OnCallPlace::Schedule {
+            provider: OnCallProvider::Pagerduty,
+            id: self.id.clone(),
+            name: self.summary.clone(),
         }
     }
 }
@@ -67,7 +70,7 @@ impl PagerDuty {
         escalation_policies: &[String],
         max_level: u32,
         email: &str,
-    ) -> Result<Option<String>, OnCallError> {
+    ) -> Result<Option<OnCallPlace>, OnCallError> {
         for (filter, ids) in [
             ("schedule_ids[]", schedules),
             ("escalation_policy_ids[]", escalation_policies),
@@ -89,15 +92,17 @@ impl PagerDuty {
                     continue;
                 }
                 let via = match (&entry.schedule, &entry.escalation_policy) {
-                    (Some(schedule), _) if filter.starts_with("schedule") => {
-                        format!("PagerDuty schedule {}", schedule.shown())
-                    }
-                    (_, Some(policy)) => format!(
-                        "PagerDuty escalation policy {} (level {level})",
-                        policy.shown()
-                    ),
-                    (Some(schedule), None) => format!("PagerDuty schedule {}", schedule.shown()),
-                    (None, None) => "PagerDuty".to_string(),
+                    (Some(schedule), _) if filter.starts_with("schedule") => schedule.place(),
+                    (_, Some(policy)) => OnCallPlace::EscalationPolicy {
+                        provider: OnCallProvider::Pagerduty,
+                        id: policy.id.clone(),
+                        name: policy.summary.clone(),
+                        level,
+                    },
+                    (Some(schedule), None) => schedule.place(),
+                    (None, None) => OnCallPlace::Provider {
+                        provider: OnCallProvider::Pagerduty,
+                    },
                 };
                 return Ok(Some(via));
             }

@@ -66,7 +66,9 @@ fn hostile(mut g: Grant) -> Grant {
         incident.reference = Some(EVIL.into());
     }
     g.on_call = g.on_call.map(|check| match check {
-        OnCallCheck::OnCall { .. } => OnCallCheck::OnCall { via: EVIL.into() },
+        OnCallCheck::OnCall { .. } => OnCallCheck::OnCall {
+            via: crate::domain::testing::pagerduty_schedule(EVIL, EVIL),
+        },
         OnCallCheck::Unavailable { .. } => OnCallCheck::Unavailable {
             why: crate::domain::on_call::OnCallFailure::NoProfile { error: EVIL.into() },
         },

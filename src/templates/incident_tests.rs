@@ -32,6 +32,7 @@ pub(super) const SLACK: Cast<'static> = Cast {
     reason: "INC-42 db failover <!channel>",
 };
 
+/// How the templates word the on-call place of the grants below.
 pub(super) const ON_CALL_VIA: &str = "PagerDuty schedule Primary (PABC123)";
 
 /// A Slack policy with a break-glass role, an on-call role and incident channels.
@@ -113,7 +114,7 @@ pub(super) fn incident_grants(who: &Cast<'_>, policy: &Policy) -> Vec<(&'static 
         g
     };
     let mut on_call = checked(OnCallCheck::OnCall {
-        via: ON_CALL_VIA.into(),
+        via: crate::domain::testing::pagerduty_schedule("PABC123", "Primary"),
     });
     on_call.state = GrantState::Active;
     on_call.subject = Some("oidc:alice@example.com".into());

@@ -8,10 +8,10 @@ use crate::domain::departure::Departure;
 use crate::domain::failure::Failure;
 use crate::domain::grant::GrantState;
 use crate::domain::lifecycle::tests::{active, apply, extend};
-use crate::domain::on_call::{OnCallCheck, OnCallFailure};
+use crate::domain::on_call::{OnCallCheck, OnCallFailure, OnCallPlace, OnCallProvider};
 use crate::domain::reconcile::{Drift, ObservedBinding};
 use crate::domain::retry::{Alert, AlertKind};
-use crate::domain::testing::{minutes, t0};
+use crate::domain::testing::{minutes, pagerduty_schedule, t0};
 
 fn worded(particulars: Particulars) -> String {
     Templates::new()
@@ -113,13 +113,55 @@ fn on_call(check: Option<OnCallCheck>) -> String {
 
 #[test]
 fn an_on_call_answer_says_where_the_requester_is_on_call_or_why_there_is_none() {
-    let on_call_in = OnCallCheck::OnCall {
-        via: "PagerDuty schedule Primary (PSCHED)".into(),
-    };
-    assert_eq!(
-        on_call(Some(on_call_in)),
-        "approved by policy: the requester is on call in PagerDuty schedule Primary (PSCHED)"
-    );
+    let pagerduty = OnCallProvider::Pagerduty;
+    let cases = [
+        (
+            pagerduty_schedule("PSCHED", "Primary"),
+            "PagerDuty schedule Primary (PSCHED)",
+        ),
+        (
+            OnCallPlace::Schedule {
+                provider: pagerduty,
+                id: "PSCHED".into(),
+                name: None,
+            },
+            "PagerDuty schedule PSCHED",
+        ),
+        (
+            OnCallPlace::EscalationPolicy {
+                provider: pagerduty,
+                id: "PESC".into(),
+                name: Some("Payments".into()),
+                level: 2,
+            },
+            "PagerDuty escalation policy Payments (PESC) (level 2)",
+        ),
+        (
+            OnCallPlace::Schedule {
+                provider: OnCallProvider::Opsgenie,
+                id: "Orders On-Call".into(),
+                name: None,
+            },
+            "Opsgenie schedule Orders On-Call",
+        ),
+        (
+            OnCallPlace::Provider {
+                provider: pagerduty,
+            },
+            "PagerDuty",
+        ),
+        // Stored before places had a kind: worded as then, byte for byte.
+        (
+            OnCallPlace::Said("PagerDuty schedule Primary (PSCHED)".into()),
+            "PagerDuty schedule Primary (PSCHED)",
+        ),
+    ];
+    for (via, place) in cases {
+        assert_eq!(
+            on_call(Some(OnCallCheck::OnCall { via })),
+            format!("approved by policy: the requester is on call in {place}")
+        );
+    }
     assert_eq!(on_call(Some(OnCallCheck::NotOnCall)), "");
     assert_eq!(on_call(None), "");
 }

@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 
 use crate::chat::Platform;
 use crate::domain::grant::{Extension, Failure, Grant};
-use crate::domain::on_call::{OnCallCheck, OnCallFailure};
+use crate::domain::on_call::{OnCallCheck, OnCallFailure, OnCallPlace};
 use crate::domain::policy::{ApproverRef, Policy};
 
 /// Text already in the platform's markup: escaped text, mentions, date tokens. The Slack
@@ -169,15 +169,16 @@ pub(super) struct BreakGlassView<'a> {
 pub(super) struct OnCallView<'a> {
     /// `on_call`, `not_on_call` or `unavailable`.
     outcome: &'static str,
-    via: Option<Markup>,
+    /// Where the requester is on call, as the macro `on_call_place` words it.
+    via: Option<&'a OnCallPlace>,
     /// Why it found no answer, as the macro `on_call_failure` words it.
     why: Option<&'a OnCallFailure>,
 }
 
 impl<'a> OnCallView<'a> {
-    fn of(check: &'a OnCallCheck, p: Platform) -> Self {
+    fn of(check: &'a OnCallCheck) -> Self {
         let (outcome, via, why) = match check {
-            OnCallCheck::OnCall { via } => ("on_call", Some(Markup(escape(p, via))), None),
+            OnCallCheck::OnCall { via } => ("on_call", Some(via), None),
             OnCallCheck::NotOnCall => ("not_on_call", None, None),
             OnCallCheck::Unavailable { why } => ("unavailable", None, Some(why)),
         };
@@ -284,7 +285,7 @@ impl<'a> GrantView<'a> {
                     .as_ref()
                     .and_then(|m| m.permalink.as_deref()),
             }),
-            on_call: g.on_call.as_ref().map(|c| OnCallView::of(c, p)),
+            on_call: g.on_call.as_ref().map(OnCallView::of),
         }
     }
 }

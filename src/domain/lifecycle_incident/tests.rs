@@ -10,9 +10,11 @@ use crate::domain::command::RequestArgs;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, MessageRef, Note, Rejection, Step};
 use crate::domain::incident::{ChannelBasis, IncidentContext};
 use crate::domain::lifecycle::tests::bound;
-use crate::domain::on_call::OnCallCheck;
+use crate::domain::on_call::{OnCallCheck, OnCallPlace, OnCallProvider};
 use crate::domain::policy::{Policy, RequestRefusal};
-use crate::domain::testing::{approve, cancel, minutes, policy_from, revoke, t0};
+use crate::domain::testing::{
+    approve, cancel, minutes, pagerduty_schedule, policy_from, revoke, t0,
+};
 
 const POLICY: &str = r#"
 approvers: [UBOB, UCAROL]
@@ -326,7 +328,7 @@ fn an_on_call_request_is_looked_up_before_it_is_posted() {
 fn whoever_is_on_call_is_approved_by_policy_and_the_log_says_so() {
     let grant = quiet(requested("oncall", 60, false));
     let check = OnCallCheck::OnCall {
-        via: "PagerDuty schedule Primary (PSCHED)".into(),
+        via: pagerduty_schedule("PSCHED", "Primary"),
     };
     let approved = apply(&grant, Event::OnCallChecked { check }, t0()).unwrap();
     assert_eq!(approved.state, GrantState::Approved);
@@ -339,7 +341,7 @@ fn whoever_is_on_call_is_approved_by_policy_and_the_log_says_so() {
         entry.particulars,
         Some(Particulars::OnCall {
             check: Some(OnCallCheck::OnCall {
-                via: "PagerDuty schedule Primary (PSCHED)".into(),
+                via: pagerduty_schedule("PSCHED", "Primary"),
             }),
         })
     );
@@ -401,7 +403,9 @@ fn an_on_call_answer_for_a_role_that_no_longer_approves_on_call_grants_nothing()
     let mut changed = policy();
     changed.roles.get_mut("oncall").unwrap().on_call = None;
     let check = OnCallCheck::OnCall {
-        via: "PagerDuty".into(),
+        via: OnCallPlace::Provider {
+            provider: OnCallProvider::Pagerduty,
+        },
     };
     let next = grant
         .apply(&Event::OnCallChecked { check }, t0(), &changed)

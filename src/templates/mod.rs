@@ -339,43 +339,4 @@ impl Templates {
 }
 
 #[cfg(test)]
-mod fixtures;
-
-#[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod audit_tests;
-
-#[cfg(test)]
-mod teams_tests;
-
-#[cfg(test)]
-mod incident_tests;
-
-#[cfg(test)]
-mod incident_teams_tests;
-
-#[cfg(test)]
-mod activity_tests;
-
-#[cfg(test)]
-mod departure_tests;
-
-#[cfg(test)]
-mod escaping_tests;
-
-#[cfg(test)]
-mod slack_syntax;
-
-#[cfg(test)]
-mod never_namespace_tests;
-
-#[cfg(test)]
-mod reason_tests;
-
-#[cfg(test)]
-mod deed_tests;
-
-#[cfg(test)]
-mod records_tests;

@@ -1,7 +1,7 @@
 //! Clipping markup, and the Teams summary: the card's line as plain text.
 
-use super::super::teams_tests::{teams, teams_grants};
 use super::{clip_markup, markdown_to_plain};
+use crate::templates::tests::teams::{teams, teams_grants};
 
 #[test]
 fn markup_is_never_cut_inside_an_entity_or_a_token() {

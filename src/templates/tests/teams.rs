@@ -1,8 +1,7 @@
 //! The Teams templates: valid Bot Framework activities and Adaptive Cards in every state.
 
 use super::fixtures;
-use super::tests::{grants, t0};
-use super::*;
+use super::slack::{grants, t0};
 use crate::domain::command::Part;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant};
 use crate::domain::grant::Rejection;
@@ -11,6 +10,7 @@ use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
 use crate::domain::reconcile::ObservedBinding;
 use crate::domain::retry::{AlertKind, Retry};
+use crate::templates::*;
 
 /// What a person could type to forge a link, a mention or emphasis.
 const EVIL: &str = "[click](https://evil.example) <at>everyone</at> **bold**";
@@ -34,7 +34,7 @@ const VERBS: [&str; 7] = [
 
 type Rendered = Result<Message, TemplateError>;
 
-pub(super) fn teams() -> Templates {
+pub(in crate::templates) fn teams() -> Templates {
     Templates::for_platform(Platform::Teams).unwrap()
 }
 
@@ -45,7 +45,7 @@ fn policy() -> Policy {
 
 /// One grant in every state and extension state, with email ids and a reason that tries to
 /// forge a link and a mention; named by what it shows.
-pub(super) fn teams_grants() -> Vec<(&'static str, Grant)> {
+pub(in crate::templates) fn teams_grants() -> Vec<(&'static str, Grant)> {
     let policy = policy();
     let at = |m| t0() + chrono::Duration::minutes(m);
     let apply = |g: &Grant, e: Event, m| g.apply(&e, at(m), &policy).unwrap();

@@ -1,7 +1,7 @@
 //! The audit channel's templates: lifecycle posts with their link, and the daily digest.
 
-use super::tests::{grants, t0, valid};
-use super::*;
+use super::slack::{grants, t0, valid};
+use crate::templates::*;
 
 #[test]
 fn audit_posts_link_to_the_approval_message_and_thread_replies_do_not() {

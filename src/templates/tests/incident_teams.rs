@@ -3,13 +3,13 @@
 //! of uses not reviewed, none of it in Slack syntax.
 
 use super::fixtures;
-use super::incident_tests::{Cast, ON_CALL_VIA, incident_grants, no_incident_refusals};
-use super::teams_tests::{activity, teams, verbs};
-use super::tests::t0;
-use super::*;
+use super::incident::{Cast, ON_CALL_VIA, incident_grants, no_incident_refusals};
+use super::slack::t0;
+use super::teams::{activity, teams, verbs};
 use crate::domain::digest::{ChainState, Digest, UnreviewedUse};
 use crate::domain::grant::Rejection;
 use crate::domain::grant::Scope;
+use crate::templates::*;
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";

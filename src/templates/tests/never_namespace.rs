@@ -1,7 +1,7 @@
 //! A request for a namespace no grant may reach is answered with why, on both platforms and in
 //! Slack's request form.
 
-use super::*;
+use crate::templates::*;
 
 fn policy() -> Policy {
     serde_saphyr::from_str(

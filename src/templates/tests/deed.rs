@@ -4,8 +4,7 @@
 use minijinja::context;
 use minijinja::value::{Serde, Value};
 
-use super::teams_tests::teams;
-use super::*;
+use super::teams::teams;
 use crate::domain::activity::tests::{
     late_and_impersonating_cases, named, notable_cases, refused_cases, request, t0,
 };
@@ -13,6 +12,7 @@ use crate::domain::activity::{
     ActivityItem, Deed, Notable, NotableAction, SessionActivity, notable_event, summary_event,
 };
 use crate::domain::audit::{AuditEvent, AuditKind};
+use crate::templates::*;
 
 /// The words of one template expression over the deeds macros, as the audit log has them.
 fn say(expression: &str, ctx: Value) -> String {
@@ -58,7 +58,7 @@ fn notable_actions_are_phrased() {
 
 #[test]
 fn both_platforms_post_the_deeds_in_the_same_words() {
-    let grant = super::tests::grants().remove(2).1;
+    let grant = super::slack::grants().remove(2).1;
     let mut activity = SessionActivity::new(&grant.id);
     for (i, (deed, _)) in phrased().into_iter().enumerate() {
         activity.total.notable.push(NotableAction {

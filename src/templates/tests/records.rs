@@ -1,7 +1,6 @@
 //! The audit log's `detail` of each kind of lifecycle entry, as `templates/records/` words it:
 //! the words the log has always stored (the hash chain covers them), to the character.
 
-use super::*;
 use crate::domain::audit::AuditKind;
 use crate::domain::audit_detail::Particulars;
 use crate::domain::departure::Departure;
@@ -12,6 +11,7 @@ use crate::domain::on_call::{OnCallCheck, OnCallFailure, OnCallPlace, OnCallProv
 use crate::domain::reconcile::{Drift, ObservedBinding};
 use crate::domain::retry::{Alert, AlertKind};
 use crate::domain::testing::{minutes, pagerduty_schedule, t0};
+use crate::templates::*;
 
 fn worded(particulars: Particulars) -> String {
     Templates::new()

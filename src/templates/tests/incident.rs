@@ -3,8 +3,7 @@
 //! The grants are shared with the Teams tests.
 
 use super::fixtures;
-use super::tests::{t0, valid};
-use super::*;
+use super::slack::{t0, valid};
 use crate::domain::break_glass::BreakGlassUse;
 use crate::domain::grant::Rejection;
 use crate::domain::grant::{Decision, Effect, GrantState, MessageRef};
@@ -12,6 +11,7 @@ use crate::domain::incident::{ChannelBasis, IncidentContext};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::policy::GrantTerms;
+use crate::templates::*;
 
 /// Who the incident grants are about, as one platform names them.
 pub(super) struct Cast<'a> {

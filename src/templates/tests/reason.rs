@@ -2,14 +2,14 @@
 //! each platform's templates word them, old grants' words still show, and Teams never says
 //! "Slack".
 
-use super::escaping_tests::every_message;
-use super::teams_tests::{activity, teams, teams_grants};
-use super::tests::{grants, valid};
-use super::views::escape;
-use super::*;
+use super::escaping::every_message;
+use super::slack::{grants, valid};
+use super::teams::{activity, teams, teams_grants};
 use crate::domain::failure::Failure;
 use crate::domain::grant::{Note, Step};
 use crate::domain::on_call::{OnCallCheck, OnCallFailure};
+use crate::templates::views::escape;
+use crate::templates::*;
 
 /// Each platform's templates with its grants in every state.
 fn platforms() -> [(Templates, Vec<(&'static str, Grant)>); 2] {

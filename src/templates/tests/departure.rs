@@ -1,10 +1,10 @@
 //! The texts of grants ended because their requester left, in Slack and Teams: the audit and
 //! thread line, the approval message, and the direct message to someone turned guest.
 
-use super::tests::{grants, valid};
-use super::*;
+use super::slack::{grants, valid};
 use crate::domain::departure::Departure;
 use crate::domain::grant::{Event, GrantState, Note, Step};
+use crate::templates::*;
 
 /// The active and the requested grant of the shared fixtures, ended because of `why`.
 fn ended(why: Departure) -> Vec<Grant> {
@@ -58,15 +58,15 @@ fn teams_says_why_the_access_ended_when_its_requester_left() {
     for grant in ended(Departure::RemovedFromTeam) {
         let id = Some(grant.id.as_str());
         let line = templates.step(&grant, Step::RequesterGone, true).unwrap();
-        let text = super::teams_tests::activity("requester_gone", &line, id);
+        let text = super::teams::activity("requester_gone", &line, id);
         assert!(text.contains("UALICE was removed from the team:"), "{text}");
         let card = templates.approval_message(&grant).unwrap();
-        let text = super::teams_tests::activity("approval card", &card, id);
+        let text = super::teams::activity("approval card", &card, id);
         assert!(text.contains("was removed from the team."), "{text}");
     }
     let guest = &ended(Departure::BecameGuest)[0];
     let note = templates.note(guest, Note::RequesterGone, None).unwrap();
-    let text = super::teams_tests::activity("requester_gone note", &note, None);
+    let text = super::teams::activity("requester_gone note", &note, None);
     assert!(
         text.contains("Your account became a guest account"),
         "{text}"

@@ -1,10 +1,10 @@
 //! Session activity replies, summaries and the status activity part, in Slack and Teams, for
 //! every grant state; names taken from the cluster are escaped like any user text.
 
-use super::teams_tests::{activity as teams_activity, teams, teams_grants};
-use super::tests::{grants, valid};
-use super::*;
+use super::slack::{grants, valid};
+use super::teams::{activity as teams_activity, teams, teams_grants};
 use crate::domain::activity::{KubeRequest, SessionActivity, Stage};
+use crate::templates::*;
 
 /// Activity with a notable action on a pod whose name tries to mention everyone.
 pub(super) fn busy() -> SessionActivity {
@@ -13,7 +13,7 @@ pub(super) fn busy() -> SessionActivity {
         |id: &str, verb: &str, resource: &str, sub: Option<&str>, name: &str| KubeRequest {
             audit_id: id.into(),
             stage: Stage::ResponseComplete,
-            at: super::tests::t0(),
+            at: super::slack::t0(),
             verb: verb.into(),
             resource: Some(resource.into()),
             subresource: sub.map(String::from),
@@ -100,7 +100,7 @@ fn a_long_list_ends_with_how_many_more_requests_there_were() {
             activity.record(&KubeRequest {
                 audit_id: format!("{verb}{resource}"),
                 stage: Stage::ResponseComplete,
-                at: super::tests::t0(),
+                at: super::slack::t0(),
                 verb: verb.into(),
                 resource: Some(resource.into()),
                 subresource: None,
@@ -132,7 +132,7 @@ fn long_object_names_keep_a_reply_within_slacks_section_limit() {
         activity.record(&KubeRequest {
             audit_id: i.to_string(),
             stage: Stage::ResponseComplete,
-            at: super::tests::t0(),
+            at: super::slack::t0(),
             verb: "delete".into(),
             resource: Some("configmaps".into()),
             subresource: None,

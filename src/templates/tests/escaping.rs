@@ -4,10 +4,9 @@
 //! show text as it is.
 
 use super::fixtures;
-use super::incident_tests::{SLACK, incident_grants};
+use super::incident::{SLACK, incident_grants};
+use super::slack::{grants, t0};
 use super::slack_syntax::{texts, unescaped};
-use super::tests::{grants, t0};
-use super::*;
 use crate::domain::audit::{AuditEvent, AuditKind, ChainHead, chain};
 use crate::domain::command::Part;
 use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant, UnreviewedUse};
@@ -16,6 +15,7 @@ use crate::domain::identity::IdentityRefusal;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::reconcile::{Drift, ObservedBinding, Repair};
 use crate::domain::retry::{AlertKind, Retry};
+use crate::templates::*;
 
 /// A reason that tries to forge a link, to ping a channel and to start an entity.
 const EVIL: &str = "<https://evil.example|click> & <!channel>";
@@ -160,7 +160,7 @@ fn alert(kind: AlertKind, effect: &str) -> crate::domain::retry::Alert {
 }
 
 fn busy() -> crate::domain::activity::SessionActivity {
-    super::activity_tests::busy()
+    super::activity::busy()
 }
 
 fn busy_lines() -> crate::domain::activity::ActivityLines {

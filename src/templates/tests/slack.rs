@@ -3,12 +3,12 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::fixtures;
-use super::views::clip;
-use super::*;
 use crate::domain::grant::{Event, GrantState};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
 use crate::slack::client::content;
+use crate::templates::views::clip;
+use crate::templates::*;
 
 fn policy() -> Policy {
     fixtures::policy("[UBOB, UCAROL]")

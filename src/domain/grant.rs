@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::AuditEvent;
 pub use super::failure::Failure;
+pub use super::notices::{Note, Step};
 use super::retry::{Alert, Retry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,95 +320,6 @@ pub enum Effect {
     UpdateReviewMessage,
     /// Ask again for the overdue review, in the review message's thread.
     RemindReview,
-}
-
-/// A lifecycle step as the audit channel and the thread tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Requested,
-    ApprovalRecorded,
-    Activated,
-    Denied,
-    Expired,
-    Failed,
-    Cancelled,
-    TimedOut,
-    Revoked,
-    ExtensionRequested,
-    ExtensionApprovalRecorded,
-    Extended,
-    ExtensionDenied,
-    /// The requester approved their own request of a break-glass role.
-    BreakGlass,
-    /// An approver reviewed a break-glass use.
-    Reviewed,
-    /// The requester left (deactivated, turned guest, removed): access ended, request withdrawn.
-    RequesterGone,
-}
-
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Requested => "requested",
-            Step::ApprovalRecorded => "approval_recorded",
-            Step::Activated => "activated",
-            Step::Denied => "denied",
-            Step::Expired => "expired",
-            Step::Failed => "failed",
-            Step::Cancelled => "cancelled",
-            Step::TimedOut => "timed_out",
-            Step::Revoked => "revoked",
-            Step::ExtensionRequested => "extension_requested",
-            Step::ExtensionApprovalRecorded => "extension_approval_recorded",
-            Step::Extended => "extended",
-            Step::ExtensionDenied => "extension_denied",
-            Step::BreakGlass => "break_glass",
-            Step::Reviewed => "reviewed",
-            Step::RequesterGone => "requester_gone",
-        }
-    }
-}
-
-/// What the requester is told by direct message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Note {
-    Approved,
-    Denied,
-    TimedOut,
-    Expired,
-    Revoked,
-    Failed,
-    /// Expiry is near; carries Extend and Drop now buttons.
-    Reminder,
-    Extended,
-    ExtensionDenied,
-    /// Goes with the kubeconfig file.
-    Kubeconfig,
-    /// The requester's account became a guest account: their access ended.
-    RequesterGone,
-    /// The kubeconfig file could not be made.
-    KubeconfigFailed,
-}
-
-impl Note {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Note::Approved => "approved",
-            Note::Denied => "denied",
-            Note::TimedOut => "timed_out",
-            Note::Expired => "expired",
-            Note::Revoked => "revoked",
-            Note::Failed => "failed",
-            Note::Reminder => "reminder",
-            Note::Extended => "extended",
-            Note::ExtensionDenied => "extension_denied",
-            Note::Kubeconfig => "kubeconfig",
-            Note::RequesterGone => "requester_gone",
-            Note::KubeconfigFailed => "kubeconfig_failed",
-        }
-    }
 }
 
 pub use super::grant_rejection::Rejection;

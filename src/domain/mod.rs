@@ -19,6 +19,7 @@ pub mod lifecycle;
 mod lifecycle_extension;
 mod lifecycle_incident;
 pub mod never_namespaces;
+mod notices;
 pub mod on_call;
 pub mod permissions;
 pub mod policy;

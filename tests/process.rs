@@ -4,28 +4,13 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use support::child_bot::{spawn_serve, write_kubeconfig};
+use support::child_bot::{Bot, Endpoint, free_port, write_kubeconfig};
 use support::*;
-
-/// One run of the binary; the store, configuration and port outlive it.
-struct Bot {
-    child: Child,
-    dir: PathBuf,
-    endpoint: Endpoint,
-}
-
-/// Where the bot listens, whichever run of it is there (or none, between a kill and a restart).
-#[derive(Clone)]
-struct Endpoint {
-    port: u16,
-    http: reqwest::Client,
-}
 
 fn write_files(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
     let listen = format!("127.0.0.1:{port}");
@@ -47,113 +32,6 @@ policy:
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     write_kubeconfig(dir, kube);
-}
-
-impl Bot {
-    async fn start(dir: &Path, port: u16) -> Bot {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("bot.log"))
-            .unwrap();
-        let child = spawn_serve(dir, log);
-        let bot = Bot {
-            child,
-            dir: dir.to_path_buf(),
-            endpoint: Endpoint {
-                port,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .unwrap(),
-            },
-        };
-        for _ in 0..500 {
-            let health = bot
-                .endpoint
-                .http
-                .get(bot.endpoint.url("/healthz"))
-                .send()
-                .await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return bot;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the bot did not start: {}", bot.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("bot.log")).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        self.child.wait().unwrap();
-    }
-
-    /// Sends SIGTERM and waits (at most 20 s) for the process to exit.
-    async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        for _ in 0..2000 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no exit within 20 s of SIGTERM: {}", self.log());
-    }
-}
-
-impl Endpoint {
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn post(&self, path: &str, body: String) -> Result<reqwest::Response, reqwest::Error> {
-        let request = self.http.post(self.url(path));
-        let now = (SIGNING_SECRET, Utc::now().timestamp());
-        let form = "application/x-www-form-urlencoded";
-        slack_signed(request, form, body, now).send().await
-    }
-
-    /// `/prod-access <text>`; `None` when the bot did not answer (it was killed meanwhile).
-    async fn slash(&self, user: &str, text: &str) -> Option<String> {
-        let reply = self
-            .post("/slack/commands", command_body(user, text))
-            .await
-            .ok()?;
-        let body: serde_json::Value = reply.json().await.ok()?;
-        body["text"].as_str().map(str::to_string)
-    }
-
-    async fn click(&self, user: &str, action: &str, grant: &str) -> bool {
-        self.post("/slack/interactions", interaction_body(user, action, grant))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn fakes() -> (FakeSlack, FakeKube) {

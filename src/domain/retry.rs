@@ -214,19 +214,19 @@ impl Grant {
             return next;
         };
         // `complete_effect` has ended the retry; only its announcement is left to decide.
-        if let Some(retry) = self.retry.as_ref().filter(|r| r.effect == *done) {
-            if retry.alerted_at.is_some() {
-                let alert = Alert {
-                    kind: AlertKind::Recovered,
-                    effect: done.kind().to_string(),
-                    failures: retry.failures,
-                    since: retry.since,
-                    error: retry.last_error.clone(),
-                };
-                next.journal.push(alert.audit_event(&next, now));
-                next.outbox
-                    .insert(index.min(next.outbox.len()), Effect::Alert { alert });
-            }
+        if let Some(retry) = self.retry.as_ref().filter(|r| r.effect == *done)
+            && retry.alerted_at.is_some()
+        {
+            let alert = Alert {
+                kind: AlertKind::Recovered,
+                effect: done.kind().to_string(),
+                failures: retry.failures,
+                since: retry.since,
+                error: retry.last_error.clone(),
+            };
+            next.journal.push(alert.audit_event(&next, now));
+            next.outbox
+                .insert(index.min(next.outbox.len()), Effect::Alert { alert });
         }
         next
     }

@@ -1,5 +1,9 @@
-//! Durable grant state. The application sees only this trait; sled is the embedded default.
+//! Durable grant state. The application sees only these traits; sled is the embedded default,
+//! PostgreSQL the choice for several replicas.
 
+#[cfg(test)]
+mod contract;
+pub mod postgres;
 mod sled;
 
 use async_trait::async_trait;
@@ -9,6 +13,7 @@ use crate::domain::activity::{KubeRequest, NotableAction, SessionActivity, Tally
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 
+pub use postgres::PostgresStore;
 pub use sled::SledStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +115,11 @@ pub trait ActivityStore: Send + Sync {
         summary: AuditEvent,
     ) -> StoreResult<()>;
 }
+
+/// Everything a backend keeps: grants, the audit log, session activity and signed requests.
+pub trait Store: GrantStore + AuditLog + ActivityStore + SeenRequests {}
+
+impl<T: GrantStore + AuditLog + ActivityStore + SeenRequests> Store for T {}
 
 /// Whether a signed request was taken before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,12 +44,12 @@ fn batch_items(count: usize) -> Vec<Vec<u8>> {
             let items: Vec<Value> = (0..EVENTS_PER_BATCH)
                 .map(|i| {
                     let n = b * EVENTS_PER_BATCH + i;
-                    let user = if n % GRANTED_ONE_IN == 0 {
+                    let user = if n.is_multiple_of(GRANTED_ONE_IN) {
                         format!(
                             "oidc:user{}@example.com",
                             (n / GRANTED_ONE_IN) % ACTIVE_GRANTS
                         )
-                    } else if n % 3 == 0 {
+                    } else if n.is_multiple_of(3) {
                         format!("oidc:someone{}@example.com", n % 500)
                     } else {
                         "system:serviceaccount:kube-system:replicaset-controller".to_string()

@@ -334,12 +334,13 @@ impl FakeKube {
                 at: std::time::SystemTime::now(),
             });
             let (mut fault, mut latency) = special.unwrap_or((inner.fault, Duration::ZERO));
-            if special.is_none() && fault == KubeFault::None {
-                if let Some(flaky) = inner.flaky.as_mut() {
-                    fault = flaky.draw();
-                    if fault != KubeFault::None {
-                        *inner.injected.entry(format!("{fault:?}")).or_default() += 1;
-                    }
+            if special.is_none()
+                && fault == KubeFault::None
+                && let Some(flaky) = inner.flaky.as_mut()
+            {
+                fault = flaky.draw();
+                if fault != KubeFault::None {
+                    *inner.injected.entry(format!("{fault:?}")).or_default() += 1;
                 }
             }
             if fault == KubeFault::Stall {

@@ -1,0 +1,133 @@
+//! Session activity: added up batch by batch (also from several replicas at once), its notable
+//! requests in the audit log in the same write, replies and the final summary recorded.
+
+use std::sync::Arc;
+
+use super::{Fixture, grant, on_every_backend};
+use crate::domain::activity::tests::{named, request};
+use crate::domain::activity::{KubeRequest, Tally};
+use crate::domain::audit::{AuditEvent, AuditKind};
+use crate::domain::testing::t0;
+use crate::store::{GrantRequests, Store};
+
+fn batch(grant_id: &str, requests: Vec<KubeRequest>) -> Vec<GrantRequests> {
+    let about = AuditEvent::about(&grant(grant_id), AuditKind::SessionActivity, None, t0());
+    vec![GrantRequests {
+        grant: grant_id.into(),
+        about,
+        requests,
+    }]
+}
+
+fn gets(prefix: &str, n: usize) -> Vec<KubeRequest> {
+    (0..n)
+        .map(|i| request(&format!("{prefix}-{i}"), "get", "pods", Some("payments")))
+        .collect()
+}
+
+async fn record(store: &dyn Store, batch: Vec<GrantRequests>) -> Vec<String> {
+    let words = |_: &crate::domain::activity::NotableAction| "did something notable".to_string();
+    let unposted = store.record_activity(batch, &words).await.unwrap();
+    unposted.into_iter().map(|(grant, _)| grant).collect()
+}
+
+async fn session_activity_entries(store: &dyn Store) -> usize {
+    let entries = store.entries_after(0, usize::MAX).await.unwrap();
+    entries
+        .iter()
+        .filter(|e| e.json["kind"] == "session_activity")
+        .count()
+}
+
+async fn activity_adds_up_and_its_notable_requests_are_audited_in_the_same_write(f: Fixture) {
+    let store = f.replica().await;
+    assert_eq!(record(&*store, batch("g1", gets("a", 3))).await, ["g1"]);
+    let exec = named(
+        request("x-1", "create", "pods/exec", Some("payments")),
+        "api-1",
+    );
+    assert_eq!(record(&*store, batch("g1", vec![exec])).await, ["g1"]);
+    let store = f.reopen(store).await;
+    let activity = store.activity("g1").await.unwrap().unwrap();
+    assert_eq!(activity.total.requests, 4);
+    assert_eq!(session_activity_entries(&*store).await, 1, "the exec, once");
+    let unsummarised = store.unsummarised_activity().await.unwrap();
+    assert_eq!(unsummarised.len(), 1);
+    assert_eq!(unsummarised[0].grant, "g1");
+}
+
+/// Batches about one grant taken by several replicas at once: none is lost.
+async fn batches_about_one_grant_on_several_replicas_are_all_counted(f: Fixture) {
+    let mut tasks = Vec::new();
+    for replica in 0..3 {
+        let store: Arc<dyn Store> = f.replica().await;
+        for n in 0..10 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let requests = gets(&format!("r{replica}b{n}"), 2);
+                let mut both = batch("g1", requests.clone());
+                both.extend(batch("g2", requests));
+                record(&*store, both).await
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let store = f.replica().await;
+    for grant in ["g1", "g2"] {
+        let activity = store.activity(grant).await.unwrap().unwrap();
+        assert_eq!(activity.total.requests, 60, "{grant}");
+    }
+}
+
+async fn a_batch_that_adds_nothing_stores_nothing(f: Fixture) {
+    let store = f.replica().await;
+    let mut received = request("a-1", "get", "pods", Some("payments"));
+    received.stage = crate::domain::activity::Stage::RequestReceived;
+    assert!(
+        record(&*store, batch("g1", vec![received]))
+            .await
+            .is_empty()
+    );
+    assert_eq!(store.activity("g1").await.unwrap(), None);
+    assert!(store.unsummarised_activity().await.unwrap().is_empty());
+    assert!(
+        store
+            .record_activity(vec![], &|_| String::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_list(f: Fixture) {
+    let store = f.replica().await;
+    record(&*store, batch("g1", gets("a", 2))).await;
+    let posted: Tally = store.activity("g1").await.unwrap().unwrap().unposted;
+    let at = t0() + chrono::Duration::minutes(5);
+    store.activity_replied("g1", &posted, at).await.unwrap();
+    let replied = store.activity("g1").await.unwrap().unwrap();
+    assert!(replied.unposted.is_empty());
+    assert_eq!(replied.last_reply_at, Some(at));
+
+    let mut summary = AuditEvent::about(&grant("g1"), AuditKind::SessionActivity, None, at);
+    summary.detail = Some("2 requests".into());
+    store.activity_summarised("g1", at, summary).await.unwrap();
+    assert!(store.activity("g1").await.unwrap().unwrap().summarised);
+    assert!(store.unsummarised_activity().await.unwrap().is_empty());
+    assert_eq!(session_activity_entries(&*store).await, 1, "the summary");
+
+    let missing = store.activity_replied("nope", &posted, at).await;
+    assert!(matches!(
+        missing,
+        Err(crate::store::StoreError::NotFound(_))
+    ));
+}
+
+on_every_backend!(
+    activity_adds_up_and_its_notable_requests_are_audited_in_the_same_write,
+    batches_about_one_grant_on_several_replicas_are_all_counted,
+    a_batch_that_adds_nothing_stores_nothing,
+    replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_list,
+);

@@ -1,0 +1,194 @@
+//! Grants: stored and read back, compare-and-swap on the version, and the indexes (deadlines,
+//! open, pending effects) kept with every change.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Fixture, grant, on_every_backend};
+use crate::domain::grant::{Grant, GrantState};
+use crate::domain::testing::t0;
+use crate::store::{Store, StoreError};
+
+fn active(id: &str, expires_at: DateTime<Utc>) -> Grant {
+    Grant {
+        state: GrantState::Active,
+        expires_at: Some(expires_at),
+        outbox: vec![],
+        ..grant(id)
+    }
+}
+
+/// What the store gives back: the grant without its journal, which went into the audit log.
+fn as_stored(g: &Grant) -> Grant {
+    Grant {
+        journal: vec![],
+        ..g.clone()
+    }
+}
+
+fn ids(grants: Vec<Grant>) -> Vec<String> {
+    grants.into_iter().map(|g| g.id).collect()
+}
+
+fn next_version(g: &Grant) -> Grant {
+    Grant {
+        version: g.version + 1,
+        ..g.clone()
+    }
+}
+
+async fn a_grant_round_trips_and_survives_reopening(f: Fixture) {
+    let store = f.replica().await;
+    store.insert(&grant("g1")).await.unwrap();
+    let store = f.reopen(store).await;
+    assert_eq!(
+        store.get("g1").await.unwrap(),
+        Some(as_stored(&grant("g1")))
+    );
+    assert_eq!(store.get("nope").await.unwrap(), None);
+}
+
+async fn inserting_twice_is_refused(f: Fixture) {
+    let store = f.replica().await;
+    store.insert(&grant("g1")).await.unwrap();
+    assert!(matches!(
+        store.insert(&grant("g1")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+}
+
+async fn a_stale_version_is_a_conflict_and_changes_nothing(f: Fixture) {
+    let store = f.replica().await;
+    let g = grant("g1");
+    store.insert(&g).await.unwrap();
+    let first = next_version(&g);
+    store.replace(g.version, &first).await.unwrap();
+    let mut racing = next_version(&g);
+    racing.reason = "lost race".into();
+    assert!(matches!(
+        store.replace(g.version, &racing).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.get("g1").await.unwrap(), Some(as_stored(&first)));
+}
+
+/// Replicas racing to change one grant from the same version: exactly one wins.
+async fn of_replicas_racing_on_one_version_exactly_one_wins(f: Fixture) {
+    let g = grant("g1");
+    f.replica().await.insert(&g).await.unwrap();
+    let mut racers = Vec::new();
+    for n in 0..8 {
+        let store: Arc<dyn Store> = f.replica().await;
+        let mut next = next_version(&g);
+        next.reason = format!("replica {n}");
+        racers.push(tokio::spawn(async move {
+            store.replace(g.version, &next).await
+        }));
+    }
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+async fn replacing_a_missing_grant_is_not_found(f: Fixture) {
+    let store = f.replica().await;
+    assert!(matches!(
+        store.replace(1, &next_version(&grant("g1"))).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn due_and_next_deadline_follow_every_grants_next_deadline_in_time_order(f: Fixture) {
+    let store = f.replica().await;
+    let later = active("late", t0() + chrono::Duration::hours(2));
+    let sooner = active("soon", t0() + chrono::Duration::hours(1));
+    store.insert(&later).await.unwrap();
+    store.insert(&sooner).await.unwrap();
+    store.insert(&grant("pending")).await.unwrap(); // review deadline t0 + 3h
+
+    assert_eq!(store.next_deadline().await.unwrap(), sooner.expires_at);
+    assert!(store.due(t0()).await.unwrap().is_empty());
+    let due = ids(store.due(t0() + chrono::Duration::hours(2)).await.unwrap());
+    assert_eq!(due, vec!["soon", "late"]);
+    let all = ids(store.due(t0() + chrono::Duration::hours(3)).await.unwrap());
+    assert_eq!(all, vec!["soon", "late", "pending"]);
+
+    let expired = Grant {
+        state: GrantState::Expired,
+        ..next_version(&sooner)
+    };
+    store.replace(sooner.version, &expired).await.unwrap();
+    assert_eq!(store.next_deadline().await.unwrap(), later.expires_at);
+}
+
+/// Grants due at the same moment come in the order of their ids, byte by byte.
+async fn grants_due_together_come_in_id_order(f: Fixture) {
+    let store = f.replica().await;
+    let at = t0() + chrono::Duration::hours(1);
+    for id in ["b", "B", "a", "_"] {
+        store.insert(&active(id, at)).await.unwrap();
+    }
+    assert_eq!(ids(store.due(at).await.unwrap()), ["B", "_", "a", "b"]);
+    assert_eq!(
+        ids(store.open_grants().await.unwrap()),
+        ["B", "_", "a", "b"]
+    );
+}
+
+async fn open_grants_are_those_not_finished(f: Fixture) {
+    let store = f.replica().await;
+    let g = grant("g1");
+    store.insert(&g).await.unwrap();
+    store.insert(&active("g2", t0())).await.unwrap();
+    assert_eq!(ids(store.open_grants().await.unwrap()), ["g1", "g2"]);
+    let denied = Grant {
+        state: GrantState::Denied,
+        ..next_version(&g)
+    };
+    store.replace(g.version, &denied).await.unwrap();
+    assert_eq!(ids(store.open_grants().await.unwrap()), ["g2"]);
+}
+
+async fn grants_with_effects_are_listed_until_the_outbox_is_empty(f: Fixture) {
+    let store = f.replica().await;
+    let g = grant("g1");
+    store.insert(&g).await.unwrap();
+    store.insert(&active("quiet", t0())).await.unwrap();
+    assert_eq!(ids(store.with_pending_effects().await.unwrap()), ["g1"]);
+    let done = g.complete_effect(0).complete_effect(0);
+    store.replace(g.version, &done).await.unwrap();
+    assert!(store.with_pending_effects().await.unwrap().is_empty());
+}
+
+async fn a_deadline_between_milliseconds_is_not_due_early(f: Fixture) {
+    let store = f.replica().await;
+    let deadline = t0() + chrono::Duration::microseconds(1500);
+    store.insert(&active("g1", deadline)).await.unwrap();
+    let due = |at| {
+        let store = store.clone();
+        async move { store.due(at).await.unwrap().len() }
+    };
+    assert_eq!(due(t0() + chrono::Duration::milliseconds(1)).await, 0);
+    assert_eq!(due(deadline).await, 0, "the deadline is rounded up to 2ms");
+    assert_eq!(due(t0() + chrono::Duration::milliseconds(2)).await, 1);
+}
+
+on_every_backend!(
+    a_grant_round_trips_and_survives_reopening,
+    inserting_twice_is_refused,
+    a_stale_version_is_a_conflict_and_changes_nothing,
+    of_replicas_racing_on_one_version_exactly_one_wins,
+    replacing_a_missing_grant_is_not_found,
+    due_and_next_deadline_follow_every_grants_next_deadline_in_time_order,
+    grants_due_together_come_in_id_order,
+    open_grants_are_those_not_finished,
+    grants_with_effects_are_listed_until_the_outbox_is_empty,
+    a_deadline_between_milliseconds_is_not_due_early,
+);

@@ -1,0 +1,284 @@
+//! The audit log in PostgreSQL: `audit_entries` (sequence number → the entry's JSON as hashed),
+//! `audit_head` (one row: the chain's last sequence number and hash) and `audit_cursors`.
+//! An append locks the head row (`FOR UPDATE`) in the transaction that writes its entries, so
+//! appends from every connection of every replica are put in one order and the chain cannot
+//! fork. Committed entries are announced with `NOTIFY prod_access_audit`; each replica listens,
+//! and also reads the head every few seconds, in case a notification was lost with a connection.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgListener, PgPool};
+use sqlx::{Postgres, Row, Transaction};
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+use super::{PostgresStore, backend};
+use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry, chain};
+use crate::store::{AuditLog, StoreError, StoreResult};
+
+const CHANNEL: &str = "prod_access_audit";
+/// How often each replica reads the chain's head anyway.
+const POLL: Duration = Duration::from_secs(2);
+
+/// The last sequence number known committed, by this replica or another, for sinks waiting for
+/// more; kept up to date by a task that lives as long as the store.
+pub(super) struct AuditWatch {
+    last_seq: watch::Sender<u64>,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AuditWatch {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+impl AuditWatch {
+    pub(super) async fn start(pool: &PgPool) -> StoreResult<AuditWatch> {
+        let last_seq = watch::Sender::new(head_seq(pool).await?);
+        let follower = tokio::spawn(follow(pool.clone(), last_seq.clone()));
+        Ok(AuditWatch { last_seq, follower })
+    }
+
+    pub(super) fn announce(&self, head: Option<ChainHead>) {
+        if let Some(head) = head {
+            announce(&self.last_seq, head.seq);
+        }
+    }
+}
+
+fn announce(last_seq: &watch::Sender<u64>, seq: u64) {
+    last_seq.send_if_modified(|last| {
+        let moved = seq > *last;
+        *last = (*last).max(seq);
+        moved
+    });
+}
+
+async fn head_seq(pool: &PgPool) -> StoreResult<u64> {
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_head")
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?;
+    Ok(seq as u64)
+}
+
+/// Follows the other replicas' appends: notifications as they come, and the head every `POLL`.
+async fn follow(pool: PgPool, last_seq: watch::Sender<u64>) {
+    let mut listener = None;
+    let mut poll = tokio::time::interval(POLL);
+    loop {
+        if listener.is_none() {
+            listener = listen(&pool).await;
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(l) => l.try_recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = notified => match received {
+                Ok(Some(n)) => {
+                    if let Ok(seq) = n.payload().parse() {
+                        announce(&last_seq, seq);
+                    }
+                }
+                // The connection was lost (and notifications with it): read the head now.
+                Ok(None) => poll.reset_immediately(),
+                Err(e) => {
+                    warn!(error = %e, "lost the audit log's notifications; reconnecting");
+                    listener = None;
+                }
+            },
+            _ = poll.tick() => match head_seq(&pool).await {
+                Ok(seq) => announce(&last_seq, seq),
+                Err(e) => warn!(error = %e, "cannot read the audit log's head"),
+            },
+        }
+    }
+}
+
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    listener.listen(CHANNEL).await.ok()?;
+    Some(listener)
+}
+
+/// What an append did: the entries it wrote and the chain's new head.
+pub(super) struct Appended {
+    pub(super) entries: Vec<AuditEntry>,
+    pub(super) head: Option<ChainHead>,
+}
+
+/// Appends `events` after the chain's head, inside `tx`, holding the head row until it ends.
+pub(super) async fn append_in(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[AuditEvent],
+) -> StoreResult<Appended> {
+    if events.is_empty() {
+        return Ok(Appended {
+            entries: Vec::new(),
+            head: None,
+        });
+    }
+    let row = sqlx::query("SELECT seq, hash FROM audit_head FOR UPDATE")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(backend)?;
+    let mut head = ChainHead {
+        seq: row.get::<i64, _>(0) as u64,
+        hash: row.get(1),
+    };
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        // Its words could never be added: the hash chain covers them.
+        debug_assert!(
+            !event.unworded(),
+            "a {} entry is stored without its detail: its path must word it first",
+            event.kind.as_str()
+        );
+        if event.unworded() {
+            error!(
+                kind = event.kind.as_str(),
+                "an audit entry is stored without its detail"
+            );
+        }
+        let entry = chain(&head, event.clone());
+        let encoded = serde_json::to_string(&entry).map_err(backend)?;
+        // Never over an existing entry: a head that is behind must not rewrite history.
+        let inserted = sqlx::query(
+            "INSERT INTO audit_entries (seq, at, entry) VALUES ($1, $2, $3)
+             ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(entry.seq as i64)
+        .bind(entry.event.at)
+        .bind(encoded)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Backend(format!(
+                "audit entry {} already exists: the chain's recorded head is behind; run `prod-access audit verify`",
+                entry.seq
+            )));
+        }
+        head = ChainHead {
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+        };
+        entries.push(entry);
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2")
+        .bind(head.seq as i64)
+        .bind(&head.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    // Delivered when (and only if) the transaction commits.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(head.seq.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(Appended {
+        entries,
+        head: Some(head),
+    })
+}
+
+fn stored(seq: i64, text: &str) -> StoredEntry {
+    // An entry that is not JSON at all still gets its place, so verification can name it.
+    let json = serde_json::from_str(text)
+        .unwrap_or_else(|e| serde_json::json!({ "unreadable": e.to_string() }));
+    StoredEntry {
+        key: seq as u64,
+        json,
+    }
+}
+
+#[async_trait]
+impl AuditLog for PostgresStore {
+    async fn append(&self, events: Vec<AuditEvent>) -> StoreResult<Vec<AuditEntry>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let appended = append_in(&mut tx, &events).await?;
+        tx.commit().await.map_err(backend)?;
+        self.audit.announce(appended.head);
+        Ok(appended.entries)
+    }
+
+    async fn entries_after(&self, seq: u64, limit: usize) -> StoreResult<Vec<StoredEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, entry FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| stored(row.get(0), row.get::<&str, _>(1)))
+            .collect())
+    }
+
+    async fn entries_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<AuditEntry>> {
+        let texts: Vec<String> =
+            sqlx::query_scalar("SELECT entry FROM audit_entries WHERE at >= $1 ORDER BY seq")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(texts
+            .iter()
+            .filter_map(|text| serde_json::from_str(text).ok())
+            .collect())
+    }
+
+    async fn head(&self) -> StoreResult<Option<ChainHead>> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        let seq = row.get::<i64, _>(0) as u64;
+        Ok((seq > 0).then(|| ChainHead {
+            seq,
+            hash: row.get(1),
+        }))
+    }
+
+    fn durable_seq(&self) -> u64 {
+        *self.audit.last_seq.borrow()
+    }
+
+    async fn wait_for_entry_after(&self, seq: u64) {
+        let mut last = self.audit.last_seq.subscribe();
+        // The sender lives as long as the store, so this ends only when an entry arrives.
+        let _ = last.wait_for(|last| *last > seq).await;
+    }
+
+    async fn cursor(&self, name: &str) -> StoreResult<u64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    async fn set_cursor(&self, name: &str, seq: u64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_cursors (name, seq) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(name)
+        .bind(seq as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! The PostgreSQL store, for several replicas on one database: table `grants` (the grant as JSON
+//! with the columns its indexes need), the audit log (see `audit`), session activity (see
+//! `activity`) and the signed requests already taken (see `seen`). A grant's change and its
+//! audit entries are one transaction, and the compare-and-swap is on the grant's version in
+//! that transaction. Every replica learns of audit entries the others append through
+//! `LISTEN/NOTIFY`, with a poll as the fallback (see `audit`).
+
+mod activity;
+mod audit;
+pub mod local;
+mod seen;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::domain::grant::Grant;
+use crate::store::{GrantStore, StoreError, StoreResult};
+use audit::{AuditWatch, append_in};
+
+/// The schema, embedded in the binary; each replica runs what is missing when it starts
+/// (sqlx takes an advisory lock, so replicas starting together do not race).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres/migrations");
+
+/// How long a request waits for a free connection before the store says the database is away.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONNECTIONS: u32 = 16;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    audit: AuditWatch,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`, with `sslmode=verify-full&sslrootcert=…` for TLS)
+    /// and brings the schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("the PostgreSQL URL is not valid: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot migrate the schema: {e}")))?;
+        let audit = AuditWatch::start(&pool).await?;
+        Ok(PostgresStore { pool, audit })
+    }
+
+    /// The pool, for what shares the store's database (the leader's advisory lock).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Writes the grant and appends its journal in one transaction; the new head of the audit
+    /// chain, if it moved. Durable (committed) when this returns.
+    async fn write(&self, expected_version: Option<u64>, next: &Grant) -> StoreResult<()> {
+        // The journal goes into the audit log, not onto the stored grant.
+        let mut stored = next.clone();
+        let journal = std::mem::take(&mut stored.journal);
+        let body = serde_json::to_string(&stored).map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let stored_version = match expected_version {
+            None => insert_row(&mut tx, next, &body).await?,
+            Some(expected) => replace_row(&mut tx, expected, next, &body).await?,
+        };
+        // Events of versions already stored were appended with them.
+        let new_events: Vec<_> = journal
+            .into_iter()
+            .filter(|e| e.grant_version.is_some_and(|v| v > stored_version))
+            .collect();
+        let appended = append_in(&mut tx, &new_events).await?;
+        tx.commit().await.map_err(backend)?;
+        self.audit.announce(appended.head);
+        Ok(())
+    }
+
+    /// Stores many new grants (benchmarks and `store migrate` fill a store with it), each in a
+    /// transaction of its own with its journal.
+    pub async fn insert_all(&self, grants: &[Grant]) -> StoreResult<()> {
+        for grant in grants {
+            self.write(None, grant).await?;
+        }
+        Ok(())
+    }
+
+    /// The grants a query of `body` columns gives, in its order. One unreadable record is logged
+    /// and skipped: it must not stop the work on, or the deadline of, every other grant.
+    async fn grants_where(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<Vec<Grant>> {
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (id, body): (String, String) = (row.get(0), row.get(1));
+            match serde_json::from_str(&body) {
+                Ok(grant) => grants.push(grant),
+                Err(e) => tracing::error!(grant = %id, error = %e, "skipping an unreadable grant"),
+            }
+        }
+        Ok(grants)
+    }
+}
+
+/// Inserts a new grant's row; its stored version before, 0.
+async fn insert_row(
+    tx: &mut Transaction<'_, Postgres>,
+    next: &Grant,
+    body: &str,
+) -> StoreResult<u64> {
+    let inserted = sqlx::query(
+        "INSERT INTO grants (id, version, body, next_deadline, is_open, has_pending, needs_review)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&next.id)
+    .bind(version(next.version)?)
+    .bind(body)
+    .bind(deadline(next))
+    .bind(!next.state.is_final())
+    .bind(!next.outbox.is_empty())
+    .bind(next.needs_review())
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists(next.id.clone()));
+    }
+    Ok(0)
+}
+
+/// Replaces the grant's row if its version is still `expected` (the row stays locked until the
+/// transaction ends, so no one else can change it in between); its stored version before.
+async fn replace_row(
+    tx: &mut Transaction<'_, Postgres>,
+    expected: u64,
+    next: &Grant,
+    body: &str,
+) -> StoreResult<u64> {
+    let conflict = || StoreError::Conflict {
+        id: next.id.clone(),
+        expected,
+    };
+    if next.version <= expected {
+        return Err(conflict());
+    }
+    let updated = sqlx::query(
+        "UPDATE grants SET version = $3, body = $4, next_deadline = $5, is_open = $6,
+             has_pending = $7, needs_review = $8
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(&next.id)
+    .bind(version(expected)?)
+    .bind(version(next.version)?)
+    .bind(body)
+    .bind(deadline(next))
+    .bind(!next.state.is_final())
+    .bind(!next.outbox.is_empty())
+    .bind(next.needs_review())
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if updated.rows_affected() == 1 {
+        return Ok(expected);
+    }
+    let exists = sqlx::query("SELECT 1 FROM grants WHERE id = $1")
+        .bind(&next.id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Err(match exists {
+        Some(_) => conflict(),
+        None => StoreError::NotFound(next.id.clone()),
+    })
+}
+
+fn version(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("grant version {v} is too large")))
+}
+
+/// The grant's next deadline, rounded up to the millisecond as in every backend: a deadline
+/// must never be reported due before it is.
+fn deadline(grant: &Grant) -> Option<DateTime<Utc>> {
+    let at = grant.next_deadline()?;
+    let sub_milli = at.timestamp_subsec_nanos() % 1_000_000;
+    if sub_milli == 0 {
+        Some(at)
+    } else {
+        Some(at + chrono::Duration::nanoseconds(i64::from(1_000_000 - sub_milli)))
+    }
+}
+
+/// `at` without its part below the millisecond.
+fn to_milli(at: DateTime<Utc>) -> DateTime<Utc> {
+    let sub_milli = at.timestamp_subsec_nanos() % 1_000_000;
+    at - chrono::Duration::nanoseconds(i64::from(sub_milli))
+}
+
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+#[async_trait]
+impl GrantStore for PostgresStore {
+    async fn insert(&self, grant: &Grant) -> StoreResult<()> {
+        self.write(None, grant).await
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<Grant>> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        body.map(|b| serde_json::from_str(&b).map_err(backend))
+            .transpose()
+    }
+
+    async fn replace(&self, expected_version: u64, next: &Grant) -> StoreResult<()> {
+        self.write(Some(expected_version), next).await
+    }
+
+    async fn due(&self, at: DateTime<Utc>) -> StoreResult<Vec<Grant>> {
+        let query = sqlx::query(
+            "SELECT id, body FROM grants WHERE next_deadline <= $1 ORDER BY next_deadline, id",
+        )
+        .bind(to_milli(at));
+        self.grants_where(query).await
+    }
+
+    async fn next_deadline(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT min(next_deadline) FROM grants")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn open_grants(&self) -> StoreResult<Vec<Grant>> {
+        let query = sqlx::query("SELECT id, body FROM grants WHERE is_open ORDER BY id");
+        self.grants_where(query).await
+    }
+
+    async fn unreviewed(&self) -> StoreResult<Vec<Grant>> {
+        let query = sqlx::query("SELECT id, body FROM grants WHERE needs_review ORDER BY id");
+        self.grants_where(query).await
+    }
+
+    async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>> {
+        let query = sqlx::query("SELECT id, body FROM grants WHERE has_pending ORDER BY id");
+        self.grants_where(query).await
+    }
+}

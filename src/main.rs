@@ -63,8 +63,8 @@ enum Commands {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Check or export the tamper-evident audit log. The store must not be in use: run it on a
-    /// stopped bot's store or a copy of it.
+    /// Check or export the tamper-evident audit log. An embedded (sled) store must not be in
+    /// use: run it on a stopped bot's store or a copy of it; PostgreSQL can be read at any time.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -75,7 +75,7 @@ enum Commands {
 
 #[derive(clap::Args)]
 struct StoreArgs {
-    /// The configuration file whose `store_path` holds the log.
+    /// The configuration file whose `store_path` (or `store: { postgres: … }`) holds the log.
     #[arg(
         long,
         env = "PROD_ACCESS_CONFIG",
@@ -257,18 +257,18 @@ fn render_admission(config: &Path, namespace: String, name: String) -> anyhow::R
 }
 
 fn audit(command: AuditCommand, args: StoreArgs) -> anyhow::Result<()> {
-    let path = match args.store {
-        Some(path) => path,
-        None => Config::load(&args.config)?.store_path,
+    let location = match args.store {
+        Some(path) => prod_access::config::StoreLocation::Sled(path),
+        None => Config::load(&args.config)?.store,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let store = audit_cli::open_store(&path)?;
+        let store = audit_cli::open_store(&location).await?;
         match command {
             AuditCommand::Verify => {
-                println!("{}", audit_cli::verify(&store).await?);
+                println!("{}", audit_cli::verify(&*store).await?);
             }
             AuditCommand::Export {
                 since,
@@ -283,7 +283,7 @@ fn audit(command: AuditCommand, args: StoreArgs) -> anyhow::Result<()> {
                     until: time(until)?,
                     grant,
                 };
-                audit_cli::export(&store, &filter, &mut std::io::stdout().lock()).await?;
+                audit_cli::export(&*store, &filter, &mut std::io::stdout().lock()).await?;
             }
         }
         Ok(())

@@ -15,6 +15,7 @@ use crate::audit::siem::WebhookSink;
 use crate::chat::Chat;
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
+use crate::config::StoreLocation;
 use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR, schedule};
 use crate::http;
 use crate::http::apiserver_audit::tokens::AuditWebhookTokens;
@@ -22,7 +23,7 @@ use crate::jobs::cron::Timetable;
 use crate::jobs::{deadlines, digest, reconcile};
 use crate::slack::client::{SlackApiClient, SlackChat, api_client};
 use crate::slack::socket_mode::SocketMode;
-use crate::store::SledStore;
+use crate::store::{PostgresStore, SledStore, Store};
 use crate::teams::auth::BotAuth;
 use crate::teams::client::{TeamsChat, TeamsPlace};
 use crate::teams::connector::{Connector, Credentials};
@@ -111,7 +112,7 @@ impl ChatAdapter {
     async fn routes(
         self,
         app: &Arc<App>,
-        store: &Arc<SledStore>,
+        store: &Arc<dyn Store>,
     ) -> anyhow::Result<(Option<SocketMode>, http::ChatRoutes)> {
         Ok(match self {
             ChatAdapter::Slack {
@@ -184,22 +185,27 @@ fn k8s_audit_tokens(
     .map_err(anyhow::Error::msg)
 }
 
-/// The store, on disk at `store_path` (created if missing).
-fn open_store(config: &Config) -> anyhow::Result<Arc<SledStore>> {
-    std::fs::create_dir_all(&config.store_path).with_context(|| {
-        format!(
-            "cannot create the store directory {}",
-            config.store_path.display()
-        )
-    })?;
-    Ok(Arc::new(SledStore::open(&config.store_path)?))
+/// The store the configuration chose: sled on disk (its directory created if missing), or
+/// PostgreSQL (its schema brought up to date).
+pub async fn open_store(location: &StoreLocation) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match location {
+        StoreLocation::Sled(path) => {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create the store directory {}", path.display()))?;
+            Arc::new(SledStore::open(path)?)
+        }
+        StoreLocation::Postgres { url_env } => {
+            let url = StoreLocation::postgres_url(url_env)?;
+            Arc::new(PostgresStore::connect(&url).await?)
+        }
+    })
 }
 
 /// The outbound audit webhook (SIEM), when configured; it needs its signing secret.
 fn siem_sink(
     config: &Config,
     secrets: &Secrets,
-    store: &Arc<SledStore>,
+    store: &Arc<dyn Store>,
     clock: &SharedClock,
 ) -> anyhow::Result<Option<WebhookSink>> {
     let Some(webhook) = &config.audit.webhook else {
@@ -343,7 +349,7 @@ impl Server {
         listener: TcpListener,
     ) -> anyhow::Result<Server> {
         let chat = ChatAdapter::connect(config, secrets, &clock)?;
-        let store = open_store(config)?;
+        let store = open_store(&config.store).await?;
         let siem = siem_sink(config, secrets, &store, &clock)?;
         let k8s_audit_tokens = k8s_audit_tokens(secrets, &clusters)?;
         let adapters = Adapters {

@@ -227,9 +227,12 @@ fn the_deployment_runs_one_locked_down_replica_with_its_store_on_the_volume() {
         .iter()
         .find(|m| m["name"] == "store")
         .unwrap();
+    let prod_access::config::StoreLocation::Sled(store_path) = deployed_config().store else {
+        panic!("deploy/ runs the embedded store");
+    };
     assert_eq!(
         store_mount["mountPath"].as_str().unwrap(),
-        deployed_config().store_path.to_str().unwrap(),
+        store_path.to_str().unwrap(),
         "the store lives on the persistent volume"
     );
     let env_from = container["envFrom"][0]["secretRef"]["name"]

@@ -6,11 +6,23 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::store::{AuditLog, SledStore};
+use crate::config::StoreLocation;
+use crate::store::{AuditLog, PostgresStore, SledStore};
 
-/// Opens the store directory for reading the audit log. sled allows one process at a time: a
-/// running bot keeps it, so verify a stopped bot's store or a copy of it.
-pub fn open_store(path: &Path) -> anyhow::Result<SledStore> {
+/// Opens the store for reading the audit log. sled allows one process at a time: a running bot
+/// keeps it, so verify a stopped bot's store or a copy of it. PostgreSQL can be read while the
+/// replicas run.
+pub async fn open_store(location: &StoreLocation) -> anyhow::Result<Box<dyn AuditLog>> {
+    Ok(match location {
+        StoreLocation::Sled(path) => Box::new(open_sled(path)?),
+        StoreLocation::Postgres { url_env } => {
+            let url = StoreLocation::postgres_url(url_env)?;
+            Box::new(PostgresStore::connect(&url).await?)
+        }
+    })
+}
+
+fn open_sled(path: &Path) -> anyhow::Result<SledStore> {
     anyhow::ensure!(
         path.join("db").exists() || path.join("conf").exists(),
         "no prod-access store at {} (see `store_path` in the configuration)",

@@ -28,8 +28,12 @@ pub struct ConfigFile {
     #[serde(default = "default_listen")]
     #[schemars(with = "String")]
     pub listen: SocketAddr,
-    /// Directory of the embedded store; created if missing.
-    pub store_path: PathBuf,
+    /// Directory of the embedded store (sled); created if missing. Give this or `store`.
+    #[serde(default)]
+    pub store_path: Option<PathBuf>,
+    /// A shared store for several replicas instead: `{ postgres: { url_env: DATABASE_URL } }`.
+    #[serde(default)]
+    pub store: Option<StoreSettings>,
     /// Serve Slack. Give either this or `teams`.
     #[serde(default)]
     pub slack: Option<SlackSettings>,
@@ -114,7 +118,7 @@ pub struct ClusterSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub store_path: PathBuf,
+    pub store: StoreLocation,
     pub chat: ChatSettings,
     pub kubernetes: KubernetesSettings,
     pub identity: IdentityPolicy,
@@ -252,7 +256,7 @@ impl Config {
         };
         Ok(Config {
             listen: file.listen,
-            store_path: file.store_path,
+            store: StoreLocation::of(file.store_path, file.store)?,
             chat,
             kubernetes: file.kubernetes,
             identity: file.identity,
@@ -289,11 +293,13 @@ mod chat;
 pub use chat::{ChatSettings, Secrets, TeamsSettings};
 pub(crate) use check::check_api_url;
 pub use check::{CheckedFile, check_file};
+pub use store::{PostgresSettings, StoreLocation, StoreSettings};
 
 mod check;
 mod locate;
 
 pub mod schedule;
+mod store;
 
 #[cfg(test)]
 mod tests;

@@ -137,6 +137,45 @@ fn policy_and_policy_file_are_exclusive() {
 }
 
 #[test]
+fn the_store_is_a_directory_or_a_postgres_url_from_the_environment_never_both() {
+    let without_path: String = EXAMPLE
+        .lines()
+        .filter(|l| !l.starts_with("store_path:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(matches!(
+        Config::parse(EXAMPLE).unwrap().store,
+        StoreLocation::Sled(_)
+    ));
+    let postgres = format!("{without_path}store: {{ postgres: {{}} }}\n");
+    assert_eq!(
+        Config::parse(&postgres).unwrap().store,
+        StoreLocation::Postgres {
+            url_env: "DATABASE_URL".into()
+        }
+    );
+    let named = format!("{without_path}store: {{ postgres: {{ url_env: PA_DB }} }}\n");
+    assert_eq!(
+        Config::parse(&named).unwrap().store,
+        StoreLocation::Postgres {
+            url_env: "PA_DB".into()
+        }
+    );
+    let both = format!("{EXAMPLE}store: {{ postgres: {{}} }}\n");
+    assert!(Config::parse(&both).unwrap_err().contains("not both"));
+    assert!(
+        Config::parse(&without_path)
+            .unwrap_err()
+            .contains("missing `store_path`")
+    );
+    let url_in_file = format!("{without_path}store: {{ postgres: {{ url: postgres://x }} }}\n");
+    assert!(
+        Config::parse(&url_in_file).is_err(),
+        "the URL (and its password) is never read from the file"
+    );
+}
+
+#[test]
 fn the_schema_describes_the_configuration_and_the_policy() {
     let text = schema(false).to_string();
     for key in [

@@ -61,6 +61,9 @@ impl RunningBot {
 
     /// The bot's store directory (open it only while the bot is stopped).
     pub fn store_path(&self) -> &Path {
-        &self.config.store_path
+        match &self.config.store {
+            prod_access::config::StoreLocation::Sled(path) => path,
+            other => panic!("the harness's store is not in a directory: {other:?}"),
+        }
     }
 }

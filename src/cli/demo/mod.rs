@@ -163,9 +163,10 @@ fn binding_shown(binding: &serde_json::Value) -> serde_json::Value {
 
 async fn verify_audit_log(store: &std::path::Path, t: &mut Transcript<'_>) -> anyhow::Result<()> {
     t.scene("scene_audit_log")?;
-    let log = crate::cli::audit::open_store(store)?;
+    let location = crate::config::StoreLocation::Sled(store.to_path_buf());
+    let log = crate::cli::audit::open_store(&location).await?;
     let mut exported = Vec::new();
-    crate::cli::audit::export(&log, &Default::default(), &mut exported).await?;
+    crate::cli::audit::export(&*log, &Default::default(), &mut exported).await?;
     for line in String::from_utf8_lossy(&exported).lines() {
         let entry: serde_json::Value = serde_json::from_str(line)?;
         let actor = match entry["actor"]["user"].as_str() {
@@ -184,7 +185,7 @@ async fn verify_audit_log(store: &std::path::Path, t: &mut Transcript<'_>) -> an
             },
         )?;
     }
-    t.line(&format!("  {}", crate::cli::audit::verify(&log).await?))?;
+    t.line(&format!("  {}", crate::cli::audit::verify(&*log).await?))?;
     t.line("")?;
     t.say("the_end", context! {})
 }

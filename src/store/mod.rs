@@ -31,6 +31,18 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What another replica committed, as a replica sharing the store hears of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangedElsewhere {
+    /// The grant with this id changed.
+    Grant(String),
+    /// The session activity of the grant with this id changed.
+    Activity(String),
+    /// Changes may have been missed (the notifications' connection was lost): read again
+    /// whatever is kept from the store.
+    Unknown,
+}
+
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Stores a new grant, and appends its journal to the audit log in the same write; durable
@@ -51,6 +63,10 @@ pub trait GrantStore: Send + Sync {
     async fn unreviewed(&self) -> StoreResult<Vec<Grant>>;
     /// Grants with effects still to carry out.
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>>;
+    /// What other replicas commit, as it comes; `None` for a store one process owns.
+    fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<ChangedElsewhere>> {
+        None
+    }
 }
 
 /// The hash-chained audit log. Grant changes append to it through `GrantStore`, in the same

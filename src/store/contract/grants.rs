@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{Fixture, grant, on_every_backend};
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::testing::t0;
-use crate::store::{Store, StoreError};
+use crate::store::{ChangedElsewhere, Store, StoreError};
 
 fn active(id: &str, expires_at: DateTime<Utc>) -> Grant {
     Grant {
@@ -180,7 +180,37 @@ async fn a_deadline_between_milliseconds_is_not_due_early(f: Fixture) {
     assert_eq!(due(t0() + chrono::Duration::milliseconds(2)).await, 1);
 }
 
+/// A replica hears of the grants another one changes, and not of its own changes; a backend one
+/// process owns has no one else to hear.
+async fn a_replica_hears_of_changes_made_by_another(f: Fixture) {
+    let (writer, listener) = (f.replica().await, f.replica().await);
+    let Some(mut heard) = listener.changes_elsewhere() else {
+        assert!(
+            matches!(f, Fixture::Sled { .. }),
+            "only sled has no replicas"
+        );
+        return;
+    };
+    let mut own = writer.changes_elsewhere().unwrap();
+    let g = grant("g1");
+    writer.insert(&g).await.unwrap();
+    writer.replace(g.version, &next_version(&g)).await.unwrap();
+    for _ in 0..2 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv());
+        let change = next.await.expect("heard in time").unwrap();
+        assert_eq!(change, ChangedElsewhere::Grant("g1".into()));
+    }
+    listener.insert(&grant("g2")).await.unwrap();
+    let theirs = tokio::time::timeout(std::time::Duration::from_secs(10), own.recv());
+    assert_eq!(
+        theirs.await.expect("heard in time").unwrap(),
+        ChangedElsewhere::Grant("g2".into()),
+        "the writer hears the other replica's change, not its own two"
+    );
+}
+
 on_every_backend!(
+    a_replica_hears_of_changes_made_by_another,
     a_grant_round_trips_and_survives_reopening,
     inserting_twice_is_refused,
     a_stale_version_is_a_conflict_and_changes_nothing,

@@ -81,8 +81,11 @@ impl PostgresStore {
         change(&mut record);
         save(&mut tx, &record, false).await?;
         let appended = append_in(&mut tx, summary.as_slice()).await?;
+        self.follower
+            .tell_in(&mut tx, &format!("activity {grant}"))
+            .await?;
         tx.commit().await.map_err(backend)?;
-        self.audit.announce(appended.head);
+        self.follower.announce(appended.head);
         Ok(())
     }
 }
@@ -125,13 +128,16 @@ impl ActivityStore for PostgresStore {
             }
             let due = record.reply_due();
             save(&mut tx, &record, due.is_some()).await?;
+            self.follower
+                .tell_in(&mut tx, &format!("activity {}", grant.grant))
+                .await?;
             if let Some(due) = due {
                 unposted.push((grant.grant.clone(), due));
             }
         }
         let appended = append_in(&mut tx, &events).await?;
         tx.commit().await.map_err(backend)?;
-        self.audit.announce(appended.head);
+        self.follower.announce(appended.head);
         Ok(unposted)
     }
 

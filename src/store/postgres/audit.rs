@@ -2,110 +2,18 @@
 //! `audit_head` (one row: the chain's last sequence number and hash) and `audit_cursors`.
 //! An append locks the head row (`FOR UPDATE`) in the transaction that writes its entries, so
 //! appends from every connection of every replica are put in one order and the chain cannot
-//! fork. Committed entries are announced with `NOTIFY prod_access_audit`; each replica listens,
-//! and also reads the head every few seconds, in case a notification was lost with a connection.
-
-use std::time::Duration;
+//! fork. Committed entries are announced with `NOTIFY prod_access_audit` (see `follow`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgListener, PgPool};
 use sqlx::{Postgres, Row, Transaction};
-use tokio::sync::watch;
-use tracing::{error, warn};
+use tracing::error;
 
 use super::{PostgresStore, backend};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry, chain};
 use crate::store::{AuditLog, StoreError, StoreResult};
 
-const CHANNEL: &str = "prod_access_audit";
-/// How often each replica reads the chain's head anyway.
-const POLL: Duration = Duration::from_secs(2);
-
-/// The last sequence number known committed, by this replica or another, for sinks waiting for
-/// more; kept up to date by a task that lives as long as the store.
-pub(super) struct AuditWatch {
-    last_seq: watch::Sender<u64>,
-    follower: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for AuditWatch {
-    fn drop(&mut self) {
-        self.follower.abort();
-    }
-}
-
-impl AuditWatch {
-    pub(super) async fn start(pool: &PgPool) -> StoreResult<AuditWatch> {
-        let last_seq = watch::Sender::new(head_seq(pool).await?);
-        let follower = tokio::spawn(follow(pool.clone(), last_seq.clone()));
-        Ok(AuditWatch { last_seq, follower })
-    }
-
-    pub(super) fn announce(&self, head: Option<ChainHead>) {
-        if let Some(head) = head {
-            announce(&self.last_seq, head.seq);
-        }
-    }
-}
-
-fn announce(last_seq: &watch::Sender<u64>, seq: u64) {
-    last_seq.send_if_modified(|last| {
-        let moved = seq > *last;
-        *last = (*last).max(seq);
-        moved
-    });
-}
-
-async fn head_seq(pool: &PgPool) -> StoreResult<u64> {
-    let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_head")
-        .fetch_one(pool)
-        .await
-        .map_err(backend)?;
-    Ok(seq as u64)
-}
-
-/// Follows the other replicas' appends: notifications as they come, and the head every `POLL`.
-async fn follow(pool: PgPool, last_seq: watch::Sender<u64>) {
-    let mut listener = None;
-    let mut poll = tokio::time::interval(POLL);
-    loop {
-        if listener.is_none() {
-            listener = listen(&pool).await;
-        }
-        let notified = async {
-            match listener.as_mut() {
-                Some(l) => l.try_recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            received = notified => match received {
-                Ok(Some(n)) => {
-                    if let Ok(seq) = n.payload().parse() {
-                        announce(&last_seq, seq);
-                    }
-                }
-                // The connection was lost (and notifications with it): read the head now.
-                Ok(None) => poll.reset_immediately(),
-                Err(e) => {
-                    warn!(error = %e, "lost the audit log's notifications; reconnecting");
-                    listener = None;
-                }
-            },
-            _ = poll.tick() => match head_seq(&pool).await {
-                Ok(seq) => announce(&last_seq, seq),
-                Err(e) => warn!(error = %e, "cannot read the audit log's head"),
-            },
-        }
-    }
-}
-
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await.ok()?;
-    listener.listen(CHANNEL).await.ok()?;
-    Some(listener)
-}
+use super::follow::AUDIT_CHANNEL;
 
 /// What an append did: the entries it wrote and the chain's new head.
 pub(super) struct Appended {
@@ -179,7 +87,7 @@ pub(super) async fn append_in(
         .map_err(backend)?;
     // Delivered when (and only if) the transaction commits.
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
+        .bind(AUDIT_CHANNEL)
         .bind(head.seq.to_string())
         .execute(&mut **tx)
         .await
@@ -206,7 +114,7 @@ impl AuditLog for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let appended = append_in(&mut tx, &events).await?;
         tx.commit().await.map_err(backend)?;
-        self.audit.announce(appended.head);
+        self.follower.announce(appended.head);
         Ok(appended.entries)
     }
 
@@ -251,13 +159,11 @@ impl AuditLog for PostgresStore {
     }
 
     fn durable_seq(&self) -> u64 {
-        *self.audit.last_seq.borrow()
+        self.follower.last_seq()
     }
 
     async fn wait_for_entry_after(&self, seq: u64) {
-        let mut last = self.audit.last_seq.subscribe();
-        // The sender lives as long as the store, so this ends only when an entry arrives.
-        let _ = last.wait_for(|last| *last > seq).await;
+        self.follower.wait_for_entry_after(seq).await;
     }
 
     async fn cursor(&self, name: &str) -> StoreResult<u64> {

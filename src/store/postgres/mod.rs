@@ -7,6 +7,7 @@
 
 mod activity;
 mod audit;
+mod follow;
 pub mod local;
 mod seen;
 
@@ -18,8 +19,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::domain::grant::Grant;
-use crate::store::{GrantStore, StoreError, StoreResult};
-use audit::{AuditWatch, append_in};
+use crate::store::{ChangedElsewhere, GrantStore, StoreError, StoreResult};
+use audit::append_in;
+use follow::Follower;
 
 /// The schema, embedded in the binary; each replica runs what is missing when it starts
 /// (sqlx takes an advisory lock, so replicas starting together do not race).
@@ -31,7 +33,7 @@ const MAX_CONNECTIONS: u32 = 16;
 
 pub struct PostgresStore {
     pool: PgPool,
-    audit: AuditWatch,
+    follower: Follower,
 }
 
 impl PostgresStore {
@@ -51,8 +53,8 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot migrate the schema: {e}")))?;
-        let audit = AuditWatch::start(&pool).await?;
-        Ok(PostgresStore { pool, audit })
+        let follower = Follower::start(&pool).await?;
+        Ok(PostgresStore { pool, follower })
     }
 
     /// The pool, for what shares the store's database (the leader's advisory lock).
@@ -78,8 +80,11 @@ impl PostgresStore {
             .filter(|e| e.grant_version.is_some_and(|v| v > stored_version))
             .collect();
         let appended = append_in(&mut tx, &new_events).await?;
+        self.follower
+            .tell_in(&mut tx, &format!("grant {}", next.id))
+            .await?;
         tx.commit().await.map_err(backend)?;
-        self.audit.announce(appended.head);
+        self.follower.announce(appended.head);
         Ok(())
     }
 
@@ -256,5 +261,9 @@ impl GrantStore for PostgresStore {
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>> {
         let query = sqlx::query("SELECT id, body FROM grants WHERE has_pending ORDER BY id");
         self.grants_where(query).await
+    }
+
+    fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<ChangedElsewhere>> {
+        Some(self.follower.subscribe())
     }
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::app::{Adapters, App, Settings};
@@ -16,11 +17,11 @@ use crate::chat::Chat;
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::StoreLocation;
-use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR, schedule};
+use crate::config::{ChatSettings, Config, Secrets, WEBHOOK_SECRET_VAR};
 use crate::http;
 use crate::http::apiserver_audit::tokens::AuditWebhookTokens;
-use crate::jobs::cron::Timetable;
-use crate::jobs::{deadlines, digest, reconcile};
+use crate::jobs::leader::Leadership;
+use crate::jobs::{self, Jobs};
 use crate::slack::client::{SlackApiClient, SlackChat, api_client};
 use crate::slack::socket_mode::SocketMode;
 use crate::store::{PostgresStore, SledStore, Store};
@@ -185,18 +186,21 @@ fn k8s_audit_tokens(
     .map_err(anyhow::Error::msg)
 }
 
-/// The store the configuration chose: sled on disk (its directory created if missing), or
-/// PostgreSQL (its schema brought up to date).
-pub async fn open_store(location: &StoreLocation) -> anyhow::Result<Arc<dyn Store>> {
+/// The store the configuration chose, and how its replicas choose the one that leads: sled on
+/// disk (its directory created if missing; one process, which leads), or PostgreSQL (its schema
+/// brought up to date; an advisory lock).
+pub async fn open_store(location: &StoreLocation) -> anyhow::Result<(Arc<dyn Store>, Leadership)> {
     Ok(match location {
         StoreLocation::Sled(path) => {
             std::fs::create_dir_all(path)
                 .with_context(|| format!("cannot create the store directory {}", path.display()))?;
-            Arc::new(SledStore::open(path)?)
+            (Arc::new(SledStore::open(path)?), Leadership::Alone)
         }
         StoreLocation::Postgres { url_env } => {
             let url = StoreLocation::postgres_url(url_env)?;
-            Arc::new(PostgresStore::connect(&url).await?)
+            let store = PostgresStore::connect(&url).await?;
+            let options = Box::new((*store.pool().connect_options()).clone());
+            (Arc::new(store), Leadership::Postgres(options))
         }
     })
 }
@@ -252,63 +256,11 @@ async fn recover(app: &Arc<App>) -> anyhow::Result<()> {
         let indexed = app.index_active_grants().await?;
         info!(grants = indexed, "session activity: active grants indexed");
     }
-    // Left-over effects run in the background, so start-up (and Slack) never wait on them.
-    app.resume().await?;
+    // Left-over effects are carried out by the replica that leads (see `jobs::lead`).
     // A slow or unreachable API server must not hold up serving Slack; /readyz says "not run
     // yet" until this answers.
     app.spawn_preflight();
     Ok(())
-}
-
-/// The background work beside serving: deadlines, the reconcile pass, the digest, the SIEM
-/// webhook and the session-activity reports.
-struct Jobs {
-    deadlines: JoinHandle<()>,
-    reconcile: JoinHandle<()>,
-    /// The digest, the SIEM webhook and the activity reports, when configured.
-    audit: Vec<JoinHandle<()>>,
-}
-
-impl Jobs {
-    fn start(app: &Arc<App>, config: &Config, siem: Option<WebhookSink>) -> anyhow::Result<Jobs> {
-        let deadlines = tokio::spawn(deadlines::run(Arc::clone(app)));
-        let schedule = schedule::parse_reconcile(&config.kubernetes.reconcile_schedule)
-            .map_err(|e| anyhow::anyhow!("kubernetes.reconcile_schedule: {e}"))?;
-        let timetable = Timetable::starting(schedule, app.now());
-        let reconcile = tokio::spawn(reconcile::run(Arc::clone(app), timetable));
-        let mut audit = Vec::new();
-        let digest_schedule = schedule::parse_digest(&config.audit.digest_schedule)
-            .map_err(|e| anyhow::anyhow!("audit.digest_schedule: {e}"))?;
-        if let Some(schedule) = digest_schedule {
-            let timetable = Timetable::starting(schedule, app.now());
-            audit.push(tokio::spawn(digest::run(Arc::clone(app), timetable)));
-        }
-        if let Some(sink) = siem {
-            audit.push(tokio::spawn(sink.run()));
-        }
-        if app.session_activity_enabled() {
-            audit.push(tokio::spawn(crate::app::report_activity_until_stopped(
-                Arc::clone(app),
-            )));
-        }
-        Ok(Jobs {
-            deadlines,
-            reconcile,
-            audit,
-        })
-    }
-
-    async fn stop(self) {
-        self.deadlines.abort();
-        self.reconcile.abort();
-        let _ = self.deadlines.await;
-        let _ = self.reconcile.await;
-        // An entry whose delivery is cut off here was not counted as delivered: it is sent again.
-        for task in self.audit {
-            task.abort();
-            let _ = task.await;
-        }
-    }
 }
 
 /// Serves `router` on `listener` until the returned sender is used (or dropped).
@@ -334,7 +286,11 @@ pub struct Server {
     http: JoinHandle<()>,
     /// How long stopping waits for requests in flight and the work they started.
     shutdown_grace: std::time::Duration,
-    jobs: Jobs,
+    /// Runs the background work while this replica leads; stopped with `stop_jobs`.
+    jobs: JoinHandle<()>,
+    stop_jobs: CancellationToken,
+    /// Keeps what this replica holds in memory in step with the other replicas.
+    following: JoinHandle<()>,
     socket_mode: Option<SocketMode>,
 }
 
@@ -349,7 +305,8 @@ impl Server {
         listener: TcpListener,
     ) -> anyhow::Result<Server> {
         let chat = ChatAdapter::connect(config, secrets, &clock)?;
-        let store = open_store(&config.store).await?;
+        Jobs::check(config)?;
+        let (store, leadership) = open_store(&config.store).await?;
         let siem = siem_sink(config, secrets, &store, &clock)?;
         let k8s_audit_tokens = k8s_audit_tokens(secrets, &clusters)?;
         let adapters = Adapters {
@@ -364,7 +321,16 @@ impl Server {
         let settings = app_settings(config, !k8s_audit_tokens.is_empty());
         let app = App::new(adapters, config.policy.clone(), settings)?;
         recover(&app).await?;
-        let jobs = Jobs::start(&app, config, siem)?;
+        let following = tokio::spawn(Arc::clone(&app).follow_other_replicas());
+        let stop_jobs = CancellationToken::new();
+        let jobs = tokio::spawn(jobs::lead(
+            Arc::clone(&app),
+            config.clone(),
+            siem,
+            leadership,
+            app.now(),
+            stop_jobs.clone(),
+        ));
         let (socket_mode, routes) = chat.routes(&app, &store).await?;
         let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens);
         let addr = listener.local_addr()?;
@@ -377,6 +343,8 @@ impl Server {
             http,
             shutdown_grace: config.http.shutdown_grace,
             jobs,
+            stop_jobs,
+            following,
             socket_mode,
         })
     }
@@ -400,7 +368,9 @@ impl Server {
         if let Some(socket_mode) = self.socket_mode {
             socket_mode.stop().await;
         }
-        self.jobs.stop().await;
+        self.stop_jobs.cancel();
+        let _ = self.jobs.await;
+        self.following.abort();
         let background = self.app.wait_for_background_work();
         if tokio::time::timeout_at(deadline, background).await.is_err() {
             warn!(grace = ?self.shutdown_grace, "stopped with work still under way after the grace period; it is resumed at the next start");

@@ -90,7 +90,7 @@ impl Tracker {
     }
 
     /// The reporter looks at `grant` at `at` (or earlier, if it already would).
-    fn schedule(&self, grant: &str, at: DateTime<Utc>) {
+    pub(super) fn schedule(&self, grant: &str, at: DateTime<Utc>) {
         let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
         let slot = due.entry(grant.to_string()).or_insert(at);
         *slot = (*slot).min(at);

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use tracing::warn;
 
+use super::effects::CONFLICT_RETRIES;
 use super::{App, AppError, actors};
 use crate::domain::departure::Departure;
 use crate::domain::grant::{Event, Grant, Rejection, SubjectDrift};
 use crate::domain::policy::{ApproverRef, Policy};
+use crate::store::StoreError;
 
 pub(super) enum Applied {
     Done(Grant),
@@ -68,24 +70,34 @@ impl App {
         let next = {
             let lock = self.state_locks.get(grant_id);
             let _held = lock.lock().await;
-            let Some(grant) = self.adapters.store.get(grant_id).await? else {
-                return Ok(Applied::Unknown);
-            };
-            let mut next = match grant.apply(event, self.now(), &policy) {
-                Ok(next) => next,
-                Err(rejection) => return Ok(Applied::Rejected(grant, rejection)),
-            };
-            if let Some(user) = event.actor() {
-                actors::record_email(&mut next.journal, user, actor_email.as_deref());
+            let mut attempts = 0;
+            loop {
+                let Some(grant) = self.adapters.store.get(grant_id).await? else {
+                    return Ok(Applied::Unknown);
+                };
+                let mut next = match grant.apply(event, self.now(), &policy) {
+                    Ok(next) => next,
+                    Err(rejection) => return Ok(Applied::Rejected(grant, rejection)),
+                };
+                if let Some(user) = event.actor() {
+                    actors::record_email(&mut next.journal, user, actor_email.as_deref());
+                }
+                if drift.is_some() {
+                    next.subject_drift = drift.clone();
+                }
+                self.templates.word_journal(&mut next.journal);
+                match self.adapters.store.replace(grant.version, &next).await {
+                    Ok(()) => break next,
+                    // Another replica changed it first (this lock is only this process's):
+                    // decide again on the grant as it is now.
+                    Err(StoreError::Conflict { .. }) if attempts < CONFLICT_RETRIES => {
+                        attempts += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            if drift.is_some() {
-                next.subject_drift = drift;
-            }
-            self.templates.word_journal(&mut next.journal);
-            self.adapters.store.replace(grant.version, &next).await?;
-            self.observe_for_activity(&next);
-            next
         };
+        self.observe_for_activity(&next);
         self.scheduler_wake.notify_one();
         self.spawn_drive(grant_id.to_string());
         Ok(Applied::Done(next))

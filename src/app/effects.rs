@@ -15,10 +15,16 @@ use crate::chat::ChatError;
 use crate::cluster::ClusterError;
 use crate::domain::grant::{Effect, Event, Grant, Note};
 use crate::domain::retry::{AfterFailure, RetryPolicy};
+use crate::store::StoreError;
+
+/// How often a write is decided again on the grant as it is now, when another replica changed
+/// it first.
+pub(super) const CONFLICT_RETRIES: usize = 10;
 
 /// How failed Kubernetes effects are retried.
 pub const RETRY_POLICY: RetryPolicy = RetryPolicy::DEFAULT;
 
+#[derive(Clone)]
 pub(super) enum Outcome {
     Done(Option<Event>),
     /// Try this effect again later, for this reason; nothing after it may run first.
@@ -37,8 +43,23 @@ pub(super) enum Next {
 }
 
 impl App {
-    /// Carries out every effect left over from a crash or an earlier failure, in the background.
+    /// Carries out every effect left over from a crash or an earlier failure, in the background
+    /// (but for grants another replica is busy with: see `replicas`).
     pub async fn resume(self: &Arc<Self>) -> Result<(), AppError> {
+        let now = self.now();
+        for grant in self.adapters.store.with_pending_effects().await? {
+            if !self.busy_elsewhere.is_busy(&grant.id, now) {
+                self.spawn_drive(grant.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// On taking the lead: carries out every effect left over, also those of grants another
+    /// replica changed a moment ago. The leader before may have died in the middle of them (its
+    /// binding created, its expiry not yet stored); a follower busy with one may see a chat post
+    /// made twice, a binding is only created or deleted again.
+    pub async fn take_over(self: &Arc<Self>) -> Result<(), AppError> {
         for grant in self.adapters.store.with_pending_effects().await? {
             self.spawn_drive(grant.id);
         }
@@ -119,16 +140,47 @@ impl App {
     }
 
     /// Writes the grant with the outcome of its outbox effect at `at`; the caller holds its
-    /// state lock.
+    /// state lock. Another replica may have changed the grant meanwhile (this lock is only this
+    /// process's): then the outcome is written onto the grant as it is now.
     pub(super) async fn commit(
         self: &Arc<Self>,
         grant: &Grant,
         at: usize,
         outcome: Outcome,
     ) -> Next {
+        let Some(effect) = grant.outbox.get(at).cloned() else {
+            return Next::At(at.min(grant.outbox.len()));
+        };
+        let (mut grant, mut at) = (grant.clone(), at);
+        for _ in 0..CONFLICT_RETRIES {
+            match self.commit_once(&grant, at, outcome.clone()).await {
+                Some(next) => return next,
+                None => {
+                    let Some(fresh) = self.load(&grant.id).await else {
+                        return Next::Stop;
+                    };
+                    match locate(&fresh.outbox, &effect, at) {
+                        Some(found) => (grant, at) = (fresh, found),
+                        // Ended meanwhile by a decision that dropped it.
+                        None => return Next::At(at.min(fresh.outbox.len())),
+                    }
+                }
+            }
+        }
+        error!(grant = %grant.id, "cannot record a carried-out effect: the grant keeps changing");
+        Next::Stop
+    }
+
+    /// One attempt of `commit`; `None` when another replica changed the grant first.
+    async fn commit_once(
+        self: &Arc<Self>,
+        grant: &Grant,
+        at: usize,
+        outcome: Outcome,
+    ) -> Option<Next> {
         let now = self.now();
         let mut next = match outcome {
-            Outcome::Deferred => return Next::At(at + 1),
+            Outcome::Deferred => return Some(Next::At(at + 1)),
             Outcome::Done(follow_up) => self.follow_up(grant.effect_done(at, now), follow_up),
             Outcome::Dropped => grant.complete_effect(at),
             Outcome::Blocked(error) => {
@@ -145,9 +197,13 @@ impl App {
             }
         };
         self.templates.word_journal(&mut next.journal);
-        if let Err(e) = self.adapters.store.replace(grant.version, &next).await {
-            error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");
-            return Next::Stop;
+        match self.adapters.store.replace(grant.version, &next).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => return None,
+            Err(e) => {
+                error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");
+                return Some(Next::Stop);
+            }
         }
         self.observe_for_activity(&next);
         self.scheduler_wake.notify_one();
@@ -155,7 +211,7 @@ impl App {
             // A failed bind's clean-up must not wait behind the chat effects told before it.
             self.spawn_remove_access(next.id.clone());
         }
-        Next::At(at)
+        Some(Next::At(at))
     }
 
     fn follow_up(&self, grant: Grant, event: Option<Event>) -> Grant {

@@ -24,6 +24,7 @@ mod locks;
 mod on_call;
 mod preflight;
 mod reconcile;
+mod replicas;
 mod review;
 
 pub use activity::{SUMMARY_DELAY, run as report_activity_until_stopped};
@@ -107,6 +108,8 @@ pub struct App {
     tasks: TaskTracker,
     /// Held while the check for requesters who left runs, so passes never pile up.
     requester_check: tokio::sync::Mutex<()>,
+    /// Grants other replicas changed a moment ago (see `replicas`).
+    busy_elsewhere: replicas::BusyElsewhere,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +188,7 @@ impl App {
             activity: activity::Tracker::default(),
             tasks: TaskTracker::new(),
             requester_check: tokio::sync::Mutex::new(()),
+            busy_elsewhere: replicas::BusyElsewhere::default(),
         }))
     }
 

@@ -42,6 +42,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+#[derive(Clone)]
 pub struct WebhookSink {
     url: String,
     secret: String,

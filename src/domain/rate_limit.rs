@@ -52,6 +52,14 @@ impl RequestLog {
         recent.push_back(now);
         Ok(())
     }
+
+    /// Counts a request `user` made at `at` through another replica, whatever the limit: it
+    /// was admitted there.
+    pub fn note(&mut self, user: &str, at: DateTime<Utc>) {
+        let recent = self.0.entry(user.to_string()).or_default();
+        let place = recent.partition_point(|earlier| *earlier <= at);
+        recent.insert(place, at);
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +71,26 @@ mod tests {
         requests: 3,
         per: Duration::from_secs(3600),
     };
+
+    #[test]
+    fn requests_admitted_by_other_replicas_count_against_the_limit() {
+        let mut log = RequestLog::default();
+        log.note("UALICE", t0() + minutes(5));
+        log.note("UALICE", t0());
+        assert_eq!(
+            log.admit("UALICE", t0() + minutes(10), &THREE_PER_HOUR),
+            Ok(())
+        );
+        assert_eq!(
+            log.admit("UALICE", t0() + minutes(20), &THREE_PER_HOUR),
+            Err(t0() + minutes(60)),
+            "two elsewhere and one here make three"
+        );
+        assert_eq!(
+            log.admit("UBOB", t0() + minutes(20), &THREE_PER_HOUR),
+            Ok(())
+        );
+    }
 
     #[test]
     fn the_limit_is_per_person_and_the_window_slides() {

@@ -34,8 +34,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// What another replica committed, as a replica sharing the store hears of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangedElsewhere {
-    /// The grant with this id changed.
-    Grant(String),
+    /// The grant with this id was stored (`new`: as a new request) or changed.
+    Grant { id: String, new: bool },
     /// The session activity of the grant with this id changed.
     Activity(String),
     /// Changes may have been missed (the notifications' connection was lost): read again

@@ -27,7 +27,13 @@ current-context: fake
 
 /// `prod-access serve` with `dir/config.yaml` and `dir/kubeconfig`, its output to `log`.
 pub fn spawn_serve(dir: &Path, log: std::fs::File) -> Child {
+    spawn_serve_with(dir, log, &[])
+}
+
+/// `spawn_serve`, with more environment (a replica's `DATABASE_URL`).
+pub fn spawn_serve_with(dir: &Path, log: std::fs::File, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .envs(env.iter().copied())
         .args(["serve", "--config"])
         .arg(dir.join("config.yaml"))
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
@@ -60,12 +66,17 @@ impl Bot {
     /// Starts `prod-access serve` in `dir` (its output appended to `dir/bot.log`) and waits until
     /// it answers `/healthz` on `port`.
     pub async fn start(dir: &Path, port: u16) -> Bot {
+        Self::start_with(dir, port, &[]).await
+    }
+
+    /// `start`, with more environment.
+    pub async fn start_with(dir: &Path, port: u16, env: &[(&str, &str)]) -> Bot {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("bot.log"))
             .unwrap();
-        let child = spawn_serve(dir, log);
+        let child = spawn_serve_with(dir, log, env);
         let bot = Bot {
             child,
             dir: dir.to_path_buf(),

@@ -195,16 +195,20 @@ async fn a_replica_hears_of_changes_made_by_another(f: Fixture) {
     let g = grant("g1");
     writer.insert(&g).await.unwrap();
     writer.replace(g.version, &next_version(&g)).await.unwrap();
-    for _ in 0..2 {
+    for new in [true, false] {
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv());
         let change = next.await.expect("heard in time").unwrap();
-        assert_eq!(change, ChangedElsewhere::Grant("g1".into()));
+        let id = "g1".into();
+        assert_eq!(change, ChangedElsewhere::Grant { id, new });
     }
     listener.insert(&grant("g2")).await.unwrap();
     let theirs = tokio::time::timeout(std::time::Duration::from_secs(10), own.recv());
     assert_eq!(
         theirs.await.expect("heard in time").unwrap(),
-        ChangedElsewhere::Grant("g2".into()),
+        ChangedElsewhere::Grant {
+            id: "g2".into(),
+            new: true
+        },
         "the writer hears the other replica's change, not its own two"
     );
 }

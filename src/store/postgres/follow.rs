@@ -75,8 +75,8 @@ impl Follower {
         self.changes.subscribe()
     }
 
-    /// Tells the other replicas, when `tx` commits, that `what` changed (`grant <id>` or
-    /// `activity <id>`).
+    /// Tells the other replicas, when `tx` commits, that `what` changed (`new <id>` for a new
+    /// grant, `grant <id>`, `activity <id>`).
     pub(super) async fn tell_in(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -171,7 +171,10 @@ impl Listening {
             return;
         }
         let change = match kind {
-            "grant" => ChangedElsewhere::Grant(id.to_string()),
+            "new" | "grant" => ChangedElsewhere::Grant {
+                id: id.to_string(),
+                new: kind == "new",
+            },
             "activity" => ChangedElsewhere::Activity(id.to_string()),
             _ => return,
         };

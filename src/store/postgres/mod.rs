@@ -81,7 +81,18 @@ impl PostgresStore {
             .collect();
         let appended = append_in(&mut tx, &new_events).await?;
         self.follower
-            .tell_in(&mut tx, &format!("grant {}", next.id))
+            .tell_in(
+                &mut tx,
+                &format!(
+                    "{} {}",
+                    if expected_version.is_none() {
+                        "new"
+                    } else {
+                        "grant"
+                    },
+                    next.id
+                ),
+            )
             .await?;
         tx.commit().await.map_err(backend)?;
         self.follower.announce(appended.head);

@@ -1,0 +1,280 @@
+//! Several replicas of the real `prod-access` binary on one real PostgreSQL (a throwaway server;
+//! skipped, loudly, where none can run): any replica answers, the one that leads revokes, and
+//! when the leader is killed another takes over and revokes on time.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use prod_access::store::postgres::local::LocalPostgres;
+use support::child_bot::{Bot, free_port, write_kubeconfig};
+use support::*;
+
+const REPLICAS: usize = 3;
+/// How late a revocation may be across a failover (the issue's goal is 5 s).
+const FAILOVER_GRACE: Duration = Duration::from_secs(5);
+
+/// A replica's folder: its configuration (its own port, the shared database) and its log.
+fn write_replica(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
+    let listen = format!("127.0.0.1:{port}");
+    let basics = slack_basics(&listen, Path::new("unused"), slack.api_url()).replace(
+        "store_path: unused\n",
+        "store: { postgres: { url_env: DATABASE_URL } }\n",
+    );
+    let config = format!(
+        r#"{basics}
+kubernetes:
+  subject_prefix: "oidc:"
+policy:
+  approvers: [{BOB}, {CAROL}]
+  requests:
+    rate_limit: {{ requests: 1000, per: 1h }}
+  roles:
+    edit:
+      cluster_role: edit
+      namespaces: [payments, orders]
+      max_duration: 1h
+"#
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    write_kubeconfig(dir, kube);
+}
+
+struct Replicas {
+    dirs: Vec<PathBuf>,
+    ports: Vec<u16>,
+    /// Where each replica's log stood when its current run started.
+    log_starts: Vec<usize>,
+    bots: Vec<Option<Bot>>,
+    database_url: String,
+    _root: tempfile::TempDir,
+}
+
+impl Replicas {
+    async fn start(database_url: String, slack: &FakeSlack, kube: &FakeKube) -> Replicas {
+        let root = tempfile::tempdir().unwrap();
+        let mut replicas = Replicas {
+            dirs: Vec::new(),
+            ports: Vec::new(),
+            log_starts: Vec::new(),
+            bots: Vec::new(),
+            database_url,
+            _root: root,
+        };
+        for n in 0..REPLICAS {
+            let dir = replicas._root.path().join(format!("replica-{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let port = free_port();
+            write_replica(&dir, port, slack, kube);
+            replicas.dirs.push(dir);
+            replicas.ports.push(port);
+            replicas.bots.push(None);
+            replicas.log_starts.push(0);
+            replicas.restart(n).await;
+        }
+        replicas
+    }
+
+    async fn restart(&mut self, n: usize) {
+        self.log_starts[n] = self.log_of(n).len();
+        let env = [("DATABASE_URL", self.database_url.as_str())];
+        self.bots[n] = Some(Bot::start_with(&self.dirs[n], self.ports[n], &env).await);
+    }
+
+    fn bot(&self, n: usize) -> &Bot {
+        self.bots[n].as_ref().expect("running")
+    }
+
+    fn log_of(&self, n: usize) -> String {
+        std::fs::read_to_string(self.dirs[n].join("bot.log")).unwrap_or_default()
+    }
+
+    /// Whether replica `n`'s current run says it leads (and has not said it stopped).
+    fn leads(&self, n: usize) -> bool {
+        if self.bots[n].is_none() {
+            return false;
+        }
+        let log = self.log_of(n);
+        let run = &log[self.log_starts[n].min(log.len())..];
+        let took = run.rfind("this replica leads");
+        took.is_some() && took > run.rfind("no longer leading")
+    }
+
+    /// The replica that leads now, among those running (waits up to 10 s for exactly one).
+    async fn leader(&self) -> usize {
+        let started = Instant::now();
+        loop {
+            let leading: Vec<usize> = (0..REPLICAS).filter(|&n| self.leads(n)).collect();
+            if let [one] = leading.as_slice() {
+                return *one;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "not exactly one leader: {leading:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        (0..REPLICAS)
+            .map(|n| format!("--- replica {n}\n{}", self.log_of(n)))
+            .collect()
+    }
+}
+
+async fn fakes() -> (FakeSlack, FakeKube) {
+    init();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    for (id, name) in [(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")] {
+        slack.add_user(id, name, Some(&format!("{name}@example.com")));
+    }
+    slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
+    let kube = FakeKube::start(&["payments", "orders"]).await;
+    (slack, kube)
+}
+
+/// alice asks replica `asked` for `text`; bob approves on replica `approved_on`; returns the
+/// grant id once its binding exists.
+async fn granted(
+    replicas: &Replicas,
+    kube: &FakeKube,
+    slack: &FakeSlack,
+    (asked, approved_on): (usize, usize),
+    text: &str,
+) -> String {
+    let reply = replicas
+        .bot(asked)
+        .endpoint
+        .slash(ALICE, text)
+        .await
+        .expect("answered");
+    assert!(reply.contains("was sent for approval"), "{reply}");
+    let grant = reply.split('`').nth(1).unwrap().to_string();
+    slack
+        .next_matching("the approval message", |c| {
+            c.method == "chat.postMessage"
+                && button_value(&c.params, "approve").as_deref() == Some(grant.as_str())
+        })
+        .await;
+    assert!(
+        replicas
+            .bot(approved_on)
+            .endpoint
+            .click(BOB, "approve", &grant)
+            .await
+    );
+    let asked_at = Instant::now();
+    while kube.grant_binding("payments", &grant).is_none() {
+        assert!(
+            asked_at.elapsed() < Duration::from_secs(10),
+            "{grant} was never bound; logs:\n{}",
+            replicas.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    grant
+}
+
+/// Waits until `grant`'s binding is gone; how long after `expires` that was.
+async fn removed_after(
+    kube: &FakeKube,
+    grant: &str,
+    expires: Instant,
+    logs: impl Fn() -> String,
+) -> Duration {
+    loop {
+        if kube.grant_binding("payments", grant).is_none() {
+            return expires.elapsed();
+        }
+        assert!(
+            expires.elapsed() < FAILOVER_GRACE * 3,
+            "{grant} still bound long after its expiry; logs:\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_replica_answers_the_leader_revokes_and_the_lead_moves_when_the_leader_is_killed() {
+    let Some(postgres) = LocalPostgres::for_tests().await else {
+        return;
+    };
+    let database_url = postgres.new_database().await.unwrap();
+    let (slack, kube) = fakes().await;
+    let mut replicas = Replicas::start(database_url.clone(), &slack, &kube).await;
+    let leader = replicas.leader().await;
+    let others: Vec<usize> = (0..REPLICAS).filter(|&n| n != leader).collect();
+
+    // Asked of one follower, approved on the other: the leader, told by the store, revokes.
+    let first = granted(
+        &replicas,
+        &kube,
+        &slack,
+        (others[0], others[1]),
+        "edit payments 3s replicas",
+    )
+    .await;
+    let expires = Instant::now() + Duration::from_secs(3);
+    tokio::time::sleep_until(expires.into()).await;
+    let lag = removed_after(&kube, &first, expires, || replicas.logs()).await;
+    assert!(
+        lag < FAILOVER_GRACE,
+        "revoked {lag:?} late with the leader up"
+    );
+
+    // A grant active when the leader dies is revoked by the next leader, on time.
+    let second = granted(
+        &replicas,
+        &kube,
+        &slack,
+        (others[0], leader),
+        "edit payments 4s failover",
+    )
+    .await;
+    let expires = Instant::now() + Duration::from_secs(4);
+    replicas.bots[leader].take().unwrap().kill9();
+    let lag = removed_after(&kube, &second, expires, || replicas.logs()).await;
+    assert!(
+        lag < FAILOVER_GRACE,
+        "revoked {lag:?} after its expiry across the failover; logs:\n{}",
+        replicas.logs()
+    );
+    eprintln!("revocation lag across the failover: {lag:?}");
+    let next_leader = replicas.leader().await;
+    assert_ne!(next_leader, leader);
+
+    // The killed replica comes back as a follower; the chain holds every step of both grants.
+    replicas.restart(leader).await;
+    assert_eq!(
+        replicas.leader().await,
+        next_leader,
+        "the lead stays where it is"
+    );
+    for replica in replicas.bots.iter_mut().flatten() {
+        replica.terminate().await;
+    }
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(["audit", "verify", "--config"])
+        .arg(replicas.dirs[0].join("config.yaml"))
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(said.contains("audit log intact"), "{said}");
+    for grant in [&first, &second] {
+        let expired = slack
+            .channel_texts(AUDIT)
+            .iter()
+            .filter(|t| t.contains(grant.as_str()) && t.contains("expired and was removed"))
+            .count();
+        assert_eq!(expired, 1, "{grant}: one expiry post");
+    }
+}

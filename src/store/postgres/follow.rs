@@ -46,7 +46,10 @@ impl Follower {
             last_seq: last_seq.clone(),
             changes: changes.clone(),
         };
-        let task = tokio::spawn(listening.run());
+        // Listening before the store is used: what it commits from then on is heard. (What
+        // was committed before, the application reads from the store when it starts.)
+        let listener = listen(pool).await;
+        let task = tokio::spawn(listening.run(listener));
         Ok(Follower {
             replica,
             last_seq,
@@ -117,18 +120,15 @@ struct Listening {
 }
 
 impl Listening {
-    async fn run(self) {
-        let mut listener = None;
+    async fn run(self, mut listener: Option<PgListener>) {
         let mut poll = tokio::time::interval(POLL);
-        let mut connected_before = false;
         loop {
             if listener.is_none() {
                 listener = listen(&self.pool).await;
-                if listener.is_some() && connected_before {
+                if listener.is_some() {
                     // What was committed while no one listened is unknown.
                     let _ = self.changes.send(ChangedElsewhere::Unknown);
                 }
-                connected_before |= listener.is_some();
             }
             let notified = async {
                 match listener.as_mut() {

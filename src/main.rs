@@ -58,6 +58,13 @@ enum Commands {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Delete every prod-access binding whose expiry has passed, on every configured cluster,
+    /// and exit: the safety net that needs neither the bot nor its store (deploy/sweeper.yaml
+    /// runs it every minute). Exits non-zero when a cluster could not be swept.
+    Sweep {
+        #[arg(long, env = "PROD_ACCESS_CONFIG", default_value = "config.yaml")]
+        config: PathBuf,
+    },
     /// Work with the access policy.
     Policy {
         #[command(subcommand)]
@@ -187,7 +194,24 @@ fn run(command: Commands) -> anyhow::Result<()> {
             .block_on(prod_access::cli::demo::run(speed, &mut std::io::stdout())),
         Commands::Policy { command } => policy(command),
         Commands::Audit { command, store } => audit(command, store),
+        Commands::Sweep { config } => sweep(config),
     }
+}
+
+fn sweep(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&config_path)?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let clusters = connect_clusters(&config).await?;
+        let now = chrono::Utc::now();
+        let swept =
+            prod_access::cli::sweep::sweep(&clusters, now, &mut std::io::stdout().lock()).await?;
+        anyhow::ensure!(
+            swept.failures == 0,
+            "{} failures while sweeping",
+            swept.failures
+        );
+        Ok(())
+    })
 }
 
 fn policy(command: PolicyCommand) -> anyhow::Result<()> {

@@ -60,6 +60,16 @@ pub enum Repair {
 
 /// The repairs that bring the cluster in line with the grants. `grants` must hold the stored grant
 /// of every id the observed bindings name (when the store has it) and every active grant.
+/// The bindings whose `prod-access/expires-at` annotation has passed at `now`: what the sweeper
+/// deletes, knowing nothing but the cluster. A binding without a readable expiry is left alone
+/// (the reconciler, which knows the grants, deals with it).
+pub fn overdue(observed: &[ObservedBinding], now: DateTime<Utc>) -> Vec<&ObservedBinding> {
+    observed
+        .iter()
+        .filter(|b| b.expires_at.is_some_and(|at| at <= now))
+        .collect()
+}
+
 pub fn reconcile(
     observed: &[ObservedBinding],
     grants: &HashMap<String, Grant>,

@@ -195,3 +195,18 @@ fn a_cluster_wide_grant_owns_a_cluster_role_binding() {
     let repairs = reconcile(&[namespaced], &store(&[g]), t0());
     assert_eq!(drift_of(&repairs), vec![Drift::NotTheGrantsBinding]);
 }
+
+#[test]
+fn the_sweeper_takes_exactly_the_bindings_whose_expiry_has_passed() {
+    let (past, due_now, live) = (
+        observed(Some("a"), -1),
+        observed(Some("b"), 0),
+        observed(Some("c"), 1),
+    );
+    let unreadable = ObservedBinding {
+        expires_at: None,
+        ..observed(None, 0)
+    };
+    let all = [past.clone(), due_now.clone(), live, unreadable];
+    assert_eq!(overdue(&all, t0()), [&past, &due_now]);
+}

@@ -65,6 +65,11 @@ enum Commands {
         #[arg(long, env = "PROD_ACCESS_CONFIG", default_value = "config.yaml")]
         config: PathBuf,
     },
+    /// Move the store: `store migrate --from <sled dir> --to <postgres url>`.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Work with the access policy.
     Policy {
         #[command(subcommand)]
@@ -93,6 +98,22 @@ struct StoreArgs {
     /// The store directory itself, instead of reading it from the configuration.
     #[arg(long, global = true)]
     store: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy an embedded (sled) store into an empty PostgreSQL database, in one transaction:
+    /// grants, session activity, the audit log entry by entry and the SIEM cursor. Stop the bot
+    /// first. The chain's head is checked to be the same after.
+    Migrate {
+        /// The sled store's directory (`store_path`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL, password included (better given as DATABASE_URL than on the
+        /// command line, where other users of the machine can see it).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,7 +216,27 @@ fn run(command: Commands) -> anyhow::Result<()> {
         Commands::Policy { command } => policy(command),
         Commands::Audit { command, store } => audit(command, store),
         Commands::Sweep { config } => sweep(config),
+        Commands::Store {
+            command: StoreCommand::Migrate { from, to },
+        } => migrate_store(&from, &to),
     }
+}
+
+fn migrate_store(from: &std::path::Path, to: &str) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let source = audit_cli::open_sled(from)?;
+        let target = prod_access::store::PostgresStore::connect(to).await?;
+        let copied = prod_access::store::migrate::migrate(&source, &target).await?;
+        let head = match &copied.head {
+            Some(head) => format!("entry {} with hash {}", head.seq, head.hash),
+            None => "empty".to_string(),
+        };
+        println!(
+            "copied {} grants, {} activity records, {} audit entries and {} cursors; the audit chain's head is {head} in both",
+            copied.grants, copied.activity, copied.audit_entries, copied.cursors
+        );
+        Ok(())
+    })
 }
 
 fn sweep(config_path: PathBuf) -> anyhow::Result<()> {

@@ -22,7 +22,8 @@ pub async fn open_store(location: &StoreLocation) -> anyhow::Result<Box<dyn Audi
     })
 }
 
-fn open_sled(path: &Path) -> anyhow::Result<SledStore> {
+/// Opens an existing sled store (one that is not there is an error, not a new store).
+pub fn open_sled(path: &Path) -> anyhow::Result<SledStore> {
     anyhow::ensure!(
         path.join("db").exists() || path.join("conf").exists(),
         "no prod-access store at {} (see `store_path` in the configuration)",

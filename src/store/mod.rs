@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod contract;
+pub mod migrate;
 pub mod postgres;
 mod sled;
 

@@ -57,6 +57,18 @@ impl PostgresStore {
         Ok(PostgresStore { pool, follower })
     }
 
+    /// Whether the database holds no grant, no audit entry and no activity.
+    pub async fn is_empty(&self) -> StoreResult<bool> {
+        let used: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM grants) OR EXISTS (SELECT 1 FROM audit_entries)
+                 OR EXISTS (SELECT 1 FROM activity) OR (SELECT seq FROM audit_head) > 0",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(!used)
+    }
+
     /// The pool, for what shares the store's database (the leader's advisory lock).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -128,7 +140,7 @@ impl PostgresStore {
 }
 
 /// Inserts a new grant's row; its stored version before, 0.
-async fn insert_row(
+pub(in crate::store) async fn insert_row(
     tx: &mut Transaction<'_, Postgres>,
     next: &Grant,
     body: &str,
@@ -220,7 +232,7 @@ fn to_milli(at: DateTime<Utc>) -> DateTime<Utc> {
     at - chrono::Duration::nanoseconds(i64::from(sub_milli))
 }
 
-pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(in crate::store) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 

@@ -100,6 +100,22 @@ pub(super) fn append_in(
     Ok(Some(head))
 }
 
+/// Every cursor in `meta`, by name.
+pub(super) fn cursors(meta: &Tree) -> StoreResult<Vec<(String, u64)>> {
+    let mut found = Vec::new();
+    for entry in meta.scan_prefix(b"cursor/") {
+        let (key, value) = entry.map_err(backend)?;
+        let name = String::from_utf8_lossy(&key["cursor/".len()..]).into_owned();
+        let seq = value
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Backend(format!("audit cursor {name} is unreadable")))?;
+        found.push((name, seq));
+    }
+    Ok(found)
+}
+
 fn cursor_key(name: &str) -> Vec<u8> {
     format!("cursor/{name}").into_bytes()
 }

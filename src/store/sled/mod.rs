@@ -373,5 +373,57 @@ impl GrantStore for SledStore {
     }
 }
 
+/// What `store migrate` reads: every record as stored.
+impl SledStore {
+    /// Every grant as its id and stored JSON, in id order.
+    pub(in crate::store) fn stored_grants(
+        &self,
+    ) -> impl Iterator<Item = StoreResult<(String, Vec<u8>)>> + '_ {
+        self.grants.iter().map(|entry| {
+            let (id, bytes) = entry.map_err(backend)?;
+            Ok((String::from_utf8_lossy(&id).into_owned(), bytes.to_vec()))
+        })
+    }
+
+    /// Every activity record as its grant id, stored JSON, and whether its summary is still to
+    /// come.
+    pub(in crate::store) fn stored_activity(
+        &self,
+    ) -> impl Iterator<Item = StoreResult<(String, String, bool)>> + '_ {
+        self.activity.iter().map(|entry| {
+            let (id, bytes) = entry.map_err(backend)?;
+            let unsummarised = self.activity_open.contains_key(&id).map_err(backend)?;
+            let body = String::from_utf8(bytes.to_vec()).map_err(backend)?;
+            Ok((
+                String::from_utf8_lossy(&id).into_owned(),
+                body,
+                unsummarised,
+            ))
+        })
+    }
+
+    /// Every audit entry as its sequence number and the JSON text that was hashed, in order.
+    pub(in crate::store) fn stored_audit(
+        &self,
+    ) -> impl Iterator<Item = StoreResult<(u64, String)>> + '_ {
+        self.audit.entries.iter().map(|entry| {
+            let (key, bytes) = entry.map_err(backend)?;
+            let seq = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| {
+                    StoreError::Backend("an audit entry's key is not a sequence number".into())
+                })?;
+            Ok((seq, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+    }
+
+    /// The sinks' cursors, by name.
+    pub(in crate::store) fn cursors(&self) -> StoreResult<Vec<(String, u64)>> {
+        audit::cursors(&self.audit.meta)
+    }
+}
+
 #[cfg(test)]
 mod tests;

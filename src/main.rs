@@ -59,7 +59,7 @@ enum Commands {
         only: Vec<String>,
     },
     /// Delete every prod-access binding whose expiry has passed, on every configured cluster,
-    /// and exit: the safety net that needs neither the bot nor its store (deploy/sweeper.yaml
+    /// and exit: the safety net that needs neither the bot nor its store (deploy/base/sweeper.yaml
     /// runs it every minute). Exits non-zero when a cluster could not be swept.
     Sweep {
         #[arg(long, env = "PROD_ACCESS_CONFIG", default_value = "config.yaml")]

@@ -186,7 +186,7 @@ fn the_shipped_admission_policy_is_what_render_admission_prints_for_the_shipped_
             "policy",
             "render-admission",
             "--config",
-            "deploy/config.yaml",
+            "deploy/base/config.yaml",
         ])
         .output()
         .unwrap();
@@ -195,13 +195,13 @@ fn the_shipped_admission_policy_is_what_render_admission_prints_for_the_shipped_
         "{}",
         String::from_utf8_lossy(&printed.stderr)
     );
-    let shipped = std::fs::read_to_string("deploy/admission-policy.yaml").unwrap();
+    let shipped = std::fs::read_to_string("deploy/base/admission-policy.yaml").unwrap();
     assert_eq!(
         String::from_utf8(printed.stdout).unwrap(),
         shipped,
-        "render deploy/admission-policy.yaml again from deploy/config.yaml"
+        "render deploy/base/admission-policy.yaml again from deploy/base/config.yaml"
     );
-    let kustomization = std::fs::read_to_string("deploy/kustomization.yaml").unwrap();
+    let kustomization = std::fs::read_to_string("deploy/base/kustomization.yaml").unwrap();
     assert!(kustomization.contains("  - admission-policy.yaml\n"));
     AdmissionPolicy::parse(&shipped);
 }

@@ -42,11 +42,11 @@ fn deploy_objects() -> Vec<Value> {
 }
 
 fn deploy_source_objects() -> Vec<Value> {
-    let kustomization = yaml("deploy/kustomization.yaml");
+    let kustomization = yaml("deploy/base/kustomization.yaml");
     strings(&kustomization["resources"])
         .iter()
         .flat_map(|file| {
-            let text = std::fs::read_to_string(format!("deploy/{file}")).unwrap();
+            let text = std::fs::read_to_string(format!("deploy/base/{file}")).unwrap();
             serde_saphyr::from_multiple::<Value>(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
         })
         .collect()
@@ -60,7 +60,7 @@ fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
 }
 
 fn deployed_config() -> Config {
-    Config::parse(&std::fs::read_to_string("deploy/config.yaml").unwrap()).unwrap()
+    Config::parse(&std::fs::read_to_string("deploy/base/config.yaml").unwrap()).unwrap()
 }
 
 /// What both Slack app manifests must give the bot: the command, interactivity, the Home tab
@@ -117,10 +117,10 @@ fn the_http_slack_app_manifest_points_every_request_url_at_the_bot() {
 
 #[test]
 fn the_kustomization_lists_every_manifest_in_deploy() {
-    let listed: BTreeSet<String> = strings(&yaml("deploy/kustomization.yaml")["resources"])
+    let listed: BTreeSet<String> = strings(&yaml("deploy/base/kustomization.yaml")["resources"])
         .into_iter()
         .collect();
-    let on_disk: BTreeSet<String> = std::fs::read_dir("deploy")
+    let on_disk: BTreeSet<String> = std::fs::read_dir("deploy/base")
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml" && f != "config.yaml")

@@ -137,9 +137,9 @@ async fn a_cluster_that_cannot_be_listed_fails_the_sweep_so_the_cronjob_shows_it
 
 const SWEEPER: &str = "system:serviceaccount:prod-access:prod-access-sweeper";
 
-/// deploy/sweeper.yaml, one value per document.
+/// deploy/base/sweeper.yaml, one value per document.
 fn sweeper_manifests() -> Vec<serde_json::Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/sweeper.yaml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base/sweeper.yaml");
     serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

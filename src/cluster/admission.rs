@@ -21,7 +21,7 @@ use crate::domain::policy::RoleScope;
 /// The name of the policy and of its binding.
 pub const POLICY_NAME: &str = "prod-access-bindings";
 
-/// The ServiceAccount the bot runs as (deploy/serviceaccount.yaml in the prod-access namespace).
+/// The ServiceAccount the bot runs as (deploy/base/serviceaccount.yaml in the prod-access namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotAccount {
     pub namespace: String,

@@ -278,3 +278,80 @@ async fn any_replica_answers_the_leader_revokes_and_the_lead_moves_when_the_lead
         assert_eq!(expired, 1, "{grant}: one expiry post");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_away_people_are_told_to_try_again_and_nothing_is_lost() {
+    let Some(mut postgres) = LocalPostgres::for_tests().await else {
+        return;
+    };
+    let database_url = postgres.new_database().await.unwrap();
+    let (slack, kube) = fakes().await;
+    let mut replicas = Replicas::start(database_url.clone(), &slack, &kube).await;
+    replicas.leader().await;
+    // Bound just before the database goes, expiring while it is away.
+    let grant = granted(&replicas, &kube, &slack, (0, 1), "edit payments 3s outage").await;
+    let expires = Instant::now() + Duration::from_secs(3);
+
+    postgres.stop_for_now();
+    let asked = Instant::now();
+    let reply = replicas
+        .bot(2)
+        .endpoint
+        .slash(ALICE, "edit payments 1h in the outage")
+        .await;
+    let reply = reply.expect("answered");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "within Slack's 3 seconds"
+    );
+    assert!(reply.contains("try again"), "{reply}");
+    tokio::time::sleep_until((expires + Duration::from_secs(1)).into()).await;
+    assert!(
+        kube.grant_binding("payments", &grant).is_some(),
+        "no replica ends a grant it cannot record as ended (the sweeper would)"
+    );
+
+    postgres.start_again().await.unwrap();
+    let back = Instant::now();
+    let lag = removed_after(&kube, &grant, back, || replicas.logs()).await;
+    eprintln!("revoked {lag:?} after the database came back");
+    let answered = loop {
+        let reply = replicas
+            .bot(2)
+            .endpoint
+            .slash(ALICE, "edit payments 1h after it")
+            .await;
+        match reply {
+            Some(reply) if reply.contains("was sent for approval") => break reply,
+            other => assert!(
+                back.elapsed() < Duration::from_secs(15),
+                "requests never worked again: {other:?}; logs:\n{}",
+                replicas.logs()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(answered.contains("was sent for approval"));
+
+    for replica in replicas.bots.iter_mut().flatten() {
+        replica.terminate().await;
+    }
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(["audit", "verify", "--config"])
+        .arg(replicas.dirs[0].join("config.yaml"))
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let expired = slack
+        .channel_texts(AUDIT)
+        .iter()
+        .filter(|t| t.contains(grant.as_str()) && t.contains("expired and was removed"))
+        .count();
+    assert_eq!(expired, 1, "one expiry post");
+}

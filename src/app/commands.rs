@@ -57,6 +57,20 @@ impl App {
         })
     }
 
+    /// What a slash command is answered when nothing can be done now (the store is away), as
+    /// its ephemeral response body.
+    pub fn command_unavailable_reply(&self) -> Option<serde_json::Value> {
+        let mut body = self
+            .templates
+            .internal_error_on_request(&self.policy)
+            .ok()?
+            .0;
+        if let serde_json::Value::Object(fields) = &mut body {
+            fields.insert("response_type".into(), serde_json::json!("ephemeral"));
+        }
+        Some(body)
+    }
+
     async fn open_form(&self, channel: &str, trigger_id: &str) -> Result<(), EffectError> {
         let view = self.templates.request_modal(&self.policy, channel)?;
         self.adapters.chat.open_modal(trigger_id, &view).await?;

@@ -45,7 +45,13 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
             client,
             signing_secret,
             seen,
-        } => crate::slack::routes::router(client, &signing_secret, seen),
+        } => {
+            let guard = replay::ReplayGuard {
+                seen,
+                command_unavailable: app.command_unavailable_reply(),
+            };
+            crate::slack::routes::router(client, &signing_secret, guard)
+        }
         ChatRoutes::None => Router::new(),
         ChatRoutes::Teams(endpoint) => crate::teams::routes::router(endpoint),
     };

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -16,13 +17,25 @@ use tracing::{error, warn};
 use crate::http::refusal::Refusal;
 use crate::store::{SeenRequests, Sighting};
 
+/// What the replay check needs: where signatures are remembered, and what a slash command is
+/// answered when they cannot be (the store is away).
+#[derive(Clone)]
+pub struct ReplayGuard {
+    pub seen: Arc<dyn SeenRequests>,
+    /// A slash command's ephemeral "something went wrong, try again" (from the templates).
+    pub command_unavailable: Option<serde_json::Value>,
+}
+
 /// Axum middleware (`middleware::from_fn_with_state`): refuses a request whose signature was
-/// already taken with 401, as the signature check refuses a stale one.
+/// already taken with 401, as the signature check refuses a stale one. When the store cannot
+/// say, nothing is done: a slash command is told to try again (Slack shows a refused one only as
+/// "failed"), anything else is refused with 503.
 pub async fn refuse_replays(
-    State(seen): State<Arc<dyn SeenRequests>>,
+    State(guard): State<ReplayGuard>,
     request: Request,
     next: Next,
 ) -> Response {
+    let seen = &guard.seen;
     let Some((signature, signed_at)) = signed(request.headers()) else {
         // The signature check before this lets no such request through.
         return Refusal::Unauthenticated("no signature".into()).into_response();
@@ -44,7 +57,11 @@ pub async fn refuse_replays(
         }
         Err(e) => {
             error!(%path, error = %e, "cannot record a Slack request as taken; refused it");
-            Refusal::Unavailable("cannot record the request as taken".into()).into_response()
+            match (&guard.command_unavailable, path.as_str()) {
+                (Some(reply), "/slack/commands") => Json(reply.clone()).into_response(),
+                _ => Refusal::Unavailable("cannot record the request as taken".into())
+                    .into_response(),
+            }
         }
     }
 }

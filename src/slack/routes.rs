@@ -21,21 +21,21 @@ use tracing::warn;
 use super::interaction::{self, Interaction};
 use crate::app::App;
 use crate::http::refusal::Refusal;
+use crate::http::replay::ReplayGuard;
 use crate::slack::client::{SlackApiClient, SlackConnector};
-use crate::store::SeenRequests;
 
 /// Each route checks the signature first (the outer layer), then that it was not taken before.
 pub fn router(
     client: Arc<SlackApiClient>,
     signing_secret: &str,
-    seen: Arc<dyn SeenRequests>,
+    guard: ReplayGuard,
 ) -> Router<Arc<App>> {
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(client).with_error_handler(rejection_status),
     );
     let listener = SlackEventsAxumListener::new(environment);
     let secret: SlackSigningSecret = signing_secret.to_string().into();
-    let once = middleware::from_fn_with_state(seen, crate::http::replay::refuse_replays);
+    let once = middleware::from_fn_with_state(guard, crate::http::replay::refuse_replays);
     Router::new()
         .route(
             "/slack/commands",

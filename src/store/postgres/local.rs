@@ -151,6 +151,17 @@ impl LocalPostgres {
         self.run().await
     }
 
+    /// Stops the server (a fast shutdown), keeping its data: the database is away until
+    /// `start_again`.
+    pub fn stop_for_now(&mut self) {
+        self.stop(libc::SIGINT);
+    }
+
+    /// Starts the server stopped by `stop_for_now` again, on the same data and port.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        self.run().await
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(self.bin.join(program));
         if let Some((uid, gid)) = self.runs_as {

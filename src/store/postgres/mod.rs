@@ -27,8 +27,9 @@ use follow::Follower;
 /// (sqlx takes an advisory lock, so replicas starting together do not race).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres/migrations");
 
-/// How long a request waits for a free connection before the store says the database is away.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a connection before the store says the database is away: short
+/// enough that Slack (which waits 3 s for an answer) hears "try again" rather than nothing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_CONNECTIONS: u32 = 16;
 
 pub struct PostgresStore {

@@ -34,6 +34,8 @@ pub struct LocalPostgres {
     bin: PathBuf,
     port: u16,
     durability: Durability,
+    /// Serves TLS with `server.crt` and `server.key` in `dir`.
+    tls: bool,
     runs_as: Option<(u32, u32)>,
     server: Option<Running>,
 }
@@ -79,15 +81,7 @@ impl LocalPostgres {
     /// A new server for a test; `None`, said loudly, where there is no PostgreSQL to run (unless
     /// `REQUIRE_VAR` is set: then it panics).
     pub async fn for_tests() -> Option<LocalPostgres> {
-        if Self::binaries().is_none() {
-            assert!(
-                std::env::var_os(REQUIRE_VAR).is_none(),
-                "{REQUIRE_VAR} is set but no PostgreSQL binaries were found (install Debian's postgresql)"
-            );
-            eprintln!(
-                "SKIPPED: no PostgreSQL binaries (initdb, postgres) on PATH or in /usr/lib/postgresql; \
-                 install Debian's postgresql to run the PostgreSQL tests"
-            );
+        if !Self::available_for_tests() {
             return None;
         }
         Some(
@@ -95,6 +89,23 @@ impl LocalPostgres {
                 .await
                 .unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e:#}")),
         )
+    }
+
+    /// Whether a test can start a server here; where it cannot, says so loudly (or panics,
+    /// when `REQUIRE_VAR` is set).
+    pub fn available_for_tests() -> bool {
+        if Self::binaries().is_some() {
+            return true;
+        }
+        assert!(
+            std::env::var_os(REQUIRE_VAR).is_none(),
+            "{REQUIRE_VAR} is set but no PostgreSQL binaries were found (install Debian's postgresql)"
+        );
+        eprintln!(
+            "SKIPPED: no PostgreSQL binaries (initdb, postgres) on PATH or in /usr/lib/postgresql; \
+             install Debian's postgresql to run the PostgreSQL tests"
+        );
+        false
     }
 
     /// Makes a new cluster in a temporary directory and starts a server on it.
@@ -116,12 +127,44 @@ impl LocalPostgres {
             bin,
             port: free_port()?,
             durability,
+            tls: false,
             runs_as,
             server: None,
         };
         local.init()?;
         local.run().await?;
         Ok(local)
+    }
+
+    /// A new server that also serves TLS with this certificate (PEM, with its chain) and key.
+    pub async fn start_with_tls(
+        durability: Durability,
+        certificate: &str,
+        key: &str,
+    ) -> anyhow::Result<LocalPostgres> {
+        let mut local = Self::start(durability).await?;
+        local.stop(libc::SIGINT);
+        local.owned_file("server.crt", certificate, 0o644)?;
+        local.owned_file("server.key", key, 0o600)?;
+        local.tls = true;
+        local.run().await?;
+        Ok(local)
+    }
+
+    /// Writes `name` in the server's directory, readable by the user it runs as.
+    fn owned_file(&self, name: &str, text: &str, mode: u32) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(name);
+        std::fs::write(&path, text)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        if let Some((uid, gid)) = self.runs_as {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `postgres://prod_access@127.0.0.1:<port>/<database>`: trust authentication, on loopback.
@@ -222,6 +265,17 @@ impl LocalPostgres {
             .arg(format!("unix_socket_directories={}", self.dir.display()))
             .stdout(self.log())
             .stderr(self.log());
+        if self.tls {
+            command.args(["-c", "ssl=on"]);
+            command.arg("-c").arg(format!(
+                "ssl_cert_file={}",
+                self.dir.join("server.crt").display()
+            ));
+            command.arg("-c").arg(format!(
+                "ssl_key_file={}",
+                self.dir.join("server.key").display()
+            ));
+        }
         if self.durability == Durability::None {
             command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
             command.args(["-c", "full_page_writes=off"]);

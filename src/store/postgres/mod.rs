@@ -291,3 +291,6 @@ impl GrantStore for PostgresStore {
         Some(self.follower.subscribe())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use support::child_bot::{Bot, Endpoint, free_port, write_kubeconfig};
+use support::child_bot::{Bot, free_port, write_kubeconfig};
+use support::crash_drill::*;
 use support::*;
 
 fn write_files(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
@@ -32,128 +32,6 @@ policy:
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     write_kubeconfig(dir, kube);
-}
-
-async fn fakes() -> (FakeSlack, FakeKube) {
-    init();
-    let slack = FakeSlack::start(BOT_TOKEN).await;
-    for (id, name) in [
-        (ALICE, "alice"),
-        (BOB, "bob"),
-        (CAROL, "carol"),
-        (DANA, "dana"),
-        (ERIN, "erin"),
-    ] {
-        slack.add_user(id, name, Some(&format!("{name}@example.com")));
-    }
-    slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
-    let kube = FakeKube::start(&["payments", "orders"]).await;
-    (slack, kube)
-}
-
-/// The grant id in a request's confirmation ("Request `abc123` for …").
-fn grant_in(reply: &str) -> Option<String> {
-    reply
-        .contains("was sent for approval")
-        .then(|| reply.split('`').nth(1).map(str::to_string))
-        .flatten()
-}
-
-/// Every grant id with an approval message in the fake Slack, by the reason it carries, and how
-/// many approval messages each got.
-fn approval_posts(slack: &FakeSlack) -> BTreeMap<String, usize> {
-    let mut posts = BTreeMap::new();
-    for call in slack.calls("chat.postMessage") {
-        if call.response["ok"] == true
-            && let Some(grant) = button_value(&call.params, "approve")
-        {
-            *posts.entry(grant).or_default() += 1;
-        }
-    }
-    posts
-}
-
-/// Watches the fake apiserver while the workload runs: a binding that outlives its expiry by
-/// more than `grace`, or that belongs to a grant nobody approved, is a violation.
-fn watch_bindings(
-    kube: FakeKube,
-    approved: Arc<Mutex<BTreeSet<String>>>,
-    grace: Duration,
-) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
-    let violations = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&violations);
-    let watcher = tokio::spawn(async move {
-        loop {
-            for binding in kube.all_bindings() {
-                let meta = &binding["metadata"];
-                let grant = meta["labels"]["prod-access/grant"].as_str().unwrap_or("");
-                let expires: Option<DateTime<Utc>> = meta["annotations"]["prod-access/expires-at"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok());
-                let late = expires
-                    .is_some_and(|at| Utc::now() > at + chrono::Duration::from_std(grace).unwrap());
-                let mut found = Vec::new();
-                if late {
-                    found.push(format!(
-                        "{grant}: binding still there after its expiry + {grace:?}"
-                    ));
-                }
-                if !approved.lock().unwrap().contains(grant) {
-                    found.push(format!("{grant}: bound but never approved"));
-                }
-                let mut all = seen.lock().unwrap();
-                for violation in found {
-                    if !all.contains(&violation) {
-                        all.push(violation);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
-    (watcher, violations)
-}
-
-/// Waits (at most 60 s) until every grant with an approval message has expired and been removed
-/// and every acknowledged request has its message. A click answered just before a kill can be
-/// lost with it (Slack has had its 200); people click again when nothing happens, and so does
-/// this. Returns how many approvals it clicked again.
-async fn until_every_grant_ended(
-    slack: &FakeSlack,
-    bot: &Endpoint,
-    acknowledged: &BTreeMap<String, &str>,
-    approved: &Mutex<BTreeSet<String>>,
-    dir: &Path,
-) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut reclicks = 0;
-    loop {
-        let posts = approval_posts(slack);
-        let audit = slack.channel_texts(AUDIT);
-        let ended = |grant: &str| {
-            audit
-                .iter()
-                .any(|t| t.contains(grant) && t.contains("expired and was removed"))
-        };
-        let waiting: Vec<&String> = posts.keys().filter(|g| !ended(g)).collect();
-        if waiting.is_empty() && acknowledged.keys().all(|g| posts.contains_key(g)) {
-            return reclicks;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every grant ended: {waiting:?}; log:\n{}",
-            std::fs::read_to_string(dir.join("bot.log")).unwrap_or_default()
-        );
-        for grant in waiting {
-            approved.lock().unwrap().insert(grant.clone());
-            let status = bot.slash(BOB, &format!("status {grant}")).await;
-            if status.is_some_and(|s| s.contains("State: *requested*")) {
-                bot.click(BOB, "approve", grant).await;
-                reclicks += 1;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// `CRASH_GRANTS`, or `default`.
@@ -180,7 +58,7 @@ async fn sigkill_drill_with_many_grants() {
 /// that no grant was lost or duplicated, no binding outlived its expiry by more than 5 s or
 /// belonged to an unapproved grant, and every step reached the audit channel.
 async fn crash_drill(grants: usize) {
-    let (slack, kube) = fakes().await;
+    let (slack, kube) = drill_fakes().await;
     // Slow enough writes that kills land inside binding creation and revocation too.
     kube.on_path(
         "/apis/rbac.authorization.k8s.io/v1/namespaces/",
@@ -244,13 +122,28 @@ async fn crash_drill(grants: usize) {
         }
     }
 
+    let log_path = dir.path().join("bot.log");
+    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
     // The kills go on over expiries and revocations until every grant has ended; then the
     // drill stops killing and checks once more that nothing is left.
-    let mut reclicks =
-        until_every_grant_ended(&slack, &bot, &acknowledged, &approved, dir.path()).await;
+    let mut reclicks = until_every_grant_ended(
+        &slack,
+        std::slice::from_ref(&bot),
+        &acknowledged,
+        &approved,
+        &logs,
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (kills, mut last) = killer.await.unwrap();
-    reclicks += until_every_grant_ended(&slack, &bot, &acknowledged, &approved, dir.path()).await;
+    reclicks += until_every_grant_ended(
+        &slack,
+        std::slice::from_ref(&bot),
+        &acknowledged,
+        &approved,
+        &logs,
+    )
+    .await;
     // Past every expiry + the grace: the watcher has seen everything it could.
     tokio::time::sleep(Duration::from_millis(200)).await;
     watcher.abort();
@@ -306,40 +199,13 @@ async fn crash_drill(grants: usize) {
     // A message is at most posted again once per kill (a kill between the post and its record).
     assert!(duplicate_posts + duplicate_audit <= kills, "{audit:#?}");
     last.kill9();
-    audit_log_holds_each_step_exactly_once(&dir.path().join("store"), &posts).await;
-}
-
-/// The audit log, unlike chat posts, is exactly once: each entry is written in the same
-/// transaction as its state change, so no kill can lose or repeat one; and the chain holds.
-async fn audit_log_holds_each_step_exactly_once(store: &Path, grants: &BTreeMap<String, usize>) {
-    use prod_access::store::AuditLog;
-    let store = prod_access::store::SledStore::open(store).unwrap();
-    let verified = prod_access::audit::walk_chain(&store).await.unwrap();
-    let verified = verified.unwrap_or_else(|b| panic!("the audit chain broke: {b}"));
-    let mut steps: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for entry in store.entries_after(0, usize::MAX).await.unwrap() {
-        let grant = entry.json["grant"].as_str().unwrap_or("").to_string();
-        let kind = entry.json["kind"].as_str().unwrap().to_string();
-        *steps.entry((grant, kind)).or_default() += 1;
-    }
-    for grant in grants.keys() {
-        for kind in ["requested", "approval", "granted", "expired"] {
-            assert_eq!(
-                steps.get(&(grant.clone(), kind.to_string())),
-                Some(&1),
-                "{grant}: `{kind}` must be in the audit log exactly once: {steps:#?}"
-            );
-        }
-    }
-    eprintln!(
-        "audit log after the drill: {} entries, chain intact",
-        verified.entries
-    );
+    let store = prod_access::store::SledStore::open(&dir.path().join("store")).unwrap();
+    audit_log_holds_each_step_exactly_once(&store, &posts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_accepting_finishes_what_is_in_flight_and_loses_nothing() {
-    let (slack, kube) = fakes().await;
+    let (slack, kube) = drill_fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     write_files(dir.path(), port, &slack, &kube);

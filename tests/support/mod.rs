@@ -5,6 +5,7 @@
 pub mod audit_log;
 mod bot;
 pub mod child_bot;
+pub mod crash_drill;
 pub mod driver;
 pub use prod_access::fakes::kube as fake_kube;
 pub use prod_access::fakes::slack as fake_slack;

@@ -54,7 +54,7 @@ enum Commands {
         #[arg(long, default_value_t = 100_000)]
         stored: usize,
         /// Only these measurements: ack, revocation, revocation-chat-hanging, catch-up, start-up,
-        /// audit-webhook.
+        /// audit-webhook, ack-postgres, failover (these two on a real local PostgreSQL).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

@@ -78,7 +78,7 @@ fn body(n: usize, items: &[u8]) -> Vec<u8> {
 pub async fn throughput(seconds: f64, out: Out<'_>) -> anyhow::Result<()> {
     let w = world("audit", 0).await?;
     seed(
-        &w.dir.store(),
+        super::seed::SeedInto::Sled(&w.dir.store()),
         &w.kube,
         ACTIVE_GRANTS,
         Utc::now(),

@@ -37,6 +37,23 @@ impl Drop for WorkDir {
     }
 }
 
+/// Has the bot in `dir` keep its state in the PostgreSQL database whose URL is `DATABASE_URL`
+/// instead of its sled directory.
+pub fn use_postgres(dir: &WorkDir) -> anyhow::Result<()> {
+    let path = dir.0.join("config.yaml");
+    let config = std::fs::read_to_string(&path)?;
+    let config = config
+        .lines()
+        .map(|line| match line.starts_with("store_path:") {
+            true => "store: { postgres: { url_env: DATABASE_URL } }",
+            false => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(path, config)?;
+    Ok(())
+}
+
 /// Writes the bot's configuration (one role, rate limit out of the way) and kubeconfig.
 pub fn write_files(
     dir: &WorkDir,
@@ -114,7 +131,6 @@ impl Bot {
         } else {
             tokio::process::Command::new(exe)
         };
-        command.envs(env.iter().copied());
         let child = command
             .args(["serve", "--config"])
             .arg(dir.0.join("config.yaml"))
@@ -123,6 +139,7 @@ impl Bot {
             .env("KUBECONFIG", dir.0.join("kubeconfig"))
             .env("RUST_LOG", "warn")
             .env_remove("KUBERNETES_SERVICE_HOST")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -172,6 +189,11 @@ impl Bot {
     pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
         let pid = self.child.id().context("the bot has exited")?;
         proc_memory(Path::new(&format!("/proc/{pid}/status")))
+    }
+
+    /// Ends the process at once (SIGKILL), as a crashed node would.
+    pub async fn kill9(mut self) {
+        let _ = self.child.kill().await;
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {

@@ -2,11 +2,13 @@
 //! against the fake Slack and Kubernetes API on loopback and prints what it measured: command
 //! and click acknowledgement latency next to a bare axum handler, click → RoleBinding, revocation
 //! lag with many grants expiring at once (and again with Slack hanging), catch-up after downtime, start-up time and memory with
-//! a large store, and the binary's size. Build with `--release` for figures worth comparing.
+//! a large store, the binary's size, and on a real PostgreSQL: acknowledgement by store and
+//! revocation lag across a leader's failover. Build with `--release` for figures worth comparing.
 
 mod apiserver_audit;
 mod child;
 mod load;
+mod postgres;
 mod scenarios;
 mod seed;
 
@@ -35,6 +37,8 @@ pub const SCENARIOS: &[&str] = &[
     "catch-up",
     "start-up",
     "audit-webhook",
+    "ack-postgres",
+    "failover",
 ];
 
 impl Default for BenchOptions {
@@ -133,6 +137,17 @@ pub async fn run(
     }
     if runs("audit-webhook") {
         apiserver_audit::throughput(options.seconds_per_rate, out).await?;
+    }
+    // A real PostgreSQL is needed: where there is none, these say so and are left out.
+    if runs("ack-postgres")
+        && let Err(e) = postgres::acknowledgements(options, out).await
+    {
+        writeln!(out, "\n== ack-postgres: not measured: {e:#}")?;
+    }
+    if runs("failover")
+        && let Err(e) = postgres::failover(options, out).await
+    {
+        writeln!(out, "\n== failover: not measured: {e:#}")?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::child::{APPROVER, BOT_TOKEN, Bot, SIGNING_SECRET, WorkDir, free_port, write_files};
 use super::load::{bare_handler, open_loop};
-use super::seed::{Outbox, seed};
+use super::seed::{Outbox, SeedInto, seed};
 use super::{BenchOptions, Stats, mib, ms};
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
@@ -44,7 +44,7 @@ pub(super) async fn world(name: &str, users: usize) -> anyhow::Result<World> {
     })
 }
 
-fn signed(http: &reqwest::Client, url: String, body: String) -> reqwest::RequestBuilder {
+pub(super) fn signed(http: &reqwest::Client, url: String, body: String) -> reqwest::RequestBuilder {
     let ts = Utc::now().timestamp();
     http.post(url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -53,7 +53,7 @@ fn signed(http: &reqwest::Client, url: String, body: String) -> reqwest::Request
         .body(body)
 }
 
-fn grant_in(reply: &str) -> Option<String> {
+pub(super) fn grant_in(reply: &str) -> Option<String> {
     Some(
         reply
             .split("Request `")
@@ -155,7 +155,7 @@ pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<
 }
 
 /// When the fake API received the DELETE of each binding, by name.
-fn deleted_at(kube: &FakeKube) -> std::collections::HashMap<String, SystemTime> {
+pub(super) fn deleted_at(kube: &FakeKube) -> std::collections::HashMap<String, SystemTime> {
     let mut deleted = std::collections::HashMap::new();
     for call in kube.calls_of("DELETE") {
         if let Some(name) = call.path.rsplit('/').next() {
@@ -166,7 +166,7 @@ fn deleted_at(kube: &FakeKube) -> std::collections::HashMap<String, SystemTime> 
 }
 
 /// Waits until every binding in `names` was deleted, or `limit` passes.
-async fn until_deleted(kube: &FakeKube, count: usize, limit: Duration) {
+pub(super) async fn until_deleted(kube: &FakeKube, count: usize, limit: Duration) {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && deleted_at(kube).len() < count {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -220,11 +220,19 @@ async fn seed_expiring_within_a_minute(
 ) -> anyhow::Result<Vec<(String, chrono::DateTime<Utc>)>> {
     let first = Utc::now() + chrono::Duration::seconds(30);
     let expiry = |n| spread_over_a_minute(first, n, count);
-    seed(&w.dir.store(), &w.kube, count, Utc::now(), expiry, outbox).await
+    seed(
+        SeedInto::Sled(&w.dir.store()),
+        &w.kube,
+        count,
+        Utc::now(),
+        expiry,
+        outbox,
+    )
+    .await
 }
 
 /// Grant `n` of `count` expires `n/count` of a minute after `first`.
-fn spread_over_a_minute(
+pub(super) fn spread_over_a_minute(
     first: chrono::DateTime<Utc>,
     n: usize,
     count: usize,
@@ -275,7 +283,7 @@ pub async fn catch_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let w = world("catch-up", 0).await?;
     let now = Utc::now();
     seed(
-        &w.dir.store(),
+        SeedInto::Sled(&w.dir.store()),
         &w.kube,
         count,
         now - chrono::Duration::hours(2),
@@ -317,7 +325,7 @@ pub async fn start_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let now = Utc::now();
     let seeding = Instant::now();
     seed(
-        &w.dir.store(),
+        SeedInto::Sled(&w.dir.store()),
         &w.kube,
         count,
         now,

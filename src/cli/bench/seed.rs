@@ -71,9 +71,18 @@ pub enum Outbox {
     ExtensionToPost,
 }
 
+/// Where seeded grants are written.
+#[derive(Debug, Clone, Copy)]
+pub enum SeedInto<'a> {
+    /// A sled store's directory.
+    Sled(&'a std::path::Path),
+    /// A PostgreSQL database's URL.
+    Postgres(&'a str),
+}
+
 /// Writes `count` active grants, grant `n` expiring at `expiry(n)`, and their RoleBindings.
 pub async fn seed(
-    store: &std::path::Path,
+    store: SeedInto<'_>,
     kube: &FakeKube,
     count: usize,
     now: DateTime<Utc>,
@@ -116,7 +125,7 @@ fn asking_for_an_hour_more(
 
 /// Writes `grants` (their audit entries worded as the bot words them) and their RoleBindings.
 async fn write(
-    store: &std::path::Path,
+    store: SeedInto<'_>,
     kube: &FakeKube,
     mut grants: Vec<Grant>,
     now: DateTime<Utc>,
@@ -139,9 +148,16 @@ async fn write(
     for grant in &mut grants {
         templates.word_journal(&mut grant.journal);
     }
-    let opened = SledStore::open(store)?;
-    opened.insert_all(&grants).await?;
-    drop(opened);
+    match store {
+        SeedInto::Sled(path) => {
+            let opened = SledStore::open(path)?;
+            opened.insert_all(&grants).await?;
+        }
+        SeedInto::Postgres(url) => {
+            let opened = crate::store::PostgresStore::connect(url).await?;
+            opened.insert_all(&grants).await?;
+        }
+    }
     Ok(grants
         .into_iter()
         .map(|g| (g.binding_name(), g.expires_at.unwrap_or(now)))

@@ -8,30 +8,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::child_bot::{Bot, free_port, write_kubeconfig};
+use support::child_bot::{Bot, free_port};
 use support::crash_drill::*;
 use support::*;
 
 fn write_files(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
-    let listen = format!("127.0.0.1:{port}");
-    let basics = slack_basics(&listen, &dir.join("store"), slack.api_url());
-    let config = format!(
-        r#"{basics}
-kubernetes:
-  subject_prefix: "oidc:"
-policy:
-  approvers: [{BOB}, {CAROL}]
-  requests:
-    rate_limit: {{ requests: 1000, per: 1h }}
-  roles:
-    edit:
-      cluster_role: edit
-      namespaces: [payments, orders]
-      max_duration: 1h
-"#
-    );
-    std::fs::write(dir.join("config.yaml"), config).unwrap();
-    write_kubeconfig(dir, kube);
+    let store = format!("store_path: {}", dir.join("store").display());
+    write_drill_config(dir, port, &store, slack, kube);
 }
 
 /// `CRASH_GRANTS`, or `default`.

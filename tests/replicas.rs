@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prod_access::store::postgres::local::LocalPostgres;
-use support::child_bot::{Bot, Endpoint, free_port, write_kubeconfig};
+use support::child_bot::{Bot, Endpoint, free_port};
 use support::crash_drill::*;
 use support::*;
 
@@ -21,28 +21,23 @@ const FAILOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// A replica's folder: its configuration (its own port, the shared database) and its log.
 fn write_replica(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
-    let listen = format!("127.0.0.1:{port}");
-    let basics = slack_basics(&listen, Path::new("unused"), slack.api_url()).replace(
-        "store_path: unused\n",
-        "store: { postgres: { url_env: DATABASE_URL } }\n",
-    );
-    let config = format!(
-        r#"{basics}
-kubernetes:
-  subject_prefix: "oidc:"
-policy:
-  approvers: [{BOB}, {CAROL}]
-  requests:
-    rate_limit: {{ requests: 1000, per: 1h }}
-  roles:
-    edit:
-      cluster_role: edit
-      namespaces: [payments, orders]
-      max_duration: 1h
-"#
-    );
-    std::fs::write(dir.join("config.yaml"), config).unwrap();
-    write_kubeconfig(dir, kube);
+    let store = "store: { postgres: { url_env: DATABASE_URL } }";
+    write_drill_config(dir, port, store, slack, kube);
+}
+
+/// `prod-access audit verify` on the database, as an operator runs it; panics unless the chain
+/// holds.
+fn audit_verifies(config: &Path, database_url: &str) {
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(["audit", "verify", "--config"])
+        .arg(config)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    let errors = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success(), "{said}{errors}");
+    assert!(said.contains("audit log intact"), "{said}");
 }
 
 struct Replicas {
@@ -260,19 +255,7 @@ async fn any_replica_answers_the_leader_revokes_and_the_lead_moves_when_the_lead
     for replica in replicas.bots.iter_mut().flatten() {
         replica.terminate().await;
     }
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["audit", "verify", "--config"])
-        .arg(replicas.dirs[0].join("config.yaml"))
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&verify.stdout);
-    assert!(
-        verify.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
-    assert!(said.contains("audit log intact"), "{said}");
+    audit_verifies(&replicas.dirs[0].join("config.yaml"), &database_url);
     for grant in [&first, &second] {
         let expired = slack
             .channel_texts(AUDIT)
@@ -340,18 +323,7 @@ async fn while_postgres_is_away_people_are_told_to_try_again_and_nothing_is_lost
     for replica in replicas.bots.iter_mut().flatten() {
         replica.terminate().await;
     }
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["audit", "verify", "--config"])
-        .arg(replicas.dirs[0].join("config.yaml"))
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&verify.stdout);
-    assert!(
-        verify.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    audit_verifies(&replicas.dirs[0].join("config.yaml"), &database_url);
     let expired = slack
         .channel_texts(AUDIT)
         .iter()

@@ -13,6 +13,38 @@ use prod_access::store::AuditLog;
 use super::child_bot::Endpoint;
 use super::*;
 
+/// Writes the drills' configuration (one role, the rate limit out of the way) and kubeconfig in
+/// `dir`: the bot listens on `port` and keeps its state as `store` says (a `store_path: …` or a
+/// `store: …` line).
+pub fn write_drill_config(
+    dir: &std::path::Path,
+    port: u16,
+    store: &str,
+    slack: &FakeSlack,
+    kube: &FakeKube,
+) {
+    let listen = format!("127.0.0.1:{port}");
+    let basics = slack_basics(&listen, std::path::Path::new("-"), slack.api_url())
+        .replace("store_path: -\n", &format!("{store}\n"));
+    let config = format!(
+        r#"{basics}
+kubernetes:
+  subject_prefix: "oidc:"
+policy:
+  approvers: [{BOB}, {CAROL}]
+  requests:
+    rate_limit: {{ requests: 1000, per: 1h }}
+  roles:
+    edit:
+      cluster_role: edit
+      namespaces: [payments, orders]
+      max_duration: 1h
+"#
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    super::child_bot::write_kubeconfig(dir, kube);
+}
+
 /// The fake Slack with the drill's five people, and the fake cluster.
 pub async fn drill_fakes() -> (FakeSlack, FakeKube) {
     init();

@@ -35,6 +35,8 @@ const MAX_CONNECTIONS: u32 = 16;
 pub struct PostgresStore {
     pool: PgPool,
     follower: Follower,
+    /// When signed requests no longer accepted were last forgotten (see `seen`), in ms.
+    forgotten_at_ms: std::sync::atomic::AtomicI64,
 }
 
 impl PostgresStore {
@@ -55,7 +57,11 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("cannot migrate the schema: {e}")))?;
         let follower = Follower::start(&pool).await?;
-        Ok(PostgresStore { pool, follower })
+        Ok(PostgresStore {
+            pool,
+            follower,
+            forgotten_at_ms: std::sync::atomic::AtomicI64::new(i64::MIN / 2),
+        })
     }
 
     /// Whether the database holds no grant, no audit entry and no activity.

@@ -1,12 +1,31 @@
 //! Signed requests already taken, in PostgreSQL: table `seen_requests` (signature → when it was
 //! first taken, and until when it is accepted). Insert-if-absent on the signature, so of two
-//! replicas given the same request, only one takes it.
+//! replicas given the same request, only one takes it. Signatures no longer accepted are
+//! forgotten at most every `FORGET_EVERY` (not on every request: that was one more commit
+//! each); one not yet forgotten is refused as stale by the signature check anyway.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{PostgresStore, backend};
 use crate::store::{SeenRequests, Sighting, StoreResult};
+
+/// How often signatures no longer accepted are forgotten.
+const FORGET_EVERY: chrono::Duration = chrono::Duration::seconds(10);
+
+impl PostgresStore {
+    /// Whether it is time to forget old signatures at `now` (and if so, the time is taken).
+    fn forget_due(&self, now: DateTime<Utc>) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now_ms = now.timestamp_millis();
+        let last = self.forgotten_at_ms.load(SeqCst);
+        now_ms - last >= FORGET_EVERY.num_milliseconds()
+            && self
+                .forgotten_at_ms
+                .compare_exchange(last, now_ms, SeqCst, SeqCst)
+                .is_ok()
+    }
+}
 
 #[async_trait]
 impl SeenRequests for PostgresStore {
@@ -16,11 +35,13 @@ impl SeenRequests for PostgresStore {
         keep_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Sighting> {
-        sqlx::query("DELETE FROM seen_requests WHERE keep_until < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        if self.forget_due(now) {
+            sqlx::query("DELETE FROM seen_requests WHERE keep_until < $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO seen_requests (signature, first_seen, keep_until) VALUES ($1, $2, $3)
              ON CONFLICT (signature) DO NOTHING",

@@ -6,7 +6,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::postgres::{PostgresStore, backend, insert_row};
+use super::postgres::{PostgresStore, backend, insert_entry, insert_row, set_head};
 use super::sled::SledStore;
 use super::{AuditLog, StoreError, StoreResult};
 use crate::domain::audit::ChainHead;
@@ -108,22 +108,15 @@ async fn copy_audit(
             .map_or(chrono::DateTime::UNIX_EPOCH, |at| {
                 at.with_timezone(&chrono::Utc)
             });
-        sqlx::query("INSERT INTO audit_entries (seq, at, entry) VALUES ($1, $2, $3)")
-            .bind(seq as i64)
-            .bind(at)
-            .bind(text)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+        if !insert_entry(tx, seq, at, &text).await? {
+            return Err(StoreError::Backend(format!(
+                "audit entry {seq} is in the source twice"
+            )));
+        }
         count += 1;
     }
     if let Some(head) = head {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2")
-            .bind(head.seq as i64)
-            .bind(&head.hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+        set_head(tx, head).await?;
     }
     Ok(count)
 }

@@ -133,6 +133,23 @@ pub trait ActivityStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// Checked by every backend before it writes an audit entry: the entry's words could never be
+/// added later (the hash chain covers them), so a path that forgot them fails its tests and is
+/// logged in production.
+pub(crate) fn check_worded(event: &AuditEvent) {
+    debug_assert!(
+        !event.unworded(),
+        "a {} entry is stored without its detail: its path must word it first",
+        event.kind.as_str()
+    );
+    if event.unworded() {
+        tracing::error!(
+            kind = event.kind.as_str(),
+            "an audit entry is stored without its detail"
+        );
+    }
+}
+
 /// Everything a backend keeps: grants, the audit log, session activity and signed requests.
 pub trait Store: GrantStore + AuditLog + ActivityStore + SeenRequests {}
 

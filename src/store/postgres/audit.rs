@@ -7,7 +7,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Transaction};
-use tracing::error;
 
 use super::{PostgresStore, backend};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry, chain};
@@ -42,32 +41,11 @@ pub(super) async fn append_in(
     };
     let mut entries = Vec::with_capacity(events.len());
     for event in events {
-        // Its words could never be added: the hash chain covers them.
-        debug_assert!(
-            !event.unworded(),
-            "a {} entry is stored without its detail: its path must word it first",
-            event.kind.as_str()
-        );
-        if event.unworded() {
-            error!(
-                kind = event.kind.as_str(),
-                "an audit entry is stored without its detail"
-            );
-        }
+        crate::store::check_worded(event);
         let entry = chain(&head, event.clone());
         let encoded = serde_json::to_string(&entry).map_err(backend)?;
         // Never over an existing entry: a head that is behind must not rewrite history.
-        let inserted = sqlx::query(
-            "INSERT INTO audit_entries (seq, at, entry) VALUES ($1, $2, $3)
-             ON CONFLICT (seq) DO NOTHING",
-        )
-        .bind(entry.seq as i64)
-        .bind(entry.event.at)
-        .bind(encoded)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-        if inserted.rows_affected() == 0 {
+        if !insert_entry(tx, entry.seq, entry.event.at, &encoded).await? {
             return Err(StoreError::Backend(format!(
                 "audit entry {} already exists: the chain's recorded head is behind; run `prod-access audit verify`",
                 entry.seq
@@ -79,12 +57,7 @@ pub(super) async fn append_in(
         };
         entries.push(entry);
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2")
-        .bind(head.seq as i64)
-        .bind(&head.hash)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+    set_head(tx, &head).await?;
     // Delivered when (and only if) the transaction commits.
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(AUDIT_CHANNEL)
@@ -96,6 +69,40 @@ pub(super) async fn append_in(
         entries,
         head: Some(head),
     })
+}
+
+/// Writes entry `seq` as the JSON text that was hashed; `false` when that number is taken.
+pub(in crate::store) async fn insert_entry(
+    tx: &mut Transaction<'_, Postgres>,
+    seq: u64,
+    at: DateTime<Utc>,
+    text: &str,
+) -> StoreResult<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO audit_entries (seq, at, entry) VALUES ($1, $2, $3)
+         ON CONFLICT (seq) DO NOTHING",
+    )
+    .bind(seq as i64)
+    .bind(at)
+    .bind(text)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Records `head` as the chain's last entry.
+pub(in crate::store) async fn set_head(
+    tx: &mut Transaction<'_, Postgres>,
+    head: &ChainHead,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2")
+        .bind(head.seq as i64)
+        .bind(&head.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 fn stored(seq: i64, text: &str) -> StoredEntry {

@@ -21,6 +21,7 @@ use sqlx::{Postgres, Row, Transaction};
 use crate::domain::grant::Grant;
 use crate::store::{ChangedElsewhere, GrantStore, StoreError, StoreResult};
 use audit::append_in;
+pub(in crate::store) use audit::{insert_entry, set_head};
 use follow::Follower;
 
 /// The schema, embedded in the binary; each replica runs what is missing when it starts
@@ -118,8 +119,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Stores many new grants (benchmarks and `store migrate` fill a store with it), each in a
-    /// transaction of its own with its journal.
+    /// Stores many new grants (benchmarks seed a store with it), each in a transaction of its
+    /// own with its journal.
     pub async fn insert_all(&self, grants: &[Grant]) -> StoreResult<()> {
         for grant in grants {
             self.write(None, grant).await?;
@@ -129,10 +130,7 @@ impl PostgresStore {
 
     /// The grants a query of `body` columns gives, in its order. One unreadable record is logged
     /// and skipped: it must not stop the work on, or the deadline of, every other grant.
-    async fn grants_where(
-        &self,
-        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
-    ) -> StoreResult<Vec<Grant>> {
+    async fn grants_where(&self, query: Query<'_>) -> StoreResult<Vec<Grant>> {
         let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         let mut grants = Vec::with_capacity(rows.len());
         for row in rows {
@@ -146,26 +144,35 @@ impl PostgresStore {
     }
 }
 
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// `query` with the grant's row bound as $1–$7: id, version, body, and the columns its indexes
+/// use (next deadline, open, pending effects, awaiting review).
+fn with_row<'q>(query: Query<'q>, next: &'q Grant, body: &'q str) -> StoreResult<Query<'q>> {
+    Ok(query
+        .bind(&next.id)
+        .bind(version(next.version)?)
+        .bind(body)
+        .bind(deadline(next))
+        .bind(!next.state.is_final())
+        .bind(!next.outbox.is_empty())
+        .bind(next.needs_review()))
+}
+
 /// Inserts a new grant's row; its stored version before, 0.
 pub(in crate::store) async fn insert_row(
     tx: &mut Transaction<'_, Postgres>,
     next: &Grant,
     body: &str,
 ) -> StoreResult<u64> {
-    let inserted = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO grants (id, version, body, next_deadline, is_open, has_pending, needs_review)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&next.id)
-    .bind(version(next.version)?)
-    .bind(body)
-    .bind(deadline(next))
-    .bind(!next.state.is_final())
-    .bind(!next.outbox.is_empty())
-    .bind(next.needs_review())
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
+    );
+    let inserted = with_row(insert, next, body)?
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
     if inserted.rows_affected() == 0 {
         return Err(StoreError::AlreadyExists(next.id.clone()));
     }
@@ -187,22 +194,16 @@ async fn replace_row(
     if next.version <= expected {
         return Err(conflict());
     }
-    let updated = sqlx::query(
-        "UPDATE grants SET version = $3, body = $4, next_deadline = $5, is_open = $6,
-             has_pending = $7, needs_review = $8
-         WHERE id = $1 AND version = $2",
-    )
-    .bind(&next.id)
-    .bind(version(expected)?)
-    .bind(version(next.version)?)
-    .bind(body)
-    .bind(deadline(next))
-    .bind(!next.state.is_final())
-    .bind(!next.outbox.is_empty())
-    .bind(next.needs_review())
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
+    let update = sqlx::query(
+        "UPDATE grants SET version = $2, body = $3, next_deadline = $4, is_open = $5,
+             has_pending = $6, needs_review = $7
+         WHERE id = $1 AND version = $8",
+    );
+    let updated = with_row(update, next, body)?
+        .bind(version(expected)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
     if updated.rows_affected() == 1 {
         return Ok(expected);
     }

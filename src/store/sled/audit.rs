@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 use tokio::sync::watch;
-use tracing::error;
 
 use super::backend;
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry, chain};
@@ -69,18 +68,7 @@ pub(super) fn append_in(
         None => ChainHead::genesis(),
     };
     for event in events {
-        // Its words could never be added: the hash chain covers them.
-        debug_assert!(
-            !event.unworded(),
-            "a {} entry is stored without its detail: its path must word it first",
-            event.kind.as_str()
-        );
-        if event.unworded() {
-            error!(
-                kind = event.kind.as_str(),
-                "an audit entry is stored without its detail"
-            );
-        }
+        crate::store::check_worded(event);
         let entry = chain(&head, event.clone());
         let encoded = serde_json::to_vec(&entry).map_err(|e| abort(backend(e)))?;
         // Never over an existing entry: a missing or stale head must not rewrite history.

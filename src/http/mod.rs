@@ -46,11 +46,8 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
             signing_secret,
             seen,
         } => {
-            let guard = replay::ReplayGuard {
-                seen,
-                command_unavailable: app.command_unavailable_reply(),
-            };
-            crate::slack::routes::router(client, &signing_secret, guard)
+            let command_unavailable = app.command_unavailable_reply();
+            crate::slack::routes::router(client, &signing_secret, seen, command_unavailable)
         }
         ChatRoutes::None => Router::new(),
         ChatRoutes::Teams(endpoint) => crate::teams::routes::router(endpoint),

@@ -17,19 +17,20 @@ use tracing::{error, warn};
 use crate::http::refusal::Refusal;
 use crate::store::{SeenRequests, Sighting};
 
-/// What the replay check needs: where signatures are remembered, and what a slash command is
-/// answered when they cannot be (the store is away).
+/// What the replay check of one route needs: where signatures are remembered, and what the
+/// route answers when they cannot be (the store is away).
 #[derive(Clone)]
 pub struct ReplayGuard {
     pub seen: Arc<dyn SeenRequests>,
-    /// A slash command's ephemeral "something went wrong, try again" (from the templates).
-    pub command_unavailable: Option<serde_json::Value>,
+    /// A 200 answer with this body (a slash command's ephemeral "something went wrong, try
+    /// again", from the templates); `None`: 503.
+    pub unavailable_reply: Option<serde_json::Value>,
 }
 
 /// Axum middleware (`middleware::from_fn_with_state`): refuses a request whose signature was
 /// already taken with 401, as the signature check refuses a stale one. When the store cannot
-/// say, nothing is done: a slash command is told to try again (Slack shows a refused one only as
-/// "failed"), anything else is refused with 503.
+/// say, nothing is done: the route's `unavailable_reply` is the answer (a slash command is told
+/// to try again: Slack shows a refused one only as "failed"), else 503.
 pub async fn refuse_replays(
     State(guard): State<ReplayGuard>,
     request: Request,
@@ -57,9 +58,9 @@ pub async fn refuse_replays(
         }
         Err(e) => {
             error!(%path, error = %e, "cannot record a Slack request as taken; refused it");
-            match (&guard.command_unavailable, path.as_str()) {
-                (Some(reply), "/slack/commands") => Json(reply.clone()).into_response(),
-                _ => Refusal::Unavailable("cannot record the request as taken".into())
+            match &guard.unavailable_reply {
+                Some(reply) => Json(reply.clone()).into_response(),
+                None => Refusal::Unavailable("cannot record the request as taken".into())
                     .into_response(),
             }
         }

@@ -23,23 +23,31 @@ use crate::app::App;
 use crate::http::refusal::Refusal;
 use crate::http::replay::ReplayGuard;
 use crate::slack::client::{SlackApiClient, SlackConnector};
+use crate::store::SeenRequests;
 
 /// Each route checks the signature first (the outer layer), then that it was not taken before.
 pub fn router(
     client: Arc<SlackApiClient>,
     signing_secret: &str,
-    guard: ReplayGuard,
+    seen: Arc<dyn SeenRequests>,
+    command_unavailable: Option<serde_json::Value>,
 ) -> Router<Arc<App>> {
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(client).with_error_handler(rejection_status),
     );
     let listener = SlackEventsAxumListener::new(environment);
     let secret: SlackSigningSecret = signing_secret.to_string().into();
-    let once = middleware::from_fn_with_state(guard, crate::http::replay::refuse_replays);
+    let guard = |unavailable_reply| ReplayGuard {
+        seen: Arc::clone(&seen),
+        unavailable_reply,
+    };
+    let refuse_replays = crate::http::replay::refuse_replays;
+    let once = middleware::from_fn_with_state(guard(None), refuse_replays);
+    let command_once = middleware::from_fn_with_state(guard(command_unavailable), refuse_replays);
     Router::new()
         .route(
             "/slack/commands",
-            post(command).layer(once.clone()).layer(
+            post(command).layer(command_once).layer(
                 listener
                     .events_layer(&secret)
                     .with_event_extractor(SlackEventsExtractors::command_event()),

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,29 +81,15 @@ async fn crash_drill(grants: usize) {
         })
     };
 
-    // The workload: each grant requested by one of four people and approved by bob, for
-    // 3–8 s, one every 0–400 ms; acknowledged requests must never be lost.
-    let users = [ALICE, DANA, ERIN, CAROL];
-    let mut acknowledged = BTreeMap::new();
-    let mut unanswered = 0;
-    for n in 0..grants {
-        let user = users[n % users.len()];
-        let text = format!("edit payments {}s crash drill {n}", rng.u64(3..9));
-        let reply = bot.slash(user, &text).await;
-        match reply.as_deref().and_then(grant_in) {
-            Some(grant) => {
-                acknowledged.insert(grant, user);
-            }
-            None => unanswered += 1,
-        }
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
-        // Approve whatever has an approval message by now (as people would, on seeing it).
-        for grant in approval_posts(&slack).keys() {
-            if approved.lock().unwrap().insert(grant.clone()) {
-                bot.click(BOB, "approve", grant).await;
-            }
-        }
-    }
+    // Acknowledged requests must never be lost.
+    let (acknowledged, unanswered) = request_and_approve(
+        std::slice::from_ref(&bot),
+        &slack,
+        &approved,
+        grants,
+        &mut rng,
+    )
+    .await;
 
     let log_path = dir.path().join("bot.log");
     let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -162,19 +148,7 @@ async fn crash_drill(grants: usize) {
         kube.calls_of("POST").len(),
         violations.lock().unwrap()
     );
-    assert!(kills >= 3, "the drill must actually kill the bot");
-    assert!(
-        violations.lock().unwrap().is_empty(),
-        "{:#?}",
-        violations.lock().unwrap()
-    );
-    assert_eq!(kube.binding_count(), 0, "access was left behind");
-    for grant in acknowledged.keys() {
-        assert!(
-            posts.contains_key(grant),
-            "acknowledged grant {grant} was lost"
-        );
-    }
+    assert_nothing_lost_or_left(&kube, kills, &violations, &acknowledged, &posts);
     assert!(
         posts.len() <= grants,
         "more grants than requests: {posts:?}"

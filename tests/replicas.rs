@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -391,28 +391,9 @@ async fn a_random_replica_killed_again_and_again_loses_nothing_and_leaves_no_acc
     };
 
     // Grants of 3–8 s, one every 0–400 ms, each asked of and approved on a random replica.
-    let users = [ALICE, DANA, ERIN, CAROL];
-    let (mut acknowledged, mut unanswered) = (BTreeMap::new(), 0);
     let grants = 16;
-    for n in 0..grants {
-        let user = users[n % users.len()];
-        let text = format!("edit payments {}s replica drill {n}", rng.u64(3..9));
-        let bot = &bots[rng.usize(0..REPLICAS)];
-        match bot.slash(user, &text).await.as_deref().and_then(grant_in) {
-            Some(grant) => {
-                acknowledged.insert(grant, user);
-            }
-            None => unanswered += 1,
-        }
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
-        for grant in approval_posts(&slack).keys() {
-            if approved.lock().unwrap().insert(grant.clone()) {
-                bots[rng.usize(0..REPLICAS)]
-                    .click(BOB, "approve", grant)
-                    .await;
-            }
-        }
-    }
+    let (acknowledged, unanswered) =
+        request_and_approve(&bots, &slack, &approved, grants, &mut rng).await;
     let mut reclicks =
         until_every_grant_ended(&slack, &bots, &acknowledged, &approved, &logs).await;
     stop.store(true, Ordering::SeqCst);
@@ -431,19 +412,7 @@ async fn a_random_replica_killed_again_and_again_loses_nothing_and_leaves_no_acc
         kube.calls_of("POST").len(),
         violations.lock().unwrap()
     );
-    assert!(kills >= 3, "the drill must actually kill replicas");
-    assert!(
-        violations.lock().unwrap().is_empty(),
-        "{:#?}",
-        violations.lock().unwrap()
-    );
-    assert_eq!(kube.binding_count(), 0, "access was left behind");
-    for grant in acknowledged.keys() {
-        assert!(
-            posts.contains_key(grant),
-            "acknowledged grant {grant} was lost"
-        );
-    }
+    assert_nothing_lost_or_left(&kube, kills, &violations, &acknowledged, &posts);
     for replica in replicas.bots.iter_mut().flatten() {
         replica.terminate().await;
     }

@@ -202,3 +202,58 @@ pub async fn audit_log_holds_each_step_exactly_once(
         verified.entries
     );
 }
+
+/// The drills' workload: `grants` requests, each from one of four people for a 3–8 s grant, one
+/// every 0–400 ms, each sent to a bot `rng` picks from `bots`; after each, whatever has an
+/// approval message is approved by bob (as people would on seeing it) through a bot picked the
+/// same way. The acknowledged grants, by requester, and how many requests went unanswered.
+pub async fn request_and_approve(
+    bots: &[Endpoint],
+    slack: &FakeSlack,
+    approved: &Mutex<BTreeSet<String>>,
+    grants: usize,
+    rng: &mut fastrand::Rng,
+) -> (BTreeMap<String, &'static str>, usize) {
+    let users = [ALICE, DANA, ERIN, CAROL];
+    let (mut acknowledged, mut unanswered) = (BTreeMap::new(), 0);
+    for n in 0..grants {
+        let user = users[n % users.len()];
+        let text = format!("edit payments {}s crash drill {n}", rng.u64(3..9));
+        let bot = &bots[rng.usize(0..bots.len())];
+        match bot.slash(user, &text).await.as_deref().and_then(grant_in) {
+            Some(grant) => {
+                acknowledged.insert(grant, user);
+            }
+            None => unanswered += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
+        for grant in approval_posts(slack).keys() {
+            if approved.lock().unwrap().insert(grant.clone()) {
+                let bot = &bots[rng.usize(0..bots.len())];
+                bot.click(BOB, "approve", grant).await;
+            }
+        }
+    }
+    (acknowledged, unanswered)
+}
+
+/// What every drill must end with: it killed at least three times, no access outlived its
+/// expiry or belonged to an unapproved grant, none is left, and no acknowledged grant was lost.
+pub fn assert_nothing_lost_or_left(
+    kube: &FakeKube,
+    kills: usize,
+    violations: &Mutex<Vec<String>>,
+    acknowledged: &BTreeMap<String, &str>,
+    posts: &BTreeMap<String, usize>,
+) {
+    assert!(kills >= 3, "the drill must actually kill");
+    let violations = violations.lock().unwrap();
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert_eq!(kube.binding_count(), 0, "access was left behind");
+    for grant in acknowledged.keys() {
+        assert!(
+            posts.contains_key(grant),
+            "acknowledged grant {grant} was lost"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! a real CEL interpreter, against admission requests carrying what the bot really sent to the
 //! (fake) apiserver, and against bindings the bot would never make.
 
-mod support;
+use crate::support;
 
 use cel::{Context, Program, Value as Cel};
 use prod_access::cluster::admission::{BotAccount, render_yaml};

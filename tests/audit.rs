@@ -2,7 +2,7 @@
 //! `audit verify` command finds any entry edited, removed or reordered in the store, and
 //! `audit export` writes what was asked for.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

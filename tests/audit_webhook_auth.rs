@@ -1,7 +1,7 @@
 //! Who may post to the session-activity webhook: a bearer token of the cluster it reports for,
 //! checked before the body is read; malformed, oversized and foreign batches change nothing.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use prod_access::clock::Clock;

@@ -2,7 +2,7 @@
 //! incident channel and for a short time, announced at once, and reviewed after the incident
 //! (asked for daily until done).
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

@@ -2,7 +2,7 @@
 //! naming no incident, is not enough to approve your own access; a channel an incident tool made
 //! is; and no channel name takes a request away from its role's own approvals channel.
 
-mod support;
+use crate::support;
 
 use support::*;
 

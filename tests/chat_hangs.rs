@@ -3,7 +3,7 @@
 //! the chat work follows once Slack answers again. The clock is not moved past the deadline, so
 //! "gone" means gone at the deadline on the bot's clock.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

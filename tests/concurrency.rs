@@ -1,7 +1,7 @@
 //! Clicks that arrive together: exactly the needed approvals count, and exactly one binding is
 //! made, however many approvers click and however often.
 
-mod support;
+use crate::support;
 
 use support::*;
 

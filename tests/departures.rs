@@ -3,7 +3,7 @@
 //! her open requests withdrawn, and the audit log says why — from the platform's event, or from
 //! the periodic check when the event was missed.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! The daily digest in the audit channel: the day's requests and how each ended, who holds
 //! access now, and the audit chain checked end to end, with its head to keep.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

@@ -1,7 +1,7 @@
 //! The fakes are only useful if they are as strict as the real APIs: these tests hold them to
 //! the real apiserver's and Slack's behaviour, through the same clients the bot uses.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;

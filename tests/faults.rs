@@ -2,7 +2,7 @@
 //! the grant with a clear reason, and a revocation is retried until it works while the audit
 //! channel is told that access is still there.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! `/prod-access` with nothing after it opens a form; a submitted form is checked like a typed
 //! request, with errors shown under the field that caused them.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::*;

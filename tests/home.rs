@@ -1,7 +1,7 @@
 //! The App Home tab: what access I have and how long it has left (with Drop now), what waits
 //! for my decision (with Approve and Deny), and what I decided lately; in both Slack modes.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

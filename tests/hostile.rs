@@ -1,7 +1,7 @@
 //! Hostile input beyond bad signatures: clicks that lie about what they approve, and floods of
 //! requests. Each is answered clearly and changes nothing it should not.
 
-mod support;
+use crate::support;
 
 use chrono::{Duration, Utc};
 use serde_json::json;

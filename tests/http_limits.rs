@@ -2,7 +2,7 @@
 //! finishes its request head is closed, and SIGTERM answers the request in flight and exits
 //! within the grace period even with such a connection open.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command};

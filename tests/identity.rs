@@ -2,7 +2,7 @@
 //! exactly as resolved when they asked and shown to the approvers; approvals count only while
 //! their approver still may approve; grants' details only for those concerned.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::*;

@@ -1,7 +1,7 @@
 //! Incident channels: a request typed in one is decided and followed there, and the grant and its
 //! audit entries carry the incident it is about.
 
-mod support;
+use crate::support;
 
 use support::*;
 

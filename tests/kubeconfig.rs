@@ -1,7 +1,7 @@
 //! Short-lived credentials: a ServiceAccount per grant, a token that lasts exactly as long as
 //! the grant, delivered as a kubeconfig file by DM, and dead the moment the grant ends.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use serde_json::{Value, json};

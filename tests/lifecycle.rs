@@ -1,7 +1,7 @@
 //! The rest of a grant's life: N-of-M approvals, timeouts, subcommands, reminders, extensions,
 //! and revocation that nothing in chat can hold up.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

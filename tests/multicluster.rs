@@ -1,7 +1,7 @@
 //! Several clusters: a request says which when its role fits more than one; everything that
 //! follows happens in that cluster only.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

@@ -1,7 +1,7 @@
 //! On-call auto-approval: a role approves whoever is on call now in PagerDuty or Opsgenie; the
 //! lookup failing leaves the request to the approvers and never grants.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,6 +1,6 @@
 //! Before it is ready, the bot proves it may do what its policy needs in the cluster.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

@@ -1,7 +1,7 @@
 //! The real `prod-access` binary as a child process against the fakes, on the real clock:
 //! SIGKILL at random points of a workload of many grants, and SIGTERM with work in flight.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -30,7 +30,7 @@ async fn sigkill_at_random_points_loses_nothing_and_leaves_no_access_behind() {
     crash_drill(12).await;
 }
 
-/// The long drill: `CRASH_GRANTS=500 cargo test --test process -- --ignored --nocapture`.
+/// The long drill: `CRASH_GRANTS=500 cargo test --test integration process:: -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long; run on purpose with CRASH_GRANTS"]
 async fn sigkill_drill_with_many_grants() {

@@ -1,7 +1,7 @@
 //! The reconciler: whatever happens to the cluster behind the bot's back, no binding outlives its
 //! grant and no active grant goes without its binding for more than a minute.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

@@ -1,6 +1,6 @@
 //! Bad input gets a clear answer and changes nothing.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use support::*;

@@ -1,7 +1,7 @@
 //! A signed Slack request is taken once. Sent again within Slack's five minutes (by whoever
 //! captured it on its way), it is refused with 401 and changes nothing, also after a restart.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use support::*;

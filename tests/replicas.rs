@@ -2,7 +2,7 @@
 //! skipped, loudly, where none can run): any replica answers, the one that leads revokes, and
 //! when the leader is killed another takes over and revokes on time.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Access never outlives its grant, across stops and restarts.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

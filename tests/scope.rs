@@ -1,6 +1,6 @@
 //! Grants across several namespaces, and cluster-wide grants.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use support::*;

@@ -3,7 +3,7 @@
 //! logged, and said under the approval message at most once a minute, with a summary when the
 //! grant ends.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use prod_access::clock::Clock;
@@ -377,7 +377,7 @@ async fn a_token_grant_is_matched_by_its_service_account_and_survives_a_restart(
     );
 }
 
-on_both_platforms!(
+crate::on_both_platforms!(
     what_alice_does_with_her_grant_is_counted_said_in_its_thread_and_summarised_at_the_end,
     an_impersonated_request_is_the_impersonated_users,
     a_summary_due_while_the_bot_was_down_is_posted_when_it_is_back,

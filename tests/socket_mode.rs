@@ -2,7 +2,7 @@
 //! answers every envelope within Slack's time with what the HTTP endpoints would answer, and
 //! serves nothing to Slack over HTTP.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! moved into a real PostgreSQL (a throwaway server; skipped, loudly, where none can run). The
 //! audit log verifies there with the same head; a second run into the same database is refused.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

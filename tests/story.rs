@@ -1,7 +1,7 @@
 //! The user's story, end to end over real HTTP, on Slack and on Teams: request → approval →
 //! RoleBinding → expiry → a second grant revoked → the audit log.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use serde_json::json;
@@ -334,7 +334,7 @@ async fn writes_that_worked_but_answered_with_an_error_are_recognised_on_retry<D
     assert_eq!(d.kube().calls_of("DELETE").len(), 2);
 }
 
-on_both_platforms!(
+crate::on_both_platforms!(
     a_binding_the_cluster_refuses_fails_visibly_and_leaves_nothing_behind,
     writes_that_worked_but_answered_with_an_error_are_recognised_on_retry,
 );

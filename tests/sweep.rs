@@ -2,7 +2,7 @@
 //! prod-access bindings whose expiry has passed, on every configured cluster, and needs neither
 //! chat secrets nor the store.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Who may call the Teams endpoint: tokens as the Bot Framework signs them, checked against
 //! keys from a local OpenID metadata server, with keys generated here.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! updated in place and replied to on the conversation's service URL; a 1:1 conversation opened
 //! for a direct message; failures told apart as Slack's are.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use prod_access::chat::ChatError;

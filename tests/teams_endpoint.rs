@@ -1,7 +1,7 @@
 //! `POST /teams/messages` refuses what the Bot Framework did not send, or sent for another
 //! tenant, and changes nothing for it.
 
-mod support;
+use crate::support;
 
 use prod_access::clock::Clock;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! What only Teams has: answers to a channel go to the asker's own chat, and the directory
 //! decides who is a person of ours.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,7 +1,7 @@
 //! The audit webhook: every entry reaches the SIEM's endpoint, in order, signed, exactly as
 //! stored, however often the endpoint fails, and none is lost when the bot restarts meanwhile.
 
-mod support;
+use crate::support;
 
 use chrono::Duration;
 use hmac::{Hmac, Mac};

@@ -135,6 +135,78 @@ async fn a_cluster_that_cannot_be_listed_fails_the_sweep_so_the_cronjob_shows_it
     assert!(said.contains("cannot list the bindings"), "{said}");
 }
 
+/// `prod-access sweep` with a configuration naming `kube` as its one cluster; its stdout.
+fn sweep(kube: &FakeKube) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        config_yaml(&dir.path().join("store")),
+    )
+    .unwrap();
+    write_kubeconfig(dir.path(), kube);
+    let swept = Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(["sweep", "--config"])
+        .arg(dir.path().join("config.yaml"))
+        .env("KUBECONFIG", dir.path().join("kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert!(swept.status.success());
+    String::from_utf8_lossy(&swept.stdout).into_owned()
+}
+
+/// The bot is down when a grant falls due; the sweeper removes its binding meanwhile (by the
+/// annotation, which the harness's clock put in the past). When the bot is back it ends the
+/// grant and records that the binding was already gone, and when it should have gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_sweeper_removed_while_the_bot_was_down_is_in_the_audit_log() {
+    let mut h = Harness::start().await;
+    let grant = h
+        .request(ALICE, "edit payments 2h fixing stuck queue")
+        .await;
+    h.click(BOB, "approve", &grant).await;
+    h.kube
+        .wait_until("the grant is bound", |k| {
+            k.grant_binding("payments", &grant).is_some()
+        })
+        .await;
+    h.stop().await;
+    h.clock.advance(Duration::hours(2) + Duration::minutes(5));
+    let said = sweep(&h.kube);
+    assert!(said.contains("swept: 1 deleted"), "{said}");
+
+    h.restart().await;
+    // The audit post comes after the removal and its record.
+    while !h
+        .next_audit()
+        .await
+        .text()
+        .contains("expired and was removed")
+    {}
+    h.stop().await;
+    let entries = audit_entries(h.store_path()).await;
+    let kinds = audit_kinds(&entries);
+    assert_eq!(
+        kinds,
+        [
+            "requested",
+            "approval",
+            "granted",
+            "expired",
+            "found_removed"
+        ]
+    );
+    let found = entries.last().unwrap();
+    assert_eq!(found.event.grant.as_deref(), Some(grant.as_str()));
+    assert_eq!(
+        found.event.detail.as_deref(),
+        Some(
+            "its bindings were already gone when prod-access came to remove them, 5m after the \
+             expiry: the sweeper removes expired bindings while prod-access is away"
+        )
+    );
+}
+
 const SWEEPER: &str = "system:serviceaccount:prod-access:prod-access-sweeper";
 
 /// deploy/base/sweeper.yaml, one value per document.

@@ -9,10 +9,11 @@ use tracing::{info, warn};
 
 use super::effects::{Next, Outcome, locate, outcome};
 use super::{App, EffectError};
-use crate::cluster::ClusterError;
+use crate::cluster::{ClusterError, Unbound};
 use crate::domain::failure::Failure;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
 use crate::domain::identity::Identity;
+use crate::domain::reconcile::found_removed;
 
 /// The shortest token the API server issues.
 const MIN_TOKEN_SECONDS: i64 = 600;
@@ -150,9 +151,9 @@ impl App {
     }
 
     async fn unbind(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
-        self.cluster(&grant.cluster)?.unbind(grant).await?;
-        info!(grant = %grant.id, scope = ?grant.scope, "binding removed");
-        Ok(None)
+        let unbound = self.cluster(&grant.cluster)?.unbind(grant).await?;
+        info!(grant = %grant.id, scope = ?grant.scope, ?unbound, "binding removed");
+        Ok(found_removed(grant, unbound == Unbound::AlreadyGone))
     }
 
     /// A kubeconfig for the grant's own cluster (its server, CA and name) with a token from it,

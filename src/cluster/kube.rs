@@ -26,7 +26,7 @@ use super::{
     APPROVERS_ANNOTATION, BREAK_GLASS_ANNOTATION, Cluster, ClusterError,
     DEFAULT_SERVICE_ACCOUNT_NAMESPACE, EXPIRES_AT_ANNOTATION, GRANT_LABEL, MANAGED_BY_LABEL,
     MANAGED_BY_VALUE, ON_CALL_ANNOTATION, RBAC_GROUP, REASON_ANNOTATION, REQUESTER_ANNOTATION,
-    ROLE_ANNOTATION,
+    ROLE_ANNOTATION, Unbound,
 };
 
 /// No Kubernetes call may hold up a grant (or the expiry of others) for longer than this.
@@ -373,23 +373,26 @@ impl Cluster for KubeCluster {
         }
     }
 
-    async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError> {
+    async fn unbind(&self, grant: &Grant) -> Result<Unbound, ClusterError> {
         let name = grant.binding_name();
         if grant.kubeconfig {
             // Deleting the ServiceAccount invalidates every token issued for it at once.
             delete_if_present(self.service_accounts(), &name).await?;
         }
+        let mut deleted = false;
         match &grant.scope {
             Scope::Namespaces { names } => {
                 for namespace in names {
-                    delete_if_present(self.bindings(namespace), &name).await?;
+                    deleted |= delete_if_present(self.bindings(namespace), &name).await?;
                 }
-                Ok(())
             }
-            Scope::Cluster => delete_if_present(self.cluster_bindings(), &name)
-                .await
-                .map(|_| ()),
+            Scope::Cluster => deleted = delete_if_present(self.cluster_bindings(), &name).await?,
         }
+        Ok(if deleted {
+            Unbound::Deleted
+        } else {
+            Unbound::AlreadyGone
+        })
     }
 
     async fn list_managed(

@@ -43,6 +43,16 @@ pub enum ClusterError {
     Unavailable(String),
 }
 
+/// What removing a grant's access found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unbound {
+    /// At least one of its bindings was there and is deleted now.
+    Deleted,
+    /// None of its bindings was there any more: removed by someone else (the sweeper, a
+    /// person), or by an earlier attempt of the bot's own that was cut short.
+    AlreadyGone,
+}
+
 #[async_trait]
 pub trait Cluster: Send + Sync {
     /// Creates the grant's binding for `identity`, annotated to expire at `expires_at`, and returns
@@ -56,8 +66,9 @@ pub trait Cluster: Send + Sync {
     ) -> Result<DateTime<Utc>, ClusterError>;
     /// Writes the grant's current expiry onto its binding (after an extension).
     async fn update_expiry(&self, grant: &Grant) -> Result<(), ClusterError>;
-    /// Deletes the grant's binding; a binding that is already gone is success.
-    async fn unbind(&self, grant: &Grant) -> Result<(), ClusterError>;
+    /// Deletes the grant's bindings (and its ServiceAccount); one that is already gone is
+    /// success, and the answer says whether any binding was still there.
+    async fn unbind(&self, grant: &Grant) -> Result<Unbound, ClusterError>;
     /// Every RoleBinding labelled as managed by prod-access, in every namespace, and the
     /// ClusterRoleBindings too when `include_cluster_bindings` (the policy has cluster roles).
     async fn list_managed(

@@ -54,6 +54,9 @@ pub enum AuditKind {
     RequesterGone,
     /// The kubeconfig file of a token-issuing grant could not be made.
     KubeconfigFailed,
+    /// The expired grant's bindings were already gone when the bot, late, came to remove them:
+    /// what the sweeper removed while the bot was away.
+    FoundRemoved,
 }
 
 impl AuditKind {
@@ -83,6 +86,7 @@ impl AuditKind {
             AuditKind::SessionSummary => "session_summary",
             AuditKind::RequesterGone => "requester_gone",
             AuditKind::KubeconfigFailed => "kubeconfig_failed",
+            AuditKind::FoundRemoved => "found_removed",
         }
     }
 
@@ -99,6 +103,7 @@ impl AuditKind {
                 | AuditKind::OnCallUnavailable
                 | AuditKind::SessionActivity
                 | AuditKind::SessionSummary
+                | AuditKind::FoundRemoved
         )
     }
 
@@ -195,6 +200,12 @@ impl AuditEvent {
                     .map(|why| Particulars::Departure { why }),
             ),
             AuditKind::BreakGlass => (approvers_of(grant), Some(Particulars::BreakGlass)),
+            AuditKind::FoundRemoved => (
+                approvers_of(grant),
+                Some(Particulars::FoundRemoved {
+                    late_by_secs: grant.expiry_handled_late_by().unwrap_or_default(),
+                }),
+            ),
             AuditKind::ApprovedByPolicy | AuditKind::OnCallUnavailable => (
                 approvers_of(grant),
                 Some(Particulars::OnCall {
@@ -286,6 +297,7 @@ impl AuditEvent {
                 check: OnCallCheck::Unavailable { .. },
             } => Some(AuditKind::OnCallUnavailable),
             Event::KubeconfigFailed { .. } => Some(AuditKind::KubeconfigFailed),
+            Event::FoundRemoved => Some(AuditKind::FoundRemoved),
             _ => None,
         };
         if let Some(kind) = implied
@@ -331,6 +343,7 @@ impl Event {
             | Event::BindFailed { .. }
             | Event::RequesterGone { .. }
             | Event::KubeconfigFailed { .. }
+            | Event::FoundRemoved
             | Event::Tick => None,
         }
     }

@@ -22,6 +22,8 @@ pub enum Particulars {
     BreakGlass,
     /// What the on-call lookup found; an entry without an answer says nothing.
     OnCall { check: Option<OnCallCheck> },
+    /// The bindings were gone before the bot, late to the expiry, came to remove them.
+    FoundRemoved { late_by_secs: u64 },
     /// A Kubernetes effect that keeps failing, or recovered after it did.
     Alert {
         effect: String,

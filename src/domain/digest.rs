@@ -196,7 +196,12 @@ impl Digest {
 fn is_outcome(entry: &AuditEntry) -> bool {
     !matches!(
         entry.event.kind,
-        AuditKind::KubernetesFailing | AuditKind::KubernetesRecovered | AuditKind::DriftRepaired
+        AuditKind::KubernetesFailing
+            | AuditKind::KubernetesRecovered
+            | AuditKind::DriftRepaired
+            | AuditKind::FoundRemoved
+            | AuditKind::SessionActivity
+            | AuditKind::SessionSummary
     )
 }
 

@@ -276,6 +276,9 @@ pub enum Event {
     RequesterGone {
         why: super::departure::Departure,
     },
+    /// Removing the access of a grant whose expiry the bot got to late found its bindings
+    /// already gone: the sweeper (or a person) removed them while the bot was away.
+    FoundRemoved,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,6 +356,15 @@ impl Grant {
                 .collect(),
             Scope::Cluster => vec![(None, self.binding_name())],
         }
+    }
+
+    /// For an expired grant, how long after its expiry the bot ended it (whole seconds).
+    pub fn expiry_handled_late_by(&self) -> Option<u64> {
+        if self.state != GrantState::Expired {
+            return None;
+        }
+        let late = self.ended_at? - self.expires_at?;
+        u64::try_from(late.num_seconds()).ok()
     }
 
     /// The next moment time alone changes this grant: a state deadline, when the scheduler sends

@@ -169,6 +169,8 @@ impl Grant {
                 self.requester_gone(*why, now, policy)
             }
             (state, Event::Review { by }) if state.is_final() => self.review(by, now, policy),
+            // Only recorded: the access is gone either way.
+            (state, Event::FoundRemoved) if state.is_final() => Ok(vec![]),
             (state, Event::Tick) if state.is_final() => self.tick_review(now),
             (state, _) => Err(Rejection::WrongState { state }),
         }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::grant::{Effect, Grant, GrantState};
+use super::grant::{Effect, Event, Grant, GrantState};
 
 /// How long past its expiry a live grant's binding may stand before the reconciler removes it
 /// itself: the scheduler normally does it within a second.
@@ -58,8 +58,6 @@ pub enum Repair {
     Rebind { grant_id: String },
 }
 
-/// The repairs that bring the cluster in line with the grants. `grants` must hold the stored grant
-/// of every id the observed bindings name (when the store has it) and every active grant.
 /// The bindings whose `prod-access/expires-at` annotation has passed at `now`: what the sweeper
 /// deletes, knowing nothing but the cluster. A binding without a readable expiry is left alone
 /// (the reconciler, which knows the grants, deals with it).
@@ -70,6 +68,8 @@ pub fn overdue(observed: &[ObservedBinding], now: DateTime<Utc>) -> Vec<&Observe
         .collect()
 }
 
+/// The repairs that bring the cluster in line with the grants. `grants` must hold the stored grant
+/// of every id the observed bindings name (when the store has it) and every active grant.
 pub fn reconcile(
     observed: &[ObservedBinding],
     grants: &HashMap<String, Grant>,
@@ -127,6 +127,16 @@ pub fn reconcile(
         grant_id: g.id.clone(),
     }));
     repairs
+}
+
+/// What the bot records when removing an ended grant's access found none of its bindings: the
+/// sweeper's work, when the bot came to the expiry late (it was down, or no replica led, when it
+/// fell due), which is when the sweeper steps in. After an expiry handled on time, bindings found
+/// gone are the bot's own earlier attempt cut short by a crash, and nothing is recorded.
+pub fn found_removed(grant: &Grant, already_gone: bool) -> Option<Event> {
+    let late = grant.expiry_handled_late_by()?;
+    (already_gone && late >= EXPIRY_GRACE.num_seconds().unsigned_abs())
+        .then_some(Event::FoundRemoved)
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ fn template_of(particulars: &Particulars) -> &'static str {
         Particulars::BreakGlass => "records/break_glass",
         Particulars::OnCall { .. } => "records/on_call",
         Particulars::Alert { .. } => "records/alert",
+        Particulars::FoundRemoved { .. } => "records/found_removed",
     }
 }
 

@@ -53,6 +53,10 @@ pub(super) const RECORDS: &[(&str, &str)] = &[
         "records/drift",
         include_str!("../../templates/records/drift.txt"),
     ),
+    (
+        "records/found_removed",
+        include_str!("../../templates/records/found_removed.txt"),
+    ),
 ];
 
 pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {

@@ -55,11 +55,20 @@ fn story(id: &str, at: DateTime<Utc>, events: &[(i64, Event)]) -> (Grant, Vec<Au
 #[test]
 fn the_digest_counts_the_periods_events_and_tells_each_requests_outcome() {
     let day = t0();
-    let (_, expired) = story(
+    let (ended, mut expired) = story(
         "g1",
         day,
-        &[(1, approve("UBOB")), (2, bound()), (130, Event::Tick)],
+        &[
+            (1, approve("UBOB")),
+            (2, bound()),
+            (130, Event::Tick),
+            (131, Event::FoundRemoved),
+        ],
     );
+    // What is reported about an ended grant afterwards is not its outcome.
+    let mut summary = AuditEvent::about(&ended, AuditKind::SessionSummary, None, day);
+    summary.grant = Some("g1".into());
+    expired.push(summary);
     let (active, granted) = story("g2", day + Duration::hours(3), &[(1, approve("UBOB"))]);
     let deny = Event::Deny {
         approver: "UBOB".into(),

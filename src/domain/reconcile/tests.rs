@@ -210,3 +210,58 @@ fn the_sweeper_takes_exactly_the_bindings_whose_expiry_has_passed() {
     let all = [past.clone(), due_now.clone(), live, unreadable];
     assert_eq!(overdue(&all, t0()), [&past, &due_now]);
 }
+
+/// The grant of `grant`, ticked to Expired `late` after its expiry (t0 + 2h).
+fn expired_late(late: chrono::Duration) -> Grant {
+    let active = grant("g1", GrantState::Active);
+    let due = active.expires_at.unwrap() + late;
+    active.apply(&Event::Tick, due, &policy()).unwrap()
+}
+
+#[test]
+fn bindings_found_gone_after_a_late_expiry_are_what_the_sweeper_removed() {
+    let late = expired_late(chrono::Duration::minutes(5));
+    assert_eq!(late.expiry_handled_late_by(), Some(300));
+    assert_eq!(found_removed(&late, true), Some(Event::FoundRemoved));
+    let at_the_grace = expired_late(EXPIRY_GRACE);
+    assert_eq!(
+        found_removed(&at_the_grace, true),
+        Some(Event::FoundRemoved)
+    );
+}
+
+#[test]
+fn bindings_found_gone_after_an_expiry_on_time_were_the_bots_own_earlier_attempt() {
+    let on_time = expired_late(chrono::Duration::seconds(1));
+    assert_eq!(found_removed(&on_time, true), None);
+    let just_short = expired_late(EXPIRY_GRACE - chrono::Duration::seconds(1));
+    assert_eq!(found_removed(&just_short, true), None);
+}
+
+#[test]
+fn bindings_still_there_or_a_grant_that_did_not_expire_record_nothing() {
+    let late = expired_late(chrono::Duration::hours(1));
+    assert_eq!(found_removed(&late, false), None);
+    let revoked = grant("g1", GrantState::Active)
+        .apply(&revoke("UALICE"), t0() + hours(1), &policy())
+        .unwrap();
+    assert_eq!(revoked.state, GrantState::Revoked);
+    assert_eq!(found_removed(&revoked, true), None);
+}
+
+#[test]
+fn a_found_removal_is_recorded_on_the_ended_grant_and_refused_on_a_live_one() {
+    let late = expired_late(chrono::Duration::minutes(5));
+    let recorded = late
+        .apply(&Event::FoundRemoved, t0() + hours(3), &policy())
+        .unwrap();
+    let entry = recorded.journal.last().unwrap();
+    assert_eq!(entry.kind, crate::domain::audit::AuditKind::FoundRemoved);
+    assert_eq!(
+        entry.particulars,
+        Some(crate::domain::audit_detail::Particulars::FoundRemoved { late_by_secs: 300 })
+    );
+    assert_eq!(recorded.outbox, late.outbox, "nothing more to do");
+    let active = grant("g1", GrantState::Active);
+    assert!(active.apply(&Event::FoundRemoved, t0(), &policy()).is_err());
+}

@@ -107,6 +107,15 @@ fn a_break_glass_use_says_it_needs_a_review() {
     );
 }
 
+#[test]
+fn bindings_found_gone_say_how_late_the_bot_was_and_that_the_sweeper_removes_them() {
+    assert_eq!(
+        worded(Particulars::FoundRemoved { late_by_secs: 3900 }),
+        "its bindings were already gone when prod-access came to remove them, 1h 5m after the \
+         expiry: the sweeper removes expired bindings while prod-access is away"
+    );
+}
+
 fn on_call(check: Option<OnCallCheck>) -> String {
     worded(Particulars::OnCall { check })
 }

@@ -39,6 +39,7 @@ pub const SCENARIOS: &[&str] = &[
     "audit-webhook",
     "ack-postgres",
     "failover",
+    "start-up-postgres",
 ];
 
 impl Default for BenchOptions {
@@ -148,6 +149,11 @@ pub async fn run(
         && let Err(e) = postgres::failover(options, out).await
     {
         writeln!(out, "\n== failover: not measured: {e:#}")?;
+    }
+    if runs("start-up-postgres")
+        && let Err(e) = postgres::start_up(options, out).await
+    {
+        writeln!(out, "\n== start-up-postgres: not measured: {e:#}")?;
     }
     Ok(())
 }

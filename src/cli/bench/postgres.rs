@@ -4,7 +4,7 @@
 //! in the middle; how late each binding was deleted.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -12,7 +12,7 @@ use super::child::{Bot, WorkDir, free_port, use_postgres, write_files};
 use super::load::{bare_handler, open_loop};
 use super::scenarios::{Out, deleted_at, signed, until_deleted, world};
 use super::seed::{Outbox, SeedInto, seed};
-use super::{BenchOptions, Stats};
+use super::{BenchOptions, Stats, mib, ms};
 use crate::fakes::slack::requests::{command_fields, form};
 use crate::store::postgres::local::{Durability, LocalPostgres};
 
@@ -85,6 +85,46 @@ pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<
     }
     sled_bot.stop().await?;
     postgres_bot.stop().await
+}
+
+/// Start-up with `o.stored_grants` active grants in PostgreSQL: from spawning the process to its
+/// first healthy answer, and to `/readyz` (the leader's lock taken, the pre-flight done).
+pub async fn start_up(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
+    let postgres = server().await?;
+    let url = postgres.new_database().await?;
+    let count = o.stored_grants;
+    let w = world("start-up-postgres", 0).await?;
+    use_postgres(&w.dir)?;
+    let now = Utc::now();
+    let seeding = Instant::now();
+    let expiry = |_| now + chrono::Duration::hours(8);
+    seed(
+        SeedInto::Postgres(&url),
+        &w.kube,
+        count,
+        now,
+        expiry,
+        Outbox::Empty,
+    )
+    .await?;
+    let seeded_in = seeding.elapsed();
+    let env = [("DATABASE_URL", url.as_str())];
+    let bot = Bot::start_with(&w.dir, w.port, &env, false).await?;
+    let healthy = Instant::now();
+    bot.wait_until_ready().await?;
+    let ready_in = bot.started_in + healthy.elapsed();
+    let (rss, peak) = bot.memory()?;
+    writeln!(out, "\n== start-up with PostgreSQL (local, fsync on)")?;
+    writeln!(
+        out,
+        "{count} active grants (seeded in {}): healthy after {}, ready after {}, RSS {} once ready, peak RSS {}",
+        ms(seeded_in),
+        ms(bot.started_in),
+        ms(ready_in),
+        mib(rss),
+        mib(peak)
+    )?;
+    bot.stop().await
 }
 
 /// Three replicas; `count` grants expiring 100 ms apart from 10 s on; the leader killed 15 s in.

@@ -213,7 +213,25 @@ async fn a_replica_hears_of_changes_made_by_another(f: Fixture) {
     );
 }
 
+/// More grants than one of PostgreSQL's seeding transactions takes.
+async fn grants_stored_at_once_are_each_there_with_their_journal_in_the_chain(f: Fixture) {
+    let grants: Vec<Grant> = (0..1501).map(|n| grant(&format!("g{n:04}"))).collect();
+    f.insert_all(&grants).await;
+    let store = f.replica().await;
+    for g in [&grants[0], &grants[999], &grants[1000], &grants[1500]] {
+        assert_eq!(store.get(&g.id).await.unwrap(), Some(as_stored(g)));
+    }
+    assert_eq!(store.open_grants().await.unwrap().len(), grants.len());
+    let entries = store.entries_after(0, usize::MAX).await.unwrap();
+    let journal: usize = grants.iter().map(|g| g.journal.len()).sum();
+    assert!(journal >= grants.len(), "each request is journaled");
+    assert_eq!(entries.len(), journal);
+    let head = store.head().await.unwrap();
+    crate::domain::audit::verify(entries, head.as_ref()).unwrap();
+}
+
 on_every_backend!(
+    grants_stored_at_once_are_each_there_with_their_journal_in_the_chain,
     a_replica_hears_of_changes_made_by_another,
     a_grant_round_trips_and_survives_reopening,
     inserting_twice_is_refused,

@@ -69,6 +69,22 @@ impl Fixture {
         }
     }
 
+    /// Stores `grants` at once, as the benchmarks seed a store (each backend's `insert_all`).
+    pub(super) async fn insert_all(&self, grants: &[Grant]) {
+        match self {
+            Fixture::Sled { open, .. } => {
+                // Opens the store unless a replica has.
+                drop(self.replica().await);
+                let sled = open.lock().await.clone().expect("opened just now");
+                sled.insert_all(grants).await.unwrap();
+            }
+            Fixture::Postgres { url } => {
+                let store = PostgresStore::connect(url).await.unwrap();
+                store.insert_all(grants).await.unwrap();
+            }
+        }
+    }
+
     /// Closes `store` (the only handle the test still has) and opens the data again: what the
     /// new store holds is what was durable.
     pub(super) async fn reopen(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {

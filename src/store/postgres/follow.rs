@@ -79,7 +79,7 @@ impl Follower {
     }
 
     /// Tells the other replicas, when `tx` commits, that `what` changed (`new <id>` for a new
-    /// grant, `grant <id>`, `activity <id>`).
+    /// grant, `grant <id>`, `activity <id>`, `many -` for more than one can say).
     pub(super) async fn tell_in(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -176,6 +176,7 @@ impl Listening {
                 new: kind == "new",
             },
             "activity" => ChangedElsewhere::Activity(id.to_string()),
+            "many" => ChangedElsewhere::Unknown,
             _ => return,
         };
         // No one may be listening yet (or at all): that is fine.

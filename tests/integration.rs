@@ -1,7 +1,9 @@
 //! The integration tests, in one binary: each module is a story or a concern, run against the
 //! real server and router with the fakes of `src/fakes/` on 127.0.0.1. One binary rather than
 //! one per file: each links the whole crate, and ~45 of them took minutes of linking and gigabytes
-//! of disk. `secrets.rs` stays apart because it captures every log line of its process.
+//! of disk. `secrets.rs` stays apart because it captures every log line of its process, and
+//! `processes.rs` because its tests run several real bots at once and would crowd the timing
+//! of the tests here (binaries run one after the other).
 
 mod support;
 
@@ -20,7 +22,6 @@ mod faults;
 mod form;
 mod home;
 mod hostile;
-mod http_limits;
 mod identity;
 mod incidents;
 mod kubeconfig;
@@ -30,11 +31,9 @@ mod manifests_ha;
 mod multicluster;
 mod on_call;
 mod preflight;
-mod process;
 mod reconcile;
 mod refusals;
 mod replay;
-mod replicas;
 mod restart;
 mod scope;
 mod session_activity;

@@ -30,7 +30,7 @@ async fn sigkill_at_random_points_loses_nothing_and_leaves_no_access_behind() {
     crash_drill(12).await;
 }
 
-/// The long drill: `CRASH_GRANTS=500 cargo test --test integration process:: -- --ignored --nocapture`.
+/// The long drill: `CRASH_GRANTS=500 cargo test --test processes process:: -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long; run on purpose with CRASH_GRANTS"]
 async fn sigkill_drill_with_many_grants() {

@@ -5,134 +5,15 @@
 use crate::support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prod_access::store::postgres::local::LocalPostgres;
-use support::child_bot::{Bot, Endpoint, free_port};
+use support::child_bot::Endpoint;
 use support::crash_drill::*;
+use support::replicas::*;
 use support::*;
-
-const REPLICAS: usize = 3;
-/// How late a revocation may be across a failover (the goal is 5 s).
-const FAILOVER_GRACE: Duration = Duration::from_secs(5);
-
-/// A replica's folder: its configuration (its own port, the shared database) and its log.
-fn write_replica(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
-    let store = "store: { postgres: { url_env: DATABASE_URL } }";
-    write_drill_config(dir, port, store, slack, kube);
-}
-
-/// `prod-access audit verify` on the database, as an operator runs it; panics unless the chain
-/// holds.
-fn audit_verifies(config: &Path, database_url: &str) {
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["audit", "verify", "--config"])
-        .arg(config)
-        .env("DATABASE_URL", database_url)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&verify.stdout);
-    let errors = String::from_utf8_lossy(&verify.stderr);
-    assert!(verify.status.success(), "{said}{errors}");
-    assert!(said.contains("audit log intact"), "{said}");
-}
-
-struct Replicas {
-    dirs: Vec<PathBuf>,
-    ports: Vec<u16>,
-    /// Where each replica's log stood when its current run started.
-    log_starts: Vec<usize>,
-    bots: Vec<Option<Bot>>,
-    database_url: String,
-    _root: tempfile::TempDir,
-}
-
-impl Replicas {
-    async fn start(database_url: String, slack: &FakeSlack, kube: &FakeKube) -> Replicas {
-        let root = tempfile::tempdir().unwrap();
-        let mut replicas = Replicas {
-            dirs: Vec::new(),
-            ports: Vec::new(),
-            log_starts: Vec::new(),
-            bots: Vec::new(),
-            database_url,
-            _root: root,
-        };
-        for n in 0..REPLICAS {
-            let dir = replicas._root.path().join(format!("replica-{n}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let port = free_port();
-            write_replica(&dir, port, slack, kube);
-            replicas.dirs.push(dir);
-            replicas.ports.push(port);
-            replicas.bots.push(None);
-            replicas.log_starts.push(0);
-            replicas.restart(n).await;
-        }
-        replicas
-    }
-
-    async fn restart(&mut self, n: usize) {
-        self.log_starts[n] = self.log_of(n).len();
-        let env = [("DATABASE_URL", self.database_url.as_str())];
-        self.bots[n] = Some(Bot::start_with(&self.dirs[n], self.ports[n], &env).await);
-    }
-
-    fn bot(&self, n: usize) -> &Bot {
-        self.bots[n].as_ref().expect("running")
-    }
-
-    fn log_of(&self, n: usize) -> String {
-        std::fs::read_to_string(self.dirs[n].join("bot.log")).unwrap_or_default()
-    }
-
-    /// Whether replica `n`'s current run says it leads (and has not said it stopped).
-    fn leads(&self, n: usize) -> bool {
-        if self.bots[n].is_none() {
-            return false;
-        }
-        let log = self.log_of(n);
-        let run = &log[self.log_starts[n].min(log.len())..];
-        let took = run.rfind("this replica leads");
-        took.is_some() && took > run.rfind("no longer leading")
-    }
-
-    /// The replica that leads now, among those running (waits up to 10 s for exactly one).
-    async fn leader(&self) -> usize {
-        let started = Instant::now();
-        loop {
-            let leading: Vec<usize> = (0..REPLICAS).filter(|&n| self.leads(n)).collect();
-            if let [one] = leading.as_slice() {
-                return *one;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "not exactly one leader: {leading:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        (0..REPLICAS)
-            .map(|n| format!("--- replica {n}\n{}", self.log_of(n)))
-            .collect()
-    }
-}
-
-async fn fakes() -> (FakeSlack, FakeKube) {
-    init();
-    let slack = FakeSlack::start(BOT_TOKEN).await;
-    for (id, name) in [(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol")] {
-        slack.add_user(id, name, Some(&format!("{name}@example.com")));
-    }
-    slack.bot_member_of(&[APPROVALS, AUDIT, DEV_CHANNEL]);
-    let kube = FakeKube::start(&["payments", "orders"]).await;
-    (slack, kube)
-}
 
 /// alice asks replica `asked` for `text`; bob approves on replica `approved_on`; returns the
 /// grant id once its binding exists.
@@ -420,4 +301,113 @@ async fn a_random_replica_killed_again_and_again_loses_nothing_and_leaves_no_acc
         .await
         .unwrap();
     audit_log_holds_each_step_exactly_once(&store, &posts).await;
+}
+
+/// alice's slash command and bob's click, each as an envelope to whichever Socket Mode
+/// connection's turn it is; returns the grant id once its binding exists.
+async fn granted_over_sockets(slack: &FakeSlack, kube: &FakeKube, text: &str) -> String {
+    let ack = slack
+        .socket
+        .send("slash_commands", command_payload(ALICE, text), true)
+        .await;
+    let reply = ack["payload"]["text"].as_str().unwrap_or_default();
+    assert!(reply.contains("was sent for approval"), "{ack}");
+    let grant = reply.split('`').nth(1).unwrap().to_string();
+    slack
+        .next_matching("the approval message", |c| {
+            c.method == "chat.postMessage"
+                && button_value(&c.params, "approve").as_deref() == Some(grant.as_str())
+        })
+        .await;
+    let click = interaction_payload(BOB, "approve", &grant);
+    slack.socket.send("interactive", click, false).await;
+    kube.wait_until("the grant is bound", |k| {
+        k.grant_binding("payments", &grant).is_some()
+    })
+    .await;
+    grant
+}
+
+async fn until_connections(slack: &FakeSlack, count: usize) {
+    let started = Instant::now();
+    while slack.socket.open_connections() != count {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} Socket Mode connections open, not {count}",
+            slack.socket.open_connections()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Socket Mode with several replicas: each holds its own connections to Slack (slack-morphism
+/// opens two), Slack spreads envelopes over all of them, and whichever replica an envelope
+/// reaches handles it, once. When a replica dies its connections close and the envelopes go to
+/// the connections left; the leader revokes every grant once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_socket_mode_every_replica_takes_its_share_of_envelopes_and_each_is_handled_once() {
+    let Some(postgres) = LocalPostgres::for_tests().await else {
+        return;
+    };
+    let database_url = postgres.new_database().await.unwrap();
+    let (slack, kube) = fakes().await;
+    let mut replicas = Replicas::start_in(database_url.clone(), &slack, &kube, true).await;
+    until_connections(&slack, 2 * REPLICAS).await;
+
+    // Two envelopes a grant, sent in turn over every connection: each replica takes some of
+    // the commands and some of the clicks.
+    let mut grants = Vec::new();
+    for n in 0..2 * REPLICAS {
+        grants.push(
+            granted_over_sockets(&slack, &kube, &format!("edit payments 5s socket {n}")).await,
+        );
+    }
+    replicas.bots[0].take().unwrap().kill9();
+    until_connections(&slack, 2 * (REPLICAS - 1)).await;
+    for n in 0..REPLICAS {
+        grants.push(
+            granted_over_sockets(&slack, &kube, &format!("edit payments 5s after {n}")).await,
+        );
+    }
+
+    let started = Instant::now();
+    while grants
+        .iter()
+        .any(|g| kube.grant_binding("payments", g).is_some())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not every grant was revoked; logs:\n{}",
+            replicas.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let created = kube
+        .calls_of("POST")
+        .iter()
+        .filter(|c| c.path.ends_with("/rolebindings"))
+        .count();
+    assert_eq!(
+        created,
+        grants.len(),
+        "each binding created once: {:#?}\nlogs:\n{}",
+        kube.calls(),
+        replicas.logs()
+    );
+    for replica in replicas.bots.iter_mut().flatten() {
+        replica.terminate().await;
+    }
+    audit_verifies(&replicas.dirs[1].join("config.yaml"), &database_url);
+    let audit = slack.channel_texts(AUDIT);
+    for grant in &grants {
+        let said = |phrase: &str| {
+            audit
+                .iter()
+                .filter(|t| t.contains(grant.as_str()) && t.contains(phrase))
+                .count()
+        };
+        assert_eq!(said("requested"), 1, "{grant}: one request");
+        assert_eq!(said("Access granted"), 1, "{grant}: one grant");
+        assert_eq!(said("expired and was removed"), 1, "{grant}: one expiry");
+    }
 }

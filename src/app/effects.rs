@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tracing::{error, warn};
 
+use super::claims::Driver;
 use super::{App, AppError, EffectError};
 use crate::chat::ChatError;
 use crate::cluster::ClusterError;
@@ -43,55 +44,54 @@ pub(super) enum Next {
 }
 
 impl App {
-    /// Carries out every effect left over from a crash or an earlier failure, in the background
-    /// (but for grants another replica is busy with: see `replicas`).
+    /// Carries out every effect left over from a crash or an earlier failure, in the background:
+    /// the retry pass, and what the leader does when it takes the lead. The leader before may
+    /// have died in the middle of them (its binding created, its expiry not yet stored); grants
+    /// whose outbox another replica is carrying out are left to it (see `claims`).
     pub async fn resume(self: &Arc<Self>) -> Result<(), AppError> {
-        let now = self.now();
         for grant in self.adapters.store.with_pending_effects().await? {
-            if !self.busy_elsewhere.is_busy(&grant.id, now) {
-                self.spawn_drive(grant.id);
-            }
+            self.spawn_run(grant.id, Driver::RetryPass);
         }
         Ok(())
     }
 
-    /// On taking the lead: carries out every effect left over, also those of grants another
-    /// replica changed a moment ago. The leader before may have died in the middle of them (its
-    /// binding created, its expiry not yet stored); a follower busy with one may see a chat post
-    /// made twice, a binding is only created or deleted again.
-    pub async fn take_over(self: &Arc<Self>) -> Result<(), AppError> {
-        for grant in self.adapters.store.with_pending_effects().await? {
-            self.spawn_drive(grant.id);
-        }
-        Ok(())
-    }
-
-    /// Carries out the grant's outbox in the background: an `Unbind` in it first, at once, then
-    /// the rest in order, once no other run of this grant's outbox is busy (see `locks`).
+    /// Carries out the outbox of a grant this replica just changed, in the background: an
+    /// `Unbind` in it first, at once, then the rest in order, once no other run of this grant's
+    /// outbox is busy (see `locks` and `claims`).
     pub(super) fn spawn_drive(self: &Arc<Self>, grant_id: String) {
+        self.spawn_run(grant_id, Driver::Changer);
+    }
+
+    fn spawn_run(self: &Arc<Self>, grant_id: String, driver: Driver) {
         let app = Arc::clone(self);
         self.tasks.spawn(async move {
             app.remove_access(&grant_id).await;
             let lock = app.outbox_locks.get(&grant_id);
             let _held = lock.lock().await;
-            app.run_outbox(&grant_id).await;
+            app.drive(&grant_id, driver).await;
         });
     }
 
-    /// Carries out the outbox in order; the caller holds the grant's outbox lock. Every result
-    /// is recorded on the grant as it is then (see `record`), so work done meanwhile by a
-    /// decision or by the removal of access is never undone.
-    pub(super) async fn run_outbox(self: &Arc<Self>, grant_id: &str) {
+    /// Carries out the outbox in order; the caller holds the grant's outbox lock and `claim`.
+    /// Every result is recorded on the grant as it is then (see `record`), so work done
+    /// meanwhile by a decision or by the removal of access is never undone. Returns the version
+    /// it last read when it ran out of effects to carry out now.
+    pub(super) async fn run_outbox(
+        self: &Arc<Self>,
+        grant_id: &str,
+        claim: &super::claims::Claim,
+    ) -> Option<u64> {
         let mut index = 0;
         loop {
-            let Some(grant) = self.load(grant_id).await else {
-                return;
-            };
+            let grant = self.load(grant_id).await?;
             let Some(effect) = grant.outbox.get(index).cloned() else {
-                return;
+                return Some(grant.version);
             };
             if grant.waits_for_retry(&effect, self.now()) {
-                return;
+                return Some(grant.version);
+            }
+            if claim.lost() {
+                return None;
             }
             let next = if effect.is_cluster_effect() {
                 self.carry_out_cluster_effect(&grant, &effect, index).await
@@ -101,7 +101,7 @@ impl App {
             };
             match next {
                 Next::At(at) => index = at,
-                Next::Stop => return,
+                Next::Stop => return None,
             }
         }
     }

@@ -9,6 +9,7 @@
 
 mod activity;
 mod actors;
+mod claims;
 mod clicks;
 mod cluster_effects;
 mod commands;
@@ -108,8 +109,6 @@ pub struct App {
     tasks: TaskTracker,
     /// Held while the check for requesters who left runs, so passes never pile up.
     requester_check: tokio::sync::Mutex<()>,
-    /// Grants other replicas changed a moment ago (see `replicas`).
-    busy_elsewhere: replicas::BusyElsewhere,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +187,6 @@ impl App {
             activity: activity::Tracker::default(),
             tasks: TaskTracker::new(),
             requester_check: tokio::sync::Mutex::new(()),
-            busy_elsewhere: replicas::BusyElsewhere::default(),
         }))
     }
 

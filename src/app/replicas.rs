@@ -1,15 +1,11 @@
 //! What a replica keeps in memory, kept in step with what the other replicas sharing its store
 //! commit: the scheduler is woken for deadlines they set, the session-activity index learns of
 //! grants they changed and the reporter of activity they stored, and the rate limit counts the
-//! requests they admitted. After a gap in what was heard, all of it is read again. A grant
-//! another replica changed a moment ago is left to that replica's own outbox run: the leader's
-//! resume pass takes it only once `BUSY_ELSEWHERE` has passed with no news of it (the replica
-//! may have died), so a chat post is not made twice.
+//! requests they admitted. After a gap in what was heard, all of it is read again. (Who carries
+//! out a grant's outbox is settled in the store: see `claims`.)
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::warn;
 
@@ -42,7 +38,6 @@ impl App {
     }
 
     async fn grant_changed_elsewhere(&self, id: &str, new: bool) {
-        self.busy_elsewhere.heard(id, self.now());
         self.scheduler_wake.notify_one();
         if !new && !self.settings.session_activity {
             return;
@@ -69,29 +64,5 @@ impl App {
         {
             warn!(error = %e, "cannot read the active grants again after missed changes");
         }
-    }
-}
-
-/// How long after the last news of a grant from another replica that replica is taken to be
-/// still carrying out its effects.
-pub(super) const BUSY_ELSEWHERE: Duration = Duration::seconds(10);
-
-/// When each grant was last changed by another replica (forgotten after `BUSY_ELSEWHERE`).
-#[derive(Default)]
-pub(super) struct BusyElsewhere(Mutex<HashMap<String, DateTime<Utc>>>);
-
-impl BusyElsewhere {
-    fn heard(&self, grant: &str, at: DateTime<Utc>) {
-        let mut heard = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        heard.retain(|_, when| *when + BUSY_ELSEWHERE > at);
-        heard.insert(grant.to_string(), at);
-    }
-
-    /// Whether another replica changed `grant` within `BUSY_ELSEWHERE` of `now`.
-    pub(super) fn is_busy(&self, grant: &str, now: DateTime<Utc>) -> bool {
-        let heard = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        heard
-            .get(grant)
-            .is_some_and(|when| *when + BUSY_ELSEWHERE > now)
     }
 }

@@ -106,7 +106,7 @@ pub async fn lead(
             lead = leadership.acquire() => lead,
             _ = stop.cancelled() => return,
         };
-        if let Err(e) = app.take_over().await {
+        if let Err(e) = app.resume().await {
             error!(error = %e, "cannot resume the effects left over; the deadline pass tries again");
         }
         let since = match (&leadership, first) {

@@ -64,6 +64,17 @@ pub trait GrantStore: Send + Sync {
     async fn unreviewed(&self) -> StoreResult<Vec<Grant>>;
     /// Grants with effects still to carry out.
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>>;
+    /// Claims the carrying out of `id`'s outbox for this replica for `lease`, or extends its
+    /// claim; `false` while another replica's claim stands, so no effect is carried out twice
+    /// at once. A store one process owns has no one to share with: the process's own outbox
+    /// lock is enough.
+    async fn claim_outbox(&self, _id: &str, _lease: std::time::Duration) -> StoreResult<bool> {
+        Ok(true)
+    }
+    /// Gives up this replica's claim on `id`'s outbox.
+    async fn release_outbox(&self, _id: &str) -> StoreResult<()> {
+        Ok(())
+    }
     /// What other replicas commit, as it comes; `None` for a store one process owns.
     fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<ChangedElsewhere>> {
         None

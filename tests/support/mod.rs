@@ -14,6 +14,7 @@ mod grant_objects;
 mod incident_harness;
 pub mod kube_audit;
 pub mod payloads;
+pub mod replicas;
 pub mod session_activity;
 mod slack_input;
 mod standard_config;

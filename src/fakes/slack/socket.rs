@@ -1,6 +1,8 @@
 //! The fake Slack's Socket Mode: `apps.connections.open` (app-level token only) hands out a
 //! `ws://127.0.0.1` URL; each connection gets Slack's `hello`, then the envelopes tests send,
-//! and must acknowledge each by its `envelope_id` within 10 seconds, as Slack requires.
+//! and must acknowledge each by its `envelope_id` within 10 seconds, as Slack requires. Like
+//! Slack, it spreads envelopes over the open connections (in turn, here), so with several
+//! replicas each gets its share.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,8 @@ pub(super) struct Sockets {
     open: HashMap<u64, mpsc::UnboundedSender<String>>,
     next_connection: u64,
     next_envelope: u64,
+    /// Envelopes sent so far: the next goes to the open connection this many turns on.
+    sent: usize,
     /// Envelopes sent and not yet acknowledged.
     waiting: HashMap<String, oneshot::Sender<Value>>,
     /// Every acknowledgement received, as sent.
@@ -52,15 +56,19 @@ impl SocketServer {
         format!("{}/?ticket={}", self.url, state.next_envelope)
     }
 
-    /// Sends an envelope of `kind` (`slash_commands`, `interactive`, `events_api`) to one open
-    /// connection and returns its acknowledgement; panics if there is none within 10 seconds.
+    /// Sends an envelope of `kind` (`slash_commands`, `interactive`, `events_api`) to the open
+    /// connection whose turn it is and returns its acknowledgement; panics if there is none within 10 seconds.
     pub async fn send(&self, kind: &str, payload: Value, accepts_response_payload: bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let (id, acked) = loop {
             {
                 let mut state = self.state.lock().unwrap();
-                if let Some((_, socket)) = state.open.iter().min_by_key(|(n, _)| **n) {
-                    let socket = socket.clone();
+                let mut open: Vec<u64> = state.open.keys().copied().collect();
+                open.sort_unstable();
+                if !open.is_empty() {
+                    let turn = open[state.sent % open.len()];
+                    state.sent += 1;
+                    let socket = state.open[&turn].clone();
                     state.next_envelope += 1;
                     let id = format!("env-{:08}", state.next_envelope);
                     let (tx, rx) = oneshot::channel();

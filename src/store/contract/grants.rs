@@ -230,7 +230,46 @@ async fn grants_stored_at_once_are_each_there_with_their_journal_in_the_chain(f:
     crate::domain::audit::verify(entries, head.as_ref()).unwrap();
 }
 
+/// A claim on a grant's outbox keeps other replicas out until given up or lapsed. A store one
+/// process owns has no other replica: it grants every claim.
+async fn an_outbox_claim_keeps_other_replicas_out_until_given_up_or_lapsed(f: Fixture) {
+    let (a, b) = (f.replica().await, f.replica().await);
+    let shared = matches!(f, Fixture::Postgres { .. });
+    let lease = std::time::Duration::from_secs(60);
+    assert!(a.claim_outbox("g1", lease).await.unwrap());
+    assert_eq!(
+        b.claim_outbox("g1", lease).await.unwrap(),
+        !shared,
+        "a holds it"
+    );
+    assert!(
+        b.claim_outbox("g2", lease).await.unwrap(),
+        "another grant's is free"
+    );
+    assert!(
+        a.claim_outbox("g1", lease).await.unwrap(),
+        "a renews its own"
+    );
+    a.release_outbox("g1").await.unwrap();
+    let no_time = std::time::Duration::ZERO;
+    assert!(
+        b.claim_outbox("g1", no_time).await.unwrap(),
+        "given up: b takes it"
+    );
+    assert!(
+        a.claim_outbox("g1", lease).await.unwrap(),
+        "lapsed: a takes it back"
+    );
+    b.release_outbox("g1").await.unwrap();
+    assert_eq!(
+        b.claim_outbox("g1", lease).await.unwrap(),
+        !shared,
+        "b cannot give up a's claim"
+    );
+}
+
 on_every_backend!(
+    an_outbox_claim_keeps_other_replicas_out_until_given_up_or_lapsed,
     grants_stored_at_once_are_each_there_with_their_journal_in_the_chain,
     a_replica_hears_of_changes_made_by_another,
     a_grant_round_trips_and_survives_reopening,

@@ -64,6 +64,11 @@ impl Follower {
         }
     }
 
+    /// This store's id among the replicas sharing the database.
+    pub(super) fn replica(&self) -> &str {
+        &self.replica
+    }
+
     pub(super) fn last_seq(&self) -> u64 {
         *self.last_seq.borrow()
     }

@@ -7,6 +7,7 @@
 
 mod activity;
 mod audit;
+mod claims;
 mod follow;
 pub mod local;
 mod seen;
@@ -304,6 +305,14 @@ impl GrantStore for PostgresStore {
     async fn with_pending_effects(&self) -> StoreResult<Vec<Grant>> {
         let query = sqlx::query("SELECT id, body FROM grants WHERE has_pending ORDER BY id");
         self.grants_where(query).await
+    }
+
+    async fn claim_outbox(&self, id: &str, lease: std::time::Duration) -> StoreResult<bool> {
+        self.claim(id, lease).await
+    }
+
+    async fn release_outbox(&self, id: &str) -> StoreResult<()> {
+        self.release(id).await
     }
 
     fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<ChangedElsewhere>> {

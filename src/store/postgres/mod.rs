@@ -100,6 +100,9 @@ impl PostgresStore {
             .into_iter()
             .filter(|e| e.grant_version.is_some_and(|v| v > stored_version))
             .collect();
+        if new_events.is_empty() {
+            unrecorded_write(&mut tx).await?;
+        }
         let appended = append_in(&mut tx, &new_events).await?;
         self.follower
             .tell_in(
@@ -229,6 +232,19 @@ async fn replace_row(
         Some(_) => conflict(),
         None => StoreError::NotFound(next.id.clone()),
     })
+}
+
+/// Lets `tx` commit without waiting for the disk: a write that records no audit event is the
+/// bookkeeping of an effect carried out (a message posted, an outbox entry done), not a decision.
+/// Lost in a database crash, it makes the effect run again, as a crash of the bot between the
+/// effect and its write does; and WAL is flushed in order, so the next write that does record an
+/// event makes it durable too. Writes with audit events wait for the disk.
+async fn unrecorded_write(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 fn version(v: u64) -> StoreResult<i64> {

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod fakes;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod on_call;
 pub mod server;
 pub mod slack;

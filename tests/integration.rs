@@ -28,6 +28,7 @@ mod kubeconfig;
 mod lifecycle;
 mod manifests;
 mod manifests_ha;
+mod metrics;
 mod multicluster;
 mod on_call;
 mod preflight;

@@ -152,6 +152,7 @@ impl App {
 
     async fn unbind(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
         let unbound = self.cluster(&grant.cluster)?.unbind(grant).await?;
+        self.note_revoked(grant);
         info!(grant = %grant.id, scope = ?grant.scope, ?unbound, "binding removed");
         Ok(found_removed(grant, unbound == Unbound::AlreadyGone))
     }

@@ -269,6 +269,7 @@ impl App {
             .templates
             .request_received(&grant, self.policy.approvers_for(&grant.role))?;
         self.adapters.store.insert(&grant).await?;
+        self.note_written(&grant);
         info!(grant = %grant.id, user, role = %grant.role, scope = ?grant.scope, "access requested");
         self.scheduler_wake.notify_one();
         self.spawn_drive(grant.id);

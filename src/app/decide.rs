@@ -87,7 +87,10 @@ impl App {
                 }
                 self.templates.word_journal(&mut next.journal);
                 match self.adapters.store.replace(grant.version, &next).await {
-                    Ok(()) => break next,
+                    Ok(()) => {
+                        self.note_written(&next);
+                        break next;
+                    }
                     // Another replica changed it first (this lock is only this process's):
                     // decide again on the grant as it is now.
                     Err(StoreError::Conflict { .. }) if attempts < CONFLICT_RETRIES => {

@@ -184,6 +184,9 @@ impl App {
             Outcome::Done(follow_up) => self.follow_up(grant.effect_done(at, now), follow_up),
             Outcome::Dropped => grant.complete_effect(at),
             Outcome::Blocked(error) => {
+                if let Some(effect) = grant.outbox.get(at) {
+                    self.metrics.effect_failed(effect.kind());
+                }
                 match grant.effect_failed(at, &error, now, fastrand::f64(), &RETRY_POLICY) {
                     AfterFailure::RetryLater(next) => *next,
                     AfterFailure::GiveUp { reason } => {
@@ -198,7 +201,7 @@ impl App {
         };
         self.templates.word_journal(&mut next.journal);
         match self.adapters.store.replace(grant.version, &next).await {
-            Ok(()) => {}
+            Ok(()) => self.note_written(&next),
             Err(StoreError::Conflict { .. }) => return None,
             Err(e) => {
                 error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");

@@ -22,6 +22,7 @@ mod home;
 mod identity;
 mod incidents;
 mod locks;
+mod measured;
 mod on_call;
 mod preflight;
 mod reconcile;
@@ -109,6 +110,7 @@ pub struct App {
     tasks: TaskTracker,
     /// Held while the check for requesters who left runs, so passes never pile up.
     requester_check: tokio::sync::Mutex<()>,
+    metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +189,7 @@ impl App {
             activity: activity::Tracker::default(),
             tasks: TaskTracker::new(),
             requester_check: tokio::sync::Mutex::new(()),
+            metrics: crate::metrics::Metrics::new(),
         }))
     }
 

@@ -61,11 +61,23 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
         .merge(chat)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
         .merge(audit_webhook)
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// The metrics, in the OpenMetrics text format Prometheus scrapes.
+async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        app.scrape().await,
+    )
 }
 
 /// Ready once the bot may do everything its policy needs in the cluster; otherwise 503 with

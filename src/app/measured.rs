@@ -1,0 +1,81 @@
+//! What the metrics learn from the grants this replica writes (see `crate::metrics`).
+
+use super::App;
+use crate::domain::audit::AuditKind;
+use crate::domain::grant::{Effect, Grant, GrantState};
+use crate::metrics::{Metrics, StoreReading};
+
+impl App {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Counts the audit entries of a committed write, and times the steps they complete.
+    pub(super) fn note_written(&self, grant: &Grant) {
+        self.metrics.written(&grant.journal);
+        let now = self.now();
+        let (role, cluster) = (grant.role.as_str(), grant.cluster.as_str());
+        for event in &grant.journal {
+            match event.kind {
+                AuditKind::Denied => self
+                    .metrics
+                    .decided(role, cluster, now - grant.requested_at),
+                AuditKind::Approval | AuditKind::BreakGlass | AuditKind::ApprovedByPolicy
+                    if grant.state == GrantState::Approved =>
+                {
+                    self.metrics
+                        .decided(role, cluster, now - grant.requested_at)
+                }
+                AuditKind::Granted => {
+                    let approved = grant.approvals.iter().map(|a| a.at).max();
+                    let since = approved.unwrap_or(grant.requested_at);
+                    self.metrics.bound(role, cluster, now - since);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Times the removal of an expired grant's access from its scheduled expiry.
+    pub(super) fn note_revoked(&self, grant: &Grant) {
+        if let (GrantState::Expired, Some(expires_at)) = (grant.state, grant.expires_at) {
+            let late_by = self.now() - expires_at;
+            self.metrics.revoked(&grant.role, &grant.cluster, late_by);
+        }
+    }
+}
+
+impl App {
+    /// The metrics as a scrape sees them: the gauges read from the store first. A store that
+    /// cannot answer leaves them as they were read last.
+    pub async fn scrape(&self) -> String {
+        match self.store_reading().await {
+            Ok(reading) => self.metrics.read_store(&reading),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: cannot read the store; gauges are stale")
+            }
+        }
+        self.metrics.encode()
+    }
+
+    async fn store_reading(&self) -> Result<StoreReading, crate::store::StoreError> {
+        let mut open_by_state: Vec<(&'static str, i64)> = Vec::new();
+        for grant in self.adapters.store.open_grants().await? {
+            let state = grant.state.as_str();
+            match open_by_state.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, n)) => *n += 1,
+                None => open_by_state.push((state, 1)),
+            }
+        }
+        let pending = self.adapters.store.with_pending_effects().await?;
+        let overdue = pending
+            .iter()
+            .filter(|g| g.state.is_final() && g.outbox.contains(&Effect::Unbind))
+            .count();
+        Ok(StoreReading {
+            open_by_state,
+            pending_effects: pending.len() as i64,
+            revocations_overdue: overdue as i64,
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! What a platform team watches (`GET /metrics`, Prometheus text): what the bot decided and did,
+//! counted by role, cluster and kind, never by person; how long decisions, bindings and
+//! revocations took; and what keeps failing. Labels take only values the policy and the
+//! configuration bound (roles, clusters) or the code names (kinds, effects): no grant id, user,
+//! email, reason or token ever appears in a label or a value.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::domain::audit::AuditEvent;
+
+#[cfg(test)]
+mod tests;
+
+/// The content type of `encode`'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    kind: String,
+    role: String,
+    cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: String,
+    cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EffectLabels {
+    effect: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
+/// Seconds, from 50 ms to about 14 hours: revocation lags of milliseconds and decisions of hours.
+fn seconds_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.05, 2.5, 15)
+}
+
+fn histograms() -> Family<RoleLabels, Histogram> {
+    Family::new_with_constructor(|| Histogram::new(seconds_buckets()))
+}
+
+/// Every metric of one process, and the registry that encodes them.
+pub struct Metrics {
+    registry: Registry,
+    audit_events: Family<EventLabels, Counter>,
+    decision_seconds: Family<RoleLabels, Histogram>,
+    approval_to_binding_seconds: Family<RoleLabels, Histogram>,
+    revocation_lag_seconds: Family<RoleLabels, Histogram>,
+    effect_failures: Family<EffectLabels, Counter>,
+    grants: Family<StateLabels, Gauge>,
+    pending_effects: Gauge,
+    revocations_overdue: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// What the store holds at a scrape.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoreReading {
+    /// Open grants by state (requested, approved, active).
+    pub open_by_state: Vec<(&'static str, i64)>,
+    /// Grants with effects still to carry out.
+    pub pending_effects: i64,
+    /// Ended grants whose access is not yet removed (an `Unbind` still waits).
+    pub revocations_overdue: i64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("prod_access");
+        let audit_events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "audit_events",
+            "Audit log entries this replica wrote, by kind (requested, approval, denied, granted, expired, revoked, break_glass, ...), role and cluster",
+            audit_events.clone(),
+        );
+        let decision_seconds = histograms();
+        registry.register(
+            "decision_seconds",
+            "From a request to the decision that approved or denied it",
+            decision_seconds.clone(),
+        );
+        let approval_to_binding_seconds = histograms();
+        registry.register(
+            "approval_to_binding_seconds",
+            "From the approval that completed a request to its binding existing",
+            approval_to_binding_seconds.clone(),
+        );
+        let revocation_lag_seconds = histograms();
+        registry.register(
+            "revocation_lag_seconds",
+            "From a grant's scheduled expiry to its bindings being deleted",
+            revocation_lag_seconds.clone(),
+        );
+        let effect_failures = Family::<EffectLabels, Counter>::default();
+        registry.register(
+            "effect_failures",
+            "Kubernetes effects that failed and will be retried, by effect (bind, unbind, update_binding_expiry)",
+            effect_failures.clone(),
+        );
+        let grants = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "grants",
+            "Open grants by state (requested, approved, active), read from the store at the scrape",
+            grants.clone(),
+        );
+        let pending_effects = Gauge::default();
+        registry.register(
+            "pending_effects",
+            "Grants with effects still to carry out",
+            pending_effects.clone(),
+        );
+        let revocations_overdue = Gauge::default();
+        registry.register(
+            "revocations_overdue",
+            "Ended grants whose bindings are not yet deleted (removal failing or under way)",
+            revocations_overdue.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register("build_info", "The running build; always 1", build);
+        Metrics {
+            registry,
+            audit_events,
+            decision_seconds,
+            approval_to_binding_seconds,
+            revocation_lag_seconds,
+            effect_failures,
+            grants,
+            pending_effects,
+            revocations_overdue,
+        }
+    }
+
+    /// Sets the gauges read from the store.
+    pub fn read_store(&self, reading: &StoreReading) {
+        for state in ["requested", "approved", "active"] {
+            let count = reading
+                .open_by_state
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            self.grants
+                .get_or_create(&StateLabels {
+                    state: state.to_string(),
+                })
+                .set(count);
+        }
+        self.pending_effects.set(reading.pending_effects);
+        self.revocations_overdue.set(reading.revocations_overdue);
+    }
+
+    /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Counts audit entries once their write is committed.
+    pub fn written(&self, events: &[AuditEvent]) {
+        for event in events {
+            self.audit_events
+                .get_or_create(&EventLabels {
+                    kind: event.kind.as_str().to_string(),
+                    role: event.role.clone().unwrap_or_default(),
+                    cluster: event.cluster.clone().unwrap_or_default(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn decided(&self, role: &str, cluster: &str, after: chrono::Duration) {
+        observe(&self.decision_seconds, role, cluster, after);
+    }
+
+    pub fn bound(&self, role: &str, cluster: &str, after: chrono::Duration) {
+        observe(&self.approval_to_binding_seconds, role, cluster, after);
+    }
+
+    pub fn revoked(&self, role: &str, cluster: &str, late_by: chrono::Duration) {
+        observe(&self.revocation_lag_seconds, role, cluster, late_by);
+    }
+
+    pub fn effect_failed(&self, effect: &'static str) {
+        self.effect_failures
+            .get_or_create(&EffectLabels {
+                effect: effect.to_string(),
+            })
+            .inc();
+    }
+}
+
+fn observe(
+    family: &Family<RoleLabels, Histogram>,
+    role: &str,
+    cluster: &str,
+    duration: chrono::Duration,
+) {
+    let labels = RoleLabels {
+        role: role.to_string(),
+        cluster: cluster.to_string(),
+    };
+    let seconds = duration.num_milliseconds().max(0) as f64 / 1000.0;
+    family.get_or_create(&labels).observe(seconds);
+}

@@ -1,0 +1,142 @@
+//! `GET /metrics` as Prometheus scrapes it, parsed by a Prometheus text parser, as the story goes:
+//! request, approval, binding, expiry; and a removal that keeps failing shows.
+
+use crate::support;
+
+use chrono::Duration;
+use prometheus_parse::{Scrape, Value};
+use support::*;
+
+async fn scrape(h: &Harness) -> (String, Scrape) {
+    let answer = reqwest::get(h.bot.url("/metrics")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = answer.text().await.unwrap();
+    let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    (text, parsed)
+}
+
+/// The value of `metric`'s sample whose labels include `labels` (0 when there is none).
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+fn events(scrape: &Scrape, kind: &str) -> f64 {
+    let labels = [("kind", kind), ("role", "edit"), ("cluster", "default")];
+    value(scrape, "prod_access_audit_events_total", &labels)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
+    let h = Harness::start().await;
+    let (_, before) = scrape(&h).await;
+    assert_eq!(events(&before, "requested"), 0.0);
+
+    let grant = h
+        .request(ALICE, "edit payments 2h fixing stuck queue")
+        .await;
+    let (_, requested) = scrape(&h).await;
+    assert_eq!(events(&requested, "requested"), 1.0);
+    assert_eq!(
+        value(&requested, "prod_access_grants", &[("state", "requested")]),
+        1.0
+    );
+
+    h.clock.advance(Duration::minutes(4));
+    h.click(BOB, "approve", &grant).await;
+    h.kube.until_bound().await;
+    assert_says(&h.next_audit().await, "requested");
+    assert_says(&h.next_audit().await, "Access granted");
+    let (_, granted) = scrape(&h).await;
+    assert_eq!(events(&granted, "approval"), 1.0);
+    assert_eq!(events(&granted, "granted"), 1.0);
+    assert_eq!(
+        value(&granted, "prod_access_grants", &[("state", "active")]),
+        1.0
+    );
+    assert_eq!(
+        value(&granted, "prod_access_grants", &[("state", "requested")]),
+        0.0
+    );
+    let edit = [("role", "edit"), ("cluster", "default")];
+    assert_eq!(
+        value(&granted, "prod_access_decision_seconds", &edit),
+        1.0,
+        "one decision"
+    );
+    assert_eq!(
+        value(&granted, "prod_access_approval_to_binding_seconds", &edit),
+        1.0
+    );
+
+    h.clock.advance(Duration::hours(2));
+    assert_says(&h.next_audit().await, "expired and was removed");
+    let (text, expired) = scrape(&h).await;
+    assert_eq!(events(&expired, "expired"), 1.0);
+    assert_eq!(
+        value(&expired, "prod_access_revocation_lag_seconds", &edit),
+        1.0
+    );
+    assert_eq!(
+        value(&expired, "prod_access_grants", &[("state", "active")]),
+        0.0
+    );
+    assert_eq!(value(&expired, "prod_access_revocations_overdue", &[]), 0.0);
+    for personal in [grant.as_str(), ALICE, BOB, "alice@", "stuck queue"] {
+        assert!(
+            !text.contains(personal),
+            "{personal} in the metrics:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_that_keeps_failing_shows_as_overdue_and_failing() {
+    let h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h INC-7").await;
+    h.click(BOB, "approve", &grant).await;
+    h.kube.until_bound().await;
+
+    h.kube.set_failing(true);
+    h.clock.advance(Duration::hours(1));
+    h.kube
+        .wait_until("the removal was tried", |k| {
+            !k.calls_of("DELETE").is_empty()
+        })
+        .await;
+    let (_, failing) = scrape(&h).await;
+    assert_eq!(value(&failing, "prod_access_revocations_overdue", &[]), 1.0);
+    assert!(
+        value(
+            &failing,
+            "prod_access_effect_failures_total",
+            &[("effect", "unbind")]
+        ) >= 1.0
+    );
+
+    h.kube.set_failing(false);
+    h.clock.advance(Duration::minutes(5));
+    while !h.next_audit().await.text().contains("expired and was removed") {}
+    let (_, recovered) = scrape(&h).await;
+    assert_eq!(
+        value(&recovered, "prod_access_revocations_overdue", &[]),
+        0.0
+    );
+}

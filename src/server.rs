@@ -231,6 +231,7 @@ fn siem_sink(
 /// What the application needs to know of the configuration.
 fn app_settings(config: &Config, session_activity: bool) -> Settings {
     Settings {
+        audit_webhook: config.audit.webhook.is_some(),
         platform: config.platform(),
         approvals_channel: config.chat.approvals_channel().to_string(),
         audit_channel: config.chat.audit_channel().to_string(),

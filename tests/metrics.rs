@@ -133,10 +133,70 @@ async fn a_removal_that_keeps_failing_shows_as_overdue_and_failing() {
 
     h.kube.set_failing(false);
     h.clock.advance(Duration::minutes(5));
-    while !h.next_audit().await.text().contains("expired and was removed") {}
+    while !h
+        .next_audit()
+        .await
+        .text()
+        .contains("expired and was removed")
+    {}
     let (_, recovered) = scrape(&h).await;
     assert_eq!(
         value(&recovered, "prod_access_revocations_overdue", &[]),
         0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_audit_entry_shows_as_a_broken_chain() {
+    let mut h = Harness::start().await;
+    let grant = h.request(ALICE, "edit payments 1h INC-3 deploy").await;
+    h.click(BOB, "approve", &grant).await;
+    h.kube.until_bound().await;
+    h.settle().await;
+    let (_, before) = scrape(&h).await;
+    assert_eq!(value(&before, "prod_access_audit_chain_intact", &[]), 1.0);
+    assert!(value(&before, "prod_access_audit_entries", &[]) >= 3.0);
+
+    h.stop().await;
+    {
+        let db = open_raw_store(h.store_path());
+        let audit = db.open_tree("audit").unwrap();
+        let key = 2u64.to_be_bytes();
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&audit.get(key).unwrap().unwrap()).unwrap();
+        entry["actor"]["user"] = "U0CAROL".into();
+        audit
+            .insert(key, serde_json::to_vec(&entry).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    h.restart().await;
+    let (_, after) = scrape(&h).await;
+    assert_eq!(value(&after, "prod_access_audit_chain_intact", &[]), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_the_siem_webhook_has_not_taken_are_its_backlog() {
+    // Nothing listens there: every delivery fails and the entries wait in the store.
+    let h = Harness::start_with_webhook("http://127.0.0.1:9/siem").await;
+    let (_, empty) = scrape(&h).await;
+    assert_eq!(
+        value(&empty, "prod_access_audit_webhook_undelivered", &[]),
+        0.0
+    );
+    h.request(ALICE, "edit payments 1h INC-8").await;
+    h.clock.advance(Duration::minutes(3));
+    let (_, waiting) = scrape(&h).await;
+    assert_eq!(
+        value(&waiting, "prod_access_audit_webhook_undelivered", &[]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &waiting,
+            "prod_access_audit_webhook_oldest_undelivered_seconds",
+            &[]
+        ),
+        180.0
     );
 }

@@ -22,14 +22,11 @@ impl App {
         let chain = crate::audit::walk_chain(audit.as_ref())
             .await
             .map_err(|e| e.to_string());
-        let digest = Digest::of(
-            &entries,
-            &open,
-            &unreviewed,
-            ChainState::of(chain),
-            since,
-            until,
-        );
+        let chain = ChainState::of(chain);
+        if matches!(chain, ChainState::Broken { .. }) {
+            self.chain_found_broken().await;
+        }
+        let digest = Digest::of(&entries, &open, &unreviewed, chain, since, until);
         let message = self.templates.digest(&digest)?;
         for attempt in 1..=POST_ATTEMPTS {
             match self

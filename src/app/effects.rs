@@ -97,6 +97,11 @@ impl App {
                 self.carry_out_cluster_effect(&grant, &effect, index).await
             } else {
                 let outcome = self.attempt(&grant, &effect).await;
+                match outcome {
+                    Outcome::Deferred => self.metrics.chat_failed("unavailable"),
+                    Outcome::Dropped => self.metrics.chat_failed("refused"),
+                    _ => {}
+                }
                 self.record(grant_id, &effect, index, outcome).await
             };
             match next {
@@ -110,6 +115,7 @@ impl App {
         match self.adapters.store.get(grant_id).await {
             Ok(grant) => grant,
             Err(e) => {
+                self.metrics.store_failed();
                 error!(grant = grant_id, error = %e, "cannot load grant");
                 None
             }
@@ -204,6 +210,7 @@ impl App {
             Ok(()) => self.note_written(&next),
             Err(StoreError::Conflict { .. }) => return None,
             Err(e) => {
+                self.metrics.store_failed();
                 error!(grant = %grant.id, error = %e, "cannot record a carried-out effect");
                 return Some(Next::Stop);
             }

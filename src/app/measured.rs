@@ -2,8 +2,19 @@
 
 use super::App;
 use crate::domain::audit::AuditKind;
+use crate::domain::audit::ChainVerifier;
 use crate::domain::grant::{Effect, Grant, GrantState};
 use crate::metrics::{Metrics, StoreReading};
+
+/// Entries read at a time when the chain is checked at a scrape.
+const CHAIN_PAGE: usize = 1000;
+
+/// The audit chain as checked so far.
+#[derive(Default)]
+pub(super) struct ChainWatch {
+    verifier: ChainVerifier,
+    broken: bool,
+}
 
 impl App {
     pub fn metrics(&self) -> &Metrics {
@@ -52,10 +63,58 @@ impl App {
         match self.store_reading().await {
             Ok(reading) => self.metrics.read_store(&reading),
             Err(e) => {
-                tracing::warn!(error = %e, "metrics: cannot read the store; gauges are stale")
+                self.metrics.store_failed();
+                tracing::warn!(error = %e, "metrics: cannot read the store; gauges are stale");
             }
         }
         self.metrics.encode()
+    }
+
+    /// Checks the entries appended since the last scrape; once broken, the chain stays reported
+    /// broken (the digest walks it all again every day).
+    async fn chain_holds(&self) -> Result<bool, crate::store::StoreError> {
+        let mut watch = self.chain_watch.lock().await;
+        while !watch.broken {
+            let page = self
+                .adapters
+                .audit
+                .entries_after(watch.verifier.last_seq(), CHAIN_PAGE)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            let ChainWatch { verifier, broken } = &mut *watch;
+            *broken = page.iter().any(|entry| verifier.push(entry).is_err());
+        }
+        Ok(!watch.broken)
+    }
+
+    /// The digest's full walk found the chain broken.
+    pub(super) async fn chain_found_broken(&self) {
+        self.chain_watch.lock().await.broken = true;
+    }
+
+    /// Undelivered entries and the age of the oldest, with an audit webhook.
+    async fn webhook_backlog(&self) -> Result<Option<(i64, i64)>, crate::store::StoreError> {
+        if !self.settings.audit_webhook {
+            return Ok(None);
+        }
+        let audit = &self.adapters.audit;
+        let delivered = audit.cursor(crate::audit::siem::CURSOR).await?;
+        let undelivered = audit.durable_seq().saturating_sub(delivered);
+        let oldest = match audit.entries_after(delivered, 1).await?.first() {
+            Some(entry) if undelivered > 0 => entry
+                .json
+                .get("at")
+                .and_then(|at| at.as_str())
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map_or(0, |at| (self.now() - at.to_utc()).num_seconds().max(0)),
+            _ => 0,
+        };
+        Ok(Some((
+            i64::try_from(undelivered).unwrap_or(i64::MAX),
+            oldest,
+        )))
     }
 
     async fn store_reading(&self) -> Result<StoreReading, crate::store::StoreError> {
@@ -76,6 +135,9 @@ impl App {
             open_by_state,
             pending_effects: pending.len() as i64,
             revocations_overdue: overdue as i64,
+            audit_entries: i64::try_from(self.adapters.audit.durable_seq()).unwrap_or(i64::MAX),
+            audit_chain_intact: self.chain_holds().await?,
+            webhook_backlog: self.webhook_backlog().await?,
         })
     }
 }

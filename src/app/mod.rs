@@ -71,6 +71,8 @@ pub struct Settings {
     pub cluster_kubeconfigs: BTreeMap<String, crate::config::KubeconfigSettings>,
     /// The apiserver's audit webhook is configured: requests are matched to grants.
     pub session_activity: bool,
+    /// Whether an audit webhook (SIEM) takes the log: its backlog is measured.
+    pub audit_webhook: bool,
 }
 
 pub struct Adapters {
@@ -111,6 +113,8 @@ pub struct App {
     /// Held while the check for requesters who left runs, so passes never pile up.
     requester_check: tokio::sync::Mutex<()>,
     metrics: crate::metrics::Metrics,
+    /// The audit chain as the scrapes have checked it so far (see `measured`).
+    chain_watch: tokio::sync::Mutex<measured::ChainWatch>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +194,7 @@ impl App {
             tasks: TaskTracker::new(),
             requester_check: tokio::sync::Mutex::new(()),
             metrics: crate::metrics::Metrics::new(),
+            chain_watch: Default::default(),
         }))
     }
 

@@ -62,6 +62,17 @@ pub struct Metrics {
     grants: Family<StateLabels, Gauge>,
     pending_effects: Gauge,
     revocations_overdue: Gauge,
+    chat_failures: Family<ResultLabels, Counter>,
+    store_errors: Counter,
+    audit_entries: Gauge,
+    audit_chain_intact: Gauge,
+    webhook_undelivered: Gauge,
+    webhook_oldest_undelivered_seconds: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +89,12 @@ pub struct StoreReading {
     pub pending_effects: i64,
     /// Ended grants whose access is not yet removed (an `Unbind` still waits).
     pub revocations_overdue: i64,
+    /// Entries in the audit log.
+    pub audit_entries: i64,
+    /// Whether the chain checked so far holds.
+    pub audit_chain_intact: bool,
+    /// With an audit webhook: entries not yet delivered, and how old the oldest is (seconds).
+    pub webhook_backlog: Option<(i64, i64)>,
 }
 
 impl Default for Metrics {
@@ -137,6 +154,42 @@ impl Metrics {
             "Ended grants whose bindings are not yet deleted (removal failing or under way)",
             revocations_overdue.clone(),
         );
+        let chat_failures = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "chat_failures",
+            "Chat posts and updates that failed: unavailable (retried later) or refused (dropped)",
+            chat_failures.clone(),
+        );
+        let store_errors = Counter::default();
+        registry.register(
+            "store_errors",
+            "Store reads and writes that failed (not compare-and-swap conflicts)",
+            store_errors.clone(),
+        );
+        let audit_entries = Gauge::default();
+        registry.register(
+            "audit_entries",
+            "Entries in the audit log",
+            audit_entries.clone(),
+        );
+        let audit_chain_intact = Gauge::default();
+        registry.register(
+            "audit_chain_intact",
+            "1 while the audit log's hash chain, checked as it grows and in full by the digest, holds; 0 once it was found broken",
+            audit_chain_intact.clone(),
+        );
+        let webhook_undelivered = Gauge::default();
+        registry.register(
+            "audit_webhook_undelivered",
+            "Audit entries the SIEM webhook has not yet taken (only with audit.webhook)",
+            webhook_undelivered.clone(),
+        );
+        let webhook_oldest_undelivered_seconds = Gauge::default();
+        registry.register(
+            "audit_webhook_oldest_undelivered_seconds",
+            "How long the oldest entry the SIEM webhook has not yet taken has waited (0 when none)",
+            webhook_oldest_undelivered_seconds.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -154,7 +207,26 @@ impl Metrics {
             grants,
             pending_effects,
             revocations_overdue,
+            chat_failures,
+            store_errors,
+            audit_entries,
+            audit_chain_intact,
+            webhook_undelivered,
+            webhook_oldest_undelivered_seconds,
         }
+    }
+
+    /// A chat effect failed: `unavailable` (it waits for the retry) or `refused` (dropped).
+    pub fn chat_failed(&self, result: &'static str) {
+        self.chat_failures
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn store_failed(&self) {
+        self.store_errors.inc();
     }
 
     /// Sets the gauges read from the store.
@@ -173,6 +245,13 @@ impl Metrics {
         }
         self.pending_effects.set(reading.pending_effects);
         self.revocations_overdue.set(reading.revocations_overdue);
+        self.audit_entries.set(reading.audit_entries);
+        self.audit_chain_intact
+            .set(i64::from(reading.audit_chain_intact));
+        if let Some((undelivered, oldest)) = reading.webhook_backlog {
+            self.webhook_undelivered.set(undelivered);
+            self.webhook_oldest_undelivered_seconds.set(oldest);
+        }
     }
 
     /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).

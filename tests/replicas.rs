@@ -201,16 +201,28 @@ async fn while_postgres_is_away_people_are_told_to_try_again_and_nothing_is_lost
     };
     assert!(answered.contains("was sent for approval"));
 
+    // Announced once the claim a run cut off by the outage could not give up has lapsed.
+    let expired = || {
+        slack
+            .channel_texts(AUDIT)
+            .iter()
+            .filter(|t| t.contains(grant.as_str()) && t.contains("expired and was removed"))
+            .count()
+    };
+    let back = Instant::now();
+    while expired() == 0 {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the expiry was never announced; logs:\n{}",
+            replicas.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for replica in replicas.bots.iter_mut().flatten() {
         replica.terminate().await;
     }
     audit_verifies(&replicas.dirs[0].join("config.yaml"), &database_url);
-    let expired = slack
-        .channel_texts(AUDIT)
-        .iter()
-        .filter(|t| t.contains(grant.as_str()) && t.contains("expired and was removed"))
-        .count();
-    assert_eq!(expired, 1, "one expiry post");
+    assert_eq!(expired(), 1, "one expiry post");
 }
 
 /// The crash drill with replicas: three on one PostgreSQL, a random one (leader or not) killed

@@ -2,9 +2,10 @@
 //! `locks`) keeps runs apart; across replicas sharing a store, a run first claims the grant's
 //! outbox in the store: a short lease, renewed in the background while the run goes on (also
 //! through a slow chat or Kubernetes call) and given up when it ends. A replica that changes a
-//! grant while another holds the claim leaves the new effects to the holder, which looks at the
-//! grant once more after giving the claim up. A replica that dies stops renewing: its claims
-//! lapse within `OUTBOX_LEASE`, and the leader's retry pass, which waits for them, takes over.
+//! grant while another holds the claim waits for it: the holder looks at the grant once more after
+//! giving the claim up, and the waiting run claims it next (finding nothing left, or what the
+//! holder could not do). A replica that dies stops renewing: its claims lapse within
+//! `OUTBOX_LEASE`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,19 +22,10 @@ pub(super) const OUTBOX_LEASE: Duration = Duration::from_secs(6);
 /// How often a run renews its claim.
 const RENEW_EVERY: Duration = Duration::from_secs(2);
 
-/// How many leases the retry pass waits out for a claim held elsewhere before it leaves the
-/// grant to its next pass.
+/// How many leases a run waits out for a claim held elsewhere before it leaves the grant to the
+/// retry pass. The holder looks at the grant again when it lets go, but a holder whose run ended
+/// while the store was away could not let go: its claim must lapse first.
 const WAITS_FOR_A_CLAIM: usize = 10;
-
-/// Who started a run, which decides what it does when another replica holds the claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Driver {
-    /// The replica that changed the grant: the holder looks at it again when it lets go.
-    Changer,
-    /// The retry pass: the holder may have died, so it waits for the claim to lapse or be
-    /// given up.
-    RetryPass,
-}
 
 /// This replica's claim on one grant's outbox, renewed in the background while it lives.
 pub(super) struct Claim {
@@ -73,11 +65,11 @@ impl Drop for Claim {
 impl App {
     /// Carries out `grant_id`'s outbox while this replica holds its claim; the caller holds the
     /// grant's outbox lock.
-    pub(super) async fn drive(self: &Arc<Self>, grant_id: &str, driver: Driver) {
+    pub(super) async fn drive(self: &Arc<Self>, grant_id: &str) {
         let mut waits = 0;
         loop {
             if !self.claim(grant_id).await {
-                if driver == Driver::Changer || waits == WAITS_FOR_A_CLAIM {
+                if waits == WAITS_FOR_A_CLAIM {
                     return;
                 }
                 waits += 1;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use tracing::{error, warn};
 
-use super::claims::Driver;
 use super::{App, AppError, EffectError};
 use crate::chat::ChatError;
 use crate::cluster::ClusterError;
@@ -50,25 +49,21 @@ impl App {
     /// whose outbox another replica is carrying out are left to it (see `claims`).
     pub async fn resume(self: &Arc<Self>) -> Result<(), AppError> {
         for grant in self.adapters.store.with_pending_effects().await? {
-            self.spawn_run(grant.id, Driver::RetryPass);
+            self.spawn_drive(grant.id);
         }
         Ok(())
     }
 
-    /// Carries out the outbox of a grant this replica just changed, in the background: an
-    /// `Unbind` in it first, at once, then the rest in order, once no other run of this grant's
-    /// outbox is busy (see `locks` and `claims`).
+    /// Carries out the grant's outbox in the background: an `Unbind` in it first, at once, then
+    /// the rest in order, once no other run of this grant's outbox is busy (see `locks` and
+    /// `claims`).
     pub(super) fn spawn_drive(self: &Arc<Self>, grant_id: String) {
-        self.spawn_run(grant_id, Driver::Changer);
-    }
-
-    fn spawn_run(self: &Arc<Self>, grant_id: String, driver: Driver) {
         let app = Arc::clone(self);
         self.tasks.spawn(async move {
             app.remove_access(&grant_id).await;
             let lock = app.outbox_locks.get(&grant_id);
             let _held = lock.lock().await;
-            app.drive(&grant_id, driver).await;
+            app.drive(&grant_id).await;
         });
     }
 

@@ -28,6 +28,7 @@ mod kubeconfig;
 mod lifecycle;
 mod manifests;
 mod manifests_ha;
+mod manifests_monitoring;
 mod metrics;
 mod multicluster;
 mod on_call;

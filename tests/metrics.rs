@@ -7,20 +7,37 @@ use chrono::Duration;
 use prometheus_parse::{Scrape, Value};
 use support::*;
 
+/// A scrape as curl or promtool makes it (the classic Prometheus text format), parsed.
 async fn scrape(h: &Harness) -> (String, Scrape) {
     let answer = reqwest::get(h.bot.url("/metrics")).await.unwrap();
     assert_eq!(answer.status(), 200);
-    let content_type = answer.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let content_type = answer.headers()["content-type"].to_str().unwrap();
     assert!(
-        content_type.starts_with("application/openmetrics-text"),
+        content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
     let text = answer.text().await.unwrap();
     let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     (text, parsed)
+}
+
+/// What Prometheus gets, asking for OpenMetrics as it does.
+async fn scrape_as_prometheus(h: &Harness) -> String {
+    let answer = reqwest::Client::new()
+        .get(h.bot.url("/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .send()
+        .await
+        .unwrap();
+    let content_type = answer.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    answer.text().await.unwrap()
 }
 
 /// The value of `metric`'s sample whose labels include `labels` (0 when there is none).
@@ -89,6 +106,12 @@ async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
     h.clock.advance(Duration::hours(2));
     assert_says(&h.next_audit().await, "expired and was removed");
     let (text, expired) = scrape(&h).await;
+    let openmetrics = scrape_as_prometheus(&h).await;
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+    assert!(
+        openmetrics.contains("prod_access_audit_events_total{"),
+        "{openmetrics}"
+    );
     assert_eq!(events(&expired, "expired"), 1.0);
     assert_eq!(
         value(&expired, "prod_access_revocation_lag_seconds", &edit),
@@ -104,7 +127,9 @@ async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
             !text.contains(personal),
             "{personal} in the metrics:\n{text}"
         );
-    }
+    } // For `promtool check metrics` in CI (.ci/run): a scrape with every kind of sample.
+    let scrape_file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics-scrape.txt");
+    std::fs::write(scrape_file, &text).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,7 @@ impl App {
 impl App {
     /// The metrics as a scrape sees them: the gauges read from the store first. A store that
     /// cannot answer leaves them as they were read last.
-    pub async fn scrape(&self) -> String {
+    pub async fn scrape(&self, format: crate::metrics::Format) -> String {
         match self.store_reading().await {
             Ok(reading) => self.metrics.read_store(&reading),
             Err(e) => {
@@ -67,7 +67,7 @@ impl App {
                 tracing::warn!(error = %e, "metrics: cannot read the store; gauges are stale");
             }
         }
-        self.metrics.encode()
+        self.metrics.encode(format)
     }
 
     /// Checks the entries appended since the last scrape; once broken, the chain stays reported
@@ -118,13 +118,11 @@ impl App {
     }
 
     async fn store_reading(&self) -> Result<StoreReading, crate::store::StoreError> {
-        let mut open_by_state: Vec<(&'static str, i64)> = Vec::new();
+        let mut open = std::collections::BTreeMap::new();
         for grant in self.adapters.store.open_grants().await? {
-            let state = grant.state.as_str();
-            match open_by_state.iter_mut().find(|(s, _)| *s == state) {
-                Some((_, n)) => *n += 1,
-                None => open_by_state.push((state, 1)),
-            }
+            *open
+                .entry((grant.state.as_str(), grant.role, grant.cluster))
+                .or_insert(0) += 1;
         }
         let pending = self.adapters.store.with_pending_effects().await?;
         let overdue = pending
@@ -132,7 +130,7 @@ impl App {
             .filter(|g| g.state.is_final() && g.outbox.contains(&Effect::Unbind))
             .count();
         Ok(StoreReading {
-            open_by_state,
+            open,
             pending_effects: pending.len() as i64,
             revocations_overdue: overdue as i64,
             audit_entries: i64::try_from(self.adapters.audit.durable_seq()).unwrap_or(i64::MAX),

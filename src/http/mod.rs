@@ -69,14 +69,18 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
         .with_state(app)
 }
 
-/// The metrics, in the OpenMetrics text format Prometheus scrapes.
-async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+/// The metrics, in OpenMetrics for Prometheus and in the classic text format for anyone else.
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> impl axum::response::IntoResponse {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok());
+    let format = crate::metrics::Format::accepted(accept);
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            crate::metrics::CONTENT_TYPE,
-        )],
-        app.scrape().await,
+        [(axum::http::header::CONTENT_TYPE, format.content_type())],
+        app.scrape(format).await,
     )
 }
 

@@ -16,8 +16,31 @@ use crate::domain::audit::AuditEvent;
 #[cfg(test)]
 mod tests;
 
-/// The content type of `encode`'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The two text formats a scraper may ask for (by its `Accept` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0, what Prometheus asks for.
+    OpenMetrics,
+    /// The classic Prometheus text format (0.0.4), for everything else (curl, promtool).
+    PrometheusText,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for.
+    pub fn accepted(accept: Option<&str>) -> Format {
+        match accept {
+            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::PrometheusText,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -78,13 +101,15 @@ struct ResultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
+    role: String,
+    cluster: String,
 }
 
 /// What the store holds at a scrape.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StoreReading {
-    /// Open grants by state (requested, approved, active).
-    pub open_by_state: Vec<(&'static str, i64)>,
+    /// Open grants by (state, role, cluster).
+    pub open: std::collections::BTreeMap<(&'static str, String, String), i64>,
     /// Grants with effects still to carry out.
     pub pending_effects: i64,
     /// Ended grants whose access is not yet removed (an `Unbind` still waits).
@@ -139,7 +164,7 @@ impl Metrics {
         let grants = Family::<StateLabels, Gauge>::default();
         registry.register(
             "grants",
-            "Open grants by state (requested, approved, active), read from the store at the scrape",
+            "Open grants by state (requested, approved, active), role and cluster, read from the store at the scrape",
             grants.clone(),
         );
         let pending_effects = Gauge::default();
@@ -231,17 +256,15 @@ impl Metrics {
 
     /// Sets the gauges read from the store.
     pub fn read_store(&self, reading: &StoreReading) {
-        for state in ["requested", "approved", "active"] {
-            let count = reading
-                .open_by_state
-                .iter()
-                .find(|(s, _)| *s == state)
-                .map_or(0, |(_, n)| *n);
-            self.grants
-                .get_or_create(&StateLabels {
-                    state: state.to_string(),
-                })
-                .set(count);
+        // Roles and clusters no grant holds any more drop out instead of standing at 0.
+        self.grants.clear();
+        for ((state, role, cluster), count) in &reading.open {
+            let labels = StateLabels {
+                state: state.to_string(),
+                role: role.clone(),
+                cluster: cluster.clone(),
+            };
+            self.grants.get_or_create(&labels).set(*count);
         }
         self.pending_effects.set(reading.pending_effects);
         self.revocations_overdue.set(reading.revocations_overdue);
@@ -254,11 +277,18 @@ impl Metrics {
         }
     }
 
-    /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).
-    pub fn encode(&self) -> String {
+    /// The metrics in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
+        let written = match format {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+            Format::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+        };
+        written.expect("writing to a String cannot fail");
         out
     }
 

@@ -20,7 +20,7 @@ fn granted() -> AuditEvent {
 fn audit_entries_are_counted_by_kind_role_and_cluster_and_nothing_personal() {
     let metrics = Metrics::new();
     metrics.written(&[granted(), granted()]);
-    let text = metrics.encode();
+    let text = metrics.encode(Format::OpenMetrics);
     let line = line_of(&text, "prod_access_audit_events_total{").unwrap();
     assert!(line.contains("kind=\"granted\""), "{line}");
     assert!(line.contains("role=\"edit\""), "{line}");
@@ -36,7 +36,7 @@ fn durations_land_in_their_histograms_in_seconds() {
     let metrics = Metrics::new();
     metrics.revoked("edit", "default", chrono::Duration::milliseconds(120));
     metrics.decided("edit", "default", chrono::Duration::minutes(3));
-    let text = metrics.encode();
+    let text = metrics.encode(Format::OpenMetrics);
     let sum = line_of(&text, "prod_access_revocation_lag_seconds_sum{").unwrap();
     assert!(sum.ends_with(" 0.12"), "{sum}");
     let within = text
@@ -53,7 +53,23 @@ fn durations_land_in_their_histograms_in_seconds() {
 
 #[test]
 fn the_build_is_named_and_the_text_ends_as_openmetrics_requires() {
-    let text = Metrics::new().encode();
+    let text = Metrics::new().encode(Format::OpenMetrics);
     assert!(text.contains("prod_access_build_info{version=\""), "{text}");
     assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[test]
+fn prometheus_asks_for_openmetrics_and_everything_else_gets_the_classic_text() {
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    assert_eq!(Format::accepted(Some(prometheus)), Format::OpenMetrics);
+    assert_eq!(Format::accepted(Some("*/*")), Format::PrometheusText);
+    assert_eq!(Format::accepted(None), Format::PrometheusText);
+    let metrics = Metrics::new();
+    metrics.written(&[granted()]);
+    let classic = metrics.encode(Format::PrometheusText);
+    assert!(
+        classic.contains("# TYPE prod_access_audit_events_total counter"),
+        "{classic}"
+    );
+    assert!(!classic.contains("# EOF"), "{classic}");
 }

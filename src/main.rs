@@ -180,14 +180,26 @@ fn init_logging(command: &Commands) {
         Commands::Demo { .. } | Commands::Bench { .. } => "warn,sled=warn",
         _ => "info,sled=warn,hyper=warn",
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .init();
+        .with_env_filter(filter);
+    match std::env::var(LOG_FORMAT_VAR).as_deref() {
+        // One JSON object a line, the event's fields at the top level and the spans it runs in
+        // (the HTTP request with its `request_id`) in `spans`, for log pipelines.
+        Ok("json") => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+        _ => logs.init(),
+    }
 }
+
+/// `json` for JSON lines; anything else (or unset) for text.
+const LOG_FORMAT_VAR: &str = "PROD_ACCESS_LOG_FORMAT";
 
 fn run(command: Commands) -> anyhow::Result<()> {
     match command {

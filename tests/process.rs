@@ -232,3 +232,51 @@ async fn sigterm_stops_accepting_finishes_what_is_in_flight_and_loses_nothing() 
     assert!(bot.log().contains("shutting down"));
     drop(bot);
 }
+
+/// `PROD_ACCESS_LOG_FORMAT=json`: every line the bot logs is a JSON object, and what a click
+/// sets off (the decision, the binding) is logged in that click's request span, so one
+/// `request_id` follows it from arrival to binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_follow_a_click_by_its_request_id_to_the_binding_it_creates() {
+    let (slack, kube) = drill_fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_files(dir.path(), port, &slack, &kube);
+    let mut bot = Bot::start_with(dir.path(), port, &[("PROD_ACCESS_LOG_FORMAT", "json")]).await;
+    let reply = bot
+        .endpoint
+        .slash(ALICE, "edit payments 1h json logs")
+        .await
+        .unwrap();
+    let grant = reply.split('`').nth(1).unwrap().to_string();
+    slack.next_call("chat.postMessage").await;
+    assert!(bot.endpoint.click(BOB, "approve", &grant).await);
+    kube.wait_until("the grant is bound", |k| {
+        k.grant_binding("payments", &grant).is_some()
+    })
+    .await;
+    bot.terminate().await;
+
+    let log = bot.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    let created = lines
+        .iter()
+        .find(|l| l["message"] == "binding created" && l["grant"] == grant.as_str())
+        .unwrap_or_else(|| panic!("no binding created line:\n{log}"));
+    let request = created["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|s| s["name"] == "request"))
+        .unwrap_or_else(|| panic!("not in a request span: {created}"));
+    assert_eq!(request["path"], "/slack/interactions", "{created}");
+    let id = request["request_id"].as_str().unwrap();
+    assert_eq!(id.len(), 32, "{created}");
+    let requested = lines
+        .iter()
+        .find(|l| l["message"] == "access requested")
+        .unwrap_or_else(|| panic!("no access requested line:\n{log}"));
+    let command_id = requested["spans"][0]["request_id"].as_str().unwrap();
+    assert_ne!(command_id, id, "each request has an id of its own");
+}

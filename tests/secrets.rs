@@ -26,14 +26,28 @@ impl Write for Captured {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line_or_a_chat_message() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Both formats the bot logs in (text, and JSON with `PROD_ACCESS_LOG_FORMAT=json`), each
+    // line written twice into one capture.
     let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
+    let (text, json) = (logs.clone(), logs.clone());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(
             "info,sled=warn,hyper=warn,prod_access=debug",
         ))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || text.clone())
+                .with_ansi(false),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_span_list(true)
+                .with_writer(move || json.clone()),
+        )
         .init();
 
     let h = Harness::start().await;
@@ -60,8 +74,8 @@ async fn no_secret_reaches_a_log_line_or_a_chat_message() {
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("access requested"),
-        "the capture works: {logs}"
+        logs.contains("access requested") && logs.contains("\"message\":\"access requested\""),
+        "the capture works, in both formats: {logs}"
     );
     let chat: String = [
         "chat.postMessage",

@@ -20,14 +20,17 @@ impl App {
         action: Action,
     ) {
         let app = Arc::clone(self);
-        self.tasks.spawn(async move {
+        let click = async move {
             app.handle_click(&grant_id, &user, channel.as_deref(), action)
                 .await;
             // The Home tab shows the grant as it is now.
             if channel.is_none() {
                 app.publish_home(&user).await;
             }
-        });
+        };
+        // Acknowledged at once, decided here: in the click's request span, for its logs.
+        self.tasks
+            .spawn(tracing::Instrument::in_current_span(click));
     }
 
     /// Handles a click; a refused click is answered (ephemerally in its channel, by DM from the

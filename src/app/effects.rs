@@ -59,12 +59,14 @@ impl App {
     /// `claims`).
     pub(super) fn spawn_drive(self: &Arc<Self>, grant_id: String) {
         let app = Arc::clone(self);
-        self.tasks.spawn(async move {
+        // In the span of what caused it (an HTTP request, say): its logs carry that request's id.
+        let run = async move {
             app.remove_access(&grant_id).await;
             let lock = app.outbox_locks.get(&grant_id);
             let _held = lock.lock().await;
             app.drive(&grant_id).await;
-        });
+        };
+        self.tasks.spawn(tracing::Instrument::in_current_span(run));
     }
 
     /// Carries out the outbox in order; the caller holds the grant's outbox lock and `claim`.

@@ -65,7 +65,7 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
         .merge(audit_webhook)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(app)
 }
 
@@ -81,6 +81,17 @@ async fn metrics(
     (
         [(axum::http::header::CONTENT_TYPE, format.content_type())],
         app.scrape(format).await,
+    )
+}
+
+/// The span every log line of one HTTP request runs in, and of the effects it starts (they are
+/// spawned in it): its `request_id` follows a click from its arrival to the binding it creates.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        request_id = %uuid::Uuid::new_v4().simple(),
+        method = %request.method(),
+        path = %request.uri().path(),
     )
 }
 

@@ -250,6 +250,9 @@ async fn json_logs_follow_a_click_by_its_request_id_to_the_binding_it_creates() 
         .unwrap();
     let grant = reply.split('`').nth(1).unwrap().to_string();
     slack.next_call("chat.postMessage").await;
+    // The command's own run (its posts) is over before the click: what the click sets off is
+    // then carried out by the click's run, in its span.
+    until_quiet(|| slack.call_count()).await;
     assert!(bot.endpoint.click(BOB, "approve", &grant).await);
     kube.wait_until("the grant is bound", |k| {
         k.grant_binding("payments", &grant).is_some()

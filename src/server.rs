@@ -232,6 +232,8 @@ fn siem_sink(
 fn app_settings(config: &Config, session_activity: bool) -> Settings {
     Settings {
         audit_webhook: config.audit.webhook.is_some(),
+        // On unless `PROD_ACCESS_METRICS=off`: the benchmark's baseline for what they cost.
+        metrics: std::env::var("PROD_ACCESS_METRICS").as_deref() != Ok("off"),
         platform: config.platform(),
         approvals_channel: config.chat.approvals_channel().to_string(),
         audit_channel: config.chat.audit_channel().to_string(),

@@ -73,6 +73,8 @@ pub struct Settings {
     pub session_activity: bool,
     /// Whether an audit webhook (SIEM) takes the log: its backlog is measured.
     pub audit_webhook: bool,
+    /// Whether metrics are recorded and served (`GET /metrics`).
+    pub metrics: bool,
 }
 
 pub struct Adapters {
@@ -179,6 +181,11 @@ impl App {
         settings: Settings,
     ) -> Result<Arc<App>, AppError> {
         let templates = Templates::for_platform(settings.platform)?;
+        let metrics = if settings.metrics {
+            crate::metrics::Metrics::new()
+        } else {
+            crate::metrics::Metrics::off()
+        };
         Ok(Arc::new(App {
             adapters,
             policy,
@@ -193,7 +200,7 @@ impl App {
             activity: activity::Tracker::default(),
             tasks: TaskTracker::new(),
             requester_check: tokio::sync::Mutex::new(()),
-            metrics: crate::metrics::Metrics::new(),
+            metrics,
             chain_watch: Default::default(),
         }))
     }

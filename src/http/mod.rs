@@ -57,11 +57,16 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
     } else {
         apiserver_audit::router(k8s_audit_tokens)
     };
+    let metrics = if app.metrics().is_on() {
+        Router::new().route("/metrics", get(metrics))
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(chat)
+        .merge(metrics)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
         .merge(audit_webhook)

@@ -76,6 +76,8 @@ fn histograms() -> Family<RoleLabels, Histogram> {
 
 /// Every metric of one process, and the registry that encodes them.
 pub struct Metrics {
+    /// Off (`PROD_ACCESS_METRICS=off`): nothing is recorded and nothing served.
+    on: bool,
     registry: Registry,
     audit_events: Family<EventLabels, Counter>,
     decision_seconds: Family<RoleLabels, Histogram>,
@@ -223,6 +225,7 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "The running build; always 1", build);
         Metrics {
+            on: true,
             registry,
             audit_events,
             decision_seconds,
@@ -243,6 +246,9 @@ impl Metrics {
 
     /// A chat effect failed: `unavailable` (it waits for the retry) or `refused` (dropped).
     pub fn chat_failed(&self, result: &'static str) {
+        if !self.on {
+            return;
+        }
         self.chat_failures
             .get_or_create(&ResultLabels {
                 result: result.to_string(),
@@ -251,11 +257,17 @@ impl Metrics {
     }
 
     pub fn store_failed(&self) {
+        if !self.on {
+            return;
+        }
         self.store_errors.inc();
     }
 
     /// Sets the gauges read from the store.
     pub fn read_store(&self, reading: &StoreReading) {
+        if !self.on {
+            return;
+        }
         // Roles and clusters no grant holds any more drop out instead of standing at 0.
         self.grants.clear();
         for ((state, role, cluster), count) in &reading.open {
@@ -277,6 +289,18 @@ impl Metrics {
         }
     }
 
+    /// Metrics that record nothing (the benchmark measures what recording costs against them).
+    pub fn off() -> Metrics {
+        Metrics {
+            on: false,
+            ..Metrics::new()
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
     /// The metrics in `format`.
     pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
@@ -294,6 +318,9 @@ impl Metrics {
 
     /// Counts audit entries once their write is committed.
     pub fn written(&self, events: &[AuditEvent]) {
+        if !self.on {
+            return;
+        }
         for event in events {
             self.audit_events
                 .get_or_create(&EventLabels {
@@ -306,18 +333,30 @@ impl Metrics {
     }
 
     pub fn decided(&self, role: &str, cluster: &str, after: chrono::Duration) {
+        if !self.on {
+            return;
+        }
         observe(&self.decision_seconds, role, cluster, after);
     }
 
     pub fn bound(&self, role: &str, cluster: &str, after: chrono::Duration) {
+        if !self.on {
+            return;
+        }
         observe(&self.approval_to_binding_seconds, role, cluster, after);
     }
 
     pub fn revoked(&self, role: &str, cluster: &str, late_by: chrono::Duration) {
+        if !self.on {
+            return;
+        }
         observe(&self.revocation_lag_seconds, role, cluster, late_by);
     }
 
     pub fn effect_failed(&self, effect: &'static str) {
+        if !self.on {
+            return;
+        }
         self.effect_failures
             .get_or_create(&EffectLabels {
                 effect: effect.to_string(),

@@ -73,3 +73,17 @@ fn prometheus_asks_for_openmetrics_and_everything_else_gets_the_classic_text() {
     );
     assert!(!classic.contains("# EOF"), "{classic}");
 }
+
+#[test]
+fn metrics_switched_off_record_nothing() {
+    let metrics = Metrics::off();
+    assert!(!metrics.is_on());
+    metrics.written(&[granted()]);
+    metrics.revoked("edit", "default", chrono::Duration::seconds(1));
+    let text = metrics.encode(Format::PrometheusText);
+    assert!(!text.contains("prod_access_audit_events_total{"), "{text}");
+    assert!(
+        !text.contains("prod_access_revocation_lag_seconds_bucket{"),
+        "{text}"
+    );
+}

@@ -8,6 +8,7 @@
 mod apiserver_audit;
 mod child;
 mod load;
+mod metrics_cost;
 mod postgres;
 mod scenarios;
 mod seed;
@@ -40,6 +41,7 @@ pub const SCENARIOS: &[&str] = &[
     "ack-postgres",
     "failover",
     "start-up-postgres",
+    "ack-metrics",
 ];
 
 impl Default for BenchOptions {
@@ -135,6 +137,9 @@ pub async fn run(
     }
     if runs("start-up") {
         scenarios::start_up(options, out).await?;
+    }
+    if runs("ack-metrics") {
+        metrics_cost::acknowledgements(options, out).await?;
     }
     if runs("audit-webhook") {
         apiserver_audit::throughput(options.seconds_per_rate, out).await?;

@@ -225,3 +225,19 @@ async fn entries_the_siem_webhook_has_not_taken_are_its_backlog() {
         180.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_by_the_reconciler_is_counted() {
+    let h = Harness::start().await;
+    let binding = managed_binding("prod-access-forged", "forged", "2026-11-24T09:00:00Z");
+    h.kube
+        .insert_binding("payments", "prod-access-forged", binding);
+    h.clock.advance(Duration::seconds(61));
+    assert_says(&h.next_audit().await, "belongs to no known grant");
+    let (_, repaired) = scrape(&h).await;
+    let drift = [("kind", "drift_repaired")];
+    assert_eq!(
+        value(&repaired, "prod_access_audit_events_total", &drift),
+        1.0
+    );
+}

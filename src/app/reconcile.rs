@@ -155,8 +155,12 @@ impl App {
             format!("{repair:?}")
         });
         let event = drift_event(repair, detail, grants, self.now());
-        if let Err(e) = self.adapters.audit.append(vec![event]).await {
-            error!(?repair, error = %e, "reconcile: could not record a repair in the audit log");
+        match self.adapters.audit.append(vec![event.clone()]).await {
+            Ok(_) => self.metrics().written(&[event]),
+            Err(e) => {
+                self.metrics().store_failed();
+                error!(?repair, error = %e, "reconcile: could not record a repair in the audit log");
+            }
         }
     }
 

@@ -4,7 +4,9 @@
 use crate::support;
 
 use chrono::Duration;
+use prod_access::clock::Clock;
 use prometheus_parse::{Scrape, Value};
+use support::session_activity::*;
 use support::*;
 
 /// A scrape as curl or promtool makes it (the classic Prometheus text format), parsed.
@@ -240,4 +242,23 @@ async fn a_repair_by_the_reconciler_is_counted() {
         value(&repaired, "prod_access_audit_events_total", &drift),
         1.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_events_are_counted_as_matched_or_dropped_and_each_batch_measured() {
+    let h = Harness::start().await;
+    h.approved_grant("edit payments 1h fixing stuck queue")
+        .await;
+    let at = h.clock.now() + Duration::minutes(1);
+    // Each call is two events (received, completed): alice's are her grant's, mallory's nobody's.
+    let mine = by_alice("get", "pods", at);
+    let nobodys = kube_call("oidc:mallory@example.com", "get", "pods", at).in_ns("payments");
+    let (status, _) = h.post_audit("", K8S_AUDIT_TOKEN, &[mine, nobodys]).await;
+    assert_eq!(status, 200);
+    let (_, after) = scrape(&h).await;
+    let of = |result| [("cluster", "default"), ("result", result)];
+    let events = "prod_access_session_events_total";
+    assert_eq!(value(&after, events, &of("matched")), 2.0);
+    assert_eq!(value(&after, events, &of("dropped")), 2.0);
+    assert_eq!(value(&after, "prod_access_session_batch_events", &[]), 1.0);
 }

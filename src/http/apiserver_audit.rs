@@ -231,6 +231,9 @@ async fn receive(
         .into_response();
     }
     let by_grant = match_to_grants(&app, &cluster, &list.items);
+    let matched = by_grant.values().map(Vec::len).sum();
+    app.metrics()
+        .session_batch(&cluster, list.items.len(), matched);
     if by_grant.is_empty() {
         return StatusCode::OK.into_response();
     }

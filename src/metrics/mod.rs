@@ -93,6 +93,14 @@ pub struct Metrics {
     audit_chain_intact: Gauge,
     webhook_undelivered: Gauge,
     webhook_oldest_undelivered_seconds: Gauge,
+    session_events: Family<SessionLabels, Counter>,
+    session_batch_events: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SessionLabels {
+    cluster: String,
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -217,6 +225,18 @@ impl Metrics {
             "How long the oldest entry the SIEM webhook has not yet taken has waited (0 when none)",
             webhook_oldest_undelivered_seconds.clone(),
         );
+        let session_events = Family::<SessionLabels, Counter>::default();
+        registry.register(
+            "session_events",
+            "Events of the apiservers' audit webhook, by cluster: matched to a grant (kept as its session activity) or dropped (nobody's grant)",
+            session_events.clone(),
+        );
+        let session_batch_events = Histogram::new(exponential_buckets(1.0, 4.0, 8));
+        registry.register(
+            "session_batch_events",
+            "Events in each batch the apiservers' audit webhook posted",
+            session_batch_events.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -241,6 +261,25 @@ impl Metrics {
             audit_chain_intact,
             webhook_undelivered,
             webhook_oldest_undelivered_seconds,
+            session_events,
+            session_batch_events,
+        }
+    }
+
+    /// A batch of the audit webhook from `cluster`: how many events, how many of some grant.
+    pub fn session_batch(&self, cluster: &str, events: usize, matched: usize) {
+        if !self.on {
+            return;
+        }
+        self.session_batch_events.observe(events as f64);
+        for (result, count) in [("matched", matched), ("dropped", events - matched)] {
+            let labels = SessionLabels {
+                cluster: cluster.to_string(),
+                result: result.to_string(),
+            };
+            self.session_events
+                .get_or_create(&labels)
+                .inc_by(count as u64);
         }
     }
 

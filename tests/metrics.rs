@@ -124,6 +124,26 @@ async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
         0.0
     );
     assert_eq!(value(&expired, "prod_access_revocations_overdue", &[]), 0.0);
+    let kube = "prod_access_kubernetes_calls_total";
+    let bind = [
+        ("cluster", "default"),
+        ("operation", "bind"),
+        ("result", "ok"),
+    ];
+    assert_eq!(value(&expired, kube, &bind), 1.0);
+    let unbind = [
+        ("cluster", "default"),
+        ("operation", "unbind"),
+        ("result", "ok"),
+    ];
+    assert_eq!(value(&expired, kube, &unbind), 1.0);
+    let posts = [("operation", "post"), ("result", "ok")];
+    assert!(value(&expired, "prod_access_chat_calls_total", &posts) >= 3.0);
+    let timed = [("operation", "bind")];
+    assert_eq!(
+        value(&expired, "prod_access_kubernetes_call_seconds", &timed),
+        1.0
+    );
     for personal in [grant.as_str(), ALICE, BOB, "alice@", "stuck queue"] {
         assert!(
             !text.contains(personal),
@@ -157,6 +177,8 @@ async fn a_removal_that_keeps_failing_shows_as_overdue_and_failing() {
             &[("effect", "unbind")]
         ) >= 1.0
     );
+    let failed = [("operation", "unbind"), ("result", "unavailable")];
+    assert!(value(&failing, "prod_access_kubernetes_calls_total", &failed) >= 1.0);
 
     h.kube.set_failing(false);
     h.clock.advance(Duration::minutes(5));

@@ -114,7 +114,7 @@ pub struct App {
     tasks: TaskTracker,
     /// Held while the check for requesters who left runs, so passes never pile up.
     requester_check: tokio::sync::Mutex<()>,
-    metrics: crate::metrics::Metrics,
+    metrics: Arc<crate::metrics::Metrics>,
     /// The audit chain as the scrapes have checked it so far (see `measured`).
     chain_watch: tokio::sync::Mutex<measured::ChainWatch>,
 }
@@ -176,16 +176,17 @@ impl Action {
 
 impl App {
     pub fn new(
-        adapters: Adapters,
+        mut adapters: Adapters,
         policy: Policy,
         settings: Settings,
     ) -> Result<Arc<App>, AppError> {
         let templates = Templates::for_platform(settings.platform)?;
-        let metrics = if settings.metrics {
+        let metrics = Arc::new(if settings.metrics {
             crate::metrics::Metrics::new()
         } else {
             crate::metrics::Metrics::off()
-        };
+        });
+        metered(&mut adapters, &metrics);
         Ok(Arc::new(App {
             adapters,
             policy,
@@ -249,4 +250,18 @@ impl App {
         self.tasks.close();
         self.tasks.wait().await;
     }
+}
+
+/// Every call to the clusters and the chat platform counted and timed (`crate::metrics`).
+fn metered(adapters: &mut Adapters, metrics: &Arc<crate::metrics::Metrics>) {
+    use crate::metrics::{MeteredChat, MeteredCluster};
+    if !metrics.is_on() {
+        return;
+    }
+    for (name, cluster) in adapters.clusters.iter_mut() {
+        let inner = Arc::clone(cluster);
+        *cluster = Arc::new(MeteredCluster::new(inner, Arc::clone(metrics), name));
+    }
+    let chat = Arc::clone(&adapters.chat);
+    adapters.chat = Arc::new(MeteredChat::new(chat, Arc::clone(metrics)));
 }

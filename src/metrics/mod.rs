@@ -13,34 +13,13 @@ use prometheus_client::registry::Registry;
 
 use crate::domain::audit::AuditEvent;
 
+mod format;
+mod metered;
 #[cfg(test)]
 mod tests;
 
-/// The two text formats a scraper may ask for (by its `Accept` header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// OpenMetrics 1.0, what Prometheus asks for.
-    OpenMetrics,
-    /// The classic Prometheus text format (0.0.4), for everything else (curl, promtool).
-    PrometheusText,
-}
-
-impl Format {
-    /// The format an `Accept` header asks for.
-    pub fn accepted(accept: Option<&str>) -> Format {
-        match accept {
-            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::PrometheusText,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
-        }
-    }
-}
+pub use format::Format;
+pub use metered::{MeteredChat, MeteredCluster};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -95,6 +74,33 @@ pub struct Metrics {
     webhook_oldest_undelivered_seconds: Gauge,
     session_events: Family<SessionLabels, Counter>,
     session_batch_events: Histogram,
+    kubernetes_calls: Family<CallLabels, Counter>,
+    kubernetes_call_seconds: Family<OperationLabels, Histogram>,
+    chat_calls: Family<ChatCallLabels, Counter>,
+    chat_call_seconds: Family<OperationLabels, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    cluster: String,
+    operation: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChatCallLabels {
+    operation: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+/// Seconds, from 1 ms to about 16 s: API calls, their timeouts included.
+fn call_histograms() -> Family<OperationLabels, Histogram> {
+    Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15)))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -237,6 +243,30 @@ impl Metrics {
             "Events in each batch the apiservers' audit webhook posted",
             session_batch_events.clone(),
         );
+        let kubernetes_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "kubernetes_calls",
+            "Calls to the Kubernetes API by cluster, operation and result (ok, unavailable, refused)",
+            kubernetes_calls.clone(),
+        );
+        let kubernetes_call_seconds = call_histograms();
+        registry.register(
+            "kubernetes_call_seconds",
+            "How long Kubernetes API calls took, by operation",
+            kubernetes_call_seconds.clone(),
+        );
+        let chat_calls = Family::<ChatCallLabels, Counter>::default();
+        registry.register(
+            "chat_calls",
+            "Calls to the chat platform by operation and result (ok, unavailable, refused, encoding)",
+            chat_calls.clone(),
+        );
+        let chat_call_seconds = call_histograms();
+        registry.register(
+            "chat_call_seconds",
+            "How long chat platform calls took, by operation",
+            chat_call_seconds.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -263,7 +293,47 @@ impl Metrics {
             webhook_oldest_undelivered_seconds,
             session_events,
             session_batch_events,
+            kubernetes_calls,
+            kubernetes_call_seconds,
+            chat_calls,
+            chat_call_seconds,
         }
+    }
+
+    pub fn kubernetes_call(
+        &self,
+        cluster: &str,
+        operation: &'static str,
+        result: &'static str,
+        took: std::time::Duration,
+    ) {
+        if !self.on {
+            return;
+        }
+        let labels = CallLabels {
+            cluster: cluster.to_string(),
+            operation: operation.to_string(),
+            result: result.to_string(),
+        };
+        self.kubernetes_calls.get_or_create(&labels).inc();
+        observe_call(&self.kubernetes_call_seconds, operation, took);
+    }
+
+    pub fn chat_call(
+        &self,
+        operation: &'static str,
+        result: &'static str,
+        took: std::time::Duration,
+    ) {
+        if !self.on {
+            return;
+        }
+        let labels = ChatCallLabels {
+            operation: operation.to_string(),
+            result: result.to_string(),
+        };
+        self.chat_calls.get_or_create(&labels).inc();
+        observe_call(&self.chat_call_seconds, operation, took);
     }
 
     /// A batch of the audit webhook from `cluster`: how many events, how many of some grant.
@@ -402,6 +472,17 @@ impl Metrics {
             })
             .inc();
     }
+}
+
+fn observe_call(
+    family: &Family<OperationLabels, Histogram>,
+    operation: &str,
+    took: std::time::Duration,
+) {
+    let labels = OperationLabels {
+        operation: operation.to_string(),
+    };
+    family.get_or_create(&labels).observe(took.as_secs_f64());
 }
 
 fn observe(

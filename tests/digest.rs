@@ -83,18 +83,7 @@ async fn the_digest_raises_the_alarm_when_the_stored_log_was_changed() {
     approve(&h, ALICE, "edit payments 1h INC-3 deploy").await;
     h.settle().await;
     h.stop().await;
-    {
-        let db = open_raw_store(h.store_path());
-        let audit = db.open_tree("audit").unwrap();
-        let key = 2u64.to_be_bytes();
-        let mut entry: serde_json::Value =
-            serde_json::from_slice(&audit.get(key).unwrap().unwrap()).unwrap();
-        entry["actor"]["user"] = "U0CAROL".into();
-        audit
-            .insert(key, serde_json::to_vec(&entry).unwrap())
-            .unwrap();
-        db.flush().unwrap();
-    }
+    credit_entry_2_to_carol(h.store_path());
     h.restart().await;
     h.clock.advance(Duration::hours(24));
     let digest = next_digest(&h).await;

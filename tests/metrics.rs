@@ -207,18 +207,7 @@ async fn a_changed_audit_entry_shows_as_a_broken_chain() {
     assert!(value(&before, "prod_access_audit_entries", &[]) >= 3.0);
 
     h.stop().await;
-    {
-        let db = open_raw_store(h.store_path());
-        let audit = db.open_tree("audit").unwrap();
-        let key = 2u64.to_be_bytes();
-        let mut entry: serde_json::Value =
-            serde_json::from_slice(&audit.get(key).unwrap().unwrap()).unwrap();
-        entry["actor"]["user"] = "U0CAROL".into();
-        audit
-            .insert(key, serde_json::to_vec(&entry).unwrap())
-            .unwrap();
-        db.flush().unwrap();
-    }
+    credit_entry_2_to_carol(h.store_path());
     h.restart().await;
     let (_, after) = scrape(&h).await;
     assert_eq!(value(&after, "prod_access_audit_chain_intact", &[]), 0.0);

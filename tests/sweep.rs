@@ -33,6 +33,35 @@ fn cluster_binding(name: &str, grant: &str, expires_at: &str) -> serde_json::Val
     binding
 }
 
+/// A folder with a configuration naming `kube` as its one cluster (its store is never made).
+fn sweeper_dir(kube: &FakeKube) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_yaml(&dir.path().join("store"));
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    write_kubeconfig(dir.path(), kube);
+    dir
+}
+
+/// `prod-access sweep` on `dir`'s configuration, without chat secrets or in-cluster settings.
+fn run_sweep(dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_prod-access"))
+        .args(["sweep", "--config"])
+        .arg(dir.join("config.yaml"))
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env_remove("SLACK_BOT_TOKEN")
+        .env_remove("SLACK_SIGNING_SECRET")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap()
+}
+
+/// A successful sweep of `kube`; its stdout.
+fn sweep(kube: &FakeKube) -> String {
+    let swept = run_sweep(sweeper_dir(kube).path());
+    assert!(swept.status.success());
+    String::from_utf8_lossy(&swept.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_deletes_exactly_the_overdue_bindings_without_the_bot_or_its_store() {
     init();
@@ -59,21 +88,9 @@ async fn the_sweeper_deletes_exactly_the_overdue_bindings_without_the_bot_or_its
     foreign["metadata"]["labels"] = json!({ "app.kubernetes.io/managed-by": "helm" });
     kube.insert_binding("payments", "team-binding", foreign);
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = sweeper_dir(&kube);
     let store = dir.path().join("store");
-    let config = config_yaml(&store);
-    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
-    write_kubeconfig(dir.path(), &kube);
-
-    let swept = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["sweep", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .env_remove("SLACK_BOT_TOKEN")
-        .env_remove("SLACK_SIGNING_SECRET")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
+    let swept = run_sweep(dir.path());
     let said = String::from_utf8_lossy(&swept.stdout);
     assert!(
         swept.status.success(),
@@ -103,13 +120,7 @@ async fn the_sweeper_deletes_exactly_the_overdue_bindings_without_the_bot_or_its
     assert!(!store.exists(), "the sweeper never opens the store");
 
     // Run again: nothing is left to do.
-    let again = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["sweep", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
+    let again = run_sweep(dir.path());
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(said.contains("swept: 0 deleted"), "{said}");
 }
@@ -119,40 +130,10 @@ async fn a_cluster_that_cannot_be_listed_fails_the_sweep_so_the_cronjob_shows_it
     init();
     let kube = FakeKube::start(&["payments"]).await;
     kube.set_failing(true);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_yaml(&dir.path().join("store"));
-    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
-    write_kubeconfig(dir.path(), &kube);
-    let swept = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["sweep", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
+    let swept = run_sweep(sweeper_dir(&kube).path());
     assert!(!swept.status.success());
     let said = String::from_utf8_lossy(&swept.stdout);
     assert!(said.contains("cannot list the bindings"), "{said}");
-}
-
-/// `prod-access sweep` with a configuration naming `kube` as its one cluster; its stdout.
-fn sweep(kube: &FakeKube) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.yaml"),
-        config_yaml(&dir.path().join("store")),
-    )
-    .unwrap();
-    write_kubeconfig(dir.path(), kube);
-    let swept = Command::new(env!("CARGO_BIN_EXE_prod-access"))
-        .args(["sweep", "--config"])
-        .arg(dir.path().join("config.yaml"))
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
-    assert!(swept.status.success());
-    String::from_utf8_lossy(&swept.stdout).into_owned()
 }
 
 /// The bot is down when a grant falls due; the sweeper removes its binding meanwhile (by the

@@ -83,6 +83,21 @@ pub fn init() {
     });
 }
 
+/// Changes the stopped bot's audit entry 2 after the fact, as someone with access to the store
+/// could: it now says carol acted. The chain no longer verifies from there.
+pub fn credit_entry_2_to_carol(store: &std::path::Path) {
+    let db = open_raw_store(store);
+    let audit = db.open_tree("audit").unwrap();
+    let key = 2u64.to_be_bytes();
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&audit.get(key).unwrap().unwrap()).unwrap();
+    entry["actor"]["user"] = "U0CAROL".into();
+    audit
+        .insert(key, serde_json::to_vec(&entry).unwrap())
+        .unwrap();
+    db.flush().unwrap();
+}
+
 /// The stopped bot's sled database, opened directly (to damage it). sled keeps its file lock a
 /// moment after the last handle is dropped, so this waits for it as the bot's own open does.
 pub fn open_raw_store(path: &std::path::Path) -> sled::Db {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use kube::config::KubeConfigOptions;
+use minijinja::context;
 use prod_access::cli::audit as audit_cli;
 use prod_access::clock::SystemClock;
 use prod_access::cluster::admission;
@@ -14,6 +15,7 @@ use prod_access::cluster::{Cluster, KubeCluster};
 use prod_access::config::{Config, KubeconfigSettings, Secrets, check_file, schema};
 use prod_access::domain::grant::DEFAULT_CLUSTER;
 use prod_access::server::Server;
+use prod_access::templates::operator_says;
 
 /// Temporary, approved, audited access to production Kubernetes, driven from Slack.
 #[derive(Parser)]
@@ -239,14 +241,18 @@ fn migrate_store(from: &std::path::Path, to: &str) -> anyhow::Result<()> {
         let source = audit_cli::open_sled(from)?;
         let target = prod_access::store::PostgresStore::connect(to).await?;
         let copied = prod_access::store::migrate::migrate(&source, &target).await?;
-        let head = match &copied.head {
-            Some(head) => format!("entry {} with hash {}", head.seq, head.hash),
-            None => "empty".to_string(),
+        let head = copied
+            .head
+            .as_ref()
+            .map(|head| context! { seq => head.seq, hash => &head.hash });
+        let copied = context! {
+            grants => copied.grants,
+            activity => copied.activity,
+            audit_entries => copied.audit_entries,
+            cursors => copied.cursors,
+            head,
         };
-        println!(
-            "copied {} grants, {} activity records, {} audit entries and {} cursors; the audit chain's head is {head} in both",
-            copied.grants, copied.activity, copied.audit_entries, copied.cursors
-        );
+        println!("{}", operator_says("migrated", copied)?);
         Ok(())
     })
 }
@@ -258,11 +264,10 @@ fn sweep(config_path: PathBuf) -> anyhow::Result<()> {
         let now = chrono::Utc::now();
         let swept =
             prod_access::cli::sweep::sweep(&clusters, now, &mut std::io::stdout().lock()).await?;
-        anyhow::ensure!(
-            swept.failures == 0,
-            "{} failures while sweeping",
-            swept.failures
-        );
+        if swept.failures > 0 {
+            let failed = context! { failed => swept.failures };
+            anyhow::bail!(operator_says("sweep_failed", failed)?);
+        }
         Ok(())
     })
 }
@@ -271,7 +276,8 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
     match command {
         PolicyCommand::Check { file } => {
             check_file(&file)?;
-            println!("{}: ok", file.display());
+            let file = file.display().to_string();
+            println!("{}", operator_says("file_ok", context! { file })?);
         }
         PolicyCommand::RenderAdmission {
             config,

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use minijinja::context;
 use tracing::{error, warn};
 
 use super::App;
 use crate::domain::grant::DEFAULT_CLUSTER;
 use crate::domain::permissions::{self, Permission};
+use crate::templates::{last_resort_text, operator_says};
 
 impl App {
     /// Asks every cluster whether the bot may do everything the policy needs there, logs exactly
@@ -56,23 +58,25 @@ impl App {
         });
     }
 
-    /// `Ok` when the last pre-flight found every permission; otherwise what is missing.
+    /// `Ok` when the last pre-flight found every permission; otherwise what is missing, a line
+    /// each.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
+        let say = |line, values| {
+            operator_says(line, values).unwrap_or_else(|_| last_resort_text().to_string())
+        };
         match &*self
             .missing_permissions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
         {
-            None => Err(vec!["the permission check has not run yet".into()]),
+            None => Err(vec![say("not_checked", context! {})]),
             Some(missing) if missing.is_empty() => Ok(()),
             Some(missing) => Err(missing
                 .iter()
-                .map(|(cluster, p)| {
-                    if cluster == DEFAULT_CLUSTER {
-                        format!("missing permission: {p}")
-                    } else {
-                        format!("missing permission in cluster {cluster}: {p}")
-                    }
+                .map(|(cluster, permission)| {
+                    let cluster = (cluster != DEFAULT_CLUSTER).then_some(cluster);
+                    let permission = permission.to_string();
+                    say("missing_permission", context! { cluster, permission })
                 })
                 .collect()),
         }

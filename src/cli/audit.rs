@@ -6,8 +6,11 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use minijinja::context;
+
 use crate::config::StoreLocation;
 use crate::store::{AuditLog, PostgresStore, SledStore};
+use crate::templates::operator_says;
 
 /// Opens the store for reading the audit log. sled allows one process at a time: a running bot
 /// keeps it, so verify a stopped bot's store or a copy of it. PostgreSQL can be read while the
@@ -35,13 +38,24 @@ pub fn open_sled(path: &Path) -> anyhow::Result<SledStore> {
 /// Walks the whole chain. `Ok` with a summary when it holds; the error names the first entry
 /// that does not.
 pub async fn verify(log: &dyn AuditLog) -> anyhow::Result<String> {
-    let verified = crate::audit::walk_chain(log)
-        .await?
-        .map_err(|b| anyhow::anyhow!("audit log BROKEN at entry {}: {b}", b.seq()))?;
-    Ok(format!(
-        "audit log intact: {} entries; last entry {} has hash {}",
-        verified.entries, verified.head.seq, verified.head.hash
-    ))
+    let verified = match crate::audit::walk_chain(log).await? {
+        Ok(verified) => verified,
+        Err(broken) => {
+            let why = broken.to_string();
+            anyhow::bail!(operator_says(
+                "audit_broken",
+                context! { seq => broken.seq(), why }
+            )?)
+        }
+    };
+    Ok(operator_says(
+        "audit_intact",
+        context! {
+            entries => verified.entries,
+            seq => verified.head.seq,
+            hash => verified.head.hash,
+        },
+    )?)
 }
 
 /// Which entries `audit export` writes.

@@ -11,8 +11,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use minijinja::{Value, context};
+
 use crate::cluster::Cluster;
 use crate::domain::reconcile::{ObservedBinding, overdue};
+use crate::templates::operator_says;
 
 /// What one pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,46 +39,56 @@ pub async fn sweep(
         let observed = match cluster.list_managed(true).await {
             Ok(observed) => observed,
             Err(e) => {
-                writeln!(out, "cluster {name}: cannot list the bindings: {e}")?;
+                let error = e.to_string();
+                say(
+                    out,
+                    "sweep_cannot_list",
+                    context! { cluster => name, error },
+                )?;
                 swept.failures += 1;
                 continue;
             }
         };
         for binding in overdue(&observed, now) {
+            let b = described(binding);
             match cluster.delete_binding(binding).await {
                 Ok(true) => {
-                    writeln!(out, "cluster {name}: deleted {}", described(binding))?;
+                    say(out, "sweep_deleted", context! { cluster => name, b })?;
                     swept.deleted += 1;
                 }
                 Ok(false) => swept.already_gone += 1,
                 Err(e) => {
-                    writeln!(
-                        out,
-                        "cluster {name}: cannot delete {}: {e}",
-                        described(binding)
-                    )?;
+                    let error = e.to_string();
+                    let values = context! { cluster => name, b, error };
+                    say(out, "sweep_cannot_delete", values)?;
                     swept.failures += 1;
                 }
             }
         }
     }
-    writeln!(
-        out,
-        "swept: {} deleted, {} already gone, {} failed",
-        swept.deleted, swept.already_gone, swept.failures
-    )?;
+    let total = context! {
+        deleted => swept.deleted,
+        already_gone => swept.already_gone,
+        failed => swept.failures,
+    };
+    say(out, "sweep_total", total)?;
     Ok(swept)
 }
 
-fn described(binding: &ObservedBinding) -> String {
-    let (kind, place) = match &binding.namespace {
-        Some(namespace) => ("RoleBinding", format!("{namespace}/{}", binding.name)),
-        None => ("ClusterRoleBinding", binding.name.clone()),
-    };
-    let grant = binding.grant_id.as_deref().unwrap_or("?");
+fn say(out: &mut impl Write, line: &str, values: Value) -> anyhow::Result<()> {
+    writeln!(out, "{}", operator_says(line, values)?)?;
+    Ok(())
+}
+
+/// A binding as the sweep's report names it.
+fn described(binding: &ObservedBinding) -> Value {
     let expired = binding
         .expires_at
-        .map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, true))
-        .unwrap_or_default();
-    format!("{kind} {place} (grant {grant}, expired {expired})")
+        .map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, true));
+    context! {
+        namespace => &binding.namespace,
+        name => &binding.name,
+        grant => &binding.grant_id,
+        expired => expired.unwrap_or_default(),
+    }
 }

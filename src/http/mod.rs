@@ -104,7 +104,10 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// one line per missing permission.
 async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, String) {
     match app.readiness() {
-        Ok(()) => (StatusCode::OK, "ok\n".into()),
+        Ok(()) => {
+            let ok = crate::templates::operator_says("ready", minijinja::context! {});
+            (StatusCode::OK, ok.unwrap_or_default() + "\n")
+        }
         Err(problems) => (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n"),
     }
 }

@@ -30,6 +30,9 @@ mod records;
 
 mod refusals;
 
+mod operator;
+pub use operator::operator_says;
+
 pub use crate::chat::Platform;
 use views::{
     DecisionView, DigestView, GrantView, HomeGrantView, human, mentions, roles, shown_time,

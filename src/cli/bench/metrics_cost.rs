@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use super::child::Bot;
 use super::load::open_loop;
-use super::scenarios::{Out, signed, world};
+use super::scenarios::{Out, request_number, signed, world};
 use super::{BenchOptions, Stats};
-use crate::fakes::slack::requests::{command_fields, form};
 
 pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<()> {
     let total: usize = o
@@ -44,13 +43,7 @@ pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<
     let mut offset = 0;
     for &rate in &o.rates {
         let count = (f64::from(rate) * o.seconds_per_rate) as usize;
-        let command = |i: usize| {
-            form(&command_fields(
-                &format!("U0R{}", offset + i),
-                "C0DEV",
-                "edit payments 1h INC-1 benchmark",
-            ))
-        };
+        let command = |i: usize| request_number(offset + i);
         let off_run = open_loop(rate, count, |i| {
             signed(&http, off.url("/slack/commands"), command(i))
         })

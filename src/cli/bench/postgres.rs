@@ -10,10 +10,9 @@ use chrono::Utc;
 
 use super::child::{Bot, WorkDir, free_port, use_postgres, write_files};
 use super::load::{bare_handler, open_loop};
-use super::scenarios::{Out, deleted_at, signed, until_deleted, world};
+use super::scenarios::{Out, deleted_at, request_number, signed, until_deleted, world};
 use super::seed::{Outbox, SeedInto, seed};
 use super::{BenchOptions, Stats, mib, ms};
-use crate::fakes::slack::requests::{command_fields, form};
 use crate::store::postgres::local::{Durability, LocalPostgres};
 
 /// A real server for a measurement, or why there is none.
@@ -48,14 +47,7 @@ pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<
     let mut offset = 0;
     for &rate in &o.rates {
         let count = (f64::from(rate) * o.seconds_per_rate) as usize;
-        let command = |i: usize| {
-            let user = format!("U0R{}", offset + i);
-            form(&command_fields(
-                &user,
-                "C0DEV",
-                "edit payments 1h INC-1 benchmark",
-            ))
-        };
+        let command = |i: usize| request_number(offset + i);
         let bare_run = open_loop(rate, count, |i| {
             signed(&http, format!("{bare}/slack/commands"), command(i))
         })

@@ -53,6 +53,17 @@ pub(super) fn signed(http: &reqwest::Client, url: String, body: String) -> reqwe
         .body(body)
 }
 
+/// The body of the benchmark's `n`-th slash command: a request from a person of its own, so no
+/// rate limit is reached.
+pub(super) fn request_number(n: usize) -> String {
+    let user = format!("U0R{n}");
+    form(&command_fields(
+        &user,
+        "C0DEV",
+        "edit payments 1h INC-1 benchmark",
+    ))
+}
+
 pub(super) fn grant_in(reply: &str) -> Option<String> {
     Some(
         reply
@@ -83,13 +94,7 @@ pub async fn acknowledgements(o: &BenchOptions, out: Out<'_>) -> anyhow::Result<
     let mut offset = 0;
     for &rate in &o.rates {
         let count = (f64::from(rate) * o.seconds_per_rate) as usize;
-        let command = |i: usize| {
-            form(&command_fields(
-                &format!("U0R{}", offset + i),
-                "C0DEV",
-                "edit payments 1h INC-1 benchmark",
-            ))
-        };
+        let command = |i: usize| request_number(offset + i);
         let baseline = open_loop(rate, count, |i| {
             signed(&http, format!("{bare}/slack/commands"), command(i))
         })

@@ -133,7 +133,7 @@ impl ChatAdapter {
                 http::ChatRoutes::Slack {
                     client,
                     signing_secret,
-                    seen: store.clone(),
+                    seen: app.metered_seen(store.clone()),
                 },
             ),
             ChatAdapter::Teams(endpoint) => (None, http::ChatRoutes::Teams(endpoint)),

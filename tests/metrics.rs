@@ -144,6 +144,25 @@ async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
         value(&expired, "prod_access_kubernetes_call_seconds", &timed),
         1.0
     );
+    let replaced = [("operation", "replace"), ("result", "ok")];
+    assert!(value(&expired, "prod_access_store_calls_total", &replaced) >= 3.0);
+    let inserted = [("operation", "insert"), ("result", "ok")];
+    assert_eq!(
+        value(&expired, "prod_access_store_calls_total", &inserted),
+        1.0
+    );
+    assert!(
+        value(
+            &expired,
+            "prod_access_store_call_seconds",
+            &[("operation", "replace")]
+        ) >= 3.0
+    );
+    let seen = [("operation", "first_sighting"), ("result", "ok")];
+    assert!(value(&expired, "prod_access_store_calls_total", &seen) >= 2.0);
+    assert!(value(&expired, "process_resident_memory_bytes", &[]) > 0.0);
+    assert!(value(&expired, "process_open_fds", &[]) > 0.0);
+    assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
     for personal in [grant.as_str(), ALICE, BOB, "alice@", "stuck queue"] {
         assert!(
             !text.contains(personal),
@@ -191,6 +210,27 @@ async fn a_removal_that_keeps_failing_shows_as_overdue_and_failing() {
     let (_, recovered) = scrape(&h).await;
     assert_eq!(
         value(&recovered, "prod_access_revocations_overdue", &[]),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_the_cluster_refuses_for_good_is_counted_as_given_up() {
+    let h = Harness::start().await;
+    h.kube.remove_namespace("payments");
+    let grant = h.request(ALICE, "edit payments 1h INC-8").await;
+    assert_says(&h.next_audit().await, "requested");
+    h.click(BOB, "approve", &grant).await;
+    assert_says(&h.next_audit().await, "could not be created");
+    let (_, failed) = scrape(&h).await;
+    let bind = [("effect", "bind")];
+    assert_eq!(
+        value(&failed, "prod_access_effect_give_ups_total", &bind),
+        1.0
+    );
+    let unbind = [("effect", "unbind")];
+    assert_eq!(
+        value(&failed, "prod_access_effect_give_ups_total", &unbind),
         0.0
     );
 }

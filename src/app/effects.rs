@@ -96,7 +96,10 @@ impl App {
                 let outcome = self.attempt(&grant, &effect).await;
                 match outcome {
                     Outcome::Deferred => self.metrics.chat_failed("unavailable"),
-                    Outcome::Dropped => self.metrics.chat_failed("refused"),
+                    Outcome::Dropped => {
+                        self.metrics.chat_failed("refused");
+                        self.metrics.effect_given_up(effect.kind());
+                    }
                     _ => {}
                 }
                 self.record(grant_id, &effect, index, outcome).await
@@ -182,6 +185,11 @@ impl App {
         outcome: Outcome,
     ) -> Option<Next> {
         let now = self.now();
+        if let (Outcome::Done(Some(Event::BindFailed { .. })), Some(effect)) =
+            (&outcome, grant.outbox.get(at))
+        {
+            self.metrics.effect_given_up(effect.kind());
+        }
         let mut next = match outcome {
             Outcome::Deferred => return Some(Next::At(at + 1)),
             Outcome::Done(follow_up) => self.follow_up(grant.effect_done(at, now), follow_up),
@@ -193,6 +201,9 @@ impl App {
                 match grant.effect_failed(at, &error, now, fastrand::f64(), &RETRY_POLICY) {
                     AfterFailure::RetryLater(next) => *next,
                     AfterFailure::GiveUp { reason } => {
+                        if let Some(effect) = grant.outbox.get(at) {
+                            self.metrics.effect_given_up(effect.kind());
+                        }
                         warn!(grant = %grant.id, ?reason, "binding given up");
                         self.follow_up(
                             grant.complete_effect(at),

@@ -1,5 +1,7 @@
 //! What the metrics learn from the grants this replica writes (see `crate::metrics`).
 
+use std::sync::Arc;
+
 use super::App;
 use crate::domain::audit::AuditKind;
 use crate::domain::audit::ChainVerifier;
@@ -17,6 +19,19 @@ pub(super) struct ChainWatch {
 }
 
 impl App {
+    /// The record of signed requests already taken, its calls counted and timed when metrics
+    /// are on.
+    pub fn metered_seen(
+        &self,
+        seen: Arc<dyn crate::store::SeenRequests>,
+    ) -> Arc<dyn crate::store::SeenRequests> {
+        if !self.metrics.is_on() {
+            return seen;
+        }
+        let metrics = Arc::clone(&self.metrics);
+        Arc::new(crate::metrics::MeteredStore::new(seen, metrics))
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

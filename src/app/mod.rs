@@ -252,12 +252,19 @@ impl App {
     }
 }
 
-/// Every call to the clusters and the chat platform counted and timed (`crate::metrics`).
+/// Every call to the clusters, the chat platform and the store counted and timed
+/// (`crate::metrics`).
 fn metered(adapters: &mut Adapters, metrics: &Arc<crate::metrics::Metrics>) {
-    use crate::metrics::{MeteredChat, MeteredCluster};
+    use crate::metrics::{MeteredChat, MeteredCluster, MeteredStore};
     if !metrics.is_on() {
         return;
     }
+    let store = Arc::clone(&adapters.store);
+    adapters.store = Arc::new(MeteredStore::new(store, Arc::clone(metrics)));
+    let audit = Arc::clone(&adapters.audit);
+    adapters.audit = Arc::new(MeteredStore::new(audit, Arc::clone(metrics)));
+    let activity = Arc::clone(&adapters.activity);
+    adapters.activity = Arc::new(MeteredStore::new(activity, Arc::clone(metrics)));
     for (name, cluster) in adapters.clusters.iter_mut() {
         let inner = Arc::clone(cluster);
         *cluster = Arc::new(MeteredCluster::new(inner, Arc::clone(metrics), name));

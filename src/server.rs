@@ -282,11 +282,31 @@ fn serve_http(
     (stop_http, http)
 }
 
+/// Serves `/metrics` on `metrics_listen`, when the configuration gives one.
+async fn serve_metrics_apart(
+    config: &Config,
+    app: &Arc<App>,
+) -> anyhow::Result<Option<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>)>> {
+    let Some(wanted) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(wanted)
+        .await
+        .with_context(|| format!("metrics_listen {wanted}"))?;
+    let addr = listener.local_addr()?;
+    let router = http::metrics_router(Arc::clone(app));
+    let (stop, task) = serve_http(listener, router, config.http.clone());
+    info!(%addr, "metrics served apart");
+    Ok(Some((addr, stop, task)))
+}
+
 pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<()>,
+    /// `metrics_listen`'s server, when `/metrics` is served apart: its address, stop and task.
+    metrics: Option<(SocketAddr, oneshot::Sender<()>, JoinHandle<()>)>,
     /// How long stopping waits for requests in flight and the work they started.
     shutdown_grace: std::time::Duration,
     /// Runs the background work while this replica leads; stopped with `stop_jobs`.
@@ -335,7 +355,9 @@ impl Server {
             stop_jobs.clone(),
         ));
         let (socket_mode, routes) = chat.routes(&app, &store).await?;
-        let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens);
+        let metrics_apart = config.metrics_listen.is_some();
+        let router = http::router(Arc::clone(&app), routes, k8s_audit_tokens, !metrics_apart);
+        let metrics = serve_metrics_apart(config, &app).await?;
         let addr = listener.local_addr()?;
         let (stop_http, http) = serve_http(listener, router, config.http.clone());
         info!(%addr, "prod-access is listening");
@@ -344,6 +366,7 @@ impl Server {
             app,
             stop_http,
             http,
+            metrics,
             shutdown_grace: config.http.shutdown_grace,
             jobs,
             stop_jobs,
@@ -356,11 +379,20 @@ impl Server {
         self.addr
     }
 
+    /// Where `/metrics` is served apart (`metrics_listen`), if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _, _)| *addr)
+    }
+
     /// Stops serving, lets work in progress finish within the grace period (whatever is left
     /// then was persisted first and is resumed at the next start), and releases the store.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         let _ = self.stop_http.send(());
+        if let Some((_, stop, task)) = self.metrics.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout_at(deadline, task).await;
+        }
         if tokio::time::timeout_at(deadline, &mut self.http)
             .await
             .is_err()

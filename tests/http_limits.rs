@@ -115,6 +115,7 @@ const UNFINISHED_HEAD: &[u8] = b"POST /slack/commands HTTP/1.1\r\nHost: prod-acc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_never_finishes_its_request_head_is_closed() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let (slack, kube) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let bot = Bot::start(dir.path(), &slack, &kube, "http: { header_timeout: 1s }").await;
@@ -134,6 +135,7 @@ async fn a_connection_that_never_finishes_its_request_head_is_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_the_request_in_flight_and_exits_despite_a_half_open_connection() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let (slack, kube) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     // The head timeout is far off: only the grace period can end the half-open connection.
@@ -179,6 +181,7 @@ async fn sigterm_answers_the_request_in_flight_and_exits_despite_a_half_open_con
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_maximum_wait_until_one_closes() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let (slack, kube) = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let settings = "http: { header_timeout: 1h, max_connections: 1 }";

@@ -30,6 +30,11 @@ fn exported() -> BTreeSet<String> {
     metrics.revoked("edit", "default", second);
     metrics.effect_failed("unbind");
     metrics.chat_failed("refused");
+    metrics.effect_given_up("bind");
+    let took = std::time::Duration::from_millis(5);
+    metrics.kubernetes_call("default", "bind", "ok", took);
+    metrics.chat_call("post", "ok", took);
+    metrics.store_call("get", "ok", took);
     metrics.read_store(&StoreReading {
         open: [(("active", "edit".to_string(), "default".to_string()), 1)].into(),
         webhook_backlog: Some((0, 0)),
@@ -52,10 +57,10 @@ fn exported() -> BTreeSet<String> {
     names
 }
 
-/// The `prod_access_*` names an expression uses.
+/// The `prod_access_*` and `process_*` names an expression uses.
 fn used(expr: &str) -> Vec<String> {
     expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.starts_with("prod_access_"))
+        .filter(|w| w.starts_with("prod_access_") || w.starts_with("process_"))
         .map(str::to_string)
         .collect()
 }
@@ -63,10 +68,12 @@ fn used(expr: &str) -> Vec<String> {
 #[test]
 fn every_alert_and_every_panel_asks_for_a_metric_the_bot_exports() {
     let exported = exported();
-    assert!(
-        exported.contains("prod_access_audit_events_total"),
-        "{exported:?}"
-    );
+    for name in [
+        "prod_access_audit_events_total",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(exported.contains(name), "{name} in {exported:?}");
+    }
     let rule = yaml("deploy/monitoring/prometheusrule.yaml");
     let mut exprs: Vec<String> = rule["spec"]["groups"][0]["rules"]
         .as_array()

@@ -313,3 +313,21 @@ async fn session_events_are_counted_as_matched_or_dropped_and_each_batch_measure
     assert_eq!(value(&after, events, &of("dropped")), 2.0);
     assert_eq!(value(&after, "prod_access_session_batch_events", &[]), 1.0);
 }
+
+/// `metrics_listen` keeps `/metrics` off the address an Ingress exposes to the chat platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_metrics_listen_the_metrics_are_served_there_and_only_there() {
+    let h = Harness::start_with_config("metrics_listen: 127.0.0.1:0\n").await;
+    let on_chat_address = reqwest::get(h.bot.url("/metrics")).await.unwrap();
+    assert_eq!(on_chat_address.status(), 404);
+    let apart = reqwest::get(h.bot.metrics_url("/metrics")).await.unwrap();
+    assert_eq!(apart.status(), 200);
+    let text = apart.text().await.unwrap();
+    assert!(text.contains("prod_access_build_info"), "{text}");
+    for elsewhere in ["/slack/commands", "/healthz", "/k8s/audit"] {
+        let answer = reqwest::get(h.bot.metrics_url(elsewhere)).await.unwrap();
+        assert_eq!(answer.status(), 404, "{elsewhere} on the metrics address");
+    }
+    let health = reqwest::get(h.bot.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}

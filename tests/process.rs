@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::child_bot::{Bot, free_port};
 use support::crash_drill::*;
+use support::socket_mode::*;
 use support::*;
 
 fn write_files(dir: &Path, port: u16, slack: &FakeSlack, kube: &FakeKube) {
@@ -27,6 +28,7 @@ fn drill_size(default: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_points_loses_nothing_and_leaves_no_access_behind() {
+    let _alone = support::child_bot::one_at_a_time().await;
     crash_drill(12).await;
 }
 
@@ -34,6 +36,7 @@ async fn sigkill_at_random_points_loses_nothing_and_leaves_no_access_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long; run on purpose with CRASH_GRANTS"]
 async fn sigkill_drill_with_many_grants() {
+    let _alone = support::child_bot::one_at_a_time().await;
     crash_drill(drill_size(100)).await;
 }
 
@@ -162,6 +165,7 @@ async fn crash_drill(grants: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_accepting_finishes_what_is_in_flight_and_loses_nothing() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let (slack, kube) = drill_fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -238,6 +242,7 @@ async fn sigterm_stops_accepting_finishes_what_is_in_flight_and_loses_nothing() 
 /// `request_id` follows it from arrival to binding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_follow_a_click_by_its_request_id_to_the_binding_it_creates() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let (slack, kube) = drill_fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -282,4 +287,82 @@ async fn json_logs_follow_a_click_by_its_request_id_to_the_binding_it_creates() 
         .unwrap_or_else(|| panic!("no access requested line:\n{log}"));
     let command_id = requested["spans"][0]["request_id"].as_str().unwrap();
     assert_ne!(command_id, id, "each request has an id of its own");
+
+    // The stable fields: each attempt at an effect, each audit entry, each answer.
+    let bind = lines
+        .iter()
+        .find(|l| l["message"] == "effect attempted" && l["event"] == "bind")
+        .unwrap_or_else(|| panic!("no bind attempt line:\n{log}"));
+    assert_eq!(bind["grant"], grant.as_str(), "{bind}");
+    assert_eq!(bind["role"], "edit", "{bind}");
+    assert_eq!(bind["cluster"], "default", "{bind}");
+    assert_eq!(bind["outcome"], "done", "{bind}");
+    assert!(bind["duration_ms"].is_u64(), "{bind}");
+    assert_eq!(bind["spans"][0]["request_id"], id, "{bind}");
+    let granted = lines
+        .iter()
+        .find(|l| l["message"] == "audit entry written" && l["event"] == "granted")
+        .unwrap_or_else(|| panic!("no granted entry line:\n{log}"));
+    assert_eq!(granted["grant"], grant.as_str(), "{granted}");
+    let answered = lines
+        .iter()
+        .find(|l| l["message"] == "answered" && l["spans"][0]["request_id"] == id)
+        .unwrap_or_else(|| panic!("no answer line for the click:\n{log}"));
+    assert_eq!(answered["status"], 200, "{answered}");
+    assert!(answered["duration_ms"].is_u64(), "{answered}");
+}
+
+/// Socket Mode envelopes come over no HTTP request: each gets a `request` span and id of its own,
+/// which follows a click to the binding it creates as an HTTP request's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_socket_mode_json_logs_follow_a_click_envelope_to_its_binding() {
+    let _alone = support::child_bot::one_at_a_time().await;
+    let (slack, kube) = drill_fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    write_files(dir.path(), port, &slack, &kube);
+    let env = [
+        ("PROD_ACCESS_LOG_FORMAT", "json"),
+        ("SLACK_APP_TOKEN", prod_access::fakes::slack::APP_TOKEN),
+    ];
+    let mut bot = Bot::start_with(dir.path(), port, &env).await;
+    until_connections(&slack, 2).await;
+    let command = command_payload(ALICE, "edit payments 1h socket logs");
+    let ack = slack.socket.send("slash_commands", command, true).await;
+    let reply = ack["payload"]["text"].as_str().unwrap_or_default();
+    let grant = reply.split('`').nth(1).unwrap().to_string();
+    slack.next_call("chat.postMessage").await;
+    // As over HTTP: the command's own run is over before the click, so the click's run carries
+    // out what the click sets off.
+    until_quiet(|| slack.call_count()).await;
+    let click = interaction_payload(BOB, "approve", &grant);
+    slack.socket.send("interactive", click, false).await;
+    kube.wait_until("the grant is bound", |k| {
+        k.grant_binding("payments", &grant).is_some()
+    })
+    .await;
+    bot.terminate().await;
+
+    let log = bot.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    let envelope_of = |message: &str| {
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == message && l["grant"] == grant.as_str())
+            .unwrap_or_else(|| panic!("no {message:?} line:\n{log}"));
+        let span = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "request"))
+            .unwrap_or_else(|| panic!("not in a request span: {line}"));
+        (span["envelope"].clone(), span["request_id"].clone())
+    };
+    let (envelope, click_id) = envelope_of("binding created");
+    assert_eq!(envelope, "interaction");
+    assert_eq!(click_id.as_str().map(str::len), Some(32));
+    let (envelope, command_id) = envelope_of("access requested");
+    assert_eq!(envelope, "command");
+    assert_ne!(command_id, click_id, "each envelope has an id of its own");
 }

@@ -13,6 +13,7 @@ use prod_access::store::postgres::local::LocalPostgres;
 use support::child_bot::Endpoint;
 use support::crash_drill::*;
 use support::replicas::*;
+use support::socket_mode::*;
 use support::*;
 
 /// alice asks replica `asked` for `text`; bob approves on replica `approved_on`; returns the
@@ -79,6 +80,7 @@ async fn removed_after(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_replica_answers_the_leader_revokes_and_the_lead_moves_when_the_leader_is_killed() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let Some(postgres) = LocalPostgres::for_tests().await else {
         return;
     };
@@ -149,6 +151,7 @@ async fn any_replica_answers_the_leader_revokes_and_the_lead_moves_when_the_lead
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_postgres_is_away_people_are_told_to_try_again_and_nothing_is_lost() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let Some(mut postgres) = LocalPostgres::for_tests().await else {
         return;
     };
@@ -232,6 +235,7 @@ async fn while_postgres_is_away_people_are_told_to_try_again_and_nothing_is_lost
 /// steps in it exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_random_replica_killed_again_and_again_loses_nothing_and_leaves_no_access_behind() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let Some(postgres) = LocalPostgres::for_tests().await else {
         return;
     };
@@ -315,49 +319,13 @@ async fn a_random_replica_killed_again_and_again_loses_nothing_and_leaves_no_acc
     audit_log_holds_each_step_exactly_once(&store, &posts).await;
 }
 
-/// alice's slash command and bob's click, each as an envelope to whichever Socket Mode
-/// connection's turn it is; returns the grant id once its binding exists.
-async fn granted_over_sockets(slack: &FakeSlack, kube: &FakeKube, text: &str) -> String {
-    let ack = slack
-        .socket
-        .send("slash_commands", command_payload(ALICE, text), true)
-        .await;
-    let reply = ack["payload"]["text"].as_str().unwrap_or_default();
-    assert!(reply.contains("was sent for approval"), "{ack}");
-    let grant = reply.split('`').nth(1).unwrap().to_string();
-    slack
-        .next_matching("the approval message", |c| {
-            c.method == "chat.postMessage"
-                && button_value(&c.params, "approve").as_deref() == Some(grant.as_str())
-        })
-        .await;
-    let click = interaction_payload(BOB, "approve", &grant);
-    slack.socket.send("interactive", click, false).await;
-    kube.wait_until("the grant is bound", |k| {
-        k.grant_binding("payments", &grant).is_some()
-    })
-    .await;
-    grant
-}
-
-async fn until_connections(slack: &FakeSlack, count: usize) {
-    let started = Instant::now();
-    while slack.socket.open_connections() != count {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{} Socket Mode connections open, not {count}",
-            slack.socket.open_connections()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Socket Mode with several replicas: each holds its own connections to Slack (slack-morphism
 /// opens two), Slack spreads envelopes over all of them, and whichever replica an envelope
 /// reaches handles it, once. When a replica dies its connections close and the envelopes go to
 /// the connections left; the leader revokes every grant once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_socket_mode_every_replica_takes_its_share_of_envelopes_and_each_is_handled_once() {
+    let _alone = support::child_bot::one_at_a_time().await;
     let Some(postgres) = LocalPostgres::for_tests().await else {
         return;
     };

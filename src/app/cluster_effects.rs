@@ -4,6 +4,7 @@
 //! that lock, so a chat call can never hold up a decision or the removal of access.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tracing::{info, warn};
 
@@ -41,7 +42,7 @@ impl App {
             return;
         };
         if let Some(at) = grant.outbox.iter().position(|e| *e == Effect::Unbind) {
-            self.carry_out_cluster_effect(&grant, &Effect::Unbind, at)
+            self.carry_out_cluster_effect(&grant, &Effect::Unbind, at, Instant::now())
                 .await;
         }
     }
@@ -59,11 +60,15 @@ impl App {
         read: &Grant,
         effect: &Effect,
         hint: usize,
+        started: Instant,
     ) -> Next {
         let identity = match effect {
             Effect::Bind => match self.identity_to_bind(read).await {
                 Ok(identity) => Some(identity),
-                Err(outcome) => return self.record(&read.id, effect, hint, outcome).await,
+                Err(outcome) => {
+                    outcome.log(read, effect, started);
+                    return self.record(&read.id, effect, hint, outcome).await;
+                }
             },
             _ => None,
         };
@@ -87,6 +92,7 @@ impl App {
                     drop(held);
                     let sent = self.send_kubeconfig(&grant, kubeconfig).await;
                     let outcome = outcome(&grant, effect, sent);
+                    outcome.log(&grant, effect, started);
                     return self.record(&grant.id, effect, at, outcome).await;
                 }
                 Ok(Made::Impossible(reason)) => {
@@ -100,8 +106,9 @@ impl App {
             (Effect::Unbind, _) => self.unbind(&grant).await,
             (other, _) => Err(EffectError::Misrouted(other.kind())),
         };
-        self.commit(&grant, at, outcome(&grant, effect, result))
-            .await
+        let outcome = outcome(&grant, effect, result);
+        outcome.log(&grant, effect, started);
+        self.commit(&grant, at, outcome).await
     }
 
     /// Exactly the subject resolved at the request and shown to the approvers (a profile changed

@@ -7,8 +7,9 @@
 //! lock, which removing access never takes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::{App, AppError, EffectError};
 use crate::chat::ChatError;
@@ -33,6 +34,36 @@ pub(super) enum Outcome {
     Deferred,
     /// It can never succeed; drop it.
     Dropped,
+}
+
+impl Outcome {
+    /// The `outcome` field of the log line each attempt writes.
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done(Some(Event::BindFailed { .. } | Event::KubeconfigFailed { .. })) => {
+                "given_up"
+            }
+            Outcome::Done(_) => "done",
+            Outcome::Blocked(_) => "retrying",
+            Outcome::Deferred => "deferred",
+            Outcome::Dropped => "dropped",
+        }
+    }
+
+    /// Logs one attempt at `effect` of `grant`, under the field names the JSON logs keep
+    /// stable: grant, role, cluster, event (the effect), outcome and duration_ms.
+    pub(super) fn log(&self, grant: &Grant, effect: &Effect, started: Instant) {
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        info!(
+            grant = %grant.id,
+            role = %grant.role,
+            cluster = %grant.cluster,
+            event = effect.kind(),
+            outcome = self.label(),
+            duration_ms,
+            "effect attempted"
+        );
+    }
 }
 
 /// Where the outbox run goes on after an effect.
@@ -90,10 +121,13 @@ impl App {
             if claim.lost() {
                 return None;
             }
+            let started = Instant::now();
             let next = if effect.is_cluster_effect() {
-                self.carry_out_cluster_effect(&grant, &effect, index).await
+                self.carry_out_cluster_effect(&grant, &effect, index, started)
+                    .await
             } else {
                 let outcome = self.attempt(&grant, &effect).await;
+                outcome.log(&grant, &effect, started);
                 match outcome {
                     Outcome::Deferred => self.metrics.chat_failed("unavailable"),
                     Outcome::Dropped => {

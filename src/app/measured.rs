@@ -42,6 +42,13 @@ impl App {
         let now = self.now();
         let (role, cluster) = (grant.role.as_str(), grant.cluster.as_str());
         for event in &grant.journal {
+            tracing::info!(
+                grant = %grant.id,
+                role,
+                cluster,
+                event = event.kind.as_str(),
+                "audit entry written"
+            );
             match event.kind {
                 AuditKind::Denied => self
                     .metrics

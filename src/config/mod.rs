@@ -28,6 +28,11 @@ pub struct ConfigFile {
     #[serde(default = "default_listen")]
     #[schemars(with = "String")]
     pub listen: SocketAddr,
+    /// Serve `GET /metrics` on this address instead of `listen` (e.g. `0.0.0.0:9090`), so the
+    /// address an Ingress exposes to Slack or Teams never answers it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory of the embedded store (sled); created if missing. Give this or `store`.
     #[serde(default)]
     pub store_path: Option<PathBuf>,
@@ -118,6 +123,7 @@ pub struct ClusterSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
     pub store: StoreLocation,
     pub chat: ChatSettings,
     pub kubernetes: KubernetesSettings,
@@ -256,6 +262,7 @@ impl Config {
         };
         Ok(Config {
             listen: file.listen,
+            metrics_listen: file.metrics_listen,
             store: StoreLocation::of(file.store_path, file.store)?,
             chat,
             kubernetes: file.kubernetes,

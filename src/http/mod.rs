@@ -39,7 +39,12 @@ pub enum ChatRoutes {
 
 /// The health checks, the platform's routes, and the apiserver's audit webhook when a
 /// cluster's token is set.
-pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTokens) -> Router {
+pub fn router(
+    app: Arc<App>,
+    chat: ChatRoutes,
+    k8s_audit_tokens: AuditWebhookTokens,
+    metrics_here: bool,
+) -> Router {
     let chat = match chat {
         ChatRoutes::Slack {
             client,
@@ -57,8 +62,8 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
     } else {
         apiserver_audit::router(k8s_audit_tokens)
     };
-    let metrics = if app.metrics().is_on() {
-        Router::new().route("/metrics", get(metrics))
+    let metrics = if metrics_here {
+        metrics_routes(&app)
     } else {
         Router::new()
     };
@@ -70,7 +75,31 @@ pub fn router(app: Arc<App>, chat: ChatRoutes, k8s_audit_tokens: AuditWebhookTok
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Audit batches are far larger than chat payloads: that route has its own limit.
         .merge(audit_webhook)
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(log_response),
+        )
+        .with_state(app)
+}
+
+/// `GET /metrics` when metrics are on (`PROD_ACCESS_METRICS` is not `off`).
+fn metrics_routes(app: &Arc<App>) -> Router<Arc<App>> {
+    if app.metrics().is_on() {
+        Router::new().route("/metrics", get(metrics))
+    } else {
+        Router::new()
+    }
+}
+
+/// What `metrics_listen` serves: `GET /metrics` alone.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    metrics_routes(&app)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(log_response),
+        )
         .with_state(app)
 }
 
@@ -89,12 +118,28 @@ async fn metrics(
     )
 }
 
+/// A fresh id for one request or Socket Mode envelope, to follow it through the logs.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// One line per answered request, in its span: `status` and `duration_ms`.
+fn log_response<B>(
+    response: &axum::http::Response<B>,
+    latency: std::time::Duration,
+    _: &tracing::Span,
+) {
+    let duration_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    let status = response.status().as_u16();
+    tracing::info!(status, duration_ms, "answered");
+}
+
 /// The span every log line of one HTTP request runs in, and of the effects it starts (they are
 /// spawned in it): its `request_id` follows a click from its arrival to the binding it creates.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     tracing::info_span!(
         "request",
-        request_id = %uuid::Uuid::new_v4().simple(),
+        request_id = %new_request_id(),
         method = %request.method(),
         path = %request.uri().path(),
     )

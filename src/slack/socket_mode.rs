@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use slack_morphism::prelude::*;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::app::App;
 use crate::slack::client::{SlackApiClient, SlackConnector};
@@ -81,19 +81,28 @@ async fn on_command(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let app = app_of(&state).await.ok_or(BareAck)?;
-    let reply = app
-        .handle_command(
-            event.user_id.as_ref(),
-            event.channel_id.as_ref(),
-            event.text.as_deref().unwrap_or(""),
-            event.trigger_id.as_ref(),
-        )
-        .await;
+    let handled = app.handle_command(
+        event.user_id.as_ref(),
+        event.channel_id.as_ref(),
+        event.text.as_deref().unwrap_or(""),
+        event.trigger_id.as_ref(),
+    );
+    let reply = handled.instrument(envelope_span("command")).await;
     // A form was opened: nothing else to show.
     let reply = reply.ok_or(BareAck)?;
     let content = crate::slack::client::content(&reply)?;
     Ok(SlackCommandEventResponse::new(content)
         .with_response_type(SlackMessageResponseType::Ephemeral))
+}
+
+/// What an HTTP request's span is to the routes (`http::request_span`), for an envelope: every
+/// log line of its handling, and of the work it sets off, carries its `request_id`.
+fn envelope_span(envelope: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        request_id = %crate::http::new_request_id(),
+        envelope,
+    )
 }
 
 async fn on_interaction(
@@ -102,17 +111,18 @@ async fn on_interaction(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackInteractionResponse> {
     let app = app_of(&state).await.ok_or(BareAck)?;
+    let span = envelope_span("interaction");
     match interaction::from_event(event)? {
         Interaction::Click {
             user,
             channel,
             click,
         } => {
-            app.spawn_click(click.grant_id, user, channel, click.action);
+            span.in_scope(|| app.spawn_click(click.grant_id, user, channel, click.action));
             Ok(SlackInteractionResponse::Empty)
         }
         Interaction::Form { user, form } => {
-            let errors = app.handle_form(&user, form).await;
+            let errors = app.handle_form(&user, form).instrument(span).await;
             if errors.is_empty() {
                 return Ok(SlackInteractionResponse::Empty);
             }
@@ -130,6 +140,7 @@ async fn on_push_event(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
     let app = app_of(&state).await.ok_or(BareAck)?;
+    let _entered = envelope_span("event").entered();
     crate::slack::events::handle(&app, event.event);
     Ok(())
 }

@@ -59,6 +59,13 @@ impl RunningBot {
         format!("http://{}{path}", self.server.as_ref().unwrap().addr())
     }
 
+    /// `path` on the address `/metrics` is served apart on (`metrics_listen`).
+    pub fn metrics_url(&self, path: &str) -> String {
+        let server = self.server.as_ref().unwrap();
+        let addr = server.metrics_addr().expect("metrics_listen is set");
+        format!("http://{addr}{path}")
+    }
+
     /// The bot's store directory (open it only while the bot is stopped).
     pub fn store_path(&self) -> &Path {
         match &self.config.store {

@@ -179,3 +179,11 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Taken first by each test of `processes.rs`, so they run one at a time: each starts real bots
+/// (and some a PostgreSQL) on the same two cores, and another's load would disturb the timing
+/// they check (a drill's revocation deadline, a request caught in flight by SIGTERM).
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ALONE.lock().await
+}

@@ -17,6 +17,7 @@ pub mod payloads;
 pub mod replicas;
 pub mod session_activity;
 mod slack_input;
+pub mod socket_mode;
 mod standard_config;
 pub mod teams_harness;
 
@@ -174,6 +175,11 @@ impl Harness {
     /// With `extra_roles` (policy roles, indented as under `roles:`) added to the standard ones.
     pub async fn start_with_roles(extra_roles: &str) -> Harness {
         Harness::start_full(Mode::Http, None, "", extra_roles, None).await
+    }
+
+    /// The standard bot with `extra_yaml`'s top-level configuration keys added.
+    pub async fn start_with_config(extra_yaml: &str) -> Harness {
+        Harness::start_in_mode(Mode::Http, None, extra_yaml).await
     }
 
     /// `extra_yaml`: top-level configuration keys added to the standard ones.

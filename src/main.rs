@@ -52,11 +52,12 @@ enum Commands {
         /// Grants expiring within a minute (and, for catch-up, already expired).
         #[arg(long, default_value_t = 10_000)]
         expiring: usize,
-        /// Active grants in the store for the start-up measurement.
+        /// Active grants in the store for the start-up and the largest scrape measurement.
         #[arg(long, default_value_t = 100_000)]
         stored: usize,
         /// Only these measurements: ack, revocation, revocation-chat-hanging, catch-up, start-up,
-        /// audit-webhook, ack-postgres, failover (these two on a real local PostgreSQL).
+        /// audit-webhook, ack-metrics, scrape; on a real local PostgreSQL: ack-postgres,
+        /// failover, start-up-postgres.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },

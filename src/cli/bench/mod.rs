@@ -42,6 +42,7 @@ pub const SCENARIOS: &[&str] = &[
     "failover",
     "start-up-postgres",
     "ack-metrics",
+    "scrape",
 ];
 
 impl Default for BenchOptions {
@@ -140,6 +141,9 @@ pub async fn run(
     }
     if runs("ack-metrics") {
         metrics_cost::acknowledgements(options, out).await?;
+    }
+    if runs("scrape") {
+        metrics_cost::scrape(options, out).await?;
     }
     if runs("audit-webhook") {
         apiserver_audit::throughput(options.seconds_per_rate, out).await?;

@@ -15,6 +15,7 @@ use crate::domain::failure::Failure;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
 use crate::domain::identity::Identity;
 use crate::domain::reconcile::found_removed;
+use crate::domain::revocation::{self, Verification};
 
 /// The shortest token the API server issues.
 const MIN_TOKEN_SECONDS: i64 = 600;
@@ -104,6 +105,7 @@ impl App {
             },
             (Effect::UpdateBindingExpiry, _) => self.update_binding_expiry(&grant).await,
             (Effect::Unbind, _) => self.unbind(&grant).await,
+            (Effect::VerifyRevocation, _) => self.verify_revocation(&grant).await,
             (other, _) => Err(EffectError::Misrouted(other.kind())),
         };
         let outcome = outcome(&grant, effect, result);
@@ -162,6 +164,45 @@ impl App {
         self.note_revoked(grant);
         info!(grant = %grant.id, scope = ?grant.scope, ?unbound, "binding removed");
         Ok(found_removed(grant, unbound == Unbound::AlreadyGone))
+    }
+
+    /// Asks the cluster, once the bindings are gone, whether the subject can still do what the
+    /// role allowed, and if so which bindings name it. A refused question ends with the
+    /// revocation unverified; an unavailable cluster is retried, within a budget.
+    async fn verify_revocation(&self, grant: &Grant) -> Result<Option<Event>, EffectError> {
+        let Some(subject) = grant.identity() else {
+            return Ok(None);
+        };
+        let cluster = self.cluster(&grant.cluster)?;
+        let unverified = |error| {
+            let failure = Failure::Refused { error };
+            let verification = Verification::Unverified { failure };
+            Ok(Some(Event::RevocationVerified { verification }))
+        };
+        let mut answers = Vec::new();
+        for question in revocation::questions(grant) {
+            match cluster.subject_may(&subject, &question).await {
+                Ok(allowed) => answers.push((question, allowed)),
+                Err(ClusterError::Refused(error)) => return unverified(error),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let bindings = if answers.iter().any(|(_, allowed)| *allowed) {
+            match cluster.bindings_naming(&subject).await {
+                Ok(bindings) => Ok(bindings),
+                Err(ClusterError::Refused(error)) => Err(error),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            Ok(Vec::new())
+        };
+        let verification = Verification::of(&answers, bindings, &grant.binding_name());
+        if verification.verified() {
+            info!(grant = %grant.id, user = %subject.user, "revocation verified: no longer allowed");
+        } else {
+            warn!(grant = %grant.id, user = %subject.user, ?verification, "access not ended: still allowed after the binding was removed");
+        }
+        Ok(Some(Event::RevocationVerified { verification }))
     }
 
     /// A kubeconfig for the grant's own cluster (its server, CA and name) with a token from it,

@@ -16,6 +16,7 @@ use crate::chat::ChatError;
 use crate::cluster::ClusterError;
 use crate::domain::grant::{Effect, Event, Grant, Note};
 use crate::domain::retry::{AfterFailure, RetryPolicy};
+use crate::domain::revocation::Verification;
 use crate::store::StoreError;
 
 /// How often a write is decided again on the grant as it is now, when another replica changed
@@ -235,14 +236,18 @@ impl App {
                 match grant.effect_failed(at, &error, now, fastrand::f64(), &RETRY_POLICY) {
                     AfterFailure::RetryLater(next) => *next,
                     AfterFailure::GiveUp { reason } => {
-                        if let Some(effect) = grant.outbox.get(at) {
+                        let effect = grant.outbox.get(at);
+                        if let Some(effect) = effect {
                             self.metrics.effect_given_up(effect.kind());
                         }
-                        warn!(grant = %grant.id, ?reason, "binding given up");
-                        self.follow_up(
-                            grant.complete_effect(at),
-                            Some(Event::BindFailed { reason }),
-                        )
+                        warn!(grant = %grant.id, ?effect, ?reason, "given up");
+                        let gave_up = match effect {
+                            Some(Effect::VerifyRevocation) => Event::RevocationVerified {
+                                verification: Verification::Unverified { failure: reason },
+                            },
+                            _ => Event::BindFailed { reason },
+                        };
+                        self.follow_up(grant.complete_effect(at), Some(gave_up))
                     }
                 }
             }
@@ -397,7 +402,8 @@ impl App {
             Effect::Bind
             | Effect::IssueKubeconfig
             | Effect::UpdateBindingExpiry
-            | Effect::Unbind => Err(EffectError::Misrouted(effect.kind())),
+            | Effect::Unbind
+            | Effect::VerifyRevocation => Err(EffectError::Misrouted(effect.kind())),
         }
     }
 }

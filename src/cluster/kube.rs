@@ -21,6 +21,7 @@ use crate::domain::grant::{Grant, Scope};
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
+use crate::domain::revocation::NamedBinding;
 
 use super::{
     APPROVERS_ANNOTATION, BREAK_GLASS_ANNOTATION, Cluster, ClusterError,
@@ -49,7 +50,9 @@ async fn timed<T>(
     })
 }
 
-async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, ClusterError> {
+pub(super) async fn bounded<T>(
+    call: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, ClusterError> {
     timed(call).await?.map_err(classify)
 }
 
@@ -463,6 +466,18 @@ impl Cluster for KubeCluster {
         let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
         let answered = bounded(api.create(&PostParams::default(), &review)).await?;
         Ok(answered.status.is_some_and(|s| s.allowed))
+    }
+
+    async fn subject_may(
+        &self,
+        subject: &Identity,
+        permission: &Permission,
+    ) -> Result<bool, ClusterError> {
+        super::proof::subject_may(&self.client, subject, permission).await
+    }
+
+    async fn bindings_naming(&self, subject: &Identity) -> Result<Vec<NamedBinding>, ClusterError> {
+        super::proof::bindings_naming(&self.client, subject).await
     }
 }
 

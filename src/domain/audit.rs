@@ -57,6 +57,9 @@ pub enum AuditKind {
     /// The expired grant's bindings were already gone when the bot, late, came to remove them:
     /// what the sweeper removed while the bot was away.
     FoundRemoved,
+    /// Once the bindings were gone, the cluster said whether the subject can still do what the
+    /// role allowed: verified, still allowed (and through which bindings), or not verified.
+    RevocationVerified,
 }
 
 impl AuditKind {
@@ -87,6 +90,7 @@ impl AuditKind {
             AuditKind::RequesterGone => "requester_gone",
             AuditKind::KubeconfigFailed => "kubeconfig_failed",
             AuditKind::FoundRemoved => "found_removed",
+            AuditKind::RevocationVerified => "revocation_verified",
         }
     }
 
@@ -104,6 +108,7 @@ impl AuditKind {
                 | AuditKind::SessionActivity
                 | AuditKind::SessionSummary
                 | AuditKind::FoundRemoved
+                | AuditKind::RevocationVerified
         )
     }
 
@@ -125,6 +130,7 @@ impl AuditKind {
             Step::BreakGlass => AuditKind::BreakGlass,
             Step::Reviewed => AuditKind::BreakGlassReviewed,
             Step::RequesterGone => AuditKind::RequesterGone,
+            Step::RevocationVerified => AuditKind::RevocationVerified,
         }
     }
 }
@@ -205,6 +211,13 @@ impl AuditEvent {
                 Some(Particulars::FoundRemoved {
                     late_by_secs: grant.expiry_handled_late_by().unwrap_or_default(),
                 }),
+            ),
+            AuditKind::RevocationVerified => (
+                approvers_of(grant),
+                grant
+                    .revocation
+                    .clone()
+                    .map(|verification| Particulars::Revocation { verification }),
             ),
             AuditKind::ApprovedByPolicy | AuditKind::OnCallUnavailable => (
                 approvers_of(grant),
@@ -344,6 +357,7 @@ impl Event {
             | Event::RequesterGone { .. }
             | Event::KubeconfigFailed { .. }
             | Event::FoundRemoved
+            | Event::RevocationVerified { .. }
             | Event::Tick => None,
         }
     }

@@ -24,6 +24,10 @@ pub enum Particulars {
     OnCall { check: Option<OnCallCheck> },
     /// The bindings were gone before the bot, late to the expiry, came to remove them.
     FoundRemoved { late_by_secs: u64 },
+    /// What the cluster said, once the bindings were gone, of what the subject can still do.
+    Revocation {
+        verification: super::revocation::Verification,
+    },
     /// A Kubernetes effect that keeps failing, or recovered after it did.
     Alert {
         effect: String,

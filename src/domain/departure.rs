@@ -110,7 +110,11 @@ impl Grant {
         self.ended_at = Some(now);
         self.remind_at = None;
         let note = why.can_be_told().then_some(Note::RequesterGone);
+        let removed = effects.contains(&Effect::Unbind);
         effects.extend(self.ending(Step::RequesterGone, note));
+        if removed {
+            effects.push(Effect::VerifyRevocation);
+        }
         Ok(effects)
     }
 }

@@ -200,6 +200,7 @@ fn is_outcome(entry: &AuditEntry) -> bool {
             | AuditKind::KubernetesRecovered
             | AuditKind::DriftRepaired
             | AuditKind::FoundRemoved
+            | AuditKind::RevocationVerified
             | AuditKind::SessionActivity
             | AuditKind::SessionSummary
     )

@@ -202,6 +202,9 @@ pub struct Grant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_call: Option<super::on_call::OnCallCheck>,
     /// Effects decided but not yet carried out, oldest first.
+    /// Whether the cluster confirmed that access ended, once the bindings were gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<super::revocation::Verification>,
     #[serde(default)]
     pub outbox: Vec<Effect>,
     /// The Kubernetes effect at the head of the outbox that failed and waits to be tried again.
@@ -279,6 +282,10 @@ pub enum Event {
     /// Removing the access of a grant whose expiry the bot got to late found its bindings
     /// already gone: the sweeper (or a person) removed them while the bot was away.
     FoundRemoved,
+    /// What the cluster said, once the bindings were gone, of what the subject can still do.
+    RevocationVerified {
+        verification: super::revocation::Verification,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +330,9 @@ pub enum Effect {
     UpdateReviewMessage,
     /// Ask again for the overdue review, in the review message's thread.
     RemindReview,
+    /// Once the bindings are gone, ask the cluster whether the subject can still do what the
+    /// role allowed; answered by `RevocationVerified`.
+    VerifyRevocation,
 }
 
 pub use super::grant_rejection::Rejection;

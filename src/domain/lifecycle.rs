@@ -78,6 +78,7 @@ impl Grant {
             break_glass_cap_secs: new.terms.break_glass.map(|d| d.as_secs()),
             break_glass: None,
             on_call: None,
+            revocation: None,
             retry: None,
             outbox: Vec::new(),
             journal: Vec::new(),
@@ -171,6 +172,9 @@ impl Grant {
             (state, Event::Review { by }) if state.is_final() => self.review(by, now, policy),
             // Only recorded: the access is gone either way.
             (state, Event::FoundRemoved) if state.is_final() => Ok(vec![]),
+            (state, Event::RevocationVerified { verification }) if state.is_final() => {
+                Ok(self.revocation_verified(verification))
+            }
             (state, Event::Tick) if state.is_final() => self.tick_review(now),
             (state, _) => Err(Rejection::WrongState { state }),
         }
@@ -331,6 +335,7 @@ impl Grant {
         let note = (!by_requester).then_some(Note::Revoked);
         let mut effects = vec![Effect::Unbind];
         effects.extend(self.ending(Step::Revoked, note));
+        effects.push(Effect::VerifyRevocation);
         Ok(effects)
     }
 
@@ -343,6 +348,7 @@ impl Grant {
             self.remind_at = None;
             let mut effects = vec![Effect::Unbind];
             effects.extend(self.ending(Step::Expired, Some(Note::Expired)));
+            effects.push(Effect::VerifyRevocation);
             return Ok(effects);
         }
         match self.remind_at {
@@ -354,6 +360,16 @@ impl Grant {
             }
             _ => Err(Rejection::NotDue),
         }
+    }
+
+    /// Records what the cluster said once the bindings were gone, and tells the audit channel
+    /// and the thread.
+    fn revocation_verified(
+        &mut self,
+        verification: &super::revocation::Verification,
+    ) -> Vec<Effect> {
+        self.revocation = Some(verification.clone());
+        told(Step::RevocationVerified).to_vec()
     }
 
     /// The effects of reaching a final state: the message, a lapsed extension, audit, thread, DM.

@@ -28,5 +28,6 @@ mod policy_refusal;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod retry;
+pub mod revocation;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -26,6 +26,9 @@ pub enum Step {
     Reviewed,
     /// The requester left (deactivated, turned guest, removed): access ended, request withdrawn.
     RequesterGone,
+    /// The cluster was asked, once the bindings were gone, whether the subject can still do
+    /// what the role allowed (`Grant::revocation` holds the verdict).
+    RevocationVerified,
 }
 
 impl Step {
@@ -47,6 +50,7 @@ impl Step {
             Step::BreakGlass => "break_glass",
             Step::Reviewed => "reviewed",
             Step::RequesterGone => "requester_gone",
+            Step::RevocationVerified => "revocation_verified",
         }
     }
 }

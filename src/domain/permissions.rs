@@ -53,7 +53,19 @@ pub fn required(policy: &Policy) -> Vec<Permission> {
     let mut needed: Vec<Permission> = manage("rolebindings").collect();
     if policy.has_cluster_roles() {
         needed.extend(manage("clusterrolebindings"));
+    } else {
+        // Read-only, to name the bindings through which access outlived its grant.
+        needed.extend(manage("clusterrolebindings").filter(|p| p.verb == "list"));
     }
+    // Whether a grant's subject can still do what its role allowed, once its bindings are gone.
+    needed.push(Permission {
+        verb: "create",
+        group: "authorization.k8s.io",
+        resource: "subjectaccessreviews",
+        name: None,
+        namespace: None,
+        subresource: None,
+    });
     let mut roles: Vec<&String> = policy.roles.values().map(|r| &r.cluster_role).collect();
     roles.sort();
     roles.dedup();
@@ -108,6 +120,7 @@ mod tests {
                 "list clusterrolebindings.rbac.authorization.k8s.io",
                 "patch clusterrolebindings.rbac.authorization.k8s.io",
                 "delete clusterrolebindings.rbac.authorization.k8s.io",
+                "create subjectaccessreviews.authorization.k8s.io",
                 "bind clusterroles.rbac.authorization.k8s.io \"admin\"",
                 "bind clusterroles.rbac.authorization.k8s.io \"edit\"",
                 "bind clusterroles.rbac.authorization.k8s.io \"node-reader\"",

@@ -101,8 +101,19 @@ impl Effect {
     pub fn is_cluster_effect(&self) -> bool {
         matches!(
             self,
-            Effect::Bind | Effect::UpdateBindingExpiry | Effect::Unbind | Effect::IssueKubeconfig
+            Effect::Bind
+                | Effect::UpdateBindingExpiry
+                | Effect::Unbind
+                | Effect::IssueKubeconfig
+                | Effect::VerifyRevocation
         )
+    }
+
+    /// Effects given up after `bind_attempts` failures rather than retried for ever (and so
+    /// never alerted on): creating a binding, and verifying that access ended. Removing one is
+    /// never given up.
+    pub fn has_attempt_budget(&self) -> bool {
+        matches!(self, Effect::Bind | Effect::VerifyRevocation)
     }
 
     pub fn kind(&self) -> &'static str {
@@ -123,6 +134,7 @@ impl Effect {
             Effect::PostReviewMessage => "post_review_message",
             Effect::UpdateReviewMessage => "update_review_message",
             Effect::RemindReview => "remind_review",
+            Effect::VerifyRevocation => "verify_revocation",
         }
     }
 }
@@ -164,7 +176,7 @@ impl Grant {
             Some(r) if r.effect == effect => (r.failures + 1, r.since, r.alerted_at),
             _ => (1, now, None),
         };
-        if effect == Effect::Bind && failures >= policy.bind_attempts {
+        if effect.has_attempt_budget() && failures >= policy.bind_attempts {
             return AfterFailure::GiveUp {
                 reason: Failure::GaveUp {
                     error: error.to_string(),
@@ -177,7 +189,7 @@ impl Grant {
         next.version += 1;
         let delay = chrono::Duration::from_std(policy.delay(failures, jitter))
             .unwrap_or(chrono::Duration::MAX);
-        let alert_due = effect != Effect::Bind
+        let alert_due = !effect.has_attempt_budget()
             && failures >= policy.alert_after
             && alerted_at.is_none_or(|at| {
                 chrono::Duration::from_std(policy.realert_every)

@@ -14,6 +14,7 @@ use crate::domain::grant::{Grant, MessageRef};
 use crate::domain::identity::{Identity, Profile};
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
+use crate::domain::revocation::NamedBinding;
 
 /// A cluster's adapter whose calls are counted under its name.
 pub struct MeteredCluster {
@@ -93,6 +94,20 @@ impl Cluster for MeteredCluster {
 
     async fn may(&self, permission: &Permission) -> Result<bool, ClusterError> {
         self.call("access_review", self.inner.may(permission)).await
+    }
+
+    async fn subject_may(
+        &self,
+        subject: &Identity,
+        permission: &Permission,
+    ) -> Result<bool, ClusterError> {
+        let asked = self.inner.subject_may(subject, permission);
+        self.call("subject_access_review", asked).await
+    }
+
+    async fn bindings_naming(&self, subject: &Identity) -> Result<Vec<NamedBinding>, ClusterError> {
+        let listed = self.inner.bindings_naming(subject);
+        self.call("list_bindings_naming", listed).await
     }
 }
 

@@ -37,6 +37,7 @@ fn template_of(particulars: &Particulars) -> &'static str {
         Particulars::OnCall { .. } => "records/on_call",
         Particulars::Alert { .. } => "records/alert",
         Particulars::FoundRemoved { .. } => "records/found_removed",
+        Particulars::Revocation { .. } => "records/revocation",
     }
 }
 

@@ -57,6 +57,10 @@ pub(super) const RECORDS: &[(&str, &str)] = &[
         "records/found_removed",
         include_str!("../../templates/records/found_removed.txt"),
     ),
+    (
+        "records/revocation",
+        include_str!("../../templates/records/revocation.txt"),
+    ),
 ];
 
 pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {

@@ -138,6 +138,8 @@ pub(super) struct GrantView<'a> {
     /// Why access could not be created, as the macro `failure` words it.
     failure: Option<&'a Failure>,
     kubeconfig_failure: Option<&'a Failure>,
+    /// What the cluster said once the bindings were gone, as the macro `revocation` words it.
+    revocation: Option<&'a crate::domain::revocation::Verification>,
     extension: Option<ExtensionView<'a>>,
     retry: Option<RetryView<'a>>,
     /// The incident it was requested for (a reference such as `INC-123`, or a link).
@@ -258,6 +260,7 @@ impl<'a> GrantView<'a> {
             ended_at_text: g.ended_at.map(|at| shown_time(p, at)),
             failure: g.failure.as_ref(),
             kubeconfig_failure: g.kubeconfig_failure.as_ref(),
+            revocation: g.revocation.as_ref(),
             extension: g.extension.as_ref().map(|x| ExtensionView::of(x, p)),
             retry: g.retry.as_ref().map(|r| RetryView {
                 effect: r.effect.kind(),

@@ -52,8 +52,9 @@ fn a_deactivated_requester_loses_live_access_binding_first_and_the_log_says_why(
             Effect::ThreadReply {
                 step: Step::RequesterGone
             },
+            Effect::VerifyRevocation,
         ],
-        "no direct message to an account that cannot read it"
+        "no direct message to an account that cannot read it; the end verified last"
     );
     let entry = ended.journal.last().unwrap();
     assert_eq!(entry.kind, AuditKind::RequesterGone);

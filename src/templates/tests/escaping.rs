@@ -15,6 +15,7 @@ use crate::domain::identity::IdentityRefusal;
 use crate::domain::on_call::OnCallCheck;
 use crate::domain::reconcile::{Drift, ObservedBinding, Repair};
 use crate::domain::retry::{AlertKind, Retry};
+use crate::domain::revocation::Verification;
 use crate::templates::*;
 
 /// A reason that tries to forge a link, to ping a channel and to start an entity.
@@ -59,6 +60,18 @@ fn hostile(mut g: Grant) -> Grant {
     g.lapsed_approvals = vec![lapsed()];
     if let Some(x) = g.extension.as_mut() {
         x.lapsed_approvals = vec![lapsed()];
+    }
+    if let Some(Verification::StillAllowed {
+        bindings, unlisted, ..
+    }) = g.revocation.as_mut()
+    {
+        for binding in bindings {
+            binding.namespace = Some("team_<x>&".into());
+            binding.name = EVIL_NAME.into();
+            binding.role = "view_<x>&".into();
+            binding.subject = EVIL.into();
+        }
+        *unlisted = Some(EVIL.into());
     }
     g.kubeconfig_failure = Some(EVIL.into());
     g.failure = g.failure.map(|_| EVIL.into());

@@ -45,7 +45,7 @@ roles:
 }
 
 /// Every lifecycle step.
-pub(super) const STEPS: [Step; 16] = [
+pub(super) const STEPS: [Step; 17] = [
     Step::Requested,
     Step::ApprovalRecorded,
     Step::Activated,
@@ -62,6 +62,7 @@ pub(super) const STEPS: [Step; 16] = [
     Step::BreakGlass,
     Step::Reviewed,
     Step::RequesterGone,
+    Step::RevocationVerified,
 ];
 
 /// Every direct message to a requester.

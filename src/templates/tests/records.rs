@@ -10,6 +10,7 @@ use crate::domain::lifecycle::tests::{active, apply, extend};
 use crate::domain::on_call::{OnCallCheck, OnCallFailure, OnCallPlace, OnCallProvider};
 use crate::domain::reconcile::{Drift, ObservedBinding};
 use crate::domain::retry::{Alert, AlertKind};
+use crate::domain::revocation::{NamedBinding, StillAllowed, Verification};
 use crate::domain::testing::{minutes, pagerduty_schedule, t0};
 use crate::templates::*;
 
@@ -113,6 +114,76 @@ fn bindings_found_gone_say_how_late_the_bot_was_and_that_the_sweeper_removes_the
         worded(Particulars::FoundRemoved { late_by_secs: 3900 }),
         "its bindings were already gone when prod-access came to remove them, 1h 5m after the \
          expiry: the sweeper removes expired bindings while prod-access is away"
+    );
+}
+
+fn team_binding() -> NamedBinding {
+    NamedBinding {
+        namespace: Some("payments".into()),
+        name: "oncall".into(),
+        role_kind: "ClusterRole".into(),
+        role: "edit".into(),
+        subject_kind: "Group".into(),
+        subject: "payments-oncall".into(),
+    }
+}
+
+fn exec_in_payments() -> StillAllowed {
+    StillAllowed {
+        verb: "create".into(),
+        resource: "pods/exec".into(),
+        group: String::new(),
+        namespace: Some("payments".into()),
+    }
+}
+
+#[test]
+fn a_revocation_says_it_was_verified_or_what_is_still_allowed_and_through_what() {
+    let said = |verification| worded(Particulars::Revocation { verification });
+    assert_eq!(
+        said(Verification::NoLongerAllowed { probes: 9 }),
+        "verified: no longer allowed (9 checks)"
+    );
+    let cluster_wide = StillAllowed {
+        namespace: None,
+        ..exec_in_payments()
+    };
+    assert_eq!(
+        said(Verification::StillAllowed {
+            allowed: vec![exec_in_payments(), cluster_wide],
+            bindings: vec![team_binding()],
+            unlisted: None,
+        }),
+        "still allowed: create pods/exec in payments; create pods/exec cluster-wide, through \
+         RoleBinding payments/oncall (ClusterRole edit, Group payments-oncall)"
+    );
+    assert_eq!(
+        said(Verification::StillAllowed {
+            allowed: vec![exec_in_payments()],
+            bindings: vec![],
+            unlisted: None,
+        }),
+        "still allowed: create pods/exec in payments; no binding names the user or its groups, \
+         so the access comes from elsewhere (a group the bot does not know of, or another \
+         authorizer)"
+    );
+    assert_eq!(
+        said(Verification::StillAllowed {
+            allowed: vec![exec_in_payments()],
+            bindings: vec![],
+            unlisted: Some("forbidden".into()),
+        }),
+        "still allowed: create pods/exec in payments; the bindings that give it could not be \
+         listed: forbidden"
+    );
+    let failure = Failure::GaveUp {
+        error: "503".into(),
+        attempts: 6,
+        waited_secs: 300,
+    };
+    assert_eq!(
+        said(Verification::Unverified { failure }),
+        "not verified: 503 (after 6 attempts over 5m)"
     );
 }
 

@@ -6,6 +6,7 @@ use super::fixtures;
 use crate::domain::grant::{Event, GrantState};
 use crate::domain::lifecycle::NewRequest;
 use crate::domain::policy::GrantTerms;
+use crate::domain::revocation::{NamedBinding, StillAllowed, Verification};
 use crate::slack::client::content;
 use crate::templates::views::clip;
 use crate::templates::*;
@@ -71,14 +72,46 @@ pub(super) fn grants() -> Vec<(&'static str, Grant)> {
         },
         31,
     );
+    let expired = apply(&extending, Event::Tick, 200);
+    let verified = |verification| apply(&expired, Event::RevocationVerified { verification }, 201);
     vec![
+        (
+            "expired, verified",
+            verified(Verification::NoLongerAllowed { probes: 9 }),
+        ),
+        (
+            "expired, still allowed",
+            verified(Verification::StillAllowed {
+                allowed: vec![StillAllowed {
+                    verb: "create".into(),
+                    resource: "pods/exec".into(),
+                    group: String::new(),
+                    namespace: Some("payments".into()),
+                }],
+                bindings: vec![NamedBinding {
+                    namespace: Some("payments".into()),
+                    name: "oncall".into(),
+                    role_kind: "ClusterRole".into(),
+                    role: "edit".into(),
+                    subject_kind: "Group".into(),
+                    subject: "payments-oncall".into(),
+                }],
+                unlisted: None,
+            }),
+        ),
+        (
+            "expired, not verified",
+            verified(Verification::Unverified {
+                failure: "forbidden".into(),
+            }),
+        ),
         ("requested", requested.clone()),
         ("approved", approved.clone()),
         ("active", active.clone()),
         ("extending", extending.clone()),
         ("extended", extended),
         ("extension denied", ext_denied),
-        ("expired", apply(&extending, Event::Tick, 200)),
+        ("expired", expired),
         (
             "revoked",
             apply(&active, Event::Revoke { by: "UBOB".into() }, 3),

@@ -1,0 +1,203 @@
+//! Proof that access ended. Deleting a binding is not the same as ending access: the subject may
+//! hold the same rights through another binding (a team's RoleBinding, a group's). Once a
+//! grant's bindings are gone, the cluster is asked with a SubjectAccessReview, probe by probe,
+//! whether the subject can still do what the role allowed in the grant's scope; the verdict names
+//! what is still allowed and the bindings that name the subject.
+
+use serde::{Deserialize, Serialize};
+
+use super::failure::Failure;
+use super::grant::Grant;
+use super::permissions::Permission;
+
+/// One thing a role allows, asked of the cluster for the subject: a verb on a resource (and
+/// subresource) of an API group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub verb: &'static str,
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub subresource: Option<&'static str>,
+}
+
+const fn probe(verb: &'static str, group: &'static str, resource: &'static str) -> Probe {
+    Probe {
+        verb,
+        group,
+        resource,
+        subresource: None,
+    }
+}
+
+const fn sub(verb: &'static str, resource: &'static str, subresource: &'static str) -> Probe {
+    Probe {
+        verb,
+        group: "",
+        resource,
+        subresource: Some(subresource),
+    }
+}
+
+const READ: &[Probe] = &[
+    probe("get", "", "pods"),
+    probe("list", "", "pods"),
+    sub("get", "pods", "log"),
+    probe("list", "apps", "deployments"),
+];
+
+const WRITE: &[Probe] = &[
+    sub("create", "pods", "exec"),
+    sub("create", "pods", "portforward"),
+    probe("delete", "", "pods"),
+    probe("patch", "apps", "deployments"),
+    probe("get", "", "secrets"),
+];
+
+const GRANT_RIGHTS: &[Probe] = &[probe("create", "rbac.authorization.k8s.io", "rolebindings")];
+
+/// What is asked after a grant of each ClusterRole ends: a few of the role's own rules, the ones
+/// that matter most, verb by verb. A role not listed is asked what `view` is.
+const PROBES: &[(&str, &[&[Probe]])] = &[
+    ("view", &[READ]),
+    ("edit", &[READ, WRITE]),
+    ("admin", &[READ, WRITE, GRANT_RIGHTS]),
+    ("cluster-admin", &[READ, WRITE, GRANT_RIGHTS]),
+];
+
+/// The probes for a grant of `cluster_role`.
+pub fn probes(cluster_role: &str) -> Vec<Probe> {
+    let sets = PROBES
+        .iter()
+        .find(|(role, _)| *role == cluster_role)
+        .map_or(&[READ][..], |(_, sets)| sets);
+    sets.iter().flat_map(|set| set.iter().copied()).collect()
+}
+
+/// Every question asked after `grant` ends: each probe of its role, in each of its namespaces
+/// (once, cluster-wide, for a cluster-scoped grant).
+pub fn questions(grant: &Grant) -> Vec<Permission> {
+    let namespaces: Vec<Option<String>> = if grant.scope.is_cluster() {
+        vec![None]
+    } else {
+        grant.scope.namespaces().iter().cloned().map(Some).collect()
+    };
+    let probes = probes(&grant.cluster_role);
+    namespaces
+        .iter()
+        .flat_map(|namespace| {
+            probes.iter().map(|p| Permission {
+                verb: p.verb,
+                group: p.group,
+                resource: p.resource,
+                name: None,
+                namespace: namespace.clone(),
+                subresource: p.subresource,
+            })
+        })
+        .collect()
+}
+
+/// A binding that names the subject (as a user, or one of its groups), read from the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NamedBinding {
+    /// `None` for a ClusterRoleBinding.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// `ClusterRole` or `Role`.
+    pub role_kind: String,
+    pub role: String,
+    /// The user or group it names (`User alice@example.com`, `Group payments-oncall`).
+    pub subject_kind: String,
+    pub subject: String,
+}
+
+/// One permission the subject still has after the grant ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StillAllowed {
+    pub verb: String,
+    /// `pods` or `pods/exec`, as kubectl names it.
+    pub resource: String,
+    pub group: String,
+    /// `None`: cluster-wide.
+    pub namespace: Option<String>,
+}
+
+impl StillAllowed {
+    fn of(permission: &Permission) -> Self {
+        let resource = match permission.subresource {
+            Some(sub) => format!("{}/{sub}", permission.resource),
+            None => permission.resource.to_string(),
+        };
+        StillAllowed {
+            verb: permission.verb.to_string(),
+            resource,
+            group: permission.group.to_string(),
+            namespace: permission.namespace.clone(),
+        }
+    }
+}
+
+/// What the cluster said once a grant's bindings were gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verification {
+    /// No probe is allowed any more: access really ended.
+    NoLongerAllowed { probes: usize },
+    /// These are still allowed, through other bindings; `bindings` are those that name the
+    /// subject or its groups (empty when none names them: the access comes from elsewhere, e.g.
+    /// a group the bot was not told of).
+    StillAllowed {
+        allowed: Vec<StillAllowed>,
+        bindings: Vec<NamedBinding>,
+        /// Why the bindings could not be listed, when they could not (`bindings` is then empty).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unlisted: Option<String>,
+    },
+    /// The cluster could not be asked; the revocation is not verified.
+    Unverified { failure: Failure },
+}
+
+impl Verification {
+    /// The verdict on the answers to `questions` (allowed or not, in order), with the bindings
+    /// that name the subject, of which the grant's own (named `own_name`) are left out: they were
+    /// just deleted, and a list may still show them for a moment.
+    pub fn of(
+        answers: &[(Permission, bool)],
+        bindings: Result<Vec<NamedBinding>, String>,
+        own_name: &str,
+    ) -> Verification {
+        let allowed: Vec<StillAllowed> = answers
+            .iter()
+            .filter(|(_, allowed)| *allowed)
+            .map(|(permission, _)| StillAllowed::of(permission))
+            .collect();
+        if allowed.is_empty() {
+            return Verification::NoLongerAllowed {
+                probes: answers.len(),
+            };
+        }
+        let (bindings, unlisted) = match bindings {
+            Ok(bindings) => (bindings, None),
+            Err(why) => (Vec::new(), Some(why)),
+        };
+        let mut bindings: Vec<NamedBinding> = bindings
+            .into_iter()
+            .filter(|b| b.name != own_name)
+            .collect();
+        bindings.sort();
+        bindings.dedup();
+        Verification::StillAllowed {
+            allowed,
+            bindings,
+            unlisted,
+        }
+    }
+
+    /// Whether the revocation was proven: nothing is allowed any more.
+    pub fn verified(&self) -> bool {
+        matches!(self, Verification::NoLongerAllowed { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests;

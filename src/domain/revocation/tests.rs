@@ -1,0 +1,158 @@
+//! The probes asked after a grant ends, and the verdict on the cluster's answers.
+
+use super::*;
+use crate::domain::grant::Scope;
+use crate::domain::testing::{minutes, t0};
+
+fn shown(probes: &[Probe]) -> Vec<String> {
+    probes
+        .iter()
+        .map(|p| match p.subresource {
+            Some(sub) => format!("{} {}/{sub}", p.verb, p.resource),
+            None => format!("{} {}", p.verb, p.resource),
+        })
+        .collect()
+}
+
+#[test]
+fn each_role_is_asked_what_it_allowed_and_an_unknown_role_what_view_does() {
+    let view = shown(&probes("view"));
+    assert_eq!(
+        view,
+        ["get pods", "list pods", "get pods/log", "list deployments"]
+    );
+    let edit = shown(&probes("edit"));
+    for asked in ["get pods", "create pods/exec", "delete pods", "get secrets"] {
+        assert!(edit.contains(&asked.to_string()), "{asked} in {edit:?}");
+    }
+    assert!(!edit.contains(&"create rolebindings".to_string()));
+    assert!(shown(&probes("admin")).contains(&"create rolebindings".to_string()));
+    assert_eq!(shown(&probes("our-own-role")), view);
+}
+
+#[test]
+fn a_namespaced_grant_is_asked_in_each_namespace_and_a_cluster_grant_once_cluster_wide() {
+    let mut grant = Grant::test().active_until(t0() + minutes(60));
+    grant.scope = Scope::Namespaces {
+        names: vec!["payments".into(), "orders".into()],
+    };
+    let asked = questions(&grant);
+    let per_namespace = probes("edit").len();
+    assert_eq!(asked.len(), 2 * per_namespace);
+    assert!(
+        asked[..per_namespace]
+            .iter()
+            .all(|q| q.namespace.as_deref() == Some("payments"))
+    );
+    assert!(
+        asked[per_namespace..]
+            .iter()
+            .all(|q| q.namespace.as_deref() == Some("orders"))
+    );
+    grant.scope = Scope::Cluster;
+    let asked = questions(&grant);
+    assert_eq!(asked.len(), per_namespace);
+    assert!(asked.iter().all(|q| q.namespace.is_none()));
+}
+
+fn team_binding(name: &str) -> NamedBinding {
+    NamedBinding {
+        namespace: Some("payments".into()),
+        name: name.into(),
+        role_kind: "ClusterRole".into(),
+        role: "edit".into(),
+        subject_kind: "Group".into(),
+        subject: "payments-oncall".into(),
+    }
+}
+
+#[test]
+fn nothing_allowed_any_more_is_a_verified_revocation() {
+    let grant = Grant::test().active_until(t0() + minutes(60));
+    let answers: Vec<(Permission, bool)> =
+        questions(&grant).into_iter().map(|q| (q, false)).collect();
+    let verdict = Verification::of(&answers, Ok(vec![]), &grant.binding_name());
+    assert_eq!(
+        verdict,
+        Verification::NoLongerAllowed {
+            probes: answers.len()
+        }
+    );
+    assert!(verdict.verified());
+}
+
+#[test]
+fn what_is_still_allowed_is_named_with_the_bindings_that_name_the_subject_but_not_its_own() {
+    let grant = Grant::test().active_until(t0() + minutes(60));
+    let answers: Vec<(Permission, bool)> = questions(&grant)
+        .into_iter()
+        .map(|q| {
+            let get_pods = q.verb == "get" && q.resource == "pods" && q.subresource.is_none();
+            let still = get_pods || q.subresource == Some("exec");
+            (q, still)
+        })
+        .collect();
+    let own = team_binding(&grant.binding_name());
+    let bindings = vec![team_binding("oncall"), own, team_binding("oncall")];
+    let verdict = Verification::of(&answers, Ok(bindings), &grant.binding_name());
+    let Verification::StillAllowed {
+        allowed,
+        bindings,
+        unlisted: None,
+    } = &verdict
+    else {
+        panic!("{verdict:?}");
+    };
+    let said: Vec<String> = allowed
+        .iter()
+        .map(|a| format!("{} {} in {:?}", a.verb, a.resource, a.namespace))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "get pods in Some(\"payments\")",
+            "create pods/exec in Some(\"payments\")"
+        ]
+    );
+    assert_eq!(bindings, &[team_binding("oncall")]);
+    assert!(!verdict.verified());
+}
+
+#[test]
+fn bindings_that_could_not_be_listed_are_said_so_rather_than_taken_for_none() {
+    let grant = Grant::test().active_until(t0() + minutes(60));
+    let answers: Vec<(Permission, bool)> =
+        questions(&grant).into_iter().map(|q| (q, true)).collect();
+    let refused = Err("clusterrolebindings is forbidden".to_string());
+    let verdict = Verification::of(&answers, refused, &grant.binding_name());
+    let Verification::StillAllowed {
+        bindings, unlisted, ..
+    } = &verdict
+    else {
+        panic!("{verdict:?}");
+    };
+    assert!(bindings.is_empty());
+    assert_eq!(
+        unlisted.as_deref(),
+        Some("clusterrolebindings is forbidden")
+    );
+}
+
+#[test]
+fn a_verdict_is_stored_in_a_form_later_versions_still_read() {
+    let verdict = Verification::StillAllowed {
+        allowed: vec![StillAllowed {
+            verb: "create".into(),
+            resource: "pods/exec".into(),
+            group: String::new(),
+            namespace: Some("payments".into()),
+        }],
+        bindings: vec![team_binding("oncall")],
+        unlisted: None,
+    };
+    let json = serde_json::to_value(&verdict).unwrap();
+    assert_eq!(json["verdict"], "still_allowed");
+    assert_eq!(json["bindings"][0]["subject"], "payments-oncall");
+    let back: Verification = serde_json::from_value(json).unwrap();
+    assert_eq!(back, verdict);
+}

@@ -11,6 +11,7 @@ use super::failure::Failure;
 use super::grant::{Event, Grant, Scope, Step};
 use super::incident::incident_reference;
 use super::on_call::OnCallCheck;
+use super::revocation::Verification;
 
 pub use super::audit_chain::*;
 
@@ -57,9 +58,14 @@ pub enum AuditKind {
     /// The expired grant's bindings were already gone when the bot, late, came to remove them:
     /// what the sweeper removed while the bot was away.
     FoundRemoved,
-    /// Once the bindings were gone, the cluster said whether the subject can still do what the
-    /// role allowed: verified, still allowed (and through which bindings), or not verified.
+    /// Once the bindings were gone, the cluster said the subject can no longer do what the role
+    /// allowed: access really ended.
     RevocationVerified,
+    /// Once the bindings were gone, the subject could still do some of what the role allowed,
+    /// through other bindings (`detail` names what, and through which).
+    AccessNotEnded,
+    /// Whether access ended could not be checked with the cluster.
+    RevocationUnverified,
 }
 
 impl AuditKind {
@@ -91,6 +97,8 @@ impl AuditKind {
             AuditKind::KubeconfigFailed => "kubeconfig_failed",
             AuditKind::FoundRemoved => "found_removed",
             AuditKind::RevocationVerified => "revocation_verified",
+            AuditKind::AccessNotEnded => "access_not_ended",
+            AuditKind::RevocationUnverified => "revocation_unverified",
         }
     }
 
@@ -109,7 +117,19 @@ impl AuditKind {
                 | AuditKind::SessionSummary
                 | AuditKind::FoundRemoved
                 | AuditKind::RevocationVerified
+                | AuditKind::AccessNotEnded
+                | AuditKind::RevocationUnverified
         )
+    }
+
+    /// The kind of entry a revocation's verdict is recorded as, so the log, the digest and the
+    /// metrics tell an ended access from one that was not, without reading `detail`.
+    fn of_verdict(verification: &Verification) -> AuditKind {
+        match verification {
+            Verification::NoLongerAllowed { .. } => AuditKind::RevocationVerified,
+            Verification::StillAllowed { .. } => AuditKind::AccessNotEnded,
+            Verification::Unverified { .. } => AuditKind::RevocationUnverified,
+        }
     }
 
     fn of_step(step: Step) -> AuditKind {
@@ -212,7 +232,9 @@ impl AuditEvent {
                     late_by_secs: grant.expiry_handled_late_by().unwrap_or_default(),
                 }),
             ),
-            AuditKind::RevocationVerified => (
+            AuditKind::RevocationVerified
+            | AuditKind::AccessNotEnded
+            | AuditKind::RevocationUnverified => (
                 approvers_of(grant),
                 grant
                     .revocation
@@ -313,6 +335,15 @@ impl AuditEvent {
             Event::FoundRemoved => Some(AuditKind::FoundRemoved),
             _ => None,
         };
+        if let Event::RevocationVerified { verification } = event {
+            let verdict = AuditKind::of_verdict(verification);
+            for kind in kinds
+                .iter_mut()
+                .filter(|k| **k == AuditKind::RevocationVerified)
+            {
+                *kind = verdict;
+            }
+        }
         if let Some(kind) = implied
             && !kinds.contains(&kind)
         {

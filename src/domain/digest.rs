@@ -69,6 +69,42 @@ impl UnreviewedUse {
     }
 }
 
+/// A grant whose access, once its bindings were gone, was not proven ended: the subject could
+/// still do some of what the role allowed, or the cluster could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnprovenEnd {
+    pub id: String,
+    pub requester: String,
+    pub role: String,
+    pub scope: Scope,
+    pub cluster: String,
+    /// `access_not_ended` or `revocation_unverified`.
+    pub kind: &'static str,
+    /// What the audit entry says: what is still allowed and through which bindings, or why it
+    /// could not be checked.
+    pub detail: String,
+}
+
+impl UnprovenEnd {
+    fn of(entry: &AuditEntry) -> Option<UnprovenEnd> {
+        let event = &entry.event;
+        matches!(
+            event.kind,
+            AuditKind::AccessNotEnded | AuditKind::RevocationUnverified
+        )
+        .then_some(())?;
+        Some(UnprovenEnd {
+            id: event.grant.clone()?,
+            requester: event.requester.clone()?,
+            role: event.role.clone()?,
+            scope: event.scope.clone()?,
+            cluster: event.cluster.clone().unwrap_or_default(),
+            kind: event.kind.as_str(),
+            detail: event.detail.clone().unwrap_or_default(),
+        })
+    }
+}
+
 /// The chain as the digest reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -115,6 +151,8 @@ pub struct Digest {
     pub active: Vec<ActiveGrant>,
     /// Break-glass uses not reviewed yet, oldest first.
     pub unreviewed: Vec<UnreviewedUse>,
+    /// Access that, in the period, was not proven ended once its bindings were gone.
+    pub unproven: Vec<UnprovenEnd>,
     pub chain: ChainState,
 }
 
@@ -180,6 +218,10 @@ impl Digest {
         let mut unreviewed: Vec<UnreviewedUse> =
             unreviewed.iter().filter_map(UnreviewedUse::of).collect();
         unreviewed.sort_by_key(|u| u.used_at);
+        let unproven = in_period
+            .iter()
+            .filter_map(|e| UnprovenEnd::of(e))
+            .collect();
         Digest {
             since,
             until,
@@ -187,6 +229,7 @@ impl Digest {
             requested,
             active,
             unreviewed,
+            unproven,
             chain,
         }
     }
@@ -201,6 +244,8 @@ fn is_outcome(entry: &AuditEntry) -> bool {
             | AuditKind::DriftRepaired
             | AuditKind::FoundRemoved
             | AuditKind::RevocationVerified
+            | AuditKind::AccessNotEnded
+            | AuditKind::RevocationUnverified
             | AuditKind::SessionActivity
             | AuditKind::SessionSummary
     )

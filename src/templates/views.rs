@@ -348,6 +348,9 @@ pub(super) struct DigestView<'a> {
     more_active: usize,
     unreviewed: Vec<UnreviewedView<'a>>,
     more_unreviewed: usize,
+    /// Access not proven ended: `outcome` is the entry's kind, `reason` its detail.
+    unproven: Vec<DigestGrantView<'a>>,
+    more_unproven: usize,
     chain: &'a crate::domain::digest::ChainState,
 }
 
@@ -397,6 +400,19 @@ impl<'a> DigestView<'a> {
             approvers_text: mentions(p, &g.approvers),
             expires_at_text: g.expires_at.map(|at| shown_time(p, at)),
         });
+        let unproven = d.unproven.iter().take(max).map(|u| DigestGrantView {
+            id: &u.id,
+            requester: &u.requester,
+            role: &u.role,
+            namespaces: u.scope.namespaces(),
+            cluster_wide: u.scope.is_cluster(),
+            cluster: cluster_name(&u.cluster),
+            reason: &u.detail,
+            incident: None,
+            outcome: u.kind,
+            approvers_text: Markup::default(),
+            expires_at_text: None,
+        });
         DigestView {
             since_text: shown_time(p, d.since),
             until_text: shown_time(p, d.until),
@@ -422,6 +438,8 @@ impl<'a> DigestView<'a> {
                 })
                 .collect(),
             more_unreviewed: d.unreviewed.len().saturating_sub(max),
+            unproven: unproven.collect(),
+            more_unproven: d.unproven.len().saturating_sub(max),
             chain: &d.chain,
         }
     }

@@ -6,6 +6,7 @@ use super::*;
 use crate::domain::audit::{AuditEvent, ChainHead, chain};
 use crate::domain::grant::Event;
 use crate::domain::lifecycle::tests::{apply, bound};
+use crate::domain::revocation::Verification;
 use crate::domain::testing::{approve, minutes, t0};
 
 /// The entries `events` make in order.
@@ -99,6 +100,66 @@ fn the_digest_counts_the_periods_events_and_tells_each_requests_outcome() {
     assert_eq!(digest.counts["expired"], 1);
     assert!(!digest.counts.contains_key("revoked"));
     assert!(digest.active.is_empty(), "g2 is approved, not yet active");
+}
+
+#[test]
+fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end_is_not() {
+    let day = t0();
+    let ended = |id, verification| {
+        let steps = [
+            (1, approve("UBOB")),
+            (2, bound()),
+            (130, Event::Tick),
+            (131, Event::RevocationVerified { verification }),
+        ];
+        let (_, mut journal) = story(id, day, &steps);
+        // The application words `detail` before the write; here it stands for those words.
+        for event in &mut journal {
+            event.detail = Some(format!("{} of {id}", event.kind.as_str()));
+        }
+        journal
+    };
+    let still_allowed = Verification::StillAllowed {
+        allowed: vec![],
+        bindings: vec![],
+        unlisted: None,
+    };
+    let unverified = Verification::Unverified {
+        failure: "forbidden".into(),
+    };
+    let verified = Verification::NoLongerAllowed { probes: 9 };
+    let events = [
+        ended("g1", still_allowed),
+        ended("g2", verified),
+        ended("g3", unverified),
+    ]
+    .concat();
+    let digest = Digest::of(
+        &logged(events),
+        &[],
+        &[],
+        intact(),
+        day,
+        day + Duration::days(1),
+    );
+    let listed: Vec<(&str, &str, &str)> = digest
+        .unproven
+        .iter()
+        .map(|u| (u.id.as_str(), u.kind, u.detail.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("g1", "access_not_ended", "access_not_ended of g1"),
+            ("g3", "revocation_unverified", "revocation_unverified of g3"),
+        ]
+    );
+    let outcomes: Vec<&str> = digest.requested.iter().map(|g| g.outcome).collect();
+    assert_eq!(
+        outcomes, ["expired"; 3],
+        "a verdict reports on the end, it is not one"
+    );
+    assert_eq!(digest.counts["revocation_verified"], 1);
 }
 
 #[test]

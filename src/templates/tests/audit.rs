@@ -58,6 +58,7 @@ fn digest_of(
             expires_at: Some(t0() + chrono::Duration::hours(25)),
         }],
         unreviewed: vec![],
+        unproven: vec![],
         chain,
     }
 }

@@ -9,7 +9,9 @@ use super::slack::{grants, t0};
 use super::slack_syntax::{texts, unescaped};
 use crate::domain::audit::{AuditEvent, AuditKind, ChainHead, chain};
 use crate::domain::command::Part;
-use crate::domain::digest::{ActiveGrant, ChainState, Digest, RequestedGrant, UnreviewedUse};
+use crate::domain::digest::{
+    ActiveGrant, ChainState, Digest, RequestedGrant, UnprovenEnd, UnreviewedUse,
+};
 use crate::domain::grant::{Decision, Effect, Scope, SubjectDrift};
 use crate::domain::identity::IdentityRefusal;
 use crate::domain::on_call::OnCallCheck;
@@ -337,6 +339,15 @@ fn digest(chain_state: ChainState) -> Digest {
             incident: Some(EVIL.into()),
             used_at: t0(),
             review_link: Some("https://acme.slack.com/archives/CAUDIT/p1?thread_ts=1&cid=C".into()),
+        }],
+        unproven: vec![UnprovenEnd {
+            id: "g4".into(),
+            requester: "UALICE".into(),
+            role: EVIL_NAME.into(),
+            scope: Scope::namespace("team_<x>&"),
+            cluster: "eu_<1>&".into(),
+            kind: "access_not_ended",
+            detail: EVIL.into(),
         }],
         chain: chain_state,
     }

@@ -73,6 +73,7 @@ fn digest(uses: usize) -> Digest {
         requested: vec![],
         active: vec![],
         unreviewed: (1..=uses).map(unreviewed).collect(),
+        unproven: vec![],
         chain: ChainState::Intact {
             entries: 42,
             seq: 42,

@@ -217,6 +217,7 @@ fn digest(requests: usize, chain: ChainState) -> Digest {
         requested: (0..requests).map(grant).collect(),
         active: if requests > 0 { vec![active] } else { vec![] },
         unreviewed: vec![],
+        unproven: vec![],
         chain,
     }
 }

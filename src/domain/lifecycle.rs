@@ -369,7 +369,16 @@ impl Grant {
         verification: &super::revocation::Verification,
     ) -> Vec<Effect> {
         self.revocation = Some(verification.clone());
-        told(Step::RevocationVerified).to_vec()
+        let mut effects = told(Step::RevocationVerified).to_vec();
+        // A break-glass review shows whether the access really ended.
+        if self
+            .break_glass
+            .as_ref()
+            .is_some_and(|b| b.review_message.is_some())
+        {
+            effects.push(Effect::UpdateReviewMessage);
+        }
+        effects
     }
 
     /// The effects of reaching a final state: the message, a lapsed extension, audit, thread, DM.

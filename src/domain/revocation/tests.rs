@@ -156,3 +156,83 @@ fn a_verdict_is_stored_in_a_form_later_versions_still_read() {
     let back: Verification = serde_json::from_value(json).unwrap();
     assert_eq!(back, verdict);
 }
+
+mod lifecycle {
+    use crate::domain::audit::AuditKind;
+    use crate::domain::grant::{Effect, Event, GrantState, Step};
+    use crate::domain::lifecycle::tests::{active, apply, in_state, quiet};
+    use crate::domain::testing::{minutes, revoke, t0};
+
+    use super::*;
+
+    fn verified(verification: Verification) -> Event {
+        Event::RevocationVerified { verification }
+    }
+
+    #[test]
+    fn every_end_of_live_access_is_verified_last_after_the_binding_is_removed() {
+        let expired = apply(&active(), Event::Tick, t0() + minutes(200)).unwrap();
+        let revoked = apply(&active(), revoke("UBOB"), t0() + minutes(30)).unwrap();
+        for ended in [expired, revoked] {
+            assert_eq!(ended.outbox.first(), Some(&Effect::Unbind));
+            assert_eq!(ended.outbox.last(), Some(&Effect::VerifyRevocation));
+        }
+        let failed = in_state(GrantState::Failed);
+        assert!(!failed.outbox.contains(&Effect::VerifyRevocation));
+    }
+
+    #[test]
+    fn each_verdict_is_kept_on_the_grant_told_and_recorded_as_its_own_kind() {
+        let mut ended = in_state(GrantState::Expired);
+        ended.journal.clear();
+        let at = t0() + minutes(201);
+        let verdicts = [
+            (
+                Verification::NoLongerAllowed { probes: 9 },
+                AuditKind::RevocationVerified,
+            ),
+            (
+                Verification::StillAllowed {
+                    allowed: vec![],
+                    bindings: vec![],
+                    unlisted: None,
+                },
+                AuditKind::AccessNotEnded,
+            ),
+            (
+                Verification::Unverified {
+                    failure: "forbidden".into(),
+                },
+                AuditKind::RevocationUnverified,
+            ),
+        ];
+        for (verification, kind) in verdicts {
+            let after = apply(&ended, verified(verification.clone()), at).unwrap();
+            assert_eq!(after.revocation, Some(verification.clone()));
+            assert_eq!(
+                after.outbox,
+                [
+                    Effect::Audit {
+                        step: Step::RevocationVerified
+                    },
+                    Effect::ThreadReply {
+                        step: Step::RevocationVerified
+                    }
+                ]
+            );
+            let kinds: Vec<AuditKind> = after.journal.iter().map(|e| e.kind).collect();
+            assert_eq!(kinds, [kind], "{verification:?}");
+            let particulars = after.journal[0].particulars.clone();
+            assert_eq!(
+                particulars,
+                Some(crate::domain::audit_detail::Particulars::Revocation { verification })
+            );
+        }
+    }
+
+    #[test]
+    fn live_access_cannot_be_called_verified() {
+        let verdict = verified(Verification::NoLongerAllowed { probes: 1 });
+        assert!(apply(&quiet(active()), verdict, t0() + minutes(10)).is_err());
+    }
+}

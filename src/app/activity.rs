@@ -396,10 +396,12 @@ impl App {
                 return Ok(Some(summary_at));
             }
             let lines = record.total.lines(LINES_PER_REPLY);
-            self.post_in_thread(&grant, self.templates.activity(&grant, &lines, true)?)
-                .await?;
+            let still_open = record.open_into_pods();
+            let summary = self.templates.summary(&grant, &lines, &still_open)?;
+            self.post_in_thread(&grant, summary).await?;
             let about = AuditEvent::about(&grant, AuditKind::SessionSummary, None, now);
-            let summary = summary_event(&about, self.templates.summary_record(&record.total)?, now);
+            let words = self.templates.summary_record(&record.total, &still_open)?;
+            let summary = summary_event(&about, words, now);
             self.adapters
                 .activity
                 .activity_summarised(&grant.id, now, summary)

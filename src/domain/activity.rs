@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEvent, AuditKind};
 
+mod streams;
+pub use streams::OpenStream;
+
 /// The audit stages a request goes through (`audit.k8s.io/v1` `Stage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -318,9 +321,9 @@ pub struct SessionActivity {
     pub last_reply_at: Option<DateTime<Utc>>,
     /// The final summary has been posted: nothing more is said of it.
     pub summarised: bool,
-    /// Long-running requests counted when they began, by audit ID.
-    #[serde(default)]
-    open_streams: Vec<String>,
+    /// Long-running requests counted when they began and not yet seen to complete.
+    #[serde(default, deserialize_with = "streams::stored")]
+    open_streams: Vec<OpenStream>,
 }
 
 /// At most one thread reply a minute per grant.
@@ -347,19 +350,23 @@ impl SessionActivity {
         match request.stage {
             Stage::RequestReceived => return None,
             Stage::ResponseStarted => {
-                if self.open_streams.contains(&request.audit_id) {
+                if self
+                    .open_streams
+                    .iter()
+                    .any(|s| s.audit_id == request.audit_id)
+                {
                     return None;
                 }
                 if self.open_streams.len() >= MAX_OPEN_STREAMS {
                     self.open_streams.remove(0);
                 }
-                self.open_streams.push(request.audit_id.clone());
+                self.open_streams.push(OpenStream::of(request));
             }
             Stage::ResponseComplete | Stage::Panic => {
                 if let Some(i) = self
                     .open_streams
                     .iter()
-                    .position(|id| *id == request.audit_id)
+                    .position(|s| s.audit_id == request.audit_id)
                 {
                     self.open_streams.remove(i);
                     return None;
@@ -384,6 +391,12 @@ impl SessionActivity {
     /// Long-running requests begun and not yet seen to complete.
     pub fn open_stream_count(&self) -> usize {
         self.open_streams.len()
+    }
+
+    /// Execs, attaches and port-forwards into pods begun and not yet seen to complete: after
+    /// the access ended, these are still open (deleting the binding does not cut them).
+    pub fn open_into_pods(&self) -> Vec<&OpenStream> {
+        self.open_streams.iter().filter(|s| s.into_pod()).collect()
     }
 
     /// When the unposted activity may be posted: at once if no reply went out in the last

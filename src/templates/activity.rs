@@ -6,7 +6,7 @@ use minijinja::value::{Serde, Value};
 
 use super::views::GrantView;
 use super::{Message, TemplateError, Templates};
-use crate::domain::activity::{ActivityLines, SessionActivity};
+use crate::domain::activity::{ActivityLines, OpenStream, SessionActivity};
 use crate::domain::grant::Grant;
 
 /// Notable actions `status` lists one by one (the latest).
@@ -29,6 +29,30 @@ impl Templates {
                 grant => Value::from(Serde(GrantView::of(grant, self.platform))),
                 lines => Value::from(Serde(lines)),
                 summary,
+                still_open => Vec::<Value>::new(),
+            },
+        )
+    }
+
+    /// The final summary once the grant ended, naming the streams into pods still open then
+    /// (the binding's removal does not cut them) and how to end each.
+    pub fn summary(
+        &self,
+        grant: &Grant,
+        lines: &ActivityLines,
+        still_open: &[&OpenStream],
+    ) -> Result<Message, TemplateError> {
+        let still_open: Vec<Value> = still_open
+            .iter()
+            .map(|s| stream_view(s, Some(self.platform)))
+            .collect();
+        self.render(
+            "activity",
+            context! {
+                grant => Value::from(Serde(GrantView::of(grant, self.platform))),
+                lines => Value::from(Serde(lines)),
+                summary => true,
+                still_open,
             },
         )
     }
@@ -67,5 +91,21 @@ impl Templates {
                 activity,
             },
         )
+    }
+}
+
+/// A stream still open, as the templates show it: its particulars and when it began, written
+/// for `platform` (RFC 3339 in the audit log).
+pub(super) fn stream_view(stream: &OpenStream, platform: Option<super::Platform>) -> Value {
+    let since_text = stream.started_at.map(|at| match platform {
+        Some(platform) => Value::from(Serde(super::views::shown_time(platform, at))),
+        None => Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    });
+    context! {
+        kind => Value::from(Serde(stream.kind)),
+        namespace => &stream.namespace,
+        pod => &stream.pod,
+        container => &stream.container,
+        since_text,
     }
 }

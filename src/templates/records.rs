@@ -7,7 +7,7 @@ use minijinja::{Environment, context};
 use tracing::error;
 
 use super::{TemplateError, Templates};
-use crate::domain::activity::{NotableAction, Tally};
+use crate::domain::activity::{NotableAction, OpenStream, Tally};
 use crate::domain::audit::AuditEvent;
 use crate::domain::audit_detail::Particulars;
 use crate::domain::reconcile::Repair;
@@ -53,11 +53,19 @@ impl Templates {
 
     /// The audit log's `detail` of a grant's final activity summary: every kind of request
     /// with its count.
-    pub fn summary_record(&self, total: &Tally) -> Result<String, TemplateError> {
+    pub fn summary_record(
+        &self,
+        total: &Tally,
+        still_open: &[&OpenStream],
+    ) -> Result<String, TemplateError> {
         let lines = total.lines(usize::MAX);
+        let still_open: Vec<Value> = still_open
+            .iter()
+            .map(|s| super::activity::stream_view(s, None))
+            .collect();
         self.record(
             "records/summary",
-            context! { lines => Value::from(Serde(lines)) },
+            context! { lines => Value::from(Serde(lines)), still_open },
         )
     }
 

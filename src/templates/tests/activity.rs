@@ -151,3 +151,57 @@ fn long_object_names_keep_a_reply_within_slacks_section_limit() {
     let section = message.0["blocks"][0]["text"]["text"].as_str().unwrap();
     assert!(section.chars().count() <= 3000, "{}", section.len());
 }
+
+/// alice's exec into payments/api-7f9c, container `app`, begun and never seen to end.
+fn exec_left_open() -> SessionActivity {
+    let mut activity = SessionActivity::new("abc123");
+    activity.record(&KubeRequest {
+        audit_id: "e1".into(),
+        stage: Stage::ResponseStarted,
+        at: super::slack::t0(),
+        verb: "create".into(),
+        resource: Some("pods".into()),
+        subresource: Some("exec".into()),
+        namespace: Some("payments".into()),
+        name: Some("api-7f9c".into()),
+        code: Some(101),
+        uri: "/api/v1/namespaces/payments/pods/api-7f9c/exec?command=sh&container=app".into(),
+        after_end: false,
+        impersonating: None,
+    });
+    activity
+}
+
+#[test]
+fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms() {
+    let activity = exec_left_open();
+    let open = activity.open_into_pods();
+    let lines = activity.total.lines(12);
+    let (_, grant) = grants().into_iter().find(|(n, _)| *n == "expired").unwrap();
+    let says = [
+        "Still open",
+        "exec into payments/api-7f9c (container app) since",
+        "kubectl delete pod api-7f9c -n payments",
+    ];
+    let slack = Templates::new().unwrap();
+    let json = valid("expired", &slack.summary(&grant, &lines, &open).unwrap());
+    let teams_json = teams_activity(
+        "expired",
+        &teams().summary(&grant, &lines, &open).unwrap(),
+        None,
+    );
+    for text in [&json, &teams_json] {
+        for phrase in says {
+            assert!(text.contains(phrase), "{phrase:?} in {text}");
+        }
+    }
+    let record = slack.summary_record(&activity.total, &open).unwrap();
+    assert_eq!(
+        record,
+        "1 Kubernetes request: 1 exec into payments/api-7f9c; still open after the access \
+         ended: exec into payments/api-7f9c (container app) since 2026-11-23T09:00:00Z: end it \
+         with `kubectl delete pod api-7f9c -n payments`"
+    );
+    let without = slack.summary(&grant, &lines, &[]).unwrap().0.to_string();
+    assert!(!without.contains("Still open"), "{without}");
+}

@@ -164,7 +164,7 @@ fn audit_events_carry_the_action_and_its_audit_id() {
         Some("exec into payments/api (HTTP 200, audit ID abc)")
     );
     activity.record(&request("b", "get", "pods", None));
-    let summary = summary_event(&base, t.summary_record(&activity.total).unwrap(), t0());
+    let summary = summary_event(&base, t.summary_record(&activity.total, &[]).unwrap(), t0());
     assert_eq!(summary.kind, AuditKind::SessionSummary);
     assert_eq!(
         summary.detail.as_deref(),

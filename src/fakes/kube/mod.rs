@@ -14,6 +14,7 @@ use axum::routing::get;
 mod accounts;
 pub mod audit_events;
 mod bindings;
+pub mod rbac;
 mod review;
 mod status;
 

@@ -317,37 +317,18 @@ impl FakeKube {
         self.inner.lock().unwrap()
     }
 
-    /// Records the call and applies the fault switch and latency.
     /// Records the call and applies the switches as they are at this moment; returns the fault
     /// mode the rest of the call must follow, so flipping a switch never changes a call in flight.
     async fn enter(&self, method: Method, path: String) -> Result<KubeFault, Response> {
-        let (fault, latency, forbidden) = {
+        let ((fault, latency), forbidden) = {
             let mut inner = self.lock();
-            let forbidden = inner.forbidden.contains(method.as_str());
-            let special = inner
-                .by_path
-                .iter()
-                .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
-                .map(|(_, fault, latency)| (*fault, *latency));
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path: path.clone(),
                 at: std::time::SystemTime::now(),
             });
-            let (mut fault, mut latency) = special.unwrap_or((inner.fault, Duration::ZERO));
-            if special.is_none()
-                && fault == KubeFault::None
-                && let Some(flaky) = inner.flaky.as_mut()
-            {
-                fault = flaky.draw();
-                if fault != KubeFault::None {
-                    *inner.injected.entry(format!("{fault:?}")).or_default() += 1;
-                }
-            }
-            if fault == KubeFault::Stall {
-                latency = latency.max(STALL);
-            }
-            (fault, latency, forbidden)
+            let forbidden = inner.forbidden.contains(method.as_str());
+            (inner.switches_for(&path), forbidden)
         };
         if forbidden {
             return Err(status(
@@ -360,23 +341,7 @@ impl FakeKube {
                 json!({ "group": GROUP, "kind": "rolebindings" }),
             ));
         }
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
-        match fault {
-            KubeFault::FailBefore => Err(internal_error()),
-            KubeFault::Unavailable => Err(status::service_unavailable()),
-            KubeFault::Forbidden => Err(status(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                &format!(
-                    "forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} {path}",
-                    method.as_str().to_lowercase()
-                ),
-                json!({}),
-            )),
-            _ => Ok(fault),
-        }
+        follow_switches(fault, latency, &method, &path).await
     }
 
     /// When the binding `namespace`/`name` was created through the API.
@@ -402,5 +367,57 @@ impl FakeKube {
         self.resource_version
             .fetch_add(1, Ordering::SeqCst)
             .to_string()
+    }
+}
+
+impl Inner {
+    /// The fault and latency a call to `path` gets now: its path's, else the global switch, else
+    /// a flaky draw.
+    fn switches_for(&mut self, path: &str) -> (KubeFault, Duration) {
+        let special = self
+            .by_path
+            .iter()
+            .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
+            .map(|(_, fault, latency)| (*fault, *latency));
+        let (mut fault, mut latency) = special.unwrap_or((self.fault, Duration::ZERO));
+        if special.is_none()
+            && fault == KubeFault::None
+            && let Some(flaky) = self.flaky.as_mut()
+        {
+            fault = flaky.draw();
+            if fault != KubeFault::None {
+                *self.injected.entry(format!("{fault:?}")).or_default() += 1;
+            }
+        }
+        if fault == KubeFault::Stall {
+            latency = latency.max(STALL);
+        }
+        (fault, latency)
+    }
+}
+
+/// Waits `latency`, then answers as `fault` says; a fault that lets the call go on is returned.
+async fn follow_switches(
+    fault: KubeFault,
+    latency: Duration,
+    method: &Method,
+    path: &str,
+) -> Result<KubeFault, Response> {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        KubeFault::FailBefore => Err(internal_error()),
+        KubeFault::Unavailable => Err(status::service_unavailable()),
+        KubeFault::Forbidden => Err(status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} {path}",
+                method.as_str().to_lowercase()
+            ),
+            json!({}),
+        )),
+        _ => Ok(fault),
     }
 }

@@ -1,6 +1,7 @@
-//! A fake Kubernetes API server on 127.0.0.1 for namespaced RoleBindings, with the apiserver's
-//! JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label selectors, and
-//! the validation a real apiserver applies. It can be switched to fail or to answer slowly.
+//! A fake Kubernetes API server on 127.0.0.1 for RoleBindings and ClusterRoleBindings, with the
+//! apiserver's JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label
+//! selectors, and the validation a real apiserver applies; it answers SubjectAccessReviews by
+//! RBAC over the roles and bindings it holds. It can be switched to fail or to answer slowly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,9 @@ pub mod audit_events;
 mod bindings;
 pub mod rbac;
 mod review;
+mod roles;
 mod status;
+mod subject_review;
 
 use axum::Router;
 use bindings as b;
@@ -90,6 +93,12 @@ struct Inner {
     denied: BTreeSet<(String, String, String)>,
     /// Access reviews asked, apart from `calls` (they change nothing).
     reviews: Vec<Value>,
+    /// SubjectAccessReviews asked, apart from `calls` too.
+    subject_reviews: Vec<Value>,
+    /// Roles by (namespace, name).
+    roles: BTreeMap<(String, String), Value>,
+    /// ClusterRoles by name; the default user-facing ones from the start.
+    cluster_roles: BTreeMap<String, Value>,
     /// Faults and latency for calls whose path starts with a prefix (checked before the global
     /// switches): (prefix, fault, latency).
     by_path: Vec<(String, KubeFault, Duration)>,
@@ -113,6 +122,7 @@ impl FakeKube {
     pub async fn start(namespaces: &[&str]) -> FakeKube {
         let inner = Arc::new(Mutex::new(Inner {
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            cluster_roles: roles::default_cluster_roles(),
             ..Inner::default()
         }));
         let fake = FakeKube {
@@ -145,6 +155,10 @@ impl FakeKube {
             .route(
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
                 axum::routing::post(review::access_review),
+            )
+            .route(
+                subject_review::PATH,
+                axum::routing::post(subject_review::subject_access_review),
             )
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -342,6 +356,14 @@ impl FakeKube {
             ));
         }
         follow_switches(fault, latency, &method, &path).await
+    }
+
+    /// As `enter`, for a call that changes nothing (an access review): not recorded in `calls`,
+    /// whose tests count the bot's reads and writes, and not refused by `forbid`, which stands
+    /// for the bot lacking a verb on RoleBindings.
+    async fn enter_unrecorded(&self, method: Method, path: &str) -> Result<KubeFault, Response> {
+        let (fault, latency) = self.lock().switches_for(path);
+        follow_switches(fault, latency, &method, path).await
     }
 
     /// When the binding `namespace`/`name` was created through the API.

@@ -3,6 +3,9 @@
 
 use crate::support;
 
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -324,4 +327,155 @@ async fn faults_and_latency_can_be_set_for_one_path_only() {
         started.elapsed() >= std::time::Duration::from_millis(50),
         "the latency applied"
     );
+}
+
+/// A SubjectAccessReview: may `user` (in `groups`) `verb` `resource` (`pods/exec` names a
+/// subresource) in `namespace`?
+fn may(
+    user: &str,
+    groups: &[&str],
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> SubjectAccessReview {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, subresource)) => (resource, Some(subresource.to_string())),
+        None => (resource, None),
+    };
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.into()),
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                subresource,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn the_fake_apiserver_answers_subject_access_reviews_by_rbac_over_the_bindings_it_holds() {
+    init();
+    let kube = FakeKube::start(&["payments", "orders"]).await;
+    let team_binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": "oncall" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "payments-oncall" }],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(kube.client(), "payments")
+        .create(&PostParams::default(), &team_binding)
+        .await
+        .unwrap();
+    kube.add_team_binding(
+        Some("payments"),
+        "readers",
+        "ClusterRole",
+        "view",
+        json!([{ "kind": "User", "name": "bob" }]),
+    );
+    let reviews: Api<SubjectAccessReview> = Api::all(kube.client());
+    let ask = async |review: SubjectAccessReview| {
+        let answer = reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .unwrap();
+        let status = answer.status.unwrap();
+        (status.allowed, status.reason)
+    };
+
+    let alice_on_call = ask(may(
+        "alice",
+        &["payments-oncall"],
+        "create",
+        "pods/exec",
+        "payments",
+    ))
+    .await;
+    assert_eq!(
+        alice_on_call,
+        (true, Some("RBAC: allowed by RoleBinding \"oncall/payments\" of ClusterRole \"edit\" to Group \"payments-oncall\"".into()))
+    );
+    let elsewhere = ask(may(
+        "alice",
+        &["payments-oncall"],
+        "create",
+        "pods/exec",
+        "orders",
+    ))
+    .await;
+    assert_eq!(
+        elsewhere,
+        (false, None),
+        "the RoleBinding grants in payments only"
+    );
+
+    let bob_reads_logs = ask(may("bob", &[], "get", "pods/log", "payments")).await;
+    assert_eq!(
+        bob_reads_logs,
+        (true, Some("RBAC: allowed by RoleBinding \"readers/payments\" of ClusterRole \"view\" to User \"bob\"".into()))
+    );
+    assert_eq!(
+        ask(may("bob", &[], "create", "pods/exec", "payments")).await,
+        (false, None),
+        "view does not exec"
+    );
+    assert_eq!(
+        ask(may("bob", &[], "get", "secrets", "payments")).await,
+        (false, None),
+        "view does not read secrets"
+    );
+
+    let mut nobody = may("alice", &[], "get", "pods", "payments");
+    nobody.spec.user = None;
+    nobody.spec.resource_attributes = None;
+    let (code, reason, message) = status_of(
+        reviews
+            .create(&PostParams::default(), &nobody)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        message,
+        "SubjectAccessReview.authorization.k8s.io \"\" is invalid: [spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified, spec.user: Invalid value: \"\": at least one of user or group must be specified]"
+    );
+
+    assert_eq!(
+        kube.subject_access_reviews().len(),
+        5,
+        "the invalid one is not recorded"
+    );
+    assert_eq!(
+        kube.calls().len(),
+        1,
+        "reviews are not calls: only the RoleBinding's POST is"
+    );
+    assert_eq!(kube.binding_count(), 2);
+    let ours = Api::<RoleBinding>::namespaced(kube.client(), "payments")
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=prod-access"))
+        .await
+        .unwrap();
+    assert!(
+        ours.items.is_empty(),
+        "the team's bindings are not prod-access's"
+    );
+
+    kube.set_failing(true);
+    let (code, _, _) = status_of(
+        reviews
+            .create(
+                &PostParams::default(),
+                &may("bob", &[], "get", "pods", "payments"),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 500, "reviews follow the fault switches");
 }

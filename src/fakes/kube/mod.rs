@@ -1,6 +1,7 @@
-//! A fake Kubernetes API server on 127.0.0.1 for namespaced RoleBindings, with the apiserver's
-//! JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label selectors, and
-//! the validation a real apiserver applies. It can be switched to fail or to answer slowly.
+//! A fake Kubernetes API server on 127.0.0.1 for RoleBindings and ClusterRoleBindings, with the
+//! apiserver's JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label
+//! selectors, and the validation a real apiserver applies; it answers SubjectAccessReviews by
+//! RBAC over the roles and bindings it holds. It can be switched to fail or to answer slowly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +15,11 @@ use axum::routing::get;
 mod accounts;
 pub mod audit_events;
 mod bindings;
+pub mod rbac;
 mod review;
+mod roles;
 mod status;
+mod subject_review;
 
 use axum::Router;
 use bindings as b;
@@ -89,6 +93,12 @@ struct Inner {
     denied: BTreeSet<(String, String, String)>,
     /// Access reviews asked, apart from `calls` (they change nothing).
     reviews: Vec<Value>,
+    /// SubjectAccessReviews asked, apart from `calls` too.
+    subject_reviews: Vec<Value>,
+    /// Roles by (namespace, name).
+    roles: BTreeMap<(String, String), Value>,
+    /// ClusterRoles by name; the default user-facing ones from the start.
+    cluster_roles: BTreeMap<String, Value>,
     /// Faults and latency for calls whose path starts with a prefix (checked before the global
     /// switches): (prefix, fault, latency).
     by_path: Vec<(String, KubeFault, Duration)>,
@@ -112,6 +122,7 @@ impl FakeKube {
     pub async fn start(namespaces: &[&str]) -> FakeKube {
         let inner = Arc::new(Mutex::new(Inner {
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            cluster_roles: roles::default_cluster_roles(),
             ..Inner::default()
         }));
         let fake = FakeKube {
@@ -144,6 +155,10 @@ impl FakeKube {
             .route(
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
                 axum::routing::post(review::access_review),
+            )
+            .route(
+                subject_review::PATH,
+                axum::routing::post(subject_review::subject_access_review),
             )
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -316,37 +331,18 @@ impl FakeKube {
         self.inner.lock().unwrap()
     }
 
-    /// Records the call and applies the fault switch and latency.
     /// Records the call and applies the switches as they are at this moment; returns the fault
     /// mode the rest of the call must follow, so flipping a switch never changes a call in flight.
     async fn enter(&self, method: Method, path: String) -> Result<KubeFault, Response> {
-        let (fault, latency, forbidden) = {
+        let ((fault, latency), forbidden) = {
             let mut inner = self.lock();
-            let forbidden = inner.forbidden.contains(method.as_str());
-            let special = inner
-                .by_path
-                .iter()
-                .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
-                .map(|(_, fault, latency)| (*fault, *latency));
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path: path.clone(),
                 at: std::time::SystemTime::now(),
             });
-            let (mut fault, mut latency) = special.unwrap_or((inner.fault, Duration::ZERO));
-            if special.is_none()
-                && fault == KubeFault::None
-                && let Some(flaky) = inner.flaky.as_mut()
-            {
-                fault = flaky.draw();
-                if fault != KubeFault::None {
-                    *inner.injected.entry(format!("{fault:?}")).or_default() += 1;
-                }
-            }
-            if fault == KubeFault::Stall {
-                latency = latency.max(STALL);
-            }
-            (fault, latency, forbidden)
+            let forbidden = inner.forbidden.contains(method.as_str());
+            (inner.switches_for(&path), forbidden)
         };
         if forbidden {
             return Err(status(
@@ -359,23 +355,15 @@ impl FakeKube {
                 json!({ "group": GROUP, "kind": "rolebindings" }),
             ));
         }
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
-        match fault {
-            KubeFault::FailBefore => Err(internal_error()),
-            KubeFault::Unavailable => Err(status::service_unavailable()),
-            KubeFault::Forbidden => Err(status(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                &format!(
-                    "forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} {path}",
-                    method.as_str().to_lowercase()
-                ),
-                json!({}),
-            )),
-            _ => Ok(fault),
-        }
+        follow_switches(fault, latency, &method, &path).await
+    }
+
+    /// As `enter`, for a call that changes nothing (an access review): not recorded in `calls`,
+    /// whose tests count the bot's reads and writes, and not refused by `forbid`, which stands
+    /// for the bot lacking a verb on RoleBindings.
+    async fn enter_unrecorded(&self, method: Method, path: &str) -> Result<KubeFault, Response> {
+        let (fault, latency) = self.lock().switches_for(path);
+        follow_switches(fault, latency, &method, path).await
     }
 
     /// When the binding `namespace`/`name` was created through the API.
@@ -401,5 +389,57 @@ impl FakeKube {
         self.resource_version
             .fetch_add(1, Ordering::SeqCst)
             .to_string()
+    }
+}
+
+impl Inner {
+    /// The fault and latency a call to `path` gets now: its path's, else the global switch, else
+    /// a flaky draw.
+    fn switches_for(&mut self, path: &str) -> (KubeFault, Duration) {
+        let special = self
+            .by_path
+            .iter()
+            .find(|(prefix, _, _)| path.starts_with(prefix.as_str()))
+            .map(|(_, fault, latency)| (*fault, *latency));
+        let (mut fault, mut latency) = special.unwrap_or((self.fault, Duration::ZERO));
+        if special.is_none()
+            && fault == KubeFault::None
+            && let Some(flaky) = self.flaky.as_mut()
+        {
+            fault = flaky.draw();
+            if fault != KubeFault::None {
+                *self.injected.entry(format!("{fault:?}")).or_default() += 1;
+            }
+        }
+        if fault == KubeFault::Stall {
+            latency = latency.max(STALL);
+        }
+        (fault, latency)
+    }
+}
+
+/// Waits `latency`, then answers as `fault` says; a fault that lets the call go on is returned.
+async fn follow_switches(
+    fault: KubeFault,
+    latency: Duration,
+    method: &Method,
+    path: &str,
+) -> Result<KubeFault, Response> {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        KubeFault::FailBefore => Err(internal_error()),
+        KubeFault::Unavailable => Err(status::service_unavailable()),
+        KubeFault::Forbidden => Err(status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} {path}",
+                method.as_str().to_lowercase()
+            ),
+            json!({}),
+        )),
+        _ => Ok(fault),
     }
 }

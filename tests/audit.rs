@@ -28,6 +28,7 @@ async fn a_whole_grant() -> (Harness, String) {
     assert_says(&h.next_audit().await, "Access granted");
     h.clock.advance(Duration::hours(2));
     assert_says(&h.next_audit().await, "expired and was removed");
+    assert_says(&h.next_audit().await, "verified: no longer allowed");
     h.settle().await;
     h.stop().await;
     (h, grant)
@@ -52,10 +53,16 @@ async fn every_step_of_a_grant_is_in_the_audit_log_with_who_when_what_and_why() 
     let log = audit_entries(h.store_path()).await;
     assert_eq!(
         audit_kinds(&log),
-        ["requested", "approval", "granted", "expired"]
+        [
+            "requested",
+            "approval",
+            "granted",
+            "expired",
+            "revocation_verified"
+        ]
     );
     let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
 
     let requested = &log[0].event;
     assert_eq!(requested.at, t0());
@@ -92,10 +99,18 @@ async fn every_step_of_a_grant_is_in_the_audit_log_with_who_when_what_and_why() 
     assert_eq!(expired.actor, None);
     assert_eq!(expired.at, t0() + Duration::minutes(125));
 
+    let verified = &log[4].event;
+    assert_eq!(verified.actor, None);
+    let detail = verified.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.starts_with("verified: no longer allowed ("),
+        "{detail}"
+    );
+
     let (ok, out, err) = audit_command(h.store_path(), &["verify"]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("audit log intact: 4 entries"), "{out}");
-    assert!(out.contains(&log[3].hash), "{out}");
+    assert!(out.contains("audit log intact: 5 entries"), "{out}");
+    assert!(out.contains(&log[4].hash), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +181,7 @@ async fn export_writes_the_chosen_entries_as_stored_json_lines() {
     let log = h.stopped_audit_log().await;
     assert_eq!(
         log.len(),
-        5,
+        6,
         "the log survives a restart and goes on: {:?}",
         audit_kinds(&log)
     );
@@ -177,9 +192,9 @@ async fn export_writes_the_chosen_entries_as_stored_json_lines() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 5);
-    assert_eq!(lines[4]["grant"], second.as_str());
-    assert_eq!(lines[4]["prev_hash"], lines[3]["hash"]);
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[5]["grant"], second.as_str());
+    assert_eq!(lines[5]["prev_hash"], lines[4]["hash"]);
     assert_eq!(lines[0]["hash"], log[0].hash.as_str());
 
     let grant_lines = |args: &[&str]| {
@@ -193,8 +208,8 @@ async fn export_writes_the_chosen_entries_as_stored_json_lines() {
             })
             .collect::<Vec<_>>()
     };
-    assert_eq!(grant_lines(&["export", "--grant", &first]), [1, 2, 3, 4]);
-    assert_eq!(grant_lines(&["export", "--grant", &second]), [5]);
+    assert_eq!(grant_lines(&["export", "--grant", &first]), [1, 2, 3, 4, 5]);
+    assert_eq!(grant_lines(&["export", "--grant", &second]), [6]);
     assert_eq!(
         grant_lines(&[
             "export",

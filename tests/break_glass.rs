@@ -154,6 +154,7 @@ async fn the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_af
             "break_glass",
             "granted",
             "expired",
+            "revocation_verified",
             "break_glass_reviewed"
         ]
     );
@@ -162,7 +163,7 @@ async fn the_requester_breaks_glass_in_an_incident_and_an_approver_reviews_it_af
         d.recorded_as(Alice)
     );
     assert_eq!(
-        entries[5].event.actor.as_ref().unwrap().user,
+        entries[6].event.actor.as_ref().unwrap().user,
         d.recorded_as(Bob)
     );
     assert!(

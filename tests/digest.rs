@@ -74,7 +74,7 @@ async fn at_nine_the_digest_tells_the_day_and_who_holds_access_now() {
         "{active_now}"
     );
     assert!(!active_now.contains(&expired), "{active_now}");
-    assert_says(&digest, "Audit log intact: 9 entries; entry 9 has hash `");
+    assert_says(&digest, "Audit log intact: 10 entries; entry 10 has hash `");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

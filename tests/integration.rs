@@ -33,6 +33,7 @@ mod metrics;
 mod multicluster;
 mod on_call;
 mod preflight;
+mod proof;
 mod reconcile;
 mod refusals;
 mod replay;

@@ -117,8 +117,27 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry<D: Dri
     assert!(told.contains("has expired and was removed"), "{told}");
     d.approval_shows(&grant, &format!("{} Expired", d.emoji("lock")))
         .await;
+    // the cluster is asked whether alice can still do what edit allowed: she cannot
+    let proven = d.next_audit().await;
+    assert!(proven.contains("verified: no longer allowed"), "{proven}");
+    let asked = d.kube().subject_access_reviews();
+    let exec = asked.iter().find(|r| {
+        let asked = &r["spec"]["resourceAttributes"];
+        asked["subresource"] == "exec" && asked["namespace"] == "payments"
+    });
+    assert!(exec.is_some(), "edit is asked about exec: {asked:#?}");
+    assert!(
+        asked
+            .iter()
+            .all(|r| r["spec"]["user"] == "oidc:alice@example.com"),
+        "the subject the binding named: {asked:#?}"
+    );
     let audit = d.audit_channel();
-    assert_eq!(audit.len(), 3, "requested, granted, expired: {audit:#?}");
+    assert_eq!(
+        audit.len(),
+        4,
+        "requested, granted, expired, verified: {audit:#?}"
+    );
 
     // the next day she needs it again, gets it, and gives it back early
     d.clock().advance(Duration::hours(20));
@@ -140,16 +159,33 @@ async fn alice_gets_edit_on_payments_for_two_hours_and_loses_it_at_expiry<D: Dri
     let says = format!("{alice} revoked the access of {alice}");
     assert!(revoked.contains(&says), "{revoked}");
     assert!(d.kube().binding("payments", &again_binding).is_none());
-    assert_eq!(d.audit_channel().len(), 6);
+    let proven = d.next_audit().await;
+    assert!(proven.contains("verified: no longer allowed"), "{proven}");
+    assert_eq!(d.audit_channel().len(), 8);
 
     // the audit log holds every step of both grants, chained
     let entries = d.stopped_audit_log().await;
     let kinds = audit_kinds(&entries);
-    let (first_grant, second_grant) = kinds.split_at(4);
-    assert_eq!(first_grant, ["requested", "approval", "granted", "expired"]);
+    let (first_grant, second_grant) = kinds.split_at(5);
+    assert_eq!(
+        first_grant,
+        [
+            "requested",
+            "approval",
+            "granted",
+            "expired",
+            "revocation_verified"
+        ]
+    );
     assert_eq!(
         second_grant,
-        ["requested", "approval", "granted", "revoked"]
+        [
+            "requested",
+            "approval",
+            "granted",
+            "revoked",
+            "revocation_verified"
+        ]
     );
     let first = &entries[0].event;
     assert_eq!(

@@ -164,6 +164,8 @@ async fn what_the_sweeper_removed_while_the_bot_was_down_is_in_the_audit_log() {
         .text()
         .contains("expired and was removed")
     {}
+    // Then the cluster is asked whether alice's access really ended.
+    assert_says(&h.next_audit().await, "verified: no longer allowed");
     h.stop().await;
     let entries = audit_entries(h.store_path()).await;
     let kinds = audit_kinds(&entries);
@@ -174,10 +176,11 @@ async fn what_the_sweeper_removed_while_the_bot_was_down_is_in_the_audit_log() {
             "approval",
             "granted",
             "expired",
-            "found_removed"
+            "found_removed",
+            "revocation_verified"
         ]
     );
-    let found = entries.last().unwrap();
+    let found = &entries[4];
     assert_eq!(found.event.grant.as_deref(), Some(grant.as_str()));
     assert_eq!(
         found.event.detail.as_deref(),

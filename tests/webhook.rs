@@ -37,20 +37,24 @@ async fn every_entry_reaches_the_webhook_signed_in_order_though_each_first_attem
     h.clock.advance(Duration::hours(1));
     assert_says(&h.next_audit().await, "expired and was removed");
 
-    retry_until(&h, "four entries delivered", || {
-        receiver.accepted().len() == 4
+    retry_until(&h, "five entries delivered", || {
+        receiver.accepted().len() == 5
     })
     .await;
     assert_eq!(
         receiver.accepted_seqs(),
-        [1, 2, 3, 4],
+        [1, 2, 3, 4, 5],
         "in order, none twice"
     );
     let attempts = receiver.attempts();
-    assert_eq!(attempts.len(), 8, "each entry was refused once, then taken");
+    assert_eq!(
+        attempts.len(),
+        10,
+        "each entry was refused once, then taken"
+    );
     // Nothing is sent ahead of an entry that has not been taken yet.
     let seqs: Vec<u64> = attempts.iter().map(|a| a.seq_header.unwrap()).collect();
-    assert_eq!(seqs, [1, 1, 2, 2, 3, 3, 4, 4]);
+    assert_eq!(seqs, [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
 
     let accepted = receiver.accepted();
     for delivery in &accepted {
@@ -71,12 +75,21 @@ async fn every_entry_reaches_the_webhook_signed_in_order_though_each_first_attem
             json: d.json(),
         })
         .collect();
-    assert_eq!(verify(stored, None).unwrap().entries, 4);
+    assert_eq!(verify(stored, None).unwrap().entries, 5);
     let kinds: Vec<String> = accepted
         .iter()
         .map(|d| d.json()["kind"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(kinds, ["requested", "approval", "granted", "expired"]);
+    assert_eq!(
+        kinds,
+        [
+            "requested",
+            "approval",
+            "granted",
+            "expired",
+            "revocation_verified"
+        ]
+    );
     assert_eq!(accepted[0].json()["grant"], grant.as_str());
     assert_eq!(accepted[0].json()["incident"], "INC-5");
 }

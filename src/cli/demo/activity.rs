@@ -10,6 +10,8 @@ use crate::fakes::kube::audit_events::{KubeCall, event_list, kube_call};
 pub const TOKEN: &str = "demo-k8s-audit-token-0123456789abcdef";
 
 const POD: &str = "payments-worker-7f9c";
+/// The pod alice keeps a shell open in: the grant's end does not close it.
+const SHELL_POD: &str = "payments-api-5d4b";
 
 /// One batch: alice's session (as `subject`) among the controllers' requests; and how many
 /// requests of hers it holds.
@@ -28,11 +30,19 @@ pub fn batch(subject: &str, at: DateTime<Utc>) -> (Value, usize) {
             .in_ns("payments")
             .named("payments-worker")
     });
-    let requests = session.len();
+    // A shell she never leaves: its response started, and no completion ever comes.
+    let shell = alice("create", "pods/exec").named(SHELL_POD);
+    let mut opened = shell.clone();
+    opened.code = 101;
+    let requests = session.len() + 1;
     let items = session
         .into_iter()
         .chain(noise)
         .flat_map(|c| c.events())
+        .chain([
+            shell.event("RequestReceived"),
+            opened.event("ResponseStarted"),
+        ])
         .collect();
     (event_list(items), requests)
 }

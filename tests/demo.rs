@@ -18,6 +18,8 @@ async fn the_demo_plays_the_whole_lifecycle_and_verifies_the_audit_log() {
         "has expired and was removed",
         "Session summary",
         "Still open",
+        "Left behind",
+        "high risk: token for ServiceAccount payments/payments-debug",
         "exec into payments/payments-api-5d4b (container api)",
         "kubectl delete pod payments-api-5d4b -n payments",
         "verified: no longer allowed",
@@ -26,8 +28,9 @@ async fn the_demo_plays_the_whole_lifecycle_and_verifies_the_audit_log() {
         "revoked",
         "session_activity",
         "session_summary",
-        "#13 revoked    bob",
-        "audit log intact: 14 entries",
+        "#14 revoked    bob",
+        "#10 leftovers",
+        "audit log intact: 15 entries",
     ] {
         assert!(
             transcript.contains(phrase),

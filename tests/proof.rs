@@ -100,7 +100,54 @@ async fn an_exec_still_open_when_the_access_ends_is_named_with_how_to_end_it<D: 
     assert!(!summary.contains("delete pod worker-1"), "{summary}");
 }
 
+async fn what_the_grant_left_behind_is_listed_by_risk_and_recorded<D: Driver>(mut d: D) {
+    let grant = d.approved_grant("edit payments 1h INC-7 deploy fix").await;
+    let at = d.clock().now() + Duration::minutes(10);
+    d.move_clock_to(at);
+    d.send_audit(&[
+        by_alice("create", "serviceaccounts", at).named("deployer"),
+        by_alice("create", "serviceaccounts/token", at).named("deployer"),
+        by_alice("create", "rolebindings", at).named("deployer-edit"),
+        // Refused: nothing was made.
+        by_alice("create", "clusterrolebindings", at)
+            .named("deployer-admin")
+            .answered(403),
+    ])
+    .await;
+    d.move_clock_to(at + Duration::hours(1));
+    d.audit_says(&grant, "expired and was removed").await;
+    d.move_clock_to(at + Duration::hours(2));
+    let summary = d.reply_says(&grant, "Session summary").await;
+    assert_says_each(
+        &summary,
+        &[
+            "Left behind",
+            "high risk: token for ServiceAccount payments/deployer (create serviceaccounts/token), \
+             binding payments/deployer-edit (create rolebindings); medium risk: ServiceAccount \
+             payments/deployer (create serviceaccounts)",
+        ],
+    );
+    let left_behind = summary.split("Left behind").nth(1).unwrap();
+    assert!(
+        !left_behind.contains("deployer-admin"),
+        "refused, so nothing was made: {summary}"
+    );
+    d.settle().await;
+    let log = d.stopped_audit_log().await;
+    let left = log
+        .iter()
+        .find(|e| e.event.kind.as_str() == "leftovers")
+        .expect("a leftovers entry");
+    assert_eq!(left.event.grant.as_deref(), Some(grant.as_str()));
+    let detail = left.event.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.starts_with("high risk: token for ServiceAccount"),
+        "{detail}"
+    );
+}
+
 crate::on_both_platforms!(
+    what_the_grant_left_behind_is_listed_by_risk_and_recorded,
     access_kept_through_a_team_binding_is_called_out_with_that_binding,
     a_review_the_cluster_refuses_leaves_the_end_unverified,
     an_exec_still_open_when_the_access_ends_is_named_with_how_to_end_it,

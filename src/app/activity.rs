@@ -11,7 +11,9 @@ use tracing::{error, info, warn};
 
 use super::{App, AppError};
 use crate::chat::{ChatError, Message};
-use crate::domain::activity::{KubeRequest, NotableAction, SessionActivity, Tally, summary_event};
+use crate::domain::activity::{
+    KubeRequest, NotableAction, SessionActivity, Tally, leftovers_event, summary_event,
+};
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState, Scope};
 use crate::store::GrantRequests;
@@ -380,6 +382,34 @@ impl App {
         self.activity.next_due()
     }
 
+    /// The final summary: posted in the thread (with the streams still open and what the
+    /// grant left behind), then recorded in the audit log with what was left behind.
+    async fn summarise(
+        &self,
+        grant: &Grant,
+        record: &SessionActivity,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let lines = record.total.lines(LINES_PER_REPLY);
+        let still_open = record.open_into_pods();
+        let left = &record.leftovers;
+        let post = self.templates.summary(grant, &lines, &still_open, left)?;
+        self.post_in_thread(grant, post).await?;
+        let about = AuditEvent::about(grant, AuditKind::SessionSummary, None, now);
+        let words = self.templates.summary_record(&record.total, &still_open)?;
+        let mut entries = vec![summary_event(&about, words, now)];
+        if !left.is_empty() {
+            let words = self.templates.leftovers_record(left)?;
+            entries.push(leftovers_event(&about, words, now));
+        }
+        self.adapters
+            .activity
+            .activity_summarised(&grant.id, now, entries)
+            .await?;
+        info!(grant = %grant.id, requests = record.total.requests, leftovers = left.len(), "session activity summarised");
+        Ok(())
+    }
+
     /// Posts `record`'s due reply or summary; when it next has something due.
     async fn report_one(
         &self,
@@ -395,18 +425,7 @@ impl App {
             if now < summary_at {
                 return Ok(Some(summary_at));
             }
-            let lines = record.total.lines(LINES_PER_REPLY);
-            let still_open = record.open_into_pods();
-            let summary = self.templates.summary(&grant, &lines, &still_open)?;
-            self.post_in_thread(&grant, summary).await?;
-            let about = AuditEvent::about(&grant, AuditKind::SessionSummary, None, now);
-            let words = self.templates.summary_record(&record.total, &still_open)?;
-            let summary = summary_event(&about, words, now);
-            self.adapters
-                .activity
-                .activity_summarised(&grant.id, now, summary)
-                .await?;
-            info!(grant = %grant.id, requests = record.total.requests, "session activity summarised");
+            self.summarise(&grant, record, now).await?;
             return Ok(None);
         }
         match record.reply_due() {

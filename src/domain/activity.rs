@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEvent, AuditKind};
 
+mod leftovers;
 mod streams;
+pub use leftovers::{Leftover, LeftoverKind, RULES, Risk};
 pub use streams::OpenStream;
 
 /// The audit stages a request goes through (`audit.k8s.io/v1` `Stage`).
@@ -324,6 +326,10 @@ pub struct SessionActivity {
     /// Long-running requests counted when they began and not yet seen to complete.
     #[serde(default, deserialize_with = "streams::stored")]
     open_streams: Vec<OpenStream>,
+    /// What the subject created or changed that can carry access beyond the grant, highest
+    /// risk first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<Leftover>,
 }
 
 /// At most one thread reply a minute per grant.
@@ -340,6 +346,7 @@ impl SessionActivity {
             last_reply_at: None,
             summarised: false,
             open_streams: Vec::new(),
+            leftovers: Vec::new(),
         }
     }
 
@@ -381,6 +388,9 @@ impl SessionActivity {
             counted_as: request.action(),
             audit_id: request.audit_id.clone(),
         });
+        if let Some(leftover) = Leftover::of(request) {
+            leftovers::keep(&mut self.leftovers, leftover);
+        }
         self.total.add(request, notable.as_ref());
         self.unposted.add(request, notable.as_ref());
         self.first_at = Some(self.first_at.map_or(request.at, |t| t.min(request.at)));
@@ -435,6 +445,15 @@ pub fn notable_event(base: &AuditEvent, action: &NotableAction, detail: String) 
         grant_version: None,
         detail: Some(detail),
         ..base.clone()
+    }
+}
+
+/// The audit-log entry of what a grant's subject left behind; `detail` lists it (see
+/// `Templates::leftovers_record`).
+pub fn leftovers_event(base: &AuditEvent, detail: String, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        kind: AuditKind::Leftovers,
+        ..summary_event(base, detail, at)
     }
 }
 

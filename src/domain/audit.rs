@@ -66,6 +66,9 @@ pub enum AuditKind {
     AccessNotEnded,
     /// Whether access ended could not be checked with the cluster.
     RevocationUnverified,
+    /// What the grant's subject created or changed that can carry access beyond the grant
+    /// (`detail` lists it by risk), recorded with the session summary.
+    Leftovers,
 }
 
 impl AuditKind {
@@ -99,6 +102,7 @@ impl AuditKind {
             AuditKind::RevocationVerified => "revocation_verified",
             AuditKind::AccessNotEnded => "access_not_ended",
             AuditKind::RevocationUnverified => "revocation_unverified",
+            AuditKind::Leftovers => "leftovers",
         }
     }
 
@@ -119,6 +123,7 @@ impl AuditKind {
                 | AuditKind::RevocationVerified
                 | AuditKind::AccessNotEnded
                 | AuditKind::RevocationUnverified
+                | AuditKind::Leftovers
         )
     }
 

@@ -70,7 +70,8 @@ impl UnreviewedUse {
 }
 
 /// A grant whose access, once its bindings were gone, was not proven ended: the subject could
-/// still do some of what the role allowed, or the cluster could not be asked.
+/// still do some of what the role allowed, the cluster could not be asked, or the subject left
+/// behind objects that can carry access.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnprovenEnd {
     pub id: String,
@@ -78,7 +79,7 @@ pub struct UnprovenEnd {
     pub role: String,
     pub scope: Scope,
     pub cluster: String,
-    /// `access_not_ended` or `revocation_unverified`.
+    /// `access_not_ended`, `revocation_unverified` or `leftovers`.
     pub kind: &'static str,
     /// What the audit entry says: what is still allowed and through which bindings, or why it
     /// could not be checked.
@@ -90,7 +91,7 @@ impl UnprovenEnd {
         let event = &entry.event;
         matches!(
             event.kind,
-            AuditKind::AccessNotEnded | AuditKind::RevocationUnverified
+            AuditKind::AccessNotEnded | AuditKind::RevocationUnverified | AuditKind::Leftovers
         )
         .then_some(())?;
         Some(UnprovenEnd {
@@ -246,6 +247,7 @@ fn is_outcome(entry: &AuditEntry) -> bool {
             | AuditKind::RevocationVerified
             | AuditKind::AccessNotEnded
             | AuditKind::RevocationUnverified
+            | AuditKind::Leftovers
             | AuditKind::SessionActivity
             | AuditKind::SessionSummary
     )

@@ -173,11 +173,11 @@ impl<T: ActivityStore + ?Sized> ActivityStore for MeteredStore<T> {
         &self,
         grant: &str,
         at: DateTime<Utc>,
-        summary: AuditEvent,
+        entries: Vec<AuditEvent>,
     ) -> StoreResult<()> {
         self.call(
             "activity_summarised",
-            self.inner.activity_summarised(grant, at, summary),
+            self.inner.activity_summarised(grant, at, entries),
         )
         .await
     }

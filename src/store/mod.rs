@@ -135,12 +135,13 @@ pub trait ActivityStore: Send + Sync {
         posted: &Tally,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Records the final summary, and appends `summary` to the audit log, in one write.
+    /// Records the final summary, and appends `entries` (the summary, and what the grant left
+    /// behind) to the audit log, in one write.
     async fn activity_summarised(
         &self,
         grant: &str,
         at: DateTime<Utc>,
-        summary: AuditEvent,
+        entries: Vec<AuditEvent>,
     ) -> StoreResult<()>;
 }
 

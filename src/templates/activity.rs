@@ -6,7 +6,7 @@ use minijinja::value::{Serde, Value};
 
 use super::views::GrantView;
 use super::{Message, TemplateError, Templates};
-use crate::domain::activity::{ActivityLines, OpenStream, SessionActivity};
+use crate::domain::activity::{ActivityLines, Leftover, OpenStream, SessionActivity};
 use crate::domain::grant::Grant;
 
 /// Notable actions `status` lists one by one (the latest).
@@ -30,17 +30,20 @@ impl Templates {
                 lines => Value::from(Serde(lines)),
                 summary,
                 still_open => Vec::<Value>::new(),
+                leftovers => Vec::<Value>::new(),
             },
         )
     }
 
     /// The final summary once the grant ended, naming the streams into pods still open then
-    /// (the binding's removal does not cut them) and how to end each.
+    /// (the binding's removal does not cut them) and how to end each, and what the subject
+    /// left behind that can carry access beyond the grant.
     pub fn summary(
         &self,
         grant: &Grant,
         lines: &ActivityLines,
         still_open: &[&OpenStream],
+        leftovers: &[Leftover],
     ) -> Result<Message, TemplateError> {
         let still_open: Vec<Value> = still_open
             .iter()
@@ -53,6 +56,7 @@ impl Templates {
                 lines => Value::from(Serde(lines)),
                 summary => true,
                 still_open,
+                leftovers => Value::from(Serde(leftovers)),
             },
         )
     }

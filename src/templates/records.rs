@@ -7,7 +7,7 @@ use minijinja::{Environment, context};
 use tracing::error;
 
 use super::{TemplateError, Templates};
-use crate::domain::activity::{NotableAction, OpenStream, Tally};
+use crate::domain::activity::{Leftover, NotableAction, OpenStream, Tally};
 use crate::domain::audit::AuditEvent;
 use crate::domain::audit_detail::Particulars;
 use crate::domain::reconcile::Repair;
@@ -66,6 +66,14 @@ impl Templates {
         self.record(
             "records/summary",
             context! { lines => Value::from(Serde(lines)), still_open },
+        )
+    }
+
+    /// The audit log's `detail` of what a grant's subject left behind, by risk.
+    pub fn leftovers_record(&self, leftovers: &[Leftover]) -> Result<String, TemplateError> {
+        self.record(
+            "records/leftovers",
+            context! { leftovers => Value::from(Serde(leftovers)) },
         )
     }
 

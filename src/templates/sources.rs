@@ -61,6 +61,10 @@ pub(super) const RECORDS: &[(&str, &str)] = &[
         "records/revocation",
         include_str!("../../templates/records/revocation.txt"),
     ),
+    (
+        "records/leftovers",
+        include_str!("../../templates/records/leftovers.txt"),
+    ),
 ];
 
 pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {

@@ -24,6 +24,9 @@ pub fn batch(subject: &str, at: DateTime<Utc>) -> (Value, usize) {
     session.extend((0..2).map(|_| alice("get", "pods/log").named(POD)));
     session.push(alice("create", "pods/exec").named(POD));
     session.push(alice("delete", "pods").named(POD));
+    // What outlives the grant: a ServiceAccount and a token for it.
+    session.push(alice("create", "serviceaccounts").named("payments-debug"));
+    session.push(alice("create", "serviceaccounts/token").named("payments-debug"));
     let controller = "system:serviceaccount:kube-system:replicaset-controller";
     let noise = (0..session.len()).map(|_| {
         kube_call(controller, "update", "replicasets/status", at)

@@ -113,10 +113,18 @@ async fn replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_
 
     let mut summary = AuditEvent::about(&grant("g1"), AuditKind::SessionActivity, None, at);
     summary.detail = Some("2 requests".into());
-    store.activity_summarised("g1", at, summary).await.unwrap();
+    let mut leftovers = AuditEvent::about(&grant("g1"), AuditKind::Leftovers, None, at);
+    leftovers.detail = Some("high risk: create serviceaccounts/token".into());
+    store
+        .activity_summarised("g1", at, vec![summary, leftovers])
+        .await
+        .unwrap();
     assert!(store.activity("g1").await.unwrap().unwrap().summarised);
     assert!(store.unsummarised_activity().await.unwrap().is_empty());
     assert_eq!(session_activity_entries(&*store).await, 1, "the summary");
+    let entries = store.entries_after(0, usize::MAX).await.unwrap();
+    let last = &entries.last().unwrap().json;
+    assert_eq!(last["kind"], "leftovers", "in the same write, in order");
 
     let missing = store.activity_replied("nope", &posted, at).await;
     assert!(matches!(

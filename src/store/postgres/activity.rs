@@ -71,7 +71,7 @@ impl PostgresStore {
     async fn change_activity(
         &self,
         grant: &str,
-        summary: Option<AuditEvent>,
+        records: Vec<AuditEvent>,
         change: impl Fn(&mut SessionActivity),
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -80,7 +80,7 @@ impl PostgresStore {
         };
         change(&mut record);
         save(&mut tx, &record, false).await?;
-        let appended = append_in(&mut tx, summary.as_slice()).await?;
+        let appended = append_in(&mut tx, records.as_slice()).await?;
         self.follower
             .tell_in(&mut tx, &format!("activity {grant}"))
             .await?;
@@ -170,7 +170,7 @@ impl ActivityStore for PostgresStore {
         posted: &Tally,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, None, |record| record.replied(posted, at))
+        self.change_activity(grant, Vec::new(), |record| record.replied(posted, at))
             .await
     }
 
@@ -178,9 +178,9 @@ impl ActivityStore for PostgresStore {
         &self,
         grant: &str,
         at: DateTime<Utc>,
-        summary: AuditEvent,
+        entries: Vec<AuditEvent>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, Some(summary), |record| record.summary_posted(at))
+        self.change_activity(grant, entries, |record| record.summary_posted(at))
             .await
     }
 }

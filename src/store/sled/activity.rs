@@ -45,7 +45,7 @@ impl SledStore {
     async fn change_activity(
         &self,
         grant: &str,
-        summary: Option<AuditEvent>,
+        records: Vec<AuditEvent>,
         change: impl Fn(&mut SessionActivity),
     ) -> StoreResult<()> {
         let trees = (
@@ -63,7 +63,7 @@ impl SledStore {
             if record.summarised {
                 open.remove(grant.as_bytes())?;
             }
-            append_in(entries, meta, summary.as_slice())
+            append_in(entries, meta, records.as_slice())
         }))?;
         self.flush_and_announce(head).await
     }
@@ -137,7 +137,7 @@ impl ActivityStore for SledStore {
         posted: &Tally,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, None, |record| record.replied(posted, at))
+        self.change_activity(grant, Vec::new(), |record| record.replied(posted, at))
             .await
     }
 
@@ -145,9 +145,9 @@ impl ActivityStore for SledStore {
         &self,
         grant: &str,
         at: DateTime<Utc>,
-        summary: AuditEvent,
+        entries: Vec<AuditEvent>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, Some(summary), |record| record.summary_posted(at))
+        self.change_activity(grant, entries, |record| record.summary_posted(at))
             .await
     }
 }

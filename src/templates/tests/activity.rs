@@ -184,10 +184,13 @@ fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms(
         "kubectl delete pod api-7f9c -n payments",
     ];
     let slack = Templates::new().unwrap();
-    let json = valid("expired", &slack.summary(&grant, &lines, &open).unwrap());
+    let json = valid(
+        "expired",
+        &slack.summary(&grant, &lines, &open, &[]).unwrap(),
+    );
     let teams_json = teams_activity(
         "expired",
-        &teams().summary(&grant, &lines, &open).unwrap(),
+        &teams().summary(&grant, &lines, &open, &[]).unwrap(),
         None,
     );
     for text in [&json, &teams_json] {
@@ -202,6 +205,69 @@ fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms(
          ended: exec into payments/api-7f9c (container app) since 2026-11-23T09:00:00Z: end it \
          with `kubectl delete pod api-7f9c -n payments`"
     );
-    let without = slack.summary(&grant, &lines, &[]).unwrap().0.to_string();
+    let without = slack
+        .summary(&grant, &lines, &[], &[])
+        .unwrap()
+        .0
+        .to_string();
     assert!(!without.contains("Still open"), "{without}");
+}
+
+/// alice made a ServiceAccount, a token for it and a binding for it during her grant.
+fn left_behind() -> SessionActivity {
+    let mut activity = SessionActivity::new("abc123");
+    for (id, verb, resource, sub, name) in [
+        ("l1", "create", "serviceaccounts", None, "deployer"),
+        ("l2", "create", "serviceaccounts", Some("token"), "deployer"),
+        ("l3", "create", "rolebindings", None, "deployer-<!channel>"),
+    ] {
+        activity.record(&KubeRequest {
+            audit_id: id.into(),
+            stage: Stage::ResponseComplete,
+            at: super::slack::t0(),
+            verb: verb.into(),
+            resource: Some(resource.into()),
+            subresource: sub.map(String::from),
+            namespace: Some("payments".into()),
+            name: Some(name.into()),
+            code: Some(201),
+            uri: String::new(),
+            after_end: false,
+            impersonating: None,
+        });
+    }
+    activity
+}
+
+#[test]
+fn the_summary_lists_what_was_left_behind_by_risk_on_both_platforms_and_in_the_log() {
+    let activity = left_behind();
+    let lines = activity.total.lines(12);
+    let (_, grant) = grants().into_iter().find(|(n, _)| *n == "expired").unwrap();
+    let slack = Templates::new().unwrap();
+    let left = &activity.leftovers;
+    let json = valid(
+        "expired",
+        &slack.summary(&grant, &lines, &[], left).unwrap(),
+    );
+    let teams_json = teams_activity(
+        "expired",
+        &teams().summary(&grant, &lines, &[], left).unwrap(),
+        None,
+    );
+    for text in [&json, &teams_json] {
+        for phrase in [
+            "Left behind",
+            "high risk: token for ServiceAccount payments/deployer (create serviceaccounts/token)",
+            "medium risk: ServiceAccount payments/deployer (create serviceaccounts)",
+        ] {
+            assert!(text.contains(phrase), "{phrase:?} in {text}");
+        }
+    }
+    assert_eq!(
+        slack.leftovers_record(left).unwrap(),
+        "high risk: token for ServiceAccount payments/deployer (create serviceaccounts/token), \
+         binding payments/deployer-<!channel> (create rolebindings); medium risk: \
+         ServiceAccount payments/deployer (create serviceaccounts)"
+    );
 }

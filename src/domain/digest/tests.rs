@@ -128,9 +128,17 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
         failure: "forbidden".into(),
     };
     let verified = Verification::NoLongerAllowed { probes: 9 };
+    let verified_but_left = {
+        let mut journal = ended("g2", verified);
+        let mut left = journal.last().unwrap().clone();
+        left.kind = AuditKind::Leftovers;
+        left.detail = Some("high risk: token for ServiceAccount payments/deployer".into());
+        journal.push(left);
+        journal
+    };
     let events = [
         ended("g1", still_allowed),
-        ended("g2", verified),
+        verified_but_left,
         ended("g3", unverified),
     ]
     .concat();
@@ -151,6 +159,11 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
         listed,
         [
             ("g1", "access_not_ended", "access_not_ended of g1"),
+            (
+                "g2",
+                "leftovers",
+                "high risk: token for ServiceAccount payments/deployer"
+            ),
             ("g3", "revocation_unverified", "revocation_unverified of g3"),
         ]
     );

@@ -42,6 +42,11 @@ async fn access_kept_through_a_team_binding_is_called_out_with_that_binding<D: D
         assert!(!not_ended.contains(edit_only), "{edit_only}: {not_ended}");
     }
     d.reply_says(&grant, "Access not ended").await;
+    let status = d.status_text(&grant).await;
+    assert!(
+        status.contains("After the end, the cluster says:") && status.contains("still allowed"),
+        "{status}"
+    );
     assert!(d.kube().grant_binding("payments", &grant).is_none());
     let log = d.stopped_audit_log().await;
     let last = log.last().unwrap();
@@ -126,6 +131,11 @@ async fn what_the_grant_left_behind_is_listed_by_risk_and_recorded<D: Driver>(mu
              binding payments/deployer-edit (create rolebindings); medium risk: ServiceAccount \
              payments/deployer (create serviceaccounts)",
         ],
+    );
+    let status = d.status_text(&grant).await;
+    assert!(
+        status.contains("Left behind") && status.contains("token for ServiceAccount"),
+        "{status}"
     );
     let left_behind = summary.split("Left behind").nth(1).unwrap();
     assert!(

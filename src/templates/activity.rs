@@ -82,10 +82,19 @@ impl Templates {
                 })
                 .collect();
             let kept = a.total.notable.len() as u64 + a.total.notable_dropped;
+            // While the grant lives an open exec is ordinary; once it ended, it is still open.
+            let still_open: Vec<Value> = if grant.state.is_final() {
+                let open = a.open_into_pods().into_iter();
+                open.map(|s| stream_view(s, Some(self.platform))).collect()
+            } else {
+                Vec::new()
+            };
             context! {
                 lines => Value::from(Serde(a.total.lines(STATUS_LINES_MAX))),
                 latest,
                 notable_count => kept,
+                still_open,
+                leftovers => Value::from(Serde(&a.leftovers)),
             }
         });
         self.render(

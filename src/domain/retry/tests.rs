@@ -264,3 +264,25 @@ fn a_grant_with_a_retry_and_an_alert_survives_serialisation() {
     let back: Grant = serde_json::from_str(&json).unwrap();
     assert_eq!(back, grant);
 }
+
+#[test]
+fn verifying_an_end_is_given_up_after_the_attempt_budget_and_never_alerted() {
+    let mut ended = in_state(GrantState::Expired);
+    ended.outbox = vec![Effect::VerifyRevocation];
+    let mut grant = ended;
+    let mut at = t0() + minutes(200);
+    for _ in 1..POLICY.bind_attempts {
+        grant = retry_later(grant.effect_failed(0, "503", at, 0.5, &POLICY));
+        at += seconds(600);
+    }
+    assert!(
+        alerts(&grant).is_empty(),
+        "not alerted: it is reported when given up"
+    );
+    match grant.effect_failed(0, "503", at, 0.5, &POLICY) {
+        AfterFailure::GiveUp {
+            reason: Failure::GaveUp { attempts, .. },
+        } => assert_eq!(attempts, POLICY.bind_attempts),
+        other => panic!("{other:?}"),
+    }
+}

@@ -28,9 +28,10 @@ async fn the_demo_plays_the_whole_lifecycle_and_verifies_the_audit_log() {
         "revoked",
         "session_activity",
         "session_summary",
-        "#14 revoked    bob",
-        "#10 leftovers",
-        "audit log intact: 15 entries",
+        "#15 revoked    bob",
+        "#10 streams_still_open",
+        "#11 leftovers",
+        "audit log intact: 16 entries",
     ] {
         assert!(
             transcript.contains(phrase),

@@ -81,7 +81,7 @@ fn every_alert_and_every_panel_asks_for_a_metric_the_bot_exports() {
         .iter()
         .map(|r| r["expr"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(exprs.len(), 7, "the seven alerts of README's Monitoring");
+    assert_eq!(exprs.len(), 8, "the eight alerts of README's Monitoring");
     let dashboard: Value =
         serde_json::from_str(&std::fs::read_to_string("deploy/monitoring/dashboard.json").unwrap())
             .unwrap();

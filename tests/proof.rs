@@ -73,7 +73,7 @@ async fn a_review_the_cluster_refuses_leaves_the_end_unverified<D: Driver>(mut d
     );
 }
 
-async fn an_exec_still_open_when_the_access_ends_is_named_with_how_to_end_it<D: Driver>(d: D) {
+async fn an_exec_still_open_when_the_access_ends_is_named_with_how_to_end_it<D: Driver>(mut d: D) {
     let grant = d.approved_grant("edit payments 1h INC-6 debugging").await;
     d.reply_says(&grant, "Access granted").await;
     let at = d.clock().now() + Duration::minutes(5);
@@ -103,6 +103,17 @@ async fn an_exec_still_open_when_the_access_ends_is_named_with_how_to_end_it<D: 
         ],
     );
     assert!(!summary.contains("delete pod worker-1"), "{summary}");
+    d.settle().await;
+    let log = d.stopped_audit_log().await;
+    let open = log
+        .iter()
+        .find(|e| e.event.kind.as_str() == "streams_still_open")
+        .expect("a streams_still_open entry");
+    let detail = open.event.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.starts_with("exec into payments/api-7f9c (container api) since 20"),
+        "{detail}"
+    );
 }
 
 async fn what_the_grant_left_behind_is_listed_by_risk_and_recorded<D: Driver>(mut d: D) {

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use super::{App, AppError};
 use crate::chat::{ChatError, Message};
 use crate::domain::activity::{
-    KubeRequest, NotableAction, SessionActivity, Tally, leftovers_event, summary_event,
+    KubeRequest, NotableAction, SessionActivity, Tally, end_report_event, summary_event,
 };
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState, Scope};
@@ -398,9 +398,14 @@ impl App {
         let about = AuditEvent::about(grant, AuditKind::SessionSummary, None, now);
         let words = self.templates.summary_record(&record.total, &still_open)?;
         let mut entries = vec![summary_event(&about, words, now)];
+        if !still_open.is_empty() {
+            let words = self.templates.still_open_record(&still_open)?;
+            let kind = AuditKind::StreamsStillOpen;
+            entries.push(end_report_event(&about, kind, words, now));
+        }
         if !left.is_empty() {
             let words = self.templates.leftovers_record(left)?;
-            entries.push(leftovers_event(&about, words, now));
+            entries.push(end_report_event(&about, AuditKind::Leftovers, words, now));
         }
         self.adapters
             .activity

@@ -448,11 +448,16 @@ pub fn notable_event(base: &AuditEvent, action: &NotableAction, detail: String) 
     }
 }
 
-/// The audit-log entry of what a grant's subject left behind; `detail` lists it (see
-/// `Templates::leftovers_record`).
-pub fn leftovers_event(base: &AuditEvent, detail: String, at: DateTime<Utc>) -> AuditEvent {
+/// The audit-log entry, made with the summary, of what the grant's end did not end: `kind`
+/// `Leftovers` or `StreamsStillOpen`, `detail` listing them.
+pub fn end_report_event(
+    base: &AuditEvent,
+    kind: AuditKind,
+    detail: String,
+    at: DateTime<Utc>,
+) -> AuditEvent {
     AuditEvent {
-        kind: AuditKind::Leftovers,
+        kind,
         ..summary_event(base, detail, at)
     }
 }

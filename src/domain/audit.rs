@@ -69,6 +69,9 @@ pub enum AuditKind {
     /// What the grant's subject created or changed that can carry access beyond the grant
     /// (`detail` lists it by risk), recorded with the session summary.
     Leftovers,
+    /// Streams into pods (exec, attach, port-forward) still open after the access ended
+    /// (`detail` names them), recorded with the session summary.
+    StreamsStillOpen,
 }
 
 impl AuditKind {
@@ -103,6 +106,7 @@ impl AuditKind {
             AuditKind::AccessNotEnded => "access_not_ended",
             AuditKind::RevocationUnverified => "revocation_unverified",
             AuditKind::Leftovers => "leftovers",
+            AuditKind::StreamsStillOpen => "streams_still_open",
         }
     }
 
@@ -124,6 +128,7 @@ impl AuditKind {
                 | AuditKind::AccessNotEnded
                 | AuditKind::RevocationUnverified
                 | AuditKind::Leftovers
+                | AuditKind::StreamsStillOpen
         )
     }
 

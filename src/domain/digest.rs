@@ -79,7 +79,7 @@ pub struct UnprovenEnd {
     pub role: String,
     pub scope: Scope,
     pub cluster: String,
-    /// `access_not_ended`, `revocation_unverified` or `leftovers`.
+    /// `access_not_ended`, `revocation_unverified`, `leftovers` or `streams_still_open`.
     pub kind: &'static str,
     /// What the audit entry says: what is still allowed and through which bindings, or why it
     /// could not be checked.
@@ -91,7 +91,10 @@ impl UnprovenEnd {
         let event = &entry.event;
         matches!(
             event.kind,
-            AuditKind::AccessNotEnded | AuditKind::RevocationUnverified | AuditKind::Leftovers
+            AuditKind::AccessNotEnded
+                | AuditKind::RevocationUnverified
+                | AuditKind::Leftovers
+                | AuditKind::StreamsStillOpen
         )
         .then_some(())?;
         Some(UnprovenEnd {
@@ -248,6 +251,7 @@ fn is_outcome(entry: &AuditEntry) -> bool {
             | AuditKind::AccessNotEnded
             | AuditKind::RevocationUnverified
             | AuditKind::Leftovers
+            | AuditKind::StreamsStillOpen
             | AuditKind::SessionActivity
             | AuditKind::SessionSummary
     )

@@ -69,6 +69,15 @@ impl Templates {
         )
     }
 
+    /// The audit log's `detail` of the streams into pods still open after the access ended.
+    pub fn still_open_record(&self, still_open: &[&OpenStream]) -> Result<String, TemplateError> {
+        let still_open: Vec<Value> = still_open
+            .iter()
+            .map(|s| super::activity::stream_view(s, None))
+            .collect();
+        self.record("records/still_open", context! { still_open })
+    }
+
     /// The audit log's `detail` of what a grant's subject left behind, by risk.
     pub fn leftovers_record(&self, leftovers: &[Leftover]) -> Result<String, TemplateError> {
         self.record(

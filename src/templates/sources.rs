@@ -65,6 +65,10 @@ pub(super) const RECORDS: &[(&str, &str)] = &[
         "records/leftovers",
         include_str!("../../templates/records/leftovers.txt"),
     ),
+    (
+        "records/still_open",
+        include_str!("../../templates/records/still_open.txt"),
+    ),
 ];
 
 pub(super) fn of(platform: Platform) -> &'static [(&'static str, &'static str)] {

@@ -205,6 +205,11 @@ fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms(
          ended: exec into payments/api-7f9c (container app) since 2026-11-23T09:00:00Z: end it \
          with `kubectl delete pod api-7f9c -n payments`"
     );
+    assert_eq!(
+        slack.still_open_record(&open).unwrap(),
+        "exec into payments/api-7f9c (container app) since 2026-11-23T09:00:00Z: end it with \
+         `kubectl delete pod api-7f9c -n payments`"
+    );
     let without = slack
         .summary(&grant, &lines, &[], &[])
         .unwrap()

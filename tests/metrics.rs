@@ -67,6 +67,21 @@ async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
     let h = Harness::start().await;
     let (_, before) = scrape(&h).await;
     assert_eq!(events(&before, "requested"), 0.0);
+    // What the alerts watch with increase() is there at 0 from the start, so the first event
+    // shows as an increase.
+    let watched = |kind| {
+        before.samples.iter().any(|s| {
+            s.metric == "prod_access_audit_events_total"
+                && s.labels.get("kind") == Some(kind)
+                && s.labels.get("role") == Some("edit")
+                && s.labels.get("cluster") == Some("default")
+        })
+    };
+    assert!(watched("access_not_ended") && watched("revocation_unverified"));
+    let unbind_failures = before.samples.iter().any(|s| {
+        s.metric == "prod_access_effect_failures_total" && s.labels.get("effect") == Some("unbind")
+    });
+    assert!(unbind_failures);
 
     let grant = h
         .request(ALICE, "edit payments 2h fixing stuck queue")

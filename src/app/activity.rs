@@ -393,8 +393,9 @@ impl App {
         let lines = record.total.lines(LINES_PER_REPLY);
         let still_open = record.open_into_pods();
         let left = &record.leftovers;
+        // Everything is worded before the post, so a template that fails cannot have the
+        // summary posted again at every retry with nothing recorded.
         let post = self.templates.summary(grant, &lines, &still_open, left)?;
-        self.post_in_thread(grant, post).await?;
         let about = AuditEvent::about(grant, AuditKind::SessionSummary, None, now);
         let words = self.templates.summary_record(&record.total, &still_open)?;
         let mut entries = vec![summary_event(&about, words, now)];
@@ -407,6 +408,7 @@ impl App {
             let words = self.templates.leftovers_record(left)?;
             entries.push(end_report_event(&about, AuditKind::Leftovers, words, now));
         }
+        self.post_in_thread(grant, post).await?;
         self.adapters
             .activity
             .activity_summarised(&grant.id, now, entries)

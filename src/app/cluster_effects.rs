@@ -179,10 +179,17 @@ impl App {
             let verification = Verification::Unverified { failure };
             Ok(Some(Event::RevocationVerified { verification }))
         };
+        let own = grant.binding_name();
         let mut answers = Vec::new();
         for question in revocation::questions(grant) {
             match cluster.subject_may(&subject, &question).await {
-                Ok(allowed) => answers.push((question, allowed)),
+                // Asked again after the retry's wait: by then the deletion has reached the
+                // apiserver's RBAC cache.
+                Ok(answer) if answer.through_own_binding(&own) => {
+                    let lag = "still allowed through the grant's own binding: the apiserver has not yet seen its deletion";
+                    return Err(ClusterError::Unavailable(lag.into()).into());
+                }
+                Ok(answer) => answers.push((question, answer.allowed)),
                 Err(ClusterError::Refused(error)) => return unverified(error),
                 Err(e) => return Err(e.into()),
             }
@@ -196,7 +203,7 @@ impl App {
         } else {
             Ok(Vec::new())
         };
-        let verification = Verification::of(&answers, bindings, &grant.binding_name());
+        let verification = Verification::of(&answers, bindings, &own);
         if verification.verified() {
             info!(grant = %grant.id, user = %subject.user, "revocation verified: no longer allowed");
         } else {

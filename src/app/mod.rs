@@ -187,6 +187,8 @@ impl App {
             crate::metrics::Metrics::off()
         });
         metered(&mut adapters, &metrics);
+        let clusters: Vec<&str> = adapters.clusters.keys().map(String::as_str).collect();
+        metrics.start_at_zero(policy.roles.keys().map(String::as_str), &clusters);
         Ok(Arc::new(App {
             adapters,
             policy,

@@ -21,7 +21,7 @@ use crate::domain::grant::{Grant, Scope};
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
-use crate::domain::revocation::NamedBinding;
+use crate::domain::revocation::{Answer, NamedBinding};
 
 use super::{
     APPROVERS_ANNOTATION, BREAK_GLASS_ANNOTATION, Cluster, ClusterError,
@@ -472,7 +472,7 @@ impl Cluster for KubeCluster {
         &self,
         subject: &Identity,
         permission: &Permission,
-    ) -> Result<bool, ClusterError> {
+    ) -> Result<Answer, ClusterError> {
         super::proof::subject_may(&self.client, subject, permission).await
     }
 

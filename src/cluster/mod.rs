@@ -14,7 +14,7 @@ use crate::domain::grant::Grant;
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
-use crate::domain::revocation::NamedBinding;
+use crate::domain::revocation::{Answer, NamedBinding};
 
 pub use self::kube::{KubeCluster, client_for, cluster_role_binding, role_binding};
 
@@ -84,12 +84,12 @@ pub trait Cluster: Send + Sync {
     async fn issue_token(&self, grant: &Grant, seconds: i64) -> Result<String, ClusterError>;
     /// Whether the bot's own identity may do this, everywhere (a SelfSubjectAccessReview).
     async fn may(&self, permission: &Permission) -> Result<bool, ClusterError>;
-    /// Whether `subject` (its user and groups) may do this (a SubjectAccessReview).
+    /// Whether `subject` (its user and groups) may do this, and why (a SubjectAccessReview).
     async fn subject_may(
         &self,
         subject: &Identity,
         permission: &Permission,
-    ) -> Result<bool, ClusterError>;
+    ) -> Result<Answer, ClusterError>;
     /// Every RoleBinding and ClusterRoleBinding that names the subject's user or one of its
     /// groups (read-only).
     async fn bindings_naming(&self, subject: &Identity) -> Result<Vec<NamedBinding>, ClusterError>;

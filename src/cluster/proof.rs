@@ -12,7 +12,7 @@ use super::ClusterError;
 use super::kube::bounded;
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
-use crate::domain::revocation::NamedBinding;
+use crate::domain::revocation::{Answer, NamedBinding};
 
 /// Whether `subject` may do `permission`, as the cluster's authorizers answer for that user and
 /// those groups.
@@ -20,7 +20,7 @@ pub(super) async fn subject_may(
     client: &Client,
     subject: &Identity,
     permission: &Permission,
-) -> Result<bool, ClusterError> {
+) -> Result<Answer, ClusterError> {
     let review = SubjectAccessReview {
         metadata: ObjectMeta::default(),
         spec: SubjectAccessReviewSpec {
@@ -41,7 +41,17 @@ pub(super) async fn subject_may(
     };
     let api: Api<SubjectAccessReview> = Api::all(client.clone());
     let answered = bounded(api.create(&PostParams::default(), &review)).await?;
-    Ok(answered.status.is_some_and(|s| s.allowed))
+    let status = answered.status.unwrap_or_default();
+    // An authorizer that failed is not a "no": the end would be called verified unasked.
+    if let Some(error) = status.evaluation_error.filter(|e| !e.is_empty()) {
+        return Err(ClusterError::Unavailable(format!(
+            "the review could not be evaluated: {error}"
+        )));
+    }
+    Ok(Answer {
+        allowed: status.allowed,
+        reason: status.reason.unwrap_or_default(),
+    })
 }
 
 /// Every RoleBinding (in every namespace) and ClusterRoleBinding that names the subject's user

@@ -97,6 +97,25 @@ pub fn questions(grant: &Grant) -> Vec<Permission> {
         .collect()
 }
 
+/// What the cluster answered one question: whether it is allowed, and the authorizer's reason
+/// (RBAC names the binding that allowed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+impl Answer {
+    /// Allowed through the grant's own binding (`own_name`): the apiserver's RBAC cache has not
+    /// yet seen it deleted, so the question must be asked again, not answered "still allowed".
+    pub fn through_own_binding(&self, own_name: &str) -> bool {
+        let role_binding = format!("RoleBinding \"{own_name}/");
+        let cluster_binding = format!("ClusterRoleBinding \"{own_name}\"");
+        self.allowed
+            && (self.reason.contains(&role_binding) || self.reason.contains(&cluster_binding))
+    }
+}
+
 /// A binding that names the subject (as a user, or one of its groups), read from the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NamedBinding {

@@ -14,7 +14,7 @@ use crate::domain::grant::{Grant, MessageRef};
 use crate::domain::identity::{Identity, Profile};
 use crate::domain::permissions::Permission;
 use crate::domain::reconcile::ObservedBinding;
-use crate::domain::revocation::NamedBinding;
+use crate::domain::revocation::{Answer, NamedBinding};
 
 /// A cluster's adapter whose calls are counted under its name.
 pub struct MeteredCluster {
@@ -100,7 +100,7 @@ impl Cluster for MeteredCluster {
         &self,
         subject: &Identity,
         permission: &Permission,
-    ) -> Result<bool, ClusterError> {
+    ) -> Result<Answer, ClusterError> {
         let asked = self.inner.subject_may(subject, permission);
         self.call("subject_access_review", asked).await
     }

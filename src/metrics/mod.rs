@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::domain::audit::AuditEvent;
+use crate::domain::audit::{AuditEvent, AuditKind};
 
 mod format;
 mod metered;
@@ -312,6 +312,30 @@ impl Metrics {
             return;
         }
         observe(&self.revocation_lag_seconds, role, cluster, late_by);
+    }
+
+    /// Creates at 0 the series the alerts watch with `increase()`: a counter that first
+    /// appears at 1 shows no increase, so the first event would never page.
+    pub fn start_at_zero<'a>(&self, roles: impl Iterator<Item = &'a str>, clusters: &[&str]) {
+        if !self.on {
+            return;
+        }
+        for role in roles {
+            for cluster in clusters {
+                for kind in [AuditKind::AccessNotEnded, AuditKind::RevocationUnverified] {
+                    let labels = EventLabels {
+                        kind: kind.as_str().to_string(),
+                        role: role.to_string(),
+                        cluster: cluster.to_string(),
+                    };
+                    drop(self.audit_events.get_or_create(&labels));
+                }
+            }
+        }
+        let unbind = EffectLabels {
+            effect: "unbind".to_string(),
+        };
+        drop(self.effect_failures.get_or_create(&unbind));
     }
 
     /// An effect given up for good (see `effect_give_ups`).

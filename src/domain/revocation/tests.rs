@@ -55,6 +55,36 @@ fn a_namespaced_grant_is_asked_in_each_namespace_and_a_cluster_grant_once_cluste
     assert!(asked.iter().all(|q| q.namespace.is_none()));
 }
 
+#[test]
+fn an_answer_through_the_grants_own_binding_is_the_apiservers_cache_not_access_kept() {
+    let own = "prod-access-abc123";
+    let answer = |allowed, reason: &str| Answer {
+        allowed,
+        reason: reason.into(),
+    };
+    let cached = answer(
+        true,
+        "RBAC: allowed by RoleBinding \"prod-access-abc123/payments\" of ClusterRole \"edit\" to User \"oidc:alice@example.com\"",
+    );
+    assert!(cached.through_own_binding(own));
+    let cluster_wide = answer(
+        true,
+        "RBAC: allowed by ClusterRoleBinding \"prod-access-abc123\" of ClusterRole \"view\" to User \"a\"",
+    );
+    assert!(cluster_wide.through_own_binding(own));
+    let team = answer(
+        true,
+        "RBAC: allowed by RoleBinding \"oncall/payments\" of ClusterRole \"edit\" to Group \"payments-oncall\"",
+    );
+    assert!(!team.through_own_binding(own));
+    let longer_name = answer(
+        true,
+        "RBAC: allowed by RoleBinding \"prod-access-abc1234/payments\" of ClusterRole \"edit\" to User \"a\"",
+    );
+    assert!(!longer_name.through_own_binding(own));
+    assert!(!answer(false, "").through_own_binding(own));
+}
+
 fn team_binding(name: &str) -> NamedBinding {
     NamedBinding {
         namespace: Some("payments".into()),

@@ -365,7 +365,9 @@ impl SessionActivity {
                     return None;
                 }
                 if self.open_streams.len() >= MAX_OPEN_STREAMS {
-                    self.open_streams.remove(0);
+                    // Watches go first: opening many must not hide an exec still open.
+                    let oldest = self.open_streams.iter().position(|s| !s.into_pod());
+                    self.open_streams.remove(oldest.unwrap_or(0));
                 }
                 self.open_streams.push(OpenStream::of(request));
             }

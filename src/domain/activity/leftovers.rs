@@ -178,15 +178,23 @@ impl Leftover {
     }
 }
 
-/// Objects kept per grant; more are not listed one by one.
+/// Objects kept per grant, highest risk first.
 pub const MAX_LEFTOVERS: usize = 100;
 
 /// Adds `found` to `kept`: once per object, the latest request about it, highest risk first.
+/// When the list is full a riskier object takes the place of the newest least risky one, so a
+/// flood of workload changes cannot hide a binding made after them.
 pub(super) fn keep(kept: &mut Vec<Leftover>, found: Leftover) {
     kept.retain(|k| !k.same_object(&found) || found.name.is_none());
-    if kept.len() < MAX_LEFTOVERS {
-        kept.push(found);
+    if kept.len() >= MAX_LEFTOVERS {
+        match kept.last() {
+            Some(least) if least.risk > found.risk => {
+                kept.pop();
+            }
+            _ => return,
+        }
     }
+    kept.push(found);
     kept.sort_by_key(|l| l.risk);
 }
 

@@ -137,6 +137,25 @@ mod tests {
     }
 
     #[test]
+    fn many_watches_cannot_push_out_an_exec_still_open() {
+        let mut activity = crate::domain::activity::SessionActivity::new("g1");
+        activity.record(&exec());
+        for n in 0..300 {
+            let watch = KubeRequest {
+                audit_id: format!("w{n}"),
+                verb: "watch".into(),
+                subresource: None,
+                name: None,
+                ..exec()
+            };
+            activity.record(&watch);
+        }
+        let open = activity.open_into_pods();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].pod.as_deref(), Some("api-7f9c"));
+    }
+
+    #[test]
     fn streams_stored_as_audit_ids_alone_still_load() {
         #[derive(Deserialize)]
         struct Record {

@@ -164,3 +164,21 @@ fn each_object_is_kept_once_with_its_latest_change_and_high_risk_first() {
         ]
     );
 }
+
+#[test]
+fn a_flood_of_workload_changes_cannot_push_out_a_binding_made_after_them() {
+    let mut kept = Vec::new();
+    for n in 0..MAX_LEFTOVERS + 20 {
+        let mut patch = request("patch", "deployments", 200);
+        patch.name = Some(format!("worker-{n}"));
+        keep(&mut kept, Leftover::of(&patch).unwrap());
+    }
+    assert_eq!(kept.len(), MAX_LEFTOVERS);
+    let binding = Leftover::of(&request("create", "clusterrolebindings", 201)).unwrap();
+    keep(&mut kept, binding);
+    assert_eq!(kept.len(), MAX_LEFTOVERS);
+    assert_eq!(
+        kept[0].resource, "clusterrolebindings",
+        "kept, and listed first"
+    );
+}

@@ -16,8 +16,9 @@ use support::*;
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 async fn access_kept_through_a_team_binding_is_called_out_with_that_binding<D: Driver>(mut d: D) {
-    // The payments team's own RoleBinding gives alice view: removing the grant's edit leaves
-    // her what view allows, and only that.
+    let grant = d.approved_grant("edit payments 1h INC-4 hotfix").await;
+    // During the grant the payments team's RoleBinding gains alice, with view: removing the
+    // grant's edit leaves her what view allows, and only that.
     let alice = json!([{ "kind": "User", "name": ALICE_SUBJECT }]);
     d.kube().add_team_binding(
         Some("payments"),
@@ -26,7 +27,6 @@ async fn access_kept_through_a_team_binding_is_called_out_with_that_binding<D: D
         "view",
         alice,
     );
-    let grant = d.approved_grant("edit payments 1h INC-4 hotfix").await;
     d.clock().advance(Duration::hours(1));
     d.audit_says(&grant, "expired and was removed").await;
     let not_ended = d.audit_says(&grant, "Access not ended").await;
@@ -55,6 +55,30 @@ async fn access_kept_through_a_team_binding_is_called_out_with_that_binding<D: D
     assert!(
         detail.contains("RoleBinding payments/payments-team"),
         "{detail}"
+    );
+}
+
+async fn standing_access_from_before_the_grant_is_not_taken_for_access_the_grant_left<D: Driver>(
+    mut d: D,
+) {
+    // alice could view payments before she asked: the grant's end does not take that away.
+    let alice = json!([{ "kind": "User", "name": ALICE_SUBJECT }]);
+    d.kube()
+        .add_team_binding(Some("payments"), "engineers", "ClusterRole", "view", alice);
+    let grant = d.approved_grant("edit payments 1h INC-8 hotfix").await;
+    d.clock().advance(Duration::hours(1));
+    d.audit_says(&grant, "expired and was removed").await;
+    let verified = d.audit_says(&grant, "verified").await;
+    assert!(
+        verified.contains(
+            "verified: no longer allowed (9 checks; 4 of them allowed before the grant too, by standing access, and still)"
+        ),
+        "{verified}"
+    );
+    let log = d.stopped_audit_log().await;
+    assert_eq!(
+        log.last().unwrap().event.kind.as_str(),
+        "revocation_verified"
     );
 }
 
@@ -168,6 +192,7 @@ async fn what_the_grant_left_behind_is_listed_by_risk_and_recorded<D: Driver>(mu
 }
 
 crate::on_both_platforms!(
+    standing_access_from_before_the_grant_is_not_taken_for_access_the_grant_left,
     what_the_grant_left_behind_is_listed_by_risk_and_recorded,
     access_kept_through_a_team_binding_is_called_out_with_that_binding,
     a_review_the_cluster_refuses_leaves_the_end_unverified,

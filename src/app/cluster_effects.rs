@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::effects::{Next, Outcome, locate, outcome};
 use super::{App, EffectError};
-use crate::cluster::{ClusterError, Unbound};
+use crate::cluster::{Cluster, ClusterError, Unbound};
 use crate::domain::failure::Failure;
 use crate::domain::grant::{Effect, Event, Grant, GrantState, Note};
 use crate::domain::identity::Identity;
@@ -132,6 +132,7 @@ impl App {
                 cluster: grant.cluster.clone(),
             });
         };
+        let before = standing_access(cluster.as_ref(), grant, &identity).await;
         match cluster.bind(grant, &identity, expires_at).await {
             Ok(expires_at) => {
                 info!(
@@ -146,6 +147,7 @@ impl App {
                     subject: identity.user,
                     groups: identity.groups,
                     expires_at,
+                    before,
                 }))
             }
             Err(ClusterError::Refused(error)) => failed(Failure::Refused { error }),
@@ -194,6 +196,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
+        let standing = grant.standing.as_deref();
         let bindings = if answers.iter().any(|(_, allowed)| *allowed) {
             match cluster.bindings_naming(&subject).await {
                 Ok(bindings) => Ok(bindings),
@@ -203,7 +206,7 @@ impl App {
         } else {
             Ok(Vec::new())
         };
-        let verification = Verification::of(&answers, bindings, &own);
+        let verification = Verification::of(&answers, standing, bindings, &own);
         if verification.verified() {
             info!(grant = %grant.id, user = %subject.user, "revocation verified: no longer allowed");
         } else {
@@ -268,4 +271,27 @@ impl App {
         info!(grant = %grant.id, "kubeconfig sent");
         Ok(None)
     }
+}
+
+/// What `subject` may already do of what the grant's role allows, asked before the binding
+/// exists: access the grant's end does not take away. `None` when the cluster could not answer,
+/// or answered through the grant's own binding (a bind repeated after a crash): the end is then
+/// judged on everything still allowed.
+async fn standing_access(
+    cluster: &dyn Cluster,
+    grant: &Grant,
+    subject: &Identity,
+) -> Option<Vec<revocation::StillAllowed>> {
+    let own = grant.binding_name();
+    let mut allowed = Vec::new();
+    for question in revocation::questions(grant) {
+        let answer = cluster.subject_may(subject, &question).await.ok()?;
+        if answer.through_own_binding(&own) {
+            return None;
+        }
+        if answer.allowed {
+            allowed.push(revocation::StillAllowed::of(&question));
+        }
+    }
+    Some(allowed)
 }

@@ -202,6 +202,9 @@ pub struct Grant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_call: Option<super::on_call::OnCallCheck>,
     /// Effects decided but not yet carried out, oldest first.
+    /// What the subject could already do before the binding: not the grant's to end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<Vec<super::revocation::StillAllowed>>,
     /// Whether the cluster confirmed that access ended, once the bindings were gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<super::revocation::Verification>,
@@ -235,6 +238,10 @@ pub enum Event {
         #[serde(default)]
         groups: Vec<String>,
         expires_at: DateTime<Utc>,
+        /// What the subject could already do before the binding (its standing access), as
+        /// the proof of revocation asks it; `None` when the cluster could not be asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<Vec<super::revocation::StillAllowed>>,
     },
     BindFailed {
         reason: Failure,

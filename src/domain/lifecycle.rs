@@ -78,6 +78,7 @@ impl Grant {
             break_glass_cap_secs: new.terms.break_glass.map(|d| d.as_secs()),
             break_glass: None,
             on_call: None,
+            standing: None,
             revocation: None,
             retry: None,
             outbox: Vec::new(),
@@ -151,8 +152,12 @@ impl Grant {
                     subject,
                     groups,
                     expires_at,
+                    before,
                 },
-            ) => Ok(self.bound(subject, groups, *expires_at, now, policy)),
+            ) => {
+                self.standing = before.clone();
+                Ok(self.bound(subject, groups, *expires_at, now, policy))
+            }
             (Approved, Event::BindFailed { reason }) => Ok(self.bind_failed(reason, now)),
             (_, Event::KubeconfigFailed { reason }) => Ok(self.kubeconfig_failed(reason)),
             (Active, Event::Tick) => self.tick_active(now),

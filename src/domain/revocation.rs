@@ -142,7 +142,7 @@ pub struct StillAllowed {
 }
 
 impl StillAllowed {
-    fn of(permission: &Permission) -> Self {
+    pub fn of(permission: &Permission) -> Self {
         let resource = match permission.subresource {
             Some(sub) => format!("{}/{sub}", permission.resource),
             None => permission.resource.to_string(),
@@ -160,13 +160,22 @@ impl StillAllowed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verification {
-    /// No probe is allowed any more: access really ended.
-    NoLongerAllowed { probes: usize },
+    /// No probe is allowed any more, beyond what the subject could do before the grant:
+    /// access really ended.
+    NoLongerAllowed {
+        probes: usize,
+        /// Probes allowed before the grant as well (standing access), and still.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        standing: usize,
+    },
     /// These are still allowed, through other bindings; `bindings` are those that name the
     /// subject or its groups (empty when none names them: the access comes from elsewhere, e.g.
     /// a group the bot was not told of).
     StillAllowed {
         allowed: Vec<StillAllowed>,
+        /// Probes allowed before the grant as well, left out of `allowed`.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        standing: usize,
         bindings: Vec<NamedBinding>,
         /// Why the bindings could not be listed, when they could not (`bindings` is then empty).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,17 +191,20 @@ impl Verification {
     /// just deleted, and a list may still show them for a moment.
     pub fn of(
         answers: &[(Permission, bool)],
+        standing: Option<&[StillAllowed]>,
         bindings: Result<Vec<NamedBinding>, String>,
         own_name: &str,
     ) -> Verification {
-        let allowed: Vec<StillAllowed> = answers
+        let (kept, allowed): (Vec<StillAllowed>, Vec<StillAllowed>) = answers
             .iter()
             .filter(|(_, allowed)| *allowed)
             .map(|(permission, _)| StillAllowed::of(permission))
-            .collect();
+            .partition(|a| standing.is_some_and(|before| before.contains(a)));
+        let standing = kept.len();
         if allowed.is_empty() {
             return Verification::NoLongerAllowed {
                 probes: answers.len(),
+                standing,
             };
         }
         let (bindings, unlisted) = match bindings {
@@ -207,6 +219,7 @@ impl Verification {
         bindings.dedup();
         Verification::StillAllowed {
             allowed,
+            standing,
             bindings,
             unlisted,
         }
@@ -216,6 +229,10 @@ impl Verification {
     pub fn verified(&self) -> bool {
         matches!(self, Verification::NoLongerAllowed { .. })
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -228,6 +228,7 @@ impl GrantBuilder {
             subject: "oidc:alice@example.com".into(),
             groups: vec![],
             expires_at,
+            before: None,
         };
         approved.apply(&bound, t0(), &policy).unwrap()
     }

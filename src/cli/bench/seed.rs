@@ -52,6 +52,7 @@ fn active_grant(n: usize, now: DateTime<Utc>, expires_at: DateTime<Utc>, policy:
         subject: format!("oidc:user{n}@example.com"),
         groups: vec![],
         expires_at,
+        before: None,
     };
     let mut grant = requested
         .apply(&approve, now, policy)

@@ -120,6 +120,7 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
         journal
     };
     let still_allowed = Verification::StillAllowed {
+        standing: 0,
         allowed: vec![],
         bindings: vec![],
         unlisted: None,
@@ -127,7 +128,10 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
     let unverified = Verification::Unverified {
         failure: "forbidden".into(),
     };
-    let verified = Verification::NoLongerAllowed { probes: 9 };
+    let verified = Verification::NoLongerAllowed {
+        probes: 9,
+        standing: 0,
+    };
     let verified_but_left = {
         let mut journal = ended("g2", verified);
         let mut left = journal.last().unwrap().clone();

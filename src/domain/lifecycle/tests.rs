@@ -17,6 +17,7 @@ pub(crate) fn bound() -> Event {
         subject: "oidc:alice@example.com".into(),
         groups: vec![],
         expires_at: t0() + minutes(125),
+        before: None,
     }
 }
 

@@ -105,6 +105,7 @@ fn self_approved_and_active() -> Grant {
         subject: "oidc:alice@example.com".into(),
         groups: vec![],
         expires_at: t0() + minutes(61),
+        before: None,
     };
     quiet(apply(&approved, bound, t0() + minutes(1)).unwrap())
 }

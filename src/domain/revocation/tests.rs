@@ -101,11 +101,12 @@ fn nothing_allowed_any_more_is_a_verified_revocation() {
     let grant = Grant::test().active_until(t0() + minutes(60));
     let answers: Vec<(Permission, bool)> =
         questions(&grant).into_iter().map(|q| (q, false)).collect();
-    let verdict = Verification::of(&answers, Ok(vec![]), &grant.binding_name());
+    let verdict = Verification::of(&answers, None, Ok(vec![]), &grant.binding_name());
     assert_eq!(
         verdict,
         Verification::NoLongerAllowed {
-            probes: answers.len()
+            probes: answers.len(),
+            standing: 0,
         }
     );
     assert!(verdict.verified());
@@ -124,8 +125,9 @@ fn what_is_still_allowed_is_named_with_the_bindings_that_name_the_subject_but_no
         .collect();
     let own = team_binding(&grant.binding_name());
     let bindings = vec![team_binding("oncall"), own, team_binding("oncall")];
-    let verdict = Verification::of(&answers, Ok(bindings), &grant.binding_name());
+    let verdict = Verification::of(&answers, None, Ok(bindings), &grant.binding_name());
     let Verification::StillAllowed {
+        standing: 0,
         allowed,
         bindings,
         unlisted: None,
@@ -149,12 +151,43 @@ fn what_is_still_allowed_is_named_with_the_bindings_that_name_the_subject_but_no
 }
 
 #[test]
+fn what_was_allowed_before_the_grant_is_standing_access_not_access_the_grant_left() {
+    let grant = Grant::test().active_until(t0() + minutes(60));
+    let asked = questions(&grant);
+    let reads = |q: &Permission| q.verb == "get" || q.verb == "list";
+    let before: Vec<StillAllowed> = asked
+        .iter()
+        .filter(|q| reads(q))
+        .map(StillAllowed::of)
+        .collect();
+    let reads_only: Vec<(Permission, bool)> = asked.iter().map(|q| (q.clone(), reads(q))).collect();
+    let verdict = Verification::of(&reads_only, Some(&before), Ok(vec![]), "own");
+    assert_eq!(
+        verdict,
+        Verification::NoLongerAllowed {
+            probes: asked.len(),
+            standing: before.len(),
+        }
+    );
+    let all: Vec<(Permission, bool)> = asked.iter().map(|q| (q.clone(), true)).collect();
+    let Verification::StillAllowed {
+        allowed, standing, ..
+    } = Verification::of(&all, Some(&before), Ok(vec![]), "own")
+    else {
+        panic!("still allowed");
+    };
+    assert_eq!(standing, before.len());
+    assert!(allowed.iter().all(|a| !before.contains(a)), "{allowed:?}");
+    assert_eq!(allowed.len(), asked.len() - before.len());
+}
+
+#[test]
 fn bindings_that_could_not_be_listed_are_said_so_rather_than_taken_for_none() {
     let grant = Grant::test().active_until(t0() + minutes(60));
     let answers: Vec<(Permission, bool)> =
         questions(&grant).into_iter().map(|q| (q, true)).collect();
     let refused = Err("clusterrolebindings is forbidden".to_string());
-    let verdict = Verification::of(&answers, refused, &grant.binding_name());
+    let verdict = Verification::of(&answers, None, refused, &grant.binding_name());
     let Verification::StillAllowed {
         bindings, unlisted, ..
     } = &verdict
@@ -171,6 +204,7 @@ fn bindings_that_could_not_be_listed_are_said_so_rather_than_taken_for_none() {
 #[test]
 fn a_verdict_is_stored_in_a_form_later_versions_still_read() {
     let verdict = Verification::StillAllowed {
+        standing: 0,
         allowed: vec![StillAllowed {
             verb: "create".into(),
             resource: "pods/exec".into(),
@@ -218,11 +252,15 @@ mod lifecycle {
         let at = t0() + minutes(201);
         let verdicts = [
             (
-                Verification::NoLongerAllowed { probes: 9 },
+                Verification::NoLongerAllowed {
+                    probes: 9,
+                    standing: 0,
+                },
                 AuditKind::RevocationVerified,
             ),
             (
                 Verification::StillAllowed {
+                    standing: 0,
                     allowed: vec![],
                     bindings: vec![],
                     unlisted: None,
@@ -262,7 +300,10 @@ mod lifecycle {
 
     #[test]
     fn live_access_cannot_be_called_verified() {
-        let verdict = verified(Verification::NoLongerAllowed { probes: 1 });
+        let verdict = verified(Verification::NoLongerAllowed {
+            probes: 1,
+            standing: 0,
+        });
         assert!(apply(&quiet(active()), verdict, t0() + minutes(10)).is_err());
     }
 }

@@ -141,8 +141,19 @@ fn exec_in_payments() -> StillAllowed {
 fn a_revocation_says_it_was_verified_or_what_is_still_allowed_and_through_what() {
     let said = |verification| worded(Particulars::Revocation { verification });
     assert_eq!(
-        said(Verification::NoLongerAllowed { probes: 9 }),
+        said(Verification::NoLongerAllowed {
+            probes: 9,
+            standing: 0,
+        }),
         "verified: no longer allowed (9 checks)"
+    );
+    assert_eq!(
+        said(Verification::NoLongerAllowed {
+            probes: 9,
+            standing: 4
+        }),
+        "verified: no longer allowed (9 checks; 4 of them allowed before the grant too, by \
+         standing access, and still)"
     );
     let cluster_wide = StillAllowed {
         namespace: None,
@@ -150,6 +161,7 @@ fn a_revocation_says_it_was_verified_or_what_is_still_allowed_and_through_what()
     };
     assert_eq!(
         said(Verification::StillAllowed {
+            standing: 0,
             allowed: vec![exec_in_payments(), cluster_wide],
             bindings: vec![team_binding()],
             unlisted: None,
@@ -159,6 +171,7 @@ fn a_revocation_says_it_was_verified_or_what_is_still_allowed_and_through_what()
     );
     assert_eq!(
         said(Verification::StillAllowed {
+            standing: 0,
             allowed: vec![exec_in_payments()],
             bindings: vec![],
             unlisted: None,
@@ -169,6 +182,7 @@ fn a_revocation_says_it_was_verified_or_what_is_still_allowed_and_through_what()
     );
     assert_eq!(
         said(Verification::StillAllowed {
+            standing: 0,
             allowed: vec![exec_in_payments()],
             bindings: vec![],
             unlisted: Some("forbidden".into()),

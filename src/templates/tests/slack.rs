@@ -48,6 +48,7 @@ pub(super) fn grants() -> Vec<(&'static str, Grant)> {
         subject: "oidc:alice@example.com".into(),
         groups: vec![],
         expires_at: at(122),
+        before: None,
     };
     let active = apply(&approved, bound, 2);
     let extending = apply(
@@ -77,11 +78,15 @@ pub(super) fn grants() -> Vec<(&'static str, Grant)> {
     vec![
         (
             "expired, verified",
-            verified(Verification::NoLongerAllowed { probes: 9 }),
+            verified(Verification::NoLongerAllowed {
+                probes: 9,
+                standing: 0,
+            }),
         ),
         (
             "expired, still allowed",
             verified(Verification::StillAllowed {
+                standing: 0,
                 allowed: vec![StillAllowed {
                     verb: "create".into(),
                     resource: "pods/exec".into(),

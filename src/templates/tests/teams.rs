@@ -65,6 +65,7 @@ pub(in crate::templates) fn teams_grants() -> Vec<(&'static str, Grant)> {
         subject: "oidc:alice@example.com".into(),
         groups: vec![],
         expires_at: at(122),
+        before: None,
     };
     let active = apply(&approved, bound, 2);
     let extend = Event::RequestExtension {

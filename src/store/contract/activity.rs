@@ -125,6 +125,15 @@ async fn replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_
     let entries = store.entries_after(0, usize::MAX).await.unwrap();
     let last = &entries.last().unwrap().json;
     assert_eq!(last["kind"], "leftovers", "in the same write, in order");
+    // A second run (another replica's, after a handover) records nothing twice.
+    let mut again = AuditEvent::about(&grant("g1"), AuditKind::Leftovers, None, at);
+    again.detail = Some("high risk: create serviceaccounts/token".into());
+    store
+        .activity_summarised("g1", at, vec![again])
+        .await
+        .unwrap();
+    let after = store.entries_after(0, usize::MAX).await.unwrap();
+    assert_eq!(after.len(), entries.len());
 
     let missing = store.activity_replied("nope", &posted, at).await;
     assert!(matches!(

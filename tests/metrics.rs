@@ -176,6 +176,14 @@ async fn the_counters_and_histograms_follow_a_grant_from_request_to_expiry() {
     let seen = [("operation", "first_sighting"), ("result", "ok")];
     assert!(value(&expired, "prod_access_store_calls_total", &seen) >= 2.0);
     assert!(value(&expired, "process_resident_memory_bytes", &[]) > 0.0);
+    let build = expired
+        .samples
+        .iter()
+        .find(|s| s.metric == "prod_access_build_info")
+        .expect("build_info");
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    let commit = build.labels.get("commit").unwrap_or_default();
+    assert!(!commit.is_empty(), "{:?}", build.labels);
     assert!(value(&expired, "process_open_fds", &[]) > 0.0);
     assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
     for personal in [grant.as_str(), ALICE, BOB, "alice@", "stuck queue"] {

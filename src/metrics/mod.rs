@@ -46,6 +46,8 @@ struct EffectLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
+    /// The git commit it was built from (`build.rs`).
+    commit: String,
 }
 
 /// Seconds, from 50 ms to about 14 hours: revocation lags of milliseconds and decisions of hours.

@@ -156,6 +156,7 @@ impl Metrics {
         build
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                commit: env!("PROD_ACCESS_GIT_COMMIT").to_string(),
             })
             .set(1);
         registry.register("build_info", "The running build; always 1", build);

@@ -127,6 +127,7 @@ async fn an_exec_still_open_when_the_access_ends_is_named_with_how_to_end_it<D: 
         ],
     );
     assert!(!summary.contains("delete pod worker-1"), "{summary}");
+    d.audit_says(&grant, "Still open").await;
     d.settle().await;
     let log = d.stopped_audit_log().await;
     let open = log
@@ -171,6 +172,11 @@ async fn what_the_grant_left_behind_is_listed_by_risk_and_recorded<D: Driver>(mu
     assert!(
         status.contains("Left behind") && status.contains("token for ServiceAccount"),
         "{status}"
+    );
+    let in_audit_channel = d.audit_says(&grant, "Left behind").await;
+    assert!(
+        in_audit_channel.contains("token for ServiceAccount payments/deployer"),
+        "{in_audit_channel}"
     );
     let left_behind = summary.split("Left behind").nth(1).unwrap();
     assert!(

@@ -408,11 +408,21 @@ impl App {
             let words = self.templates.leftovers_record(left)?;
             entries.push(end_report_event(&about, AuditKind::Leftovers, words, now));
         }
+        let worth_telling = !still_open.is_empty() || !left.is_empty();
+        let for_audit_channel = worth_telling.then(|| post.clone());
         self.post_in_thread(grant, post).await?;
         self.adapters
             .activity
             .activity_summarised(&grant.id, now, entries)
             .await?;
+        // What the end did not end goes to the audit channel too. Once: the summary is recorded
+        // by now, so a failed post is logged rather than retried (the audit log has it).
+        if let Some(post) = for_audit_channel {
+            let channel = &self.settings.audit_channel;
+            if let Err(e) = self.adapters.chat.post(channel, &post).await {
+                warn!(grant = %grant.id, error = %e, "cannot post what the grant's end left in the audit channel");
+            }
+        }
         info!(grant = %grant.id, requests = record.total.requests, leftovers = left.len(), "session activity summarised");
         Ok(())
     }

@@ -266,10 +266,7 @@ async fn json_logs_follow_a_click_by_its_request_id_to_the_binding_it_creates() 
     bot.terminate().await;
 
     let log = bot.log();
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
-        .collect();
+    let lines = json_lines(&log);
     let created = lines
         .iter()
         .find(|l| l["message"] == "binding created" && l["grant"] == grant.as_str())
@@ -344,10 +341,7 @@ async fn in_socket_mode_json_logs_follow_a_click_envelope_to_its_binding() {
     bot.terminate().await;
 
     let log = bot.log();
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
-        .collect();
+    let lines = json_lines(&log);
     let envelope_of = |message: &str| {
         let line = lines
             .iter()
@@ -365,4 +359,11 @@ async fn in_socket_mode_json_logs_follow_a_click_envelope_to_its_binding() {
     let (envelope, command_id) = envelope_of("access requested");
     assert_eq!(envelope, "command");
     assert_ne!(command_id, click_id, "each envelope has an id of its own");
+}
+
+/// Every line of a JSON log, parsed; a line that is not JSON fails the test.
+fn json_lines(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect()
 }

@@ -179,15 +179,10 @@ impl Metrics {
         result: &'static str,
         took: std::time::Duration,
     ) {
-        if !self.on {
-            return;
+        if self.on {
+            let timed = (&self.chat_call_seconds, took);
+            count_call(&self.chat_calls, timed, operation, result);
         }
-        let labels = OperationResultLabels {
-            operation: operation.to_string(),
-            result: result.to_string(),
-        };
-        self.chat_calls.get_or_create(&labels).inc();
-        observe_call(&self.chat_call_seconds, operation, took);
     }
 
     /// A batch of the audit webhook from `cluster`: how many events, how many of some grant.
@@ -358,15 +353,10 @@ impl Metrics {
         result: &'static str,
         took: std::time::Duration,
     ) {
-        if !self.on {
-            return;
+        if self.on {
+            let timed = (&self.store_call_seconds, took);
+            count_call(&self.store_calls, timed, operation, result);
         }
-        let labels = OperationResultLabels {
-            operation: operation.to_string(),
-            result: result.to_string(),
-        };
-        self.store_calls.get_or_create(&labels).inc();
-        observe_call(&self.store_call_seconds, operation, took);
     }
 
     pub fn effect_failed(&self, effect: &'static str) {
@@ -379,6 +369,21 @@ impl Metrics {
             })
             .inc();
     }
+}
+
+/// Counts one call by operation and result, and times it by operation.
+fn count_call(
+    calls: &Family<OperationResultLabels, Counter>,
+    (seconds, took): (&Family<OperationLabels, Histogram>, std::time::Duration),
+    operation: &str,
+    result: &str,
+) {
+    let labels = OperationResultLabels {
+        operation: operation.to_string(),
+        result: result.to_string(),
+    };
+    calls.get_or_create(&labels).inc();
+    observe_call(seconds, operation, took);
 }
 
 fn observe_call(

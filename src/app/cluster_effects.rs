@@ -197,7 +197,7 @@ impl App {
             }
         }
         let standing = grant.standing.as_deref();
-        let bindings = if answers.iter().any(|(_, allowed)| *allowed) {
+        let bindings = if revocation::allowed_beyond(&answers, standing) {
             match cluster.bindings_naming(&subject).await {
                 Ok(bindings) => Ok(bindings),
                 Err(ClusterError::Refused(error)) => Err(error),

@@ -185,6 +185,14 @@ pub enum Verification {
     Unverified { failure: Failure },
 }
 
+/// Whether any answer allows what the subject could not do before the grant: only then are the
+/// bindings that name it worth listing.
+pub fn allowed_beyond(answers: &[(Permission, bool)], standing: Option<&[StillAllowed]>) -> bool {
+    answers.iter().any(|(permission, allowed)| {
+        *allowed && !standing.is_some_and(|before| before.contains(&StillAllowed::of(permission)))
+    })
+}
+
 impl Verification {
     /// The verdict on the answers to `questions` (allowed or not, in order), with the bindings
     /// that name the subject, of which the grant's own (named `own_name`) are left out: they were

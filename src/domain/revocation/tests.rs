@@ -161,6 +161,11 @@ fn what_was_allowed_before_the_grant_is_standing_access_not_access_the_grant_lef
         .map(StillAllowed::of)
         .collect();
     let reads_only: Vec<(Permission, bool)> = asked.iter().map(|q| (q.clone(), reads(q))).collect();
+    assert!(
+        !allowed_beyond(&reads_only, Some(&before)),
+        "nothing to name bindings for"
+    );
+    assert!(allowed_beyond(&reads_only, None));
     let verdict = Verification::of(&reads_only, Some(&before), Ok(vec![]), "own");
     assert_eq!(
         verdict,

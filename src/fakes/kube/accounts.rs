@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::FakeKube;
-use super::status::{bad_body, invalid_name, name_of, namespace_not_found, status};
+use super::objects::answer_read;
+use super::status::{bad_body, invalid_name, name_of, namespace_not_found, not_found_in, status};
 
 fn account_path(namespace: &str, name: Option<&str>) -> String {
     let collection = format!("/api/v1/namespaces/{namespace}/serviceaccounts");
@@ -19,12 +20,7 @@ fn account_path(namespace: &str, name: Option<&str>) -> String {
 }
 
 fn account_not_found(name: &str) -> Response {
-    status(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        &format!("serviceaccounts \"{name}\" not found"),
-        json!({ "name": name, "kind": "serviceaccounts" }),
-    )
+    not_found_in("", "serviceaccounts", name)
 }
 
 fn invalid(kind: &str, name: &str, field: &str, message: &str) -> Response {
@@ -80,15 +76,15 @@ pub(super) async fn create(
 pub(super) async fn read(
     State(fake): State<FakeKube>,
     Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = fake
-        .enter(Method::GET, account_path(&namespace, Some(&name)))
-        .await
-    {
-        return r;
-    }
+    let path = account_path(&namespace, Some(&name));
+    let metadata_only = match fake.enter_read(path, &headers).await {
+        Ok(metadata_only) => metadata_only,
+        Err(r) => return r,
+    };
     match fake.service_account(&namespace, &name) {
-        Some(object) => Json(object).into_response(),
+        Some(object) => answer_read(metadata_only, object),
         None => account_not_found(&name),
     }
 }

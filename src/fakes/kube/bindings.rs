@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::{Value, json};
 
+use super::objects::answer_read;
 use super::status::{bad_body, invalid, name_of, namespace_not_found, not_found, status, validate};
 use super::{FakeKube, GROUP};
 
@@ -106,12 +107,13 @@ async fn create(fake: FakeKube, place: Place, body: Bytes) -> Response {
     FakeKube::after_write(fault, (StatusCode::CREATED, Json(object)).into_response())
 }
 
-async fn read(fake: FakeKube, place: Place, name: String) -> Response {
-    if let Err(r) = fake.enter(Method::GET, place.path(Some(&name))).await {
-        return r;
-    }
+async fn read(fake: FakeKube, place: Place, name: String, headers: HeaderMap) -> Response {
+    let metadata_only = match fake.enter_read(place.path(Some(&name)), &headers).await {
+        Ok(metadata_only) => metadata_only,
+        Err(r) => return r,
+    };
     match fake.binding(&place.key(), &name) {
-        Some(object) => Json(object).into_response(),
+        Some(object) => answer_read(metadata_only, object),
         None => not_found(place.resource(), &name),
     }
 }
@@ -323,9 +325,13 @@ pub(super) fn named_routes() -> MethodRouter<FakeKube> {
         .delete(delete_named)
 }
 
-async fn read_named(State(f): State<FakeKube>, Path(at): Path<Named>) -> Response {
+async fn read_named(
+    State(f): State<FakeKube>,
+    Path(at): Path<Named>,
+    headers: HeaderMap,
+) -> Response {
     let (place, name) = at.place_and_name();
-    read(f, place, name).await
+    read(f, place, name, headers).await
 }
 
 async fn replace_named(State(f): State<FakeKube>, Path(at): Path<Named>, body: Bytes) -> Response {

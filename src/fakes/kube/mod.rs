@@ -1,20 +1,23 @@
 //! A fake Kubernetes API server on 127.0.0.1 for RoleBindings and ClusterRoleBindings, with the
 //! apiserver's JSON: `resourceVersion`, `Status` errors with 404/409/422 semantics, label
 //! selectors, and the validation a real apiserver applies; it answers SubjectAccessReviews by
-//! RBAC over the roles and bindings it holds. It can be switched to fail or to answer slowly.
+//! RBAC over the roles and bindings it holds. Any other object (a pod, a Secret, a CronJob…) can
+//! be put in place, read in full or as its metadata alone, and deleted. It can be switched to
+//! fail or to answer slowly.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
 mod accounts;
 pub mod audit_events;
 mod bindings;
+mod objects;
 pub mod rbac;
 mod review;
 mod roles;
@@ -35,6 +38,8 @@ pub struct KubeCall {
     pub path: String,
     /// When the call arrived.
     pub at: std::time::SystemTime,
+    /// A GET whose Accept header asked for the object's metadata alone (PartialObjectMetadata).
+    pub metadata_only: bool,
 }
 
 /// How the fake misbehaves.
@@ -104,6 +109,8 @@ struct Inner {
     by_path: Vec<(String, KubeFault, Duration)>,
     /// ServiceAccounts by (namespace, name).
     accounts: BTreeMap<(String, String), Value>,
+    /// Objects of every resource the maps above do not hold, by API path.
+    objects: BTreeMap<String, Value>,
     /// Tokens issued: (namespace, ServiceAccount, expirationSeconds, token).
     tokens: Vec<(String, String, i64, String)>,
     flaky: Option<Flaky>,
@@ -131,7 +138,7 @@ impl FakeKube {
             resource_version: Arc::new(AtomicU64::new(1000)),
         };
         let crb = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
-        let router = Router::new()
+        let router = objects::routes(Router::new())
             .route(
                 "/apis/rbac.authorization.k8s.io/v1/rolebindings",
                 get(b::list_all_namespaces),
@@ -334,26 +341,36 @@ impl FakeKube {
     /// Records the call and applies the switches as they are at this moment; returns the fault
     /// mode the rest of the call must follow, so flipping a switch never changes a call in flight.
     async fn enter(&self, method: Method, path: String) -> Result<KubeFault, Response> {
+        self.enter_recording(method, path, false).await
+    }
+
+    /// As `enter`, for a GET of one object; answers whether it asked for the metadata alone.
+    async fn enter_read(&self, path: String, headers: &HeaderMap) -> Result<bool, Response> {
+        let metadata_only = objects::asks_for_metadata(headers);
+        self.enter_recording(Method::GET, path, metadata_only)
+            .await?;
+        Ok(metadata_only)
+    }
+
+    async fn enter_recording(
+        &self,
+        method: Method,
+        path: String,
+        metadata_only: bool,
+    ) -> Result<KubeFault, Response> {
         let ((fault, latency), forbidden) = {
             let mut inner = self.lock();
             inner.calls.push(KubeCall {
                 method: method.to_string(),
                 path: path.clone(),
                 at: std::time::SystemTime::now(),
+                metadata_only,
             });
             let forbidden = inner.forbidden.contains(method.as_str());
             (inner.switches_for(&path), forbidden)
         };
         if forbidden {
-            return Err(status(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                &format!(
-                    "rolebindings.{GROUP} is forbidden: User \"system:serviceaccount:prod-access:prod-access\" cannot {} resource \"rolebindings\" in API group \"{GROUP}\"",
-                    method.as_str().to_lowercase()
-                ),
-                json!({ "group": GROUP, "kind": "rolebindings" }),
-            ));
+            return Err(status::forbidden(&method, &path));
         }
         follow_switches(fault, latency, &method, &path).await
     }

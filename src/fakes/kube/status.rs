@@ -1,7 +1,7 @@
 //! The apiserver's `Status` bodies and the validation a real apiserver applies to RBAC bindings.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -36,12 +36,111 @@ pub(super) fn status(code: StatusCode, reason: &str, message: &str, details: Val
         .into_response()
 }
 
+/// Who the fake says the bot is when RBAC refuses it.
+const BOT: &str = "system:serviceaccount:prod-access:prod-access";
+
+/// What a call's path addresses: `/api/v1/namespaces/ns/serviceaccounts/x/token` is the
+/// `serviceaccounts/token` resource of the core group, in `ns`, named `x`.
+struct Addressed<'a> {
+    group: &'a str,
+    /// The resource, without its subresource.
+    resource: &'a str,
+    subresource: Option<&'a str>,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+fn addressed(path: &str) -> Addressed<'_> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match segments.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => ("", &[][..]),
+    };
+    // `namespaces/ns` alone is the Namespace itself, a cluster-wide object.
+    let (namespace, rest) = match rest {
+        ["namespaces", namespace, rest @ ..] if !rest.is_empty() => (Some(*namespace), rest),
+        _ => (None, rest),
+    };
+    Addressed {
+        group,
+        resource: rest.first().copied().unwrap_or_default(),
+        name: rest.get(1).copied(),
+        subresource: rest.get(2).copied(),
+        namespace,
+    }
+}
+
+/// What RBAC answers a call the bot lacks the verb for: the verb, resource, API group and
+/// namespace that the call's method and path stand for, as the apiserver words it.
+pub(super) fn forbidden(method: &Method, path: &str) -> Response {
+    let call = addressed(path);
+    let verb = match (method.as_str(), call.name.is_some()) {
+        ("GET", true) => "get".to_string(),
+        ("GET", false) => "list".to_string(),
+        ("POST", _) => "create".to_string(),
+        ("PUT", _) => "update".to_string(),
+        ("PATCH", _) => "patch".to_string(),
+        ("DELETE", true) => "delete".to_string(),
+        ("DELETE", false) => "deletecollection".to_string(),
+        (other, _) => other.to_lowercase(),
+    };
+    let (group, resource) = (call.group, call.resource);
+    let qualified = match group {
+        "" => resource.to_string(),
+        group => format!("{resource}.{group}"),
+    };
+    let subject = match call.name {
+        Some(name) => format!("{qualified} \"{name}\""),
+        None => qualified,
+    };
+    let full_resource = match call.subresource {
+        Some(subresource) => format!("{resource}/{subresource}"),
+        None => resource.to_string(),
+    };
+    let scope = match call.namespace {
+        Some(namespace) => format!("in the namespace \"{namespace}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    let mut details = json!({ "kind": resource });
+    if let Some(name) = call.name {
+        details["name"] = json!(name);
+    }
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    status(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        &format!(
+            "{subject} is forbidden: User \"{BOT}\" cannot {verb} resource \"{full_resource}\" in API group \"{group}\" {scope}"
+        ),
+        details,
+    )
+}
+
 pub(super) fn not_found(resource: &str, name: &str) -> Response {
+    not_found_in(GROUP, resource, name)
+}
+
+/// What the apiserver says of an object that is not there. The core group goes unnamed, in the
+/// message as in the details (where an empty group is left out).
+pub(super) fn not_found_in(group: &str, resource: &str, name: &str) -> Response {
+    let (qualified, details) = match group {
+        "" => (
+            resource.to_string(),
+            json!({ "name": name, "kind": resource }),
+        ),
+        group => (
+            format!("{resource}.{group}"),
+            json!({ "name": name, "group": group, "kind": resource }),
+        ),
+    };
     status(
         StatusCode::NOT_FOUND,
         "NotFound",
-        &format!("{resource}.{GROUP} \"{name}\" not found"),
-        json!({ "name": name, "group": GROUP, "kind": resource }),
+        &format!("{qualified} \"{name}\" not found"),
+        details,
     )
 }
 

@@ -17,6 +17,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subje
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 
+use crate::domain::activity::ObjectRef;
 use crate::domain::grant::{Grant, Scope};
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
@@ -258,9 +259,9 @@ async fn create_or_adopt<K: Binding>(
 }
 
 /// Deletes `name`; `false` when it was already gone.
-async fn delete_if_present<K>(api: Api<K>, name: &str) -> Result<bool, ClusterError>
+pub(super) async fn delete_if_present<K>(api: Api<K>, name: &str) -> Result<bool, ClusterError>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
     match timed(api.delete(name, &DeleteParams::default())).await? {
         Ok(_) => Ok(true),
@@ -478,6 +479,14 @@ impl Cluster for KubeCluster {
 
     async fn bindings_naming(&self, subject: &Identity) -> Result<Vec<NamedBinding>, ClusterError> {
         super::proof::bindings_naming(&self.client, subject).await
+    }
+
+    async fn exists(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
+        super::objects::exists(&self.client, object).await
+    }
+
+    async fn delete_object(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
+        super::objects::delete(&self.client, object).await
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod admission;
 mod kube;
+mod objects;
 mod proof;
 
 use async_trait::async_trait;

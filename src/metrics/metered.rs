@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::Metrics;
 use crate::chat::{ChannelInfo, Chat, ChatError, Message};
 use crate::cluster::{Cluster, ClusterError, Unbound};
+use crate::domain::activity::ObjectRef;
 use crate::domain::grant::{Grant, MessageRef};
 use crate::domain::identity::{Identity, Profile};
 use crate::domain::permissions::Permission;
@@ -108,6 +109,15 @@ impl Cluster for MeteredCluster {
     async fn bindings_naming(&self, subject: &Identity) -> Result<Vec<NamedBinding>, ClusterError> {
         let listed = self.inner.bindings_naming(subject);
         self.call("list_bindings_naming", listed).await
+    }
+
+    async fn exists(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
+        self.call("get_object", self.inner.exists(object)).await
+    }
+
+    async fn delete_object(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
+        self.call("delete_object", self.inner.delete_object(object))
+            .await
     }
 }
 

@@ -122,3 +122,38 @@ async fn slack_checks_the_events_url_with_a_challenge() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvers_find_what_ended_access_left_on_their_home_tab_and_clean_it_up_there() {
+    use support::driver::cleanup_buttons_in;
+    let h = Harness::start().await;
+    let grant = crate::cleanup::a_grant_that_left_things_behind(&h).await;
+    h.open_home(BOB).await;
+    let bob = h
+        .home_showing(BOB, |t| t.contains("Left behind by ended access"))
+        .await;
+    for phrase in [
+        "<@U0ALICE>'s *edit* in `payments` ended",
+        "4 items to review",
+        "Still open: exec into payments/api-7f9c",
+        "token for ServiceAccount payments/deployer",
+    ] {
+        assert!(bob.contains(phrase), "{phrase}: {bob}");
+    }
+    // What alice's own access left is not hers to clear.
+    h.open_home(ALICE).await;
+    let alice = h
+        .home_showing(ALICE, |t| t.contains("Your recent decisions"))
+        .await;
+    assert!(!alice.contains("Left behind by ended access"), "{alice}");
+
+    let home = h.slack.home(BOB).unwrap();
+    let buttons = cleanup_buttons_in(&home);
+    let (_, token) = (buttons.iter())
+        .find(|(action, _)| action == "mark_reviewed")
+        .expect("a Mark reviewed button");
+    let value = format!("{grant} {token}");
+    assert_eq!(h.click_on_home(BOB, "mark_reviewed", &value).await, 200);
+    h.home_showing(BOB, |t| t.contains("3 items to review"))
+        .await;
+}

@@ -13,6 +13,7 @@ mod audit_webhook_auth;
 mod break_glass;
 mod break_glass_incident;
 mod chat_hangs;
+mod cleanup;
 mod concurrency;
 mod demo;
 mod departures;

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use super::{App, AppError};
 use crate::chat::{ChatError, Message};
 use crate::domain::activity::{
-    KubeRequest, NotableAction, SessionActivity, Tally, end_report_event, summary_event,
+    EndReport, KubeRequest, NotableAction, SessionActivity, Tally, end_report_event, summary_event,
 };
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState, Scope};
@@ -383,37 +383,37 @@ impl App {
     }
 
     /// The final summary: posted in the thread (with the streams still open and what the
-    /// grant left behind), then recorded in the audit log with what was left behind.
+    /// grant left behind, checked with the cluster now), then recorded in the audit log with
+    /// what was left behind.
     async fn summarise(
         &self,
         grant: &Grant,
         record: &SessionActivity,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        let report = self.end_report(grant, record).await;
         let lines = record.total.lines(LINES_PER_REPLY);
-        let still_open = record.open_into_pods();
-        let left = &record.leftovers;
         // Everything is worded before the post, so a template that fails cannot have the
         // summary posted again at every retry with nothing recorded.
-        let post = self.templates.summary(grant, &lines, &still_open, left)?;
+        let post = self.templates.summary(grant, &lines, &report)?;
         let about = AuditEvent::about(grant, AuditKind::SessionSummary, None, now);
-        let words = self.templates.summary_record(&record.total, &still_open)?;
+        let words = self.templates.summary_record(&record.total, &report)?;
         let mut entries = vec![summary_event(&about, words, now)];
-        if !still_open.is_empty() {
-            let words = self.templates.still_open_record(&still_open)?;
+        if !report.streams.is_empty() {
+            let words = self.templates.still_open_record(&report.streams)?;
             let kind = AuditKind::StreamsStillOpen;
             entries.push(end_report_event(&about, kind, words, now));
         }
-        if !left.is_empty() {
-            let words = self.templates.leftovers_record(left)?;
+        if !report.leftovers.is_empty() {
+            let words = self.templates.leftovers_record(&report.leftovers)?;
             entries.push(end_report_event(&about, AuditKind::Leftovers, words, now));
         }
-        let worth_telling = !still_open.is_empty() || !left.is_empty();
-        let for_audit_channel = worth_telling.then(|| post.clone());
+        let for_audit_channel = (!report.is_empty()).then(|| post.clone());
+        let left = report.leftovers.len();
         self.post_in_thread(grant, post).await?;
         self.adapters
             .activity
-            .activity_summarised(&grant.id, now, entries)
+            .activity_summarised(&grant.id, now, report, entries)
             .await?;
         // What the end did not end goes to the audit channel too. Once: the summary is recorded
         // by now, so a failed post is logged rather than retried (the audit log has it).
@@ -423,8 +423,19 @@ impl App {
                 warn!(grant = %grant.id, error = %e, "cannot post what the grant's end left in the audit channel");
             }
         }
-        info!(grant = %grant.id, requests = record.total.requests, leftovers = left.len(), "session activity summarised");
+        info!(grant = %grant.id, requests = record.total.requests, leftovers = left, "session activity summarised");
         Ok(())
+    }
+
+    /// The final summary of `record` as it stands: with what approvers did since.
+    pub(super) fn summary_of(
+        &self,
+        grant: &Grant,
+        record: &SessionActivity,
+    ) -> Result<Message, crate::templates::TemplateError> {
+        let report = (record.end_report.clone()).unwrap_or_else(|| EndReport::unchecked(record));
+        let lines = record.total.lines(LINES_PER_REPLY);
+        self.templates.summary(grant, &lines, &report)
     }
 
     /// Posts `record`'s due reply or summary; when it next has something due.

@@ -5,45 +5,40 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use super::{Action, App, Applied};
+use super::{Action, App, Applied, Asks, Click};
 use crate::chat::Message;
 use crate::domain::grant::{Event, Grant};
 
 impl App {
     /// Takes a button click in the background (Slack wants its answer within 3 seconds);
     /// shutdown waits for it to finish. `channel` is `None` for a click on the App Home.
-    pub fn spawn_click(
-        self: &Arc<Self>,
-        grant_id: String,
-        user: String,
-        channel: Option<String>,
-        action: Action,
-    ) {
+    pub fn spawn_click(self: &Arc<Self>, click: Click, user: String, channel: Option<String>) {
         let app = Arc::clone(self);
-        let click = async move {
-            app.handle_click(&grant_id, &user, channel.as_deref(), action)
-                .await;
+        let task = async move {
+            app.handle_click(&click, &user, channel.as_deref()).await;
             // The Home tab shows the grant as it is now.
             if channel.is_none() {
                 app.publish_home(&user).await;
             }
         };
         // Acknowledged at once, decided here: in the click's request span, for its logs.
-        self.tasks
-            .spawn(tracing::Instrument::in_current_span(click));
+        self.tasks.spawn(tracing::Instrument::in_current_span(task));
     }
 
     /// Handles a click; a refused click is answered (ephemerally in its channel, by DM from the
-    /// App Home) and changes nothing.
-    pub async fn handle_click(
-        self: &Arc<Self>,
-        grant_id: &str,
-        user: &str,
-        channel: Option<&str>,
-        action: Action,
-    ) {
-        let Err(refusal) = self.decide(grant_id, user, action).await else {
-            return;
+    /// App Home) and changes nothing. A cleanup updates the summary clicked.
+    pub async fn handle_click(self: &Arc<Self>, click: &Click, user: &str, channel: Option<&str>) {
+        let refusal = match self.decide_click(click, user).await {
+            Ok(message) => {
+                let (Some(at), Asks::Cleanup { .. }) = (&click.message, &click.asks) else {
+                    return;
+                };
+                if let Err(e) = self.adapters.chat.update(at, &message).await {
+                    warn!(grant = %click.grant_id, error = %e, "could not update the summary after a cleanup");
+                }
+                return;
+            }
+            Err(refusal) => refusal,
         };
         let chat = &self.adapters.chat;
         let told = match channel {
@@ -51,7 +46,7 @@ impl App {
             None => chat.dm(user, &refusal).await.map(|_| ()),
         };
         if let Err(e) = told {
-            warn!(grant = grant_id, user, error = %e, "could not tell the user why their click was refused");
+            warn!(grant = %click.grant_id, user, error = %e, "could not tell the user why their click was refused");
         }
     }
 
@@ -59,10 +54,21 @@ impl App {
     /// place of the clicked card), or the refusal to show the clicker.
     pub async fn click_for_card(
         self: &Arc<Self>,
-        grant_id: &str,
+        click: &Click,
         user: &str,
-        action: Action,
     ) -> Result<Message, Message> {
+        self.decide_click(click, user).await
+    }
+
+    async fn decide_click(self: &Arc<Self>, click: &Click, user: &str) -> Result<Message, Message> {
+        let grant_id = click.grant_id.as_str();
+        let action = match &click.asks {
+            Asks::Grant(action) => *action,
+            Asks::Cleanup { how, item } => {
+                let outcome = self.clean_up(grant_id, item, user, *how).await;
+                return self.cleanup_answer(outcome, grant_id);
+            }
+        };
         let grant = self.decide(grant_id, user, action).await?;
         let card = match action {
             Action::Approve | Action::Deny => self.templates.approval_message(&grant),

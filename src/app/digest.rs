@@ -26,7 +26,8 @@ impl App {
         if matches!(chain, ChainState::Broken { .. }) {
             self.chain_found_broken().await;
         }
-        let digest = Digest::of(&entries, &open, &unreviewed, chain, since, until);
+        let mut digest = Digest::of(&entries, &open, &unreviewed, chain, since, until);
+        self.leave_out_settled(&mut digest).await;
         let message = self.templates.digest(&digest)?;
         for attempt in 1..=POST_ATTEMPTS {
             match self
@@ -48,5 +49,29 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    /// Leaves out of the digest the leftovers and streams approvers have handled since the
+    /// summary reported them. One that cannot be read stays listed.
+    async fn leave_out_settled(&self, digest: &mut Digest) {
+        let mut settled = Vec::new();
+        for (i, end) in digest.unproven.iter().enumerate() {
+            if !matches!(end.kind, "leftovers" | "streams_still_open") {
+                continue;
+            }
+            let report = match self.adapters.activity.activity(&end.id).await {
+                Ok(record) => record.and_then(|r| r.end_report),
+                Err(e) => {
+                    tracing::warn!(grant = %end.id, error = %e, "cannot read what approvers handled; the digest lists it all");
+                    None
+                }
+            };
+            if report.is_some_and(|report| end.settled_by(&report)) {
+                settled.push(i);
+            }
+        }
+        for i in settled.into_iter().rev() {
+            digest.unproven.remove(i);
+        }
     }
 }

@@ -10,6 +10,7 @@
 mod activity;
 mod actors;
 mod claims;
+mod cleanup;
 mod clicks;
 mod cluster_effects;
 mod commands;
@@ -46,6 +47,7 @@ use tokio_util::task::TaskTracker;
 use crate::chat::{Chat, ChatError};
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError};
+use crate::domain::activity::Cleanup;
 use crate::domain::identity::{IdentityPolicy, IdentityRules, MappedIdentity};
 use crate::domain::permissions::Permission;
 use crate::domain::policy::Policy;
@@ -157,6 +159,46 @@ pub enum Action {
     Drop,
     /// On the post-incident review request of a break-glass use.
     Review,
+}
+
+/// A click on one of the bot's buttons: what it asks, about which grant, and the message
+/// clicked (a cleanup updates it in place; `None` on the App Home or where the platform does not
+/// say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    pub grant_id: String,
+    pub asks: Asks,
+    pub message: Option<crate::domain::grant::MessageRef>,
+}
+
+/// What a button asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asks {
+    /// A decision on the grant itself.
+    Grant(Action),
+    /// On the session summary: a cleanup of one item of the grant's end report, named by the
+    /// audit ID of the request that made it.
+    Cleanup { how: Cleanup, item: String },
+}
+
+impl Asks {
+    /// The button `action_id` names, with the item its value carries after the grant id
+    /// (cleanup buttons only); `None` for a button the bot does not know.
+    pub fn of(action_id: &str, item: Option<&str>) -> Option<Asks> {
+        if let Some(action) = Action::from_id(action_id) {
+            return Some(Asks::Grant(action));
+        }
+        let how = match action_id {
+            "mark_reviewed" => Cleanup::Reviewed,
+            "delete_leftover" => Cleanup::Deleted,
+            "restart_pod" => Cleanup::Restarted,
+            _ => return None,
+        };
+        Some(Asks::Cleanup {
+            how,
+            item: item?.to_string(),
+        })
+    }
 }
 
 impl Action {

@@ -10,9 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEvent, AuditKind};
 
+mod cleanup;
 mod leftovers;
+mod objects;
 mod streams;
+pub use cleanup::{
+    Cleanup, CleanupRefusal, EndReport, Handled, Item, ReportedLeftover, ReportedStream,
+    may_clean_up,
+};
 pub use leftovers::{Leftover, LeftoverKind, RULES, Risk};
+pub use objects::ObjectRef;
 pub use streams::OpenStream;
 
 /// The audit stages a request goes through (`audit.k8s.io/v1` `Stage`).
@@ -330,6 +337,9 @@ pub struct SessionActivity {
     /// risk first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leftovers: Vec<Leftover>,
+    /// What the end did not end, as the summary reported it, and what approvers did about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_report: Option<EndReport>,
 }
 
 /// At most one thread reply a minute per grant.
@@ -347,6 +357,7 @@ impl SessionActivity {
             summarised: false,
             open_streams: Vec::new(),
             leftovers: Vec::new(),
+            end_report: None,
         }
     }
 
@@ -429,10 +440,14 @@ impl SessionActivity {
         self.last_reply_at = Some(at);
     }
 
-    /// Records that the final summary went out: what was unposted is in it.
-    pub fn summary_posted(&mut self, at: DateTime<Utc>) {
+    /// Records that the final summary went out, reporting `report`: what was unposted is in
+    /// it. A report recorded before (by another run) stands.
+    pub fn summary_posted(&mut self, at: DateTime<Utc>, report: EndReport) {
         self.unposted = Tally::default();
         self.last_reply_at = Some(at);
+        if !self.summarised {
+            self.end_report = Some(report);
+        }
         self.summarised = true;
     }
 }

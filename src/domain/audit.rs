@@ -72,6 +72,12 @@ pub enum AuditKind {
     /// Streams into pods (exec, attach, port-forward) still open after the access ended
     /// (`detail` names them), recorded with the session summary.
     StreamsStillOpen,
+    /// An approver looked at a leftover and marked it reviewed (`detail` names it).
+    LeftoverReviewed,
+    /// An approver had the bot delete a leftover (`detail` names it).
+    LeftoverDeleted,
+    /// An approver had the bot delete the pod a stream was still open into (`detail` names it).
+    PodRestarted,
 }
 
 impl AuditKind {
@@ -107,6 +113,9 @@ impl AuditKind {
             AuditKind::RevocationUnverified => "revocation_unverified",
             AuditKind::Leftovers => "leftovers",
             AuditKind::StreamsStillOpen => "streams_still_open",
+            AuditKind::LeftoverReviewed => "leftover_reviewed",
+            AuditKind::LeftoverDeleted => "leftover_deleted",
+            AuditKind::PodRestarted => "pod_restarted",
         }
     }
 
@@ -129,7 +138,20 @@ impl AuditKind {
                 | AuditKind::RevocationUnverified
                 | AuditKind::Leftovers
                 | AuditKind::StreamsStillOpen
+                | AuditKind::LeftoverReviewed
+                | AuditKind::LeftoverDeleted
+                | AuditKind::PodRestarted
         )
+    }
+
+    /// The kind of entry a cleanup is recorded as.
+    pub fn of_cleanup(how: crate::domain::activity::Cleanup) -> AuditKind {
+        use crate::domain::activity::Cleanup;
+        match how {
+            Cleanup::Reviewed => AuditKind::LeftoverReviewed,
+            Cleanup::Deleted => AuditKind::LeftoverDeleted,
+            Cleanup::Restarted => AuditKind::PodRestarted,
+        }
     }
 
     /// The kind of entry a revocation's verdict is recorded as, so the log, the digest and the

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::activity::EndReport;
 use super::audit::{AuditEntry, AuditKind, ChainBreak, Verified};
 use super::grant::{Grant, GrantState, Scope};
 
@@ -106,6 +107,18 @@ impl UnprovenEnd {
             kind: event.kind.as_str(),
             detail: event.detail.clone().unwrap_or_default(),
         })
+    }
+}
+
+impl UnprovenEnd {
+    /// Whether approvers have handled every item of this kind in the grant's end report since
+    /// (marked reviewed, deleted, restarted): then the digest no longer lists it.
+    pub fn settled_by(&self, report: &EndReport) -> bool {
+        match self.kind {
+            "leftovers" => report.leftovers.iter().all(|l| l.handled.is_some()),
+            "streams_still_open" => report.streams.iter().all(|s| s.handled.is_some()),
+            _ => false,
+        }
     }
 }
 
@@ -252,6 +265,9 @@ fn is_outcome(entry: &AuditEntry) -> bool {
             | AuditKind::RevocationUnverified
             | AuditKind::Leftovers
             | AuditKind::StreamsStillOpen
+            | AuditKind::LeftoverReviewed
+            | AuditKind::LeftoverDeleted
+            | AuditKind::PodRestarted
             | AuditKind::SessionActivity
             | AuditKind::SessionSummary
     )

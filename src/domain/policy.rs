@@ -185,6 +185,26 @@ pub struct RolePolicy {
     /// they are refused otherwise. Teams guests are never served.
     #[serde(default)]
     pub allow_guests: bool,
+    /// What approvers may have the bot do, after a grant of this role ends, about what the
+    /// end did not end.
+    #[serde(default)]
+    pub cleanup: CleanupRule,
+}
+
+/// Actions on what a grant's end left in place, each also needing the bot's own RBAC (see
+/// README "Proof of revocation"). Marking a leftover reviewed needs neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupRule {
+    /// A **Restart pod** button for each exec, attach or port-forward still open at the end:
+    /// the bot deletes the pod (its controller makes a new one), which ends the stream. Needs
+    /// `delete pods` in the grant's namespaces.
+    #[serde(default)]
+    pub restart_pods: bool,
+    /// A **Delete** button for each object the grant left behind (not tokens and Secrets, which
+    /// may be in use by others). Needs `delete` on those resources.
+    #[serde(default)]
+    pub delete_leftovers: bool,
 }
 
 /// Long enough for any ticket and sentence; short enough that every message quoting it stays

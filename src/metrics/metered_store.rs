@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::Metrics;
-use crate::domain::activity::{SessionActivity, Tally};
+use crate::domain::activity::{EndReport, Handled, SessionActivity, Tally};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 use crate::store::{
@@ -173,11 +173,26 @@ impl<T: ActivityStore + ?Sized> ActivityStore for MeteredStore<T> {
         &self,
         grant: &str,
         at: DateTime<Utc>,
+        report: EndReport,
         entries: Vec<AuditEvent>,
     ) -> StoreResult<()> {
         self.call(
             "activity_summarised",
-            self.inner.activity_summarised(grant, at, entries),
+            self.inner.activity_summarised(grant, at, report, entries),
+        )
+        .await
+    }
+
+    async fn activity_cleaned_up(
+        &self,
+        grant: &str,
+        item: &str,
+        handled: &Handled,
+        entry: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.call(
+            "activity_cleaned_up",
+            self.inner.activity_cleaned_up(grant, item, handled, entry),
         )
         .await
     }

@@ -4,7 +4,8 @@
 use slack_morphism::prelude::*;
 use tracing::debug;
 
-use crate::app::{Action, RequestForm};
+use crate::app::{Asks, Click, RequestForm};
+use crate::domain::grant::MessageRef;
 
 /// The `callback_id` of the request form (templates/slack/request_modal.json).
 pub const REQUEST_FORM: &str = "prod-access-request";
@@ -26,13 +27,6 @@ pub enum Interaction {
     Form { user: String, form: RequestForm },
     /// Anything else Slack may send (another form, a shortcut, a closed view): nothing to do.
     Ignored,
-}
-
-/// One known button and the grant its `value` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Click {
-    pub action: Action,
-    pub grant_id: String,
 }
 
 /// Why a signed body is not an interaction the bot can act on; answered with 400.
@@ -102,6 +96,14 @@ fn click(actions: SlackInteractionBlockActionsEvent) -> Result<Interaction, Deco
             }
             _ => None,
         });
+    let message = match &actions.container {
+        SlackInteractionActionContainer::Message(m) => m.channel_id.as_ref().map(|c| MessageRef {
+            channel: c.to_string(),
+            ts: m.message_ts.to_string(),
+            permalink: None,
+        }),
+        _ => None,
+    };
     let mut actions = actions.actions.unwrap_or_default();
     if actions.len() > 1 {
         let ids = actions.iter().map(|a| a.action_id.to_string()).collect();
@@ -111,19 +113,29 @@ fn click(actions: SlackInteractionBlockActionsEvent) -> Result<Interaction, Deco
         debug!("ignored a click without an action");
         return Ok(Interaction::Ignored);
     };
-    let Some(kind) = Action::from_id(action.action_id.as_ref()) else {
+    if Asks::of(action.action_id.as_ref(), Some("")).is_none() {
         debug!(action = %action.action_id, "ignored an unknown action");
         return Ok(Interaction::Ignored);
-    };
-    let grant_id = action.value.ok_or_else(|| DecodeError::NoValue {
+    }
+    let value = action.value.ok_or_else(|| DecodeError::NoValue {
         action_id: action.action_id.to_string(),
     })?;
+    // A cleanup button's value is the grant id, a space, and the item's audit ID.
+    let (grant_id, item) = match value.split_once(' ') {
+        Some((grant, item)) => (grant.to_string(), Some(item)),
+        None => (value.clone(), None),
+    };
+    let Some(asks) = Asks::of(action.action_id.as_ref(), item) else {
+        debug!(action = %action.action_id, "ignored a cleanup button that names no item");
+        return Ok(Interaction::Ignored);
+    };
     Ok(Interaction::Click {
         user,
         channel,
         click: Click {
-            action: kind,
             grant_id,
+            asks,
+            message,
         },
     })
 }
@@ -173,6 +185,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::app::Action;
 
     fn body(payload: &Value) -> Vec<u8> {
         url::form_urlencoded::Serializer::new(String::new())
@@ -254,10 +267,35 @@ mod tests {
         assert_eq!(
             click,
             Click {
-                action: Action::Approve,
-                grant_id: "g-1".into()
+                grant_id: "g-1".into(),
+                asks: Asks::Grant(Action::Approve),
+                message: Some(MessageRef {
+                    channel: "C0APPROVALS".into(),
+                    ts: "1700000000.000101".into(),
+                    permalink: None,
+                }),
             }
         );
+    }
+
+    #[test]
+    fn a_cleanup_button_names_the_grant_and_the_item_of_its_end_report() {
+        let Ok(Interaction::Click { click, .. }) =
+            decode(&body(&self::click("restart_pod", Some("g-1 audit-7"))))
+        else {
+            panic!("not read as a click");
+        };
+        assert_eq!(click.grant_id, "g-1");
+        assert_eq!(
+            click.asks,
+            Asks::Cleanup {
+                how: crate::domain::activity::Cleanup::Restarted,
+                item: "audit-7".into()
+            }
+        );
+        // Without the item it is no cleanup the bot knows.
+        let bare = decode(&body(&self::click("mark_reviewed", Some("g-1"))));
+        assert!(matches!(bare, Ok(Interaction::Ignored)));
     }
 
     #[test]
@@ -396,6 +434,6 @@ mod tests {
         let Ok(Interaction::Click { click, .. }) = decode(&body) else {
             panic!("the last payload was not read");
         };
-        assert_eq!(click.action, Action::Drop);
+        assert_eq!(click.asks, Asks::Grant(Action::Drop));
     }
 }

@@ -144,7 +144,7 @@ async fn interaction(State(app): State<Arc<App>>, body: Bytes) -> Response {
             channel,
             click,
         }) => {
-            app.spawn_click(click.grant_id, user, channel, click.action);
+            app.spawn_click(click, user, channel);
             StatusCode::OK.into_response()
         }
         Ok(Interaction::Form { user, form }) => {

@@ -118,7 +118,7 @@ async fn on_interaction(
             channel,
             click,
         } => {
-            span.in_scope(|| app.spawn_click(click.grant_id, user, channel, click.action));
+            span.in_scope(|| app.spawn_click(click, user, channel));
             Ok(SlackInteractionResponse::Empty)
         }
         Interaction::Form { user, form } => {

@@ -10,7 +10,9 @@ mod sled;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::activity::{KubeRequest, NotableAction, SessionActivity, Tally};
+use crate::domain::activity::{
+    EndReport, Handled, KubeRequest, NotableAction, SessionActivity, Tally,
+};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 
@@ -135,14 +137,38 @@ pub trait ActivityStore: Send + Sync {
         posted: &Tally,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Records the final summary, and appends `entries` (the summary, and what the grant left
-    /// behind) to the audit log, in one write.
+    /// Records the final summary and what it reported the end did not end, and appends
+    /// `entries` (the summary, and what the grant left behind) to the audit log, in one write.
+    /// Recorded once: a second call changes nothing.
     async fn activity_summarised(
         &self,
         grant: &str,
         at: DateTime<Utc>,
+        report: EndReport,
         entries: Vec<AuditEvent>,
     ) -> StoreResult<()>;
+    /// Records `handled` on `item` of the grant's end report and appends `entry`, in one write;
+    /// false (and nothing written) when the report has no such item or it was handled already.
+    async fn activity_cleaned_up(
+        &self,
+        grant: &str,
+        item: &str,
+        handled: &Handled,
+        entry: &AuditEvent,
+    ) -> StoreResult<bool>;
+}
+
+/// Records the final summary in `record`; the entries that go with it: `entries` the first
+/// time, none after (another run or replica summarised it already).
+pub(crate) fn summarise(
+    record: &mut SessionActivity,
+    at: DateTime<Utc>,
+    report: &EndReport,
+    entries: &[AuditEvent],
+) -> Vec<AuditEvent> {
+    let first = !record.summarised;
+    record.summary_posted(at, report.clone());
+    if first { entries.to_vec() } else { Vec::new() }
 }
 
 /// Checked by every backend before it writes an audit entry: the entry's words could never be

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::app::{Action, App};
+use crate::app::{App, Asks, Click};
 use crate::chat::{Chat, Message};
 use crate::http::refusal::Refusal;
 use crate::teams::auth::BotAuth;
@@ -211,10 +211,14 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
     let verb = value
         .and_then(|v| v.pointer("/action/verb"))
         .and_then(Value::as_str);
-    let grant = value
-        .and_then(|v| v.pointer("/action/data/grant"))
-        .and_then(Value::as_str);
-    let (Some(action), Some(grant)) = (verb.and_then(Action::from_id), grant) else {
+    let data = |key: &str| {
+        value
+            .and_then(|v| v.pointer(&format!("/action/data/{key}")))
+            .and_then(Value::as_str)
+    };
+    let (grant, item) = (data("grant"), data("item"));
+    let asks = verb.and_then(|verb| Asks::of(verb, item));
+    let (Some(asks), Some(grant)) = (asks, grant) else {
         return invoke_answer(json!({
             "statusCode": 400,
             "type": "application/vnd.microsoft.error",
@@ -233,7 +237,13 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
         Err(refusal) => return refusal.into_response(),
     };
     info!(grant, user, verb, "card action");
-    invoke_answer(match app.click_for_card(grant, &user, action).await {
+    let click = Click {
+        grant_id: grant.to_string(),
+        asks,
+        // The card is replaced by the invoke's answer, not updated.
+        message: None,
+    };
+    invoke_answer(match app.click_for_card(&click, &user).await {
         Ok(card) => json!({
             "statusCode": 200,
             "type": "application/vnd.microsoft.card.adaptive",

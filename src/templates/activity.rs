@@ -6,7 +6,7 @@ use minijinja::value::{Serde, Value};
 
 use super::views::GrantView;
 use super::{Message, TemplateError, Templates};
-use crate::domain::activity::{ActivityLines, Leftover, OpenStream, SessionActivity};
+use crate::domain::activity::{ActivityLines, EndReport, ReportedStream, SessionActivity};
 use crate::domain::grant::Grant;
 
 /// Notable actions `status` lists one by one (the latest).
@@ -31,6 +31,7 @@ impl Templates {
                 summary,
                 still_open => Vec::<Value>::new(),
                 leftovers => Vec::<Value>::new(),
+                items_max => ITEMS_WITH_BUTTONS,
             },
         )
     }
@@ -38,17 +39,15 @@ impl Templates {
     /// The final summary once the grant ended, naming the streams into pods still open then
     /// (the binding's removal does not cut them) and how to end each, and what the subject
     /// left behind that can carry access beyond the grant.
+    /// Approvers get a button for each item still to be handled (Mark reviewed, and Delete or
+    /// Restart pod where offered), and see who handled the others.
     pub fn summary(
         &self,
         grant: &Grant,
         lines: &ActivityLines,
-        still_open: &[&OpenStream],
-        leftovers: &[Leftover],
+        report: &EndReport,
     ) -> Result<Message, TemplateError> {
-        let still_open: Vec<Value> = still_open
-            .iter()
-            .map(|s| stream_view(s, Some(self.platform)))
-            .collect();
+        let still_open = streams_view(&report.streams, Some(self.platform));
         self.render(
             "activity",
             context! {
@@ -56,7 +55,8 @@ impl Templates {
                 lines => Value::from(Serde(lines)),
                 summary => true,
                 still_open,
-                leftovers => Value::from(Serde(leftovers)),
+                leftovers => Value::from(Serde(&report.leftovers)),
+                items_max => ITEMS_WITH_BUTTONS,
             },
         )
     }
@@ -83,18 +83,27 @@ impl Templates {
                 .collect();
             let kept = a.total.notable.len() as u64 + a.total.notable_dropped;
             // While the grant lives an open exec is ordinary; once it ended, it is still open.
-            let still_open: Vec<Value> = if grant.state.is_final() {
-                let open = a.open_into_pods().into_iter();
-                open.map(|s| stream_view(s, Some(self.platform))).collect()
-            } else {
-                Vec::new()
+            // Once summarised, what the summary reported, with what approvers did since.
+            let report = match (&a.end_report, grant.state.is_final()) {
+                (Some(report), _) => report.clone(),
+                (None, true) => EndReport::unchecked(a),
+                (None, false) => EndReport {
+                    leftovers: EndReport::unchecked(a).leftovers,
+                    streams: Vec::new(),
+                },
             };
+            // How much of the summary's report approvers have yet to handle.
+            let unhandled = a.end_report.as_ref().map(|r| {
+                let items = r.streams.len() + r.leftovers.len();
+                context! { open => r.open_items(), items }
+            });
             context! {
                 lines => Value::from(Serde(a.total.lines(STATUS_LINES_MAX))),
                 latest,
                 notable_count => kept,
-                still_open,
-                leftovers => Value::from(Serde(&a.leftovers)),
+                unhandled,
+                still_open => streams_view(&report.streams, Some(self.platform)),
+                leftovers => Value::from(Serde(&report.leftovers)),
             }
         });
         self.render(
@@ -107,18 +116,61 @@ impl Templates {
     }
 }
 
+/// Items of an end report the App Home lists with their buttons, per grant.
+const HOME_ITEMS_MAX: usize = 4;
+
+/// What ended grants left, as the App Home lists it: each grant with the items of its end
+/// report nobody has handled yet.
+pub(super) fn left_views(left: &[(Grant, EndReport)], platform: super::Platform) -> Vec<Value> {
+    left.iter()
+        .map(|(grant, report)| {
+            let streams: Vec<ReportedStream> = (report.streams.iter())
+                .filter(|s| s.handled.is_none())
+                .take(HOME_ITEMS_MAX)
+                .cloned()
+                .collect();
+            let leftovers: Vec<_> = (report.leftovers.iter())
+                .filter(|l| l.handled.is_none())
+                .take(HOME_ITEMS_MAX)
+                .collect();
+            context! {
+                grant => Value::from(Serde(GrantView::of(grant, platform))),
+                open => report.open_items(),
+                still_open => streams_view(&streams, Some(platform)),
+                leftovers => Value::from(Serde(leftovers)),
+            }
+        })
+        .collect()
+}
+
+/// Items of the end report shown one by one with their buttons; the rest are listed only (a
+/// Slack message holds at most 50 blocks).
+const ITEMS_WITH_BUTTONS: usize = 15;
+
+/// Streams still open, as the templates show them.
+pub(super) fn streams_view(
+    streams: &[ReportedStream],
+    platform: Option<super::Platform>,
+) -> Vec<Value> {
+    streams.iter().map(|s| stream_view(s, platform)).collect()
+}
+
 /// A stream still open, as the templates show it: its particulars and when it began, written
-/// for `platform` (RFC 3339 in the audit log).
-pub(super) fn stream_view(stream: &OpenStream, platform: Option<super::Platform>) -> Value {
+/// for `platform` (RFC 3339 in the audit log), and whether its pod was or can be restarted.
+fn stream_view(reported: &ReportedStream, platform: Option<super::Platform>) -> Value {
+    let stream = &reported.stream;
     let since_text = stream.started_at.map(|at| match platform {
         Some(platform) => Value::from(Serde(super::views::shown_time(platform, at))),
         None => Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     });
     context! {
+        audit_id => &stream.audit_id,
         kind => Value::from(Serde(stream.kind)),
         namespace => &stream.namespace,
         pod => &stream.pod,
         container => &stream.container,
         since_text,
+        restartable => reported.restartable,
+        handled => Value::from(Serde(&reported.handled)),
     }
 }

@@ -300,9 +300,11 @@ impl Templates {
         &self,
         mine: &[Grant],
         waiting: &[Grant],
+        left: &[(Grant, crate::domain::activity::EndReport)],
         decisions: &[crate::domain::audit::AuditEntry],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Message, TemplateError> {
+        let cleanup = activity::left_views(left, self.platform);
         let mine: Vec<_> = mine
             .iter()
             .take(HOME_LIST_MAX)
@@ -322,6 +324,7 @@ impl Templates {
             context! {
                 mine => Value::from(Serde(mine)),
                 waiting => Value::from(Serde(waiting)),
+                cleanup,
                 decisions => Value::from(Serde(decisions)),
             },
         )

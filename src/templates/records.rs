@@ -7,7 +7,9 @@ use minijinja::{Environment, context};
 use tracing::error;
 
 use super::{TemplateError, Templates};
-use crate::domain::activity::{Leftover, NotableAction, OpenStream, Tally};
+use crate::domain::activity::{
+    EndReport, Handled, Item, NotableAction, ReportedLeftover, ReportedStream, Tally,
+};
 use crate::domain::audit::AuditEvent;
 use crate::domain::audit_detail::Particulars;
 use crate::domain::reconcile::Repair;
@@ -56,13 +58,10 @@ impl Templates {
     pub fn summary_record(
         &self,
         total: &Tally,
-        still_open: &[&OpenStream],
+        report: &EndReport,
     ) -> Result<String, TemplateError> {
         let lines = total.lines(usize::MAX);
-        let still_open: Vec<Value> = still_open
-            .iter()
-            .map(|s| super::activity::stream_view(s, None))
-            .collect();
+        let still_open = super::activity::streams_view(&report.streams, None);
         self.record(
             "records/summary",
             context! { lines => Value::from(Serde(lines)), still_open },
@@ -70,20 +69,37 @@ impl Templates {
     }
 
     /// The audit log's `detail` of the streams into pods still open after the access ended.
-    pub fn still_open_record(&self, still_open: &[&OpenStream]) -> Result<String, TemplateError> {
-        let still_open: Vec<Value> = still_open
-            .iter()
-            .map(|s| super::activity::stream_view(s, None))
-            .collect();
+    pub fn still_open_record(
+        &self,
+        still_open: &[ReportedStream],
+    ) -> Result<String, TemplateError> {
+        let still_open = super::activity::streams_view(still_open, None);
         self.record("records/still_open", context! { still_open })
     }
 
-    /// The audit log's `detail` of what a grant's subject left behind, by risk.
-    pub fn leftovers_record(&self, leftovers: &[Leftover]) -> Result<String, TemplateError> {
+    /// The audit log's `detail` of what a grant's subject left behind, by risk, with whether
+    /// each still existed.
+    pub fn leftovers_record(
+        &self,
+        leftovers: &[ReportedLeftover],
+    ) -> Result<String, TemplateError> {
         self.record(
             "records/leftovers",
             context! { leftovers => Value::from(Serde(leftovers)) },
         )
+    }
+
+    /// The audit log's `detail` of a cleanup: what was marked reviewed, deleted or restarted.
+    pub fn cleanup_record(&self, item: &Item, handled: &Handled) -> Result<String, TemplateError> {
+        let (stream, leftover) = match item {
+            Item::Stream(s) => {
+                let view = super::activity::streams_view(std::slice::from_ref(s), None);
+                (view.into_iter().next(), None)
+            }
+            Item::Leftover(l) => (None, Some(Value::from(Serde(l)))),
+        };
+        let how = handled.how.as_str();
+        self.record("records/cleanup", context! { how, stream, leftover })
     }
 
     /// Words the `detail` of every entry of `journal` that waits for it, before the write that

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::views::{human, mentions, roles, shown_time};
 use super::{Message, TemplateError, Templates};
+use crate::domain::activity::{CleanupRefusal, ObjectRef};
 use crate::domain::command::ParseError;
 use crate::domain::grant::{Grant, Rejection};
 use crate::domain::identity::IdentityRefusal;
@@ -147,6 +148,46 @@ impl Templates {
         self.render(
             "action_refused",
             context! { problem => "internal", grant_id },
+        )
+    }
+
+    /// Why an approver's cleanup click changed nothing.
+    pub fn cleanup_refused(
+        &self,
+        refusal: &CleanupRefusal,
+        grant_id: &str,
+    ) -> Result<Message, TemplateError> {
+        let handled = match refusal {
+            CleanupRefusal::AlreadyHandled(handled) => Some(handled),
+            _ => None,
+        };
+        self.render(
+            "action_refused",
+            context! {
+                problem => refusal.kind(),
+                grant_id,
+                handled_by => handled.map(|h| h.by.clone()),
+                handled_how => handled.map(|h| h.how.as_str()),
+            },
+        )
+    }
+
+    /// The cluster refused a cleanup's deletion of `object`: why, and the command for someone
+    /// allowed to.
+    pub fn cleanup_not_done(
+        &self,
+        why: &str,
+        object: &ObjectRef,
+        grant_id: &str,
+    ) -> Result<Message, TemplateError> {
+        self.render(
+            "action_refused",
+            context! {
+                problem => "cleanup_not_done",
+                grant_id,
+                why,
+                object => Value::from(Serde(object)),
+            },
         )
     }
 }

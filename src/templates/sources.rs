@@ -62,6 +62,10 @@ pub(super) const RECORDS: &[(&str, &str)] = &[
         include_str!("../../templates/records/revocation.txt"),
     ),
     (
+        "records/cleanup",
+        include_str!("../../templates/records/cleanup.txt"),
+    ),
+    (
         "records/leftovers",
         include_str!("../../templates/records/leftovers.txt"),
     ),

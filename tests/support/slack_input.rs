@@ -130,6 +130,34 @@ impl Harness {
     }
 
     /// `user` clicks `action` ("approve" or "deny") on the approval message of `grant`.
+    /// `user` clicks the button `action`, whose value is `value`, on message `ts` in `channel`.
+    pub async fn click_on(
+        &self,
+        user: &str,
+        (channel, ts): (&str, &str),
+        action: &str,
+        value: &str,
+    ) -> u16 {
+        let payload =
+            prod_access::fakes::slack::requests::click_payload(user, channel, ts, action, value);
+        if self.mode == Mode::Socket {
+            self.slack.socket.send("interactive", payload, false).await;
+            return 200;
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        self.post_signed(
+            "/slack/interactions",
+            body,
+            SIGNING_SECRET,
+            Utc::now().timestamp(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
     pub async fn click(&self, user: &str, action: &str, grant: &str) -> u16 {
         if self.mode == Mode::Socket {
             let payload = interaction_payload(user, action, grant);

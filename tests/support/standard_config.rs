@@ -53,6 +53,7 @@ policy:
       cluster_role: edit
       namespaces: [payments, orders]
       max_duration: 4h
+      cleanup: {{ restart_pods: true, delete_leftovers: true }}
     nodes:
       cluster_role: node-reader
       scope: cluster

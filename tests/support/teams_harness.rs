@@ -81,6 +81,7 @@ policy:
       cluster_role: edit
       namespaces: [payments, orders]
       max_duration: 4h
+      cleanup: {{ restart_pods: true, delete_leftovers: true }}
     view:
       cluster_role: view
       namespaces: [payments]
@@ -219,10 +220,15 @@ impl TeamsHarness {
 
     /// `from` clicks the card button `verb` for `grant`; returns the invoke's status and body.
     pub async fn click(&self, from: &str, verb: &str, grant: &str) -> (u16, Value) {
+        self.click_with(from, verb, json!({ "grant": grant })).await
+    }
+
+    /// `from` clicks the action `verb` whose data is `data`.
+    pub async fn click_with(&self, from: &str, verb: &str, data: Value) -> (u16, Value) {
         let mut activity = self.activity(from, T_APPROVALS, "invoke");
         activity["name"] = json!("adaptiveCard/action");
         activity["value"] = json!({
-            "action": { "type": "Action.Execute", "verb": verb, "data": { "grant": grant } },
+            "action": { "type": "Action.Execute", "verb": verb, "data": data },
             "trigger": "manual"
         });
         let response = self.deliver(&activity, None).await;

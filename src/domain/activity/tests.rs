@@ -215,7 +215,7 @@ fn nothing_is_due_without_activity_or_after_the_summary() {
     let mut activity = SessionActivity::new("g1");
     assert_eq!(activity.reply_due(), None);
     activity.record(&request("1", "get", "pods", None));
-    activity.summary_posted(t0());
+    activity.summary_posted(t0(), EndReport::default());
     assert_eq!(activity.reply_due(), None);
     assert!(activity.summarised);
     assert_eq!(activity.total.requests, 1);

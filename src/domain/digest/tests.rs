@@ -171,6 +171,31 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
             ("g3", "revocation_unverified", "revocation_unverified of g3"),
         ]
     );
+    // Once approvers handled every leftover of g2, it is settled; access not ended never is.
+    let mut report = crate::domain::activity::EndReport::default();
+    assert!(digest.unproven[1].settled_by(&report), "nothing to handle");
+    let made = crate::domain::activity::tests::request(
+        "l1",
+        "create",
+        "serviceaccounts/token",
+        Some("payments"),
+    );
+    report
+        .leftovers
+        .push(crate::domain::activity::ReportedLeftover {
+            leftover: crate::domain::activity::Leftover::of(&made).unwrap(),
+            exists: None,
+            deletable: false,
+            handled: None,
+        });
+    assert!(!digest.unproven[1].settled_by(&report));
+    report.leftovers[0].handled = Some(crate::domain::activity::Handled {
+        by: "UBOB".into(),
+        at: t0(),
+        how: crate::domain::activity::Cleanup::Reviewed,
+    });
+    assert!(digest.unproven[1].settled_by(&report));
+    assert!(!digest.unproven[0].settled_by(&report));
     let outcomes: Vec<&str> = digest.requested.iter().map(|g| g.outcome).collect();
     assert_eq!(
         outcomes, ["expired"; 3],

@@ -57,13 +57,19 @@ pub fn command_fields(user: &str, channel: &str, text: &str) -> Vec<(&'static st
 /// The `block_actions` payload of `user` clicking button `action` for `grant` on a message in
 /// `channel`.
 pub fn interaction_payload_in(user: &str, channel: &str, action: &str, grant: &str) -> Value {
+    click_payload(user, channel, "1700000000.000101", action, grant)
+}
+
+/// The `block_actions` payload of `user` clicking button `action`, whose value is `value`, on
+/// the message `ts` in `channel`.
+pub fn click_payload(user: &str, channel: &str, ts: &str, action: &str, value: &str) -> Value {
     json!({
         "type": "block_actions",
         "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
         "api_app_id": "A0PRODACCESS",
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",
         "container": {
-            "type": "message", "message_ts": "1700000000.000101",
+            "type": "message", "message_ts": ts,
             "channel_id": channel, "is_ephemeral": false
         },
         "trigger_id": trigger_id(),
@@ -72,14 +78,14 @@ pub fn interaction_payload_in(user: &str, channel: &str, action: &str, grant: &s
         "channel": { "id": channel, "name": "prod-access-approvals" },
         "message": {
             "type": "message", "subtype": "bot_message", "text": "approval request",
-            "ts": "1700000000.000101", "bot_id": "B0FAKE"
+            "ts": ts, "bot_id": "B0FAKE"
         },
         "state": { "values": {} },
         "response_url": "https://hooks.slack.com/actions/T0FAKE/1/xyz",
         "actions": [{
             "action_id": action, "block_id": "decision",
             "text": { "type": "plain_text", "text": action, "emoji": true },
-            "value": grant, "style": "primary", "type": "button",
+            "value": value, "style": "primary", "type": "button",
             "action_ts": format!("1700000001.{:06}", fastrand::u32(..1_000_000))
         }]
     })

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::{Fixture, grant, on_every_backend};
 use crate::domain::activity::tests::{named, request};
-use crate::domain::activity::{KubeRequest, Tally};
+use crate::domain::activity::{
+    Cleanup, EndReport, Handled, KubeRequest, Leftover, ReportedLeftover, Tally,
+};
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::testing::t0;
 use crate::store::{GrantRequests, Store};
@@ -115,8 +117,9 @@ async fn replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_
     summary.detail = Some("2 requests".into());
     let mut leftovers = AuditEvent::about(&grant("g1"), AuditKind::Leftovers, None, at);
     leftovers.detail = Some("high risk: create serviceaccounts/token".into());
+    let report = report_of_one_leftover("audit-1");
     store
-        .activity_summarised("g1", at, vec![summary, leftovers])
+        .activity_summarised("g1", at, report.clone(), vec![summary, leftovers])
         .await
         .unwrap();
     assert!(store.activity("g1").await.unwrap().unwrap().summarised);
@@ -129,11 +132,13 @@ async fn replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_
     let mut again = AuditEvent::about(&grant("g1"), AuditKind::Leftovers, None, at);
     again.detail = Some("high risk: create serviceaccounts/token".into());
     store
-        .activity_summarised("g1", at, vec![again])
+        .activity_summarised("g1", at, EndReport::default(), vec![again])
         .await
         .unwrap();
     let after = store.entries_after(0, usize::MAX).await.unwrap();
     assert_eq!(after.len(), entries.len());
+    let kept = store.activity("g1").await.unwrap().unwrap().end_report;
+    assert_eq!(kept, Some(report), "the first report stands");
 
     let missing = store.activity_replied("nope", &posted, at).await;
     assert!(matches!(
@@ -142,7 +147,79 @@ async fn replies_and_the_summary_are_recorded_and_a_summarised_grant_leaves_the_
     ));
 }
 
+fn report_of_one_leftover(audit_id: &str) -> EndReport {
+    let made = request(audit_id, "create", "serviceaccounts", Some("payments"));
+    let leftover = Leftover::of(&named(made, "ci-bot")).expect("a ServiceAccount is a leftover");
+    EndReport {
+        streams: Vec::new(),
+        leftovers: vec![ReportedLeftover {
+            leftover,
+            exists: Some(true),
+            deletable: true,
+            handled: None,
+        }],
+    }
+}
+
+async fn a_cleanup_is_recorded_once_with_its_audit_entry(f: Fixture) {
+    let store = f.replica().await;
+    record(&*store, batch("g1", gets("a", 1))).await;
+    let at = t0() + chrono::Duration::minutes(5);
+    let report = report_of_one_leftover("audit-1");
+    store
+        .activity_summarised("g1", at, report, Vec::new())
+        .await
+        .unwrap();
+    let handled = Handled {
+        by: "U_APPROVER".into(),
+        at,
+        how: Cleanup::Deleted,
+    };
+    let mut entry = AuditEvent::about(&grant("g1"), AuditKind::LeftoverDeleted, None, at);
+    entry.detail = Some("deleted ServiceAccount payments/ci-bot".into());
+    let before = store.entries_after(0, usize::MAX).await.unwrap().len();
+    assert!(
+        store
+            .activity_cleaned_up("g1", "audit-1", &handled, &entry)
+            .await
+            .unwrap()
+    );
+    let kept = store
+        .activity("g1")
+        .await
+        .unwrap()
+        .unwrap()
+        .end_report
+        .unwrap();
+    assert_eq!(kept.leftovers[0].handled, Some(handled.clone()));
+    let entries = store.entries_after(0, usize::MAX).await.unwrap();
+    assert_eq!(entries.len(), before + 1);
+    assert_eq!(entries.last().unwrap().json["kind"], "leftover_deleted");
+    // A second click (another approver's, the same moment) finds it done and writes nothing.
+    let again = Handled {
+        how: Cleanup::Reviewed,
+        ..handled
+    };
+    assert!(
+        !store
+            .activity_cleaned_up("g1", "audit-1", &again, &entry)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .activity_cleaned_up("g1", "no-such-item", &again, &entry)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.entries_after(0, usize::MAX).await.unwrap().len(),
+        before + 1
+    );
+}
+
 on_every_backend!(
+    a_cleanup_is_recorded_once_with_its_audit_entry,
     activity_adds_up_and_its_notable_requests_are_audited_in_the_same_write,
     batches_about_one_grant_on_several_replicas_are_all_counted,
     a_batch_that_adds_nothing_stores_nothing,

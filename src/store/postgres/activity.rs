@@ -9,9 +9,11 @@ use sqlx::{Postgres, Transaction};
 
 use super::audit::append_in;
 use super::{PostgresStore, backend};
-use crate::domain::activity::{SessionActivity, Tally, notable_event};
+use crate::domain::activity::{EndReport, Handled, SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
-use crate::store::{ActivityStore, GrantRequests, NotableWords, StoreError, StoreResult};
+use crate::store::{
+    ActivityStore, GrantRequests, NotableWords, StoreError, StoreResult, summarise,
+};
 
 /// The grant's activity record, locked until the transaction ends; `None` when there is none.
 async fn load(
@@ -67,32 +69,29 @@ async fn claim(tx: &mut Transaction<'_, Postgres>, grant: &str) -> StoreResult<b
 }
 
 impl PostgresStore {
-    /// Changes one grant's activity record in a transaction of its own.
+    /// Changes one grant's activity record in a transaction of its own: `change` changes it and
+    /// says which audit entries go with the change, or `None` to leave it as it is (then this
+    /// returns false).
     async fn change_activity(
         &self,
         grant: &str,
-        records: Vec<AuditEvent>,
-        change: impl Fn(&mut SessionActivity),
-    ) -> StoreResult<()> {
+        change: impl Fn(&mut SessionActivity) -> Option<Vec<AuditEvent>>,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let Some(mut record) = load(&mut tx, grant).await? else {
             return Err(StoreError::NotFound(grant.to_string()));
         };
-        // Summarised already (by another replica): its entries are in the log once.
-        let records = if record.summarised {
-            &[]
-        } else {
-            records.as_slice()
+        let Some(records) = change(&mut record) else {
+            return Ok(false);
         };
-        change(&mut record);
         save(&mut tx, &record, false).await?;
-        let appended = append_in(&mut tx, records).await?;
+        let appended = append_in(&mut tx, &records).await?;
         self.follower
             .tell_in(&mut tx, &format!("activity {grant}"))
             .await?;
         tx.commit().await.map_err(backend)?;
         self.follower.announce(appended.head);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -176,17 +175,39 @@ impl ActivityStore for PostgresStore {
         posted: &Tally,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, Vec::new(), |record| record.replied(posted, at))
-            .await
+        self.change_activity(grant, |record| {
+            record.replied(posted, at);
+            Some(Vec::new())
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn activity_summarised(
         &self,
         grant: &str,
         at: DateTime<Utc>,
+        report: EndReport,
         entries: Vec<AuditEvent>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, entries, |record| record.summary_posted(at))
-            .await
+        self.change_activity(grant, |record| {
+            Some(summarise(record, at, &report, &entries))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn activity_cleaned_up(
+        &self,
+        grant: &str,
+        item: &str,
+        handled: &Handled,
+        entry: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.change_activity(grant, |record| {
+            let recorded = record.record_cleanup(item, handled.clone()).ok();
+            recorded.map(|_| vec![entry.clone()])
+        })
+        .await
     }
 }

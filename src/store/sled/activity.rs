@@ -9,10 +9,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::audit::append_in;
 use super::{abort, backend};
-use crate::domain::activity::{SessionActivity, Tally, notable_event};
+use crate::domain::activity::{EndReport, Handled, SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
 use crate::store::{
-    ActivityStore, GrantRequests, NotableWords, SledStore, StoreError, StoreResult,
+    ActivityStore, GrantRequests, NotableWords, SledStore, StoreError, StoreResult, summarise,
 };
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -41,37 +41,37 @@ fn finish<T>(result: Result<T, TransactionError<StoreError>>) -> StoreResult<T> 
 }
 
 impl SledStore {
-    /// Changes one grant's activity record in a transaction of its own.
+    /// Changes one grant's activity record in a transaction of its own: `change` changes it and
+    /// says which audit entries go with the change, or `None` to leave it as it is (then this
+    /// returns false).
     async fn change_activity(
         &self,
         grant: &str,
-        records: Vec<AuditEvent>,
-        change: impl Fn(&mut SessionActivity),
-    ) -> StoreResult<()> {
+        change: impl Fn(&mut SessionActivity) -> Option<Vec<AuditEvent>>,
+    ) -> StoreResult<bool> {
         let trees = (
             &self.activity,
             &self.activity_open,
             &self.audit.entries,
             &self.audit.meta,
         );
-        let head = finish(trees.transaction(|(activity, open, entries, meta)| {
+        let changed = finish(trees.transaction(|(activity, open, entries, meta)| {
             let Some(mut record) = load(activity, grant)? else {
                 return abort(StoreError::NotFound(grant.to_string()));
             };
-            // Summarised already (by another run): its entries are in the log once.
-            let records = if record.summarised {
-                &[]
-            } else {
-                records.as_slice()
+            let Some(records) = change(&mut record) else {
+                return Ok(None);
             };
-            change(&mut record);
             save(activity, &record)?;
             if record.summarised {
                 open.remove(grant.as_bytes())?;
             }
-            append_in(entries, meta, records)
+            append_in(entries, meta, &records).map(Some)
         }))?;
-        self.flush_and_announce(head).await
+        match changed {
+            Some(head) => self.flush_and_announce(head).await.map(|()| true),
+            None => Ok(false),
+        }
     }
 }
 
@@ -143,17 +143,39 @@ impl ActivityStore for SledStore {
         posted: &Tally,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, Vec::new(), |record| record.replied(posted, at))
-            .await
+        self.change_activity(grant, |record| {
+            record.replied(posted, at);
+            Some(Vec::new())
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn activity_summarised(
         &self,
         grant: &str,
         at: DateTime<Utc>,
+        report: EndReport,
         entries: Vec<AuditEvent>,
     ) -> StoreResult<()> {
-        self.change_activity(grant, entries, |record| record.summary_posted(at))
-            .await
+        self.change_activity(grant, |record| {
+            Some(summarise(record, at, &report, &entries))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn activity_cleaned_up(
+        &self,
+        grant: &str,
+        item: &str,
+        handled: &Handled,
+        entry: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.change_activity(grant, |record| {
+            let recorded = record.record_cleanup(item, handled.clone()).ok();
+            recorded.map(|_| vec![entry.clone()])
+        })
+        .await
     }
 }

@@ -3,7 +3,9 @@
 
 use super::slack::{grants, valid};
 use super::teams::{activity as teams_activity, teams, teams_grants};
-use crate::domain::activity::{KubeRequest, SessionActivity, Stage};
+use crate::domain::activity::{
+    Cleanup, EndReport, Handled, Item, KubeRequest, SessionActivity, Stage,
+};
 use crate::templates::*;
 
 /// Activity with a notable action on a pod whose name tries to mention everyone.
@@ -175,7 +177,8 @@ fn exec_left_open() -> SessionActivity {
 #[test]
 fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms() {
     let activity = exec_left_open();
-    let open = activity.open_into_pods();
+    let report = EndReport::unchecked(&activity);
+    let open = &report.streams;
     let lines = activity.total.lines(12);
     let (_, grant) = grants().into_iter().find(|(n, _)| *n == "expired").unwrap();
     let says = [
@@ -184,21 +187,18 @@ fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms(
         "kubectl delete pod api-7f9c -n payments",
     ];
     let slack = Templates::new().unwrap();
-    let json = valid(
-        "expired",
-        &slack.summary(&grant, &lines, &open, &[]).unwrap(),
-    );
+    let json = valid("expired", &slack.summary(&grant, &lines, &report).unwrap());
     let teams_json = teams_activity(
         "expired",
-        &teams().summary(&grant, &lines, &open, &[]).unwrap(),
-        None,
+        &teams().summary(&grant, &lines, &report).unwrap(),
+        Some("abc123"),
     );
     for text in [&json, &teams_json] {
         for phrase in says {
             assert!(text.contains(phrase), "{phrase:?} in {text}");
         }
     }
-    let record = slack.summary_record(&activity.total, &open).unwrap();
+    let record = slack.summary_record(&activity.total, &report).unwrap();
     assert_eq!(
         record,
         "1 Kubernetes request: 1 exec into payments/api-7f9c; still open after the access \
@@ -206,12 +206,12 @@ fn the_summary_names_each_stream_still_open_and_how_to_end_it_on_both_platforms(
          with `kubectl delete pod api-7f9c -n payments`"
     );
     assert_eq!(
-        slack.still_open_record(&open).unwrap(),
+        slack.still_open_record(open).unwrap(),
         "exec into payments/api-7f9c (container app) since 2026-11-23T09:00:00Z: end it with \
          `kubectl delete pod api-7f9c -n payments`"
     );
     let without = slack
-        .summary(&grant, &lines, &[], &[])
+        .summary(&grant, &lines, &EndReport::default())
         .unwrap()
         .0
         .to_string();
@@ -250,15 +250,13 @@ fn the_summary_lists_what_was_left_behind_by_risk_on_both_platforms_and_in_the_l
     let lines = activity.total.lines(12);
     let (_, grant) = grants().into_iter().find(|(n, _)| *n == "expired").unwrap();
     let slack = Templates::new().unwrap();
-    let left = &activity.leftovers;
-    let json = valid(
-        "expired",
-        &slack.summary(&grant, &lines, &[], left).unwrap(),
-    );
+    let report = EndReport::unchecked(&activity);
+    let left = &report.leftovers;
+    let json = valid("expired", &slack.summary(&grant, &lines, &report).unwrap());
     let teams_json = teams_activity(
         "expired",
-        &teams().summary(&grant, &lines, &[], left).unwrap(),
-        None,
+        &teams().summary(&grant, &lines, &report).unwrap(),
+        Some("abc123"),
     );
     for text in [&json, &teams_json] {
         for phrase in [
@@ -274,5 +272,116 @@ fn the_summary_lists_what_was_left_behind_by_risk_on_both_platforms_and_in_the_l
         "high risk: token for ServiceAccount payments/deployer (create serviceaccounts/token), \
          binding payments/deployer-<!channel> (create rolebindings); medium risk: \
          ServiceAccount payments/deployer (create serviceaccounts)"
+    );
+}
+
+/// alice's exec still open and what she left behind, as the summary reported it: the exec's
+/// pod may be restarted, the token's ServiceAccount deleted, and bob marked the binding
+/// reviewed.
+fn report_with_cleanups() -> EndReport {
+    let mut report = EndReport::unchecked(&left_behind());
+    report.streams = EndReport::unchecked(&exec_left_open()).streams;
+    report.streams[0].restartable = true;
+    report.leftovers[0].exists = Some(true);
+    report.leftovers[2].deletable = true;
+    report.leftovers[1].exists = Some(false);
+    report.leftovers[1].handled = Some(Handled {
+        by: "UBOB".into(),
+        at: super::slack::t0(),
+        how: Cleanup::Reviewed,
+    });
+    report
+}
+
+#[test]
+fn the_summary_gives_approvers_a_button_per_item_and_shows_who_handled_each_on_slack() {
+    let (_, grant) = grants().into_iter().find(|(n, _)| *n == "expired").unwrap();
+    let report = report_with_cleanups();
+    let message = Templates::new()
+        .unwrap()
+        .summary(&grant, &left_behind().total.lines(12), &report)
+        .unwrap();
+    valid("cleanups", &message);
+    let buttons: Vec<(String, String)> = (message.0["blocks"].as_array().unwrap().iter())
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .map(|e| (e["action_id"].to_string(), e["value"].to_string()))
+        .collect();
+    let button = |action: &str, item: &str| (format!("\"{action}\""), format!("\"abc123 {item}\""));
+    assert_eq!(
+        buttons,
+        [
+            button("restart_pod", "e1"),
+            button("mark_reviewed", "l2"),
+            button("mark_reviewed", "l1"),
+            button("delete_leftover", "l1"),
+        ],
+        "{}",
+        message.0
+    );
+    let json = message.0.to_string();
+    for phrase in [
+        "exec into payments/api-7f9c (container app)",
+        "binding payments/deployer-&lt;!channel&gt; (create rolebindings, gone)",
+        "marked reviewed by <@UBOB>",
+        "token for ServiceAccount payments/deployer (create serviceaccounts/token, still there)",
+    ] {
+        assert!(json.contains(phrase), "{phrase:?} in {json}");
+    }
+}
+
+#[test]
+fn the_summary_gives_approvers_an_action_per_item_on_teams() {
+    let (_, grant) = teams_grants()
+        .into_iter()
+        .find(|(n, _)| *n == "expired")
+        .unwrap();
+    let report = report_with_cleanups();
+    let message = teams()
+        .summary(&grant, &left_behind().total.lines(12), &report)
+        .unwrap();
+    let json = teams_activity("cleanups", &message, Some("abc123"));
+    for phrase in [
+        r#""verb":"restart_pod""#,
+        r#""data":{"grant":"abc123","item":"e1"}"#,
+        r#""verb":"mark_reviewed""#,
+        r#""data":{"grant":"abc123","item":"l1"}"#,
+        r#""verb":"delete_leftover""#,
+        "marked reviewed by UBOB",
+    ] {
+        assert!(json.contains(phrase), "{phrase:?} in {json}");
+    }
+    assert_eq!(json.matches(r#""verb":"delete_leftover""#).count(), 1);
+}
+
+#[test]
+fn every_cleanup_is_recorded_in_words() {
+    let templates = Templates::new().unwrap();
+    let report = report_with_cleanups();
+    let handled = |how| Handled {
+        by: "UBOB".into(),
+        at: super::slack::t0(),
+        how,
+    };
+    let stream = Item::Stream(report.streams[0].clone());
+    let leftover = Item::Leftover(report.leftovers[2].clone());
+    assert_eq!(
+        templates
+            .cleanup_record(&stream, &handled(Cleanup::Restarted))
+            .unwrap(),
+        "restarted (deleted) pod payments/api-7f9c, ending the exec into payments/api-7f9c \
+         (container app) since 2026-11-23T09:00:00Z"
+    );
+    assert_eq!(
+        templates
+            .cleanup_record(&leftover, &handled(Cleanup::Deleted))
+            .unwrap(),
+        "deleted ServiceAccount payments/deployer (create serviceaccounts)"
+    );
+    assert_eq!(
+        templates
+            .cleanup_record(&leftover, &handled(Cleanup::Reviewed))
+            .unwrap(),
+        "marked reviewed: ServiceAccount payments/deployer (create serviceaccounts)"
     );
 }

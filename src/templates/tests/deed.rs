@@ -9,7 +9,8 @@ use crate::domain::activity::tests::{
     late_and_impersonating_cases, named, notable_cases, refused_cases, request, t0,
 };
 use crate::domain::activity::{
-    ActivityItem, Deed, Notable, NotableAction, SessionActivity, notable_event, summary_event,
+    ActivityItem, Deed, EndReport, Notable, NotableAction, SessionActivity, notable_event,
+    summary_event,
 };
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::templates::*;
@@ -164,7 +165,12 @@ fn audit_events_carry_the_action_and_its_audit_id() {
         Some("exec into payments/api (HTTP 200, audit ID abc)")
     );
     activity.record(&request("b", "get", "pods", None));
-    let summary = summary_event(&base, t.summary_record(&activity.total, &[]).unwrap(), t0());
+    let summary = summary_event(
+        &base,
+        t.summary_record(&activity.total, &EndReport::default())
+            .unwrap(),
+        t0(),
+    );
     assert_eq!(summary.kind, AuditKind::SessionSummary);
     assert_eq!(
         summary.detail.as_deref(),

@@ -392,7 +392,7 @@ fn audit_messages(t: &Templates, grants: &[(String, Grant)]) -> Vec<Rendered> {
     // Teams has no App Home.
     if t.platform() == Platform::Slack {
         for (mine, waiting) in [(&all[..], &all[..]), (&[][..], &[][..])] {
-            let home = t.home(mine, waiting, &decisions, t0()).unwrap();
+            let home = t.home(mine, waiting, &[], &decisions, t0()).unwrap();
             out.push(("home".to_string(), home));
         }
     }

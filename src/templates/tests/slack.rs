@@ -488,7 +488,7 @@ fn the_home_tab_is_a_valid_view_within_slacks_block_limit_however_much_there_is(
         (&many[..], &many[..]),
         (&[][..], &[][..]),
     ] {
-        let view = templates.home(mine, waiting, &[], t0()).unwrap();
+        let view = templates.home(mine, waiting, &[], &[], t0()).unwrap();
         let parsed: Result<slack_morphism::prelude::SlackView, _> =
             serde_json::from_value(view.0.clone());
         assert!(parsed.is_ok(), "{:?}: {}", parsed.err(), view.0);

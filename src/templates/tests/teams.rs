@@ -22,7 +22,7 @@ const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
 const CAROL: &str = "carol@example.com";
 
-const VERBS: [&str; 7] = [
+const VERBS: [&str; 10] = [
     "approve",
     "deny",
     "approve_extension",
@@ -30,6 +30,9 @@ const VERBS: [&str; 7] = [
     "extend",
     "drop",
     "review",
+    "mark_reviewed",
+    "delete_leftover",
+    "restart_pod",
 ];
 
 type Rendered = Result<Message, TemplateError>;
@@ -136,35 +139,10 @@ pub(super) fn activity(name: &str, message: &Message, grant: Option<&str>) -> St
         let body = card["body"].as_array().unwrap();
         assert!(!body.is_empty(), "{name}: empty card body");
         for element in body {
-            match element["type"].as_str() {
-                Some("TextBlock") => {
-                    assert_eq!(element["wrap"], true, "{name}: {element}");
-                    let text = element["text"].as_str().unwrap();
-                    assert!(!text.trim().is_empty(), "{name}: {element}");
-                }
-                Some("FactSet") => {
-                    let facts = element["facts"].as_array().unwrap();
-                    let text =
-                        |f: &serde_json::Value| f["title"].is_string() && f["value"].is_string();
-                    assert!(facts.iter().all(text), "{name}: {element}");
-                }
-                other => panic!("{name}: unexpected card element {other:?}"),
-            }
+            check_element(name, element, grant);
         }
         for action in card["actions"].as_array().into_iter().flatten() {
-            assert!(action["title"].is_string(), "{name}: {action}");
-            match action["type"].as_str() {
-                Some("Action.Execute") => {
-                    let verb = action["verb"].as_str().unwrap_or_default();
-                    assert!(VERBS.contains(&verb), "{name}: verb {verb}");
-                    assert_eq!(action["data"]["grant"].as_str(), grant, "{name}: {action}");
-                }
-                Some("Action.OpenUrl") => {
-                    let url = action["url"].as_str().unwrap_or_default();
-                    assert!(url.starts_with("https://"), "{name}: {action}");
-                }
-                other => panic!("{name}: unexpected action {other:?}"),
-            }
+            check_action(name, action, grant);
         }
     }
     let slack = regex::Regex::new(r#"<@|<!|<#|mrkdwn|"blocks"|:[a-z_]+:|\|View"#);
@@ -493,4 +471,51 @@ fn help_and_refusals_teach_the_typed_command_without_a_slash() {
     assert!(text.contains("type the whole request"), "{text}");
     assert!(!text.contains("/prod-access"), "{text}");
     assert!(text.contains("edit in payments, orders (max 4h)"), "{text}");
+}
+
+/// One element of a card's body, as Teams renders it: text wraps and is not empty, facts are
+/// text, containers hold such elements, action sets such actions.
+fn check_element(name: &str, element: &serde_json::Value, grant: Option<&str>) {
+    match element["type"].as_str() {
+        Some("TextBlock") => {
+            assert_eq!(element["wrap"], true, "{name}: {element}");
+            let text = element["text"].as_str().unwrap();
+            assert!(!text.trim().is_empty(), "{name}: {element}");
+        }
+        Some("FactSet") => {
+            let facts = element["facts"].as_array().unwrap();
+            let text = |f: &serde_json::Value| f["title"].is_string() && f["value"].is_string();
+            assert!(facts.iter().all(text), "{name}: {element}");
+        }
+        Some("Container") => {
+            let items = element["items"].as_array().unwrap();
+            assert!(!items.is_empty(), "{name}: empty container");
+            for item in items {
+                check_element(name, item, grant);
+            }
+        }
+        Some("ActionSet") => {
+            for action in element["actions"].as_array().unwrap() {
+                check_action(name, action, grant);
+            }
+        }
+        other => panic!("{name}: unexpected card element {other:?}"),
+    }
+}
+
+/// One action of a card: a known verb about the card's grant, or a link.
+fn check_action(name: &str, action: &serde_json::Value, grant: Option<&str>) {
+    assert!(action["title"].is_string(), "{name}: {action}");
+    match action["type"].as_str() {
+        Some("Action.Execute") => {
+            let verb = action["verb"].as_str().unwrap_or_default();
+            assert!(VERBS.contains(&verb), "{name}: verb {verb}");
+            assert_eq!(action["data"]["grant"].as_str(), grant, "{name}: {action}");
+        }
+        Some("Action.OpenUrl") => {
+            let url = action["url"].as_str().unwrap_or_default();
+            assert!(url.starts_with("https://"), "{name}: {action}");
+        }
+        other => panic!("{name}: unexpected action {other:?}"),
+    }
 }

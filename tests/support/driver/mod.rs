@@ -112,6 +112,22 @@ pub trait Driver {
     async fn review_reply_says(&self, grant: &str, phrase: &str) -> String;
     /// How many posts and replies, anywhere, say `phrase`.
     fn count_posts_saying(&self, phrase: &str) -> usize;
+    /// The session summary of `grant` as it stands now, once posted (under the approval
+    /// message): all its text, and its message as the platform holds it.
+    fn summary(&self, grant: &str) -> Option<(String, Value)>;
+    /// `who` clicks the `action` button of `item` on the session summary of `grant`; returns
+    /// all the text of the summary as it then stands.
+    async fn cleans_up(&self, who: Person, action: &str, grant: &str, item: &str) -> String;
+    /// `who` clicks the `action` button of `item` on the summary of `grant` and is told no;
+    /// returns what they are told.
+    async fn refused_cleanup(&self, who: Person, action: &str, grant: &str, item: &str) -> String;
+
+    /// The cleanup buttons on the session summary of `grant`: (action, item).
+    fn cleanup_buttons(&self, grant: &str) -> Vec<(String, String)> {
+        self.summary(grant)
+            .map(|(_, message)| cleanup_buttons_in(&message))
+            .unwrap_or_default()
+    }
 
     async fn next_audit(&self) -> String {
         self.next_audit_where(|_| true).await
@@ -345,4 +361,35 @@ macro_rules! on_both_platforms {
             }
         }
     )+};
+}
+
+/// The cleanup buttons in a message, a Slack one or a Teams card: (action, item).
+pub fn cleanup_buttons_in(message: &Value) -> Vec<(String, String)> {
+    const CLEANUPS: [&str; 3] = ["restart_pod", "mark_reviewed", "delete_leftover"];
+    fn walk(v: &Value, found: &mut Vec<(String, String)>) {
+        match v {
+            Value::String(s) if s.starts_with('[') || s.starts_with('{') => {
+                if let Ok(inner) = serde_json::from_str::<Value>(s) {
+                    walk(&inner, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, found)),
+            Value::Object(fields) => {
+                let action = fields.get("action_id").or_else(|| fields.get("verb"));
+                let action = action.and_then(Value::as_str).unwrap_or_default();
+                if CLEANUPS.contains(&action) {
+                    let slack_item = fields.get("value").and_then(Value::as_str);
+                    let slack_item = slack_item.and_then(|v| v.split_once(' ')).map(|(_, i)| i);
+                    let teams_item = v.pointer("/data/item").and_then(Value::as_str);
+                    let item = slack_item.or(teams_item).unwrap_or_default();
+                    found.push((action.to_string(), item.to_string()));
+                }
+                fields.values().for_each(|f| walk(f, found));
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(message, &mut found);
+    found
 }

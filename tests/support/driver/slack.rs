@@ -67,6 +67,17 @@ impl Harness {
         self.slack.message(AUDIT, post.response["ts"].as_str()?)
     }
 
+    /// Where the session summary of `grant` is: its channel and ts.
+    fn summary_at(&self, grant: &str) -> Option<(String, String)> {
+        let under_approval = self.under_approval(grant);
+        let posts = self.slack.calls("chat.postMessage").into_iter();
+        let post = posts
+            .filter(under_approval)
+            .find(|c| c.text().contains("Session summary"))?;
+        let ts = post.response["ts"].as_str()?.to_string();
+        Some((post.param("channel").to_string(), ts))
+    }
+
     /// Whether `call` replies under the approval message of `grant`.
     fn under_approval(&self, grant: &str) -> impl Fn(&fake_slack::Call) -> bool + use<> {
         let post = self.approval_post(grant);
@@ -234,5 +245,34 @@ impl Driver for Harness {
     fn count_posts_saying(&self, phrase: &str) -> usize {
         let posts = self.slack.calls("chat.postMessage").into_iter();
         posts.filter(|c| c.text().contains(phrase)).count()
+    }
+
+    fn summary(&self, grant: &str) -> Option<(String, Value)> {
+        let (channel, ts) = self.summary_at(grant)?;
+        let message = self.slack.message(&channel, &ts)?;
+        Some((all_text(&message), message))
+    }
+
+    async fn cleans_up(&self, who: Person, action: &str, grant: &str, item: &str) -> String {
+        let (channel, ts) = self.summary_at(grant).expect("the summary was posted");
+        let value = format!("{grant} {item}");
+        let status = self.click_on(slack_id(who), (&channel, &ts), action, &value);
+        assert_eq!(status.await, 200);
+        self.slack
+            .next_matching("the summary updated", |c| {
+                c.method == "chat.update" && c.param("ts") == ts
+            })
+            .await;
+        self.summary(grant).unwrap().0
+    }
+
+    async fn refused_cleanup(&self, who: Person, action: &str, grant: &str, item: &str) -> String {
+        let (channel, ts) = self.summary_at(grant).expect("the summary was posted");
+        let value = format!("{grant} {item}");
+        let status = self.click_on(slack_id(who), (&channel, &ts), action, &value);
+        assert_eq!(status.await, 200);
+        let refusal = self.slack.next_call("chat.postEphemeral").await;
+        assert_eq!(refusal.param("user"), slack_id(who));
+        refusal.text().to_string()
     }
 }

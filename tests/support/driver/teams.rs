@@ -318,4 +318,33 @@ impl Driver for TeamsHarness {
             .filter(|a| activity_text(&a.body).contains(phrase))
             .count()
     }
+
+    fn summary(&self, grant: &str) -> Option<(String, Value)> {
+        let (channel, card) = self.approval_card(grant)?;
+        let posts = self.teams.conversation(&channel).into_iter();
+        let (_, summary) = posts
+            .filter(|(id, _)| self.teams.replied_to(&channel, id).as_deref() == Some(&card))
+            .find(|(_, a)| shown_text(a).contains("Session summary"))?;
+        Some((shown_text(&summary), summary))
+    }
+
+    async fn cleans_up(&self, who: Person, action: &str, grant: &str, item: &str) -> String {
+        let data = serde_json::json!({ "grant": grant, "item": item });
+        let (status, answer) = self.click_with(teams_id(who), action, data).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["type"], "application/vnd.microsoft.card.adaptive",
+            "the summary as it now stands: {answer}"
+        );
+        let card = serde_json::json!({ "attachments": [{ "content": answer["value"] }] });
+        shown_text(&card)
+    }
+
+    async fn refused_cleanup(&self, who: Person, action: &str, grant: &str, item: &str) -> String {
+        let data = serde_json::json!({ "grant": grant, "item": item });
+        let (status, answer) = self.click_with(teams_id(who), action, data).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["type"], "application/vnd.microsoft.activity.message");
+        answer["value"].as_str().unwrap().to_string()
+    }
 }

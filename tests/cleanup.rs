@@ -180,3 +180,49 @@ crate::on_both_platforms!(
     leftovers_say_whether_they_still_exist_and_approvers_review_or_delete_each,
     without_the_rights_the_bot_offers_no_restart_and_says_how_to_end_it,
 );
+
+mod a_break_glass_review_shows_what_the_end_left_and_what_approvers_did_about_it {
+    use super::a_break_glass_review_shows_what_the_end_left_and_what_approvers_did_about_it as story;
+    use crate::support::{Harness, TeamsHarness};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slack() {
+        story(Harness::start_for_incidents().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn teams() {
+        story(TeamsHarness::start().await).await;
+    }
+}
+
+async fn a_break_glass_review_shows_what_the_end_left_and_what_approvers_did_about_it<D: Driver>(
+    d: D,
+) {
+    d.asks_in(
+        Alice,
+        Channel::Incident,
+        "emergency payments 30m INC-9 database down",
+    )
+    .await;
+    let grant = d.next_request().await;
+    d.clicks(Alice, "approve", &grant).await;
+    d.audit_says(&grant, "Access granted").await;
+    let at = d.clock().now() + Duration::minutes(5);
+    d.move_clock_to(at);
+    d.send_audit(&[by_alice("create", "serviceaccounts", at).named("fixer")])
+        .await;
+    d.move_clock_to(at + Duration::minutes(30));
+    d.audit_says(&grant, "Post-incident review").await;
+    d.move_clock_to(at + Duration::hours(1));
+    d.reply_says(&grant, "Session summary").await;
+    let review = d.review_shows(&grant, "What the end did not end").await;
+    assert!(
+        review.contains("ServiceAccount payments/fixer (create serviceaccounts, gone)")
+            && review.contains("1 of 1 still to be handled"),
+        "{review}"
+    );
+    let left = item(&d, &grant, "mark_reviewed", 0);
+    d.cleans_up(Bob, "mark_reviewed", &grant, &left).await;
+    d.review_shows(&grant, "Approvers handled all 1").await;
+}

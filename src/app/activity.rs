@@ -409,12 +409,16 @@ impl App {
             entries.push(end_report_event(&about, AuditKind::Leftovers, words, now));
         }
         let for_audit_channel = (!report.is_empty()).then(|| post.clone());
-        let left = report.leftovers.len();
+        let (left, any_reported) = (report.leftovers.len(), !report.is_empty());
         self.post_in_thread(grant, post).await?;
         self.adapters
             .activity
             .activity_summarised(&grant.id, now, report, entries)
             .await?;
+        // A break-glass review shows it too: the report as recorded (by this run or another).
+        if let Some(report) = self.end_report_of(&grant.id).await.filter(|_| any_reported) {
+            self.show_end_on_review(grant, &report).await;
+        }
         // What the end did not end goes to the audit channel too. Once: the summary is recorded
         // by now, so a failed post is logged rather than retried (the audit log has it).
         if let Some(post) = for_audit_channel {

@@ -137,6 +137,9 @@ impl App {
             "cleanup done"
         );
         let record = self.activity_after_cleanup(grant_id).await?;
+        if let Some(report) = &record.end_report {
+            self.show_end_on_review(&grant, report).await;
+        }
         Ok((grant, record))
     }
 

@@ -77,9 +77,11 @@ impl App {
             }
             Action::Extend => self.templates.command_done("extend", &grant),
             Action::Drop => self.templates.command_done("revoke", &grant),
-            Action::Review => self
-                .templates
-                .review_message(&grant, self.policy.approvers_for(&grant.role)),
+            Action::Review => {
+                let report = self.end_report_of(&grant.id).await;
+                let approvers = self.policy.approvers_for(&grant.role);
+                (self.templates).review_message_with(&grant, approvers, report.as_ref())
+            }
         };
         card.map_err(|e| {
             error!(grant = grant_id, error = %e, "could not render the refreshed card");

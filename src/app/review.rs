@@ -5,6 +5,7 @@ use tracing::warn;
 
 use super::{App, EffectError};
 use crate::chat::ChatError;
+use crate::domain::activity::EndReport;
 use crate::domain::grant::{Effect, Event, Grant};
 
 impl App {
@@ -24,8 +25,10 @@ impl App {
                     .as_ref()
                     .and_then(|b| b.review_message.as_ref())
                 {
-                    chat.update(at, &self.templates.review_message(grant, approvers)?)
-                        .await?;
+                    let report = self.end_report_of(&grant.id).await;
+                    let message =
+                        (self.templates).review_message_with(grant, approvers, report.as_ref())?;
+                    chat.update(at, &message).await?;
                 }
                 Ok(None)
             }
@@ -52,13 +55,50 @@ impl App {
         }
     }
 
+    /// What the grant's session summary reported its end did not end, once it did; `None`
+    /// before, and when it cannot be read (the review request then leaves it out).
+    pub(super) async fn end_report_of(&self, grant: &str) -> Option<EndReport> {
+        match self.adapters.activity.activity(grant).await {
+            Ok(record) => record.and_then(|r| r.end_report),
+            Err(e) => {
+                warn!(grant, error = %e, "cannot read what the grant's end left");
+                None
+            }
+        }
+    }
+
+    /// Shows on the review request of a break-glass use what its summary reported.
+    pub(super) async fn show_end_on_review(&self, grant: &Grant, report: &EndReport) {
+        let Some(at) = grant
+            .break_glass
+            .as_ref()
+            .and_then(|b| b.review_message.as_ref())
+        else {
+            return;
+        };
+        let approvers = self.policy.approvers_for(&grant.role);
+        let shown = match (self.templates).review_message_with(grant, approvers, Some(report)) {
+            Ok(message) => self
+                .adapters
+                .chat
+                .update(at, &message)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = shown {
+            warn!(grant = %grant.id, error = %e, "cannot show what the end left on the review request");
+        }
+    }
+
     async fn post_review_request(
         &self,
         grant: &Grant,
         approvers: &[String],
     ) -> Result<Option<Event>, EffectError> {
         let chat = &self.adapters.chat;
-        let message = self.templates.review_message(grant, approvers)?;
+        let report = self.end_report_of(&grant.id).await;
+        let message = (self.templates).review_message_with(grant, approvers, report.as_ref())?;
         let mut posted = chat.post(&self.settings.audit_channel, &message).await?;
         match chat.permalink(&posted).await {
             Ok(link) => posted.permalink = Some(link),

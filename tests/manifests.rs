@@ -376,3 +376,51 @@ fn the_audit_webhook_kubeconfig_points_at_the_bot_with_its_token() {
         config["users"][0]["name"]
     );
 }
+
+/// The (group, resource, verb) triples the first ClusterRole in `path` grants.
+fn cluster_role_rules(path: &str) -> BTreeSet<(String, String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let role: Value = text
+        .split("\n---\n")
+        .map(|doc| serde_saphyr::from_str::<Value>(doc).unwrap())
+        .find(|doc| doc["kind"] == "ClusterRole")
+        .unwrap_or_else(|| panic!("no ClusterRole in {path}"));
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().unwrap() {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    granted.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    granted
+}
+
+#[test]
+fn the_optional_cleanup_rights_cover_what_the_bot_asks_and_never_secrets() {
+    use prod_access::domain::activity::leftover_resources;
+    let read = cluster_role_rules("deploy/cleanup/read-leftovers.yaml");
+    for (resource, group) in leftover_resources() {
+        let granted = read.contains(&(group.into(), resource.into(), "get".into()));
+        assert_eq!(granted, resource != "secrets", "get {resource}");
+    }
+    assert_eq!(read.len(), leftover_resources().count() - 1, "{read:?}");
+    let delete = cluster_role_rules("deploy/cleanup/cleanup.yaml");
+    assert!(delete.contains(&("".into(), "pods".into(), "delete".into())));
+    let cluster_wide = [
+        "clusterrolebindings",
+        "clusterroles",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+        "certificatesigningrequests",
+    ];
+    for (group, resource, verb) in &delete {
+        assert_eq!(verb, "delete");
+        assert!(resource != "secrets" && !cluster_wide.contains(&resource.as_str()));
+        let known =
+            leftover_resources().any(|(r, g)| (r, g) == (resource.as_str(), group.as_str()));
+        assert!(known, "{group}/{resource} is no leftover");
+    }
+}

@@ -19,7 +19,7 @@ pub use cleanup::{
     may_clean_up,
 };
 pub use leftovers::{Leftover, LeftoverKind, RULES, Risk};
-pub use objects::ObjectRef;
+pub use objects::{ObjectRef, leftover_resources};
 pub use streams::OpenStream;
 
 /// The audit stages a request goes through (`audit.k8s.io/v1` `Stage`).

@@ -50,6 +50,11 @@ const APIS: &[(&str, &str, &str)] = &[
     ("certificatesigningrequests", "certificates.k8s.io", "v1"),
 ];
 
+/// Every resource a leftover can be, with its API group: (resource, group).
+pub fn leftover_resources() -> impl Iterator<Item = (&'static str, &'static str)> {
+    APIS.iter().map(|(resource, group, _)| (*resource, *group))
+}
+
 impl ObjectRef {
     /// `resource` in `namespace` named `name`, for a resource of the table above.
     pub fn of(resource: &str, namespace: Option<&str>, name: &str) -> Option<ObjectRef> {

@@ -225,4 +225,10 @@ async fn a_break_glass_review_shows_what_the_end_left_and_what_approvers_did_abo
     let left = item(&d, &grant, "mark_reviewed", 0);
     d.cleans_up(Bob, "mark_reviewed", &grant, &left).await;
     d.review_shows(&grant, "Approvers handled all 1").await;
+    // The next digest still asks for the break-glass review, but no longer lists the
+    // ServiceAccount among the ends not proven: an approver handled it.
+    d.clock().advance(Duration::days(1));
+    let digest = d.audit_says(&grant, "Access digest").await;
+    assert!(digest.contains("Break-glass uses not reviewed"), "{digest}");
+    assert!(!digest.contains("not proven ended"), "{digest}");
 }

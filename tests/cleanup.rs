@@ -80,6 +80,14 @@ async fn approvers_restart_the_pod_of_a_shell_still_open_and_it_is_recorded<D: D
     let after = d.cleans_up(Bob, "restart_pod", &grant, &shell).await;
     assert!(!d.kube().object_exists(&pod), "the pod is deleted");
     assert!(after.contains("pod restarted by"), "{after}");
+    // Everyone sees it done: the summary no longer offers the restart.
+    let (shown, _) = d.summary(&grant).unwrap();
+    assert!(shown.contains("pod restarted by"), "{shown}");
+    let buttons = d.cleanup_buttons(&grant);
+    assert!(
+        !buttons.iter().any(|(a, _)| a == "restart_pod"),
+        "{buttons:?}"
+    );
     let again = d
         .refused_cleanup(Carol, "restart_pod", &grant, &shell)
         .await;

@@ -29,15 +29,7 @@ impl App {
     /// App Home) and changes nothing. A cleanup updates the summary clicked.
     pub async fn handle_click(self: &Arc<Self>, click: &Click, user: &str, channel: Option<&str>) {
         let refusal = match self.decide_click(click, user).await {
-            Ok(message) => {
-                let (Some(at), Asks::Cleanup { .. }) = (&click.message, &click.asks) else {
-                    return;
-                };
-                if let Err(e) = self.adapters.chat.update(at, &message).await {
-                    warn!(grant = %click.grant_id, error = %e, "could not update the summary after a cleanup");
-                }
-                return;
-            }
+            Ok(message) => return self.update_clicked_summary(click, &message).await,
             Err(refusal) => refusal,
         };
         let chat = &self.adapters.chat;
@@ -57,7 +49,23 @@ impl App {
         click: &Click,
         user: &str,
     ) -> Result<Message, Message> {
-        self.decide_click(click, user).await
+        let answer = self.decide_click(click, user).await;
+        if let Ok(message) = &answer {
+            self.update_clicked_summary(click, message).await;
+        }
+        answer
+    }
+
+    /// After a cleanup, the summary clicked shows it to everyone (who handled the item, its
+    /// button gone); a summary that cannot be updated keeps its buttons, and a second click is
+    /// told who handled it.
+    async fn update_clicked_summary(&self, click: &Click, summary: &Message) {
+        let (Some(at), Asks::Cleanup { .. }) = (&click.message, &click.asks) else {
+            return;
+        };
+        if let Err(e) = self.adapters.chat.update(at, summary).await {
+            warn!(grant = %click.grant_id, error = %e, "could not update the summary after a cleanup");
+        }
     }
 
     async fn decide_click(self: &Arc<Self>, click: &Click, user: &str) -> Result<Message, Message> {

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::app::{App, Asks, Click};
 use crate::chat::{Chat, Message};
+use crate::domain::grant::MessageRef;
 use crate::http::refusal::Refusal;
 use crate::teams::auth::BotAuth;
 use crate::teams::client::TeamsChat;
@@ -38,6 +39,9 @@ struct Activity {
     kind: String,
     #[serde(default)]
     id: Option<String>,
+    /// An invoke: the message whose card was clicked.
+    #[serde(default)]
+    reply_to_id: Option<String>,
     service_url: String,
     channel_id: String,
     from: Account,
@@ -237,11 +241,17 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
         Err(refusal) => return refusal.into_response(),
     };
     info!(grant, user, verb, "card action");
+    // The clicker's card is replaced by the invoke's answer; after a cleanup the message is
+    // updated too, for everyone else who sees it.
+    let message = activity.reply_to_id.as_ref().map(|id| MessageRef {
+        channel: activity.conversation.id.clone(),
+        ts: id.clone(),
+        permalink: None,
+    });
     let click = Click {
         grant_id: grant.to_string(),
         asks,
-        // The card is replaced by the invoke's answer, not updated.
-        message: None,
+        message,
     };
     invoke_answer(match app.click_for_card(&click, &user).await {
         Ok(card) => json!({

@@ -225,7 +225,23 @@ impl TeamsHarness {
 
     /// `from` clicks the action `verb` whose data is `data`.
     pub async fn click_with(&self, from: &str, verb: &str, data: Value) -> (u16, Value) {
-        let mut activity = self.activity(from, T_APPROVALS, "invoke");
+        self.click_on_card(from, (T_APPROVALS, None), verb, data)
+            .await
+    }
+
+    /// `from` clicks the action `verb`, whose data is `data`, on the card of activity `card` (when
+    /// given) in `channel`.
+    pub async fn click_on_card(
+        &self,
+        from: &str,
+        (channel, card): (&str, Option<&str>),
+        verb: &str,
+        data: Value,
+    ) -> (u16, Value) {
+        let mut activity = self.activity(from, channel, "invoke");
+        if let Some(card) = card {
+            activity["replyToId"] = json!(card);
+        }
         activity["name"] = json!("adaptiveCard/action");
         activity["value"] = json!({
             "action": { "type": "Action.Execute", "verb": verb, "data": data },

@@ -385,6 +385,12 @@ async fn update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    // A channel thread's conversation id names its root (`<channel>;messageid=<root>`), as in
+    // an invoke's `conversation.id`; the activity is the channel's.
+    let conversation = match conversation.split_once(";messageid=") {
+        Some((channel, _)) => channel.to_string(),
+        None => conversation,
+    };
     let mut state = match existing(&state, &headers, &conversation, &activity) {
         Ok(state) => state,
         Err(refusal) => return *refusal,

@@ -90,6 +90,16 @@ impl TeamsHarness {
     }
 
     /// Where the approval card of `grant` is: (conversation, activity id), once posted.
+    /// Where the session summary of `grant` is: its channel and activity id.
+    fn summary_card(&self, grant: &str) -> Option<(String, String)> {
+        let (channel, card) = self.approval_card(grant)?;
+        let posts = self.teams.conversation(&channel).into_iter();
+        let (id, _) = posts
+            .filter(|(id, _)| self.teams.replied_to(&channel, id).as_deref() == Some(&card))
+            .find(|(_, a)| shown_text(a).contains("Session summary"))?;
+        Some((channel, id))
+    }
+
     fn approval_card(&self, grant: &str) -> Option<(String, String)> {
         let button = format!("\"grant\":\"{grant}\"");
         CARD_CHANNELS.iter().find_map(|channel| {
@@ -320,17 +330,16 @@ impl Driver for TeamsHarness {
     }
 
     fn summary(&self, grant: &str) -> Option<(String, Value)> {
-        let (channel, card) = self.approval_card(grant)?;
-        let posts = self.teams.conversation(&channel).into_iter();
-        let (_, summary) = posts
-            .filter(|(id, _)| self.teams.replied_to(&channel, id).as_deref() == Some(&card))
-            .find(|(_, a)| shown_text(a).contains("Session summary"))?;
+        let (channel, id) = self.summary_card(grant)?;
+        let summary = self.teams.activity(&channel, &id)?;
         Some((shown_text(&summary), summary))
     }
 
     async fn cleans_up(&self, who: Person, action: &str, grant: &str, item: &str) -> String {
         let data = serde_json::json!({ "grant": grant, "item": item });
-        let (status, answer) = self.click_with(teams_id(who), action, data).await;
+        let (channel, card) = self.summary_card(grant).expect("the summary was posted");
+        let on = (channel.as_str(), Some(card.as_str()));
+        let (status, answer) = self.click_on_card(teams_id(who), on, action, data).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(
             answer["type"], "application/vnd.microsoft.card.adaptive",

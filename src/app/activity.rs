@@ -7,13 +7,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
 use super::{App, AppError};
 use crate::chat::{ChatError, Message};
-use crate::domain::activity::{
-    EndReport, KubeRequest, NotableAction, SessionActivity, Tally, end_report_event, summary_event,
-};
+use crate::domain::activity::{KubeRequest, NotableAction, SessionActivity, Tally};
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::grant::{Grant, GrantState, Scope};
 use crate::store::GrantRequests;
@@ -28,7 +26,7 @@ const LATE_EVENTS: Duration = Duration::minutes(10);
 /// the session (30 s apart by default, and retried with backoff) are in it.
 pub const SUMMARY_DELAY: Duration = Duration::minutes(3);
 /// How many kinds of request a reply lists; the rest are counted.
-const LINES_PER_REPLY: usize = 12;
+pub(super) const LINES_PER_REPLY: usize = 12;
 /// After a failed post or store read, the reporter tries again this much later.
 const REPORT_RETRY: Duration = Duration::seconds(30);
 /// A reply that failed this many times in a row (about 5 minutes) is given up.
@@ -382,66 +380,6 @@ impl App {
         self.activity.next_due()
     }
 
-    /// The final summary: posted in the thread (with the streams still open and what the
-    /// grant left behind, checked with the cluster now), then recorded in the audit log with
-    /// what was left behind.
-    async fn summarise(
-        &self,
-        grant: &Grant,
-        record: &SessionActivity,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let report = self.end_report(grant, record).await;
-        let lines = record.total.lines(LINES_PER_REPLY);
-        // Everything is worded before the post, so a template that fails cannot have the
-        // summary posted again at every retry with nothing recorded.
-        let post = self.templates.summary(grant, &lines, &report)?;
-        let about = AuditEvent::about(grant, AuditKind::SessionSummary, None, now);
-        let words = self.templates.summary_record(&record.total, &report)?;
-        let mut entries = vec![summary_event(&about, words, now)];
-        if !report.streams.is_empty() {
-            let words = self.templates.still_open_record(&report.streams)?;
-            let kind = AuditKind::StreamsStillOpen;
-            entries.push(end_report_event(&about, kind, words, now));
-        }
-        if !report.leftovers.is_empty() {
-            let words = self.templates.leftovers_record(&report.leftovers)?;
-            entries.push(end_report_event(&about, AuditKind::Leftovers, words, now));
-        }
-        let for_audit_channel = (!report.is_empty()).then(|| post.clone());
-        let (left, any_reported) = (report.leftovers.len(), !report.is_empty());
-        self.post_in_thread(grant, post).await?;
-        self.adapters
-            .activity
-            .activity_summarised(&grant.id, now, report, entries)
-            .await?;
-        // A break-glass review shows it too: the report as recorded (by this run or another).
-        if let Some(report) = self.end_report_of(&grant.id).await.filter(|_| any_reported) {
-            self.show_end_on_review(grant, &report).await;
-        }
-        // What the end did not end goes to the audit channel too. Once: the summary is recorded
-        // by now, so a failed post is logged rather than retried (the audit log has it).
-        if let Some(post) = for_audit_channel {
-            let channel = &self.settings.audit_channel;
-            if let Err(e) = self.adapters.chat.post(channel, &post).await {
-                warn!(grant = %grant.id, error = %e, "cannot post what the grant's end left in the audit channel");
-            }
-        }
-        info!(grant = %grant.id, requests = record.total.requests, leftovers = left, "session activity summarised");
-        Ok(())
-    }
-
-    /// The final summary of `record` as it stands: with what approvers did since.
-    pub(super) fn summary_of(
-        &self,
-        grant: &Grant,
-        record: &SessionActivity,
-    ) -> Result<Message, crate::templates::TemplateError> {
-        let report = (record.end_report.clone()).unwrap_or_else(|| EndReport::unchecked(record));
-        let lines = record.total.lines(LINES_PER_REPLY);
-        self.templates.summary(grant, &lines, &report)
-    }
-
     /// Posts `record`'s due reply or summary; when it next has something due.
     async fn report_one(
         &self,
@@ -481,7 +419,11 @@ impl App {
     /// Replies under the grant's approval message. A post the platform refuses (the channel
     /// archived, the message deleted), or one that failed `MAX_POST_ATTEMPTS` times, is given
     /// up so the activity is still recorded as said; the store and the audit log keep it.
-    async fn post_in_thread(&self, grant: &Grant, message: Message) -> anyhow::Result<()> {
+    pub(super) async fn post_in_thread(
+        &self,
+        grant: &Grant,
+        message: Message,
+    ) -> anyhow::Result<()> {
         let Some(at) = &grant.approval_message else {
             return Ok(());
         };

@@ -29,6 +29,7 @@ mod preflight;
 mod reconcile;
 mod replicas;
 mod review;
+mod summary;
 
 pub use activity::{SUMMARY_DELAY, run as report_activity_until_stopped};
 pub use reconcile::ReconcileReport;

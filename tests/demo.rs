@@ -19,7 +19,8 @@ async fn the_demo_plays_the_whole_lifecycle_and_verifies_the_audit_log() {
         "Session summary",
         "Still open",
         "Left behind",
-        "high risk: token for ServiceAccount payments/payments-debug",
+        "high risk: token for ServiceAccount payments/payments-debug (create \
+         serviceaccounts/token, still there)",
         "exec into payments/payments-api-5d4b (container api)",
         "kubectl delete pod payments-api-5d4b -n payments",
         "verified: no longer allowed",

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::activity::ObjectRef;
 use crate::fakes::kube::audit_events::{KubeCall, event_list, kube_call};
 
 /// The token the demo's apiserver presents (`PROD_ACCESS_K8S_AUDIT_TOKEN`).
@@ -12,6 +13,18 @@ pub const TOKEN: &str = "demo-k8s-audit-token-0123456789abcdef";
 const POD: &str = "payments-worker-7f9c";
 /// The pod alice keeps a shell open in: the grant's end does not close it.
 const SHELL_POD: &str = "payments-api-5d4b";
+
+/// What alice's session leaves in the cluster: the ServiceAccount she makes, and the pod her
+/// shell stays open in (so the summary says both are still there).
+pub fn objects_left() -> Vec<ObjectRef> {
+    [
+        ObjectRef::of("serviceaccounts", Some("payments"), "payments-debug"),
+        ObjectRef::of("pods", Some("payments"), SHELL_POD),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
 
 /// One batch: alice's session (as `subject`) among the controllers' requests; and how many
 /// requests of hers it holds.

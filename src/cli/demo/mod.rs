@@ -98,6 +98,9 @@ pub async fn run(speed: f64, out: &mut (dyn std::io::Write + Send)) -> anyhow::R
     );
     let slack = FakeSlack::start(workspace::BOT_TOKEN).await;
     let kube = FakeKube::start(&["payments", "orders", "prod-access"]).await;
+    for object in activity::objects_left() {
+        kube.put_object(&object);
+    }
     let store = TempStore::new()?;
     let config = Config::parse(&config_yaml(&slack, &store.0)).map_err(anyhow::Error::msg)?;
     let clock = AcceleratedClock::new(chrono::Utc::now(), speed);

@@ -8,6 +8,7 @@ use crate::support;
 use chrono::{DateTime, Duration, Utc};
 use prod_access::clock::Clock;
 use prod_access::domain::activity::ObjectRef;
+use serde_json::json;
 use support::driver::*;
 use support::session_activity::*;
 
@@ -15,11 +16,21 @@ use support::session_activity::*;
 /// open, and creates a ServiceAccount with a token and a binding for it; the ServiceAccount is
 /// still there at the end, the binding is gone. Returns the grant once its summary is out.
 pub(crate) async fn a_grant_that_left_things_behind<D: Driver>(d: &D) -> String {
+    left_things_behind(d, true).await
+}
+
+/// As `a_grant_that_left_things_behind`, the shell's pod owned by a ReplicaSet or bare.
+async fn left_things_behind<D: Driver>(d: &D, pod_owned: bool) -> String {
     let grant = d.approved_grant("edit payments 1h INC-9 queue fix").await;
     let at = d.clock().now() + Duration::minutes(5);
     d.move_clock_to(at);
+    // The shell's pod, as its ReplicaSet made it: restarted, it is made again.
     let pod = ObjectRef::of("pods", Some("payments"), "api-7f9c").unwrap();
-    d.kube().put_object(&pod);
+    let owner = json!({ "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-5d4b",
+        "uid": "rs-1", "controller": true, "blockOwnerDeletion": true });
+    let owners = if pod_owned { vec![owner] } else { Vec::new() };
+    let metadata = json!({ "metadata": { "ownerReferences": owners } });
+    d.kube().put_object_with(&pod, metadata);
     let account = ObjectRef::of("serviceaccounts", Some("payments"), "deployer").unwrap();
     d.kube().put_object(&account);
     shell_left_open(d, at).await;
@@ -79,15 +90,12 @@ async fn approvers_restart_the_pod_of_a_shell_still_open_and_it_is_recorded<D: D
 
     let after = d.cleans_up(Bob, "restart_pod", &grant, &shell).await;
     assert!(!d.kube().object_exists(&pod), "the pod is deleted");
+    // That pod and no other of its name, its dependents in the background.
+    let (path, options) = d.kube().deletions().pop().expect("a delete");
+    assert_eq!(path, pod.path());
+    assert_eq!(options["propagationPolicy"], "Background", "{options}");
+    assert!(options["preconditions"]["uid"].is_string(), "{options}");
     assert!(after.contains("pod restarted by"), "{after}");
-    // Everyone sees it done: the summary no longer offers the restart.
-    let (shown, _) = d.summary(&grant).unwrap();
-    assert!(shown.contains("pod restarted by"), "{shown}");
-    let buttons = d.cleanup_buttons(&grant);
-    assert!(
-        !buttons.iter().any(|(a, _)| a == "restart_pod"),
-        "{buttons:?}"
-    );
     let again = d
         .refused_cleanup(Carol, "restart_pod", &grant, &shell)
         .await;
@@ -183,7 +191,23 @@ async fn without_the_rights_the_bot_offers_no_restart_and_says_how_to_end_it<D: 
     assert!(shell.contains("no such item"), "{shell}");
 }
 
+async fn a_shell_into_a_pod_no_controller_owns_is_not_offered_a_restart<D: Driver>(d: D) {
+    // Deleting a bare pod would not restart it: it would be gone for good.
+    let grant = left_things_behind(&d, false).await;
+    let buttons = d.cleanup_buttons(&grant);
+    assert!(
+        !buttons.iter().any(|(a, _)| a == "restart_pod"),
+        "{buttons:?}"
+    );
+    let (summary, _) = d.summary(&grant).unwrap();
+    assert!(
+        summary.contains("kubectl delete pod api-7f9c -n payments"),
+        "{summary}"
+    );
+}
+
 crate::on_both_platforms!(
+    a_shell_into_a_pod_no_controller_owns_is_not_offered_a_restart,
     approvers_restart_the_pod_of_a_shell_still_open_and_it_is_recorded,
     leftovers_say_whether_they_still_exist_and_approvers_review_or_delete_each,
     without_the_rights_the_bot_offers_no_restart_and_says_how_to_end_it,

@@ -99,7 +99,7 @@ async fn entries_written_while_the_receiver_is_down_survive_a_restart_and_are_de
     let receiver = WebhookReceiver::start().await;
     receiver.set_down(true);
     let mut h = Harness::start_with_webhook(receiver.url()).await;
-    let grant = h.approved_grant("edit payments 1h INC-6 deploy").await;
+    let grant = h.approved_grant("edit payments 4h INC-6 deploy").await;
     // Let it fail a few times before the bot goes away.
     retry_until(&h, "several failed attempts", || {
         receiver.attempts().len() >= 3

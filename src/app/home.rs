@@ -16,7 +16,7 @@ use crate::domain::grant::Grant;
 const DECISIONS_SINCE: chrono::Duration = chrono::Duration::days(7);
 const DECISIONS_SHOWN: usize = 10;
 /// Ended grants whose leftovers the Home tab offers to clean up, at most.
-const CLEANUPS_SHOWN: usize = 5;
+const CLEANUPS_SHOWN: usize = 3;
 
 impl App {
     /// Publishes `user`'s Home tab; a failure is logged (the tab keeps what it showed).
@@ -68,7 +68,10 @@ impl App {
         ids.dedup();
         let mut left = Vec::new();
         for id in ids {
-            if left.len() >= CLEANUPS_SHOWN || left.iter().any(|(g, _): &(Grant, _)| g.id == id) {
+            if left.len() >= CLEANUPS_SHOWN {
+                break;
+            }
+            if left.iter().any(|(g, _): &(Grant, _)| g.id == id) {
                 continue;
             }
             let Some(grant) = self.adapters.store.get(id).await? else {

@@ -17,7 +17,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subje
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 
-use crate::domain::activity::ObjectRef;
+use crate::domain::activity::{ObjectRef, Observed};
 use crate::domain::grant::{Grant, Scope};
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
@@ -43,7 +43,7 @@ pub fn client_for(mut config: kube::Config) -> anyhow::Result<Client> {
 }
 
 /// The call's own result, or `Unavailable` if it took too long.
-async fn timed<T>(
+pub(super) async fn timed<T>(
     call: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<Result<T, kube::Error>, ClusterError> {
     tokio::time::timeout(CALL_TIMEOUT, call).await.map_err(|_| {
@@ -188,7 +188,7 @@ fn subjects(identity: &Identity, binding_name: &str) -> Vec<Subject> {
         .collect()
 }
 
-fn classify(e: kube::Error) -> ClusterError {
+pub(super) fn classify(e: kube::Error) -> ClusterError {
     match &e {
         kube::Error::Api(status) if status.code == 429 || status.code >= 500 => {
             ClusterError::Unavailable(status.message.clone())
@@ -481,8 +481,8 @@ impl Cluster for KubeCluster {
         super::proof::bindings_naming(&self.client, subject).await
     }
 
-    async fn exists(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
-        super::objects::exists(&self.client, object).await
+    async fn observe(&self, object: &ObjectRef) -> Result<Option<Observed>, ClusterError> {
+        super::objects::observe(&self.client, object).await
     }
 
     async fn delete_object(&self, object: &ObjectRef) -> Result<bool, ClusterError> {

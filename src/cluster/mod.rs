@@ -11,7 +11,7 @@ mod proof;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::activity::ObjectRef;
+use crate::domain::activity::{ObjectRef, Observed};
 use crate::domain::grant::Grant;
 use crate::domain::identity::Identity;
 use crate::domain::permissions::Permission;
@@ -95,9 +95,14 @@ pub trait Cluster: Send + Sync {
     /// Every RoleBinding and ClusterRoleBinding that names the subject's user or one of its
     /// groups (read-only).
     async fn bindings_naming(&self, subject: &Identity) -> Result<Vec<NamedBinding>, ClusterError>;
-    /// Whether the object exists (a read-only GET of its metadata alone, so a Secret's data is
-    /// never read).
-    async fn exists(&self, object: &ObjectRef) -> Result<bool, ClusterError>;
-    /// Deletes the object; `false` when it was already gone.
+    /// The object as it is now, `None` when it is not there (a read-only GET of its metadata
+    /// alone, so a Secret's data is never read).
+    async fn observe(&self, object: &ObjectRef) -> Result<Option<Observed>, ClusterError>;
+    /// Whether the object exists.
+    async fn exists(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
+        Ok(self.observe(object).await?.is_some())
+    }
+    /// Deletes the object (its dependents in the background, so a Job's pods go with it); with
+    /// a `uid`, only the object of that uid. `false` when it was already gone.
     async fn delete_object(&self, object: &ObjectRef) -> Result<bool, ClusterError>;
 }

@@ -1,12 +1,14 @@
 //! Any object a grant's end can leave in place, named by its API group, version and resource:
 //! whether it still exists, and deleting it when an approver asks.
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Preconditions, PropagationPolicy,
+};
 use kube::{Api, Client};
 
 use super::ClusterError;
-use super::kube::{bounded, delete_if_present};
-use crate::domain::activity::ObjectRef;
+use super::kube::{bounded, classify, timed};
+use crate::domain::activity::{ObjectRef, Observed};
 
 /// The object's resource, for any resource the API serves. The URL is built from the group,
 /// version and plural alone; no call here sends or reads a kind, so none is looked up.
@@ -31,19 +33,44 @@ fn named(object: &ObjectRef) -> Result<&str, ClusterError> {
     }
 }
 
-/// Whether the object exists, from its metadata alone: the apiserver answers a
-/// PartialObjectMetadata, so a Secret's data never crosses the wire.
-pub(super) async fn exists(client: &Client, object: &ObjectRef) -> Result<bool, ClusterError> {
+/// The object as it is, from its metadata alone: the apiserver answers a PartialObjectMetadata,
+/// so a Secret's data never crosses the wire.
+pub(super) async fn observe(
+    client: &Client,
+    object: &ObjectRef,
+) -> Result<Option<Observed>, ClusterError> {
     let name = named(object)?;
     let found = bounded(api_for(client, object).get_metadata_opt(name)).await?;
-    Ok(found.is_some())
+    Ok(found.map(|found| {
+        let owners = found.metadata.owner_references.unwrap_or_default();
+        Observed {
+            uid: found.metadata.uid,
+            controlled: owners.iter().any(|o| o.controller == Some(true)),
+        }
+    }))
 }
 
-/// Deletes the object; `false` when it was already gone. An object the apiserver only marks for
-/// deletion (finalizers, a pod's grace period) counts as deleted: nothing more is asked of it.
+/// Deletes the object, and its dependents in the background (a Job's or a ReplicationController's
+/// pods would otherwise be left running); with the uid it was seen with, only that object.
+/// `false` when it was already gone, or is another object of that name now. An object the
+/// apiserver only marks for deletion (finalizers, a pod's grace period) counts as deleted.
 pub(super) async fn delete(client: &Client, object: &ObjectRef) -> Result<bool, ClusterError> {
     let name = named(object)?;
-    delete_if_present(api_for(client, object), name).await
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: object.uid.as_ref().map(|uid| Preconditions {
+            uid: Some(uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match timed(api_for(client, object).delete(name, &params)).await? {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+        // The uid precondition failed: the object seen is gone, another has its name.
+        Err(kube::Error::Api(status)) if status.code == 409 && object.uid.is_some() => Ok(false),
+        Err(e) => Err(classify(e)),
+    }
 }
 
 #[cfg(test)]

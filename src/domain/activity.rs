@@ -15,11 +15,11 @@ mod leftovers;
 mod objects;
 mod streams;
 pub use cleanup::{
-    Cleanup, CleanupRefusal, EndReport, Handled, Item, ReportedLeftover, ReportedStream,
-    may_clean_up,
+    Cleanup, CleanupRefusal, CleanupStep, EndReport, Handled, Item, ReportedLeftover,
+    ReportedStream, may_clean_up,
 };
 pub use leftovers::{Leftover, LeftoverKind, RULES, Risk};
-pub use objects::{ObjectRef, leftover_resources};
+pub use objects::{ObjectRef, Observed, leftover_resources};
 pub use streams::OpenStream;
 
 /// The audit stages a request goes through (`audit.k8s.io/v1` `Stage`).

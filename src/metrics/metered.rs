@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::Metrics;
 use crate::chat::{ChannelInfo, Chat, ChatError, Message};
 use crate::cluster::{Cluster, ClusterError, Unbound};
-use crate::domain::activity::ObjectRef;
+use crate::domain::activity::{ObjectRef, Observed};
 use crate::domain::grant::{Grant, MessageRef};
 use crate::domain::identity::{Identity, Profile};
 use crate::domain::permissions::Permission;
@@ -111,8 +111,8 @@ impl Cluster for MeteredCluster {
         self.call("list_bindings_naming", listed).await
     }
 
-    async fn exists(&self, object: &ObjectRef) -> Result<bool, ClusterError> {
-        self.call("get_object", self.inner.exists(object)).await
+    async fn observe(&self, object: &ObjectRef) -> Result<Option<Observed>, ClusterError> {
+        self.call("get_object", self.inner.observe(object)).await
     }
 
     async fn delete_object(&self, object: &ObjectRef) -> Result<bool, ClusterError> {

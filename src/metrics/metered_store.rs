@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::Metrics;
-use crate::domain::activity::{EndReport, Handled, SessionActivity, Tally};
+use crate::domain::activity::{CleanupStep, EndReport, SessionActivity, Tally};
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
 use crate::store::{
@@ -187,12 +187,12 @@ impl<T: ActivityStore + ?Sized> ActivityStore for MeteredStore<T> {
         &self,
         grant: &str,
         item: &str,
-        handled: &Handled,
-        entry: &AuditEvent,
+        step: &CleanupStep,
+        entry: Option<&AuditEvent>,
     ) -> StoreResult<bool> {
         self.call(
             "activity_cleaned_up",
-            self.inner.activity_cleaned_up(grant, item, handled, entry),
+            self.inner.activity_cleaned_up(grant, item, step, entry),
         )
         .await
     }

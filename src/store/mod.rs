@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::activity::{
-    EndReport, Handled, KubeRequest, NotableAction, SessionActivity, Tally,
+    CleanupStep, EndReport, KubeRequest, NotableAction, SessionActivity, Tally,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, ChainHead, StoredEntry};
 use crate::domain::grant::Grant;
@@ -147,14 +147,15 @@ pub trait ActivityStore: Send + Sync {
         report: EndReport,
         entries: Vec<AuditEvent>,
     ) -> StoreResult<()>;
-    /// Records `handled` on `item` of the grant's end report and appends `entry`, in one write;
-    /// false (and nothing written) when the report has no such item or it was handled already.
+    /// Takes `step` of a cleanup of `item` of the grant's end report and appends `entry`, in one
+    /// write; false (and nothing written) when the report has no such item or the step does not
+    /// apply to it now (handled already, or another's claim).
     async fn activity_cleaned_up(
         &self,
         grant: &str,
         item: &str,
-        handled: &Handled,
-        entry: &AuditEvent,
+        step: &CleanupStep,
+        entry: Option<&AuditEvent>,
     ) -> StoreResult<bool>;
 }
 

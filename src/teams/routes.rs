@@ -17,7 +17,6 @@ use tracing::{info, warn};
 
 use crate::app::{App, Asks, Click};
 use crate::chat::{Chat, Message};
-use crate::domain::grant::MessageRef;
 use crate::http::refusal::Refusal;
 use crate::teams::auth::BotAuth;
 use crate::teams::client::TeamsChat;
@@ -39,9 +38,6 @@ struct Activity {
     kind: String,
     #[serde(default)]
     id: Option<String>,
-    /// An invoke: the message whose card was clicked.
-    #[serde(default)]
-    reply_to_id: Option<String>,
     service_url: String,
     channel_id: String,
     from: Account,
@@ -241,17 +237,13 @@ async fn card_action(app: &Arc<App>, chat: &TeamsChat, activity: &Activity) -> R
         Err(refusal) => return refusal.into_response(),
     };
     info!(grant, user, verb, "card action");
-    // The clicker's card is replaced by the invoke's answer; after a cleanup the message is
-    // updated too, for everyone else who sees it.
-    let message = activity.reply_to_id.as_ref().map(|id| MessageRef {
-        channel: activity.conversation.id.clone(),
-        ts: id.clone(),
-        permalink: None,
-    });
+    // The clicker's card is replaced by the invoke's answer. The message it names
+    // (`replyToId`) is not updated: that id comes with the click, so an approver could have
+    // any card the bot can update replaced with this grant's summary.
     let click = Click {
         grant_id: grant.to_string(),
         asks,
-        message,
+        message: None,
     };
     invoke_answer(match app.click_for_card(&click, &user).await {
         Ok(card) => json!({

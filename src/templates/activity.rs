@@ -6,7 +6,9 @@ use minijinja::value::{Serde, Value};
 
 use super::views::GrantView;
 use super::{Message, TemplateError, Templates};
-use crate::domain::activity::{ActivityLines, EndReport, ReportedStream, SessionActivity};
+use crate::domain::activity::{
+    ActivityLines, EndReport, Handled, ReportedLeftover, ReportedStream, SessionActivity,
+};
 use crate::domain::grant::Grant;
 
 /// Notable actions `status` lists one by one (the latest).
@@ -31,7 +33,8 @@ impl Templates {
                 summary,
                 still_open => Vec::<Value>::new(),
                 leftovers => Vec::<Value>::new(),
-                items_max => ITEMS_WITH_BUTTONS,
+                streams_max => 0,
+                leftovers_max => 0,
             },
         )
     }
@@ -48,6 +51,8 @@ impl Templates {
         report: &EndReport,
     ) -> Result<Message, TemplateError> {
         let still_open = streams_view(&report.streams, Some(self.platform));
+        // One budget for both lists: streams first (they are open now), then leftovers.
+        let streams_max = report.streams.len().min(ITEMS_WITH_BUTTONS);
         self.render(
             "activity",
             context! {
@@ -55,8 +60,9 @@ impl Templates {
                 lines => Value::from(Serde(lines)),
                 summary => true,
                 still_open,
-                leftovers => Value::from(Serde(&report.leftovers)),
-                items_max => ITEMS_WITH_BUTTONS,
+                leftovers => leftovers_view(&report.leftovers),
+                streams_max,
+                leftovers_max => ITEMS_WITH_BUTTONS - streams_max,
             },
         )
     }
@@ -103,7 +109,7 @@ impl Templates {
                 notable_count => kept,
                 unhandled,
                 still_open => streams_view(&report.streams, Some(self.platform)),
-                leftovers => Value::from(Serde(&report.leftovers)),
+                leftovers => leftovers_view(&report.leftovers),
             }
         });
         self.render(
@@ -116,55 +122,78 @@ impl Templates {
     }
 }
 
-/// Items of an end report the App Home lists with their buttons, per grant.
-const HOME_ITEMS_MAX: usize = 4;
+/// Items of end reports the App Home lists with their buttons, over all grants: each takes two
+/// blocks of the tab's 100, which the user's own grants and requests share.
+const HOME_ITEMS_MAX: usize = 8;
 
 /// What ended grants left, as the App Home lists it: each grant with the items of its end
 /// report nobody has handled yet.
 pub(super) fn left_views(left: &[(Grant, EndReport)], platform: super::Platform) -> Vec<Value> {
-    left.iter()
-        .map(|(grant, report)| {
-            let streams: Vec<ReportedStream> = (report.streams.iter())
-                .filter(|s| s.handled.is_none())
-                .take(HOME_ITEMS_MAX)
-                .cloned()
-                .collect();
-            let leftovers: Vec<_> = (report.leftovers.iter())
-                .filter(|l| l.handled.is_none())
-                .take(HOME_ITEMS_MAX)
-                .collect();
-            context! {
-                grant => Value::from(Serde(GrantView::of(grant, platform))),
-                open => report.open_items(),
-                still_open => streams_view(&streams, Some(platform)),
-                leftovers => Value::from(Serde(leftovers)),
-            }
-        })
-        .collect()
+    let open = |h: &Option<Handled>| h.as_ref().is_none_or(|h| h.pending);
+    let mut budget = HOME_ITEMS_MAX;
+    let mut views = Vec::new();
+    for (grant, report) in left {
+        let streams: Vec<Value> = (report.streams.iter().enumerate())
+            .filter(|(_, s)| open(&s.handled))
+            .take(budget)
+            .map(|(i, s)| stream_view(i, s, Some(platform)))
+            .collect();
+        budget -= streams.len();
+        let leftovers: Vec<Value> = (report.leftovers.iter().enumerate())
+            .filter(|(_, l)| open(&l.handled))
+            .take(budget)
+            .map(|(i, l)| leftover_view(i, l))
+            .collect();
+        budget -= leftovers.len();
+        views.push(context! {
+            grant => Value::from(Serde(GrantView::of(grant, platform))),
+            open => report.open_items(),
+            still_open => streams,
+            leftovers,
+        });
+        if budget == 0 {
+            break;
+        }
+    }
+    views
 }
 
-/// Items of the end report shown one by one with their buttons; the rest are listed only (a
-/// Slack message holds at most 50 blocks).
-const ITEMS_WITH_BUTTONS: usize = 15;
+/// Items of the end report shown one by one with their buttons, streams and leftovers together;
+/// the rest are listed only. Each takes two blocks, and a Slack message holds at most 50.
+const ITEMS_WITH_BUTTONS: usize = 20;
 
 /// Streams still open, as the templates show them.
 pub(super) fn streams_view(
     streams: &[ReportedStream],
     platform: Option<super::Platform>,
 ) -> Vec<Value> {
-    streams.iter().map(|s| stream_view(s, platform)).collect()
+    (streams.iter().enumerate())
+        .map(|(i, s)| stream_view(i, s, platform))
+        .collect()
+}
+
+/// Leftovers as the templates show them: each with its key in the end report (`l<n>`, what
+/// its buttons carry).
+pub(super) fn leftovers_view(leftovers: &[ReportedLeftover]) -> Vec<Value> {
+    (leftovers.iter().enumerate())
+        .map(|(i, l)| leftover_view(i, l))
+        .collect()
+}
+
+fn leftover_view(i: usize, leftover: &ReportedLeftover) -> Value {
+    context! { key => format!("l{i}"), ..Value::from(Serde(leftover)) }
 }
 
 /// A stream still open, as the templates show it: its particulars and when it began, written
 /// for `platform` (RFC 3339 in the audit log), and whether its pod was or can be restarted.
-fn stream_view(reported: &ReportedStream, platform: Option<super::Platform>) -> Value {
+fn stream_view(i: usize, reported: &ReportedStream, platform: Option<super::Platform>) -> Value {
     let stream = &reported.stream;
     let since_text = stream.started_at.map(|at| match platform {
         Some(platform) => Value::from(Serde(super::views::shown_time(platform, at))),
         None => Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     });
     context! {
-        audit_id => &stream.audit_id,
+        key => format!("s{i}"),
         kind => Value::from(Serde(stream.kind)),
         namespace => &stream.namespace,
         pod => &stream.pod,

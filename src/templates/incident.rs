@@ -30,7 +30,7 @@ impl Templates {
         let end = report.map(|r| {
             context! {
                 still_open => super::activity::streams_view(&r.streams, Some(self.platform)),
-                leftovers => Value::from(Serde(&r.leftovers)),
+                leftovers => super::activity::leftovers_view(&r.leftovers),
                 open => r.open_items(),
                 items => r.streams.len() + r.leftovers.len(),
             }

@@ -85,7 +85,7 @@ impl Templates {
     ) -> Result<String, TemplateError> {
         self.record(
             "records/leftovers",
-            context! { leftovers => Value::from(Serde(leftovers)) },
+            context! { leftovers => super::activity::leftovers_view(leftovers) },
         )
     }
 

@@ -39,6 +39,23 @@ pub struct Handled {
     pub by: String,
     pub at: DateTime<Utc>,
     pub how: Cleanup,
+    /// Claimed, and the cluster not yet told (or not yet known to have done it): recorded
+    /// before the bot deletes anything, so a crash in between leaves a claim the next click on
+    /// the item takes over, never a deletion nobody recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+/// One step of a cleanup, each its own write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// Claims the item (or takes over a claim left pending by a run that stopped): `handled` is
+    /// pending when the cluster is still to act, and final for Mark reviewed.
+    Claim(Handled),
+    /// The cluster did it: the claim becomes final.
+    Finish(Cleanup),
+    /// The cluster would not: the item is open again.
+    Release(Cleanup),
 }
 
 /// A leftover as reported at the end.
@@ -49,9 +66,12 @@ pub struct ReportedLeftover {
     /// Whether it still existed when the end was reported; `None` when that could not be asked
     /// (no name, or the bot may not read it).
     pub exists: Option<bool>,
-    /// Whether approvers are offered to have the bot delete it: the policy lets them for the
-    /// role, and the bot was allowed to when the end was reported.
+    /// Whether approvers are offered to have the bot delete it: the subject created it, the
+    /// policy lets them for the role, and the bot was allowed to when the end was reported.
     pub deletable: bool,
+    /// The uid it had when the end was reported: a delete removes that object or nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     pub handled: Option<Handled>,
 }
 
@@ -61,8 +81,12 @@ pub struct ReportedStream {
     #[serde(flatten)]
     pub stream: OpenStream,
     /// Whether approvers are offered to have the bot restart its pod: the policy lets them for
-    /// the role, and the bot was allowed to delete pods there when the end was reported.
+    /// the role, a controller owns the pod (so it is made again), and the bot was allowed to
+    /// delete pods there when the end was reported.
     pub restartable: bool,
+    /// The pod's uid when the end was reported: a restart deletes that pod or nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
     pub handled: Option<Handled>,
 }
 
@@ -73,7 +97,9 @@ pub struct EndReport {
     pub leftovers: Vec<ReportedLeftover>,
 }
 
-/// An item of the report, found by the audit ID of the request that made it.
+/// An item of the report, found by its key: `s<n>` for the n-th stream, `l<n>` for the n-th
+/// leftover (the report never changes order). Keys are the bot's own: an audit ID is the
+/// client's to choose, and two items could share one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     Stream(ReportedStream),
@@ -126,6 +152,7 @@ impl EndReport {
                 .map(|stream| ReportedStream {
                     stream: stream.clone(),
                     restartable: false,
+                    pod_uid: None,
                     handled: None,
                 })
                 .collect(),
@@ -134,6 +161,7 @@ impl EndReport {
                     leftover: leftover.clone(),
                     exists: None,
                     deletable: false,
+                    uid: None,
                     handled: None,
                 })
                 .collect(),
@@ -144,67 +172,102 @@ impl EndReport {
         self.streams.is_empty() && self.leftovers.is_empty()
     }
 
-    /// Items nobody has acted on yet.
+    /// Items nobody has acted on yet (a claim still pending counts as not acted on).
     pub fn open_items(&self) -> usize {
-        let streams = self.streams.iter().filter(|s| s.handled.is_none()).count();
-        let left = self.leftovers.iter().filter(|l| l.handled.is_none());
-        streams + left.count()
+        let open = |h: &Option<Handled>| h.as_ref().is_none_or(|h| h.pending);
+        let streams = self.streams.iter().filter(|s| open(&s.handled)).count();
+        streams + self.leftovers.iter().filter(|l| open(&l.handled)).count()
     }
 
-    /// The item `how` would act on, if it is there, not acted on yet, and offered for `how`.
-    pub fn target(&self, item: &str, how: Cleanup) -> Result<Item, CleanupRefusal> {
-        let found = match how {
-            Cleanup::Restarted => self
+    /// The item `how` would act on, if it is there, not acted on yet (or only claimed by a run
+    /// that stopped, for the same action), and offered for `how`.
+    pub fn target(&self, key: &str, how: Cleanup) -> Result<Item, CleanupRefusal> {
+        let (item, handled, offered) = self.find(key, how)?;
+        match handled {
+            Some(handled) if !(handled.pending && handled.how == how) => {
+                Err(CleanupRefusal::AlreadyHandled(handled.clone()))
+            }
+            _ if !offered => Err(CleanupRefusal::NotOffered),
+            _ => Ok(item),
+        }
+    }
+
+    /// Takes one step of a cleanup of `key`.
+    pub fn step(&mut self, key: &str, step: &CleanupStep) -> Result<Item, CleanupRefusal> {
+        let how = match step {
+            CleanupStep::Claim(handled) => handled.how,
+            CleanupStep::Finish(how) | CleanupStep::Release(how) => *how,
+        };
+        let item = match step {
+            CleanupStep::Claim(_) => self.target(key, how)?,
+            CleanupStep::Finish(_) | CleanupStep::Release(_) => {
+                let (item, handled, _) = self.find(key, how)?;
+                match handled {
+                    Some(h) if h.pending && h.how == how => item,
+                    Some(h) => return Err(CleanupRefusal::AlreadyHandled(h.clone())),
+                    None => return Err(CleanupRefusal::NoSuchItem),
+                }
+            }
+        };
+        let Some(slot) = self.slot(key) else {
+            return Err(CleanupRefusal::NoSuchItem);
+        };
+        match step {
+            CleanupStep::Claim(handled) => *slot = Some(handled.clone()),
+            CleanupStep::Finish(_) => {
+                if let Some(h) = slot.as_mut() {
+                    h.pending = false;
+                }
+            }
+            CleanupStep::Release(_) => *slot = None,
+        }
+        Ok(item)
+    }
+
+    /// The item `key` names, for `how` (a stream is restarted; a leftover reviewed or
+    /// deleted), with what was done about it and whether `how` is offered for it.
+    fn find(
+        &self,
+        key: &str,
+        how: Cleanup,
+    ) -> Result<(Item, Option<&Handled>, bool), CleanupRefusal> {
+        let found = match (parse_key(key), how) {
+            (Some(('s', i)), Cleanup::Restarted) => self
                 .streams
-                .iter()
-                .find(|s| s.stream.audit_id == item)
+                .get(i)
                 .map(|s| (Item::Stream(s.clone()), s.handled.as_ref(), s.restartable)),
-            Cleanup::Reviewed | Cleanup::Deleted => self
-                .leftovers
-                .iter()
-                .find(|l| l.leftover.audit_id == item)
-                .map(|l| {
+            (Some(('l', i)), Cleanup::Reviewed | Cleanup::Deleted) => {
+                self.leftovers.get(i).map(|l| {
                     let offered = how == Cleanup::Reviewed || l.deletable;
                     (Item::Leftover(l.clone()), l.handled.as_ref(), offered)
-                }),
+                })
+            }
+            _ => None,
         };
-        let (found, handled, offered) = found.ok_or(CleanupRefusal::NoSuchItem)?;
-        if let Some(handled) = handled {
-            return Err(CleanupRefusal::AlreadyHandled(handled.clone()));
-        }
-        if !offered {
-            return Err(CleanupRefusal::NotOffered);
-        }
-        Ok(found)
+        found.ok_or(CleanupRefusal::NoSuchItem)
     }
 
-    /// Records that `handled` was done to `item`; the same checks as `target`.
-    pub fn record(&mut self, item: &str, handled: Handled) -> Result<Item, CleanupRefusal> {
-        let found = self.target(item, handled.how)?;
-        let slot = match handled.how {
-            Cleanup::Restarted => self
-                .streams
-                .iter_mut()
-                .find(|s| s.stream.audit_id == item)
-                .map(|s| &mut s.handled),
-            Cleanup::Reviewed | Cleanup::Deleted => self
-                .leftovers
-                .iter_mut()
-                .find(|l| l.leftover.audit_id == item)
-                .map(|l| &mut l.handled),
-        };
-        if let Some(slot) = slot {
-            *slot = Some(handled);
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Handled>> {
+        match parse_key(key)? {
+            ('s', i) => self.streams.get_mut(i).map(|s| &mut s.handled),
+            ('l', i) => self.leftovers.get_mut(i).map(|l| &mut l.handled),
+            _ => None,
         }
-        Ok(found)
     }
 }
 
+/// `s3` → ('s', 3).
+fn parse_key(key: &str) -> Option<(char, usize)> {
+    let mut chars = key.chars();
+    let list = chars.next()?;
+    Some((list, chars.as_str().parse().ok()?))
+}
+
 impl SessionActivity {
-    /// Records a cleanup in the end report; refused when there is no report yet.
-    pub fn record_cleanup(&mut self, item: &str, handled: Handled) -> Result<Item, CleanupRefusal> {
+    /// Takes a step of a cleanup in the end report; refused when there is no report yet.
+    pub fn clean_up(&mut self, key: &str, step: &CleanupStep) -> Result<Item, CleanupRefusal> {
         match self.end_report.as_mut() {
-            Some(report) => report.record(item, handled),
+            Some(report) => report.step(key, step),
             None => Err(CleanupRefusal::NoSuchItem),
         }
     }

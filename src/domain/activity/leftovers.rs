@@ -141,6 +141,10 @@ pub struct Leftover {
     pub name: Option<String>,
     pub at: DateTime<Utc>,
     pub audit_id: String,
+    /// The subject created it during the grant (rather than only changed it): only then may
+    /// approvers have the bot delete it.
+    #[serde(default)]
+    pub created: bool,
 }
 
 impl Leftover {
@@ -168,6 +172,7 @@ impl Leftover {
             name: request.name.clone(),
             at: request.at,
             audit_id: request.audit_id.clone(),
+            created: request.verb == "create",
         })
     }
 
@@ -184,7 +189,10 @@ pub const MAX_LEFTOVERS: usize = 100;
 /// Adds `found` to `kept`: once per object, the latest request about it, highest risk first.
 /// When the list is full a riskier object takes the place of the newest least risky one, so a
 /// flood of workload changes cannot hide a binding made after them.
-pub(super) fn keep(kept: &mut Vec<Leftover>, found: Leftover) {
+pub(super) fn keep(kept: &mut Vec<Leftover>, mut found: Leftover) {
+    // Created, then changed: still one the subject created.
+    let created_before = kept.iter().any(|k| k.same_object(&found) && k.created);
+    found.created |= created_before && found.name.is_some();
     kept.retain(|k| !k.same_object(&found) || found.name.is_none());
     if kept.len() >= MAX_LEFTOVERS {
         match kept.last() {

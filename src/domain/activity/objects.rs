@@ -19,6 +19,18 @@ pub struct ObjectRef {
     /// `None` for a cluster-wide object.
     pub namespace: Option<String>,
     pub name: String,
+    /// The object as it was seen (its metadata's `uid`): deleting it then deletes that object
+    /// or nothing, never one made since under the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+/// What a metadata-only read of an object says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub uid: Option<String>,
+    /// A controller owns it (a pod's ReplicaSet, StatefulSet…): deleted, it is made again.
+    pub controlled: bool,
 }
 
 /// The API group and version of each resource a leftover can be.
@@ -65,6 +77,7 @@ impl ObjectRef {
             resource: resource.to_string(),
             namespace: namespace.map(String::from),
             name: name.to_string(),
+            uid: None,
         })
     }
 
@@ -104,11 +117,13 @@ impl Leftover {
         ObjectRef::of(resource, self.namespace.as_deref(), name)
     }
 
-    /// The object an approver may delete: not a token's ServiceAccount, which others may use,
-    /// nor a Secret, which may be a workload's and not a token at all.
+    /// The object an approver may delete: one the subject created during the grant, not one it
+    /// only changed (that was there before, and may be production's own); not a token's
+    /// ServiceAccount, which others may use, nor a Secret, which may be a workload's.
     pub fn deletable(&self) -> Option<ObjectRef> {
         match self.kind {
             LeftoverKind::Token | LeftoverKind::Secret => None,
+            _ if !self.created => None,
             _ => self.object(),
         }
     }

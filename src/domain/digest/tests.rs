@@ -186,6 +186,7 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
             leftover: crate::domain::activity::Leftover::of(&made).unwrap(),
             exists: None,
             deletable: false,
+            uid: None,
             handled: None,
         });
     assert!(!digest.unproven[1].settled_by(&report));
@@ -193,6 +194,7 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
         by: "UBOB".into(),
         at: t0(),
         how: crate::domain::activity::Cleanup::Reviewed,
+        pending: false,
     });
     assert!(digest.unproven[1].settled_by(&report));
     assert!(!digest.unproven[0].settled_by(&report));

@@ -114,6 +114,8 @@ struct Inner {
     /// Tokens issued: (namespace, ServiceAccount, expirationSeconds, token).
     tokens: Vec<(String, String, i64, String)>,
     flaky: Option<Flaky>,
+    /// DeleteOptions of the deletes of objects kept apart: (path, options).
+    deletions: Vec<(String, Value)>,
     /// Faults the flaky mode injected, by kind.
     injected: BTreeMap<String, usize>,
 }

@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::status::not_found_in;
+use axum::http::StatusCode;
+
+use super::status::{not_found_in, status};
 use super::{FakeKube, GROUP, Inner};
 use crate::domain::activity::ObjectRef;
 
@@ -165,6 +167,12 @@ impl FakeKube {
         self.lock().insert_object(at, stored);
     }
 
+    /// The DeleteOptions of every delete of an object the fake keeps apart (not a binding's or
+    /// a ServiceAccount's), by path: how each asked for it to be done.
+    pub fn deletions(&self) -> Vec<(String, Value)> {
+        self.lock().deletions.clone()
+    }
+
     /// Whether the object is there now, wherever the fake keeps it.
     pub fn object_exists(&self, object: &ObjectRef) -> bool {
         self.lock().object(&slot(object)).is_some()
@@ -226,6 +234,7 @@ impl Named {
             resource: self.resource,
             namespace: self.namespace,
             name: self.name,
+            uid: None,
         }
     }
 }
@@ -249,12 +258,33 @@ async fn read(State(fake): State<FakeKube>, Path(at): Path<Named>, headers: Head
 
 /// Removes the object at once and answers it, as the apiserver does an object without
 /// finalizers; a pod it would keep, terminating, for a grace period no test here waits out.
-async fn delete(State(fake): State<FakeKube>, Path(at): Path<Named>) -> Response {
+async fn delete(
+    State(fake): State<FakeKube>,
+    Path(at): Path<Named>,
+    body: axum::body::Bytes,
+) -> Response {
     let object = at.object();
     let fault = match fake.enter(Method::DELETE, object.path()).await {
         Ok(fault) => fault,
         Err(r) => return r,
     };
+    // DeleteOptions: a UID precondition must name the object that is there now.
+    let options: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(expected) = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+    {
+        let stored = fake.lock().object(&slot(&object)).cloned();
+        let actual = stored.as_ref().and_then(|o| o["metadata"]["uid"].as_str());
+        if let Some(actual) = actual.filter(|actual| *actual != expected) {
+            let message = format!(
+                "Precondition failed: UID in precondition: {expected}, UID in object meta: {actual}"
+            );
+            let details = json!({ "name": object.name, "kind": object.resource });
+            return status(StatusCode::CONFLICT, "Conflict", &message, details);
+        }
+    }
+    fake.lock().deletions.push((object.path(), options));
     let removed = fake.lock().remove_object(&slot(&object));
     match removed {
         Some(stored) => FakeKube::after_write(fault, Json(stored).into_response()),

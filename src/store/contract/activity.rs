@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Fixture, grant, on_every_backend};
 use crate::domain::activity::tests::{named, request};
 use crate::domain::activity::{
-    Cleanup, EndReport, Handled, KubeRequest, Leftover, ReportedLeftover, Tally,
+    Cleanup, CleanupStep, EndReport, Handled, KubeRequest, Leftover, ReportedLeftover, Tally,
 };
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::testing::t0;
@@ -156,12 +156,20 @@ fn report_of_one_leftover(audit_id: &str) -> EndReport {
             leftover,
             exists: Some(true),
             deletable: true,
+            uid: Some("uid-1".into()),
             handled: None,
         }],
     }
 }
 
-async fn a_cleanup_is_recorded_once_with_its_audit_entry(f: Fixture) {
+async fn step(store: &dyn Store, step: CleanupStep, entry: Option<&AuditEvent>) -> bool {
+    store
+        .activity_cleaned_up("g1", "l0", &step, entry)
+        .await
+        .unwrap()
+}
+
+async fn a_cleanup_is_claimed_then_recorded_once_with_its_audit_entry(f: Fixture) {
     let store = f.replica().await;
     record(&*store, batch("g1", gets("a", 1))).await;
     let at = t0() + chrono::Duration::minutes(5);
@@ -174,13 +182,73 @@ async fn a_cleanup_is_recorded_once_with_its_audit_entry(f: Fixture) {
         by: "U_APPROVER".into(),
         at,
         how: Cleanup::Deleted,
+        pending: true,
     };
     let mut entry = AuditEvent::about(&grant("g1"), AuditKind::LeftoverDeleted, None, at);
     entry.detail = Some("deleted ServiceAccount payments/ci-bot".into());
     let before = store.entries_after(0, usize::MAX).await.unwrap().len();
+    // Claimed before the cluster is asked: in the store, not yet in the log.
+    assert!(step(&*store, CleanupStep::Claim(handled.clone()), None).await);
+    assert_eq!(
+        store.entries_after(0, usize::MAX).await.unwrap().len(),
+        before
+    );
+    // Another approver's claim meets it: refused, nothing written.
+    let other = Handled {
+        how: Cleanup::Reviewed,
+        pending: false,
+        ..handled.clone()
+    };
+    assert!(!step(&*store, CleanupStep::Claim(other.clone()), Some(&entry)).await);
+    // Done: final, and in the log once.
+    assert!(step(&*store, CleanupStep::Finish(Cleanup::Deleted), Some(&entry)).await);
+    assert!(!step(&*store, CleanupStep::Finish(Cleanup::Deleted), Some(&entry)).await);
+    let kept = store
+        .activity("g1")
+        .await
+        .unwrap()
+        .unwrap()
+        .end_report
+        .unwrap();
+    let done = Handled {
+        pending: false,
+        ..handled
+    };
+    assert_eq!(kept.leftovers[0].handled, Some(done));
+    let entries = store.entries_after(0, usize::MAX).await.unwrap();
+    assert_eq!(entries.len(), before + 1);
+    assert_eq!(entries.last().unwrap().json["kind"], "leftover_deleted");
+    assert!(
+        !step(&*store, CleanupStep::Claim(other), Some(&entry)).await,
+        "handled"
+    );
+}
+
+async fn a_released_claim_leaves_the_item_open_again(f: Fixture) {
+    let store = f.replica().await;
+    record(&*store, batch("g1", gets("a", 1))).await;
+    let at = t0() + chrono::Duration::minutes(5);
+    store
+        .activity_summarised("g1", at, report_of_one_leftover("audit-1"), Vec::new())
+        .await
+        .unwrap();
+    let handled = Handled {
+        by: "U_APPROVER".into(),
+        at,
+        how: Cleanup::Deleted,
+        pending: true,
+    };
+    let claim = CleanupStep::Claim(handled);
     assert!(
         store
-            .activity_cleaned_up("g1", "audit-1", &handled, &entry)
+            .activity_cleaned_up("g1", "l0", &claim, None)
+            .await
+            .unwrap()
+    );
+    let release = CleanupStep::Release(Cleanup::Deleted);
+    assert!(
+        store
+            .activity_cleaned_up("g1", "l0", &release, None)
             .await
             .unwrap()
     );
@@ -191,35 +259,13 @@ async fn a_cleanup_is_recorded_once_with_its_audit_entry(f: Fixture) {
         .unwrap()
         .end_report
         .unwrap();
-    assert_eq!(kept.leftovers[0].handled, Some(handled.clone()));
-    let entries = store.entries_after(0, usize::MAX).await.unwrap();
-    assert_eq!(entries.len(), before + 1);
-    assert_eq!(entries.last().unwrap().json["kind"], "leftover_deleted");
-    // A second click (another approver's, the same moment) finds it done and writes nothing.
-    let again = Handled {
-        how: Cleanup::Reviewed,
-        ..handled
-    };
-    assert!(
-        !store
-            .activity_cleaned_up("g1", "audit-1", &again, &entry)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .activity_cleaned_up("g1", "no-such-item", &again, &entry)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.entries_after(0, usize::MAX).await.unwrap().len(),
-        before + 1
-    );
+    assert_eq!(kept.leftovers[0].handled, None);
+    assert_eq!(kept.open_items(), 1);
 }
 
 on_every_backend!(
-    a_cleanup_is_recorded_once_with_its_audit_entry,
+    a_cleanup_is_claimed_then_recorded_once_with_its_audit_entry,
+    a_released_claim_leaves_the_item_open_again,
     activity_adds_up_and_its_notable_requests_are_audited_in_the_same_write,
     batches_about_one_grant_on_several_replicas_are_all_counted,
     a_batch_that_adds_nothing_stores_nothing,

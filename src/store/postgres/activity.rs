@@ -9,7 +9,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::audit::append_in;
 use super::{PostgresStore, backend};
-use crate::domain::activity::{EndReport, Handled, SessionActivity, Tally, notable_event};
+use crate::domain::activity::{CleanupStep, EndReport, SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
 use crate::store::{
     ActivityStore, GrantRequests, NotableWords, StoreError, StoreResult, summarise,
@@ -201,12 +201,12 @@ impl ActivityStore for PostgresStore {
         &self,
         grant: &str,
         item: &str,
-        handled: &Handled,
-        entry: &AuditEvent,
+        step: &CleanupStep,
+        entry: Option<&AuditEvent>,
     ) -> StoreResult<bool> {
         self.change_activity(grant, |record| {
-            let recorded = record.record_cleanup(item, handled.clone()).ok();
-            recorded.map(|_| vec![entry.clone()])
+            let taken = record.clean_up(item, step).ok();
+            taken.map(|_| entry.into_iter().cloned().collect())
         })
         .await
     }

@@ -289,6 +289,7 @@ fn report_with_cleanups() -> EndReport {
         by: "UBOB".into(),
         at: super::slack::t0(),
         how: Cleanup::Reviewed,
+        pending: false,
     });
     report
 }
@@ -311,10 +312,10 @@ fn the_summary_gives_approvers_a_button_per_item_and_shows_who_handled_each_on_s
     assert_eq!(
         buttons,
         [
-            button("restart_pod", "e1"),
+            button("restart_pod", "s0"),
+            button("mark_reviewed", "l0"),
             button("mark_reviewed", "l2"),
-            button("mark_reviewed", "l1"),
-            button("delete_leftover", "l1"),
+            button("delete_leftover", "l2"),
         ],
         "{}",
         message.0
@@ -343,9 +344,9 @@ fn the_summary_gives_approvers_an_action_per_item_on_teams() {
     let json = teams_activity("cleanups", &message, Some("abc123"));
     for phrase in [
         r#""verb":"restart_pod""#,
-        r#""data":{"grant":"abc123","item":"e1"}"#,
+        r#""data":{"grant":"abc123","item":"s0"}"#,
         r#""verb":"mark_reviewed""#,
-        r#""data":{"grant":"abc123","item":"l1"}"#,
+        r#""data":{"grant":"abc123","item":"l2"}"#,
         r#""verb":"delete_leftover""#,
         "marked reviewed by UBOB",
     ] {
@@ -362,6 +363,7 @@ fn every_cleanup_is_recorded_in_words() {
         by: "UBOB".into(),
         at: super::slack::t0(),
         how,
+        pending: false,
     };
     let stream = Item::Stream(report.streams[0].clone());
     let leftover = Item::Leftover(report.leftovers[2].clone());

@@ -142,6 +142,7 @@ async fn cluster_wide_objects_are_read_and_deleted_at_their_own_paths() {
         resource: "persistentvolumes".into(),
         namespace: None,
         name: "pv-1".into(),
+        uid: None,
     };
     for it in [&webhook, &csr, &volume] {
         fake.put_object(it);

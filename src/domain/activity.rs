@@ -368,11 +368,7 @@ impl SessionActivity {
         match request.stage {
             Stage::RequestReceived => return None,
             Stage::ResponseStarted => {
-                if self
-                    .open_streams
-                    .iter()
-                    .any(|s| s.audit_id == request.audit_id)
-                {
+                if self.open_streams.iter().any(|s| s.is_for(request)) {
                     return None;
                 }
                 if self.open_streams.len() >= MAX_OPEN_STREAMS {
@@ -383,11 +379,7 @@ impl SessionActivity {
                 self.open_streams.push(OpenStream::of(request));
             }
             Stage::ResponseComplete | Stage::Panic => {
-                if let Some(i) = self
-                    .open_streams
-                    .iter()
-                    .position(|s| s.audit_id == request.audit_id)
-                {
+                if let Some(i) = self.open_streams.iter().position(|s| s.is_for(request)) {
                     self.open_streams.remove(i);
                     return None;
                 }

@@ -45,6 +45,22 @@ impl OpenStream {
         }
     }
 
+    /// Whether `request` is another stage of this one. The audit ID alone would do for requests
+    /// the apiserver names, but a client may set its own (`Audit-ID`), and one request's
+    /// completion must not close another person's exec into another pod.
+    pub(super) fn is_for(&self, request: &KubeRequest) -> bool {
+        if self.audit_id != request.audit_id {
+            return false;
+        }
+        // Stored before streams were described: its audit ID is all there is to go by.
+        if self.started_at.is_none() {
+            return true;
+        }
+        let same = OpenStream::of(request);
+        (same.kind, same.namespace.as_ref(), same.pod.as_ref())
+            == (self.kind, self.namespace.as_ref(), self.pod.as_ref())
+    }
+
     /// Whether a person holds it open into a pod (not a watch).
     pub fn into_pod(&self) -> bool {
         matches!(
@@ -119,6 +135,28 @@ mod tests {
         assert_eq!(stream.container.as_deref(), Some("app"));
         assert_eq!(stream.started_at, Some(t0()));
         assert!(stream.into_pod());
+    }
+
+    #[test]
+    fn another_request_under_the_same_audit_id_does_not_close_an_exec() {
+        use crate::domain::activity::SessionActivity;
+        let mut record = SessionActivity::new("g1");
+        record.record(&exec());
+        // A client may choose its own Audit-ID: a request into another pod under the same one
+        // completes, and the shell into api-7f9c is still open.
+        let other = KubeRequest {
+            stage: Stage::ResponseComplete,
+            name: Some("worker-1".into()),
+            ..exec()
+        };
+        record.record(&other);
+        assert_eq!(record.open_into_pods().len(), 1);
+        let done = KubeRequest {
+            stage: Stage::ResponseComplete,
+            ..exec()
+        };
+        record.record(&done);
+        assert!(record.open_into_pods().is_empty());
     }
 
     #[test]

@@ -183,8 +183,8 @@ impl App {
         };
         let own = grant.binding_name();
         let mut answers = Vec::new();
-        for question in revocation::questions(grant) {
-            match cluster.subject_may(&subject, &question).await {
+        for (question, answer) in ask_all(cluster.as_ref(), grant, &subject).await {
+            match answer {
                 // Asked again after the retry's wait: by then the deletion has reached the
                 // apiserver's RBAC cache.
                 Ok(answer) if answer.through_own_binding(&own) => {
@@ -284,8 +284,8 @@ async fn standing_access(
 ) -> Option<Vec<revocation::StillAllowed>> {
     let own = grant.binding_name();
     let mut allowed = Vec::new();
-    for question in revocation::questions(grant) {
-        let answer = cluster.subject_may(subject, &question).await.ok()?;
+    for (question, answer) in ask_all(cluster, grant, subject).await {
+        let answer = answer.ok()?;
         if answer.through_own_binding(&own) {
             return None;
         }
@@ -294,4 +294,29 @@ async fn standing_access(
         }
     }
     Some(allowed)
+}
+
+/// How many of a grant's questions are asked of the apiserver at once.
+const QUESTIONS_AT_ONCE: usize = 8;
+
+/// Every question about `grant`'s scope asked for `subject`, several at a time (they are on the
+/// path from approval to binding, and each is a round trip to the apiserver), answered in the
+/// order asked.
+async fn ask_all(
+    cluster: &dyn Cluster,
+    grant: &Grant,
+    subject: &Identity,
+) -> Vec<(
+    crate::domain::permissions::Permission,
+    Result<revocation::Answer, ClusterError>,
+)> {
+    use futures::stream::{self, StreamExt};
+    stream::iter(revocation::questions(grant))
+        .map(|question| async move {
+            let answer = cluster.subject_may(subject, &question).await;
+            (question, answer)
+        })
+        .buffered(QUESTIONS_AT_ONCE)
+        .collect()
+        .await
 }

@@ -10,6 +10,7 @@ mod child;
 mod load;
 mod metrics_cost;
 mod postgres;
+mod review_latency;
 mod scenarios;
 mod seed;
 
@@ -43,6 +44,7 @@ pub const SCENARIOS: &[&str] = &[
     "start-up-postgres",
     "ack-metrics",
     "scrape",
+    "review-latency",
 ];
 
 impl Default for BenchOptions {
@@ -144,6 +146,9 @@ pub async fn run(
     }
     if runs("scrape") {
         metrics_cost::scrape(options, out).await?;
+    }
+    if runs("review-latency") {
+        review_latency::click_to_binding(options, out).await?;
     }
     if runs("audit-webhook") {
         apiserver_audit::throughput(options.seconds_per_rate, out).await?;

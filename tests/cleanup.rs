@@ -44,6 +44,8 @@ async fn left_things_behind<D: Driver>(d: &D, pod_owned: bool) -> String {
     d.audit_says(&grant, "expired and was removed").await;
     d.move_clock_to(at + Duration::hours(2));
     d.reply_says(&grant, "Session summary").await;
+    // Posted in the audit channel once the summary is recorded: only then can it be acted on.
+    d.audit_says(&grant, "Left behind").await;
     grant
 }
 
@@ -248,6 +250,8 @@ async fn a_break_glass_review_shows_what_the_end_left_and_what_approvers_did_abo
     d.audit_says(&grant, "Post-incident review").await;
     d.move_clock_to(at + Duration::hours(1));
     d.reply_says(&grant, "Session summary").await;
+    // Posted in the audit channel once the summary is recorded: only then can it be acted on.
+    d.audit_says(&grant, "Left behind").await;
     let review = d.review_shows(&grant, "What the end did not end").await;
     assert!(
         review.contains("ServiceAccount payments/fixer (create serviceaccounts, gone)")

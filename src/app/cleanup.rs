@@ -150,12 +150,9 @@ impl App {
             }
             Err(e) => NotCleaned::Failed(e.into()),
         };
-        if let Err(e) = self
-            .step(grant, item, CleanupStep::Release(how), None)
-            .await
-        {
+        let release = CleanupStep::Release(how);
+        if self.step(grant, item, release, None).await.is_err() {
             warn!(grant = %grant.id, item, "could not release a cleanup claim; the next click takes it over");
-            drop(e);
         }
         Err(failed)
     }

@@ -3,6 +3,7 @@
 //! and what they decided lately (from the audit log).
 //! Published when they open the tab and again after each click on it.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tracing::warn;
@@ -11,6 +12,7 @@ use super::{App, AppError};
 use crate::domain::activity::{EndReport, may_clean_up};
 use crate::domain::audit::{AuditEntry, AuditKind};
 use crate::domain::grant::Grant;
+use crate::domain::policy::Policy;
 
 /// How far back "recent decisions" go, and how many are shown.
 const DECISIONS_SINCE: chrono::Duration = chrono::Duration::days(7);
@@ -55,7 +57,7 @@ impl App {
         user: &str,
         entries: &[AuditEntry],
     ) -> Result<Vec<(Grant, EndReport)>, AppError> {
-        let mut ids: Vec<&str> = (entries.iter().rev())
+        let ids = (entries.iter().rev())
             .filter(|e| {
                 matches!(
                     e.event.kind,
@@ -63,21 +65,23 @@ impl App {
                 )
             })
             .filter(|e| e.event.requester.as_deref() != Some(user))
-            .filter_map(|e| e.event.grant.as_deref())
-            .collect();
-        ids.dedup();
+            .filter_map(|e| e.event.grant.as_deref());
+        let mut seen = HashSet::new();
+        // One approver lookup per role, not per grant: group lookups are rate-limited by Slack.
+        let mut policies: HashMap<String, Policy> = HashMap::new();
         let mut left = Vec::new();
-        for id in ids {
+        for id in ids.filter(|id| seen.insert(*id)) {
             if left.len() >= CLEANUPS_SHOWN {
                 break;
-            }
-            if left.iter().any(|(g, _): &(Grant, _)| g.id == id) {
-                continue;
             }
             let Some(grant) = self.adapters.store.get(id).await? else {
                 continue;
             };
-            if may_clean_up(&grant, user, &self.policy_for(&grant.role).await).is_err() {
+            if !policies.contains_key(&grant.role) {
+                let policy = self.policy_for(&grant.role).await;
+                policies.insert(grant.role.clone(), policy);
+            }
+            if may_clean_up(&grant, user, &policies[&grant.role]).is_err() {
                 continue;
             }
             let report = self.adapters.activity.activity(id).await?;

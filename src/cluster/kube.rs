@@ -43,7 +43,7 @@ pub fn client_for(mut config: kube::Config) -> anyhow::Result<Client> {
 }
 
 /// The call's own result, or `Unavailable` if it took too long.
-pub(super) async fn timed<T>(
+async fn timed<T>(
     call: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<Result<T, kube::Error>, ClusterError> {
     tokio::time::timeout(CALL_TIMEOUT, call).await.map_err(|_| {
@@ -188,7 +188,7 @@ fn subjects(identity: &Identity, binding_name: &str) -> Vec<Subject> {
         .collect()
 }
 
-pub(super) fn classify(e: kube::Error) -> ClusterError {
+fn classify(e: kube::Error) -> ClusterError {
     match &e {
         kube::Error::Api(status) if status.code == 429 || status.code >= 500 => {
             ClusterError::Unavailable(status.message.clone())
@@ -259,13 +259,27 @@ async fn create_or_adopt<K: Binding>(
 }
 
 /// Deletes `name`; `false` when it was already gone.
-pub(super) async fn delete_if_present<K>(api: Api<K>, name: &str) -> Result<bool, ClusterError>
+async fn delete_if_present<K>(api: Api<K>, name: &str) -> Result<bool, ClusterError>
 where
     K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
-    match timed(api.delete(name, &DeleteParams::default())).await? {
+    delete_with(api, name, &DeleteParams::default()).await
+}
+
+/// Deletes `name` as `params` say; `false` when it was already gone, or (with a uid
+/// precondition) another object has its name now.
+pub(super) async fn delete_with<K>(
+    api: Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<bool, ClusterError>
+where
+    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let stale = |code: u16| code == 409 && params.preconditions.is_some();
+    match timed(api.delete(name, params)).await? {
         Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+        Err(kube::Error::Api(status)) if status.is_not_found() || stale(status.code) => Ok(false),
         Err(e) => Err(classify(e)),
     }
 }

@@ -7,7 +7,7 @@ use kube::api::{
 use kube::{Api, Client};
 
 use super::ClusterError;
-use super::kube::{bounded, classify, timed};
+use super::kube::{bounded, delete_with};
 use crate::domain::activity::{ObjectRef, Observed};
 
 /// The object's resource, for any resource the API serves. The URL is built from the group,
@@ -64,13 +64,7 @@ pub(super) async fn delete(client: &Client, object: &ObjectRef) -> Result<bool, 
         }),
         ..DeleteParams::default()
     };
-    match timed(api_for(client, object).delete(name, &params)).await? {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
-        // The uid precondition failed: the object seen is gone, another has its name.
-        Err(kube::Error::Api(status)) if status.code == 409 && object.uid.is_some() => Ok(false),
-        Err(e) => Err(classify(e)),
-    }
+    delete_with(api_for(client, object), name, &params).await
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ mod objects;
 mod streams;
 pub use cleanup::{
     Cleanup, CleanupRefusal, CleanupStep, EndReport, Handled, Item, ReportedLeftover,
-    ReportedStream, may_clean_up,
+    ReportedStream, may_clean_up, still_open,
 };
 pub use leftovers::{Leftover, LeftoverKind, RULES, Risk};
 pub use objects::{ObjectRef, Observed, leftover_resources};

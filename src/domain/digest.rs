@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::activity::EndReport;
+use super::activity::{EndReport, still_open};
 use super::audit::{AuditEntry, AuditKind, ChainBreak, Verified};
 use super::grant::{Grant, GrantState, Scope};
 
@@ -115,8 +115,8 @@ impl UnprovenEnd {
     /// (marked reviewed, deleted, restarted): then the digest no longer lists it.
     pub fn settled_by(&self, report: &EndReport) -> bool {
         match self.kind {
-            "leftovers" => report.leftovers.iter().all(|l| l.handled.is_some()),
-            "streams_still_open" => report.streams.iter().all(|s| s.handled.is_some()),
+            "leftovers" => !report.leftovers.iter().any(|l| still_open(&l.handled)),
+            "streams_still_open" => !report.streams.iter().any(|s| still_open(&s.handled)),
             _ => false,
         }
     }

@@ -159,6 +159,18 @@ pub trait ActivityStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Takes a cleanup step in `record`; the entries that go with it, or `None` (nothing to write)
+/// when the step does not apply to the item now.
+pub(crate) fn clean_up(
+    record: &mut SessionActivity,
+    item: &str,
+    step: &CleanupStep,
+    entry: Option<&AuditEvent>,
+) -> Option<Vec<AuditEvent>> {
+    record.clean_up(item, step).ok()?;
+    Some(entry.into_iter().cloned().collect())
+}
+
 /// Records the final summary in `record`; the entries that go with it: `entries` the first
 /// time, none after (another run or replica summarised it already).
 pub(crate) fn summarise(

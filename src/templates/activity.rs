@@ -7,7 +7,7 @@ use minijinja::value::{Serde, Value};
 use super::views::GrantView;
 use super::{Message, TemplateError, Templates};
 use crate::domain::activity::{
-    ActivityLines, EndReport, Handled, ReportedLeftover, ReportedStream, SessionActivity,
+    ActivityLines, EndReport, ReportedLeftover, ReportedStream, SessionActivity, still_open,
 };
 use crate::domain::grant::Grant;
 
@@ -129,18 +129,17 @@ const HOME_ITEMS_MAX: usize = 8;
 /// What ended grants left, as the App Home lists it: each grant with the items of its end
 /// report nobody has handled yet.
 pub(super) fn left_views(left: &[(Grant, EndReport)], platform: super::Platform) -> Vec<Value> {
-    let open = |h: &Option<Handled>| h.as_ref().is_none_or(|h| h.pending);
     let mut budget = HOME_ITEMS_MAX;
     let mut views = Vec::new();
     for (grant, report) in left {
         let streams: Vec<Value> = (report.streams.iter().enumerate())
-            .filter(|(_, s)| open(&s.handled))
+            .filter(|(_, s)| still_open(&s.handled))
             .take(budget)
             .map(|(i, s)| stream_view(i, s, Some(platform)))
             .collect();
         budget -= streams.len();
         let leftovers: Vec<Value> = (report.leftovers.iter().enumerate())
-            .filter(|(_, l)| open(&l.handled))
+            .filter(|(_, l)| still_open(&l.handled))
             .take(budget)
             .map(|(i, l)| leftover_view(i, l))
             .collect();

@@ -58,6 +58,12 @@ pub enum CleanupStep {
     Release(Cleanup),
 }
 
+/// Whether an item with this record of what was done still waits for an approver: nothing
+/// done, or only claimed (the cluster not yet known to have done it).
+pub fn still_open(handled: &Option<Handled>) -> bool {
+    handled.as_ref().is_none_or(|h| h.pending)
+}
+
 /// A leftover as reported at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportedLeftover {
@@ -174,9 +180,9 @@ impl EndReport {
 
     /// Items nobody has acted on yet (a claim still pending counts as not acted on).
     pub fn open_items(&self) -> usize {
-        let open = |h: &Option<Handled>| h.as_ref().is_none_or(|h| h.pending);
-        let streams = self.streams.iter().filter(|s| open(&s.handled)).count();
-        streams + self.leftovers.iter().filter(|l| open(&l.handled)).count()
+        let streams = self.streams.iter().filter(|s| still_open(&s.handled));
+        let leftovers = self.leftovers.iter().filter(|l| still_open(&l.handled));
+        streams.count() + leftovers.count()
     }
 
     /// The item `how` would act on, if it is there, not acted on yet (or only claimed by a run

@@ -194,8 +194,13 @@ fn access_not_proven_ended_is_listed_with_what_its_entry_says_and_a_verified_end
         by: "UBOB".into(),
         at: t0(),
         how: crate::domain::activity::Cleanup::Reviewed,
-        pending: false,
+        pending: true,
     });
+    assert!(
+        !digest.unproven[1].settled_by(&report),
+        "claimed, not yet done"
+    );
+    report.leftovers[0].handled.as_mut().unwrap().pending = false;
     assert!(digest.unproven[1].settled_by(&report));
     assert!(!digest.unproven[0].settled_by(&report));
     let outcomes: Vec<&str> = digest.requested.iter().map(|g| g.outcome).collect();

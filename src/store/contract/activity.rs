@@ -11,6 +11,7 @@ use crate::domain::activity::{
 use crate::domain::audit::{AuditEvent, AuditKind};
 use crate::domain::testing::t0;
 use crate::store::{GrantRequests, Store};
+use chrono::{DateTime, Utc};
 
 fn batch(grant_id: &str, requests: Vec<KubeRequest>) -> Vec<GrantRequests> {
     let about = AuditEvent::about(&grant(grant_id), AuditKind::SessionActivity, None, t0());
@@ -169,13 +170,13 @@ async fn step(store: &dyn Store, step: CleanupStep, entry: Option<&AuditEvent>) 
         .unwrap()
 }
 
-async fn a_cleanup_is_claimed_then_recorded_once_with_its_audit_entry(f: Fixture) {
-    let store = f.replica().await;
-    record(&*store, batch("g1", gets("a", 1))).await;
+/// g1's activity summarised at `at`, its report holding one leftover (`l0`); and bob's Delete
+/// of it, as claimed.
+async fn summarised_with_one_leftover(store: &dyn Store) -> (DateTime<Utc>, Handled) {
+    record(store, batch("g1", gets("a", 1))).await;
     let at = t0() + chrono::Duration::minutes(5);
-    let report = report_of_one_leftover("audit-1");
     store
-        .activity_summarised("g1", at, report, Vec::new())
+        .activity_summarised("g1", at, report_of_one_leftover("audit-1"), Vec::new())
         .await
         .unwrap();
     let handled = Handled {
@@ -184,6 +185,12 @@ async fn a_cleanup_is_claimed_then_recorded_once_with_its_audit_entry(f: Fixture
         how: Cleanup::Deleted,
         pending: true,
     };
+    (at, handled)
+}
+
+async fn a_cleanup_is_claimed_then_recorded_once_with_its_audit_entry(f: Fixture) {
+    let store = f.replica().await;
+    let (at, handled) = summarised_with_one_leftover(&*store).await;
     let mut entry = AuditEvent::about(&grant("g1"), AuditKind::LeftoverDeleted, None, at);
     entry.detail = Some("deleted ServiceAccount payments/ci-bot".into());
     let before = store.entries_after(0, usize::MAX).await.unwrap().len();
@@ -226,18 +233,7 @@ async fn a_cleanup_is_claimed_then_recorded_once_with_its_audit_entry(f: Fixture
 
 async fn a_released_claim_leaves_the_item_open_again(f: Fixture) {
     let store = f.replica().await;
-    record(&*store, batch("g1", gets("a", 1))).await;
-    let at = t0() + chrono::Duration::minutes(5);
-    store
-        .activity_summarised("g1", at, report_of_one_leftover("audit-1"), Vec::new())
-        .await
-        .unwrap();
-    let handled = Handled {
-        by: "U_APPROVER".into(),
-        at,
-        how: Cleanup::Deleted,
-        pending: true,
-    };
+    let (_, handled) = summarised_with_one_leftover(&*store).await;
     let claim = CleanupStep::Claim(handled);
     assert!(
         store

@@ -12,7 +12,7 @@ use super::{PostgresStore, backend};
 use crate::domain::activity::{CleanupStep, EndReport, SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
 use crate::store::{
-    ActivityStore, GrantRequests, NotableWords, StoreError, StoreResult, summarise,
+    ActivityStore, GrantRequests, NotableWords, StoreError, StoreResult, clean_up, summarise,
 };
 
 /// The grant's activity record, locked until the transaction ends; `None` when there is none.
@@ -204,10 +204,7 @@ impl ActivityStore for PostgresStore {
         step: &CleanupStep,
         entry: Option<&AuditEvent>,
     ) -> StoreResult<bool> {
-        self.change_activity(grant, |record| {
-            let taken = record.clean_up(item, step).ok();
-            taken.map(|_| entry.into_iter().cloned().collect())
-        })
-        .await
+        self.change_activity(grant, |record| clean_up(record, item, step, entry))
+            .await
     }
 }

@@ -12,7 +12,8 @@ use super::{abort, backend};
 use crate::domain::activity::{CleanupStep, EndReport, SessionActivity, Tally, notable_event};
 use crate::domain::audit::AuditEvent;
 use crate::store::{
-    ActivityStore, GrantRequests, NotableWords, SledStore, StoreError, StoreResult, summarise,
+    ActivityStore, GrantRequests, NotableWords, SledStore, StoreError, StoreResult, clean_up,
+    summarise,
 };
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -172,10 +173,7 @@ impl ActivityStore for SledStore {
         step: &CleanupStep,
         entry: Option<&AuditEvent>,
     ) -> StoreResult<bool> {
-        self.change_activity(grant, |record| {
-            let taken = record.clean_up(item, step).ok();
-            taken.map(|_| entry.into_iter().cloned().collect())
-        })
-        .await
+        self.change_activity(grant, |record| clean_up(record, item, step, entry))
+            .await
     }
 }
